@@ -1,0 +1,121 @@
+"""API clients: creation, revocation and bearer-token authentication.
+
+Tokens look like ``psk_<43 url-safe chars>``; only ``sha256(token)`` is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+
+from audit.models import ApiClient
+
+KNOWN_SCOPES = (
+    "ingest:write",
+    "consent:read",
+    "consent:write",
+    "score:read",
+    "outcome:write",
+    "route:read",
+    "dsr:read",
+    "dsr:write",
+)
+TOKEN_PREFIX = "psk_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CreatedClient:
+    client: ApiClient
+    token: str
+
+
+@transaction.atomic
+def api_client_create(
+    *, name: str, scopes: list[str], purposes: list[str], days_valid: int | None = None, actor: str = "system"
+) -> CreatedClient:
+    unknown = sorted(set(scopes) - set(KNOWN_SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scopes: {', '.join(unknown)}")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    client = ApiClient.objects.create(
+        name=name,
+        token_hash=hash_token(token),
+        token_prefix=token[:12],
+        scopes=sorted(set(scopes)),
+        purposes=sorted(set(purposes)),
+        expires_at=timezone.now() + timedelta(days=days_valid or settings.API_TOKEN_DEFAULT_DAYS),
+    )
+    _governance(kind="api_client.created", actor=actor, details={"client": name, "scopes": client.scopes,
+                                                                 "purposes": client.purposes})
+    return CreatedClient(client=client, token=token)
+
+
+@transaction.atomic
+def api_client_revoke(*, name: str, actor: str = "system") -> ApiClient:
+    client = ApiClient.objects.select_for_update().get(name=name)
+    if client.revoked_at is None:
+        client.revoked_at = timezone.now()
+        client.save(update_fields=["revoked_at"])
+        _governance(kind="api_client.revoked", actor=actor, details={"client": name})
+    return client
+
+
+def _governance(*, kind: str, actor: str, details: dict[str, Any]) -> None:
+    from audit import services
+
+    record = getattr(services, "governance_record", None)
+    if record is not None:
+        record(kind=kind, actor=actor, details=details)
+
+
+class ApiClientPrincipal:
+    """``request.user`` for token-authenticated calls; ``request.auth`` is the ApiClient."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+    is_superuser = False
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+        self.pk = client.pk
+        self.id = client.pk
+
+    def __str__(self) -> str:
+        return self.client.requester
+
+
+class ApiTokenAuthentication(BaseAuthentication):
+    keyword = b"bearer"
+
+    def authenticate(self, request: Request) -> tuple[ApiClientPrincipal, ApiClient] | None:
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise AuthenticationFailed()
+        try:
+            token = parts[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise AuthenticationFailed() from exc
+        client = ApiClient.objects.filter(token_hash=hash_token(token)).first()
+        if client is None or not client.is_active:
+            raise AuthenticationFailed()
+        return ApiClientPrincipal(client), client
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'

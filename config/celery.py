@@ -1,0 +1,53 @@
+"""The Celery app. Embedded mode (no CELERY_BROKER_URL) runs tasks in-process; production uses Redis.
+
+Task arguments are ids only (never personal data). Each task carries the correlation id of the
+request or job that queued it, so log lines across processes join up.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+from celery.signals import before_task_publish, task_postrun, task_prerun
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+
+app = Celery("scoring")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "nightly-rescore": {"task": "scoring.tasks.rescore_all_nightly", "schedule": crontab(hour=2, minute=0)},
+    "rescore-stale": {"task": "scoring.tasks.rescore_stale", "schedule": 300.0},
+    "dsr-deadline-check": {"task": "subject_rights.tasks.flag_due_requests", "schedule": crontab(hour=6, minute=0)},
+    "dsr-export-cleanup": {"task": "subject_rights.tasks.delete_expired_exports", "schedule": 3600.0},
+    "audit-seal": {"task": "audit.tasks.seal_chain", "schedule": 10.0},
+    "audit-checkpoint": {"task": "audit.tasks.write_checkpoint", "schedule": 60.0},
+    "retention-purge": {"task": "profiles.tasks.purge_expired", "schedule": crontab(hour=3, minute=30)},
+}
+
+
+@before_task_publish.connect
+def _propagate_correlation_id(headers: dict | None = None, **_: object) -> None:
+    from config.logging import get_correlation_id
+
+    if headers is not None and "correlation_id" not in headers:
+        headers["correlation_id"] = get_correlation_id() or ""
+
+
+@task_prerun.connect
+def _bind_task_context(task_id: str | None = None, task: object = None, **_: object) -> None:
+    from config.logging import bind_task
+
+    request = getattr(task, "request", None)
+    correlation_id = getattr(request, "correlation_id", None) if request is not None else None
+    bind_task(task_id=task_id, task_name=getattr(task, "name", None), correlation_id=correlation_id)
+
+
+@task_postrun.connect
+def _unbind_task_context(**_: object) -> None:
+    from config.logging import unbind_task
+
+    unbind_task()

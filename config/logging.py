@@ -1,0 +1,116 @@
+"""Structured JSON logging with an allow-list of fields and a correlation id per request and task.
+
+Privacy rule: a log line never holds personal data. So the formatter
+- writes the message *template* (``record.msg``), never the interpolated arguments;
+- writes only allow-listed ``extra`` fields;
+- for exceptions, writes the exception class and the code locations, never ``str(exc)`` (database
+  errors like ``DETAIL: Key (email)=...`` would otherwise leak).
+Call sites pass ids and counts as ``extra={...}`` with allow-listed keys.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+_correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+_task: contextvars.ContextVar[tuple[str | None, str | None] | None] = contextvars.ContextVar("task", default=None)
+
+ALLOWED_EXTRA_FIELDS = frozenset(
+    {
+        "event", "method", "path", "status", "duration_ms", "code", "client_id", "customer", "purpose",
+        "count", "created", "updated", "merged", "rejected", "skipped", "scored", "run_id", "chunk",
+        "decision_id", "request_id", "model_version", "seq", "kind", "source", "job", "batch", "total",
+        "elapsed_s", "reason_code", "attempt",
+    }
+)
+_SAFE_CORRELATION = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def get_correlation_id() -> str | None:
+    return _correlation_id.get()
+
+
+def set_correlation_id(value: str | None) -> contextvars.Token:
+    return _correlation_id.set(value)
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def bind_task(*, task_id: str | None, task_name: str | None, correlation_id: str | None) -> None:
+    _task.set((task_id, task_name))
+    _correlation_id.set(correlation_id if correlation_id and _SAFE_CORRELATION.match(correlation_id) else task_id)
+
+
+def unbind_task() -> None:
+    _task.set(None)
+    _correlation_id.set(None)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": str(record.msg)[:300],
+        }
+        correlation_id = _correlation_id.get()
+        if correlation_id:
+            payload["correlation_id"] = correlation_id
+        task = _task.get()
+        if task:
+            payload["task_id"], payload["task_name"] = task
+        for key in ALLOWED_EXTRA_FIELDS:
+            if key in record.__dict__:
+                value = record.__dict__[key]
+                payload[key] = value if isinstance(value, int | float | bool) or value is None else str(value)[:200]
+        if record.exc_info and record.exc_info[0] is not None:
+            exc_type, _, tb = record.exc_info
+            payload["exc_type"] = exc_type.__name__
+            payload["exc_where"] = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}:{f.name}"
+                                    for f in traceback.extract_tb(tb)][-8:]
+        return json.dumps(payload, ensure_ascii=False)
+
+
+class CorrelationIdMiddleware:
+    """Takes a safe ``X-Request-ID`` or makes one; echoes it; logs one line per request (path only)."""
+
+    logger = logging.getLogger("http")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        correlation_id = incoming if _SAFE_CORRELATION.match(incoming) else new_correlation_id()
+        token = _correlation_id.set(correlation_id)
+        request.correlation_id = correlation_id  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = correlation_id
+            self.logger.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    # Only the path: query strings may hold e-mail lookups and are never logged.
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            return response
+        finally:
+            _correlation_id.reset(token)

@@ -1,0 +1,240 @@
+"""Base settings: everything comes from the environment (12-factor), read by one reader.
+
+Local development reads ``.env`` (``make run`` writes one with fresh random keys on first use).
+Every variable is listed in ``.env.example`` and in the README.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+_dotenv = BASE_DIR / ".env"
+if _dotenv.exists():
+    env.read_env(str(_dotenv), overwrite=False)
+
+SECRET_KEY = env("SECRET_KEY", default="insecure-local-development-key-change-me")
+DEBUG = env.bool("DEBUG", default=True)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    # Our apps, in dependency order: each may use only those above it.
+    "audit",
+    "profiles",
+    "consent",
+    "scoring",
+    "subject_rights",
+]
+
+MIDDLEWARE = [
+    "config.logging.CorrelationIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.errors.ApiErrorMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "config" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": env.cache("CACHE_URL", default="locmemcache://scoring")
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/console/login/"
+LOGIN_REDIRECT_URL = "/console/"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("nl", "Nederlands"), ("pl", "Polski"), ("fi", "Suomi"), ("sv", "Svenska")]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "var" / "static"))
+VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=5 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+
+# --- Keys -------------------------------------------------------------------------------------------
+# KEK_KEYS: "kid1:base64key,kid2:base64key"; every listed KEK can unwrap, the newest (KEK_ACTIVE_ID,
+# default: the last listed) wraps new data keys. BLIND_INDEX_KEY: base64, HMAC key for lookups.
+# AUDIT_SIGNING_KEY: base64 Ed25519 private key (32 bytes) that signs audit chain checkpoints.
+
+
+def _b64(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def parse_kek_keys(raw: str) -> dict[str, bytes]:
+    keys: dict[str, bytes] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        kid, _, material = item.partition(":")
+        key = _b64(material)
+        if len(key) != 32 or not kid:
+            raise ValueError("KEK_KEYS entries must be 'kid:base64(32 bytes)'")
+        keys[kid] = key
+    return keys
+
+
+# Local-development defaults, used only when .env lacks keys. Production settings refuse them.
+_DEV_KEK = "dev1:" + base64.urlsafe_b64encode(b"D" * 32).decode()
+_DEV_BLIND = base64.urlsafe_b64encode(b"B" * 32).decode()
+_DEV_SIGN = base64.urlsafe_b64encode(b"S" * 32).decode()
+
+KEK_KEYS = parse_kek_keys(env("KEK_KEYS", default=_DEV_KEK))
+KEK_ACTIVE_ID = env("KEK_ACTIVE_ID", default=list(KEK_KEYS)[-1])
+BLIND_INDEX_KEY = _b64(env("BLIND_INDEX_KEY", default=_DEV_BLIND))
+AUDIT_SIGNING_KEY = _b64(env("AUDIT_SIGNING_KEY", default=_DEV_SIGN))
+AUDIT_CHECKPOINT_DIR = env("AUDIT_CHECKPOINT_DIR", default=str(VAR_DIR / "audit-checkpoints"))
+AUDIT_CHECKPOINT_EVERY_N = env.int("AUDIT_CHECKPOINT_EVERY_N", default=1000)
+AUDIT_CHECKPOINT_EVERY_MINUTES = env.int("AUDIT_CHECKPOINT_EVERY_MINUTES", default=10)
+
+# --- Privacy and business configuration --------------------------------------------------------------
+DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="GB")
+EXPORT_DIR = env("EXPORT_DIR", default=str(VAR_DIR / "exports"))
+EXPORT_LINK_TTL_SECONDS = env.int("EXPORT_LINK_TTL_SECONDS", default=24 * 3600)
+DSR_OTP_TTL_SECONDS = env.int("DSR_OTP_TTL_SECONDS", default=15 * 60)
+DSR_OTP_MAX_ATTEMPTS = env.int("DSR_OTP_MAX_ATTEMPTS", default=5)
+DPO_EMAIL = env("DPO_EMAIL", default="dpo@example.invalid")
+LEGAL_HOLD_REASONS = env.list("LEGAL_HOLD_REASONS", default=["litigation", "tax_retention"])
+SCORING_HORIZON_DAYS = env.int("SCORING_HORIZON_DAYS", default=365)
+TIER_SHARES = env.json("TIER_SHARES", default={"VIP": 0.10, "Premium": 0.20, "Standard": 0.60, "Basic": 0.10})
+CHURN_RISK_THRESHOLDS = env.json("CHURN_RISK_THRESHOLDS", default={"medium": 0.35, "high": 0.6})
+RESCORE_CHUNK_SIZE = env.int("RESCORE_CHUNK_SIZE", default=5000)
+IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=2000)
+MODEL_ARTIFACT_DIR = env("MODEL_ARTIFACT_DIR", default=str(VAR_DIR / "models"))
+# Whether the original (pre-pseudonymization) free text is kept, encrypted under the customer's data
+# key, per source system. JSON object: {"support": true, "crm": false, ...}.
+KEEP_ORIGINAL_TEXT = env.json(
+    "KEEP_ORIGINAL_TEXT", default={"crm": False, "erp": False, "support": True, "web": False}
+)
+
+# --- E-mail -----------------------------------------------------------------------------------------
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="privacy@example.invalid")
+
+# --- Celery -----------------------------------------------------------------------------------------
+# Without CELERY_BROKER_URL, tasks run in-process (embedded mode: SQLite, no servers needed).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+
+# --- REST framework ---------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["audit.api_clients.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["config.permissions.HasScope"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.DefaultPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "client": env("API_THROTTLE_RATE", default="6000/min"),
+        "anon": env("ANON_THROTTLE_RATE", default="60/min"),
+        "otp": env("OTP_THROTTLE_RATE", default="5/min"),
+    },
+    "UNAUTHENTICATED_USER": None,
+}
+API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=365)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Privacy-first customer scoring API",
+    "DESCRIPTION": "Consent-gated customer scores, consent ledger, ingestion and data-subject requests.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"ApiToken": {"type": "http", "scheme": "bearer"}}
+    },
+    "SECURITY": [{"ApiToken": []}],
+}
+
+# --- Logging: JSON lines, allow-listed fields, correlation ids, never personal data -----------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING", "propagate": True},
+        "faker": {"level": "WARNING"},
+        "presidio-analyzer": {"level": "ERROR"},
+    },
+}

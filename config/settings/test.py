@@ -1,0 +1,29 @@
+"""Test settings: fixed test keys, fast hashing, real database from DATABASE_URL when set."""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+
+from .base import *  # noqa: F403
+from .base import DATABASES, REST_FRAMEWORK, env, parse_kek_keys
+
+DEBUG = False
+SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+KEK_KEYS = parse_kek_keys(
+    "test1:" + base64.urlsafe_b64encode(b"1" * 32).decode() + ",test2:" + base64.urlsafe_b64encode(b"2" * 32).decode()
+)
+KEK_ACTIVE_ID = "test2"
+BLIND_INDEX_KEY = b"blind-index-test-key-32-bytes!!!"
+AUDIT_SIGNING_KEY = b"t" * 32
+_tmp = tempfile.mkdtemp(prefix="scoring-test-")
+AUDIT_CHECKPOINT_DIR = env("AUDIT_CHECKPOINT_DIR", default=f"{_tmp}/checkpoints")
+EXPORT_DIR = env("EXPORT_DIR", default=f"{_tmp}/exports")
+MODEL_ARTIFACT_DIR = f"{_tmp}/models"
+VAR_DIR_TEST = _tmp
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"client": "100000/min", "anon": "100000/min", "otp": "100000/min"}}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": f"{_tmp}/test.sqlite3"}

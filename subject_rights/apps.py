@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class SubjectRightsConfig(AppConfig):
+    name = "subject_rights"

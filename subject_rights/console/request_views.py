@@ -1,0 +1,3 @@
+"""Console pages (placeholder until implemented)."""
+
+urlpatterns: list = []

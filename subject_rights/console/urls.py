@@ -1,0 +1,11 @@
+"""DPO console URLs. The console lives in the top app because it reads every app below it.
+
+``audit_views`` holds the accountability pages (decisions, access log, consent and model overviews,
+chain status, records of processing, exports); ``request_views`` holds the subject-request queue and
+human reviews.
+"""
+
+from subject_rights.console import audit_views, request_views
+
+app_name = "console"
+urlpatterns = [*audit_views.urlpatterns, *request_views.urlpatterns]

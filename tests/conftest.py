@@ -1,0 +1,171 @@
+"""Shared fixtures.
+
+- Database: SQLite by default; PostgreSQL when DATABASE_URL is set (as in CI).
+- Celery: tasks run in-process (eager) unless a test asks for ``celery_worker``. With
+  CELERY_BROKER_URL set, that fixture starts a real ``celery worker`` process against the test
+  database and the Redis broker; without a broker it falls back to eager execution.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_SCOPES = [
+    "ingest:write", "consent:read", "consent:write", "score:read", "outcome:write", "route:read", "dsr:read",
+    "dsr:write",
+]
+ALL_PURPOSES = ["automated_scoring", "service_prioritization", "marketing"]
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(settings: Any) -> Iterator[None]:
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+
+
+@pytest.fixture
+def make_api_client(db: None) -> Callable[..., APIClient]:
+    """``make_api_client(scopes=[...], purposes=[...])`` -> DRF test client with a bearer token."""
+    from audit.api_clients import api_client_create
+
+    counter = {"n": 0}
+
+    def factory(scopes: list[str] | None = None, purposes: list[str] | None = None, name: str | None = None) -> APIClient:
+        counter["n"] += 1
+        created = api_client_create(
+            name=name or f"test-client-{counter['n']}-{os.getpid()}-{time.monotonic_ns()}",
+            scopes=ALL_SCOPES if scopes is None else scopes,
+            purposes=ALL_PURPOSES if purposes is None else purposes,
+        )
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {created.token}")
+        client.api_client = created.client  # type: ignore[attr-defined]
+        return client
+
+    return factory
+
+
+@pytest.fixture
+def api(make_api_client: Callable[..., APIClient]) -> APIClient:
+    """An API client with every scope and purpose."""
+    return make_api_client()
+
+
+@pytest.fixture
+def dpo_user(db: None) -> Any:
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username="dpo", password="dpo-password-123")
+    group, _ = Group.objects.get_or_create(name="dpo")
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def dpo_client(client: Any, dpo_user: Any) -> Any:
+    client.force_login(dpo_user)
+    return client
+
+
+def _database_url_for_worker() -> str | None:
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"] != "django.db.backends.postgresql":
+        return None
+    user = s.get("USER") or "postgres"
+    host = s.get("HOST") or "127.0.0.1"
+    port = s.get("PORT") or 5432
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: Any, django_db_blocker: Any) -> Iterator[subprocess.Popen | None]:
+    """A real Celery worker process, when a broker and PostgreSQL are configured (CI)."""
+    broker = settings.CELERY_BROKER_URL
+    with django_db_blocker.unblock():
+        db_url = _database_url_for_worker()
+    if not broker or not db_url:
+        yield None
+        return
+    from config.celery import app
+
+    app.control.purge()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": db_url,
+        "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "AUDIT_CHECKPOINT_DIR": settings.AUDIT_CHECKPOINT_DIR,
+        "EXPORT_DIR": settings.EXPORT_DIR,
+    }
+    log = open(Path(settings.VAR_DIR_TEST) / "worker.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--concurrency=1",
+         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if app.control.inspect(timeout=1.0).ping():
+                break
+        except Exception:  # noqa: BLE001, S110
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError("celery worker exited at start-up; see worker.log")
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("celery worker did not answer a ping within 60 s")
+    yield proc
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
+
+
+@pytest.fixture
+def celery_worker(celery_worker_process: subprocess.Popen | None, transactional_db: None) -> Iterator[Any]:
+    """Route tasks to the real worker for this test (needs committed data: transactional_db).
+
+    Yields an object with ``.real`` (True when a worker process runs) and ``.wait(predicate, timeout)``.
+    """
+    from config.celery import app
+
+    class Worker:
+        real = celery_worker_process is not None
+        process = celery_worker_process
+
+        @staticmethod
+        def wait(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                if predicate():
+                    return True
+                time.sleep(0.2)
+            return predicate()
+
+    if Worker.real:
+        app.conf.task_always_eager = False
+    yield Worker
+    app.conf.task_always_eager = True
