@@ -75,11 +75,9 @@ def api_client_revoke(*, name: str, actor: str = "system") -> ApiClient:
 
 
 def _governance(*, kind: str, actor: str, details: dict[str, Any]) -> None:
-    from audit import services
+    from audit.services import governance_record
 
-    record = getattr(services, "governance_record", None)
-    if record is not None:
-        record(kind=kind, actor=actor, details=details)
+    governance_record(kind=kind, actor=actor, details=details)
 
 
 class ApiClientPrincipal:

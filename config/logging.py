@@ -28,7 +28,7 @@ _task: contextvars.ContextVar[tuple[str | None, str | None] | None] = contextvar
 ALLOWED_EXTRA_FIELDS = frozenset(
     {
         "event", "method", "path", "status", "duration_ms", "code", "client_id", "customer", "purpose",
-        "count", "created", "updated", "merged", "rejected", "skipped", "scored", "run_id", "chunk",
+        "count", "n_created", "updated", "merged", "rejected", "skipped", "scored", "run_id", "chunk",
         "decision_id", "request_id", "model_version", "seq", "kind", "source", "job", "batch", "total",
         "elapsed_s", "reason_code", "attempt",
     }

@@ -1,0 +1,94 @@
+"""Per-customer data keys (DEKs): creation, unwrapping (with a small per-process cache) and field crypto.
+
+The cache maps ``(customer id, kek id, key version, sha256(wrapped))`` to the unwrapped DEK. Every lookup
+still reads the ``CustomerKey`` row first, so a key deleted by erasure (in any process) is never served
+from a cache: the row is gone and :class:`~config.envelope.DecryptionError` is raised. Rotation changes
+``kek_id``/``wrapped`` and therefore the cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from uuid import UUID
+
+from config import envelope
+from config.envelope import DecryptionError, WrappedKey
+
+from .models import Customer, CustomerKey
+
+_CACHE_SIZE = 2048
+_cache: OrderedDict[tuple[str, str, int, str], bytes] = OrderedDict()
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class DataKey:
+    customer_id: UUID
+    dek: bytes
+    key_version: int
+
+    def __repr__(self) -> str:  # never print key material
+        return f"DataKey({self.customer_id}, v{self.key_version})"
+
+    def field_aad(self, field: str, key_version: int | None = None) -> bytes:
+        return envelope.field_aad(
+            customer_id=self.customer_id, field=field, key_version=self.key_version if key_version is None else key_version
+        )
+
+    def encrypt_field(self, field: str, value: str) -> bytes:
+        return envelope.encrypt_text(self.dek, value, self.field_aad(field))
+
+    def decrypt_field(self, field: str, blob: bytes, key_version: int) -> str:
+        return envelope.decrypt_text(self.dek, bytes(blob), self.field_aad(field, key_version))
+
+
+def _cache_key(row: CustomerKey) -> tuple[str, str, int, str]:
+    return (str(row.customer_id), row.kek_id, row.key_version, hashlib.sha256(bytes(row.wrapped)).hexdigest())
+
+
+def cache_clear(customer_id: UUID | None = None) -> None:
+    with _lock:
+        if customer_id is None:
+            _cache.clear()
+            return
+        prefix = str(customer_id)
+        for key in [k for k in _cache if k[0] == prefix]:
+            del _cache[key]
+
+
+def unwrap(row: CustomerKey) -> bytes:
+    key = _cache_key(row)
+    with _lock:
+        dek = _cache.get(key)
+        if dek is not None:
+            _cache.move_to_end(key)
+            return dek
+    dek = envelope.unwrap_data_key(WrappedKey(row.kek_id, bytes(row.wrapped)), customer_id=row.customer_id)
+    with _lock:
+        _cache[key] = dek
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return dek
+
+
+def key_create(customer: Customer) -> DataKey:
+    dek = envelope.new_data_key()
+    wrapped = envelope.wrap_data_key(dek, customer_id=customer.id)
+    CustomerKey.objects.create(customer=customer, kek_id=wrapped.kek_id, wrapped=wrapped.wrapped, key_version=1)
+    return DataKey(customer.id, dek, 1)
+
+
+def key_get(customer_id: UUID) -> DataKey:
+    """The customer's DEK; ``DecryptionError`` when there is none (erased, or never existed)."""
+    row = CustomerKey.objects.filter(customer_id=customer_id).first()
+    if row is None:
+        raise DecryptionError()
+    return DataKey(row.customer_id, unwrap(row), row.key_version)
+
+
+def key_get_many(customer_ids: list[UUID]) -> dict[UUID, DataKey]:
+    rows = CustomerKey.objects.filter(customer_id__in=customer_ids)
+    return {row.customer_id: DataKey(row.customer_id, unwrap(row), row.key_version) for row in rows}

@@ -1,0 +1,390 @@
+"""Feature inventory and vectorized feature aggregation.
+
+Every model in :mod:`scoring.ml` consumes a float matrix whose columns follow :data:`FEATURES`.
+The Django side produces the same columns with set-based SQL; :func:`aggregate_from_events`
+computes them from flat event arrays (tests, benchmark, CDNOW evaluation) with ``np.bincount``.
+
+Day convention: events carry an integer ``day`` offset. Features "as of" day ``A`` use events with
+``day <= A``; "last 90 days" means ``A - 90 < day <= A``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SOURCES = ("orders", "tickets", "interactions", "reviews", "crm")
+
+#: Codes of ``EventLog.interaction_kind`` (the value is the index in this tuple).
+INTERACTION_KINDS = ("login", "email_open", "email_click", "feature_use", "cart_abandon", "nps", "referral")
+KIND = {name: code for code, name in enumerate(INTERACTION_KINDS)}
+
+WINDOW_DAYS = 90
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One model input: where it comes from, what it means and why it is needed."""
+
+    name: str
+    source: str
+    unit: str  # "days", "count", "currency", "ratio", "score"
+    label: str  # human label used in explanations
+    purpose: str  # why the feature is needed (data minimisation record)
+    missing: float = 0.0  # value used when the customer has no data for it
+    missing_text: str | None = None  # rendering of ``missing`` in explanations (e.g. "no rating")
+
+    def format_value(self, value: float) -> str:
+        """Render a raw feature value for a human-readable explanation."""
+        if self.missing_text is not None and value == self.missing:
+            return self.missing_text
+        if not np.isfinite(value):
+            return "n/a"
+        if self.unit == "currency":
+            return f"{value:,.2f}"
+        if self.unit == "ratio":
+            return f"{100.0 * value:.0f} %"
+        if self.unit in ("count", "days") or float(value).is_integer():
+            return f"{value:,.0f}"
+        return f"{value:.1f}"
+
+
+def _f(name: str, source: str, unit: str, label: str, purpose: str, **kw: object) -> FeatureSpec:
+    return FeatureSpec(name, source, unit, label, purpose, **kw)  # type: ignore[arg-type]
+
+
+FEATURES: tuple[FeatureSpec, ...] = (
+    _f("recency_days", "orders", "days", "days since last order",
+       "Recent buyers are more likely to buy again; core input of BTYD and RFM models."),
+    _f("frequency", "orders", "count", "orders to date",
+       "Purchase frequency drives expected future transactions (BTYD 'x' input)."),
+    _f("monetary_total", "orders", "currency", "revenue to date",
+       "Past spend is the strongest predictor of future spend."),
+    _f("monetary_avg", "orders", "currency", "average order value",
+       "Spend per order feeds the Gamma-Gamma spend model and CLV."),
+    _f("margin_total", "orders", "currency", "margin to date",
+       "Distinguishes profitable customers from high-revenue low-margin ones."),
+    _f("tenure_days", "orders", "days", "days since first order",
+       "Customer age; needed to turn counts into rates (BTYD 'T' input)."),
+    _f("orders_90d", "orders", "count", "orders in last 90 days",
+       "Short-term activity signals current engagement and churn risk."),
+    _f("revenue_90d", "orders", "currency", "revenue in last 90 days",
+       "Recent spend level for upsell and CLV."),
+    _f("revenue_prev_90d", "orders", "currency", "revenue in the 90 days before",
+       "Reference level to detect growing or shrinking spend."),
+    _f("revenue_trend", "orders", "ratio", "revenue trend (last 90 days vs the 90 before)",
+       "Declining spend is an early churn signal, growth an upsell signal; (a-b)/(a+b) in [-1, 1]."),
+    _f("return_rate", "orders", "ratio", "share of orders returned",
+       "Returns reduce realised value and indicate dissatisfaction."),
+    _f("late_payment_rate", "orders", "ratio", "share of orders paid late",
+       "Payment behaviour affects realised value and credit risk of offers."),
+    _f("avg_days_late", "orders", "days", "average days paid late",
+       "Severity of late payment, complementing its frequency."),
+    _f("tickets_total", "tickets", "count", "support tickets to date",
+       "Service load and friction with the product."),
+    _f("tickets_90d", "tickets", "count", "support tickets in last 90 days",
+       "Recent problems are a leading churn indicator."),
+    _f("escalations", "tickets", "count", "support escalations",
+       "Escalated issues strongly signal dissatisfaction."),
+    _f("satisfaction_avg", "tickets", "score", "average ticket satisfaction (1-5)",
+       "Service experience drives retention and advocacy.", missing_text="no rating"),
+    _f("logins_90d", "interactions", "count", "logins in last 90 days",
+       "Product usage is the main engagement signal for churn."),
+    _f("email_opens_90d", "interactions", "count", "emails opened in last 90 days",
+       "Marketing engagement; disengagement precedes churn."),
+    _f("email_clicks_90d", "interactions", "count", "email clicks in last 90 days",
+       "Active interest in offers; upsell propensity."),
+    _f("feature_uses_90d", "interactions", "count", "feature uses in last 90 days",
+       "Depth of product adoption; upsell and retention signal."),
+    _f("cart_abandons_90d", "interactions", "count", "abandoned carts in last 90 days",
+       "Unfulfilled purchase intent; upsell and win-back signal."),
+    _f("nps_last", "interactions", "score", "last NPS answer (0-10)",
+       "Stated loyalty; promoters (9-10) become advocates.", missing=-1.0, missing_text="not answered"),
+    _f("reviews_count", "reviews", "count", "reviews written",
+       "Willingness to speak publicly about the brand (advocacy)."),
+    _f("review_rating_avg", "reviews", "score", "average review rating (1-5)",
+       "Public satisfaction; input for advocacy.", missing_text="no review"),
+    _f("referrals_count", "interactions", "count", "referrals made",
+       "Past referrals are the best predictor of future advocacy."),
+)
+
+_BY_NAME = {spec.name: spec for spec in FEATURES}
+
+#: Name fragments of GDPR Art. 9 special-category data (and Art. 10 criminal data). A declared CRM
+#: attribute whose name contains one of these is refused: Art. 22(4) forbids automated decisions on them.
+SPECIAL_CATEGORY_DENYLIST: tuple[str, ...] = (
+    "health", "medical", "diagnos", "disease", "illness", "disabilit", "handicap", "pregnan", "mental",
+    "prescription", "religio", "faith", "church", "belief", "philosoph", "ethnic", "race", "racial",
+    "national_origin", "skin_colo", "politic", "party_member", "sexual", "sex_life", "lgbt",
+    "gay", "lesbian", "trade_union", "union_member", "tradeunion", "biometric", "fingerprint",
+    "face_scan", "retina", "iris_scan", "genetic", "genome", "dna", "criminal", "conviction", "offence",
+)
+_SHORT_TOKEN_FRAGMENTS = {"race", "gay", "dna", "faith", "church", "belief", "mental"}  # token match only
+
+
+def _tokens(name: str) -> list[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return [t for t in re.split(r"[^a-z0-9]+", spaced.lower()) if t]
+
+
+def special_category_match(name: str) -> str | None:
+    """Return the denylist fragment that ``name`` matches, or ``None``."""
+    tokens = _tokens(name)
+    joined = "_".join(tokens)
+    for fragment in SPECIAL_CATEGORY_DENYLIST:
+        if fragment in _SHORT_TOKEN_FRAGMENTS:
+            if fragment in tokens:
+                return fragment
+        elif fragment in joined or fragment.replace("_", "") in joined.replace("_", ""):
+            return fragment
+    return None
+
+
+def validate_extra_features(names: Iterable[str]) -> None:
+    """Raise ``ValueError`` if any declared CRM feature name looks like special-category data."""
+    bad = [(n, frag) for n in names if (frag := special_category_match(str(n))) is not None]
+    if bad:
+        detail = ", ".join(f"{n!r} (matches {frag!r})" for n, frag in bad)
+        raise ValueError(f"special-category data may not be used as a feature (GDPR Art. 9/22(4)): {detail}")
+
+
+def feature_names() -> tuple[str, ...]:
+    """Names of :data:`FEATURES` in matrix column order."""
+    return tuple(spec.name for spec in FEATURES)
+
+
+def feature_spec(name: str) -> FeatureSpec:
+    """Spec for ``name``; unknown (CRM) names get a generic spec labelled by the name."""
+    spec = _BY_NAME.get(name)
+    if spec is None:
+        return FeatureSpec(name, "crm", "value", name.replace("_", " "), "Declared CRM attribute.")
+    return spec
+
+
+def build_matrix(columns: Mapping[str, np.ndarray], names: Iterable[str] | None = None) -> np.ndarray:
+    """Stack per-customer columns into a float64 matrix in inventory order.
+
+    Missing columns and NaN entries are replaced by the feature's ``missing`` value.
+    """
+    order = tuple(names) if names is not None else feature_names()
+    lengths = {len(np.asarray(v)) for k, v in columns.items() if k in order}
+    if len(lengths) > 1:
+        raise ValueError(f"columns have different lengths: {sorted(lengths)}")
+    if not lengths:
+        raise ValueError("none of the feature columns is present")
+    n = lengths.pop()
+    out = np.empty((n, len(order)), dtype=np.float64)
+    for j, name in enumerate(order):
+        fill = feature_spec(name).missing
+        if name in columns:
+            col = np.asarray(columns[name], dtype=np.float64)
+            out[:, j] = np.where(np.isfinite(col), col, fill)
+        else:
+            out[:, j] = fill
+    return out
+
+
+def _empty_i() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
+def _empty_f() -> np.ndarray:
+    return np.zeros(0, dtype=np.float64)
+
+
+@dataclass
+class EventLog:
+    """Flat event arrays for ``n_customers`` customers (customer = index in ``[0, n_customers)``).
+
+    Orders: ``order_*`` (amount and margin in money, ``returned`` bool, ``days_late`` >= 0).
+    Tickets: ``ticket_*`` (``satisfaction`` 1-5 or NaN). Interactions: ``interaction_kind`` codes of
+    :data:`INTERACTION_KINDS`, ``interaction_value`` holds the NPS score for ``nps`` rows.
+    Reviews: ``review_rating`` 1-5. ``signup_day`` (optional) is the day the customer became known.
+    """
+
+    n_customers: int
+    order_customer: np.ndarray = field(default_factory=_empty_i)
+    order_day: np.ndarray = field(default_factory=_empty_i)
+    order_amount: np.ndarray = field(default_factory=_empty_f)
+    order_margin: np.ndarray = field(default_factory=_empty_f)
+    order_returned: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    order_days_late: np.ndarray = field(default_factory=_empty_f)
+    ticket_customer: np.ndarray = field(default_factory=_empty_i)
+    ticket_day: np.ndarray = field(default_factory=_empty_i)
+    ticket_escalated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    ticket_satisfaction: np.ndarray = field(default_factory=_empty_f)
+    interaction_customer: np.ndarray = field(default_factory=_empty_i)
+    interaction_day: np.ndarray = field(default_factory=_empty_i)
+    interaction_kind: np.ndarray = field(default_factory=_empty_i)
+    interaction_value: np.ndarray = field(default_factory=_empty_f)
+    review_customer: np.ndarray = field(default_factory=_empty_i)
+    review_day: np.ndarray = field(default_factory=_empty_i)
+    review_rating: np.ndarray = field(default_factory=_empty_f)
+    signup_day: np.ndarray | None = None
+
+    def first_day(self) -> int:
+        """Earliest day present in any event array (0 if there are none)."""
+        days = [a.min() for a in (self.order_day, self.ticket_day, self.interaction_day, self.review_day) if len(a)]
+        if self.signup_day is not None and len(self.signup_day):
+            days.append(self.signup_day.min())
+        return int(min(days)) if days else 0
+
+    def last_day(self) -> int:
+        """Latest day present in any event array (0 if there are none)."""
+        days = [a.max() for a in (self.order_day, self.ticket_day, self.interaction_day, self.review_day) if len(a)]
+        return int(max(days)) if days else 0
+
+
+def _count(idx: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
+    return np.bincount(idx, weights=weights, minlength=n).astype(np.float64)
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    out = np.full(num.shape, fill, dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _last_value(cust: np.ndarray, day: np.ndarray, value: np.ndarray, n: int, fill: float) -> np.ndarray:
+    """Value of each customer's latest event (ties: the later row wins)."""
+    out = np.full(n, fill, dtype=np.float64)
+    if len(cust):
+        order = np.lexsort((np.arange(len(cust)), day, cust))
+        c = cust[order]
+        last = np.ones(len(c), dtype=bool)
+        last[:-1] = c[1:] != c[:-1]
+        out[c[last]] = value[order][last]
+    return out
+
+
+def aggregate_from_events(log: EventLog, as_of: int, window: int = WINDOW_DAYS) -> dict[str, np.ndarray]:
+    """Compute every :data:`FEATURES` column as of day ``as_of`` (events with ``day <= as_of``)."""
+    n = log.n_customers
+    a = int(as_of)
+    cols: dict[str, np.ndarray] = {}
+
+    m = log.order_day <= a
+    oc, od = log.order_customer[m], log.order_day[m]
+    kept = ~log.order_returned[m].astype(bool)
+    net = log.order_amount[m] * kept
+    margin = log.order_margin[m] * kept
+    late = log.order_days_late[m].astype(np.float64)
+    recent = od > a - window
+    prev = (od > a - 2 * window) & ~recent
+
+    freq = _count(oc, n)
+    last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.maximum.at(last, oc, od)
+    np.minimum.at(first, oc, od)
+
+    # "first seen": signup if known, else earliest event of any kind up to as_of
+    seen = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    if log.signup_day is not None:
+        seen = np.minimum(seen, np.asarray(log.signup_day, dtype=np.int64))
+    for cust, day in ((log.ticket_customer, log.ticket_day), (log.interaction_customer, log.interaction_day),
+                      (log.review_customer, log.review_day), (oc, od)):
+        mm = day <= a
+        np.minimum.at(seen, cust[mm], day[mm].astype(np.int64))
+    has = freq > 0
+    known = seen <= a
+    tenure = np.where(has, a - first, np.where(known, a - np.minimum(seen, a), 0)).astype(np.float64)
+    cols["recency_days"] = np.where(has, a - last, tenure).astype(np.float64)
+    cols["frequency"] = freq
+    cols["monetary_total"] = _count(oc, n, net)
+    cols["monetary_avg"] = _safe_div(cols["monetary_total"], freq)
+    cols["margin_total"] = _count(oc, n, margin)
+    cols["tenure_days"] = tenure
+    cols["orders_90d"] = _count(oc[recent], n)
+    cols["revenue_90d"] = _count(oc[recent], n, net[recent])
+    cols["revenue_prev_90d"] = _count(oc[prev], n, net[prev])
+    tot = cols["revenue_90d"] + cols["revenue_prev_90d"]
+    cols["revenue_trend"] = _safe_div(cols["revenue_90d"] - cols["revenue_prev_90d"], tot)
+    cols["return_rate"] = _safe_div(_count(oc, n, (~kept).astype(np.float64)), freq)
+    cols["late_payment_rate"] = _safe_div(_count(oc, n, (late > 0).astype(np.float64)), freq)
+    cols["avg_days_late"] = _safe_div(_count(oc, n, late), freq)
+
+    m = log.ticket_day <= a
+    tc, td = log.ticket_customer[m], log.ticket_day[m]
+    sat = log.ticket_satisfaction[m].astype(np.float64)
+    rated = np.isfinite(sat)
+    cols["tickets_total"] = _count(tc, n)
+    cols["tickets_90d"] = _count(tc[td > a - window], n)
+    cols["escalations"] = _count(tc, n, log.ticket_escalated[m].astype(np.float64))
+    cols["satisfaction_avg"] = _safe_div(_count(tc[rated], n, sat[rated]), _count(tc[rated], n), np.nan)
+
+    m = log.interaction_day <= a
+    ic, iday, kind = log.interaction_customer[m], log.interaction_day[m], log.interaction_kind[m]
+    ival = log.interaction_value[m]
+    rec = iday > a - window
+    for feat, k in (("logins_90d", "login"), ("email_opens_90d", "email_open"), ("email_clicks_90d", "email_click"),
+                    ("feature_uses_90d", "feature_use"), ("cart_abandons_90d", "cart_abandon")):
+        sel = rec & (kind == KIND[k])
+        cols[feat] = _count(ic[sel], n)
+    sel = kind == KIND["nps"]
+    cols["nps_last"] = _last_value(ic[sel], iday[sel], ival[sel].astype(np.float64), n, np.nan)
+    cols["referrals_count"] = _count(ic[kind == KIND["referral"]], n)
+
+    m = log.review_day <= a
+    rc, rating = log.review_customer[m], log.review_rating[m].astype(np.float64)
+    cols["reviews_count"] = _count(rc, n)
+    cols["review_rating_avg"] = _safe_div(_count(rc, n, rating), cols["reviews_count"], np.nan)
+    return cols
+
+
+def feature_matrix(log: EventLog, as_of: int) -> np.ndarray:
+    """``build_matrix(aggregate_from_events(log, as_of))``."""
+    return build_matrix(aggregate_from_events(log, as_of))
+
+
+@dataclass(frozen=True)
+class WindowOutcomes:
+    """What happened in the window ``(start, end]`` per customer (labels for training)."""
+
+    revenue: np.ndarray
+    orders: np.ndarray
+    referrals: np.ndarray
+    promoter: np.ndarray  # NPS >= 9 answered in the window
+    good_review: np.ndarray  # review rating >= 4 written in the window
+
+    @property
+    def advocacy(self) -> np.ndarray:
+        """Referral, NPS >= 9 or review rating >= 4 in the window."""
+        return (self.referrals > 0) | self.promoter | self.good_review
+
+
+def window_outcomes(log: EventLog, start: int, end: int) -> WindowOutcomes:
+    """Aggregate outcomes of events with ``start < day <= end``."""
+    n = log.n_customers
+    m = (log.order_day > start) & (log.order_day <= end)
+    oc = log.order_customer[m]
+    net = log.order_amount[m] * ~log.order_returned[m].astype(bool)
+    mi = (log.interaction_day > start) & (log.interaction_day <= end)
+    ic, kind, val = log.interaction_customer[mi], log.interaction_kind[mi], log.interaction_value[mi]
+    mr = (log.review_day > start) & (log.review_day <= end)
+    promoter = np.zeros(n, dtype=bool)
+    promoter[ic[(kind == KIND["nps"]) & (val >= 9)]] = True
+    good = np.zeros(n, dtype=bool)
+    good[log.review_customer[mr][log.review_rating[mr] >= 4]] = True
+    return WindowOutcomes(
+        revenue=_count(oc, n, net),
+        orders=_count(oc, n),
+        referrals=_count(ic[kind == KIND["referral"]], n),
+        promoter=promoter,
+        good_review=good,
+    )
+
+
+def known_at(log: EventLog, as_of: int) -> np.ndarray:
+    """Customers that exist at ``as_of`` (signed up, or with any event, on or before it)."""
+    n = log.n_customers
+    out = np.zeros(n, dtype=bool)
+    if log.signup_day is not None:
+        out |= np.asarray(log.signup_day) <= as_of
+    for cust, day in ((log.order_customer, log.order_day), (log.ticket_customer, log.ticket_day),
+                      (log.interaction_customer, log.interaction_day), (log.review_customer, log.review_day)):
+        out[cust[day <= as_of]] = True
+    return out

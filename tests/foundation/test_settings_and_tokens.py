@@ -1,0 +1,112 @@
+"""Production settings refuse to start without secrets; check --deploy is clean; API tokens."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _key() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def _production_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {
+        "SECRET_KEY", "KEK_KEYS", "BLIND_INDEX_KEY", "AUDIT_SIGNING_KEY", "DATABASE_URL", "DEBUG"}}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": "x" * 60 + "-production-secret-key-with-enough-entropy-0123456789",
+        "KEK_KEYS": f"k1:{_key()},k2:{_key()}",
+        "BLIND_INDEX_KEY": _key(),
+        "AUDIT_SIGNING_KEY": _key(),
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+        "ALLOWED_HOSTS": "scoring.example.com",
+    })
+    env.update(overrides)
+    return env
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "KEK_KEYS", "BLIND_INDEX_KEY", "AUDIT_SIGNING_KEY"])
+def test_production_refuses_to_start_without_each_secret(missing):
+    env = _production_env()
+    env.pop(missing)
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert missing in result.stderr
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=_production_env())
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_create_api_client_prints_the_token_last_and_stores_only_its_hash():
+    from audit.api_clients import hash_token
+    from audit.models import ApiClient
+
+    out = StringIO()
+    call_command("create_api_client", "crm", "--scopes", "score:read", "consent:read",
+                 "--purposes", "marketing", stdout=out)
+    token = out.getvalue().strip().splitlines()[-1]
+    client = ApiClient.objects.get(name="crm")
+    assert token.startswith("psk_") and len(token) > 40
+    assert client.token_hash == hash_token(token)
+    assert token not in str(ApiClient.objects.values().get(name="crm"))
+    assert client.scopes == ["consent:read", "score:read"]
+    assert client.purposes == ["marketing"]
+
+
+@pytest.mark.django_db
+def test_unknown_scope_is_refused_and_nothing_is_created():
+    from django.core.management.base import CommandError
+
+    from audit.models import ApiClient
+
+    with pytest.raises(CommandError):
+        call_command("create_api_client", "bad", "--scopes", "root:all", stdout=StringIO())
+    assert ApiClient.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_revoked_and_expired_tokens_are_refused():
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework.test import APIRequestFactory
+
+    from audit.api_clients import ApiTokenAuthentication, api_client_create, api_client_revoke
+    from audit.models import ApiClient
+
+    auth = ApiTokenAuthentication()
+    created = api_client_create(name="desk", scopes=["score:read"], purposes=[])
+    request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {created.token}")
+    principal, client = auth.authenticate(request)
+    assert client.pk == created.client.pk
+    assert str(principal) == "api:desk"
+
+    api_client_revoke(name="desk")
+    with pytest.raises(AuthenticationFailed):
+        auth.authenticate(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {created.token}"))
+
+    other = api_client_create(name="old", scopes=["score:read"], purposes=[])
+    ApiClient.objects.filter(pk=other.client.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(AuthenticationFailed):
+        auth.authenticate(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {other.token}"))
