@@ -6,7 +6,9 @@ recorded in every decision record; the accountability layer owns who may ask for
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any, ClassVar
 
 from django.db import models
 from django.utils import timezone
@@ -41,3 +43,305 @@ class ApiClient(models.Model):
     @property
     def requester(self) -> str:
         return f"api:{self.name}"
+
+
+# =====================================================================================================
+# Accountability records. All of them are append-only: the ORM refuses updates and deletes (below), and
+# on PostgreSQL a trigger (migration 0003) refuses UPDATE, DELETE and TRUNCATE. Each chained record
+# carries the SHA-256 of its canonical form (``audit.canonical``), computed at insert in the business
+# transaction; the sealer (``audit.chain``) later links it into the hash chain (``ChainLink``).
+# =====================================================================================================
+
+
+class AppendOnlyViolation(Exception):
+    """Raised when code tries to change or delete an append-only audit row."""
+
+    def __init__(self, model: str = "audit record") -> None:
+        super().__init__(f"{model} rows are append-only")
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyViolation(self.model.__name__)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyViolation(self.model.__name__)
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+        raise AppendOnlyViolation(self.model.__name__)
+
+    def update_or_create(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyViolation(self.model.__name__)
+
+    def _raw_delete(self, using: Any) -> int:
+        raise AppendOnlyViolation(self.model.__name__)
+
+
+class AppendOnlyModel(models.Model):
+    """Insert-only rows: ``save()`` of an existing row and ``delete()`` raise ``AppendOnlyViolation``."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyViolation(type(self).__name__)
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyViolation(type(self).__name__)
+
+
+class CanonicalJSONField(models.TextField):
+    """A JSON value stored as its canonical text (sorted keys, compact, ASCII, no NaN).
+
+    Stored as text rather than jsonb so that the stored bytes *are* the canonical form: the verifier
+    hashes them without parsing and re-serialising (see ``audit.canonical``).
+    """
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
+        return None if value is None else json.loads(value)
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value)
+        return value
+
+    def get_prep_value(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+class ChainedRecord(AppendOnlyModel):
+    """An audit record that is linked into the hash chain."""
+
+    RECORD_TYPE: ClassVar[str] = ""
+    # Fields covered by the content hash, in addition to created_at (see audit.canonical).
+    CANONICAL_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    content_hash = models.CharField(max_length=64, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class DecisionRecord(ChainedRecord):
+    """One automated decision. ``customer`` is the pseudonym, deliberately not a foreign key, so the
+    record outlives erasure; anything sensitive (features, explanation) sits in ``sealed_details``,
+    encrypted under the customer's data key, and is crypto-shredded by erasure."""
+
+    RECORD_TYPE = "decision"
+    CANONICAL_FIELDS = (
+        "customer", "purpose", "consent_event_id", "notice_version", "requester", "decision_type",
+        "model_versions", "model_version", "features_hash", "outputs", "tier", "sealed_details", "decision_key",
+    )
+
+    class DecisionType(models.TextChoices):
+        SERVED_SCORE = "served_score", "Served score"
+        BATCH_RESCORE = "batch_rescore", "Batch rescore"
+        TIER_CHANGE = "tier_change", "Tier change"
+        ROUTING = "routing", "Routing"
+
+    customer = models.UUIDField()
+    purpose = models.CharField(max_length=64)
+    consent_event_id = models.BigIntegerField(null=True, blank=True)
+    notice_version = models.CharField(max_length=64, null=True, blank=True)
+    requester = models.CharField(max_length=150)
+    decision_type = models.CharField(max_length=32, choices=DecisionType.choices)
+    model_versions = CanonicalJSONField(default=dict)
+    # Denormalised for filtering: the single version when all models share one, else "name=version;...".
+    model_version = models.CharField(max_length=200, blank=True, default="")
+    features_hash = models.CharField(max_length=64)
+    outputs = CanonicalJSONField(default=dict)
+    tier = models.CharField(max_length=32, blank=True, default="")  # denormalised from outputs["tier"]
+    sealed_details = models.BinaryField(null=True, blank=True)
+    decision_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="audit_dec_created"),
+            models.Index(fields=["customer", "created_at", "id"], name="audit_dec_customer"),
+            models.Index(fields=["decision_type", "created_at", "id"], name="audit_dec_type"),
+            models.Index(fields=["tier", "created_at", "id"], name="audit_dec_tier"),
+            models.Index(fields=["purpose", "created_at", "id"], name="audit_dec_purpose"),
+            models.Index(fields=["requester", "created_at", "id"], name="audit_dec_requester"),
+            models.Index(fields=["model_version", "created_at", "id"], name="audit_dec_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"decision:{self.pk}"
+
+
+class HumanReview(ChainedRecord):
+    """A human review of one decision (Art. 22(3)): confirmed, or overridden with the new outcome."""
+
+    RECORD_TYPE = "review"
+    CANONICAL_FIELDS = ("decision_id", "customer", "reviewer", "outcome", "override", "rationale")
+
+    class Outcome(models.TextChoices):
+        CONFIRMED = "confirmed", "Confirmed"
+        OVERRIDDEN = "overridden", "Overridden"
+
+    decision = models.ForeignKey(DecisionRecord, on_delete=models.PROTECT, related_name="reviews")
+    customer = models.UUIDField()  # denormalised from the decision, for subject lookups
+    reviewer = models.CharField(max_length=150)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    override = CanonicalJSONField(default=dict)
+    rationale = models.TextField(blank=True, default="")  # the reviewer's reasoning; no personal data
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["decision", "created_at"], name="audit_review_decision"),
+            models.Index(fields=["customer", "created_at"], name="audit_review_customer"),
+            models.Index(fields=["created_at", "id"], name="audit_review_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"review:{self.pk}"
+
+
+class AccessRecord(ChainedRecord):
+    """A read of a customer's personal data (API, console, export): who, why, whose, what, when."""
+
+    RECORD_TYPE = "access"
+    CANONICAL_FIELDS = ("actor", "purpose", "subject", "what", "details")
+
+    actor = models.CharField(max_length=150)
+    purpose = models.CharField(max_length=64)
+    subject = models.UUIDField(null=True, blank=True)
+    what = models.CharField(max_length=200)
+    details = CanonicalJSONField(default=dict)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="audit_access_created"),
+            models.Index(fields=["subject", "created_at", "id"], name="audit_access_subject"),
+            models.Index(fields=["actor", "created_at", "id"], name="audit_access_actor"),
+            models.Index(fields=["purpose", "created_at", "id"], name="audit_access_purpose"),
+        ]
+
+    def __str__(self) -> str:
+        return f"access:{self.pk}"
+
+
+class GovernanceEvent(ChainedRecord):
+    """A governance event: consent change, merge, key rotation, request state change, login, ..."""
+
+    RECORD_TYPE = "governance"
+    CANONICAL_FIELDS = ("kind", "actor", "subject", "details")
+
+    kind = models.CharField(max_length=64)
+    actor = models.CharField(max_length=150)
+    subject = models.UUIDField(null=True, blank=True)
+    details = CanonicalJSONField(default=dict)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="audit_gov_created"),
+            models.Index(fields=["kind", "created_at", "id"], name="audit_gov_kind"),
+            models.Index(fields=["subject", "created_at", "id"], name="audit_gov_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"governance:{self.pk}"
+
+
+CHAINED_MODELS: tuple[type[ChainedRecord], ...] = (DecisionRecord, HumanReview, AccessRecord, GovernanceEvent)
+RECORD_TYPES: dict[str, type[ChainedRecord]] = {m.RECORD_TYPE: m for m in CHAINED_MODELS}
+
+
+class PendingSeal(models.Model):
+    """Outbox of committed-but-not-yet-chained records. Written in the business transaction, consumed
+    (and deleted) by the sealer. Not an audit table itself: losing a row here cannot hide anything,
+    because verification reports every record that is neither linked nor pending."""
+
+    id = models.BigAutoField(primary_key=True)
+    record_type = models.CharField(max_length=16)
+    row_id = models.BigIntegerField()
+    entry_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at", "id"], name="audit_pending_order")]
+        constraints = [models.UniqueConstraint(fields=["record_type", "row_id"], name="audit_pending_once")]
+
+    def __str__(self) -> str:
+        return f"pending:{self.record_type}:{self.row_id}"
+
+
+class ChainHead(models.Model):
+    """A single row (pk=1) the sealer locks; caches the head of the chain."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    link_hash = models.CharField(max_length=64, default="0" * 64)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"chain-head:{self.seq}"
+
+
+class ChainLink(AppendOnlyModel):
+    """One link of the hash chain: record ``(record_type, row_id)`` with content hash ``entry_hash`` at
+    position ``seq``; ``link_hash = sha256("seq|record_type|row_id|entry_hash|prev_link_hash")``."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    record_type = models.CharField(max_length=16)
+    row_id = models.BigIntegerField()
+    entry_hash = models.CharField(max_length=64)
+    prev_link_hash = models.CharField(max_length=64)
+    link_hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["record_type", "row_id"], name="audit_link_once")]
+
+    def __str__(self) -> str:
+        return f"link:{self.seq}"
+
+
+class Checkpoint(AppendOnlyModel):
+    """Metadata of a signed checkpoint (the signed copy lives in the external checkpoint store;
+    verification trusts only that copy)."""
+
+    id = models.BigAutoField(primary_key=True)
+    seq = models.BigIntegerField()
+    link_hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    key_id = models.CharField(max_length=32)
+    signature = models.CharField(max_length=128)
+    location = models.CharField(max_length=300)
+
+    class Meta:
+        indexes = [models.Index(fields=["seq"], name="audit_checkpoint_seq")]
+
+    def __str__(self) -> str:
+        return f"checkpoint:{self.seq}"
+
+
+class VerificationRun(AppendOnlyModel):
+    """The outcome of one chain verification (shown on the console's chain status page)."""
+
+    id = models.BigAutoField(primary_key=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    ok = models.BooleanField()
+    first_bad_seq = models.BigIntegerField(null=True, blank=True)
+    first_bad_record = models.CharField(max_length=64, blank=True, default="")
+    checked = models.BigIntegerField(default=0)
+    checkpoints_checked = models.IntegerField(default=0)
+    from_seq = models.BigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True, default="")
+    actor = models.CharField(max_length=150, default="cli")
+
+    class Meta:
+        indexes = [models.Index(fields=["finished_at", "id"], name="audit_verify_finished")]
+
+    def __str__(self) -> str:
+        return f"verification:{self.pk}"

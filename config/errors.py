@@ -163,7 +163,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, drf.NotAcceptable):
         return Response(error_body(406, "not_acceptable", "Not acceptable."), status=406)
     if isinstance(exc, drf.Throttled):
-        wait = int(exc.wait or 1)
+        wait = int(getattr(exc, "wait", None) or 1)
         return Response(
             error_body(429, "throttled", "Too many requests.", retry_after=wait),
             status=429,

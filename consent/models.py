@@ -59,6 +59,11 @@ class AppendOnlyQuerySet(models.QuerySet):
 
     delete.queryset_only = True  # type: ignore[attr-defined]
 
+    def _raw_delete(self, using: Any) -> int:
+        if not _ERASURE_BYPASS.get():
+            raise AppendOnlyViolation(f"{self.model.__name__} rows are append-only")
+        return super()._raw_delete(using)  # type: ignore[misc]
+
 
 class AppendOnlyModel(models.Model):
     objects = AppendOnlyQuerySet.as_manager()

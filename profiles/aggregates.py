@@ -15,8 +15,9 @@ Only pseudonymized, non-personal columns are read (amounts, dates, counts, flags
 field, no free text. CRM attributes are used only when the import declared them as features, and names
 that look like special-category data (GDPR Art. 9) are never used (Art. 22(4)).
 
-CRM feature columns: a numeric (or boolean) attribute ``x`` becomes column ``attr:x``; a categorical
-(string) attribute becomes one-hot columns ``attr:x=value``. Missing values are NaN.
+CRM feature columns: a declared attribute ``x`` becomes column ``attr:x`` holding the raw values: a float
+array when every present value is numeric (booleans as 0/1, missing as NaN), else an object array of
+strings (missing as ``None``) that the model's table encoder turns into category codes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from profiles.models import Customer, Interaction, NpsAnswer, Order, Referral, R
 
 WINDOW_DAYS = 90
 ATTRIBUTE_PREFIX = "attr:"
+KNOWN_COLUMN = "_known"
 _DAY = 86400.0
 _INTERACTION_FEATURES = {
     "logins_90d": Interaction.Kind.LOGIN,
@@ -208,8 +210,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         see(i, at)
 
     # --- customers: creation time and declared CRM feature attributes --------------------------------
-    attr_numeric: dict[str, np.ndarray] = {}
-    attr_categorical: dict[str, dict[int, str]] = {}
+    attrs: dict[str, list[Any]] = {}
     for cid, created_at, attributes, declared in Customer.objects.filter(id__in=ids).values_list(
         "id", "created_at", "attributes", "feature_attributes"
     ):
@@ -218,21 +219,8 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         attributes = attributes or {}
         for name in declared or []:
             name = str(name)
-            if _special_category(name) or name not in attributes:
-                continue
-            value = attributes[name]
-            if isinstance(value, bool):
-                value = 1.0 if value else 0.0
-            if isinstance(value, int | float) and math.isfinite(float(value)):
-                attr_numeric.setdefault(name, np.full(n, np.nan))[i] = float(value)
-            elif isinstance(value, str) and value.strip():
-                try:
-                    number = float(value)
-                except ValueError:
-                    attr_categorical.setdefault(name, {})[i] = value.strip().lower()
-                else:
-                    if math.isfinite(number):
-                        attr_numeric.setdefault(name, np.full(n, np.nan))[i] = number
+            if name in attributes and not _special_category(name):
+                attrs.setdefault(name, [None] * n)[i] = attributes[name]
 
     # --- assemble, exactly as scoring.ml.features.aggregate_from_events ------------------------------
     has = freq > 0
@@ -262,14 +250,11 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     cols["reviews_count"] = reviews
     cols["review_rating_avg"] = rating
     cols["referrals_count"] = referrals
+    # not a feature: 1.0 when the customer existed at as_of (created, or any fact, on or before it)
+    cols[KNOWN_COLUMN] = known.astype(np.float64)
 
-    for name, values in attr_numeric.items():
-        cols[ATTRIBUTE_PREFIX + name] = values
-    for name, by_row in attr_categorical.items():
-        for level in sorted(set(by_row.values())):
-            col = np.zeros(n, dtype=np.float64)
-            col[[i for i, v in by_row.items() if v == level]] = 1.0
-            cols[f"{ATTRIBUTE_PREFIX}{name}={level}"] = col
+    for name, values in attrs.items():
+        cols[ATTRIBUTE_PREFIX + name] = attribute_column(values)
     return cols
 
 
@@ -277,3 +262,113 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     out = np.zeros(num.shape, dtype=np.float64)
     np.divide(num, den, out=out, where=den > 0)
     return out
+
+
+def attribute_column(values: Sequence[Any]) -> np.ndarray:
+    """Float array if every present value is numeric (bool -> 0/1, missing -> NaN), else strings/None."""
+    numeric = np.full(len(values), np.nan)
+    for i, value in enumerate(values):
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool):
+            numeric[i] = 1.0 if value else 0.0
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            break
+        if not math.isfinite(number):
+            break
+        numeric[i] = number
+    else:
+        return numeric
+    return np.array([None if v is None or v == "" else str(v).strip() for v in values], dtype=object)
+
+
+def customer_attribute_table(
+    *, customer_ids: Sequence[uuid.UUID | str], names: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Raw CRM attributes of ``customer_ids`` (one query): declared feature attributes, or ``names``.
+
+    With ``names`` given (e.g. a label column plus the features of a table-trained model), those
+    attributes are read whether declared or not; special-category names are never returned.
+    """
+    ids = [_as_uuid(c) for c in customer_ids]
+    pos = {cid: i for i, cid in enumerate(ids)}
+    wanted = None if names is None else [str(x) for x in names]
+    table: dict[str, list[Any]] = {name: [None] * len(ids) for name in wanted or []}
+    for cid, attributes, declared in Customer.objects.filter(id__in=ids).values_list(
+        "id", "attributes", "feature_attributes"
+    ):
+        i = pos[_as_uuid(cid)]
+        attributes = attributes or {}
+        for name in wanted if wanted is not None else [str(x) for x in declared or []]:
+            if name in attributes:
+                table.setdefault(name, [None] * len(ids))[i] = attributes[name]
+    return {name: attribute_column(values) for name, values in table.items() if not _special_category(name)}
+
+
+def declared_feature_attributes(*, customer_ids: Sequence[uuid.UUID | str] | None = None) -> list[str]:
+    """Names declared as features by any customer import (sorted), special categories excluded."""
+    qs = Customer.objects.exclude(feature_attributes=[])
+    if customer_ids is not None:
+        qs = qs.filter(id__in=[_as_uuid(c) for c in customer_ids])
+    names: set[str] = set()
+    for declared in qs.values_list("feature_attributes", flat=True).distinct():
+        names.update(str(x) for x in declared or [])
+    return sorted(n for n in names if not _special_category(n))
+
+
+def window_outcomes(
+    *, customer_ids: Sequence[uuid.UUID | str], start: datetime, end: datetime
+) -> dict[str, np.ndarray]:
+    """What happened in ``(start, end]`` per customer (training labels), as
+    ``scoring.ml.features.window_outcomes``: net revenue and orders, referrals, an NPS answer >= 9, a review
+    rating >= 4. Four set-based queries."""
+    ids = [_as_uuid(c) for c in customer_ids]
+    n = len(ids)
+    pos = {cid: i for i, cid in enumerate(ids)}
+    revenue, orders, referrals = np.zeros(n), np.zeros(n), np.zeros(n)
+    promoter, good_review = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    for r in (
+        Order.objects.filter(customer_id__in=ids, ordered_at__gt=start, ordered_at__lte=end)
+        .values("customer_id")
+        .annotate(n=Count("id"), revenue=Sum("amount", filter=Q(returned=False)))
+        .order_by()
+    ):
+        i = pos[_as_uuid(r["customer_id"])]
+        orders[i] = r["n"]
+        revenue[i] = _num(r["revenue"])
+    for cid, count in (
+        Referral.objects.filter(customer_id__in=ids, at__gt=start, at__lte=end)
+        .values("customer_id").annotate(n=Count("id")).order_by().values_list("customer_id", "n")
+    ):
+        referrals[pos[_as_uuid(cid)]] = count
+    for cid in (
+        NpsAnswer.objects.filter(customer_id__in=ids, at__gt=start, at__lte=end, score__gte=9)
+        .values_list("customer_id", flat=True).distinct()
+    ):
+        promoter[pos[_as_uuid(cid)]] = True
+    for cid in (
+        Review.objects.filter(customer_id__in=ids, at__gt=start, at__lte=end, rating__gte=4)
+        .values_list("customer_id", flat=True).distinct()
+    ):
+        good_review[pos[_as_uuid(cid)]] = True
+    return {"revenue": revenue, "orders": orders, "referrals": referrals, "promoter": promoter,
+            "good_review": good_review, "advocacy": (referrals > 0) | promoter | good_review}
+
+
+def fact_time_range(*, customer_ids: Sequence[uuid.UUID | str] | None = None) -> tuple[datetime | None, datetime | None]:
+    """Earliest and latest fact time (orders, tickets, interactions, reviews, NPS, referrals)."""
+    lows: list[datetime] = []
+    highs: list[datetime] = []
+    for model, column in ((Order, "ordered_at"), (Ticket, "opened_at"), (Interaction, "at"), (Review, "at"),
+                          (NpsAnswer, "at"), (Referral, "at")):
+        qs = model.objects.all()
+        if customer_ids is not None:
+            qs = qs.filter(customer_id__in=[_as_uuid(c) for c in customer_ids])
+        agg = qs.aggregate(lo=Min(column), hi=Max(column))
+        if agg["lo"] is not None:
+            lows.append(agg["lo"])
+            highs.append(agg["hi"])
+    return (min(lows) if lows else None, max(highs) if highs else None)

@@ -41,7 +41,7 @@ class DataKey:
     def encrypt_field(self, field: str, value: str) -> bytes:
         return envelope.encrypt_text(self.dek, value, self.field_aad(field))
 
-    def decrypt_field(self, field: str, blob: bytes, key_version: int) -> str:
+    def decrypt_field(self, field: str, blob: bytes | memoryview, key_version: int) -> str:
         return envelope.decrypt_text(self.dek, bytes(blob), self.field_aad(field, key_version))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.errors import Conflict, ValidationFailed, _FIELD_MESSAGES
+from config.errors import _FIELD_MESSAGES, Conflict, ValidationFailed
 
 
 class RecordInvalid(ValidationFailed):

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
 import phonenumbers
 from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
 from presidio_analyzer import predefined_recognizers as presidio_recognizers
@@ -53,22 +54,22 @@ __all__ = [
 
 PHONE_REGIONS: tuple[str, ...] = ("GB", "DE", "NL", "PL", "FI", "SE", "US")
 
-# Presidio class name -> minimum number of digits a text needs before the recognizer is worth running.
+# Presidio class name -> (minimum digits in the text, quick regex that is a superset of its patterns).
 # Only pattern-based recognizers whose matches are checksum-validated or score >= 0.5 without context.
-_NATIONAL_ID_RECOGNIZERS: dict[str, int] = {
-    "NhsRecognizer": 10,
-    "UkNinoRecognizer": 6,
-    "UkDrivingLicenceRecognizer": 6,
-    "PlPeselRecognizer": 11,
-    "FiPersonalIdentityCodeRecognizer": 9,
-    "SePersonnummerRecognizer": 10,
-    "EsNifRecognizer": 7,
-    "EsNieRecognizer": 7,
-    "ItFiscalCodeRecognizer": 1,
-    "DeTaxIdRecognizer": 11,
-    "DeSocialSecurityRecognizer": 9,
-    "DeIdCardRecognizer": 1,
-    "UsSsnRecognizer": 9,
+_NATIONAL_ID_RECOGNIZERS: dict[str, tuple[int, str]] = {
+    "NhsRecognizer": (10, r"\d{3}[- ]?\d{3}[- ]?\d{4}"),
+    "UkNinoRecognizer": (6, r"[a-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[a-d]"),
+    "UkDrivingLicenceRecognizer": (6, r"[a-z9]{5}\d{3}"),
+    "PlPeselRecognizer": (11, r"\d{11}"),
+    "FiPersonalIdentityCodeRecognizer": (9, r"\d{6}[-+a-z]\d{3}"),
+    "SePersonnummerRecognizer": (10, r"\d{6,8}[-+]?\d{4}"),
+    "EsNifRecognizer": (7, r"\d{7}-?[a-z]"),
+    "EsNieRecognizer": (7, r"\d{7}-?[a-z]"),
+    "ItFiscalCodeRecognizer": (1, r"[a-z]{6}[\dlmnp-v]{2}[a-z]"),
+    "DeTaxIdRecognizer": (11, r"\d{11}"),
+    "DeSocialSecurityRecognizer": (11, r"\d{8}[a-z]\d{3}"),
+    "DeIdCardRecognizer": (1, r"\b[a-z][a-z0-9]{7}\d\b"),
+    "UsSsnRecognizer": (9, r"\d{3}[- .]\d{2}[- .]\d{4}"),
 }
 
 # Presidio entity type -> placeholder type.
@@ -82,8 +83,13 @@ _PLACEHOLDER_TYPE: dict[str, str] = {
     "PERSON": "PERSON",
     "LOCATION": "LOCATION",
 }
-_NER_LABELS: dict[str, str] = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
-                               "FAC": "LOCATION"}
+_NER_LABELS: dict[str, str] = {
+    "PERSON": "PERSON",
+    "PER": "PERSON",
+    "GPE": "LOCATION",
+    "LOC": "LOCATION",
+    "FAC": "LOCATION",
+}
 _NER_SCORE = 0.85
 
 # Tiers for overlap resolution (lower wins first).
@@ -111,8 +117,9 @@ class KnownIdentifiers:
     other: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # never print PII (e.g. in tracebacks or debug logs)
-        counts = ", ".join(f"{f}={len(getattr(self, f))}" for f in ("names", "emails", "phones", "addresses",
-                                                                        "other"))
+        counts = ", ".join(
+            f"{f}={len(getattr(self, f))}" for f in ("names", "emails", "phones", "addresses", "other")
+        )
         return f"KnownIdentifiers({counts})"
 
     def is_empty(self) -> bool:
@@ -134,8 +141,24 @@ class PseudonymizedText:
 # ---------------------------------------------------------------------------------------------------------
 
 _SPECIAL_FOLD = {
-    "ł": "l", "Ł": "l", "ø": "o", "Ø": "o", "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "þ": "th", "Þ": "th",
-    "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "ß": "ss", "ı": "i", "ħ": "h", "Ħ": "h",
+    "ł": "l",
+    "Ł": "l",
+    "ø": "o",
+    "Ø": "o",
+    "đ": "d",
+    "Đ": "d",
+    "ð": "d",
+    "Ð": "d",
+    "þ": "th",
+    "Þ": "th",
+    "æ": "ae",
+    "Æ": "ae",
+    "œ": "oe",
+    "Œ": "oe",
+    "ß": "ss",
+    "ı": "i",
+    "ħ": "h",
+    "Ħ": "h",
 }
 
 
@@ -174,8 +197,8 @@ _NON_DIGIT = re.compile(r"\D+")
 
 
 def _phone_key(value: str) -> str:
-    """Last 9 digits: equal for "+48 601 234 567", "601-234-567" and "0601234567"."""
-    digits = _NON_DIGIT.sub("", value)
+    """Last 9 digits (extension ignored): equal for "+48 601 234 567", "601-234-567" and "0601234567"."""
+    digits = _NON_DIGIT.sub("", _PHONE_EXTENSION.sub("", value))
     return digits[-9:] if len(digits) >= 5 else _fold(value).strip()
 
 
@@ -210,17 +233,45 @@ def _normalize(placeholder_type: str, value: str) -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 # Name particles that must not be matched on their own ("van" is just "of" in Dutch).
-_NAME_PARTICLES = frozenset({
-    "mr", "mrs", "ms", "miss", "dr", "prof", "sir", "van", "von", "der", "den", "de", "la", "le", "da", "di",
-    "del", "du", "af", "av", "ter", "ten", "het", "el", "al", "y", "e",
-})
+_NAME_PARTICLES = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "dr",
+        "prof",
+        "sir",
+        "van",
+        "von",
+        "der",
+        "den",
+        "de",
+        "la",
+        "le",
+        "da",
+        "di",
+        "del",
+        "du",
+        "af",
+        "av",
+        "ter",
+        "ten",
+        "het",
+        "el",
+        "al",
+        "y",
+        "e",
+    }
+)
 # Not preceded by a word char or "@", nor by "x." (so that names inside e-mails/URLs are left to those).
 _NAME_LEFT = r"(?<![\w@])(?<!\w\.)"
 _NAME_RIGHT = r"(?![\w@]|\.\w)"
 _LETTERS = r"[^\W\d_]"
 _SEP = r"[\s\-]+"
 _PHONE_SEP = r"[\s.\-/()]{0,3}"
-_PHONE_PREFIX = r"(?:\(?(?:\+|00)[\s.]*\d{1,3}\)?[\s.\-/]*(?:\(0\)[\s.\-/]*)?|\(?0\)?[\s.\-/]*)?"
+# Optional country code ("+48", "0048", "(+358)", "+44 (0)") or trunk zeros ("0", "(0)", "00").
+_PHONE_PREFIX = r"(?:\(?(?:\+|00)[\s.]*\d{1,3}\)?[\s.\-/]*(?:\(?0\)?[\s.\-/]*)?|\(?0{1,3}\)?[\s.\-/]*)?"
 
 
 @dataclass(frozen=True)
@@ -272,8 +323,14 @@ def _build_name_rules(names: Sequence[str]) -> list[_KnownRule]:
                     inflected.add(re.escape(token[:-3]) + "s" + _LETTERS + "{1,4}")
     rules = [_KnownRule(re.compile(_NAME_LEFT + _alternation(exact) + _NAME_RIGHT), "PERSON", key)]
     if inflected:
-        rules.append(_KnownRule(re.compile(_NAME_LEFT + _alternation(inflected) + _NAME_RIGHT), "PERSON", key,
-                                capitalized_only=True))
+        rules.append(
+            _KnownRule(
+                re.compile(_NAME_LEFT + _alternation(inflected) + _NAME_RIGHT),
+                "PERSON",
+                key,
+                capitalized_only=True,
+            )
+        )
     return rules
 
 
@@ -288,38 +345,74 @@ def _build_email_rules(emails: Sequence[str]) -> list[_KnownRule]:
     return rules
 
 
-def _national_significant_number(phone: str) -> str:
-    stripped = phone.strip().lstrip("(").strip()
+_PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
+_PHONE_EXTENSION_TEXT = r"(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?"
+
+
+def _phone_bodies(phone: str) -> set[str]:
+    """Digit sequences that identify the number whatever the prefix: national significant number(s)."""
+    stripped = _PHONE_EXTENSION.sub("", phone).strip().lstrip("(").strip()
     digits = _NON_DIGIT.sub("", stripped)
+    bodies = {digits.lstrip("0")}
     if stripped.startswith(("+", "00")):
         try:
             parsed = phonenumbers.parse("+" + digits[2:] if stripped.startswith("00") else stripped, None)
-            return phonenumbers.national_significant_number(parsed)
+            bodies.add(phonenumbers.national_significant_number(parsed).lstrip("0"))
         except phonenumbers.NumberParseException:
-            return digits[2:] if stripped.startswith("00") else digits
-    return digits.lstrip("0")
+            pass
+    return {b for b in bodies if len(b) >= 5}
 
 
 def _build_phone_rules(phones: Sequence[str]) -> list[_KnownRule]:
     rules = []
     for phone in phones:
-        nsn = _national_significant_number(phone)
-        if len(nsn) < 5:
+        bodies = _phone_bodies(phone)
+        if not bodies:
             continue
-        body = _PHONE_SEP.join(re.escape(d) for d in nsn)
-        regex = re.compile(r"(?<![\d+])" + _PHONE_PREFIX + body + r"(?!\d)")
+        body = _alternation(_PHONE_SEP.join(re.escape(d) for d in b) for b in bodies)
+        regex = re.compile(r"(?<![\d+])" + _PHONE_PREFIX + body + r"(?!\d)" + _PHONE_EXTENSION_TEXT)
         rules.append(_KnownRule(regex, "PHONE", _normalize("PHONE", phone)))
     return rules
 
 
-def _build_token_rules(values: Sequence[str], placeholder_type: str, *, split_parts: bool) -> list[_KnownRule]:
+def _address_subparts(part: str) -> list[str]:
+    """Split "1015 CX Amsterdam", "London SW1A 1AA", "Keizersgracht 12" into code/number and the rest."""
+    tokens = re.findall(r"[^\W_]+", part)
+
+    def code_like(i: int, run: range) -> bool:
+        tok = tokens[i]
+        return any(c.isdigit() for c in tok) or (
+            len(tok) <= 3
+            and tok.isupper()
+            and any(j in run and any(c.isdigit() for c in tokens[j]) for j in (i - 1, i + 1))
+        )
+
+    out = []
+    lead = 0
+    while lead < len(tokens) and code_like(lead, range(len(tokens))):
+        lead += 1
+    trail = len(tokens)
+    while trail > lead and code_like(trail - 1, range(len(tokens))):
+        trail -= 1
+    if 0 < lead < len(tokens):
+        out += [" ".join(tokens[:lead]), " ".join(tokens[lead:])]
+    if lead <= trail < len(tokens) and trail > 0:
+        out += [" ".join(tokens[lead:trail]), " ".join(tokens[trail:])]
+    return out
+
+
+def _build_token_rules(
+    values: Sequence[str], placeholder_type: str, *, split_parts: bool
+) -> list[_KnownRule]:
     """Addresses / other ids: word tokens joined by up to 4 non-word chars (``00-950`` ~ ``00950``)."""
     rules = []
     candidates: list[str] = []
     for value in values:
         candidates.append(value)
         if split_parts:
-            candidates.extend(p for p in re.split(r"[,;\n]+", value) if p.strip() != value.strip())
+            for part in re.split(r"[,;\n]+", value):
+                candidates.append(part)
+                candidates.extend(_address_subparts(part))
     seen: set[str] = set()
     for candidate in candidates:
         tokens = re.findall(r"[^\W_]+", _fold(candidate))
@@ -384,14 +477,22 @@ def _uncovered(start: int, end: int, accepted: Sequence[_Span]) -> list[tuple[in
     return segments
 
 
+def _has_capitalized_word(value: str) -> bool:
+    """Names are written capitalized; this drops English-NER noise on other languages ("mijn naam")."""
+    return any(w[:1].isupper() for w in value.split())
+
+
 def _resolve(text: str, spans: list[_Span]) -> list[_Span]:
     """Known ids win, then pattern hits (longer, then higher score); NER fills the remaining gaps."""
     accepted: list[_Span] = []
-    for span in sorted((s for s in spans if s.tier != _TIER_NER),
-                       key=lambda s: (s.tier, -s.length, -s.score, s.start)):
+    for span in sorted(
+        (s for s in spans if s.tier != _TIER_NER), key=lambda s: (s.tier, -s.length, -s.score, s.start)
+    ):
         if not _overlaps(span, accepted):
             accepted.append(span)
-    for span in sorted((s for s in spans if s.tier == _TIER_NER), key=lambda s: (-s.length, -s.score, s.start)):
+    for span in sorted(
+        (s for s in spans if s.tier == _TIER_NER), key=lambda s: (-s.length, -s.score, s.start)
+    ):
         if not _overlaps(span, accepted):
             accepted.append(span)
             continue
@@ -401,9 +502,17 @@ def _resolve(text: str, spans: list[_Span]) -> list[_Span]:
             lead = len(piece) - len(piece.lstrip(" \t\n,.;:'\"()-"))
             trail = len(piece) - len(piece.rstrip(" \t\n,.;:'\"()-"))
             s, e = s + lead, e - trail
-            if e - s >= 2 and sum(c.isalnum() for c in text[s:e]) >= 2:
-                accepted.append(_Span(s, e, span.placeholder_type, _normalize(span.placeholder_type, text[s:e]),
-                                      span.score, _TIER_NER))
+            if e - s >= 2 and sum(c.isalnum() for c in text[s:e]) >= 2 and _has_capitalized_word(text[s:e]):
+                accepted.append(
+                    _Span(
+                        s,
+                        e,
+                        span.placeholder_type,
+                        _normalize(span.placeholder_type, text[s:e]),
+                        span.score,
+                        _TIER_NER,
+                    )
+                )
     return sorted(accepted, key=lambda s: s.start)
 
 
@@ -444,7 +553,7 @@ def _apply(text: str, spans: list[_Span], state: _PlaceholderState) -> Pseudonym
     assigned = [(span, *state.placeholder_for(span.placeholder_type, span.key)) for span in spans]
     out = text
     for span, placeholder, _digest in sorted(assigned, key=lambda a: a[0].start, reverse=True):
-        out = out[: span.start] + placeholder + out[span.end:]
+        out = out[: span.start] + placeholder + out[span.end :]
     counts = Counter(span.placeholder_type for span, _p, _d in assigned)
     pairs = sorted({f"{placeholder}={digest}" for _s, placeholder, digest in assigned})
     mapping_hash = hashlib.sha256("\n".join(pairs).encode()).hexdigest()[:16]
@@ -455,7 +564,9 @@ def _apply(text: str, spans: list[_Span], state: _PlaceholderState) -> Pseudonym
 # Pattern recognizers
 # ---------------------------------------------------------------------------------------------------------
 
-_PHONE_CANDIDATE = re.compile(r"\(?(?:\+|\b00)?\(?\d[\d \t().\-/]{4,24}\d(?:\s*(?:x|ext\.?|#)\s*\d{1,6})?", re.I)
+_PHONE_CANDIDATE = re.compile(
+    r"\(?(?:\+|\b00)?\(?\d[\d \t().\-/]{4,24}\d(?:\s*(?:x|ext\.?|#)\s*\d{1,6})?", re.I
+)
 
 
 class _FastPhoneRecognizer(PhoneRecognizer):
@@ -464,20 +575,27 @@ class _FastPhoneRecognizer(PhoneRecognizer):
 
     SCORE = 0.6
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None,
-                covered: Sequence[tuple[int, int]] = ()) -> list[RecognizerResult]:
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        covered: Sequence[tuple[int, int]] = (),
+    ) -> list[RecognizerResult]:
         """``covered``: spans already matched by a stronger recognizer (IBAN, card, ...); skipped."""
         results: list[RecognizerResult] = []
+        leniency = phonenumbers.Leniency.VALID if self.leniency is None else self.leniency
         for cand in _PHONE_CANDIDATE.finditer(text):
             snippet = cand.group()
             offset = cand.start()
             if sum(c.isdigit() for c in snippet) < 7 or any(
-                    s <= offset and cand.end() <= e for s, e in covered):
+                s <= offset and cand.end() <= e for s, e in covered
+            ):
                 continue
             full = len(snippet.rstrip(" \t().-/"))
             for region in self.supported_regions:
                 complete = False
-                for match in phonenumbers.PhoneNumberMatcher(snippet, region, leniency=self.leniency):
+                for match in phonenumbers.PhoneNumberMatcher(snippet, region, leniency=leniency):
                     result = self._get_recognizer_result(match, snippet, region, nlp_artifacts)
                     result.start += offset
                     result.end += offset
@@ -506,24 +624,42 @@ def _min_digits(n: int) -> Callable[[str, int], bool]:
     return lambda _text, digits: digits >= n
 
 
+def _hint(min_digits: int, pattern: str) -> Callable[[str, int], bool]:
+    regex = re.compile(pattern, re.IGNORECASE)
+    return lambda text, digits: digits >= min_digits and regex.search(text) is not None
+
+
 def _build_pattern_specs() -> list[_PatternSpec]:
     specs = [
         _PatternSpec(EmailRecognizer(supported_language="en"), "EMAIL", lambda t, _d: "@" in t),
-        _PatternSpec(IbanRecognizer(supported_language="en"), "IBAN",
-                     lambda t, d: d >= 8 and _IBAN_HINT.search(t) is not None),
-        _PatternSpec(CreditCardRecognizer(supported_language="en"), "CREDIT_CARD",
-                     lambda t, d: d >= 13 and _CC_HINT.search(t) is not None),
-        _PatternSpec(IpRecognizer(supported_language="en"), "IP", lambda t, _d: _IP_HINT.search(t) is not None),
-        _PatternSpec(UrlRecognizer(supported_language="en"), "URL", lambda t, _d: _URL_HINT.search(t) is not None),
+        _PatternSpec(
+            IbanRecognizer(supported_language="en"),
+            "IBAN",
+            lambda t, d: d >= 8 and _IBAN_HINT.search(t) is not None,
+        ),
+        _PatternSpec(
+            CreditCardRecognizer(supported_language="en"),
+            "CREDIT_CARD",
+            lambda t, d: d >= 13 and _CC_HINT.search(t) is not None,
+        ),
+        _PatternSpec(
+            IpRecognizer(supported_language="en"), "IP", lambda t, _d: _IP_HINT.search(t) is not None
+        ),
+        _PatternSpec(
+            UrlRecognizer(supported_language="en"), "URL", lambda t, _d: _URL_HINT.search(t) is not None
+        ),
         # After the above: phone candidates inside an IBAN / card / IP / URL / e-mail match are skipped.
-        _PatternSpec(_FastPhoneRecognizer(supported_language="en", supported_regions=PHONE_REGIONS), "PHONE",
-                     _min_digits(7)),
+        _PatternSpec(
+            _FastPhoneRecognizer(supported_language="en", supported_regions=PHONE_REGIONS),
+            "PHONE",
+            _min_digits(7),
+        ),
     ]
-    for class_name, min_digits in _NATIONAL_ID_RECOGNIZERS.items():
+    for class_name, (min_digits, hint) in _NATIONAL_ID_RECOGNIZERS.items():
         cls = getattr(presidio_recognizers, class_name, None)
         if cls is None or not issubclass(cls, PatternRecognizer):
             continue  # not in this Presidio version / not pattern based
-        specs.append(_PatternSpec(cls(supported_language="en"), "NATIONAL_ID", _min_digits(min_digits)))
+        specs.append(_PatternSpec(cls(supported_language="en"), "NATIONAL_ID", _hint(min_digits, hint)))
     return specs
 
 
@@ -562,41 +698,58 @@ class Pseudonymizer:
         ensure_offline_tldextract()
         _harden_presidio_logging()
         nlp = load_spacy()
-        ner_labels = set(nlp.get_pipe("ner").labels) if "ner" in nlp.pipe_names else set()
+        ner_labels = set(getattr(nlp.get_pipe("ner"), "labels", ())) if "ner" in nlp.pipe_names else set()
         config = NerModelConfiguration(
             model_to_presidio_entity_mapping=dict(_NER_LABELS),
             labels_to_ignore=sorted(ner_labels - set(_NER_LABELS)),
             low_score_entity_names=[],
             default_score=_NER_SCORE,
         )
-        # Built around the already loaded pipeline: SpacyNlpEngine.load() (which may download) is never called.
-        self._nlp_engine = SpacyNlpEngine(models=[{"lang_code": language, "model_name": SPACY_MODEL_PACKAGE}],
-                                          ner_model_configuration=config)
-        self._nlp_engine.nlp = {language: nlp}
-        self._ner = SpacyRecognizer(supported_language=language, supported_entities=["PERSON", "LOCATION"],
-                                    ner_strength=_NER_SCORE)
+        # Wraps the already loaded pipeline: SpacyNlpEngine.load() (which may download) is never called.
+        self._nlp_engine = SpacyNlpEngine(
+            models=[{"lang_code": language, "model_name": SPACY_MODEL_PACKAGE}],
+            ner_model_configuration=config,
+        )
+        self._nlp_engine.nlp = {language: nlp}  # type: ignore[assignment]
+        self._ner = SpacyRecognizer(
+            supported_language=language, supported_entities=["PERSON", "LOCATION"], ner_strength=_NER_SCORE
+        )
         self._patterns = _build_pattern_specs()
 
     @property
     def recognizer_names(self) -> tuple[str, ...]:
         """Names of the Presidio recognizers in use (for documentation / DPO review)."""
-        return tuple(spec.recognizer.name for spec in self._patterns) + (self._ner.name,)
+        recognizers = [spec.recognizer for spec in self._patterns] + [self._ner]
+        return tuple(str(getattr(r, "name", type(r).__name__)) for r in recognizers)
 
     # -- public API --------------------------------------------------------------------------------------
 
-    def pseudonymize(self, text: str, *, known: KnownIdentifiers | None = None,
-                     placeholder_state: dict[str, str] | None = None) -> PseudonymizedText:
+    def pseudonymize(
+        self,
+        text: str,
+        *,
+        known: KnownIdentifiers | None = None,
+        placeholder_state: dict[str, str] | None = None,
+    ) -> PseudonymizedText:
         """Pseudonymize one text; ``placeholder_state`` (if given) is updated in place."""
-        return self.pseudonymize_batch([text], known=[known], placeholder_states=[placeholder_state],
-                                       batch_size=1)[0]
+        return self.pseudonymize_batch(
+            [text], known=[known], placeholder_states=[placeholder_state], batch_size=1
+        )[0]
 
-    def pseudonymize_batch(self, texts: Sequence[str], *, known: Sequence[KnownIdentifiers | None] | None = None,
-                           placeholder_states: Sequence[dict[str, str] | None] | None = None,
-                           batch_size: int = 64, n_process: int = 1) -> list[PseudonymizedText]:
+    def pseudonymize_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        known: Sequence[KnownIdentifiers | None] | None = None,
+        placeholder_states: Sequence[dict[str, str] | None] | None = None,
+        batch_size: int = 64,
+        n_process: int = 1,
+    ) -> list[PseudonymizedText]:
         """Pseudonymize many texts with one spaCy ``pipe`` pass; same output as :meth:`pseudonymize` per text.
 
-        ``known[i]`` / ``placeholder_states[i]`` belong to ``texts[i]``. Texts are processed in order, so passing
-        the same state dict for several texts of one customer numbers placeholders as sequential calls would.
+        ``known[i]`` / ``placeholder_states[i]`` belong to ``texts[i]``. Texts are processed in order, so
+        passing the same state dict for several texts of one customer numbers placeholders as sequential
+        calls would.
         """
         if isinstance(texts, str):
             raise TypeError("texts must be a sequence of strings, not a string")
@@ -611,18 +764,19 @@ class Pseudonymizer:
         if n == 0:
             return []
 
-        rules_cache: dict[KnownIdentifiers, list[_KnownRule]] = {}
-        artifacts = self._nlp_engine.process_batch(list(texts), self.language, batch_size=max(1, batch_size),
-                                                   n_process=max(1, n_process))
+        rules_cache: dict[int, list[_KnownRule]] = {}  # per call only: compiled PII is not kept around
+        artifacts = self._nlp_engine.process_batch(
+            list(texts), self.language, batch_size=max(1, batch_size), n_process=max(1, n_process)
+        )
         results: list[PseudonymizedText] = []
-        for i, (_text, nlp_artifacts) in enumerate(artifacts):
-            text = texts[i]
+        for i, item in enumerate(artifacts):
+            text, nlp_artifacts = texts[i], item[1]
             k = known[i] if known is not None else None
             rules: list[_KnownRule] = []
             if k is not None and not k.is_empty():
-                if k not in rules_cache:
-                    rules_cache[k] = _build_known_rules(k)
-                rules = rules_cache[k]
+                if id(k) not in rules_cache:
+                    rules_cache[id(k)] = _build_known_rules(k)
+                rules = rules_cache[id(k)]
             raw_state = placeholder_states[i] if placeholder_states is not None else None
             state = _PlaceholderState(raw_state if raw_state is not None else {})
             spans = self._detect(text, nlp_artifacts, rules)
@@ -642,8 +796,12 @@ class Pseudonymizer:
             if not spec.should_run(text, digits):
                 continue
             if isinstance(spec.recognizer, _FastPhoneRecognizer):
-                found = spec.recognizer.analyze(text, spec.recognizer.supported_entities, nlp_artifacts,
-                                                covered=[(sp.start, sp.end) for sp in spans])
+                found = spec.recognizer.analyze(
+                    text,
+                    spec.recognizer.supported_entities,
+                    nlp_artifacts,
+                    covered=[(sp.start, sp.end) for sp in spans],
+                )
             else:
                 found = spec.recognizer.analyze(text, spec.recognizer.supported_entities, nlp_artifacts)
             for r in found:
@@ -651,13 +809,24 @@ class Pseudonymizer:
                 if spec.placeholder_type == "URL":
                     end = start + len(text[start:end].rstrip(_URL_TRAILING))  # "see x.com/a." keeps the dot
                 if r.score >= self.score_threshold and end > start:
-                    spans.append(_Span(start, end, spec.placeholder_type,
-                                       _normalize(spec.placeholder_type, text[start:end]), r.score, _TIER_PATTERN))
+                    spans.append(
+                        _Span(
+                            start,
+                            end,
+                            spec.placeholder_type,
+                            _normalize(spec.placeholder_type, text[start:end]),
+                            r.score,
+                            _TIER_PATTERN,
+                        )
+                    )
         for r in self._ner.analyze(text, ["PERSON", "LOCATION"], nlp_artifacts):
+            if not _has_capitalized_word(text[r.start : r.end]):
+                continue
             if r.score >= self.score_threshold and r.end > r.start:
                 ptype = _PLACEHOLDER_TYPE[r.entity_type]
-                spans.append(_Span(r.start, r.end, ptype, _normalize(ptype, text[r.start:r.end]), r.score,
-                                   _TIER_NER))
+                spans.append(
+                    _Span(r.start, r.end, ptype, _normalize(ptype, text[r.start : r.end]), r.score, _TIER_NER)
+                )
         return _resolve(text, spans)
 
 

@@ -142,6 +142,12 @@ AUDIT_SIGNING_KEY = _b64(env("AUDIT_SIGNING_KEY", default=_DEV_SIGN))
 AUDIT_CHECKPOINT_DIR = env("AUDIT_CHECKPOINT_DIR", default=str(VAR_DIR / "audit-checkpoints"))
 AUDIT_CHECKPOINT_EVERY_N = env.int("AUDIT_CHECKPOINT_EVERY_N", default=1000)
 AUDIT_CHECKPOINT_EVERY_MINUTES = env.int("AUDIT_CHECKPOINT_EVERY_MINUTES", default=10)
+# Public key(s) (base64, raw 32 bytes, comma-separated) that verify checkpoints without the private key.
+AUDIT_VERIFY_PUBLIC_KEY = env("AUDIT_VERIFY_PUBLIC_KEY", default="")
+AUDIT_CHECKPOINT_STORE = env("AUDIT_CHECKPOINT_STORE", default="audit.checkpoints.DirectoryStore")
+AUDIT_SEAL_MAX_LAG_SECONDS = env.int("AUDIT_SEAL_MAX_LAG_SECONDS", default=3600)
+AUDIT_EXPORT_MAX_ROWS = env.int("AUDIT_EXPORT_MAX_ROWS", default=100_000)
+AUDIT_ALLOW_TRUNCATE = False  # tests only: lets Django flush the append-only tables on PostgreSQL
 
 # --- Privacy and business configuration --------------------------------------------------------------
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="GB")
@@ -156,6 +162,9 @@ TIER_SHARES = env.json("TIER_SHARES", default={"VIP": 0.10, "Premium": 0.20, "St
 CHURN_RISK_THRESHOLDS = env.json("CHURN_RISK_THRESHOLDS", default={"medium": 0.35, "high": 0.6})
 RESCORE_CHUNK_SIZE = env.int("RESCORE_CHUNK_SIZE", default=5000)
 IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=2000)
+RETENTION_DAYS = env.json(
+    "RETENTION_DAYS", default={"orders": 3650, "interactions": 730, "tickets": 1095, "reviews": 1825}
+)
 MODEL_ARTIFACT_DIR = env("MODEL_ARTIFACT_DIR", default=str(VAR_DIR / "models"))
 # Whether the original (pre-pseudonymization) free text is kept, encrypted under the customer's data
 # key, per source system. JSON object: {"support": true, "crm": false, ...}.
@@ -218,10 +227,6 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiToken": {"type": "http", "scheme": "bearer"}}
-    },
-    "SECURITY": [{"ApiToken": []}],
 }
 
 # --- Logging: JSON lines, allow-listed fields, correlation ids, never personal data -----------------

@@ -19,6 +19,7 @@ BLIND_INDEX_KEY = b"blind-index-test-key-32-bytes!!!"
 AUDIT_SIGNING_KEY = b"t" * 32
 _tmp = tempfile.mkdtemp(prefix="scoring-test-")
 AUDIT_CHECKPOINT_DIR = env("AUDIT_CHECKPOINT_DIR", default=f"{_tmp}/checkpoints")
+AUDIT_ALLOW_TRUNCATE = True  # the test-database flush TRUNCATEs audit tables (UPDATE/DELETE stay refused)
 EXPORT_DIR = env("EXPORT_DIR", default=f"{_tmp}/exports")
 MODEL_ARTIFACT_DIR = f"{_tmp}/models"
 VAR_DIR_TEST = _tmp

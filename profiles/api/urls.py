@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from .views import CustomerLookupView, IngestView
+
+urlpatterns = [
+    path("ingest/<str:kind>/", IngestView.as_view(), name="ingest"),
+    path("customers/lookup", CustomerLookupView.as_view(), name="customer-lookup"),
+]

@@ -18,8 +18,12 @@ ArrayLike = np.ndarray | float
 
 def _minimize(fun, x0: np.ndarray) -> np.ndarray:
     """Robust MLE on log-parameters: Nelder-Mead start, BFGS polish."""
-    res = optimize.minimize(fun, x0, method="Nelder-Mead",
-                            options={"xatol": 1e-7, "fatol": 1e-10, "maxiter": 4000, "maxfev": 8000})
+    res = optimize.minimize(
+        fun,
+        x0,
+        method="Nelder-Mead",
+        options={"xatol": 1e-7, "fatol": 1e-10, "maxiter": 4000, "maxfev": 8000},
+    )
     res2 = optimize.minimize(fun, res.x, method="BFGS", options={"gtol": 1e-8, "maxiter": 500})
     best = res2.x if np.isfinite(res2.fun) and res2.fun <= res.fun else res.x
     if not np.all(np.isfinite(best)):
@@ -48,11 +52,19 @@ class BetaGeo:
         a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
         a3 = -(r + x) * np.log(alpha + T)
         with np.errstate(divide="ignore"):
-            a4 = np.where(x > 0, np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + t_x), -np.inf)
+            a4 = np.where(
+                x > 0, np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + t_x), -np.inf
+            )
         return a1 + a2 + np.logaddexp(a3, a4)
 
-    def fit(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray,
-            weights: np.ndarray | None = None, penalizer: float = 0.0) -> BetaGeo:
+    def fit(
+        self,
+        frequency: np.ndarray,
+        recency: np.ndarray,
+        T: np.ndarray,
+        weights: np.ndarray | None = None,
+        penalizer: float = 0.0,
+    ) -> BetaGeo:
         """Maximum-likelihood fit (time rescaled so that max(T) = 1 for conditioning)."""
         x = np.asarray(frequency, dtype=np.float64)
         T = np.asarray(T, dtype=np.float64)
@@ -86,18 +98,28 @@ class BetaGeo:
             ln_h = np.log(special.hyp2f1(_a, _b, _c, z))
             alt = np.log(special.hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z)
             ln_h = np.where(np.isfinite(ln_h), ln_h, alt)
-            first = (a + b + x - 1) / (a - 1) * (1 - np.exp(ln_h + (r + x) * np.log((alpha + T) / (alpha + t + T))))
-            second = 1 + (x > 0) * (a / np.maximum(b + x - 1, 1e-300)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+            first = (
+                (a + b + x - 1)
+                / (a - 1)
+                * (1 - np.exp(ln_h + (r + x) * np.log((alpha + T) / (alpha + t + T))))
+            )
+            second = 1 + (x > 0) * (a / np.maximum(b + x - 1, 1e-300)) * ((alpha + T) / (alpha + t_x)) ** (
+                r + x
+            )
         return first / second
 
-    def conditional_probability_alive(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> np.ndarray:
+    def conditional_probability_alive(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> np.ndarray:
         """P(alive | x, t_x, T)."""
         r, alpha, a, b = self.params
         x = np.asarray(frequency, dtype=np.float64)
         t_x = np.asarray(recency, dtype=np.float64)
         T = np.asarray(T, dtype=np.float64)
         with np.errstate(divide="ignore", over="ignore"):
-            log_div = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / np.maximum(b + x - 1, 1e-300))
+            log_div = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(
+                a / np.maximum(b + x - 1, 1e-300)
+            )
         return np.where(x == 0, 1.0, special.expit(-log_div))
 
     def expected_number_of_purchases_up_to_time(self, t: ArrayLike) -> np.ndarray:
@@ -124,11 +146,23 @@ class GammaGamma:
     def log_likelihood(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarray:
         p, q, v = params
         px = p * x
-        return (special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q) + q * np.log(v)
-                + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(x * m + v))
+        return (
+            special.gammaln(px + q)
+            - special.gammaln(px)
+            - special.gammaln(q)
+            + q * np.log(v)
+            + (px - 1) * np.log(m)
+            + px * np.log(x)
+            - (px + q) * np.log(x * m + v)
+        )
 
-    def fit(self, frequency: np.ndarray, monetary_value: np.ndarray, weights: np.ndarray | None = None,
-            penalizer: float = 0.0) -> GammaGamma:
+    def fit(
+        self,
+        frequency: np.ndarray,
+        monetary_value: np.ndarray,
+        weights: np.ndarray | None = None,
+        penalizer: float = 0.0,
+    ) -> GammaGamma:
         """Fit on customers with ``frequency > 0`` and positive average spend ``monetary_value``."""
         x = np.asarray(frequency, dtype=np.float64)
         m = np.asarray(monetary_value, dtype=np.float64)
@@ -148,7 +182,9 @@ class GammaGamma:
         self.p, self.q, self.v = (float(v) for v in np.exp(_minimize(nll, x0)))
         return self
 
-    def conditional_expected_average_profit(self, frequency: ArrayLike, monetary_value: ArrayLike) -> np.ndarray:
+    def conditional_expected_average_profit(
+        self, frequency: ArrayLike, monetary_value: ArrayLike
+    ) -> np.ndarray:
         """E[M | x, m]: shrinks the observed average spend towards the population mean."""
         p, q, v = self.params
         x = np.asarray(frequency, dtype=np.float64)
@@ -159,8 +195,16 @@ class GammaGamma:
 
 
 def customer_lifetime_value(
-    bgnbd: BetaGeo, gg: GammaGamma, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike,
-    monetary_value: ArrayLike, *, months: int = 12, discount_rate: float = 0.01, units_per_month: float = 30.0,
+    bgnbd: BetaGeo,
+    gg: GammaGamma,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    monetary_value: ArrayLike,
+    *,
+    months: int = 12,
+    discount_rate: float = 0.01,
+    units_per_month: float = 30.0,
 ) -> np.ndarray:
     """Discounted CLV: sum over months of E[spend] * E[purchases in month] / (1 + d)^month.
 
@@ -169,9 +213,11 @@ def customer_lifetime_value(
     """
     spend = gg.conditional_expected_average_profit(frequency, monetary_value)
     out = np.zeros(np.broadcast(np.asarray(frequency), np.asarray(T)).shape)
-    prev = 0.0
+    prev: np.ndarray | float = 0.0
     for month in range(1, months + 1):
-        cum = bgnbd.conditional_expected_number_of_purchases_up_to_time(month * units_per_month, frequency, recency, T)
+        cum = bgnbd.conditional_expected_number_of_purchases_up_to_time(
+            month * units_per_month, frequency, recency, T
+        )
         out = out + spend * (cum - prev) / (1 + discount_rate) ** month
         prev = cum
     return out
@@ -207,7 +253,9 @@ class BTYDValue:
 
     def value_from_inputs(self, z: np.ndarray) -> np.ndarray:
         x, t_x, T, mon = self.btyd_inputs(z)
-        trans = self.bgnbd.conditional_expected_number_of_purchases_up_to_time(self.horizon_days / 7.0, x, t_x, T)
+        trans = self.bgnbd.conditional_expected_number_of_purchases_up_to_time(
+            self.horizon_days / 7.0, x, t_x, T
+        )
         spend = self.gg.conditional_expected_average_profit(x, np.where(mon > 0, mon, 1.0))
         spend = np.where(np.isfinite(spend), spend, self.fallback_spend)
         return np.nan_to_num(trans * spend, nan=0.0, posinf=0.0, neginf=0.0)
@@ -224,10 +272,12 @@ class BTYDValue:
         return self.bgnbd.conditional_expected_number_of_purchases_up_to_time(h / 7.0, x, t_x, T)
 
 
-def fit_btyd_value(X: np.ndarray, feature_names: tuple[str, ...], horizon_days: int,
-                   max_rows: int = 200_000, seed: int = 0) -> BTYDValue:
+def fit_btyd_value(
+    X: np.ndarray, feature_names: tuple[str, ...], horizon_days: int, max_rows: int = 200_000, seed: int = 0
+) -> BTYDValue:
     """Fit BG/NBD + Gamma-Gamma on the (customers with orders) rows of ``X``."""
-    cols = tuple(feature_names.index(c) for c in BTYD_INPUTS)
+    i0, i1, i2, i3 = (feature_names.index(c) for c in BTYD_INPUTS)
+    cols = (i0, i1, i2, i3)
     z = np.asarray(X, dtype=np.float64)[:, list(cols)]
     z = z[(z[:, 0] > 0) & (z[:, 2] > 0)]
     if len(z) > max_rows:

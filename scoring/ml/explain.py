@@ -49,12 +49,15 @@ class Explanation:
 
     baseline: float
     output: float
-    contributions: list[tuple[str, Any, float]]  # (feature name, feature value, contribution), by |contribution|
+    contributions: list[
+        tuple[str, Any, float]
+    ]  # (feature name, feature value, contribution), by |contribution|
     unit: str = "value"  # "points" (0-100 probability scale), "currency", "log-odds", "value"
     remainder: float = 0.0  # sum of the contributions not listed (top_k truncation)
 
-    def to_words(self, specs: Mapping[str, FeatureSpec] | Iterable[FeatureSpec] | None = None,
-                 top_k: int | None = None) -> list[str]:
+    def to_words(
+        self, specs: Mapping[str, FeatureSpec] | Iterable[FeatureSpec] | None = None, top_k: int | None = None
+    ) -> list[str]:
         """E.g. ``["orders in last 90 days: 7 (+18 points)", "support escalations: 3 (−9 points)"]``."""
         if specs is None:
             by_name = {s.name: s for s in FEATURES}
@@ -110,8 +113,11 @@ class Contributions:
         """Indices (n, k) and values (n, k) of the k largest |contributions| per row, sorted."""
         k = min(k, self.values.shape[1])
         absval = np.abs(self.values)
-        idx = np.argpartition(-absval, k - 1, axis=1)[:, :k] if k < absval.shape[1] else np.tile(
-            np.arange(absval.shape[1]), (len(absval), 1))
+        idx = (
+            np.argpartition(-absval, k - 1, axis=1)[:, :k]
+            if k < absval.shape[1]
+            else np.tile(np.arange(absval.shape[1]), (len(absval), 1))
+        )
         order = np.argsort(-np.take_along_axis(absval, idx, axis=1), axis=1, kind="stable")
         idx = np.take_along_axis(idx, order, axis=1)
         return idx, np.take_along_axis(self.values, idx, axis=1)
@@ -131,8 +137,16 @@ class Contributions:
         return out
 
     def scaled(self, factor: float, unit: str | None = None) -> Contributions:
-        return Contributions(self.feature_names, self.X, self.baseline * factor, self.values * factor,
-                             self.output * factor, unit or self.unit, self.log_odds, self.log_odds_baseline)
+        return Contributions(
+            self.feature_names,
+            self.X,
+            self.baseline * factor,
+            self.values * factor,
+            self.output * factor,
+            unit or self.unit,
+            self.log_odds,
+            self.log_odds_baseline,
+        )
 
 
 def _py(v: Any) -> Any:
@@ -173,11 +187,23 @@ class TreeEnsembleExplainer:
     def _build(self, trees: Sequence[Any], scales: np.ndarray) -> None:
         sizes = np.array([t.node_count for t in trees])
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        left = np.concatenate([np.where(t.children_left >= 0, t.children_left + o, -1) for t, o in zip(trees, offsets, strict=True)])
-        right = np.concatenate([np.where(t.children_right >= 0, t.children_right + o, -1) for t, o in zip(trees, offsets, strict=True)])
+        left = np.concatenate(
+            [
+                np.where(t.children_left >= 0, t.children_left + o, -1)
+                for t, o in zip(trees, offsets, strict=True)
+            ]
+        )
+        right = np.concatenate(
+            [
+                np.where(t.children_right >= 0, t.children_right + o, -1)
+                for t, o in zip(trees, offsets, strict=True)
+            ]
+        )
         feature = np.concatenate([t.feature for t in trees]).astype(np.int64)
         weight = np.concatenate([t.weighted_n_node_samples for t in trees]).astype(np.float64)
-        value = np.concatenate([t.value[:, 0, 0] * s for t, s in zip(trees, scales, strict=True)]).astype(np.float64)
+        value = np.concatenate([t.value[:, 0, 0] * s for t, s in zip(trees, scales, strict=True)]).astype(
+            np.float64
+        )
         n = len(left)
         internal = left >= 0
         parent = np.full(n, -1, dtype=np.int64)
@@ -221,8 +247,10 @@ class TreeEnsembleExplainer:
         leaves = np.asarray(self._apply(np.asarray(X)), dtype=np.int64)
         n = leaves.shape[0]
         cols = self._leaf_row[leaves + self._offsets[None, :]].ravel()
-        onehot = sparse.csr_matrix((np.ones(cols.size), cols, np.arange(0, cols.size + 1, self.n_trees)),
-                                   shape=(n, self._table.shape[0]))
+        onehot = sparse.csr_matrix(
+            (np.ones(cols.size), cols, np.arange(0, cols.size + 1, self.n_trees)),
+            shape=(n, self._table.shape[0]),
+        )
         return np.asarray(onehot @ self._table)
 
     def contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -249,14 +277,20 @@ def tree_explainer(model: Any) -> TreeEnsembleExplainer:
     return exp
 
 
-def tree_contributions(model: Any, X: np.ndarray, feature_names: Sequence[str], unit: str = "value",
-                       display: np.ndarray | None = None) -> Contributions:
+def tree_contributions(
+    model: Any,
+    X: np.ndarray,
+    feature_names: Sequence[str],
+    unit: str = "value",
+    display: np.ndarray | None = None,
+) -> Contributions:
     """Exact path decomposition of a regressor's prediction (or a classifier's raw log-odds)."""
     exp = tree_explainer(model)
     out, contrib = exp.contributions(X)
     n = len(out)
-    return Contributions(tuple(feature_names), X if display is None else display, np.full(n, exp.bias),
-                         contrib, out, unit)
+    return Contributions(
+        tuple(feature_names), X if display is None else display, np.full(n, exp.bias), contrib, out, unit
+    )
 
 
 # --------------------------------------------------------------------------- calibrated classifiers
@@ -275,8 +309,12 @@ def sigmoid_parameters(calibrated: CalibratedClassifierCV) -> list[tuple[Any, fl
     return out
 
 
-def calibrated_contributions(calibrated: CalibratedClassifierCV, X: np.ndarray, feature_names: Sequence[str],
-                             display: np.ndarray | None = None) -> Contributions:
+def calibrated_contributions(
+    calibrated: CalibratedClassifierCV,
+    X: np.ndarray,
+    feature_names: Sequence[str],
+    display: np.ndarray | None = None,
+) -> Contributions:
     """Points (0-100) contributions of a sigmoid-calibrated tree classifier; log-odds kept too.
 
     With several calibrated members (``ensemble=True``) p is their mean; points are allocated per
@@ -308,15 +346,24 @@ def calibrated_contributions(calibrated: CalibratedClassifierCV, X: np.ndarray, 
     m = len(members)
     out = 100.0 * p / m
     base = 100.0 * p_base / m
-    return Contributions(tuple(feature_names), X if display is None else display, np.full(n, base), points / m,
-                         out, "points", lo_c / m, np.full(n, lo_base / m))
+    return Contributions(
+        tuple(feature_names),
+        X if display is None else display,
+        np.full(n, base),
+        points / m,
+        out,
+        "points",
+        lo_c / m,
+        np.full(n, lo_base / m),
+    )
 
 
 # --------------------------------------------------------------------------- exact Shapley
 
 
-def shapley_values(f: Callable[[np.ndarray], np.ndarray], z: np.ndarray, base: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shapley_values(
+    f: Callable[[np.ndarray], np.ndarray], z: np.ndarray, base: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact Shapley values of ``f`` over the m columns of ``z`` (2^m evaluations, vectorized over rows).
 
     Players absent from a coalition take the ``base`` value. Returns (baseline (n,), phi (n, m), output (n,)).
@@ -340,11 +387,18 @@ def shapley_values(f: Callable[[np.ndarray], np.ndarray], z: np.ndarray, base: n
     return values[0], phi, values[(1 << m) - 1]
 
 
-def btyd_contributions(model: Any, X: np.ndarray, feature_names: Sequence[str], unit: str = "currency",
-                       display: np.ndarray | None = None) -> Contributions:
+def btyd_contributions(
+    model: Any,
+    X: np.ndarray,
+    feature_names: Sequence[str],
+    unit: str = "currency",
+    display: np.ndarray | None = None,
+) -> Contributions:
     """Exact Shapley decomposition of a :class:`~scoring.ml.btyd.BTYDValue` over its 4 inputs."""
     z = model.inputs(X)
-    base, phi, out = shapley_values(model.value_from_inputs, z, np.asarray(model.baseline_inputs, dtype=np.float64))
+    base, phi, out = shapley_values(
+        model.value_from_inputs, z, np.asarray(model.baseline_inputs, dtype=np.float64)
+    )
     values = np.zeros((X.shape[0], len(feature_names)))
     values[:, list(model.columns)] = phi
     return Contributions(tuple(feature_names), X if display is None else display, base, values, out, unit)
@@ -369,6 +423,8 @@ def contributions(model: Any, X: np.ndarray, feature_names: Sequence[str]) -> Co
     raise TypeError(f"no faithful explainer for {type(model).__name__}")
 
 
-def explain(model: Any, X: np.ndarray, feature_names: Sequence[str], top_k: int | None = 5) -> list[Explanation]:
+def explain(
+    model: Any, X: np.ndarray, feature_names: Sequence[str], top_k: int | None = 5
+) -> list[Explanation]:
     """Per-customer explanations; ``baseline + sum(contributions) + remainder == output`` exactly."""
     return contributions(model, X, feature_names).explanations(top_k)

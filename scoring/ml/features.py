@@ -57,58 +57,192 @@ def _f(name: str, source: str, unit: str, label: str, purpose: str, **kw: object
 
 
 FEATURES: tuple[FeatureSpec, ...] = (
-    _f("recency_days", "orders", "days", "days since last order",
-       "Recent buyers are more likely to buy again; core input of BTYD and RFM models."),
-    _f("frequency", "orders", "count", "orders to date",
-       "Purchase frequency drives expected future transactions (BTYD 'x' input)."),
-    _f("monetary_total", "orders", "currency", "revenue to date",
-       "Past spend is the strongest predictor of future spend."),
-    _f("monetary_avg", "orders", "currency", "average order value",
-       "Spend per order feeds the Gamma-Gamma spend model and CLV."),
-    _f("margin_total", "orders", "currency", "margin to date",
-       "Distinguishes profitable customers from high-revenue low-margin ones."),
-    _f("tenure_days", "orders", "days", "days since first order",
-       "Customer age; needed to turn counts into rates (BTYD 'T' input)."),
-    _f("orders_90d", "orders", "count", "orders in last 90 days",
-       "Short-term activity signals current engagement and churn risk."),
-    _f("revenue_90d", "orders", "currency", "revenue in last 90 days",
-       "Recent spend level for upsell and CLV."),
-    _f("revenue_prev_90d", "orders", "currency", "revenue in the 90 days before",
-       "Reference level to detect growing or shrinking spend."),
-    _f("revenue_trend", "orders", "ratio", "revenue trend (last 90 days vs the 90 before)",
-       "Declining spend is an early churn signal, growth an upsell signal; (a-b)/(a+b) in [-1, 1]."),
-    _f("return_rate", "orders", "ratio", "share of orders returned",
-       "Returns reduce realised value and indicate dissatisfaction."),
-    _f("late_payment_rate", "orders", "ratio", "share of orders paid late",
-       "Payment behaviour affects realised value and credit risk of offers."),
-    _f("avg_days_late", "orders", "days", "average days paid late",
-       "Severity of late payment, complementing its frequency."),
-    _f("tickets_total", "tickets", "count", "support tickets to date",
-       "Service load and friction with the product."),
-    _f("tickets_90d", "tickets", "count", "support tickets in last 90 days",
-       "Recent problems are a leading churn indicator."),
-    _f("escalations", "tickets", "count", "support escalations",
-       "Escalated issues strongly signal dissatisfaction."),
-    _f("satisfaction_avg", "tickets", "score", "average ticket satisfaction (1-5)",
-       "Service experience drives retention and advocacy.", missing_text="no rating"),
-    _f("logins_90d", "interactions", "count", "logins in last 90 days",
-       "Product usage is the main engagement signal for churn."),
-    _f("email_opens_90d", "interactions", "count", "emails opened in last 90 days",
-       "Marketing engagement; disengagement precedes churn."),
-    _f("email_clicks_90d", "interactions", "count", "email clicks in last 90 days",
-       "Active interest in offers; upsell propensity."),
-    _f("feature_uses_90d", "interactions", "count", "feature uses in last 90 days",
-       "Depth of product adoption; upsell and retention signal."),
-    _f("cart_abandons_90d", "interactions", "count", "abandoned carts in last 90 days",
-       "Unfulfilled purchase intent; upsell and win-back signal."),
-    _f("nps_last", "interactions", "score", "last NPS answer (0-10)",
-       "Stated loyalty; promoters (9-10) become advocates.", missing=-1.0, missing_text="not answered"),
-    _f("reviews_count", "reviews", "count", "reviews written",
-       "Willingness to speak publicly about the brand (advocacy)."),
-    _f("review_rating_avg", "reviews", "score", "average review rating (1-5)",
-       "Public satisfaction; input for advocacy.", missing_text="no review"),
-    _f("referrals_count", "interactions", "count", "referrals made",
-       "Past referrals are the best predictor of future advocacy."),
+    _f(
+        "recency_days",
+        "orders",
+        "days",
+        "days since last order",
+        "Recent buyers are more likely to buy again; core input of BTYD and RFM models.",
+    ),
+    _f(
+        "frequency",
+        "orders",
+        "count",
+        "orders to date",
+        "Purchase frequency drives expected future transactions (BTYD 'x' input).",
+    ),
+    _f(
+        "monetary_total",
+        "orders",
+        "currency",
+        "revenue to date",
+        "Past spend is the strongest predictor of future spend.",
+    ),
+    _f(
+        "monetary_avg",
+        "orders",
+        "currency",
+        "average order value",
+        "Spend per order feeds the Gamma-Gamma spend model and CLV.",
+    ),
+    _f(
+        "margin_total",
+        "orders",
+        "currency",
+        "margin to date",
+        "Distinguishes profitable customers from high-revenue low-margin ones.",
+    ),
+    _f(
+        "tenure_days",
+        "orders",
+        "days",
+        "days since first order",
+        "Customer age; needed to turn counts into rates (BTYD 'T' input).",
+    ),
+    _f(
+        "orders_90d",
+        "orders",
+        "count",
+        "orders in last 90 days",
+        "Short-term activity signals current engagement and churn risk.",
+    ),
+    _f(
+        "revenue_90d",
+        "orders",
+        "currency",
+        "revenue in last 90 days",
+        "Recent spend level for upsell and CLV.",
+    ),
+    _f(
+        "revenue_prev_90d",
+        "orders",
+        "currency",
+        "revenue in the 90 days before",
+        "Reference level to detect growing or shrinking spend.",
+    ),
+    _f(
+        "revenue_trend",
+        "orders",
+        "ratio",
+        "revenue trend (last 90 days vs the 90 before)",
+        "Declining spend is an early churn signal, growth an upsell signal; (a-b)/(a+b) in [-1, 1].",
+    ),
+    _f(
+        "return_rate",
+        "orders",
+        "ratio",
+        "share of orders returned",
+        "Returns reduce realised value and indicate dissatisfaction.",
+    ),
+    _f(
+        "late_payment_rate",
+        "orders",
+        "ratio",
+        "share of orders paid late",
+        "Payment behaviour affects realised value and credit risk of offers.",
+    ),
+    _f(
+        "avg_days_late",
+        "orders",
+        "days",
+        "average days paid late",
+        "Severity of late payment, complementing its frequency.",
+    ),
+    _f(
+        "tickets_total",
+        "tickets",
+        "count",
+        "support tickets to date",
+        "Service load and friction with the product.",
+    ),
+    _f(
+        "tickets_90d",
+        "tickets",
+        "count",
+        "support tickets in last 90 days",
+        "Recent problems are a leading churn indicator.",
+    ),
+    _f(
+        "escalations",
+        "tickets",
+        "count",
+        "support escalations",
+        "Escalated issues strongly signal dissatisfaction.",
+    ),
+    _f(
+        "satisfaction_avg",
+        "tickets",
+        "score",
+        "average ticket satisfaction (1-5)",
+        "Service experience drives retention and advocacy.",
+        missing_text="no rating",
+    ),
+    _f(
+        "logins_90d",
+        "interactions",
+        "count",
+        "logins in last 90 days",
+        "Product usage is the main engagement signal for churn.",
+    ),
+    _f(
+        "email_opens_90d",
+        "interactions",
+        "count",
+        "emails opened in last 90 days",
+        "Marketing engagement; disengagement precedes churn.",
+    ),
+    _f(
+        "email_clicks_90d",
+        "interactions",
+        "count",
+        "email clicks in last 90 days",
+        "Active interest in offers; upsell propensity.",
+    ),
+    _f(
+        "feature_uses_90d",
+        "interactions",
+        "count",
+        "feature uses in last 90 days",
+        "Depth of product adoption; upsell and retention signal.",
+    ),
+    _f(
+        "cart_abandons_90d",
+        "interactions",
+        "count",
+        "abandoned carts in last 90 days",
+        "Unfulfilled purchase intent; upsell and win-back signal.",
+    ),
+    _f(
+        "nps_last",
+        "interactions",
+        "score",
+        "last NPS answer (0-10)",
+        "Stated loyalty; promoters (9-10) become advocates.",
+        missing=-1.0,
+        missing_text="not answered",
+    ),
+    _f(
+        "reviews_count",
+        "reviews",
+        "count",
+        "reviews written",
+        "Willingness to speak publicly about the brand (advocacy).",
+    ),
+    _f(
+        "review_rating_avg",
+        "reviews",
+        "score",
+        "average review rating (1-5)",
+        "Public satisfaction; input for advocacy.",
+        missing_text="no review",
+    ),
+    _f(
+        "referrals_count",
+        "interactions",
+        "count",
+        "referrals made",
+        "Past referrals are the best predictor of future advocacy.",
+    ),
 )
 
 _BY_NAME = {spec.name: spec for spec in FEATURES}
@@ -116,11 +250,47 @@ _BY_NAME = {spec.name: spec for spec in FEATURES}
 #: Name fragments of GDPR Art. 9 special-category data (and Art. 10 criminal data). A declared CRM
 #: attribute whose name contains one of these is refused: Art. 22(4) forbids automated decisions on them.
 SPECIAL_CATEGORY_DENYLIST: tuple[str, ...] = (
-    "health", "medical", "diagnos", "disease", "illness", "disabilit", "handicap", "pregnan", "mental",
-    "prescription", "religio", "faith", "church", "belief", "philosoph", "ethnic", "race", "racial",
-    "national_origin", "skin_colo", "politic", "party_member", "sexual", "sex_life", "lgbt",
-    "gay", "lesbian", "trade_union", "union_member", "tradeunion", "biometric", "fingerprint",
-    "face_scan", "retina", "iris_scan", "genetic", "genome", "dna", "criminal", "conviction", "offence",
+    "health",
+    "medical",
+    "diagnos",
+    "disease",
+    "illness",
+    "disabilit",
+    "handicap",
+    "pregnan",
+    "mental",
+    "prescription",
+    "religio",
+    "faith",
+    "church",
+    "belief",
+    "philosoph",
+    "ethnic",
+    "race",
+    "racial",
+    "national_origin",
+    "skin_colo",
+    "politic",
+    "party_member",
+    "sexual",
+    "sex_life",
+    "lgbt",
+    "gay",
+    "lesbian",
+    "trade_union",
+    "union_member",
+    "tradeunion",
+    "biometric",
+    "fingerprint",
+    "face_scan",
+    "retina",
+    "iris_scan",
+    "genetic",
+    "genome",
+    "dna",
+    "criminal",
+    "conviction",
+    "offence",
 )
 _SHORT_TOKEN_FRAGMENTS = {"race", "gay", "dna", "faith", "church", "belief", "mental"}  # token match only
 
@@ -227,14 +397,22 @@ class EventLog:
 
     def first_day(self) -> int:
         """Earliest day present in any event array (0 if there are none)."""
-        days = [a.min() for a in (self.order_day, self.ticket_day, self.interaction_day, self.review_day) if len(a)]
+        days = [
+            a.min()
+            for a in (self.order_day, self.ticket_day, self.interaction_day, self.review_day)
+            if len(a)
+        ]
         if self.signup_day is not None and len(self.signup_day):
             days.append(self.signup_day.min())
         return int(min(days)) if days else 0
 
     def last_day(self) -> int:
         """Latest day present in any event array (0 if there are none)."""
-        days = [a.max() for a in (self.order_day, self.ticket_day, self.interaction_day, self.review_day) if len(a)]
+        days = [
+            a.max()
+            for a in (self.order_day, self.ticket_day, self.interaction_day, self.review_day)
+            if len(a)
+        ]
         return int(max(days)) if days else 0
 
 
@@ -285,8 +463,12 @@ def aggregate_from_events(log: EventLog, as_of: int, window: int = WINDOW_DAYS) 
     seen = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
     if log.signup_day is not None:
         seen = np.minimum(seen, np.asarray(log.signup_day, dtype=np.int64))
-    for cust, day in ((log.ticket_customer, log.ticket_day), (log.interaction_customer, log.interaction_day),
-                      (log.review_customer, log.review_day), (oc, od)):
+    for cust, day in (
+        (log.ticket_customer, log.ticket_day),
+        (log.interaction_customer, log.interaction_day),
+        (log.review_customer, log.review_day),
+        (oc, od),
+    ):
         mm = day <= a
         np.minimum.at(seen, cust[mm], day[mm].astype(np.int64))
     has = freq > 0
@@ -320,8 +502,13 @@ def aggregate_from_events(log: EventLog, as_of: int, window: int = WINDOW_DAYS) 
     ic, iday, kind = log.interaction_customer[m], log.interaction_day[m], log.interaction_kind[m]
     ival = log.interaction_value[m]
     rec = iday > a - window
-    for feat, k in (("logins_90d", "login"), ("email_opens_90d", "email_open"), ("email_clicks_90d", "email_click"),
-                    ("feature_uses_90d", "feature_use"), ("cart_abandons_90d", "cart_abandon")):
+    for feat, k in (
+        ("logins_90d", "login"),
+        ("email_opens_90d", "email_open"),
+        ("email_clicks_90d", "email_click"),
+        ("feature_uses_90d", "feature_use"),
+        ("cart_abandons_90d", "cart_abandon"),
+    ):
         sel = rec & (kind == KIND[k])
         cols[feat] = _count(ic[sel], n)
     sel = kind == KIND["nps"]
@@ -384,7 +571,11 @@ def known_at(log: EventLog, as_of: int) -> np.ndarray:
     out = np.zeros(n, dtype=bool)
     if log.signup_day is not None:
         out |= np.asarray(log.signup_day) <= as_of
-    for cust, day in ((log.order_customer, log.order_day), (log.ticket_customer, log.ticket_day),
-                      (log.interaction_customer, log.interaction_day), (log.review_customer, log.review_day)):
+    for cust, day in (
+        (log.order_customer, log.order_day),
+        (log.ticket_customer, log.ticket_day),
+        (log.interaction_customer, log.interaction_day),
+        (log.review_customer, log.review_day),
+    ):
         out[cust[day <= as_of]] = True
     return out

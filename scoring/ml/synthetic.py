@@ -77,8 +77,12 @@ def _block(seed: int, block: int, days: int) -> EventLog:
     sat = np.where(rng.random(len(tc)) < 0.6, sat, np.nan)
 
     rates = {
-        "login": 0.03 * engage, "email_open": 0.02 * np.ones(m), "email_click": 0.005 * engage,
-        "feature_use": 0.02 * engage, "cart_abandon": 0.005 * engage, "nps": np.full(m, 1.0 / 180.0),
+        "login": 0.03 * engage,
+        "email_open": 0.02 * np.ones(m),
+        "email_click": 0.005 * engage,
+        "feature_use": 0.02 * engage,
+        "cart_abandon": 0.005 * engage,
+        "nps": np.full(m, 1.0 / 180.0),
         "referral": 0.002 * np.exp(happy),
     }
     parts_c, parts_d, parts_k = [], [], []
@@ -89,8 +93,11 @@ def _block(seed: int, block: int, days: int) -> EventLog:
         parts_d.append(d)
         parts_k.append(np.full(len(c), KIND[kind], dtype=np.int64))
     ic, iday, ikind = np.concatenate(parts_c), np.concatenate(parts_d), np.concatenate(parts_k)
-    ival = np.where(ikind == KIND["nps"], np.clip(np.round(7.0 + 2.0 * happy[ic] + rng.normal(0, 1.2, len(ic))), 0, 10),
-                    np.nan)
+    ival = np.where(
+        ikind == KIND["nps"],
+        np.clip(np.round(7.0 + 2.0 * happy[ic] + rng.normal(0, 1.2, len(ic))), 0, 10),
+        np.nan,
+    )
 
     pick = rng.random(no) < 0.15
     rvc = oc[pick]
@@ -99,11 +106,23 @@ def _block(seed: int, block: int, days: int) -> EventLog:
 
     return EventLog(
         n_customers=m,
-        order_customer=oc, order_day=od, order_amount=amount, order_margin=np.round(amount * margin_rate[oc], 2),
-        order_returned=returned, order_days_late=days_late,
-        ticket_customer=tc, ticket_day=tday, ticket_escalated=escalated, ticket_satisfaction=sat,
-        interaction_customer=ic, interaction_day=iday, interaction_kind=ikind, interaction_value=ival,
-        review_customer=rvc, review_day=rvd, review_rating=rating,
+        order_customer=oc,
+        order_day=od,
+        order_amount=amount,
+        order_margin=np.round(amount * margin_rate[oc], 2),
+        order_returned=returned,
+        order_days_late=days_late,
+        ticket_customer=tc,
+        ticket_day=tday,
+        ticket_escalated=escalated,
+        ticket_satisfaction=sat,
+        interaction_customer=ic,
+        interaction_day=iday,
+        interaction_kind=ikind,
+        interaction_value=ival,
+        review_customer=rvc,
+        review_day=rvd,
+        review_rating=rating,
         signup_day=signup.astype(np.int64),
     )
 

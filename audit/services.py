@@ -1,0 +1,451 @@
+"""Audit writes: decision, review, access and governance records; sealing the chain; checkpoints.
+
+Every record is written by the caller's service in the caller's transaction (so if the audit write
+fails, the change fails) and carries its own content hash. Linking into the hash chain happens
+shortly after commit, in ``chain_seal`` (see docs/AUDIT.md for why the chain is not extended inside
+the business transaction).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from audit import canonical
+from audit.checkpoints import checkpoint_store, sign
+from audit.models import (
+    AccessRecord,
+    CanonicalJSONField,
+    ChainedRecord,
+    ChainHead,
+    ChainLink,
+    Checkpoint,
+    DecisionRecord,
+    GovernanceEvent,
+    HumanReview,
+    PendingSeal,
+    VerificationRun,
+)
+from config.errors import NotFound, ValidationFailed
+
+logger = logging.getLogger("audit")
+
+DECISION_TYPES = frozenset(DecisionRecord.DecisionType.values)
+REVIEW_OUTCOMES = frozenset(HumanReview.Outcome.values)
+# The label under which callers seal decision details with profiles.services.customer_seal.
+DECISION_DETAILS_LABEL = "decision_details"
+SEAL_REQUEST_FLAG = "audit:seal-requested"
+SEAL_REQUEST_TTL_S = 10
+BULK_BATCH = 500
+
+_KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+_ACTOR = re.compile(r"^[a-z_]+(:[^\s]{1,140})?$")
+_EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+def _text(value: Any, field: str, *, max_length: int, required: bool = True) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise ValidationFailed(f"{field} is required.", code="invalid")
+        return None
+    if not isinstance(value, str) or len(value) > max_length:
+        raise ValidationFailed(f"{field} is invalid.", code="invalid")
+    return value
+
+
+def _actor(value: Any, field: str = "actor") -> str:
+    text = _text(value, field, max_length=150)
+    assert text is not None
+    if not _ACTOR.match(text):
+        raise ValidationFailed(f"{field} must look like 'api:<name>', 'user:<name>', 'job:<name>' or 'cli'.")
+    return text
+
+
+def _uuid(value: Any, field: str, *, required: bool = True) -> UUID | None:
+    if value is None:
+        if required:
+            raise ValidationFailed(f"{field} is required.")
+        return None
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError as exc:
+        raise ValidationFailed(f"{field} is invalid.") from exc
+
+
+def _json_text(value: Any, field: str, *, pii_free: bool = False) -> str:
+    """Validate a JSON object and return its canonical text."""
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ValidationFailed(f"{field} must be an object.")
+    try:
+        text = canonical.canonical_text(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed(f"{field} must be JSON (no NaN).") from exc
+    if pii_free and "@" in text and _EMAIL_LIKE.search(text):
+        raise ValidationFailed(f"{field} must not contain personal data (ids, codes and counts only).")
+    return text
+
+
+def _json(value: Any, field: str, *, pii_free: bool = False) -> Any:
+    """Validate a JSON object and return it as stored (round-tripped through its canonical text)."""
+    return json.loads(_json_text(value, field, pii_free=pii_free))
+
+
+def _model_version_key(model_versions: dict[str, Any]) -> str:
+    values = {str(v) for v in model_versions.values()}
+    if len(values) == 1:
+        return next(iter(values))[:200]
+    return ";".join(f"{k}={model_versions[k]}" for k in sorted(model_versions))[:200]
+
+
+def _request_seal() -> None:
+    """Ask for the chain to be sealed once this transaction commits (deduplicated across writes)."""
+    transaction.on_commit(_enqueue_seal)
+
+
+def _enqueue_seal() -> None:
+    try:
+        if cache.add(SEAL_REQUEST_FLAG, 1, timeout=SEAL_REQUEST_TTL_S):
+            from audit.tasks import seal_chain
+
+            seal_chain.delay()
+    except Exception:  # noqa: BLE001 - sealing is also run by beat every few seconds
+        logger.warning("could not queue chain sealing", exc_info=True, extra={"event": "audit.seal_queue_failed"})
+
+
+def _append(record: ChainedRecord) -> ChainedRecord:
+    """Insert one chained record with its content hash, and queue it for sealing."""
+    if not record.content_hash:
+        record.content_hash = canonical.content_hash(record)
+    record.save(force_insert=True)
+    PendingSeal.objects.create(
+        record_type=record.RECORD_TYPE, row_id=record.pk, entry_hash=record.content_hash, created_at=record.created_at
+    )
+    _request_seal()
+    return record
+
+
+# ------------------------------------------------------------------------------------- decisions
+
+def _decision_values(
+    *, customer: Any, purpose: Any, decision_type: Any, requester: Any, consent_event_id: Any,
+    notice_version: Any, model_versions: Any, features_hash: Any, outputs: Any, sealed_details: Any,
+    decision_key: Any = None, created_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Validated attribute values of a decision record, JSON fields as canonical text, with its hash."""
+    if decision_type not in DECISION_TYPES:
+        raise ValidationFailed("decision_type is invalid.")
+    if not isinstance(model_versions, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in model_versions.items()
+    ):
+        raise ValidationFailed("model_versions must map model names to version strings.")
+    if not isinstance(outputs, dict):
+        raise ValidationFailed("outputs must be an object.")
+    if consent_event_id is not None and (not isinstance(consent_event_id, int) or isinstance(consent_event_id, bool)):
+        raise ValidationFailed("consent_event_id is invalid.")
+    if sealed_details is not None and not isinstance(sealed_details, bytes | bytearray | memoryview):
+        raise ValidationFailed("sealed_details must be bytes.")
+    tier = outputs.get("tier")
+    values: dict[str, Any] = {
+        "created_at": created_at or timezone.now(),
+        "customer": _uuid(customer, "customer"),
+        "purpose": _text(purpose, "purpose", max_length=64),
+        "consent_event_id": consent_event_id,
+        "notice_version": _text(notice_version, "notice_version", max_length=64, required=False),
+        "requester": _actor(requester, "requester"),
+        "decision_type": str(decision_type),
+        "model_versions": _json_text(model_versions, "model_versions"),
+        "model_version": _model_version_key(model_versions),
+        "features_hash": _text(features_hash, "features_hash", max_length=64),
+        "outputs": _json_text(outputs, "outputs", pii_free=True),
+        "tier": str(tier)[:32] if tier is not None else "",
+        "sealed_details": bytes(sealed_details) if sealed_details is not None else None,
+        "decision_key": _text(decision_key, "decision_key", max_length=200, required=False),
+    }
+    values["content_hash"] = canonical.content_hash_of_values(DecisionRecord, values)
+    return values
+
+
+def _decision(**kwargs: Any) -> DecisionRecord:
+    values = _decision_values(**kwargs)
+    values["model_versions"] = json.loads(values["model_versions"])
+    values["outputs"] = json.loads(values["outputs"])
+    return DecisionRecord(**values)
+
+
+@transaction.atomic
+def decision_record(
+    *, customer: UUID, purpose: str, decision_type: str, requester: str, consent_event_id: int | None,
+    notice_version: str | None, model_versions: dict[str, str], features_hash: str, outputs: dict,
+    sealed_details: bytes | None, decision_key: str | None = None,
+) -> DecisionRecord:
+    """Record one automated decision. With a ``decision_key``, a second call returns the first record."""
+    record = _decision(
+        customer=customer, purpose=purpose, decision_type=decision_type, requester=requester,
+        consent_event_id=consent_event_id, notice_version=notice_version, model_versions=model_versions,
+        features_hash=features_hash, outputs=outputs, sealed_details=sealed_details, decision_key=decision_key,
+    )
+    if record.decision_key is None:
+        return _append(record)  # type: ignore[return-value]
+    existing = DecisionRecord.objects.filter(decision_key=record.decision_key).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return _append(record)  # type: ignore[return-value]
+    except IntegrityError:
+        existing = DecisionRecord.objects.filter(decision_key=record.decision_key).first()
+        if existing is None:
+            raise
+        return existing
+
+
+_BULK_KEYS = frozenset({
+    "customer", "purpose", "decision_type", "requester", "consent_event_id", "notice_version", "model_versions",
+    "features_hash", "outputs", "sealed_details", "decision_key",
+})
+
+
+@transaction.atomic
+def decision_records_bulk(*, records: list[dict]) -> int:
+    """Record many decisions at once (batch rescoring). Idempotent by ``decision_key``: records whose key
+    already exists are skipped. Returns the number of records written."""
+    now = timezone.now()
+    built: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item in records:
+        if not isinstance(item, dict) or set(item) - _BULK_KEYS:
+            raise ValidationFailed("records contain unknown fields.")
+        values = _decision_values(**{"decision_key": None, **item}, created_at=now)
+        key = values["decision_key"]
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        built.append(values)
+    written = 0
+    for start in range(0, len(built), BULK_BATCH):
+        rows = _insert_ignoring_conflicts(built[start : start + BULK_BATCH])
+        PendingSeal.objects.bulk_create(
+            [PendingSeal(record_type=DecisionRecord.RECORD_TYPE, row_id=row_id, entry_hash=entry_hash, created_at=now)
+             for row_id, entry_hash in rows]
+        )
+        written += len(rows)
+    if written:
+        _request_seal()
+    return written
+
+
+_INSERT_FIELDS = [f for f in DecisionRecord._meta.concrete_fields if not f.primary_key]
+
+
+def _insert_ignoring_conflicts(rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id, content_hash`` (PostgreSQL, SQLite >= 3.35):
+    unlike ``bulk_create(ignore_conflicts=True)`` it tells which rows were actually inserted."""
+    if not rows:
+        return []
+    qn = connection.ops.quote_name
+    table = qn(DecisionRecord._meta.db_table)
+    columns = ", ".join(qn(f.column) for f in _INSERT_FIELDS)
+    returning = f" ON CONFLICT DO NOTHING RETURNING {qn('id')}, {qn('content_hash')}"
+    row_sql = "(" + ", ".join(["%s"] * len(_INSERT_FIELDS)) + ")"
+    sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row_sql] * len(rows)) + returning  # noqa: S608
+    if connection.vendor == "postgresql":  # psycopg adapts UUID, datetime, bytes and str natively
+        params: list[Any] = [values[f.attname] for values in rows for f in _INSERT_FIELDS]
+    else:
+        prep = [(f.attname, f.get_db_prep_save, isinstance(f, CanonicalJSONField)) for f in _INSERT_FIELDS]
+        params = [
+            # JSON fields already hold canonical text; everything else goes through the field.
+            values[attname] if is_json else prepare(values[attname], connection)
+            for values in rows
+            for attname, prepare, is_json in prep
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(int(row[0]), str(row[1])) for row in cursor.fetchall()]
+
+
+@transaction.atomic
+def decision_review_record(
+    *, decision_id: int, reviewer: str, outcome: str, override: dict, rationale: str
+) -> HumanReview:
+    """Record a human review of a decision: ``confirmed``, or ``overridden`` with the new outcome in
+    ``override`` (e.g. ``{"tier": "VIP", "service_level": {...}}``). The rationale is the reviewer's
+    reasoning and must not contain personal data."""
+    decision = DecisionRecord.objects.filter(pk=decision_id).only("id", "customer").first()
+    if decision is None:
+        raise NotFound("Decision not found.")
+    if outcome not in REVIEW_OUTCOMES:
+        raise ValidationFailed("outcome must be 'confirmed' or 'overridden'.")
+    override_json = _json(override, "override", pii_free=True)
+    if outcome == HumanReview.Outcome.OVERRIDDEN and not override_json:
+        raise ValidationFailed("An override needs the new outcome.")
+    if not isinstance(rationale, str) or len(rationale) > 4000:
+        raise ValidationFailed("rationale is invalid.")
+    review = HumanReview(
+        decision_id=decision.pk, customer=decision.customer, reviewer=_actor(reviewer, "reviewer"),
+        outcome=outcome, override=override_json, rationale=rationale,
+    )
+    return _append(review)  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------- access, governance
+
+@transaction.atomic
+def access_record(
+    *, actor: str, purpose: str, subject: UUID | None, what: str, details: dict | None = None
+) -> AccessRecord:
+    """Record a read of personal data: who (``actor``), why (``purpose``), whose (``subject``), what."""
+    record = AccessRecord(
+        actor=_actor(actor), purpose=_text(purpose, "purpose", max_length=64),
+        subject=_uuid(subject, "subject", required=False), what=_text(what, "what", max_length=200),
+        details=_json(details, "details", pii_free=True),
+    )
+    return _append(record)  # type: ignore[return-value]
+
+
+@transaction.atomic
+def governance_record(
+    *, kind: str, actor: str, subject: UUID | None = None, details: dict | None = None
+) -> GovernanceEvent:
+    """Record a governance event (``consent.granted``, ``customer.erased``, ``console.login``, ...).
+    ``details`` must be PII-free: ids, codes and counts."""
+    if not isinstance(kind, str) or len(kind) > 64 or not _KIND.match(kind):
+        raise ValidationFailed("kind is invalid.")
+    record = GovernanceEvent(
+        kind=kind, actor=_actor(actor), subject=_uuid(subject, "subject", required=False),
+        details=_json(details, "details", pii_free=True),
+    )
+    return _append(record)  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------------------- chain
+
+def _lock_head() -> ChainHead:
+    head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1)
+    return head
+
+
+def _seal_batch(batch_size: int) -> int:
+    with transaction.atomic():
+        head = _lock_head()
+        pending = list(
+            PendingSeal.objects.order_by("created_at", "id").values_list("id", "record_type", "row_id", "entry_hash")[
+                :batch_size
+            ]
+        )
+        if not pending:
+            return 0
+        last = ChainLink.objects.order_by("-seq").values_list("seq", "link_hash").first()
+        seq, prev = last if last is not None else (0, canonical.GENESIS_HASH)
+        now = timezone.now()
+        links = []
+        for _, record_type, row_id, entry_hash in pending:
+            seq += 1
+            digest = canonical.link_hash(seq, record_type, row_id, entry_hash, prev)
+            links.append(ChainLink(seq=seq, record_type=record_type, row_id=row_id, entry_hash=entry_hash,
+                                   prev_link_hash=prev, link_hash=digest, sealed_at=now))
+            prev = digest
+        ChainLink.objects.bulk_create(links, batch_size=1000)
+        ids = [row[0] for row in pending]
+        for start in range(0, len(ids), 1000):
+            PendingSeal.objects.filter(id__in=ids[start : start + 1000]).delete()
+        head.seq, head.link_hash, head.updated_at = seq, prev, now
+        head.save(update_fields=["seq", "link_hash", "updated_at"])
+        return len(pending)
+
+
+def chain_seal(*, batch_size: int = 5000) -> int:
+    """Link every committed, not yet chained record into the hash chain, in (created_at, id) order of
+    its queue entry. Each batch holds the chain-head lock only for its own short transaction.
+    Returns the number of links appended."""
+    total = 0
+    while True:
+        count = _seal_batch(batch_size)
+        total += count
+        if count < batch_size:
+            break
+    if total:
+        logger.info("audit chain sealed", extra={"event": "audit.sealed", "count": total})
+    return total
+
+
+def _checkpoint_due(*, head_seq: int, last_seq: int, now: datetime) -> bool:
+    if head_seq - last_seq >= max(1, int(settings.AUDIT_CHECKPOINT_EVERY_N)):
+        return True
+    oldest_unsigned = ChainLink.objects.filter(seq=last_seq + 1).values_list("sealed_at", flat=True).first()
+    minutes = int(settings.AUDIT_CHECKPOINT_EVERY_MINUTES)
+    return oldest_unsigned is not None and oldest_unsigned <= now - timedelta(minutes=minutes)
+
+
+@transaction.atomic
+def checkpoint_write(*, force: bool = False) -> Checkpoint | None:
+    """Sign the chain head and write it to the checkpoint store when due (every
+    ``AUDIT_CHECKPOINT_EVERY_N`` links, or when the oldest unsigned link is
+    ``AUDIT_CHECKPOINT_EVERY_MINUTES`` old), or now with ``force``. Returns the checkpoint, or None."""
+    _lock_head()
+    head = ChainLink.objects.order_by("-seq").values_list("seq", "link_hash").first()
+    if head is None:
+        return None
+    head_seq, head_hash = head
+    last_seq = Checkpoint.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    if head_seq <= last_seq:
+        return None
+    now = timezone.now()
+    if not force and not _checkpoint_due(head_seq=head_seq, last_seq=last_seq, now=now):
+        return None
+    signed = sign(seq=head_seq, link_hash=head_hash, signed_at=canonical.iso_utc(now))
+    location = checkpoint_store().write(signed)
+    checkpoint = Checkpoint(seq=signed.seq, link_hash=signed.link_hash, signed_at=now, key_id=signed.key_id,
+                            signature=signed.signature, location=location[:300])
+    checkpoint.save()
+    logger.info("audit checkpoint written", extra={"event": "audit.checkpoint", "seq": head_seq})
+    return checkpoint
+
+
+@transaction.atomic
+def verification_run_record(
+    *, started_at: datetime, ok: bool, first_bad_seq: int | None, first_bad_record: str | None, checked: int,
+    checkpoints_checked: int, from_seq: int | None, reason: str, actor: str,
+) -> VerificationRun:
+    run = VerificationRun(
+        started_at=started_at, finished_at=timezone.now(), ok=ok, first_bad_seq=first_bad_seq,
+        first_bad_record=(first_bad_record or "")[:64], checked=checked, checkpoints_checked=checkpoints_checked,
+        from_seq=from_seq, reason=reason[:300], actor=_actor(actor),
+    )
+    run.save()
+    return run
+
+
+def chain_verify_run(*, from_seq: int | None = None, seal: bool = True, actor: str = "cli") -> Any:
+    """Seal (unless ``seal=False``), verify the chain and checkpoints, and record the run.
+    Returns ``audit.verify.VerifyResult``."""
+    from audit.verify import verify_chain
+
+    started = timezone.now()
+    if seal:
+        chain_seal()
+    result = verify_chain(from_seq=from_seq)
+    verification_run_record(
+        started_at=started, ok=result.ok, first_bad_seq=result.first_bad_seq,
+        first_bad_record=result.first_bad_record, checked=result.checked,
+        checkpoints_checked=result.checkpoints_checked, from_seq=from_seq, reason=result.reason, actor=actor,
+    )
+    log = logger.info if result.ok else logger.error
+    log("audit chain verified", extra={"event": "audit.verified", "code": "ok" if result.ok else "broken",
+                                       "seq": result.first_bad_seq, "count": result.checked})
+    return result

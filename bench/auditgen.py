@@ -1,0 +1,216 @@
+"""Bulk decision records for section 5: valid records written with COPY, hashed by the audit app's own code.
+
+* content hashes: ``audit.canonical.content_hash_of_values`` (the function the audit service uses at insert);
+* links (``chain=True``): ``audit.canonical.link_hash`` in id order, the chain head, and signed checkpoints
+  every ``AUDIT_CHECKPOINT_EVERY_N`` links through ``audit.checkpoints.sign`` + the configured store, exactly
+  what the sealer and ``checkpoint_write`` would have produced for records committed in that order.
+
+Volumes: ``customers`` pseudonyms (about ten decisions each), a year of timestamps in increasing id order,
+a realistic mix of decision types, requesters, purposes, tiers and model versions (one per ~30 days), and a
+``sealed_bytes``-long opaque blob standing in for the AES-GCM sealed details (the blob is only hashed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+TYPES = ("batch_rescore", "served_score", "tier_change", "routing")
+TYPE_P = (0.80, 0.10, 0.07, 0.03)
+TIERS = ("VIP", "Premium", "Standard", "Basic")
+TIER_P = (0.10, 0.20, 0.60, 0.10)
+PURPOSES = ("automated_scoring", "service_prioritization")
+API_REQUESTERS = ("api:support-desk", "api:crm", "api:marketing")
+SERVICE_LEVEL = {
+    "VIP": {"escalation": "senior advisor", "extras": "express service", "response_hours": 2},
+    "Premium": {"escalation": "experienced agent", "extras": "priority appointments", "response_hours": 8},
+    "Standard": {"escalation": "standard support", "extras": "self-service portal", "response_hours": 24},
+    "Basic": {"escalation": "junior agent or bot", "extras": "FAQ and documentation", "response_hours": 48},
+}
+CHUNK = 50_000
+
+
+@dataclass
+class AuditLoad:
+    records: int
+    customers: int
+    seconds: float
+    first_id: int
+    last_id: int
+    head_seq: int
+    checkpoints: int
+    sample_customers: list[str]
+    model_versions: list[str]
+    time_range: tuple[str, str]
+
+
+def customer_pool(n: int, seed: int) -> list[uuid.UUID]:
+    rng = np.random.default_rng([seed, 99])
+    raw = rng.bytes(16 * n)
+    return [uuid.UUID(bytes=raw[16 * i:16 * i + 16], version=4) for i in range(n)]
+
+
+def load_decisions(n_records: int, *, customers: int | None = None, seed: int = 5, chain: bool = False,
+                   sealed_bytes: int = 256, days: int = 365, end: dt.datetime | None = None,
+                   progress: bool = False, defer_indexes: bool = True) -> AuditLoad:
+    """Append ``n_records`` decision records (and, with ``chain``, their links and checkpoints)."""
+    import time
+
+    from django.conf import settings
+    from django.db import connection, transaction
+
+    from audit import canonical
+    from audit.checkpoints import checkpoint_store, sign
+    from audit.models import ChainHead, ChainLink, Checkpoint, DecisionRecord
+
+    from .dbutil import copy_rows, pg_deferred_indexes
+
+    t0 = time.perf_counter()
+    pg = connection.vendor == "postgresql"
+    n_customers = customers or max(1, n_records // 10)
+    pool = customer_pool(n_customers, seed)
+    end = end or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start_t = end - dt.timedelta(days=days)
+    step_us = max(1, int(days * 86400 * 1e6 / max(n_records, 1)))
+    n_versions = max(1, days // 30)
+    versions = [f"v{i + 1}" for i in range(n_versions)]
+    first_id = (DecisionRecord.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+    last_link = ChainLink.objects.order_by("-seq").values_list("seq", "link_hash").first()
+    seq, prev = last_link if last_link is not None else (0, canonical.GENESIS_HASH)
+    every_n = max(1, int(settings.AUDIT_CHECKPOINT_EVERY_N))
+    store = checkpoint_store() if chain else None
+    rng = np.random.default_rng([seed, 7])
+    dec_fields = list(DecisionRecord._meta.concrete_fields)
+    columns = [f.column for f in dec_fields]
+    attnames = [f.attname for f in dec_fields]
+    link_columns = [f.column for f in ChainLink._meta.concrete_fields]
+    blob = os.urandom(sealed_bytes) if sealed_bytes else None
+    checkpoints = 0
+    mv_text = {v: canonical.canonical_text({"churn": v, "clv": v, "segments": v}) for v in versions}
+    sl_text = {t: canonical.canonical_text(v) for t, v in SERVICE_LEVEL.items()}
+    rid = first_id
+    done = 0
+
+    tables = [DecisionRecord._meta.db_table] + ([ChainLink._meta.db_table] if chain else [])
+    with pg_deferred_indexes(tables if defer_indexes else []):
+        while done < n_records:
+            m = min(CHUNK, n_records - done)
+            cust = rng.integers(0, n_customers, m)
+            types = rng.choice(len(TYPES), m, p=TYPE_P)
+            tiers = rng.choice(len(TIERS), m, p=TIER_P)
+            purp = rng.integers(0, len(PURPOSES), m)
+            req = rng.integers(0, len(API_REQUESTERS), m)
+            clv = np.round(rng.lognormal(6.0, 1.0, m), 2)
+            score = rng.integers(0, 101, m)
+            churn = np.round(rng.random(m), 4)
+            upsell = np.round(rng.random(m), 4)
+            advocacy = np.round(rng.random(m), 4)
+            rows: list[list[Any]] = []
+            links: list[tuple[Any, ...]] = []
+            for k in range(m):
+                i = done + k
+                created = start_t + dt.timedelta(microseconds=i * step_us)
+                version = versions[min(n_versions - 1, i * n_versions // max(n_records, 1))]
+                dtype = TYPES[types[k]]
+                tier = TIERS[tiers[k]]
+                cid = pool[cust[k]]
+                requester = "job:nightly_rescore" if dtype in ("batch_rescore", "tier_change") else \
+                    API_REQUESTERS[req[k]]
+                churn_p = float(churn[k])
+                outputs = None if k else {
+                    "advocacy": float(advocacy[k]), "churn_probability": churn_p, "clv": float(clv[k]),
+                    "clv_score": int(score[k]), "recommendation": {"action": "standard_service"},
+                    "risk_level": "high" if churn_p > 0.6 else ("medium" if churn_p > 0.35 else "low"),
+                    "segment": "loyal", "service_level": SERVICE_LEVEL[tier], "tier": tier,
+                    "upsell": float(upsell[k]),
+                }
+                risk = "high" if churn_p > 0.6 else ("medium" if churn_p > 0.35 else "low")
+                outputs_text = (f'{{"advocacy":{float(advocacy[k])!r},"churn_probability":{churn_p!r},'
+                                f'"clv":{float(clv[k])!r},"clv_score":{int(score[k])},'
+                                f'"recommendation":{{"action":"standard_service"}},"risk_level":"{risk}",'
+                                f'"segment":"loyal","service_level":{sl_text[tier]},"tier":"{tier}",'
+                                f'"upsell":{float(upsell[k])!r}}}')
+                if k == 0 and outputs_text != canonical.canonical_text(outputs):
+                    raise AssertionError("fast outputs encoding differs from audit.canonical")
+                values: dict[str, Any] = {
+                    "id": rid,
+                    "created_at": created,
+                    "customer": cid,
+                    "purpose": PURPOSES[purp[k]],
+                    "consent_event_id": int(cust[k]) + 1,
+                    "notice_version": "v1",
+                    "requester": requester,
+                    "decision_type": dtype,
+                    "model_versions": mv_text[version],
+                    "model_version": version,
+                    "features_hash": f"{(i * 2654435761) % (1 << 64):016x}" * 4,
+                    "outputs": outputs_text,
+                    "tier": tier,
+                    "sealed_details": blob,
+                    "decision_key": f"bench:{seed}:{i}" if dtype == "batch_rescore" else None,
+                }
+                values["content_hash"] = canonical.content_hash_of_values(DecisionRecord, values)
+                row = [values[a] for a in attnames]
+                if pg:
+                    row[attnames.index("customer")] = str(cid)
+                else:
+                    row[attnames.index("customer")] = cid.hex
+                    row[attnames.index("created_at")] = created.replace(tzinfo=None).isoformat(sep=" ")
+                rows.append(row)
+                if chain:
+                    seq += 1
+                    digest = canonical.link_hash(seq, "decision", rid, values["content_hash"], prev)
+                    links.append((seq, "decision", rid, values["content_hash"], prev, digest,
+                                  created if pg else created.replace(tzinfo=None).isoformat(sep=" ")))
+                    prev = digest
+                rid += 1
+            with transaction.atomic():
+                copy_rows(DecisionRecord._meta.db_table, columns, rows)
+                if chain:
+                    copy_rows(ChainLink._meta.db_table, link_columns, links)
+                    for s, _t, _r, _e, _p, digest, _at in links:
+                        if s % every_n == 0:
+                            _checkpoint(store, sign, Checkpoint, s, digest)
+                            checkpoints += 1
+            done += m
+            if progress:
+                print(f"    decisions: {done:,} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    if chain and seq:
+        if seq % every_n:
+            _checkpoint(store, sign, Checkpoint, seq, prev)
+            checkpoints += 1
+        ChainHead.objects.update_or_create(pk=1, defaults={"seq": seq, "link_hash": prev})
+    _reset_sequence(DecisionRecord)
+    sample = [str(pool[i]) for i in range(min(50, n_customers))]
+    return AuditLoad(records=n_records, customers=n_customers, seconds=time.perf_counter() - t0, first_id=first_id,
+                     last_id=rid - 1, head_seq=seq, checkpoints=checkpoints, sample_customers=sample,
+                     model_versions=versions, time_range=(start_t.isoformat(), end.isoformat()))
+
+
+def _checkpoint(store: Any, sign: Any, checkpoint_model: Any, seq: int, link_hash: str) -> None:
+    from audit import canonical
+
+    now = dt.datetime.now(dt.UTC)
+    signed = sign(seq=seq, link_hash=link_hash, signed_at=canonical.iso_utc(now))
+    location = store.write(signed)
+    checkpoint_model(seq=signed.seq, link_hash=signed.link_hash, signed_at=now, key_id=signed.key_id,
+                     signature=signed.signature, location=location[:300]).save()
+
+
+def _reset_sequence(model: Any) -> None:
+    from django.core.management.color import no_style
+    from django.db import connection
+
+    for statement in connection.ops.sequence_reset_sql(no_style(), [model]):
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+
+
+def json_size(obj: Any) -> int:
+    return len(json.dumps(obj))

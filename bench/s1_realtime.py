@@ -1,0 +1,218 @@
+"""Section 1: real-time scoring under load — the score endpoint against a bare DRF endpoint, same stack.
+
+Setup: a bench database with N synthetic customers, a model trained on them (``manage.py train
+--force``) and a nightly run done (``manage.py rescore --all``), so that served customers are warm; an API
+client with scope ``score:read`` for the scoring purposes. Server: gunicorn (``bench.wsgi``: the product's
+URLconf plus the bench-only bare endpoint, production-like settings with DEBUG off) on 127.0.0.1 with
+PostgreSQL (or SQLite when no DATABASE_URL is given). Load: wrk (or the labelled Python fallback) on the
+same 2-core machine, closed loop, at concurrencies 1, 8 and 32, runs interleaved (score, bare, bare, score,
+...) and repeated.
+
+* score: ``GET /api/v1/customers/<pseudonym>/score?purpose=automated_scoring`` — token auth, scope and
+  purpose check, consent gate now, stored score + explanation, decision record + audit write, one txn;
+* bare:  ``GET /bench/bare/customers/<pseudonym>`` — the same authentication, scope check, throttle and
+  middleware, one row of the customers table through a DRF serializer: the practical ceiling.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from . import dbutil, loadgen
+from .common import REPO, VAR_BENCH, SectionContext, SectionResult, step, summarize
+from .proc import run_worker
+
+TITLE = "Real-time scoring under load: score endpoint vs bare DRF endpoint"
+PURPOSE = "automated_scoring"
+
+
+def task_setup(args: dict[str, Any]) -> dict[str, Any]:
+    """API client + warm customers (gate allows the purpose now and a stored score exists)."""
+    from audit.api_clients import api_client_create
+    from consent import selectors as consent_selectors
+    from profiles.models import Customer
+
+    created = api_client_create(name=f"bench-load-{int(time.time())}", scopes=["score:read"],
+                                purposes=["automated_scoring", "service_prioritization"], actor="job:bench")
+    ids = list(Customer.objects.order_by("id").values_list("id", flat=True)[: int(args.get("candidates", 3000))])
+    gates = consent_selectors.processing_gate_bulk(customer_ids=ids, purpose=PURPOSE)
+    allowed = [c for c in ids if gates[c].allowed]
+    scored: set[Any] = set()
+    try:
+        from scoring.models import CustomerScore
+
+        scored = set(CustomerScore.objects.filter(customer_id__in=allowed, purpose=PURPOSE)
+                     .values_list("customer_id", flat=True))
+    except Exception:  # noqa: BLE001 - warm-up is best effort; the endpoint computes when needed
+        scored = set(allowed)
+    warm = [str(c) for c in allowed if c in scored][: int(args.get("customers", 500))]
+    return {"token": created.token, "customers": warm, "allowed": len(allowed), "candidates": len(ids)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, token: str) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310 - loopback
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+            return resp.status, resp.read(300).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(300).decode("utf-8", "replace")
+
+
+class Server:
+    def __init__(self, db: str, *, workers: int, threads: int, log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log.open("w")
+        cmd = [sys.executable, "-m", "gunicorn", "bench.wsgi:application", "-b", f"127.0.0.1:{self.port}",
+               "-w", str(workers), "-k", "gthread", "--threads", str(threads), "--keep-alive", "30",
+               "--log-level", "warning", "--backlog", "2048"]
+        # Same process group as the section: a section stopped on timeout takes the server down with it.
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=dbutil.child_env(db), stdout=self._log, stderr=self._log)
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}")
+            try:
+                with urllib.request.urlopen(self.url + "/health/live", timeout=2) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("gunicorn did not become ready")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()
+
+
+def run(ctx: SectionContext) -> SectionResult:
+    res = ctx.start(TITLE)
+    n_customers = ctx.scale[0] if ctx.scale else (1_000 if ctx.quick else 20_000)
+    seconds = float(ctx.scale[1]) if ctx.scale and len(ctx.scale) > 1 else (2.0 if ctx.quick else 10.0)
+    concurrencies = [int(c) for c in ctx.options.get("concurrency", [1, 8, 32])]
+    repeats = int(ctx.options.get("load_repeats", 1 if ctx.quick else ctx.repeats))
+    workers = int(ctx.options.get("workers", 2 * (os.cpu_count() or 1)))
+    threads = int(ctx.options.get("threads", 2))
+    tool = str(ctx.options.get("loadgen", "auto"))
+    tool_used = "wrk" if (tool == "wrk" or (tool == "auto" and loadgen.wrk_available())) else "python-threads"
+    res.params.update({"customers": n_customers, "seconds_per_run": seconds, "concurrency": concurrencies,
+                       "repeats": repeats, "gunicorn": f"gthread, {workers} workers x {threads} threads",
+                       "load_generator": tool_used, "database": dbutil.engine(), "purpose": PURPOSE})
+    if tool_used != "wrk":
+        res.notes.append("wrk not installed: load generated by the Python fallback (threads + http.client); its "
+                         "client-side overhead caps throughput, so figures understate the server")
+    name = "realtime"
+    with step(res, "prepare database") as prep:
+        dbutil.provision(name)
+        load = run_worker(name, "load", {"customers": n_customers}, timeout=3600)
+        train = run_worker(name, "command", {"argv": ["train", "--force", "--seed", "0"]}, timeout=3600)
+        rescore = run_worker(name, "command", {"argv": ["rescore", "--all", "--no-progress"]}, timeout=3600)
+        setup = run_worker(name, "bench.s1_realtime.task_setup", {"customers": 500}, timeout=600)
+        res.metrics["setup"] = {"load_seconds": load["seconds"], "train_seconds": train["seconds"],
+                                "rescore_seconds": rescore["seconds"], "warm_customers": len(setup["customers"]),
+                                "allowed": setup["allowed"]}
+        if not setup["customers"]:
+            raise RuntimeError("no warm customer with consent for the purpose")
+        ctx.save()
+    if not prep.ok:
+        return res
+    token = setup["token"]
+    score_paths = [f"/api/v1/customers/{c}/score?purpose={PURPOSE}" for c in setup["customers"]]
+    bare_paths = [f"/bench/bare/customers/{c}" for c in setup["customers"]]
+    endpoints = {"score": score_paths, "bare": bare_paths}
+    server = Server(name, workers=workers, threads=threads, log=VAR_BENCH / "logs" / "gunicorn-realtime.log")
+    results: dict[str, dict[int, list[dict[str, Any]]]] = {"score": {}, "bare": {}}
+    try:
+        with step(res, "server") as srv:
+            server.wait_ready()
+            for ep, paths in endpoints.items():
+                status, body = _get(server.url + paths[0], token)
+                res.metrics[f"smoke_{ep}"] = {"status": status, "body_prefix": body[:120] if status != 200 else ""}
+                if status != 200:
+                    raise RuntimeError(f"{ep} endpoint answered {status}")
+            for paths in endpoints.values():  # warm-up: every worker loads models, opens its connection
+                loadgen.run_load(server.url, paths, token, concurrency=8, seconds=2, tool=tool)
+        with step(res, "load runs"):
+            if not srv.ok:
+                raise RuntimeError("server not ready: load runs skipped")
+            for c in concurrencies:
+                for rep in range(repeats):
+                    order = ("score", "bare") if rep % 2 == 0 else ("bare", "score")
+                    for ep in order:
+                        r = loadgen.run_load(server.url, endpoints[ep], token, concurrency=c, seconds=seconds,
+                                             tool=tool)
+                        results[ep].setdefault(c, []).append(r.as_dict())
+                        res.metrics["runs"] = {e: {str(k): v for k, v in d.items()} for e, d in results.items()}
+                        ctx.save()
+        if ctx.options.get("profile"):
+            with step(res, "profile"):
+                from .profiling import profile_path, pyspy_start, summarize_collapsed
+
+                raw = profile_path("s1-score-c8.collapsed")
+                sampler = pyspy_start(server.proc.pid, seconds, raw)
+                time.sleep(0.5)
+                loadgen.run_load(server.url, score_paths, token, concurrency=8, seconds=seconds, tool=tool)
+                sampler.wait(timeout=seconds + 60)
+                text = summarize_collapsed(raw)
+                out = profile_path("s1-score-c8.txt")
+                out.write_text(text)
+                res.metrics["profile"] = str(out)
+    finally:
+        server.stop()
+
+    res.headers = ["concurrency", "endpoint", "req/s (median)", "req/s IQR", "p50 ms", "p95 ms", "p99 ms",
+                   "errors", "score/bare req/s"]
+    summary: dict[str, Any] = {}
+    for c in concurrencies:
+        if not results["score"].get(c) or not results["bare"].get(c):
+            continue
+        pairs = list(zip(results["score"][c], results["bare"][c], strict=False))
+        ratio = summarize(s["rps"] / b["rps"] for s, b in pairs if b["rps"])
+        for ep in ("score", "bare"):
+            runs = results[ep][c]
+            rps = summarize(r["rps"] for r in runs)
+            p50 = summarize(r["p50_ms"] for r in runs)
+            p95 = summarize(r["p95_ms"] for r in runs)
+            p99 = summarize(r["p99_ms"] for r in runs)
+            errors = sum(r["errors"] for r in runs)
+            summary.setdefault(str(c), {})[ep] = {"rps": rps, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
+                                                  "errors": errors}
+            res.rows.append([c, ep, rps["median"], rps["iqr"], p50["median"], p95["median"], p99["median"], errors,
+                             ratio["median"] if ep == "score" else None])
+        summary[str(c)]["score_over_bare_rps"] = ratio
+    res.metrics["summary"] = summary
+    if "8" in summary:
+        res.target("score p99 at concurrency 8", summary["8"]["score"]["p99_ms"]["median"], "<=", 20.0, "ms")
+        res.target("score throughput / bare at concurrency 8", summary["8"]["score_over_bare_rps"]["median"],
+                   ">=", 0.5, "x")
+    for c, data in summary.items():
+        if c != "8":
+            res.target(f"score throughput / bare at concurrency {c}", data["score_over_bare_rps"]["median"], ">=",
+                       0.5, "x", kind="comparison")
+    with step(res, "database size"):
+        res.metrics["database_bytes"] = dbutil.database_size(name)
+    if not ctx.options.get("keep_databases"):
+        dbutil.drop(name)
+    return res

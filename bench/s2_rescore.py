@@ -1,0 +1,225 @@
+"""Section 2: nightly batch rescoring scale curve, with lifetimes BG/NBD + Gamma-Gamma on the same data.
+
+For each scale N (customers; ~10 orders each): a fresh bench database loaded by :mod:`bench.datagen`
+(real per-customer keys, encrypted personal fields, blind indexes, consent ledger), ``manage.py train
+--force`` (timed separately), then ``manage.py rescore --all --no-progress`` in a fresh child process:
+both batch purposes (``SCORING_BATCH_PURPOSES``), pass 1 (gate + population reference), pass 2 per chunk
+(gate re-checked, features, all models, tiers, explanations, sealed details, decision records, scores),
+then the chain sealed by the audit app. Wall time and the child's peak RSS are measured around it.
+
+In the same run, on the same database: ``lifetimes`` ``BetaGeoFitter`` + ``GammaGammaFitter`` fitted on the
+same orders (read from the database, summarised with ``lifetimes.utils.summary_data_from_transaction_data``)
+and used to predict 12-month purchases and value for every customer — what a data scientist would run
+instead, without consent gating, tiers, explanations or audit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from . import dbutil
+from .common import VAR_BENCH, SectionContext, SectionResult, step, summarize
+from .proc import run_worker
+
+TITLE = "Nightly batch rescoring scale curve (+ lifetimes on the same transactions)"
+TARGET_SECONDS_1M = 180.0
+TARGET_PEAK_MB = 4096.0
+
+
+def task_lifetimes(args: dict[str, Any]) -> dict[str, Any]:
+    """Read the orders, summarise, fit BG/NBD + Gamma-Gamma, predict (each step timed)."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+    from django.db import connection
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    from profiles.models import Order
+
+    out: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    table = Order._meta.db_table
+    cust: list[Any] = []
+    day: list[Any] = []
+    amount: list[Any] = []
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(f'SELECT customer_id::text, (ordered_at AT TIME ZONE \'UTC\')::date, amount::float8 '  # noqa: S608
+                        f'FROM "{table}"')
+        else:
+            cur.execute(f'SELECT customer_id, substr(ordered_at, 1, 10), amount FROM "{table}"')  # noqa: S608
+        while True:
+            rows = cur.fetchmany(200_000)
+            if not rows:
+                break
+            c, d, a = zip(*rows, strict=True)
+            cust.extend(c)
+            day.extend(d)
+            amount.extend(a)
+    df = pd.DataFrame({"customer": cust, "date": pd.to_datetime(pd.Series(day)), "amount": np.asarray(amount, float)})
+    del cust, day, amount
+    out["read_seconds"] = time.perf_counter() - t0
+    out["orders"] = len(df)
+    t0 = time.perf_counter()
+    observation_end = df["date"].max()
+    summary = summary_data_from_transaction_data(df, "customer", "date", monetary_value_col="amount",
+                                                 observation_period_end=observation_end, freq="D")
+    out["summary_seconds"] = time.perf_counter() - t0
+    out["customers"] = len(summary)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        bgf = BetaGeoFitter(penalizer_coef=0.001).fit(summary["frequency"], summary["recency"], summary["T"])
+        rep = summary[summary["frequency"] > 0]
+        ggf = GammaGammaFitter(penalizer_coef=0.001).fit(rep["frequency"], rep["monetary_value"])
+        out["fit_seconds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        purchases = bgf.conditional_expected_number_of_purchases_up_to_time(365, summary["frequency"],
+                                                                            summary["recency"], summary["T"])
+        clv = ggf.customer_lifetime_value(bgf, summary["frequency"], summary["recency"], summary["T"],
+                                          summary["monetary_value"], time=12, freq="D", discount_rate=0.01)
+        out["predict_seconds"] = time.perf_counter() - t0
+    out["predicted_purchases_total"] = float(np.nansum(purchases))
+    out["clv_mean"] = float(np.nanmean(clv))
+    out["fit_predict_seconds"] = out["fit_seconds"] + out["predict_seconds"]
+    out["total_seconds"] = out["read_seconds"] + out["summary_seconds"] + out["fit_predict_seconds"]
+    return out
+
+
+def _marker(name: str):
+    return VAR_BENCH / f"{dbutil.db_name(name)}.loaded.json"
+
+
+def _prepare(ctx: SectionContext, n: int, base: tuple[str, int, dict[str, Any]] | None) -> tuple[str, dict[str, Any]]:
+    """Database ``rescore_<n>`` with n customers and a trained, active model.
+
+    With ``base`` = (database, customers, facts) — a copy of the previous scale's database taken before it
+    was rescored — only the extra customers are loaded and the model trained there is kept (quick mode)."""
+    name = f"rescore_{n}"
+    facts: dict[str, Any] = {}
+    fingerprint = {"customers": n, "seed": 42, "migrations": dbutil.migrations_fingerprint(), "engine": dbutil.engine()}
+    marker = _marker(name)
+    if ctx.options.get("reuse_databases") and dbutil.exists(name) and marker.exists() \
+            and json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+        facts = json.loads(marker.read_text())["facts"]
+        facts["reused"] = True
+        return name, facts
+    marker.unlink(missing_ok=True)
+    start = 0
+    if base is not None:
+        base_name, start, base_facts = base
+        if base_name != name:
+            dbutil.clone(base_name, name)
+            dbutil.drop(base_name)
+        facts["loaded_on_top_of"] = start
+    else:
+        dbutil.provision(name)
+    load = run_worker(name, "load", {"customers": n - start, "start": start, "progress": not ctx.quick},
+                      timeout=4 * 3600)
+    facts["load"] = {k: load[k] for k in ("seconds", "seconds_crypto", "counts", "index_seconds", "peak_rss_mb")}
+    facts["load"]["customers_per_s"] = (n - start) / load["seconds"]
+    ctx.save()
+    if base is None:
+        train = run_worker(name, "command", {"argv": ["train", "--force", "--seed", "0"]}, timeout=3 * 3600)
+        facts["train"] = {"seconds": train["seconds"], "peak_rss_mb": train["peak_rss_mb"], "customers": n,
+                          "stdout": train.get("stdout", "")[-800:]}
+    else:
+        facts["train"] = {**base[2].get("train", {}), "inherited": True}
+    facts["database_bytes_after_load"] = dbutil.database_size(name)
+    marker.write_text(json.dumps({"fingerprint": fingerprint, "facts": facts}))
+    return name, facts
+
+
+def run(ctx: SectionContext) -> SectionResult:
+    res = ctx.start(TITLE)
+    scales = ctx.scale or ([2_000, 10_000] if ctx.quick else [10_000, 100_000, 1_000_000])
+    big_repeats = int(ctx.options.get("rescore_repeats_1m", 1))
+    res.params.update({"scales": scales, "orders_per_customer": "~10 (1 + negative binomial, mean 9)",
+                       "database": dbutil.engine(), "purposes": "SCORING_BATCH_PURPOSES (both batch purposes)",
+                       "command": "manage.py rescore --all --no-progress"})
+    res.headers = ["customers", "orders", "load s", "train s", "rescore s (median)", "IQR s", "customers/s",
+                   "peak MB", "lifetimes fit+predict s", "lifetimes total s", "rescore / lifetimes total"]
+    curve: dict[int, dict[str, Any]] = {}
+    incremental = bool(ctx.options.get("incremental", ctx.quick))
+    res.params["incremental"] = incremental
+    base: tuple[str, int, dict[str, Any]] | None = None
+    scales = sorted(scales)
+    for i, n in enumerate(scales):
+        entry: dict[str, Any] = {"customers": n}
+        curve[n] = entry
+        res.metrics["curve"] = {str(k): v for k, v in curve.items()}
+        with step(res, f"{n} customers: prepare") as prep:
+            name, facts = _prepare(ctx, n, base)
+            entry.update(facts)
+            base = None
+            if incremental and i + 1 < len(scales):
+                # Snapshot before rescoring: the next scale starts from here (no new training).
+                snapshot = f"rescore_{scales[i + 1]}"
+                dbutil.clone(name, snapshot)
+                base = (snapshot, n, facts)
+            ctx.save()
+        if not prep.ok:
+            continue
+        repeats = ctx.repeats if n <= 100_000 else big_repeats
+        with step(res, f"{n} customers: rescore"):
+            runs = []
+            for _ in range(repeats):
+                r = run_worker(name, "command", {"argv": ["rescore", "--all", "--no-progress"]}, timeout=4 * 3600)
+                runs.append({"seconds": r["seconds"], "wall_seconds": r["wall_seconds"],
+                             "peak_rss_mb": r["peak_rss_mb"], "stdout": r.get("stdout", "")[-600:]})
+                entry["rescore_runs"] = runs
+                ctx.save()
+            entry["rescore_seconds"] = summarize(x["seconds"] for x in runs)
+            entry["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
+            entry["customers_per_s"] = n / entry["rescore_seconds"]["median"]
+        if ctx.options.get("profile") and n == max(scales):
+            with step(res, f"{n} customers: profile"):
+                from .profiling import profile_path
+
+                out = profile_path(f"s2-rescore-{n}.txt")
+                run_worker(name, "command", {"argv": ["rescore", "--all", "--no-progress"]}, timeout=4 * 3600,
+                           env_extra={"BENCH_PROFILE": str(out)})
+                entry["profile"] = str(out.relative_to(out.parents[2]))
+        with step(res, f"{n} customers: lifetimes"):
+            lt = run_worker(name, "bench.s2_rescore.task_lifetimes", {}, timeout=3 * 3600)
+            entry["lifetimes"] = {k: v for k, v in lt.items() if k != "stdout_tail"}
+            ctx.save()
+        entry["database_bytes"] = dbutil.database_size(name)
+        if not ctx.options.get("keep_databases") and not ctx.options.get("reuse_databases"):
+            dbutil.drop(name)
+        ctx.save()
+
+    for n, e in curve.items():
+        rs = e.get("rescore_seconds") or {}
+        lt = e.get("lifetimes") or {}
+        med = rs.get("median")
+        res.rows.append([n, (e.get("load") or {}).get("counts", {}).get("orders"), (e.get("load") or {}).get("seconds"),
+                         (e.get("train") or {}).get("seconds"), med, rs.get("iqr"), e.get("customers_per_s"),
+                         e.get("peak_rss_mb"), lt.get("fit_predict_seconds"), lt.get("total_seconds"),
+                         (med / lt["total_seconds"]) if med and lt.get("total_seconds") else None])
+    measured = sorted(n for n, e in curve.items() if e.get("rescore_seconds"))
+    if 100_000 in measured and 1_000_000 in measured:
+        ratio = curve[1_000_000]["rescore_seconds"]["median"] / curve[100_000]["rescore_seconds"]["median"]
+        res.metrics["growth_100k_to_1m"] = ratio
+        res.notes.append(f"growth 100k -> 1M: {ratio:.1f}x (linear = 10x)")
+    elif len(measured) >= 2:
+        a, b = measured[-2], measured[-1]
+        ratio = curve[b]["rescore_seconds"]["median"] / curve[a]["rescore_seconds"]["median"]
+        res.metrics[f"growth_{a}_to_{b}"] = ratio
+        res.notes.append(f"growth {a:,} -> {b:,}: {ratio:.1f}x (linear = {b / a:.0f}x)")
+    if 1_000_000 in measured:
+        res.target("1M customers rescored (s)", curve[1_000_000]["rescore_seconds"]["median"], "<=", TARGET_SECONDS_1M,
+                   "s")
+    elif measured:
+        top = measured[-1]
+        estimate = curve[top]["rescore_seconds"]["median"] * 1_000_000 / top
+        res.metrics["estimated_1m_seconds_linear"] = estimate
+        res.target(f"1M customers (linear extrapolation from {top:,})", estimate, "<=", TARGET_SECONDS_1M, "s")
+    if measured:
+        top = measured[-1]
+        res.target(f"peak memory at {top:,} customers", curve[top]["peak_rss_mb"], "<=", TARGET_PEAK_MB, "MB")
+    return res

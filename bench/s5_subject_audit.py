@@ -1,0 +1,297 @@
+"""Section 5: subject requests and audit.
+
+a. Export and erasure of a customer with 10k events (orders, interactions, tickets — 100 with free text
+   kept encrypted —, reviews, NPS, referrals, ~200 decision records), through ``subject_rights.services``:
+   * export  = ``request_submit(type="access", channel="dpo")`` end to end: verification, the export task
+     (eager, on commit), the JSON document validated against the schema, encrypted and written;
+   * erasure = ``request_execute`` of a verified erasure request: legal-hold check, scores, consent ledger,
+     profile crypto-shred and tombstone, erasure ledger, governance record (one transaction).
+   Each repetition erases a different (identical) heavy customer.
+b. DPO decision search over N decision records (10M full, 100k quick): ``audit.selectors.decision_list``
+   with the console's filters (pseudonym, date range, decision type, model version, requester, tier,
+   purpose, and the next page), first page of 50, each query timed; p95 over all queries.
+c. ``manage.py audit_verify`` over M chained records (1M full, 50k quick) with signed checkpoints every
+   ``AUDIT_CHECKPOINT_EVERY_N`` links.
+
+Decision records for b and c are written with COPY, hashed and linked by the audit app's own functions
+(:mod:`bench.auditgen`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from . import dbutil
+from .common import SectionContext, SectionResult, percentile, step, summarize
+from .proc import run_worker
+
+TITLE = "Subject requests (export, erasure) and audit (decision search, audit_verify)"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Worker tasks (run inside a Django child process on a bench database)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def task_subject(args: dict[str, Any]) -> dict[str, Any]:
+    from django.conf import settings  # noqa: F401 - Django is set up by the worker
+
+    from subject_rights import services as sr
+    from subject_rights.models import Export
+
+    from .datagen import load_heavy_customer
+
+    events = int(args["events"])
+    repeats = int(args["repeats"])
+    out: dict[str, Any] = {"events": events}
+    t0 = time.perf_counter()
+    customers = []
+    for i in range(repeats + 1):
+        cid, counts = load_heavy_customer(i, events=events)
+        customers.append(str(cid))
+        out["counts"] = counts
+    out["setup_seconds"] = time.perf_counter() - t0
+    exporter = customers[0]
+    export_times, export_sizes = [], []
+    for k in range(repeats):
+        t0 = time.perf_counter()
+        sub = sr.request_submit(type="access", channel="dpo", requester="user:bench-dpo", customer_id=exporter,
+                                idempotency_key=f"bench-export-{k}")
+        export_times.append(time.perf_counter() - t0)
+        export = Export.objects.filter(request_id=sub.request.id).first()
+        if export is None:
+            raise RuntimeError("the access request did not produce an export")
+        export_sizes.append(export.size_bytes)
+    out["export_seconds"] = export_times
+    out["export_bytes"] = export_sizes
+    erase_times, submit_times = [], []
+    for k in range(repeats):
+        cid = customers[k + 1]
+        t0 = time.perf_counter()
+        sub = sr.request_submit(type="erasure", channel="dpo", requester="user:bench-dpo", customer_id=cid,
+                                idempotency_key=f"bench-erase-{k}")
+        submit_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        req = sub.request
+        req.refresh_from_db()
+        if req.status != "completed":
+            req = sr.request_execute(request_id=req.id, actor="user:bench-dpo")
+        erase_times.append(time.perf_counter() - t0)
+        from profiles import selectors as profile_selectors
+
+        if profile_selectors.customer_exists(customer_id=cid):
+            raise RuntimeError("the erasure request did not erase the customer")
+    out["erasure_seconds"] = erase_times
+    out["erasure_submit_seconds"] = submit_times
+    return out
+
+
+def task_audit_load(args: dict[str, Any]) -> dict[str, Any]:
+    from .auditgen import load_decisions
+
+    r = load_decisions(int(args["records"]), chain=bool(args.get("chain")), progress=bool(args.get("progress")),
+                       sealed_bytes=int(args.get("sealed_bytes", 256)))
+    return {"seconds": r.seconds, "records": r.records, "customers": r.customers, "head_seq": r.head_seq,
+            "checkpoints": r.checkpoints, "sample_customers": r.sample_customers, "model_versions": r.model_versions,
+            "time_range": list(r.time_range)}
+
+
+def _queries(info: dict[str, Any], n_each: int, seed: int = 1) -> list[tuple[str, dict[str, Any]]]:
+    import datetime as dt
+
+    rng = random.Random(seed)
+    start = dt.datetime.fromisoformat(info["time_range"][0])
+    end = dt.datetime.fromisoformat(info["time_range"][1])
+    span_days = max(1, (end - start).days)
+    custs = info["sample_customers"]
+    versions = info["model_versions"]
+
+    def day() -> dt.date:
+        return (start + dt.timedelta(days=rng.randrange(span_days))).date()
+
+    out: list[tuple[str, dict[str, Any]]] = []
+    for _ in range(n_each):
+        d = day()
+        out += [
+            ("pseudonym", {"customer": rng.choice(custs)}),
+            ("pseudonym+dates", {"customer": rng.choice(custs), "date_from": d, "date_to": d + dt.timedelta(days=90)}),
+            ("type+day", {"decision_type": rng.choice(["served_score", "tier_change", "routing"]), "date_from": d,
+                          "date_to": d}),
+            ("tier", {"tier": rng.choice(["VIP", "Basic"])}),
+            ("purpose+requester", {"purpose": "service_prioritization", "requester": rng.choice(
+                ["api:support-desk", "api:crm", "api:marketing"])}),
+            ("model_version", {"model_version": rng.choice(versions)}),
+            ("week", {"date_from": d, "date_to": d + dt.timedelta(days=6)}),
+            ("tier+type+week", {"tier": "VIP", "decision_type": "tier_change", "date_from": d,
+                                "date_to": d + dt.timedelta(days=6)}),
+            ("page 2 of tier", {"tier": rng.choice(["Premium", "Standard"]), "_page": 2}),
+        ]
+    return out
+
+
+def task_search(args: dict[str, Any]) -> dict[str, Any]:
+    from django.db import connection
+
+    from audit import selectors
+
+    queries = _queries(args["info"], int(args["n_each"]))
+    # Warm-up: one pass over a few queries (plans, caches) - not timed.
+    for _kind, filters in queries[:9]:
+        f = {k: v for k, v in filters.items() if not k.startswith("_")}
+        list(selectors.decision_list(filters=f, limit=50).items)
+    times: dict[str, list[float]] = {}
+    rows: dict[str, list[int]] = {}
+    for kind, filters in queries:
+        f = {k: v for k, v in filters.items() if not k.startswith("_")}
+        t0 = time.perf_counter()
+        page = selectors.decision_list(filters=f, limit=50)
+        items = list(page.items)
+        if filters.get("_page") == 2 and page.next_cursor:
+            page = selectors.decision_list(filters=f, cursor=page.next_cursor, limit=50)
+            items = list(page.items)
+        times.setdefault(kind, []).append(time.perf_counter() - t0)
+        rows.setdefault(kind, []).append(len(items))
+    plans = {}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            for kind, filters in queries[:9]:
+                f = {k: v for k, v in filters.items() if not k.startswith("_")}
+                qs = selectors.decision_queryset(filters=f).defer("sealed_details")[:51]
+                sql, params = qs.query.sql_with_params()
+                cur.execute("EXPLAIN " + sql, params)
+                plans[kind] = [r[0] for r in cur.fetchall()][:6]
+    return {"times": times, "rows": rows, "plans": plans}
+
+
+def task_verify(args: dict[str, Any]) -> dict[str, Any]:
+    import io
+
+    from django.core.management import call_command, get_commands
+
+    out: dict[str, Any] = {"runs": []}
+    for _ in range(int(args["repeats"])):
+        if "audit_verify" in get_commands():
+            buf = io.StringIO()
+            t0 = time.perf_counter()
+            ok = True
+            try:
+                call_command("audit_verify", stdout=buf, stderr=io.StringIO())
+            except SystemExit as exc:
+                ok = exc.code in (0, None)
+            out["runs"].append({"seconds": time.perf_counter() - t0, "ok": ok, "via": "manage.py audit_verify",
+                                "output": buf.getvalue()[-600:]})
+        else:
+            from audit import selectors
+
+            t0 = time.perf_counter()
+            result = selectors.chain_verify(seal=False)
+            out["runs"].append({"seconds": time.perf_counter() - t0, "ok": bool(result.ok),
+                                "via": "audit.selectors.chain_verify", "checked": result.checked})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Section
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _profile_out(name: str):
+    from .profiling import profile_path
+
+    return profile_path(name)
+
+
+def run(ctx: SectionContext) -> SectionResult:
+    res = ctx.start(TITLE)
+    events = int(ctx.options.get("events", 10_000))
+    search_n = ctx.scale[0] if ctx.scale else (100_000 if ctx.quick else 10_000_000)
+    verify_n = ctx.scale[1] if ctx.scale and len(ctx.scale) > 1 else (50_000 if ctx.quick else 1_000_000)
+    repeats = ctx.repeats
+    res.params.update({"events_per_customer": events, "search_records": search_n, "verify_records": verify_n,
+                       "database": dbutil.engine()})
+    res.headers = ["measurement", "scale", "median", "p95 / IQR", "max", "target", "unit"]
+
+    with step(res, "export and erasure"):
+        dbutil.provision("subject")
+        r = run_worker("subject", "bench.s5_subject_audit.task_subject", {"events": events, "repeats": repeats},
+                       timeout=float(ctx.options.get("subject_timeout", 1800)))
+        res.metrics["subject"] = {k: r[k] for k in ("events", "counts", "setup_seconds", "export_seconds",
+                                                    "export_bytes", "erasure_seconds", "erasure_submit_seconds")}
+        ex, er = summarize(r["export_seconds"]), summarize(r["erasure_seconds"])
+        res.rows.append(["export (access request)", f"{events} events", ex["median"], ex["iqr"], ex["max"], "<= 2",
+                         "s"])
+        res.rows.append(["erasure (execute)", f"{events} events", er["median"], er["iqr"], er["max"], "<= 1", "s"])
+        res.target(f"export of a {events // 1000}k-event customer (median)", ex["median"], "<=", 2.0, "s")
+        res.target(f"erasure of a {events // 1000}k-event customer (median)", er["median"], "<=", 1.0, "s")
+        if ctx.options.get("profile"):
+            out = _profile_out("s5-subject.txt")
+            run_worker("subject", "bench.s5_subject_audit.task_subject", {"events": events, "repeats": 1},
+                       timeout=1800, env_extra={"BENCH_PROFILE": str(out)})
+            res.metrics["subject_profile"] = str(out)
+        dbutil.drop("subject")
+        ctx.save()
+
+    with step(res, "decision search"):
+        dbutil.provision("audit_search")
+        load = run_worker("audit_search", "bench.s5_subject_audit.task_audit_load",
+                          {"records": search_n, "chain": False, "progress": not ctx.quick}, timeout=4 * 3600)
+        res.metrics["search_load"] = {k: load[k] for k in ("seconds", "records", "customers", "peak_rss_mb")}
+        res.metrics["search_database_bytes"] = dbutil.database_size("audit_search")
+        ctx.save()
+        n_each = int(ctx.options.get("search_queries_each", 10 if ctx.quick else 30))
+        s = run_worker("audit_search", "bench.s5_subject_audit.task_search",
+                       {"info": {k: load[k] for k in ("sample_customers", "model_versions", "time_range")},
+                        "n_each": n_each}, timeout=3600)
+        all_times = sorted(t for ts in s["times"].values() for t in ts)
+        per_kind = {}
+        for kind, ts in s["times"].items():
+            st = sorted(ts)
+            per_kind[kind] = {"p50_ms": percentile(st, 50) * 1000, "p95_ms": percentile(st, 95) * 1000,
+                              "max_ms": st[-1] * 1000, "n": len(st),
+                              "rows_median": sorted(s["rows"][kind])[len(st) // 2]}
+        p95 = percentile(all_times, 95) * 1000
+        res.metrics["search"] = {"p50_ms": percentile(all_times, 50) * 1000, "p95_ms": p95,
+                                 "max_ms": all_times[-1] * 1000, "queries": len(all_times), "by_filter": per_kind,
+                                 "plans": s.get("plans", {})}
+        res.rows.append(["decision search, all filters", f"{search_n:,} records",
+                         percentile(all_times, 50) * 1000, p95, all_times[-1] * 1000, "p95 <= 200", "ms"])
+        for kind, v in per_kind.items():
+            res.rows.append([f"  search: {kind}", "", v["p50_ms"], v["p95_ms"], v["max_ms"], "", "ms"])
+        res.target(f"decision search p95 over {search_n:,} records", p95, "<=", 200.0, "ms")
+        if ctx.options.get("profile"):
+            out = _profile_out("s5-search.txt")
+            run_worker("audit_search", "bench.s5_subject_audit.task_search",
+                       {"info": {k: load[k] for k in ("sample_customers", "model_versions", "time_range")},
+                        "n_each": 3}, timeout=3600, env_extra={"BENCH_PROFILE": str(out)})
+            res.metrics["search_profile"] = str(out)
+        if not ctx.options.get("keep_databases"):
+            dbutil.drop("audit_search")
+        ctx.save()
+
+    with step(res, "audit_verify"):
+        dbutil.provision("audit_verify")
+        load = run_worker("audit_verify", "bench.s5_subject_audit.task_audit_load",
+                          {"records": verify_n, "chain": True, "progress": not ctx.quick}, timeout=3600)
+        res.metrics["verify_load"] = {k: load[k] for k in ("seconds", "records", "head_seq", "checkpoints",
+                                                           "peak_rss_mb")}
+        v = run_worker("audit_verify", "bench.s5_subject_audit.task_verify", {"repeats": repeats}, timeout=3600)
+        times = [run["seconds"] for run in v["runs"]]
+        vs = summarize(times)
+        res.metrics["verify"] = {"runs": v["runs"], "seconds": vs, "peak_rss_mb": v["peak_rss_mb"]}
+        all_ok = all(run["ok"] for run in v["runs"])
+        res.rows.append([f"audit_verify ({v['runs'][0]['via']})", f"{verify_n:,} records", vs["median"], vs["iqr"],
+                         vs["max"], "<= 30 (1M)", "s"])
+        scaled = vs["median"] * (1_000_000 / verify_n)
+        res.metrics["verify_seconds_per_million"] = scaled
+        res.target("audit_verify of 1M records (s, scaled linearly if smaller)", scaled, "<=", 30.0, "s")
+        res.target("audit_verify reports the generated chain intact", 1.0 if all_ok else 0.0, ">=", 1.0)
+        if ctx.options.get("profile"):
+            out = _profile_out("s5-verify.txt")
+            run_worker("audit_verify", "bench.s5_subject_audit.task_verify", {"repeats": 1}, timeout=3600,
+                       env_extra={"BENCH_PROFILE": str(out)})
+            res.metrics["verify_profile"] = str(out)
+        if not ctx.options.get("keep_databases"):
+            dbutil.drop("audit_verify")
+    return res

@@ -1,0 +1,122 @@
+"""Section 6: CSV import throughput through ``manage.py import_csv`` (inline processing).
+
+* customers (source ``crm``): every row goes through ``customer_ingest`` — identity resolution by blind
+  indexes, a fresh per-customer data key, every personal field encrypted, blind-index entries;
+* orders (source ``erp``): facts referencing the customers by their CRM id, batch-ingested.
+
+Each repetition runs in a fresh child process on a fresh bench database (cloned from the migrated
+template), customers first, then orders; rows/s = rows / seconds spent inside the command.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import random
+from pathlib import Path
+from typing import Any
+
+from . import dbutil
+from .common import VAR_BENCH, SectionContext, SectionResult, step, summarize
+from .proc import run_worker
+
+TITLE = "CSV import throughput (customers with encryption + blind indexes, orders)"
+FIRST = ("Anna", "Jan", "Emma", "Lucas", "Sofia", "Mateusz", "Aino", "Elias", "Maja", "Noah", "Olivia", "Liam")
+LAST = ("Nowak", "Jansen", "Virtanen", "Andersson", "Smith", "Kowalski", "de Vries", "Korhonen", "Brown")
+CUSTOMER_COLUMNS = ["external_id", "first_name", "last_name", "email", "phone", "street", "postal_code", "city",
+                    "country", "date_of_birth", "attr_segment", "feature_plan_level"]
+ORDER_COLUMNS = ["external_id", "customer_external_id", "customer_source", "ordered_at", "amount", "margin",
+                 "currency", "category"]
+
+
+def write_customers_csv(path: Path, n: int, *, seed: int = 3) -> int:
+    rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(CUSTOMER_COLUMNS)
+        for i in range(n):
+            w.writerow([
+                f"CRM{i:08d}", FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)],
+                f"import{i}@bench.example.com", f"+4479{i:08d}" if rng.random() < 0.7 else "",
+                f"{rng.randrange(1, 300)} Station Road", f"LS{rng.randrange(1, 30)} {rng.randrange(1, 9)}AB",
+                "Leeds", "GB", f"{rng.randrange(1940, 2005)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+                rng.choice(("retail", "smb", "enterprise")), str(rng.randrange(1, 4)),
+            ])
+    return n
+
+
+def write_orders_csv(path: Path, n: int, *, customers: int, seed: int = 4) -> int:
+    rng = random.Random(seed)
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(ORDER_COLUMNS)
+        for i in range(n):
+            amount = round(rng.lognormvariate(3.8, 0.8), 2) + 0.01
+            at = start + dt.timedelta(minutes=rng.randrange(0, 700 * 24 * 60))
+            w.writerow([f"ORD{i:09d}", f"CRM{rng.randrange(customers):08d}", "crm", at.isoformat(), f"{amount:.2f}",
+                        f"{amount * 0.3:.2f}", "EUR", rng.choice(("books", "music", "garden", "electronics"))])
+    return n
+
+
+def csv_rows(path: Path) -> int:
+    with path.open(encoding="utf-8") as f:
+        return sum(1 for _ in csv.reader(f)) - 1
+
+
+def run(ctx: SectionContext) -> SectionResult:
+    res = ctx.start(TITLE)
+    rows = ctx.scale[0] if ctx.scale else (5_000 if ctx.quick else 100_000)
+    order_rows = ctx.scale[1] if ctx.scale and len(ctx.scale) > 1 else rows
+    repeats = int(ctx.options.get("import_repeats", 1 if ctx.quick else ctx.repeats))
+    folder = VAR_BENCH / "import"
+    cust_csv, order_csv = folder / f"customers-{rows}.csv", folder / f"orders-{order_rows}.csv"
+    write_customers_csv(cust_csv, rows)
+    write_orders_csv(order_csv, order_rows, customers=rows)
+    res.params.update({"customer_rows": rows, "order_rows": order_rows, "repeats": repeats,
+                       "database": dbutil.engine(), "mode": "inline (import_csv --inline)"})
+    timings: dict[str, list[float]] = {"customers": [], "orders": []}
+    details: list[dict[str, Any]] = []
+    budget = float(ctx.options.get("import_budget_seconds", 1e9))
+    for rep in range(repeats):
+        with step(res, f"repetition {rep + 1}") as s:
+            dbutil.provision("import")
+            c = run_worker("import", "import_csv", {"source": "crm", "file": str(cust_csv), "kind": "customers"},
+                           timeout=budget)
+            o = run_worker("import", "import_csv", {"source": "erp", "file": str(order_csv), "kind": "orders"},
+                           timeout=budget)
+            timings["customers"].append(c["seconds"])
+            timings["orders"].append(o["seconds"])
+            details.append({"customers": {k: c[k] for k in ("seconds", "counts", "peak_rss_mb")},
+                            "orders": {k: o[k] for k in ("seconds", "counts", "peak_rss_mb")}})
+            ctx.save()
+        if not s.ok:
+            break
+    if ctx.options.get("profile"):
+        with step(res, "profile"):
+            from .profiling import profile_path
+
+            dbutil.provision("import")
+            for kind, src, path in (("customers", "crm", cust_csv), ("orders", "erp", order_csv)):
+                out = profile_path(f"s6-import-{kind}.txt")
+                run_worker("import", "import_csv", {"source": src, "file": str(path), "kind": kind}, timeout=budget,
+                           env_extra={"BENCH_PROFILE": str(out)})
+                res.metrics.setdefault("profiles", {})[kind] = str(out.relative_to(out.parents[2]))
+    with step(res, "drop database"):
+        dbutil.drop("import")
+    res.metrics["runs"] = details
+    res.headers = ["kind", "rows", "rows/s (median)", "IQR rows/s", "min rows/s", "max rows/s", "seconds (median)",
+                   "created", "rejected"]
+    for kind, n in (("customers", rows), ("orders", order_rows)):
+        if not timings[kind]:
+            continue
+        rate = summarize(n / t for t in timings[kind])
+        res.metrics[f"{kind}_rows_per_s"] = rate
+        last = details[-1][kind]["counts"]
+        res.rows.append([kind, n, rate["median"], rate["iqr"], rate["min"], rate["max"],
+                         summarize(timings[kind])["median"], last.get("created"), last.get("rejected")])
+    res.notes.append("no stated target; customers/s includes identity resolution, a DEK per customer, "
+                     "AES-GCM of every personal field and blind-index HMACs")
+    return res

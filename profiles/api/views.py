@@ -1,0 +1,117 @@
+"""Thin views: bulk ingestion (scope ``ingest:write``) and pseudonym lookup (scope ``score:read``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import NotFound, PayloadTooLarge, ValidationFailed
+from profiles import selectors, services
+
+from .serializers import (
+    RECORD_SERIALIZERS,
+    IngestResponseSerializer,
+    LookupInputSerializer,
+    LookupOutputSerializer,
+)
+
+MAX_RECORDS = 1000
+
+
+def _first_codes(errors: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Flatten DRF errors into (field, code) pairs, one per field; values are never echoed."""
+    out: list[tuple[str, str]] = []
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            name = "record" if key == "non_field_errors" else f"{prefix}{key}"
+            codes = _first_codes(value, f"{name}.")
+            if codes:
+                out.append((name, codes[0][1]))
+    elif isinstance(errors, list):
+        for item in errors:
+            out.extend(_first_codes(item, prefix))
+            if out:
+                break
+    else:
+        out.append((prefix.rstrip("."), getattr(errors, "code", None) or "invalid"))
+    return out
+
+
+class IngestView(APIView):
+    """POST ``{"records": [...]}`` (at most 1000) of one kind. Each record is validated and written on its
+    own; the answer is 200 with a summary, per-record outcomes and the rejected records (field + code)."""
+
+    required_scopes = {"POST": "ingest:write"}
+
+    @extend_schema(responses=IngestResponseSerializer, request=None)
+    def post(self, request: Request, kind: str) -> Response:
+        serializer_class = RECORD_SERIALIZERS.get(kind)
+        if serializer_class is None:
+            raise NotFound()
+        body = request.data
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise ValidationFailed(extra={"errors": {"records": [{"code": "not_a_list", "message": "Expected a list."}]}})
+        records = body["records"]
+        if len(records) > MAX_RECORDS:
+            raise PayloadTooLarge(f"At most {MAX_RECORDS} records per request.", code="too_many_records")
+        valid: list[tuple[int, dict]] = []
+        rejected: dict[int, list[tuple[str, str]]] = {}
+        for index, record in enumerate(records):
+            if not isinstance(record, dict):
+                rejected[index] = [("record", "invalid")]
+                continue
+            serializer = serializer_class(data=record)
+            if serializer.is_valid():
+                valid.append((index, serializer.to_service()))
+            else:
+                rejected[index] = _first_codes(serializer.errors) or [("record", "invalid")]
+        results = services.ingest_batch(kind=kind, records=valid, actor=request.auth.requester,
+                                        prior_rejections=len(rejected))
+        outcomes: dict[int, dict] = {}
+        for r in results:
+            outcomes[r.index] = {"index": r.index, "outcome": r.outcome, "customer_id": r.customer_id}
+            if r.errors:
+                rejected[r.index] = list(r.errors)
+        for index in rejected:
+            outcomes.setdefault(index, {"index": index, "outcome": "rejected", "customer_id": None})
+        summary = dict.fromkeys(("created", "updated", "merged", "unchanged", "rejected"), 0)
+        for o in outcomes.values():
+            summary[o["outcome"]] += 1
+        payload = {
+            "summary": {"total": len(records), **summary},
+            "results": [outcomes[i] for i in sorted(outcomes)],
+            "rejected": [{"index": i, "errors": [{"field": f, "code": c} for f, c in rejected[i]]}
+                         for i in sorted(rejected)],
+        }
+        return Response(IngestResponseSerializer(payload).data)
+
+
+class CustomerLookupView(APIView):
+    """Find the pseudonym of a customer by e-mail, phone or source-system id (hashed server-side with the
+    blind-index key; never stored or logged). POST keeps the identifier out of URLs."""
+
+    required_scopes = {"GET": "score:read", "POST": "score:read"}
+
+    def _lookup(self, data: Any) -> Response:
+        serializer = LookupInputSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        customer = selectors.customer_find(**serializer.validated_data)
+        if customer is None:
+            raise NotFound()
+        return Response(LookupOutputSerializer({"customer": customer}).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter(name, str, required=False)
+                    for name in ("email", "phone", "country", "source", "external_id")],
+        responses=LookupOutputSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        return self._lookup(request.query_params.dict())
+
+    @extend_schema(request=LookupInputSerializer, responses=LookupOutputSerializer)
+    def post(self, request: Request) -> Response:
+        return self._lookup(request.data if isinstance(request.data, dict) else {})

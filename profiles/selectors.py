@@ -1,0 +1,317 @@
+"""All reads of the profiles app (see docs/ARCHITECTURE.md, "profiles").
+
+``customer_personal_data`` and the other decrypting selectors do not write access records themselves:
+the caller (console, export) records the access with ``audit.services.access_record``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from django.conf import settings
+
+from config import blind_index, envelope
+from config.blind_index import InvalidIdentifier
+from config.envelope import DecryptionError
+from config.errors import NotFound
+
+from . import data_keys
+from .data_keys import DataKey
+from .models import (
+    PERSONAL_FIELDS,
+    SOURCES,
+    BlindIndexEntry,
+    Customer,
+    ImportJob,
+    Interaction,
+    Note,
+    NpsAnswer,
+    Order,
+    PersonalField,
+    Referral,
+    Review,
+    SourceIdentity,
+    Ticket,
+    Tombstone,
+)
+
+if TYPE_CHECKING:
+    from .pseudonymizer import KnownIdentifiers
+
+__all__ = [
+    "customer_count",
+    "customers_erased",
+    "customers_existing",
+    "customer_aliases",
+    "customer_exists",
+    "customer_facts",
+    "customer_find",
+    "customer_id_chunks",
+    "customer_is_erased",
+    "customer_known_identifiers",
+    "customer_personal_data",
+    "customer_resolve",
+    "customer_source_identities",
+    "customer_unseal",
+    "import_job_get",
+    "stale_customer_ids",
+]
+
+
+def customer_exists(*, customer_id: UUID) -> bool:
+    """True for a live customer or an alias left by a merge; False once erased (or never known)."""
+    return Customer.objects.filter(id=customer_id).exists()
+
+
+def customer_is_erased(*, customer_id: UUID) -> bool:
+    return Tombstone.objects.filter(customer_id=customer_id).exists()
+
+
+def customers_existing(*, customer_ids: list[UUID]) -> set[UUID]:
+    """Set-based ``customer_exists``: the ids among ``customer_ids`` that exist (live or alias)."""
+    return set(Customer.objects.filter(id__in=list(customer_ids)).values_list("id", flat=True))
+
+
+def customers_erased(*, customer_ids: list[UUID]) -> set[UUID]:
+    """Set-based ``customer_is_erased``."""
+    return set(Tombstone.objects.filter(customer_id__in=list(customer_ids)).values_list("customer_id", flat=True))
+
+
+def customer_count() -> int:
+    """Number of live customers (aliases left by merges are not counted)."""
+    return Customer.objects.filter(merged_into__isnull=True).count()
+
+
+def customer_resolve(*, customer_id: UUID) -> UUID | None:
+    """The surviving customer for an id (itself, or the customer an alias was merged into); None if unknown."""
+    current = customer_id
+    for _ in range(16):
+        row = Customer.objects.filter(id=current).values_list("merged_into_id", flat=True)
+        if not row:
+            return None
+        if row[0] is None:
+            return current
+        current = row[0]
+    return current
+
+
+def customer_aliases(*, customer_id: UUID) -> list[UUID]:
+    """Pseudonyms merged (directly or transitively) into this customer."""
+    found: list[UUID] = []
+    frontier = [customer_id]
+    while frontier:
+        frontier = list(Customer.objects.filter(merged_into_id__in=frontier).values_list("id", flat=True))
+        found.extend(frontier)
+    return sorted(found, key=str)
+
+
+def customer_find(
+    *, email: str | None = None, phone: str | None = None, source: str | None = None,
+    external_id: str | None = None, country: str | None = None,
+) -> UUID | None:
+    """Find the pseudonym through a blind index (the value is hashed, never stored or logged).
+
+    Give exactly one of ``email``, ``phone`` or ``source`` + ``external_id``. Invalid values find nothing.
+    """
+    try:
+        if email:
+            digest = blind_index.email_index(email)
+            cid = BlindIndexEntry.objects.filter(kind="email", digest=digest).values_list("customer_id", flat=True).first()
+        elif phone:
+            digest = blind_index.phone_index(phone, (country or settings.DEFAULT_PHONE_REGION).upper())
+            cid = BlindIndexEntry.objects.filter(kind="phone", digest=digest).values_list("customer_id", flat=True).first()
+        elif source and external_id:
+            if source not in SOURCES:
+                return None
+            digest = blind_index.source_index(source, external_id)
+            cid = SourceIdentity.objects.filter(source=source, digest=digest).values_list("customer_id", flat=True).first()
+        else:
+            return None
+    except InvalidIdentifier:
+        return None
+    return customer_resolve(customer_id=cid) if cid is not None else None
+
+
+def _key_for(customer_id: UUID) -> tuple[UUID, DataKey]:
+    resolved = customer_resolve(customer_id=customer_id)
+    if resolved is None:
+        raise NotFound()
+    return resolved, data_keys.key_get(resolved)
+
+
+def _fields(customer_id: UUID, key: DataKey) -> dict[str, str]:
+    return {
+        row.field: key.decrypt_field(row.field, row.ciphertext, row.key_version)
+        for row in PersonalField.objects.filter(customer_id=customer_id).order_by("field")
+    }
+
+
+def customer_personal_data(*, customer_id: UUID) -> dict[str, str | None]:
+    """Decrypted personal fields (standard fields always present, ``None`` when unknown; extra personal
+    CRM attributes under their own names). Raises ``NotFound``; ``DecryptionError`` if the key is gone.
+    Callers showing this to a person must write an access record."""
+    resolved, key = _key_for(customer_id)
+    data: dict[str, str | None] = dict.fromkeys(PERSONAL_FIELDS)
+    data.update(_fields(resolved, key))
+    return data
+
+
+def customer_profile(*, customer_id: UUID) -> dict[str, Any]:
+    """Non-personal profile facts: pseudonym, created, country, attributes, features, staleness, aliases."""
+    resolved = customer_resolve(customer_id=customer_id)
+    customer = Customer.objects.filter(id=resolved).first() if resolved else None
+    if customer is None:
+        raise NotFound()
+    return {
+        "customer_id": customer.id,
+        "created_at": customer.created_at,
+        "country": customer.country or None,
+        "attributes": dict(customer.attributes),
+        "feature_attributes": list(customer.feature_attributes),
+        "stale_since": customer.stale_since,
+        "aliases": customer_aliases(customer_id=customer.id),
+    }
+
+
+def customer_unseal(*, customer_id: UUID, label: str, blob: bytes) -> dict:
+    """Decrypt a ``customer_seal`` blob. ``DecryptionError`` after erasure, or for a tampered/moved blob."""
+    key = data_keys.key_get(customer_id)
+    aad = f"seal|{customer_id}|{label}|{key.key_version}".encode()
+    return json.loads(envelope.decrypt(key.dek, bytes(blob), aad))
+
+
+def customer_source_identities(*, customer_id: UUID) -> list[dict]:
+    """The customer's records in source systems, with decrypted external ids (for export)."""
+    resolved, key = _key_for(customer_id)
+    return [
+        {
+            "source": identity.source,
+            "external_id": key.decrypt_field(f"source:{identity.source}", identity.external_id_encrypted,
+                                             identity.key_version),
+            "created_at": identity.created_at,
+            "last_seen_at": identity.last_seen_at,
+        }
+        for identity in SourceIdentity.objects.filter(customer_id=resolved).order_by("source", "created_at")
+    ]
+
+
+def _original(key: DataKey, model: type, fact: Any) -> str | None:
+    if fact.text_original_encrypted is None:
+        return None
+    field = f"text:{model.__name__.lower()}:{fact.external_digest}"
+    try:
+        return key.decrypt_field(field, fact.text_original_encrypted, fact.key_version)
+    except DecryptionError:
+        return None
+
+
+def customer_facts(*, customer_id: UUID) -> dict:
+    """Everything known about the customer besides personal fields (for access/portability exports).
+
+    Free text is the stored pseudonymized text, plus the decrypted original where it was kept.
+    """
+    resolved, key = _key_for(customer_id)
+    orders = [
+        {"source": o.source, "kind": o.kind, "ordered_at": o.ordered_at, "amount": str(o.amount),
+         "margin": None if o.margin is None else str(o.margin), "currency": o.currency, "returned": o.returned,
+         "days_late": o.days_late, "category": o.category}
+        for o in Order.objects.filter(customer_id=resolved).order_by("ordered_at", "id")
+    ]
+    interactions = [
+        {"source": i.source, "kind": i.kind, "at": i.at, "count": i.count}
+        for i in Interaction.objects.filter(customer_id=resolved).order_by("at", "id")
+    ]
+    tickets = [
+        {"source": t.source, "opened_at": t.opened_at, "closed_at": t.closed_at, "channel": t.channel,
+         "escalated": t.escalated, "satisfaction": t.satisfaction, "category": t.category,
+         "text": t.text_pseudonymized, "text_original": _original(key, Ticket, t)}
+        for t in Ticket.objects.filter(customer_id=resolved).order_by("opened_at", "id")
+    ]
+    notes = [
+        {"source": n.source, "kind": n.kind, "at": n.at, "text": n.text_pseudonymized,
+         "text_original": _original(key, Note, n)}
+        for n in Note.objects.filter(customer_id=resolved).order_by("at", "id")
+    ]
+    reviews = [
+        {"source": r.source, "at": r.at, "rating": r.rating, "text": r.text_pseudonymized,
+         "text_original": _original(key, Review, r)}
+        for r in Review.objects.filter(customer_id=resolved).order_by("at", "id")
+    ]
+    nps = [
+        {"source": a.source, "at": a.at, "score": a.score, "comment": a.comment_pseudonymized,
+         "comment_original": _original(key, NpsAnswer, a)}
+        for a in NpsAnswer.objects.filter(customer_id=resolved).order_by("at", "id")
+    ]
+    referrals = [
+        {"source": r.source, "at": r.at, "converted": r.converted}
+        for r in Referral.objects.filter(customer_id=resolved).order_by("at", "id")
+    ]
+    return {"orders": orders, "interactions": interactions, "tickets": tickets, "notes": notes,
+            "reviews": reviews, "nps": nps, "referrals": referrals}
+
+
+def customer_id_chunks(*, chunk_size: int, after: UUID | None = None) -> Iterator[list[UUID]]:
+    """Live (non-alias) customer ids in id order, ``chunk_size`` at a time (keyset pagination)."""
+    last = after
+    while True:
+        qs = Customer.objects.filter(merged_into__isnull=True).order_by("id")
+        if last is not None:
+            qs = qs.filter(id__gt=last)
+        chunk = list(qs.values_list("id", flat=True)[:chunk_size])
+        if not chunk:
+            return
+        yield chunk
+        if len(chunk) < chunk_size:
+            return
+        last = chunk[-1]
+
+
+def stale_customer_ids(*, limit: int) -> list[UUID]:
+    """Customers with new data since they were last scored, oldest first."""
+    return list(
+        Customer.objects.filter(stale_since__isnull=False, merged_into__isnull=True)
+        .order_by("stale_since", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def stale_since_for(*, customer_ids: list[UUID]) -> dict[UUID, datetime | None]:
+    return dict(Customer.objects.filter(id__in=customer_ids).values_list("id", "stale_since"))
+
+
+def known_identifiers_from_fields(fields: dict[str, str], external_ids: list[str] | None = None) -> KnownIdentifiers:
+    """KnownIdentifiers for the pseudonymizer, from decrypted fields and source-system ids."""
+    from .pseudonymizer import KnownIdentifiers  # heavy (Presidio, spaCy): imported on first use
+
+    standard = set(PERSONAL_FIELDS)
+    other = [fields["date_of_birth"]] if fields.get("date_of_birth") else []
+    other += [v for f, v in fields.items() if f not in standard and v and len(v) >= 4]
+    other += [e for e in external_ids or [] if len(e) >= 5]
+    return KnownIdentifiers(
+        names=tuple(v for v in [fields.get("name")] if v),
+        emails=tuple(v for v in [fields.get("email")] if v),
+        phones=tuple(v for v in [fields.get("phone")] if v),
+        addresses=tuple(v for v in [fields.get("address")] if v),
+        other=tuple(dict.fromkeys(other)),
+    )
+
+
+def customer_known_identifiers(*, customer_id: UUID) -> KnownIdentifiers:
+    """The customer's own identifiers (decrypted profile) for the Presidio known-identifier recognizer."""
+    resolved, key = _key_for(customer_id)
+    external_ids = [
+        key.decrypt_field(f"source:{i.source}", i.external_id_encrypted, i.key_version)
+        for i in SourceIdentity.objects.filter(customer_id=resolved)
+    ]
+    return known_identifiers_from_fields(_fields(resolved, key), external_ids)
+
+
+def import_job_get(*, job_id: UUID) -> ImportJob:
+    job = ImportJob.objects.filter(id=job_id).first()
+    if job is None:
+        raise NotFound()
+    return job

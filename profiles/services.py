@@ -1,0 +1,1308 @@
+"""All writes of the profiles app (see docs/ARCHITECTURE.md, "profiles").
+
+Personal values are encrypted under the customer's data key before they reach the database, lookups use
+blind-index digests, and free text is pseudonymized with Presidio before it is stored. Errors never carry
+values: only field names and codes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config import blind_index, envelope
+from config.blind_index import InvalidIdentifier
+from config.envelope import DecryptionError
+from config.errors import ApplicationError, NotFound
+
+from . import data_keys
+from .data_keys import DataKey
+from .errors import IdentifierInUse, MergeConflict, RecordInvalid
+from .models import (
+    SOURCES,
+    BlindIndexEntry,
+    Customer,
+    CustomerKey,
+    Interaction,
+    MergeRecord,
+    Note,
+    NpsAnswer,
+    Order,
+    PersonalField,
+    PlaceholderState,
+    Referral,
+    Review,
+    SourceIdentity,
+    Ticket,
+    Tombstone,
+)
+from .signals import customer_facts_changed, customers_merged
+
+__all__ = [
+    "FactResult",
+    "IdentifierInUse",
+    "IngestResult",
+    "MergeConflict",
+    "RecordInvalid",
+    "customer_erase",
+    "customer_ingest",
+    "customer_mark_fresh",
+    "customer_rectify",
+    "customer_seal",
+    "facts_ingest_batch",
+    "interaction_ingest",
+    "note_ingest",
+    "nps_ingest",
+    "order_ingest",
+    "referral_ingest",
+    "review_ingest",
+    "ticket_ingest",
+]
+
+MAX_VALUE_LENGTH = 500
+MAX_EXTERNAL_ID_LENGTH = 200
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+STRONG_KINDS = ("email", "phone")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    customer_id: UUID
+    outcome: str  # "created" | "updated" | "merged" | "unchanged"
+
+
+@dataclass(frozen=True)
+class FactResult:
+    index: int
+    outcome: str  # "created" | "updated" | "unchanged" | "rejected"
+    customer_id: UUID | None = None
+    fact_id: int | None = None
+    field: str | None = None
+    code: str | None = None
+
+
+def _governance(*, kind: str, actor: str, subject: UUID | None = None, details: dict | None = None) -> None:
+    from audit.services import governance_record
+
+    governance_record(kind=kind, actor=actor, subject=subject, details=details or {})
+
+
+# --------------------------------------------------------------------------------------------------------
+# Validation helpers (messages never contain values)
+# --------------------------------------------------------------------------------------------------------
+
+
+def _check_source(source: str, field: str = "source") -> str:
+    if source not in SOURCES:
+        raise RecordInvalid(field, "invalid_choice")
+    return source
+
+
+def _check_external_id(value: Any, field: str = "external_id") -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise RecordInvalid(field, "required")
+    if not isinstance(value, str | int):
+        raise RecordInvalid(field, "invalid")
+    text = str(value).strip()
+    if len(text) > MAX_EXTERNAL_ID_LENGTH:
+        raise RecordInvalid(field, "max_length")
+    return text
+
+
+def _region(country: str | None) -> str:
+    return (country or settings.DEFAULT_PHONE_REGION).upper()
+
+
+def _clean_personal(personal: dict[str, Any], country: str | None) -> dict[str, str]:
+    """Validated, normalized personal values; empty values are dropped (they do not clear a field)."""
+    if not isinstance(personal, dict):
+        raise RecordInvalid("personal", "invalid")
+    cleaned: dict[str, str] = {}
+    for field, raw in personal.items():
+        if not isinstance(field, str) or not _FIELD_NAME.match(field):
+            raise RecordInvalid("personal", "invalid_field_name")
+        if raw is None:
+            continue
+        if not isinstance(raw, str):
+            raise RecordInvalid(field, "invalid")
+        value = raw.strip()
+        if not value:
+            continue
+        if len(value) > MAX_VALUE_LENGTH:
+            raise RecordInvalid(field, "max_length")
+        cleaned[field] = _normalize_personal(field, value, country)
+    return cleaned
+
+
+def _normalize_personal(field: str, value: str, country: str | None) -> str:
+    try:
+        if field == "email":
+            return blind_index.normalize_email(value)
+        if field == "phone":
+            return blind_index.normalize_phone(value, _region(country))
+    except InvalidIdentifier as exc:
+        raise RecordInvalid(field, "invalid") from exc
+    if field == "date_of_birth":
+        try:
+            parsed = date.fromisoformat(value)
+        except ValueError as exc:
+            raise RecordInvalid(field, "date") from exc
+        if parsed > timezone.now().date() or parsed.year < 1900:
+            raise RecordInvalid(field, "date")
+        return parsed.isoformat()
+    return value
+
+
+def _strong_digest(field: str, value: str, country: str | None) -> str:
+    if field == "email":
+        return blind_index.email_index(value)
+    return blind_index.phone_index(value, _region(country))
+
+
+def _clean_attributes(attributes: dict | None, feature_attributes: list[str] | None) -> tuple[dict, list[str] | None]:
+    attributes = attributes or {}
+    if not isinstance(attributes, dict) or len(attributes) > 100:
+        raise RecordInvalid("attributes", "invalid")
+    for key, value in attributes.items():
+        if not isinstance(key, str) or not _FIELD_NAME.match(key):
+            raise RecordInvalid("attributes", "invalid_field_name")
+        if not (value is None or isinstance(value, str | int | float | bool)):
+            raise RecordInvalid("attributes", "invalid")
+        if isinstance(value, str) and len(value) > 200:
+            raise RecordInvalid("attributes", "max_length")
+    if feature_attributes is not None and (
+        not isinstance(feature_attributes, list) or not all(isinstance(f, str) for f in feature_attributes)
+    ):
+        raise RecordInvalid("feature_attributes", "invalid")
+    return attributes, feature_attributes
+
+
+def _check_country(country: str | None) -> str | None:
+    if country is None or country == "":
+        return None
+    if not isinstance(country, str) or not re.fullmatch(r"[A-Za-z]{2}", country.strip()):
+        raise RecordInvalid("country", "invalid")
+    return country.strip().upper()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Personal fields
+# --------------------------------------------------------------------------------------------------------
+
+
+def _load_fields(customer_id: UUID, key: DataKey) -> dict[str, str]:
+    return {
+        row.field: key.decrypt_field(row.field, row.ciphertext, row.key_version)
+        for row in PersonalField.objects.filter(customer_id=customer_id)
+    }
+
+
+def _write_field(customer_id: UUID, key: DataKey, field: str, value: str) -> None:
+    PersonalField.objects.update_or_create(
+        customer_id=customer_id,
+        field=field,
+        defaults={"ciphertext": key.encrypt_field(field, value), "key_version": key.key_version,
+                  "updated_at": timezone.now()},
+    )
+
+
+def _set_strong_index(customer_id: UUID, kind: str, digest: str) -> None:
+    """Bind ``digest`` as the customer's one current identifier of ``kind``."""
+    owner = BlindIndexEntry.objects.filter(kind=kind, digest=digest).values_list("customer_id", flat=True).first()
+    if owner is not None and owner != customer_id:
+        raise IdentifierInUse(kind)
+    if owner == customer_id:
+        return
+    BlindIndexEntry.objects.filter(customer_id=customer_id, kind=kind).delete()
+    BlindIndexEntry.objects.create(customer_id=customer_id, kind=kind, digest=digest)
+
+
+def _mark_stale(customer_ids: Iterable[UUID]) -> None:
+    ids = sorted(set(customer_ids), key=str)
+    if not ids:
+        return
+    Customer.objects.filter(id__in=ids, stale_since__isnull=True).update(stale_since=timezone.now())
+    customer_facts_changed.send(sender=Customer, customer_ids=ids)
+
+
+def _resolve_alias(customer_id: UUID) -> UUID:
+    current = customer_id
+    for _ in range(16):
+        target = Customer.objects.filter(id=current).values_list("merged_into_id", flat=True).first()
+        if target is None:
+            return current
+        current = target
+    return current
+
+
+# --------------------------------------------------------------------------------------------------------
+# customer_ingest and identity resolution
+# --------------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def customer_ingest(
+    *,
+    source: str,
+    external_id: str,
+    personal: dict[str, str | None],
+    attributes: dict | None = None,
+    feature_attributes: list[str] | None = None,
+    actor: str,
+    country: str | None = None,
+) -> IngestResult:
+    """Upsert one customer record from a source system, resolving identity by blind indexes.
+
+    Matching: the record's own source id, its e-mail and its phone (blind-indexed). Customers matched by
+    several identifiers are merged into the oldest one, unless their strong identifiers (e-mail, phone)
+    disagree: then ``MergeConflict`` is raised and nothing is written. A record matched only by e-mail or
+    phone whose other strong identifier differs from the customer's is also refused (not guessed).
+    Empty personal values are ignored (use ``customer_rectify`` to clear a field).
+    """
+    _check_source(source)
+    external_id = _check_external_id(external_id)
+    country = _check_country(country)
+    values = _clean_personal(personal, country)
+    attributes, feature_attributes = _clean_attributes(attributes, feature_attributes)
+
+    record_digests: dict[str, str] = {}
+    for kind in STRONG_KINDS:
+        if kind in values:
+            try:
+                record_digests[kind] = _strong_digest(kind, values[kind], country)
+            except InvalidIdentifier as exc:
+                raise RecordInvalid(kind, "invalid") from exc
+    source_digest = blind_index.source_index(source, external_id)
+
+    owner_id = SourceIdentity.objects.filter(source=source, digest=source_digest).values_list(
+        "customer_id", flat=True
+    ).first()
+    matched_on: dict[UUID, list[str]] = {}
+    if owner_id is not None:
+        owner_id = _resolve_alias(owner_id)
+        matched_on.setdefault(owner_id, []).append("source")
+    for kind, digest in record_digests.items():
+        cid = BlindIndexEntry.objects.filter(kind=kind, digest=digest).values_list("customer_id", flat=True).first()
+        if cid is not None:
+            matched_on.setdefault(cid, []).append(kind)
+
+    if not matched_on:
+        return _customer_create(
+            source=source, external_id=external_id, source_digest=source_digest, values=values,
+            record_digests=record_digests, attributes=attributes, feature_attributes=feature_attributes,
+            country=country,
+        )
+
+    candidates = list(
+        Customer.objects.select_for_update().filter(id__in=list(matched_on)).order_by("created_at", "id")
+    )
+    _check_compatible(candidates, owner_id=owner_id, record_digests=record_digests)
+    survivor = candidates[0]
+    losers = candidates[1:]
+    key = data_keys.key_get(survivor.id)
+    for loser in losers:
+        _merge_into(loser=loser, survivor=survivor, survivor_key=key, record_digests=record_digests,
+                    matched_on=matched_on.get(loser.id, []), source=source, actor=actor)
+
+    changed = _apply_record(
+        customer=survivor, key=key, source=source, external_id=external_id, source_digest=source_digest,
+        values=values, record_digests=record_digests, attributes=attributes,
+        feature_attributes=feature_attributes, country=country,
+    )
+    outcome = "merged" if (losers or owner_id is None) else ("updated" if changed else "unchanged")
+    if outcome != "unchanged":
+        survivor.updated_at = timezone.now()
+        survivor.save(update_fields=["updated_at"])
+        _mark_stale([survivor.id])
+    return IngestResult(customer_id=survivor.id, outcome=outcome)
+
+
+def _customer_create(
+    *, source: str, external_id: str, source_digest: str, values: dict[str, str], record_digests: dict[str, str],
+    attributes: dict, feature_attributes: list[str] | None, country: str | None,
+) -> IngestResult:
+    customer = Customer.objects.create(
+        country=country or "", attributes=attributes, feature_attributes=feature_attributes or [],
+        stale_since=timezone.now(),
+    )
+    key = data_keys.key_create(customer)
+    for field, value in values.items():
+        _write_field(customer.id, key, field, value)
+    for kind, digest in record_digests.items():
+        BlindIndexEntry.objects.create(customer=customer, kind=kind, digest=digest)
+    SourceIdentity.objects.create(
+        customer=customer, source=source, digest=source_digest, key_version=key.key_version,
+        external_id_encrypted=key.encrypt_field(f"source:{source}", external_id),
+    )
+    customer_facts_changed.send(sender=Customer, customer_ids=[customer.id])
+    return IngestResult(customer_id=customer.id, outcome="created")
+
+
+def _current_digests(customer_id: UUID) -> dict[str, str]:
+    return dict(BlindIndexEntry.objects.filter(customer_id=customer_id).values_list("kind", "digest"))
+
+
+def _check_compatible(candidates: list[Customer], *, owner_id: UUID | None, record_digests: dict[str, str]) -> None:
+    """Refuse when the strong identifiers of the matched customers and the record disagree.
+
+    When the record matches only its own source record (``owner_id``), it may change that customer's
+    e-mail or phone (a source system corrects its own contact). Otherwise every matched customer's
+    identifiers must agree with the record and with each other: joining two customers is never a guess.
+    """
+    if len(candidates) == 1 and candidates[0].id == owner_id:
+        return
+    for kind in STRONG_KINDS:
+        seen: set[str] = set()
+        if kind in record_digests:
+            seen.add(record_digests[kind])
+        for candidate in candidates:
+            current = _current_digests(candidate.id).get(kind)
+            if current is None:
+                continue
+            seen.add(current)
+        if len(seen) > 1:
+            raise MergeConflict(f"conflicting_{kind}")
+
+
+def _merge_into(
+    *, loser: Customer, survivor: Customer, survivor_key: DataKey, record_digests: dict[str, str],
+    matched_on: list[str], source: str, actor: str,
+) -> None:
+    """Join ``loser`` into ``survivor``: re-encrypt what the survivor lacks, re-point identities and facts."""
+    loser_key = data_keys.key_get(loser.id)
+    survivor_fields = set(PersonalField.objects.filter(customer=survivor).values_list("field", flat=True))
+    for field, value in _load_fields(loser.id, loser_key).items():
+        if field in survivor_fields or field in record_digests:
+            continue
+        _write_field(survivor.id, survivor_key, field, value)
+    PersonalField.objects.filter(customer=loser).delete()
+
+    survivor_kinds = set(BlindIndexEntry.objects.filter(customer=survivor).values_list("kind", flat=True))
+    for entry in BlindIndexEntry.objects.filter(customer=loser):
+        if entry.kind in survivor_kinds or (entry.kind in record_digests and entry.digest != record_digests[entry.kind]):
+            entry.delete()
+        else:
+            entry.customer = survivor
+            entry.save(update_fields=["customer"])
+
+    for identity in SourceIdentity.objects.filter(customer=loser):
+        field = f"source:{identity.source}"
+        external_id = loser_key.decrypt_field(field, identity.external_id_encrypted, identity.key_version)
+        identity.customer = survivor
+        identity.external_id_encrypted = survivor_key.encrypt_field(field, external_id)
+        identity.key_version = survivor_key.key_version
+        identity.save(update_fields=["customer", "external_id_encrypted", "key_version"])
+
+    plain_models: tuple[Any, ...] = (Order, Interaction, Referral)
+    for model in plain_models:
+        model.objects.filter(customer=loser).update(customer=survivor)
+    text_models: tuple[Any, ...] = (Ticket, Note, Review, NpsAnswer)
+    for model in text_models:
+        for fact in model.objects.filter(customer=loser):
+            fact.customer = survivor
+            if fact.text_original_encrypted is not None:
+                field = _original_text_field(model, fact.external_digest)
+                original = loser_key.decrypt_field(field, fact.text_original_encrypted, fact.key_version)
+                fact.text_original_encrypted = survivor_key.encrypt_field(field, original)
+                fact.key_version = survivor_key.key_version
+            fact.save(update_fields=["customer", "text_original_encrypted", "key_version"])
+
+    if not survivor.attributes and loser.attributes:
+        survivor.attributes = loser.attributes
+        survivor.feature_attributes = loser.feature_attributes
+    else:
+        survivor.attributes = {**loser.attributes, **survivor.attributes}
+    if not survivor.country and loser.country:
+        survivor.country = loser.country
+    survivor.save(update_fields=["attributes", "feature_attributes", "country"])
+
+    # The loser keeps its own data key (earlier sealed decision details stay readable until erasure) and
+    # becomes an alias. Its placeholder state stays with it: its old texts keep their own numbering.
+    Customer.objects.filter(merged_into=loser).update(merged_into=survivor)
+    loser.merged_into = survivor
+    loser.stale_since = None
+    loser.save(update_fields=["merged_into", "stale_since"])
+    MergeRecord.objects.create(
+        survivor_id=survivor.id, loser_id=loser.id, matched_on=sorted(matched_on), source=source, actor=actor
+    )
+    _governance(
+        kind="customer.merged", actor=actor, subject=survivor.id,
+        details={"survivor": str(survivor.id), "alias": str(loser.id), "matched_on": sorted(matched_on),
+                 "source": source},
+    )
+    customers_merged.send(sender=Customer, survivor_id=survivor.id, loser_ids=[loser.id])
+
+
+def _apply_record(
+    *, customer: Customer, key: DataKey, source: str, external_id: str, source_digest: str, values: dict[str, str],
+    record_digests: dict[str, str], attributes: dict, feature_attributes: list[str] | None, country: str | None,
+) -> bool:
+    changed = False
+    current = _load_fields(customer.id, key)
+    for field, value in values.items():
+        if current.get(field) != value:
+            _write_field(customer.id, key, field, value)
+            changed = True
+    digests = _current_digests(customer.id)
+    for kind, digest in record_digests.items():
+        if digests.get(kind) != digest:
+            _set_strong_index(customer.id, kind, digest)
+            changed = True
+    if not SourceIdentity.objects.filter(source=source, digest=source_digest).exists():
+        SourceIdentity.objects.create(
+            customer=customer, source=source, digest=source_digest, key_version=key.key_version,
+            external_id_encrypted=key.encrypt_field(f"source:{source}", external_id),
+        )
+        changed = True
+    new_attributes = {**customer.attributes, **attributes}
+    update = []
+    if new_attributes != customer.attributes:
+        customer.attributes = new_attributes
+        update.append("attributes")
+    if feature_attributes is not None and sorted(feature_attributes) != sorted(customer.feature_attributes):
+        customer.feature_attributes = sorted(set(feature_attributes))
+        update.append("feature_attributes")
+    if country and country != customer.country:
+        customer.country = country
+        update.append("country")
+    if update:
+        customer.save(update_fields=update)
+        changed = True
+    return changed
+
+
+# --------------------------------------------------------------------------------------------------------
+# Rectification, erasure, sealing, staleness
+# --------------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def customer_rectify(*, customer_id: UUID, fields: dict[str, str | None], actor: str) -> list[str]:
+    """Correct personal fields (``None`` or "" deletes a field). Returns the names of changed fields."""
+    customer_id = _resolve_alias(customer_id)
+    customer = Customer.objects.select_for_update().filter(id=customer_id).first()
+    if customer is None:
+        raise NotFound()
+    if not isinstance(fields, dict):
+        raise RecordInvalid("fields", "invalid")
+    key = data_keys.key_get(customer.id)
+    current = _load_fields(customer.id, key)
+    changed: list[str] = []
+    for field, raw in fields.items():
+        if not isinstance(field, str) or not _FIELD_NAME.match(field):
+            raise RecordInvalid("fields", "invalid_field_name")
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if field in current:
+                PersonalField.objects.filter(customer=customer, field=field).delete()
+                if field in STRONG_KINDS:
+                    BlindIndexEntry.objects.filter(customer=customer, kind=field).delete()
+                changed.append(field)
+            continue
+        value = _clean_personal({field: raw}, customer.country)[field]
+        if current.get(field) == value:
+            continue
+        if field in STRONG_KINDS:
+            _set_strong_index(customer.id, field, _strong_digest(field, value, customer.country))
+        _write_field(customer.id, key, field, value)
+        changed.append(field)
+    if changed:
+        changed.sort()
+        customer.updated_at = timezone.now()
+        customer.save(update_fields=["updated_at"])
+        _governance(kind="customer.rectified", actor=actor, subject=customer.id, details={"fields": changed})
+        _mark_stale([customer.id])
+    return changed
+
+
+@transaction.atomic
+def customer_erase(*, customer_id: UUID, actor: str, reason: str = "erasure_request") -> None:
+    """Erase a customer and its aliases: crypto-shred the data key, delete personal fields, blind indexes,
+    source identities, facts and placeholder state; keep a PII-free tombstone per pseudonym."""
+    if Tombstone.objects.filter(customer_id=customer_id).exists() and not Customer.objects.filter(
+        id=customer_id
+    ).exists():
+        return
+    root_id = _resolve_alias(customer_id)
+    root = Customer.objects.select_for_update().filter(id=root_id).first()
+    if root is None:
+        raise NotFound()
+    group = [root.id]
+    frontier = [root.id]
+    while frontier:
+        frontier = list(Customer.objects.filter(merged_into_id__in=frontier).values_list("id", flat=True))
+        group.extend(frontier)
+    now = timezone.now()
+    # Facts first, then the customer rows (their keys, fields, indexes and identities cascade).
+    fact_models: tuple[Any, ...] = (Order, Interaction, Ticket, Note, Review, NpsAnswer, Referral)
+    for model in fact_models:
+        model.objects.filter(customer_id__in=group).delete()
+    CustomerKey.objects.filter(customer_id__in=group).delete()
+    PersonalField.objects.filter(customer_id__in=group).delete()
+    BlindIndexEntry.objects.filter(customer_id__in=group).delete()
+    SourceIdentity.objects.filter(customer_id__in=group).delete()
+    PlaceholderState.objects.filter(customer_id__in=group).delete()
+    Customer.objects.filter(id__in=group).exclude(id=root.id).update(merged_into=None)
+    Customer.objects.filter(id__in=group).delete()
+    for cid in group:
+        Tombstone.objects.update_or_create(customer_id=cid, defaults={"erased_at": now, "reason": reason[:32]})
+        data_keys.cache_clear(cid)
+    _governance(
+        kind="customer.erased", actor=actor, subject=root.id,
+        details={"reason": reason[:32], "aliases": [str(c) for c in group[1:]]},
+    )
+    transaction.on_commit(lambda: _cache_clear_all(group))
+
+
+def _cache_clear_all(customer_ids: list[UUID]) -> None:
+    for cid in customer_ids:
+        data_keys.cache_clear(cid)
+
+
+def _seal_aad(customer_id: UUID, label: str, key_version: int) -> bytes:
+    return f"seal|{customer_id}|{label}|{key_version}".encode()
+
+
+def customer_seal(*, customer_id: UUID, label: str, payload: dict) -> bytes:
+    """Encrypt a JSON payload under the customer's own data key (crypto-shredded by erasure).
+
+    Uses the key of ``customer_id`` itself (an alias keeps its key until erasure). No database write.
+    """
+    key = data_keys.key_get(customer_id)
+    plaintext = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return envelope.encrypt(key.dek, plaintext, _seal_aad(customer_id, label, key.key_version))
+
+
+@transaction.atomic
+def customer_mark_fresh(*, customer_ids: list[UUID], as_of: datetime | None = None) -> None:
+    """Clear the stale flag (after rescoring). With ``as_of``, only flags set at or before it are cleared."""
+    qs = Customer.objects.filter(id__in=list(customer_ids), stale_since__isnull=False)
+    if as_of is not None:
+        qs = qs.filter(stale_since__lte=as_of)
+    qs.update(stale_since=None)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Facts
+# --------------------------------------------------------------------------------------------------------
+
+
+def _parse_datetime(value: Any, field: str, *, required: bool = True) -> datetime | None:
+    if value is None or value == "":
+        if required:
+            raise RecordInvalid(field, "required")
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise RecordInvalid(field, "datetime") from exc
+    else:
+        raise RecordInvalid(field, "datetime")
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=UTC)
+    if parsed > timezone.now() + timedelta(days=1):
+        raise RecordInvalid(field, "in_future")
+    return parsed
+
+
+def _parse_decimal(value: Any, field: str, *, required: bool = True, minimum: Decimal | None = None
+                   ) -> Decimal | None:
+    if value is None or value == "":
+        if required:
+            raise RecordInvalid(field, "required")
+        return None
+    if isinstance(value, float | bool):
+        value = str(value) if not isinstance(value, bool) else "x"
+    try:
+        parsed = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise RecordInvalid(field, "invalid") from exc
+    if not parsed.is_finite() or abs(parsed) >= Decimal("1e12"):
+        raise RecordInvalid(field, "invalid")
+    if minimum is not None and parsed < minimum:
+        raise RecordInvalid(field, "min_value")
+    return parsed.quantize(Decimal("0.01"))
+
+
+def _parse_int(value: Any, field: str, *, required: bool = True, minimum: int | None = None,
+               maximum: int | None = None) -> int | None:
+    if value is None or value == "":
+        if required:
+            raise RecordInvalid(field, "required")
+        return None
+    if isinstance(value, bool):
+        raise RecordInvalid(field, "invalid")
+    try:
+        parsed = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError as exc:
+        raise RecordInvalid(field, "invalid") from exc
+    if minimum is not None and parsed < minimum:
+        raise RecordInvalid(field, "min_value")
+    if maximum is not None and parsed > maximum:
+        raise RecordInvalid(field, "max_value")
+    return parsed
+
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+def _parse_bool(value: Any, field: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise RecordInvalid(field, "invalid")
+
+
+def _parse_choice(value: Any, field: str, choices: Iterable[str], *, default: str | None = None) -> str:
+    if value is None or value == "":
+        if default is None:
+            raise RecordInvalid(field, "required")
+        return default
+    text = str(value).strip().lower()
+    if text not in set(choices):
+        raise RecordInvalid(field, "invalid_choice")
+    return text
+
+
+def _parse_text(value: Any, field: str, *, max_length: int = 64, default: str = "") -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise RecordInvalid(field, "invalid")
+    text = value.strip()
+    if len(text) > max_length:
+        raise RecordInvalid(field, "max_length")
+    return text
+
+
+MAX_FREE_TEXT = 20_000
+
+
+def _parse_free_text(value: Any, field: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise RecordInvalid(field, "invalid")
+    if len(value) > MAX_FREE_TEXT:
+        raise RecordInvalid(field, "max_length")
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class _FactKind:
+    model: Any
+    text_field: str | None  # model column for the pseudonymized text
+    text_input: str | None  # input key holding the free text
+    parse: Callable[[dict[str, Any]], dict[str, Any]]
+    external_id_required: bool = True
+
+
+def _parse_order(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": _parse_choice(r.get("kind"), "kind", Order.Kind.values, default="order"),
+        "ordered_at": _parse_datetime(r.get("ordered_at"), "ordered_at"),
+        "amount": _parse_decimal(r.get("amount"), "amount"),
+        "margin": _parse_decimal(r.get("margin"), "margin", required=False),
+        "currency": _parse_currency(r.get("currency")),
+        "returned": _parse_bool(r.get("returned"), "returned"),
+        "days_late": _parse_int(r.get("days_late"), "days_late", required=False, minimum=0, maximum=3650),
+        "category": _parse_text(r.get("category"), "category"),
+    }
+
+
+def _parse_currency(value: Any) -> str:
+    if value is None or value == "":
+        return "EUR"
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+        raise RecordInvalid("currency", "invalid")
+    return value.strip().upper()
+
+
+def _parse_interaction(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": _parse_choice(r.get("kind"), "kind", Interaction.Kind.values),
+        "at": _parse_datetime(r.get("at"), "at"),
+        "count": _parse_int(r.get("count"), "count", required=False, minimum=1, maximum=1_000_000) or 1,
+    }
+
+
+def _parse_ticket(r: dict[str, Any]) -> dict[str, Any]:
+    opened = _parse_datetime(r.get("opened_at"), "opened_at")
+    closed = _parse_datetime(r.get("closed_at"), "closed_at", required=False)
+    if closed is not None and opened is not None and closed < opened:
+        raise RecordInvalid("closed_at", "before_opened")
+    return {
+        "opened_at": opened,
+        "closed_at": closed,
+        "channel": _parse_choice(r.get("channel"), "channel", Ticket.Channel.values, default="other"),
+        "escalated": _parse_bool(r.get("escalated"), "escalated"),
+        "satisfaction": _parse_int(r.get("satisfaction"), "satisfaction", required=False, minimum=1, maximum=5),
+        "category": _parse_text(r.get("category"), "category"),
+    }
+
+
+def _parse_note(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": _parse_choice(r.get("kind"), "kind", Note.Kind.values, default="note"),
+        "at": _parse_datetime(r.get("at"), "at"),
+    }
+
+
+def _parse_review(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "at": _parse_datetime(r.get("at"), "at"),
+        "rating": _parse_int(r.get("rating"), "rating", minimum=1, maximum=5),
+    }
+
+
+def _parse_nps(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "at": _parse_datetime(r.get("at"), "at"),
+        "score": _parse_int(r.get("score"), "score", minimum=0, maximum=10),
+    }
+
+
+def _parse_referral(r: dict[str, Any]) -> dict[str, Any]:
+    return {"at": _parse_datetime(r.get("at"), "at"), "converted": _parse_bool(r.get("converted"), "converted")}
+
+
+FACT_KINDS: dict[str, _FactKind] = {
+    "orders": _FactKind(Order, None, None, _parse_order),
+    "interactions": _FactKind(Interaction, None, None, _parse_interaction, external_id_required=False),
+    "tickets": _FactKind(Ticket, "text_pseudonymized", "text", _parse_ticket),
+    "notes": _FactKind(Note, "text_pseudonymized", "text", _parse_note),
+    "reviews": _FactKind(Review, "text_pseudonymized", "text", _parse_review),
+    "nps": _FactKind(NpsAnswer, "comment_pseudonymized", "comment", _parse_nps),
+    "referrals": _FactKind(Referral, None, None, _parse_referral),
+}
+
+
+def _original_text_field(model: Any, external_digest: str) -> str:
+    return f"text:{model.__name__.lower()}:{external_digest}"
+
+
+def _resolve_customer_ref(record: dict[str, Any], source: str) -> UUID:
+    if record.get("customer_id"):
+        try:
+            cid = UUID(str(record["customer_id"]))
+        except ValueError as exc:
+            raise RecordInvalid("customer_id", "invalid") from exc
+        if not Customer.objects.filter(id=cid).exists():
+            raise RecordInvalid("customer_id", "unknown_customer")
+        return _resolve_alias(cid)
+    if record.get("customer_external_id"):
+        customer_source = _check_source(record.get("customer_source") or source, "customer_source")
+        ext = _check_external_id(record["customer_external_id"], "customer_external_id")
+        owner = SourceIdentity.objects.filter(
+            source=customer_source, digest=blind_index.source_index(customer_source, ext)
+        ).values_list("customer_id", flat=True).first()
+        if owner is None:
+            raise RecordInvalid("customer_external_id", "unknown_customer")
+        return _resolve_alias(owner)
+    if record.get("customer_email"):
+        try:
+            digest = blind_index.email_index(str(record["customer_email"]))
+        except InvalidIdentifier as exc:
+            raise RecordInvalid("customer_email", "invalid") from exc
+        by_email = BlindIndexEntry.objects.filter(kind="email", digest=digest).values_list(
+            "customer_id", flat=True).first()
+        if by_email is None:
+            raise RecordInvalid("customer_email", "unknown_customer")
+        return by_email
+    raise RecordInvalid("customer_external_id", "required")
+
+
+@dataclass
+class _Prepared:
+    index: int
+    customer_id: UUID
+    source: str
+    digest: str
+    values: dict[str, Any]
+    text: str | None
+
+
+def _prepare_fact(kind: str, spec: _FactKind, index: int, record: dict[str, Any]) -> _Prepared:
+    if not isinstance(record, dict):
+        raise RecordInvalid("record", "invalid")
+    source = _check_source(record.get("source") or "", "source")
+    customer_id = _resolve_customer_ref(record, source)
+    values = spec.parse(record)
+    text = _parse_free_text(record.get(spec.text_input), spec.text_input) if spec.text_input else None
+    if record.get("external_id") not in (None, ""):
+        digest = blind_index.source_index(source, _check_external_id(record.get("external_id")))
+    elif spec.external_id_required:
+        raise RecordInvalid("external_id", "required")
+    else:
+        natural = f"{customer_id}|{values['kind']}|{values['at'].isoformat()}"
+        digest = blind_index.blind_index(f"fact:{kind}", f"{source}|{natural}")
+    return _Prepared(index=index, customer_id=customer_id, source=source, digest=digest, values=values, text=text)
+
+
+def _load_placeholder_state(customer_id: UUID, key: DataKey) -> dict[str, str]:
+    row = PlaceholderState.objects.filter(customer_id=customer_id).first()
+    if row is None:
+        return {}
+    return json.loads(key.decrypt_field("placeholder_state", row.ciphertext, row.key_version))
+
+
+def _save_placeholder_state(customer_id: UUID, key: DataKey, state: dict[str, str]) -> None:
+    PlaceholderState.objects.update_or_create(
+        customer_id=customer_id,
+        defaults={
+            "ciphertext": key.encrypt_field("placeholder_state", json.dumps(state, sort_keys=True)),
+            "key_version": key.key_version,
+            "updated_at": timezone.now(),
+        },
+    )
+
+
+def _pseudonymize(
+    items: list[_Prepared], keys: dict[UUID, DataKey]
+) -> tuple[dict[int, str], dict[UUID, dict[str, str]], dict[UUID, str]]:
+    """One Presidio batch call for all texts.
+
+    Returns index -> pseudonymized text, the updated placeholder states, and the states as loaded (JSON).
+    """
+    from .pseudonymizer import get_pseudonymizer
+    from .selectors import known_identifiers_from_fields
+
+    with_text = [p for p in items if p.text]
+    states: dict[UUID, dict[str, str]] = {}
+    before: dict[UUID, str] = {}
+    known_by_customer = {}
+    for p in with_text:
+        if p.customer_id not in states:
+            key = keys[p.customer_id]
+            states[p.customer_id] = _load_placeholder_state(p.customer_id, key)
+            before[p.customer_id] = json.dumps(states[p.customer_id], sort_keys=True)
+            known_by_customer[p.customer_id] = known_identifiers_from_fields(
+                _load_fields(p.customer_id, key), _source_external_ids(p.customer_id, key)
+            )
+    if not with_text:
+        return {}, {}, {}
+    results = get_pseudonymizer().pseudonymize_batch(
+        [p.text or "" for p in with_text],
+        known=[known_by_customer[p.customer_id] for p in with_text],
+        placeholder_states=[states[p.customer_id] for p in with_text],
+    )
+    return {p.index: r.text for p, r in zip(with_text, results, strict=True)}, states, before
+
+
+def _source_external_ids(customer_id: UUID, key: DataKey) -> list[str]:
+    return [
+        key.decrypt_field(f"source:{i.source}", i.external_id_encrypted, i.key_version)
+        for i in SourceIdentity.objects.filter(customer_id=customer_id)
+    ]
+
+
+def _values_equal(fact: Any, values: dict[str, Any]) -> bool:
+    return all(getattr(fact, name) == value for name, value in values.items())
+
+
+def _write_fact(kind: str, spec: _FactKind, p: _Prepared, pseudonymized: str | None, key: DataKey | None
+                ) -> tuple[str, int]:
+    model = spec.model
+    values = dict(p.values)
+    values["customer_id"] = p.customer_id
+    keep_original = False
+    if spec.text_field is not None:
+        values[spec.text_field] = pseudonymized or ""
+        keep_original = bool(settings.KEEP_ORIGINAL_TEXT.get(p.source, False)) and bool(p.text)
+    existing = model.objects.select_for_update().filter(source=p.source, external_digest=p.digest).first()
+    field = _original_text_field(model, p.digest)
+    if existing is not None:
+        same_original = True
+        if spec.text_field is not None:
+            old = existing.text_original_encrypted
+            if keep_original:
+                try:
+                    same_original = (
+                        old is not None and existing.customer_id == p.customer_id
+                        and key is not None and key.decrypt_field(field, old, existing.key_version) == p.text
+                    )
+                except DecryptionError:
+                    same_original = False
+            else:
+                same_original = old is None
+        if same_original and _values_equal(existing, values):
+            return "unchanged", existing.pk
+        previous_customer = existing.customer_id
+        for name, value in values.items():
+            setattr(existing, name, value)
+        if spec.text_field is not None:
+            if keep_original and key is not None:
+                existing.text_original_encrypted = key.encrypt_field(field, p.text or "")
+                existing.key_version = key.key_version
+            else:
+                existing.text_original_encrypted = None
+                existing.key_version = None
+        existing.save()
+        _mark_stale({previous_customer, p.customer_id})
+        return "updated", existing.pk
+    if spec.text_field is not None and keep_original and key is not None:
+        values["text_original_encrypted"] = key.encrypt_field(field, p.text or "")
+        values["key_version"] = key.key_version
+    fact = model.objects.create(source=p.source, external_digest=p.digest, **values)
+    _mark_stale([p.customer_id])
+    return "created", fact.pk
+
+
+@transaction.atomic
+def facts_ingest_batch(*, kind: str, records: Sequence[dict[str, Any]], actor: str) -> list[FactResult]:
+    """Upsert many facts of one kind (each record in its own savepoint; bad records are rejected with a
+    field and a code). Free text of the whole batch is pseudonymized with one Presidio batch call.
+
+    Each record: ``source``, ``external_id`` (optional for interactions), one customer reference
+    (``customer_id`` | ``customer_external_id`` [+ ``customer_source``] | ``customer_email``) and the
+    kind's fields (see ``FACT_KINDS`` and the README's CSV formats).
+    """
+    spec = FACT_KINDS.get(kind)
+    if spec is None:
+        raise ApplicationError("Unknown fact kind.", code="unknown_kind")
+    results: dict[int, FactResult] = {}
+    prepared: list[_Prepared] = []
+    for index, record in enumerate(records):
+        try:
+            prepared.append(_prepare_fact(kind, spec, index, record))
+        except RecordInvalid as exc:
+            results[index] = FactResult(index=index, outcome="rejected", field=exc.field, code=exc.field_code)
+    customer_ids = sorted({p.customer_id for p in prepared}, key=str)
+    # Lock the customers (placeholder state, staleness) in a stable order.
+    list(Customer.objects.select_for_update().filter(id__in=customer_ids).order_by("id").values_list("id"))
+    keys = data_keys.key_get_many(customer_ids) if spec.text_field else {}
+    texts, states, before = _pseudonymize(prepared, keys) if spec.text_field else ({}, {}, {})
+    for p in prepared:
+        try:
+            with transaction.atomic():
+                outcome, fact_id = _write_fact(kind, spec, p, texts.get(p.index), keys.get(p.customer_id))
+            results[p.index] = FactResult(index=p.index, outcome=outcome, customer_id=p.customer_id, fact_id=fact_id)
+        except RecordInvalid as exc:
+            results[p.index] = FactResult(index=p.index, outcome="rejected", field=exc.field, code=exc.field_code)
+        except IntegrityError:
+            results[p.index] = FactResult(index=p.index, outcome="rejected", field="external_id", code="conflict")
+    for cid, state in states.items():
+        if json.dumps(state, sort_keys=True) != before.get(cid):
+            _save_placeholder_state(cid, keys[cid], state)
+    return [results[i] for i in range(len(records))]
+
+
+def _ingest_one(kind: str, record: dict[str, Any], actor: str) -> FactResult:
+    result = facts_ingest_batch(kind=kind, records=[record], actor=actor)[0]
+    if result.outcome == "rejected":
+        raise RecordInvalid(result.field or "record", result.code or "invalid")
+    return result
+
+
+def _customer_ref(customer_id: UUID | None, customer_external_id: str | None, customer_source: str | None,
+                  customer_email: str | None) -> dict[str, Any]:
+    return {"customer_id": customer_id, "customer_external_id": customer_external_id,
+            "customer_source": customer_source, "customer_email": customer_email}
+
+
+@transaction.atomic
+def order_ingest(
+    *, source: str, external_id: str, ordered_at: datetime, amount: Decimal | str | int, actor: str,
+    currency: str = "EUR", margin: Decimal | str | None = None, returned: bool = False, days_late: int | None = None,
+    category: str = "", kind: str = "order", customer_id: UUID | None = None,
+    customer_external_id: str | None = None, customer_source: str | None = None, customer_email: str | None = None,
+) -> FactResult:
+    """Upsert one order or invoice (by ``(source, external_id)``)."""
+    return _ingest_one("orders", {
+        "source": source, "external_id": external_id, "ordered_at": ordered_at, "amount": amount,
+        "currency": currency, "margin": margin, "returned": returned, "days_late": days_late,
+        "category": category, "kind": kind,
+        **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
+    }, actor)
+
+
+@transaction.atomic
+def interaction_ingest(
+    *, source: str, kind: str, at: datetime, actor: str, count: int = 1, external_id: str | None = None,
+    customer_id: UUID | None = None, customer_external_id: str | None = None, customer_source: str | None = None,
+    customer_email: str | None = None,
+) -> FactResult:
+    """Upsert one interaction; without ``external_id`` the key is (customer, kind, at)."""
+    return _ingest_one("interactions", {
+        "source": source, "kind": kind, "at": at, "count": count, "external_id": external_id,
+        **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
+    }, actor)
+
+
+@transaction.atomic
+def ticket_ingest(
+    *, source: str, external_id: str, opened_at: datetime, actor: str, text: str = "",
+    closed_at: datetime | None = None, channel: str = "other", escalated: bool = False,
+    satisfaction: int | None = None, category: str = "", customer_id: UUID | None = None,
+    customer_external_id: str | None = None, customer_source: str | None = None, customer_email: str | None = None,
+) -> FactResult:
+    """Upsert one support ticket; its text is pseudonymized before storage."""
+    return _ingest_one("tickets", {
+        "source": source, "external_id": external_id, "opened_at": opened_at, "closed_at": closed_at,
+        "channel": channel, "escalated": escalated, "satisfaction": satisfaction, "category": category,
+        "text": text, **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
+    }, actor)
+
+
+@transaction.atomic
+def note_ingest(
+    *, source: str, external_id: str, at: datetime, text: str, actor: str, kind: str = "note",
+    customer_id: UUID | None = None, customer_external_id: str | None = None, customer_source: str | None = None,
+    customer_email: str | None = None,
+) -> FactResult:
+    """Upsert one note or call transcript; its text is pseudonymized before storage."""
+    return _ingest_one("notes", {
+        "source": source, "external_id": external_id, "at": at, "text": text, "kind": kind,
+        **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
+    }, actor)
+
+
+@transaction.atomic
+def review_ingest(
+    *, source: str, external_id: str, at: datetime, rating: int, actor: str, text: str = "",
+    customer_id: UUID | None = None, customer_external_id: str | None = None, customer_source: str | None = None,
+    customer_email: str | None = None,
+) -> FactResult:
+    """Upsert one review (rating 1-5); its text is pseudonymized before storage."""
+    return _ingest_one("reviews", {
+        "source": source, "external_id": external_id, "at": at, "rating": rating, "text": text,
+        **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
+    }, actor)
+
+
+@transaction.atomic
+def nps_ingest(
+    *, source: str, external_id: str, at: datetime, score: int, actor: str, comment: str = "",
+    customer_id: UUID | None = None, customer_external_id: str | None = None, customer_source: str | None = None,
+    customer_email: str | None = None,
+) -> FactResult:
+    """Upsert one NPS answer (score 0-10); its comment is pseudonymized before storage."""
+    return _ingest_one("nps", {
+        "source": source, "external_id": external_id, "at": at, "score": score, "comment": comment,
+        **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
+    }, actor)
+
+
+@transaction.atomic
+def referral_ingest(
+    *, source: str, external_id: str, at: datetime, actor: str, converted: bool = False,
+    customer_id: UUID | None = None, customer_external_id: str | None = None, customer_source: str | None = None,
+    customer_email: str | None = None,
+) -> FactResult:
+    """Upsert one referral made by the customer."""
+    return _ingest_one("referrals", {
+        "source": source, "external_id": external_id, "at": at, "converted": converted,
+        **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
+    }, actor)
+
+
+
+# --------------------------------------------------------------------------------------------------------
+# Retention
+# --------------------------------------------------------------------------------------------------------
+
+DEFAULT_RETENTION_DAYS = {"orders": 3650, "interactions": 730, "tickets": 1095, "reviews": 1825}
+# (retention category, model, date column). Notes and call transcripts follow the tickets category unless
+# RETENTION_DAYS has "notes"; NPS answers and referrals follow "reviews" unless it has "nps"/"referrals".
+RETENTION_TARGETS: tuple[tuple[str, str, Any, str], ...] = (
+    ("orders", "orders", Order, "ordered_at"),
+    ("interactions", "interactions", Interaction, "at"),
+    ("tickets", "tickets", Ticket, "opened_at"),
+    ("notes", "tickets", Note, "at"),
+    ("reviews", "reviews", Review, "at"),
+    ("nps", "reviews", NpsAnswer, "at"),
+    ("referrals", "reviews", Referral, "at"),
+)
+
+
+def retention_days() -> dict[str, int]:
+    """``settings.RETENTION_DAYS`` (JSON object, days per data category) over the defaults."""
+    configured = getattr(settings, "RETENTION_DAYS", None) or {}
+    return {**DEFAULT_RETENTION_DAYS, **{k: int(v) for k, v in configured.items()}}
+
+
+@transaction.atomic
+def _purge_batch(model: Any, column: str, cutoff: datetime, batch_size: int) -> int:
+    ids = list(
+        model.objects.filter(**{f"{column}__lt": cutoff}).order_by(column, "pk").values_list("pk", flat=True)[:batch_size]
+    )
+    if not ids:
+        return 0
+    customers = set(model.objects.filter(pk__in=ids).values_list("customer_id", flat=True))
+    deleted, _ = model.objects.filter(pk__in=ids).delete()
+    _mark_stale(customers)
+    return deleted
+
+
+def retention_purge(*, now: datetime | None = None, batch_size: int = 1000, max_batches: int | None = None,
+                    dry_run: bool = False) -> dict[str, int]:
+    """Delete facts older than the retention of their data category, in bounded batches (each its own short
+    transaction). Returns the number of rows deleted (or, with ``dry_run``, due) per target."""
+    now = now or timezone.now()
+    days = retention_days()
+    counts: dict[str, int] = {}
+    for target, category, model, column in RETENTION_TARGETS:
+        cutoff = now - timedelta(days=days.get(target, days[category]))
+        if dry_run:
+            counts[target] = model.objects.filter(**{f"{column}__lt": cutoff}).count()
+            continue
+        total = batches = 0
+        while max_batches is None or batches < max_batches:
+            deleted = _purge_batch(model, column, cutoff, batch_size)
+            total += deleted
+            batches += 1
+            if deleted < batch_size:
+                break
+        counts[target] = total
+    return counts
+
+
+# --------------------------------------------------------------------------------------------------------
+# Key rotation
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    rotated: int
+    remaining: int
+    kek_id: str
+    dry_run: bool
+
+
+@transaction.atomic
+def _rotate_batch(active: str, batch_size: int) -> int:
+    rows = list(
+        CustomerKey.objects.select_for_update(skip_locked=True).exclude(kek_id=active).order_by("customer_id")[:batch_size]
+    )
+    now = timezone.now()
+    for row in rows:
+        dek = data_keys.unwrap(row)
+        wrapped = envelope.wrap_data_key(dek, customer_id=row.customer_id, kek_id=active)
+        row.kek_id, row.wrapped, row.rotated_at = wrapped.kek_id, wrapped.wrapped, now
+    CustomerKey.objects.bulk_update(rows, ["kek_id", "wrapped", "rotated_at"])
+    return len(rows)
+
+
+@transaction.atomic
+def _rotate_import_keys(active: str) -> int:
+    from .models import ImportJob
+
+    jobs = list(ImportJob.objects.select_for_update(skip_locked=True).exclude(kek_id=active)
+                .filter(status__in=[ImportJob.Status.PENDING, ImportJob.Status.RUNNING]))
+    for job in jobs:
+        context = f"import:{job.id}"
+        dek = envelope.unwrap_data_key(envelope.WrappedKey(job.kek_id, bytes(job.wrapped_key)), customer_id=context)
+        wrapped = envelope.wrap_data_key(dek, customer_id=context, kek_id=active)
+        job.kek_id, job.wrapped_key = wrapped.kek_id, wrapped.wrapped
+        job.save(update_fields=["kek_id", "wrapped_key"])
+    return len(jobs)
+
+
+def keys_rotate(*, actor: str, batch_size: int = 500, dry_run: bool = False,
+                progress: Callable[[int], None] | None = None) -> RotationResult:
+    """Re-wrap every data key under the active KEK (``settings.KEK_ACTIVE_ID``), online: short transactions
+    of ``batch_size`` rows locked with SKIP LOCKED. Field ciphertexts are untouched (the DEKs stay the same).
+    Writes a ``keys.rotated`` governance record with the counts."""
+    active = envelope.active_kek_id()
+    if active not in settings.KEK_KEYS:
+        raise ApplicationError("The active key-encryption key is not configured.", code="kek_missing")
+    if dry_run:
+        remaining = CustomerKey.objects.exclude(kek_id=active).count()
+        return RotationResult(rotated=0, remaining=remaining, kek_id=active, dry_run=True)
+    rotated = 0
+    idle_rounds = 0
+    while True:
+        n = _rotate_batch(active, batch_size)
+        rotated += n
+        if progress is not None and n:
+            progress(n)
+        if n:
+            idle_rounds = 0
+            continue
+        if not CustomerKey.objects.exclude(kek_id=active).exists() or idle_rounds >= 5:
+            break
+        idle_rounds += 1  # rows locked by concurrent writers: try again shortly
+        import time
+
+        time.sleep(0.2)
+    imports = _rotate_import_keys(active)
+    remaining = CustomerKey.objects.exclude(kek_id=active).count()
+    with transaction.atomic():
+        _governance(kind="keys.rotated", actor=actor,
+                    details={"kek_id": active, "rotated": rotated, "remaining": remaining, "imports": imports})
+    return RotationResult(rotated=rotated, remaining=remaining, kek_id=active, dry_run=False)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Bulk ingestion (REST)
+# --------------------------------------------------------------------------------------------------------
+
+INGEST_KINDS = ("customers", *FACT_KINDS)
+
+
+@dataclass(frozen=True)
+class BatchRecordResult:
+    index: int
+    outcome: str
+    customer_id: UUID | None = None
+    errors: tuple[tuple[str, str], ...] = ()  # (field, code)
+
+
+@transaction.atomic
+def ingest_batch(*, kind: str, records: Sequence[tuple[int, dict[str, Any]]], actor: str, channel: str = "api",
+                 prior_rejections: int = 0) -> list[BatchRecordResult]:
+    """Ingest already shape-validated records ``(index, record)`` of one kind; each record in its own
+    savepoint. Writes one ``import.completed`` governance record with the counts (PII-free)."""
+    if kind not in INGEST_KINDS:
+        raise ApplicationError("Unknown record kind.", code="unknown_kind")
+    results: list[BatchRecordResult] = []
+    if kind == "customers":
+        for index, record in records:
+            try:
+                with transaction.atomic():
+                    res = customer_ingest(actor=actor, **record)
+                results.append(BatchRecordResult(index=index, outcome=res.outcome, customer_id=res.customer_id))
+            except RecordInvalid as exc:
+                results.append(BatchRecordResult(index=index, outcome="rejected", errors=((exc.field, exc.field_code),)))
+            except MergeConflict as exc:
+                field = exc.reason.removeprefix("conflicting_")
+                results.append(BatchRecordResult(index=index, outcome="rejected", errors=((field, exc.code),)))
+            except IdentifierInUse as exc:
+                results.append(BatchRecordResult(index=index, outcome="rejected", errors=((exc.field, exc.code),)))
+            except IntegrityError:  # a concurrent writer took the same identifier; the record can be retried
+                results.append(BatchRecordResult(index=index, outcome="rejected", errors=(("record", "conflict"),)))
+    else:
+        fact_results = facts_ingest_batch(kind=kind, records=[r for _, r in records], actor=actor)
+        for (index, _), fr in zip(records, fact_results, strict=True):
+            errors = ((fr.field or "record", fr.code or "invalid"),) if fr.outcome == "rejected" else ()
+            results.append(BatchRecordResult(index=index, outcome=fr.outcome, customer_id=fr.customer_id,
+                                             errors=errors))
+    counts = dict.fromkeys(("created", "updated", "merged", "unchanged", "rejected"), 0)
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    counts["rejected"] += prior_rejections
+    _governance(kind="import.completed", actor=actor,
+                details={"channel": channel, "kind": kind, "total": len(records) + prior_rejections, **counts})
+    return results

@@ -1,0 +1,47 @@
+"""Celery tasks of the profiles app: thin, ids-only arguments."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from uuid import UUID
+
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+logger = logging.getLogger("profiles.tasks")
+
+
+@shared_task(
+    name="profiles.tasks.import_chunk", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True,
+    max_retries=5, soft_time_limit=20 * 60, time_limit=25 * 60,
+)
+def import_chunk(import_id: str, chunk_no: int) -> None:
+    """Process one encrypted chunk of a CSV import (idempotent: a processed chunk is gone)."""
+    from .imports import import_chunk_process
+
+    done = import_chunk_process(job_id=UUID(str(import_id)), chunk_no=int(chunk_no))
+    logger.info("import chunk", extra={"job": str(import_id), "chunk": int(chunk_no), "status": int(done)})
+
+
+@shared_task(
+    name="profiles.tasks.purge_expired", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True,
+    max_retries=3, soft_time_limit=50 * 60, time_limit=55 * 60,
+)
+def purge_expired() -> dict[str, int]:
+    """Nightly retention purge: delete facts older than their category's retention, in bounded batches;
+    drop encrypted import chunks of jobs abandoned for more than two days."""
+    from .models import ImportChunk, ImportJob
+    from .services import retention_purge
+
+    counts = retention_purge()
+    stale = timezone.now() - timedelta(days=2)
+    abandoned, _ = ImportChunk.objects.filter(job__created_at__lt=stale).delete()
+    ImportJob.objects.filter(created_at__lt=stale, status=ImportJob.Status.RUNNING).update(
+        status=ImportJob.Status.FAILED, finished_at=timezone.now()
+    )
+    for target, count in counts.items():
+        logger.info("retention purge", extra={"kind": target, "count": count})
+    logger.info("retention purge", extra={"kind": "import_chunks", "count": abandoned})
+    return counts

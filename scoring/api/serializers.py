@@ -1,0 +1,161 @@
+"""Explicit serializers of the scoring API: every exposed field is chosen on purpose.
+
+Responses carry pseudonyms and numbers only; the e-mail/source id of a lookup is never echoed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from config.errors import ValidationFailed
+from scoring.models import Outcome
+
+PURPOSE_MAX = 64
+
+
+def _known_purpose(value: str) -> str:
+    from consent import selectors as consent_selectors
+
+    try:
+        consent_selectors.purpose_id_for(value)
+    except ValidationFailed:
+        raise serializers.ValidationError("Unknown purpose.", code="invalid_choice") from None
+    return value
+
+
+class PurposeQuery(serializers.Serializer):
+    purpose = serializers.CharField(max_length=PURPOSE_MAX)
+
+    def validate_purpose(self, value: str) -> str:
+        return _known_purpose(value)
+
+
+class ScoreLookupQuery(PurposeQuery):
+    """Find the customer by a blind-indexed identifier (hashed server-side, never stored or logged)."""
+
+    email = serializers.CharField(max_length=254, required=False)
+    phone = serializers.CharField(max_length=40, required=False)
+    country = serializers.CharField(max_length=2, required=False)
+    source = serializers.CharField(max_length=16, required=False)
+    external_id = serializers.CharField(max_length=200, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = [k for k in ("email", "phone") if attrs.get(k)]
+        if attrs.get("source") or attrs.get("external_id"):
+            if not (attrs.get("source") and attrs.get("external_id")):
+                raise serializers.ValidationError({"external_id": "source and external_id go together."},
+                                                  code="required")
+            given.append("source")
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {"identifier": "Give exactly one of email, phone or source + external_id."}, code="invalid")
+        return attrs
+
+
+class MoneyOutput(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2, coerce_to_string=True)
+    currency = serializers.CharField()
+    horizon_days = serializers.IntegerField()
+
+
+class ServiceLevelOutput(serializers.Serializer):
+    response_time = serializers.CharField()
+    response_time_hours = serializers.IntegerField()
+    escalation = serializers.CharField()
+    extras = serializers.CharField()
+
+
+class RecommendationOutput(serializers.Serializer):
+    code = serializers.CharField()
+    text = serializers.CharField()
+
+
+class ContributionOutput(serializers.Serializer):
+    feature = serializers.CharField()
+    label = serializers.CharField()
+    value = serializers.JSONField()
+    contribution = serializers.FloatField()
+    text = serializers.CharField()
+
+
+class ModelExplanationOutput(serializers.Serializer):
+    title = serializers.CharField()
+    unit = serializers.CharField()
+    baseline = serializers.FloatField()
+    output = serializers.FloatField()
+    contributions = ContributionOutput(many=True)
+    other_features = serializers.FloatField(help_text="Sum of the contributions not listed.")
+
+
+class ExplanationOutput(serializers.Serializer):
+    clv = ModelExplanationOutput()
+    churn = ModelExplanationOutput()
+    upsell = ModelExplanationOutput()
+    advocacy = ModelExplanationOutput()
+
+
+class OverrideOutput(serializers.Serializer):
+    tier = serializers.CharField()
+    automated_tier = serializers.CharField()
+    review_of_decision = serializers.IntegerField()
+    since = serializers.CharField()
+
+
+class ScoreOutput(serializers.Serializer):
+    customer = serializers.UUIDField()
+    purpose = serializers.CharField()
+    clv = MoneyOutput()
+    clv_score = serializers.IntegerField(min_value=0, max_value=100)
+    churn_probability = serializers.FloatField()
+    risk_level = serializers.CharField()
+    upsell = serializers.FloatField()
+    advocacy = serializers.FloatField()
+    segment = serializers.CharField()
+    tier = serializers.CharField()
+    service_level = ServiceLevelOutput()
+    recommendation = RecommendationOutput()
+    explanation = ExplanationOutput()
+    model_versions = serializers.DictField(child=serializers.CharField())
+    decision_id = serializers.IntegerField()
+    computed_at = serializers.DateTimeField()
+    override = OverrideOutput(allow_null=True)
+
+
+class RouteInput(serializers.Serializer):
+    customer = serializers.UUIDField()
+    ticket_category = serializers.CharField(max_length=64)
+    purpose = serializers.CharField(max_length=PURPOSE_MAX)
+
+    def validate_purpose(self, value: str) -> str:
+        return _known_purpose(value)
+
+
+class RouteOutput(serializers.Serializer):
+    customer = serializers.UUIDField()
+    purpose = serializers.CharField()
+    ticket_category = serializers.CharField()
+    queue = serializers.CharField()
+    sla_hours = serializers.IntegerField()
+    escalation_level = serializers.IntegerField()
+    handler = serializers.CharField()
+    tier = serializers.CharField()
+    risk_level = serializers.CharField()
+    decision_id = serializers.IntegerField()
+    model_versions = serializers.DictField(child=serializers.CharField())
+
+
+class OutcomeInput(serializers.Serializer):
+    customer = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=Outcome.Kind.values)
+    at = serializers.DateTimeField(required=False)
+    source = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,64}$", required=False)
+
+
+class OutcomeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    customer = serializers.UUIDField(source="customer_id")
+    kind = serializers.CharField()
+    at = serializers.DateTimeField()
+    source = serializers.CharField()

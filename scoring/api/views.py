@@ -1,0 +1,135 @@
+"""Thin views of the scoring API: validate, call one service, answer with an explicit serializer.
+
+Scopes: ``score:read`` (scores), ``route:read`` (routing), ``outcome:write`` (outcomes). The client must
+also be allowed the requested purpose (403 ``purpose_not_allowed``). Lookups by e-mail or source id are
+hashed server-side by profiles; the request log records the path only, never the query string.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import NotFound, PurposeNotAllowed
+from config.permissions import client_may_use_purpose
+from scoring import engine, services
+from scoring.api import serializers as s
+
+
+def _requester(request: Request) -> str:
+    return request.auth.requester
+
+
+def _require_purpose(request: Request, purpose: str) -> None:
+    if not client_may_use_purpose(request.auth, purpose):
+        raise PurposeNotAllowed()
+
+
+def _score_payload(result: services.ScoreResult, horizon_days: int) -> dict[str, Any]:
+    override = None
+    if result.override is not None:
+        override = {**result.override, "automated_tier": result.automated_tier}
+    return {
+        "customer": result.customer_id,
+        "purpose": result.purpose,
+        "clv": {"amount": f"{result.clv:.2f}", "currency": result.currency, "horizon_days": horizon_days},
+        "clv_score": result.clv_score,
+        "churn_probability": result.churn_probability,
+        "risk_level": result.risk_level,
+        "upsell": result.upsell,
+        "advocacy": result.advocacy,
+        "segment": result.segment,
+        "tier": result.tier,
+        "service_level": result.service_level,
+        "recommendation": result.recommendation,
+        "explanation": engine.explanation_in_words(result.explanation),
+        "model_versions": result.model_versions,
+        "decision_id": result.decision_id,
+        "computed_at": result.computed_at,
+        "override": override,
+    }
+
+
+def _serve(request: Request, customer_id: Any, purpose: str) -> Response:
+    from django.conf import settings
+
+    result = services.score_serve(customer_id=customer_id, purpose=purpose, requester=_requester(request))
+    return Response(s.ScoreOutput(_score_payload(result, settings.SCORING_HORIZON_DAYS)).data)
+
+
+class CustomerScoreView(APIView):
+    required_scopes = {"GET": "score:read"}
+
+    @extend_schema(parameters=[OpenApiParameter("purpose", str, required=True)], responses={200: s.ScoreOutput},
+                   tags=["scoring"], summary="Score of a customer (an automated decision, recorded)")
+    def get(self, request: Request, customer_id: Any) -> Response:
+        query = s.PurposeQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        purpose = query.validated_data["purpose"]
+        _require_purpose(request, purpose)
+        return _serve(request, customer_id, purpose)
+
+
+class ScoreLookupView(APIView):
+    """Score of a customer found by e-mail, phone or source id (blind index; never stored or logged)."""
+
+    required_scopes = {"GET": "score:read"}
+
+    @extend_schema(
+        parameters=[OpenApiParameter(n, str, required=n == "purpose")
+                    for n in ("purpose", "email", "phone", "country", "source", "external_id")],
+        responses={200: s.ScoreOutput}, tags=["scoring"], summary="Score of a customer found by identifier",
+    )
+    def get(self, request: Request) -> Response:
+        from profiles import selectors as profiles_selectors
+
+        query = s.ScoreLookupQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = dict(query.validated_data)
+        purpose = data.pop("purpose")
+        _require_purpose(request, purpose)
+        customer_id = profiles_selectors.customer_find(**data)
+        if customer_id is None:
+            raise NotFound("Customer not found.")
+        return _serve(request, customer_id, purpose)
+
+
+class RouteView(APIView):
+    required_scopes = {"POST": "route:read"}
+
+    @extend_schema(request=s.RouteInput, responses={200: s.RouteOutput}, tags=["scoring"],
+                   summary="Queue, SLA and escalation for a ticket (a routing decision, recorded)")
+    def post(self, request: Request) -> Response:
+        body = s.RouteInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        _require_purpose(request, data["purpose"])
+        result = services.route_ticket(customer_id=data["customer"], category=data["ticket_category"],
+                                       purpose=data["purpose"], requester=_requester(request))
+        payload = {
+            "customer": result.customer_id, "purpose": result.purpose, "ticket_category": result.ticket_category,
+            "queue": result.queue, "sla_hours": result.sla_hours, "escalation_level": result.escalation_level,
+            "handler": result.handler, "tier": result.tier, "risk_level": result.risk_level,
+            "decision_id": result.decision_id, "model_versions": result.model_versions,
+        }
+        return Response(s.RouteOutput(payload).data)
+
+
+class OutcomeView(APIView):
+    required_scopes = {"POST": "outcome:write"}
+
+    @extend_schema(request=s.OutcomeInput, responses={201: s.OutcomeOutput}, tags=["scoring"],
+                   summary="Report an outcome (churned, renewed, upsell accepted/declined) for training")
+    def post(self, request: Request) -> Response:
+        body = s.OutcomeInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        requester = _requester(request)
+        outcome = services.outcome_record(customer_id=data["customer"], kind=data["kind"], at=data.get("at"),
+                                          source=data.get("source") or request.auth.name, actor=requester)
+        return Response(s.OutcomeOutput(outcome).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,279 @@
+"""All reads of the scoring app (console, customer pages, export, CLI)."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q
+
+from config.errors import NotFound
+from scoring import engine
+from scoring.models import CustomerScore, ModelVersion, Outcome, RescoreRun, ScoreOverride
+from scoring.population import tier_shares
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        raise NotFound() from None
+
+
+def _score_dict(row: CustomerScore, override: ScoreOverride | None) -> dict[str, Any]:
+    data = {
+        "customer_id": str(row.customer_id),
+        "purpose": row.purpose,
+        "clv": round(row.clv, 2),
+        "currency": row.currency,
+        "clv_score": row.clv_score,
+        "churn_probability": round(row.churn_probability, 4),
+        "risk_level": row.risk_level,
+        "upsell": round(row.upsell, 4),
+        "advocacy": round(row.advocacy, 4),
+        "segment": row.segment,
+        "tier": row.tier,
+        "automated_tier": row.tier,
+        "service_level": row.service_level,
+        "recommendation": row.recommendation,
+        "explanation": engine.explanation_in_words(row.explanation),
+        "model_version": row.model_version.version,
+        "churn_model_version": row.churn_model_version.version if row.churn_model_version else None,
+        "computed_at": row.computed_at,
+        "stale": row.stale,
+        "override": None,
+    }
+    if override is not None:
+        data["tier"] = override.tier
+        data["service_level"] = override.service_level or engine.service_level_for(override.tier)
+        data["override"] = {"tier": override.tier, "review_of_decision": override.decision_id,
+                            "since": override.created_at, "reviewer": override.reviewer}
+    return data
+
+
+def score_current(*, customer_id: uuid.UUID, purpose: str) -> dict[str, Any] | None:
+    """The stored score of a customer for a purpose (with the effective override), or None.
+
+    A read for the console and the export; serving to API clients goes through ``score_serve`` (gated).
+    """
+    cid = _uuid(customer_id)
+    row = (CustomerScore.objects.select_related("model_version", "churn_model_version")
+           .filter(customer_id=cid, purpose=purpose).first())
+    if row is None:
+        return None
+    override = ScoreOverride.objects.filter(customer_id=cid, purpose=purpose, active=True).first()
+    return _score_dict(row, override)
+
+
+def scores_for_customer(*, customer_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every stored score of a customer (all purposes), for the export and the console."""
+    cid = _uuid(customer_id)
+    overrides = {o.purpose: o for o in ScoreOverride.objects.filter(customer_id=cid, active=True)}
+    rows = CustomerScore.objects.select_related("model_version", "churn_model_version").filter(customer_id=cid)
+    return [_score_dict(row, overrides.get(row.purpose)) for row in rows.order_by("purpose")]
+
+
+def outcomes_for_customer(*, customer_id: uuid.UUID) -> list[dict[str, Any]]:
+    return [
+        {"kind": o.kind, "at": o.at, "source": o.source}
+        for o in Outcome.objects.filter(customer_id=_uuid(customer_id)).order_by("at", "id")
+    ]
+
+
+_PURPOSE_WORDS = {
+    "automated_scoring": "our automated customer scoring",
+    "service_prioritization": "how quickly and by whom your requests are handled",
+    "marketing": "the offers we send you",
+}
+
+
+def score_explanation_for_subject(*, customer_id: uuid.UUID) -> dict[str, Any]:
+    """'Why am I treated this way?' in plain words, for the customer's own page (Art. 15(1)(h), 22)."""
+    scores = scores_for_customer(customer_id=customer_id)
+    contest = (
+        "You can ask for a person to review this decision and contest it: use the 'Contest' button on this "
+        f"page, or write to our data protection officer at {settings.DPO_EMAIL}. A reviewer will look at your "
+        "case and can change the outcome."
+    )
+    if not scores:
+        return {"scored": False, "summary": "We currently hold no automated score about you.", "items": [],
+                "how_to_contest": contest}
+    items = []
+    for s in scores:
+        level = s["service_level"]
+        reasons = []
+        for key in ("clv", "churn"):
+            exp = s["explanation"].get(key)
+            if exp:
+                reasons.extend(c["text"] for c in exp["contributions"][:3])
+        overridden = s["override"] is not None
+        text = (
+            f"For {_PURPOSE_WORDS.get(s['purpose'], s['purpose'])}, you are in the {s['tier']} tier: "
+            f"we aim to answer within {level.get('response_time_hours', '?')} hours, handled by "
+            f"{level.get('escalation', 'our support team')}."
+        )
+        if overridden:
+            text += " A member of staff reviewed the automated result and set this tier."
+        items.append({
+            "purpose": s["purpose"],
+            "tier": s["tier"],
+            "automated_tier": s["automated_tier"],
+            "reviewed_by_a_person": overridden,
+            "service_level": level,
+            "summary": text,
+            "main_reasons": reasons,
+            "reasons_explained": (
+                "Each reason shows one piece of information we used and how much it moved the result: "
+                "money amounts for the expected future value, points (out of 100) for the churn risk."
+            ),
+            "expected_value": {"amount": s["clv"], "currency": s["currency"], "percentile": s["clv_score"]},
+            "risk_level": s["risk_level"],
+            "computed_at": s["computed_at"],
+            "model_version": s["model_version"],
+        })
+    return {"scored": True, "summary": items[0]["summary"], "items": items, "how_to_contest": contest}
+
+
+# --------------------------------------------------------------------------- models and drift
+
+
+def _psi(expected_edges: list[float], purpose: str | None, field: str, model_version_id: int) -> float | None:
+    """Population stability index of the stored scores against the training deciles (10 bins of 10 %)."""
+    edges = sorted({float(e) for e in expected_edges[1:-1]})
+    if not edges:
+        return None
+    qs = CustomerScore.objects.filter(model_version_id=model_version_id)
+    if purpose:
+        qs = qs.filter(purpose=purpose)
+    conditions = {}
+    lower = None
+    for i, edge in enumerate([*edges, None]):
+        cond = Q()
+        if lower is not None:
+            cond &= Q(**{f"{field}__gt": lower})
+        if edge is not None:
+            cond &= Q(**{f"{field}__lte": edge})
+        conditions[f"b{i}"] = Count("id", filter=cond)
+        lower = edge
+    counts = qs.aggregate(total=Count("id"), **conditions)
+    total = counts.pop("total")
+    if not total:
+        return None
+    bins = len(conditions)
+    psi = 0.0
+    for i in range(bins):
+        actual = max(counts[f"b{i}"] / total, 1e-4)
+        expected = 1.0 / bins
+        psi += (actual - expected) * math.log(actual / expected)
+    return round(psi, 4)
+
+
+def _version_dict(v: ModelVersion) -> dict[str, Any]:
+    card = v.card or {}
+    return {
+        "version": v.version, "kind": v.kind, "status": v.status, "created_at": v.created_at,
+        "activated_at": v.activated_at, "retired_at": v.retired_at, "sha256": v.sha256, "seed": v.seed,
+        "metrics": v.metrics, "training_seconds": card.get("training_seconds"),
+        "data_window": card.get("data_window"), "training_population": card.get("training_population"),
+        "clv_model": ((card.get("models") or {}).get("clv") or {}).get("served"),
+    }
+
+
+def model_list() -> list[dict[str, Any]]:
+    return [_version_dict(v) for v in ModelVersion.objects.order_by("-created_at", "-id")]
+
+
+def model_get(*, version: str) -> ModelVersion:
+    v = ModelVersion.objects.filter(version=version).first()
+    if v is None:
+        raise NotFound("Model version not found.")
+    return v
+
+
+def model_overview() -> dict[str, Any]:
+    """Active versions with metrics and training time, other versions, and score drift since training.
+
+    Drift: PSI of the stored CLV and churn scores of the active model against the training population's
+    deciles (PSI < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 significant shift: retrain).
+    """
+    versions = list(ModelVersion.objects.order_by("-created_at", "-id"))
+    active = [v for v in versions if v.status == ModelVersion.Status.ACTIVE]
+    out: dict[str, Any] = {"active": [], "versions": [_version_dict(v) for v in versions[:20]]}
+    for v in active:
+        item = _version_dict(v)
+        dist = (v.card or {}).get("score_distribution")
+        if v.kind == ModelVersion.Kind.FULL and dist:
+            clv_psi = _psi(dist.get("clv_deciles", []), None, "clv", v.pk)
+            churn_psi = _psi(dist.get("churn_deciles", []), None, "churn_probability", v.pk)
+            item["drift"] = {"clv_psi": clv_psi, "churn_psi": churn_psi,
+                             "status": _drift_status(clv_psi, churn_psi)}
+        out["active"].append(item)
+    return out
+
+
+def _drift_status(*values: float | None) -> str:
+    known = [v for v in values if v is not None]
+    if not known:
+        return "unknown"
+    worst = max(known)
+    return "stable" if worst < 0.1 else "moderate" if worst < 0.25 else "significant"
+
+
+def tier_distribution(*, purpose: str | None = None) -> dict[str, Any]:
+    """Count and share of stored scores per tier (per purpose), with the configured shares."""
+    qs = CustomerScore.objects.all()
+    if purpose:
+        qs = qs.filter(purpose=purpose)
+    rows = qs.values("purpose", "tier").annotate(n=Count("id")).order_by("purpose", "tier")
+    configured = dict(tier_shares())
+    by_purpose: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        entry = by_purpose.setdefault(r["purpose"], {"total": 0, "tiers": {}})
+        entry["tiers"][r["tier"]] = {"count": r["n"]}
+        entry["total"] += r["n"]
+    for entry in by_purpose.values():
+        for name in configured:
+            t = entry["tiers"].setdefault(name, {"count": 0})
+            t["share"] = round(t["count"] / entry["total"], 4) if entry["total"] else 0.0
+            t["configured_share"] = round(configured[name], 4)
+    overrides = dict(ScoreOverride.objects.filter(active=True).values("purpose").annotate(n=Count("id"))
+                     .values_list("purpose", "n"))
+    return {"purposes": by_purpose, "configured_shares": configured, "active_overrides": overrides}
+
+
+# --------------------------------------------------------------------------- rescoring runs
+
+
+def _run_dict(run: RescoreRun) -> dict[str, Any]:
+    skipped = {"no_consent": run.skipped_no_consent, "restricted": run.skipped_restricted,
+               "objected": run.skipped_objected, "erased": run.skipped_erased}
+    return {
+        "id": str(run.id), "purpose": run.purpose, "status": run.status, "full": run.full,
+        "requester": run.requester, "started_at": run.started_at, "finished_at": run.finished_at,
+        "model_version": run.model_version.version if run.model_version_id else None,
+        "chunks_total": run.chunks_total, "chunks_done": run.chunks_done, "total": run.total, "done": run.done,
+        "scored": run.scored, "tier_changes": run.tier_changes, "skipped": skipped,
+        "skipped_total": sum(skipped.values()),
+        "percent": round(100.0 * run.done / run.total, 1) if run.total else 100.0,
+    }
+
+
+def rescore_run_progress(*, run_id: uuid.UUID) -> dict[str, Any]:
+    run = RescoreRun.objects.select_related("model_version").filter(pk=_uuid(run_id)).first()
+    if run is None:
+        raise NotFound("Rescore run not found.")
+    return _run_dict(run)
+
+
+def rescore_run_list(*, limit: int = 20) -> list[dict[str, Any]]:
+    return [_run_dict(r) for r in RescoreRun.objects.select_related("model_version").order_by("-started_at")[:limit]]
+
+
+def rescore_run_latest(*, purpose: str | None = None) -> dict[str, Any] | None:
+    qs = RescoreRun.objects.select_related("model_version").order_by("-started_at")
+    if purpose:
+        qs = qs.filter(purpose=purpose)
+    run = qs.first()
+    return _run_dict(run) if run is not None else None

@@ -1,0 +1,75 @@
+"""Thin Celery tasks of the scoring app. Arguments are ids only (customer pseudonyms, run ids, purpose codes).
+
+All are ``acks_late`` (a worker killed mid-task leaves the message to be redelivered; the chunk's
+transaction rolled back, so the redelivery redoes it completely and writes nothing twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+
+from scoring import services
+from scoring.registry import ModelUnavailable
+
+logger = logging.getLogger("scoring.tasks")
+STALE_BATCH = 500
+
+
+@shared_task(
+    name="scoring.tasks.rescore_chunk", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+    autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, soft_time_limit=1500, time_limit=1800,
+)
+def rescore_chunk(run_id: str, customer_ids: list[str]) -> dict:
+    counts = services.rescore_chunk(run_id=UUID(run_id), customer_ids=[UUID(c) for c in customer_ids])
+    return counts.to_json()
+
+
+@shared_task(
+    name="scoring.tasks.rescore_customer", acks_late=True, ignore_result=True,
+    autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, soft_time_limit=120, time_limit=180,
+)
+def rescore_customer(customer_id: str, purpose: str) -> str:
+    try:
+        return services.score_refresh(customer_id=UUID(customer_id), purpose=purpose)
+    except ModelUnavailable:
+        logger.warning("no model to rescore with", extra={"event": "scoring.refresh.no_model", "purpose": purpose})
+        return "model_unavailable"
+
+
+@shared_task(name="scoring.tasks.rescore_all_nightly", acks_late=True, ignore_result=True,
+             soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
+def rescore_all_nightly() -> list[str]:
+    """Plan a full run per batch purpose (pass 1) and fan its chunks out to the workers."""
+    run_ids = []
+    for purpose in services.batch_purposes():
+        try:
+            run = services.rescore_run_start(purpose=purpose, requester="job:nightly_rescore")
+        except ModelUnavailable:
+            logger.warning("nightly rescore skipped: no model", extra={"event": "scoring.nightly.no_model"})
+            return run_ids
+        services.rescore_run_dispatch(run_id=run.id)
+        run_ids.append(str(run.id))
+    return run_ids
+
+
+@shared_task(name="scoring.tasks.rescore_stale", acks_late=True, ignore_result=True,
+             soft_time_limit=1500, time_limit=1800)
+def rescore_stale() -> int:
+    """Customers with new data since their last score: a subset run per batch purpose, chunks queued."""
+    from profiles import selectors as profiles_selectors
+
+    ids = profiles_selectors.stale_customer_ids(limit=int(getattr(settings, "RESCORE_STALE_BATCH", STALE_BATCH)))
+    if not ids:
+        return 0
+    for purpose in services.batch_purposes():
+        try:
+            run = services.rescore_run_start(purpose=purpose, requester="job:rescore_stale", customer_ids=ids)
+        except ModelUnavailable:
+            return 0
+        services.rescore_run_dispatch(run_id=run.id)
+    return len(ids)

@@ -1,0 +1,247 @@
+"""Training data from the database for ``scoring.ml.models`` (used by ``manage.py train``).
+
+Lawful basis: training is a processing purpose of its own. Only customers for whom the processing gate
+allows ``SCORING_TRAINING_PURPOSE`` (default ``automated_scoring``) *at training time* are used, and never
+erased, restricted or objecting ones. Only pseudonymized numbers are read (``profiles.aggregates``).
+
+Labels come from the history itself: features as of a cutoff and what happened in the following horizon
+(``profiles.aggregates.window_outcomes``), at the cutoffs ``scoring.ml.models`` would pick for temporal
+cross-validation (``as_of - horizon - j * step``); explicit outcomes reported through the API
+(``Outcome``) override the derived labels in the most recent labelled window. Days are counted backwards
+from ``as_of``: cutoff day ``c`` is ``as_of - (now_day - c)`` days.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone
+
+from config.errors import Unprocessable
+from consent import selectors as consent_selectors
+from profiles import aggregates
+from profiles import selectors as profiles_selectors
+from scoring.ml.features import build_matrix, feature_names
+from scoring.ml.models import (
+    ClassifierModel,
+    ModelConfig,
+    Outcomes,
+    Snapshot,
+    TrainedBundle,
+    TrainingData,
+    train_all,
+    train_churn_from_table,
+)
+from scoring.models import Outcome
+from scoring.population import reference_from_population
+
+logger = logging.getLogger("scoring.training")
+CHUNK = 5000
+
+
+def training_purpose() -> str:
+    return str(getattr(settings, "SCORING_TRAINING_PURPOSE", "automated_scoring"))
+
+
+def max_training_customers() -> int:
+    return int(getattr(settings, "SCORING_TRAINING_MAX_CUSTOMERS", 200_000))
+
+
+def configured_model_config() -> ModelConfig:
+    """``ModelConfig`` with the overrides of ``SCORING_MODEL_CONFIG`` (a dict, e.g. fewer trees)."""
+    overrides = dict(getattr(settings, "SCORING_MODEL_CONFIG", None) or {})
+    known = set(ModelConfig.__dataclass_fields__)
+    return ModelConfig(**{k: v for k, v in overrides.items() if k in known})
+
+
+@dataclass
+class TrainingResult:
+    bundle: TrainedBundle
+    card: dict[str, Any]
+    population: dict[str, Any]
+    customer_ids: list[UUID] = field(default_factory=list)
+
+
+@dataclass
+class TableTrainingResult:
+    model: ClassifierModel
+    card: dict[str, Any]
+
+
+def consented_customers(*, purpose: str, seed: int = 0, limit: int | None = None) -> list[UUID]:
+    """Live customers the gate allows for ``purpose`` now (a seeded sample when more than ``limit``)."""
+    allowed: list[UUID] = []
+    for ids in profiles_selectors.customer_id_chunks(chunk_size=CHUNK):
+        gates = consent_selectors.processing_gate_bulk(customer_ids=ids, purpose=purpose)
+        allowed.extend(c for c in ids if gates[c].allowed)
+    allowed.sort(key=str)
+    if limit is not None and len(allowed) > limit:
+        pick = np.sort(np.random.default_rng(seed).choice(len(allowed), limit, replace=False))
+        allowed = [allowed[i] for i in pick]
+    return allowed
+
+
+def _columns(ids: Sequence[UUID], as_of: datetime) -> dict[str, np.ndarray]:
+    parts: list[dict[str, np.ndarray]] = [aggregates.fact_aggregates(customer_ids=ids[i:i + CHUNK], as_of=as_of)
+                                          for i in range(0, len(ids), CHUNK)]
+    keys = set(feature_names()) | {aggregates.KNOWN_COLUMN}
+    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
+
+
+def _outcomes(ids: Sequence[UUID], start: datetime, end: datetime) -> dict[str, np.ndarray]:
+    parts = [aggregates.window_outcomes(customer_ids=ids[i:i + CHUNK], start=start, end=end)
+             for i in range(0, len(ids), CHUNK)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def planned_cutoffs(*, now_day: int, first_day: int, horizon: int, cfg: ModelConfig) -> list[int]:
+    """The cutoffs ``scoring.ml.models.train_all`` will use (its temporal CV plan), most recent first."""
+    step = cfg.fold_step_days or max(30, horizon // 3)
+    latest = now_day - horizon
+    if latest < first_day:
+        return []
+    earliest = first_day + cfg.min_history_days
+    candidates = [latest - j * step for j in range(max(cfg.n_folds, cfg.final_cutoffs) + 64)]
+    candidates = [c for c in candidates if c >= earliest] or [latest]
+    needed = set(candidates[: max(cfg.n_folds, cfg.final_cutoffs)])
+    for v in candidates[: cfg.n_folds]:
+        needed.update([c for c in candidates if c <= v - horizon][: cfg.final_cutoffs])
+    return sorted(needed, reverse=True)
+
+
+def _explicit_outcomes(ids: Sequence[UUID], start: datetime, end: datetime) -> tuple[Outcomes, dict[str, int]]:
+    pos = {cid: i for i, cid in enumerate(ids)}
+    n = len(ids)
+    arrays = {kind: np.zeros(n, dtype=bool) for kind in Outcome.Kind.values}
+    counts = dict.fromkeys(Outcome.Kind.values, 0)
+    for cid, kind in Outcome.objects.filter(at__gt=start, at__lte=end).values_list("customer_id", "kind"):
+        i = pos.get(cid)
+        if i is not None:
+            arrays[kind][i] = True
+            counts[kind] += 1
+    return Outcomes(churned=arrays["churned"], renewed=arrays["renewed"],
+                    upsell_accepted=arrays["upsell_accepted"], upsell_declined=arrays["upsell_declined"]), counts
+
+
+def train_from_database(
+    *, seed: int = 0, horizon_days: int = 365, as_of: datetime | None = None, purpose: str | None = None,
+    config: ModelConfig | None = None, progress: Callable[[str], None] | None = None,
+) -> TrainingResult:
+    def say(text: str) -> None:
+        if progress is not None:
+            progress(text)
+
+    cfg = config or configured_model_config()
+    purpose = purpose or training_purpose()
+    now = as_of or timezone.now()
+    h = int(horizon_days)
+    if h < 7:
+        raise Unprocessable("The horizon must be at least 7 days.")
+    say("selecting consented customers")
+    ids = consented_customers(purpose=purpose, seed=seed, limit=max_training_customers())
+    if len(ids) < 20:
+        raise Unprocessable("Too few customers with consent to train on (need at least 20).", code="too_little_data")
+    first, _ = aggregates.fact_time_range()
+    if first is None:
+        raise Unprocessable("There are no facts (orders, tickets, ...) to train on.", code="too_little_data")
+    first_day = 0
+    now_day = int((now - first).total_seconds() // 86400)
+    cutoffs = planned_cutoffs(now_day=now_day, first_day=first_day, horizon=h, cfg=cfg)
+    if not cutoffs:
+        raise Unprocessable("The history is shorter than the horizon: no labels can be derived.",
+                            code="too_little_data")
+
+    def at(day: int) -> datetime:
+        return now - timedelta(days=now_day - day)
+
+    snapshots = []
+    for c in cutoffs:
+        say(f"features and labels as of cutoff day {c}")
+        cols = _columns(ids, at(c))
+        out = _outcomes(ids, at(c), at(c) + timedelta(days=h))
+        snapshots.append(Snapshot(cutoff=c, X=build_matrix(cols), future_revenue=out["revenue"],
+                                  future_orders=out["orders"], future_advocacy=out["advocacy"],
+                                  eligible=cols[aggregates.KNOWN_COLUMN] > 0))
+    say("current features")
+    current = build_matrix(_columns(ids, now))
+    outcomes, outcome_counts = _explicit_outcomes(ids, at(cutoffs[0]), now)
+    say("training")
+    data = TrainingData(snapshots=snapshots, as_of=now_day, current_X=current, first_day=first_day)
+    bundle = train_all(data, horizon_days=h, seed=seed, outcomes=outcomes, config=cfg)
+    rank = np.asarray(bundle.clv.predict(current), dtype=np.float64)
+    population = reference_from_population(rank, [str(c) for c in ids], source="model:training").to_json()
+    card = dict(bundle.model_card)
+    card["data_window"] = {
+        **card.get("data_window", {}),
+        "first_fact_at": first.isoformat(), "as_of_at": now.isoformat(),
+        "cutoffs_at": [at(c).isoformat() for c in cutoffs],
+    }
+    card["training_population"] = {
+        "customers": len(ids), "purpose": purpose,
+        "rule": "live customers allowed by the processing gate for the training purpose at training time",
+        "explicit_outcomes": outcome_counts,
+    }
+    card["score_distribution"] = _distribution(bundle, current)
+    return TrainingResult(bundle=bundle, card=card, population=population, customer_ids=ids)
+
+
+def _distribution(bundle: TrainedBundle, X: np.ndarray) -> dict[str, Any]:
+    """Reference distributions of CLV and churn (deciles) for drift monitoring (PSI)."""
+    from scoring.ml.models import predict_all
+
+    pred = predict_all(bundle, X, explain=False)
+    grid = np.linspace(0.0, 1.0, 11)
+    return {
+        "clv_deciles": [float(v) for v in np.quantile(pred.clv, grid)],
+        "churn_deciles": [float(v) for v in np.quantile(pred.churn_probability, grid)],
+        "n": int(len(X)),
+    }
+
+
+def train_churn_from_attributes(
+    *, label: str, seed: int = 0, purpose: str | None = None, config: ModelConfig | None = None,
+) -> TableTrainingResult:
+    """Churn model from a CRM import: the declared feature attributes and a label attribute."""
+    purpose = purpose or training_purpose()
+    ids = consented_customers(purpose=purpose, seed=seed, limit=max_training_customers())
+    names = [n for n in aggregates.declared_feature_attributes(customer_ids=ids) if n != label]
+    if not names:
+        raise Unprocessable("No customer import declared feature attributes.", code="too_little_data")
+    table: dict[str, list[np.ndarray]] = {}
+    for i in range(0, len(ids), CHUNK):
+        part = aggregates.customer_attribute_table(customer_ids=ids[i:i + CHUNK], names=[*names, label])
+        for k, v in part.items():
+            table.setdefault(k, []).append(v)
+    cols = {k: np.concatenate(v) if v else np.zeros(0) for k, v in table.items()}
+    y_raw = cols.get(label)
+    if y_raw is None:
+        raise Unprocessable("The label attribute is missing.", code="too_little_data")
+    present = np.array([not (v is None or (isinstance(v, float) and np.isnan(v))) for v in y_raw], dtype=bool)
+    if present.sum() < 20:
+        raise Unprocessable("Too few labelled customers (need at least 20).", code="too_little_data")
+    X = np.empty((int(present.sum()), len(names)), dtype=object)
+    for j, name in enumerate(names):
+        X[:, j] = np.asarray(cols[name], dtype=object)[present]
+    y = np.asarray(y_raw, dtype=object)[present]
+    y = y.astype(str) if any(isinstance(v, str) for v in y) else y.astype(np.float64).astype(int)
+    model = train_churn_from_table(X, y, names, seed=seed, config=config or configured_model_config())
+    positives = int(np.sum(np.isin(np.char.lower(np.asarray(y).astype(str)),
+                                   ["1", "1.0", "true", "yes", "y", "churned"])))
+    card = {
+        "name": "churn model from CRM attributes",
+        "kind": "churn_table",
+        "label": label,
+        "features": [{"name": n, "source": "crm", "purpose": "Declared CRM attribute."} for n in names],
+        "special_category_data": "never used (GDPR Art. 9 / 22(4)); attribute names are checked against a denylist",
+        "training_population": {"customers": int(present.sum()), "positives": positives, "purpose": purpose},
+        "metrics": dict(model.metrics),
+        "seed": seed,
+    }
+    return TableTrainingResult(model=model, card=card)

@@ -1,0 +1,186 @@
+"""The access/portability export (Art. 15, 20): everything held about one subject, as JSON that follows
+the published schema (``subject_rights/export_schema.json``, served at ``/me/export-schema.json``).
+
+Read-only: this module only calls other apps' selectors. The caller (``services.export_build``) writes
+the access record and stores the result encrypted.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import jsonschema
+
+from audit import selectors as audit_selectors
+from audit import services as audit_services
+from config.envelope import DecryptionError
+from config.errors import NotFound
+from consent import selectors as consent_selectors
+from profiles import selectors as profile_selectors
+from profiles import services as profile_services
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "export_schema.json"
+SCHEMA_VERSION = "1.0"
+FACT_SOURCES_NOTE = {
+    "crm": "Customer relationship management system",
+    "erp": "Orders and invoicing (ERP)",
+    "support": "Support desk",
+    "web": "Website and app",
+}
+
+
+@lru_cache(maxsize=1)
+def export_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def export_validate(document: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` when the document does not follow the published schema."""
+    jsonschema.validate(instance=_plain(document), schema=export_schema())
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready values: datetimes as ISO 8601, decimals and UUIDs as strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, bytes | memoryview):
+        return None
+    return value
+
+
+def _attr(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _decisions(customer_id: UUID) -> list[dict[str, Any]]:
+    rows = []
+    for decision in audit_selectors.decisions_for_subject(customer=customer_id):
+        details: dict[str, Any] | None = None
+        sealed = _attr(decision, "sealed_details")
+        if sealed:
+            try:
+                details = profile_selectors.customer_unseal(
+                    customer_id=customer_id, label=audit_services.DECISION_DETAILS_LABEL, blob=bytes(sealed))
+            except (DecryptionError, NotFound):
+                details = None
+        rows.append({
+            "id": _attr(decision, "id"),
+            "at": _attr(decision, "created_at"),
+            "purpose": _attr(decision, "purpose"),
+            "decision_type": _attr(decision, "decision_type"),
+            "requester": _attr(decision, "requester"),
+            "model_versions": _attr(decision, "model_versions") or {},
+            "consent_event_id": _attr(decision, "consent_event_id"),
+            "notice_version": _attr(decision, "notice_version"),
+            "outputs": _attr(decision, "outputs") or {},
+            "explanation": (details or {}).get("explanation"),
+            "inputs": (details or {}).get("features"),
+            "human_reviews": [
+                {"at": _attr(r, "created_at"), "outcome": _attr(r, "outcome"), "override": _attr(r, "override"),
+                 "rationale": _attr(r, "rationale")}
+                for r in _reviews_of(decision)
+            ],
+        })
+    return rows
+
+
+def _reviews_of(decision: Any) -> list[Any]:
+    reviews = getattr(decision, "reviews", None)
+    if reviews is None:
+        return []
+    try:
+        return list(reviews.all().order_by("created_at"))
+    except AttributeError:
+        return list(reviews)
+
+
+def _scores(customer_id: UUID, purposes: list[str]) -> dict[str, Any]:
+    from scoring import selectors as scoring_selectors
+
+    scores: dict[str, Any] = {}
+    for code in purposes:
+        try:
+            current = scoring_selectors.score_current(customer_id=customer_id, purpose=code)
+        except NotFound:
+            current = None
+        scores[code] = _as_dict(current)
+    return scores
+
+
+def _explanation(customer_id: UUID) -> Any:
+    from scoring import selectors as scoring_selectors
+
+    try:
+        return _as_dict(scoring_selectors.score_explanation_for_subject(customer_id=customer_id))
+    except NotFound:
+        return None
+
+
+def _as_dict(value: Any) -> Any:
+    if value is None or isinstance(value, dict | list | str | int | float | bool):
+        return value
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: getattr(value, name) for name in value.__dataclass_fields__}
+    if hasattr(value, "_asdict"):
+        return value._asdict()
+    return str(value)
+
+
+def _processing_flags(customer_id: UUID) -> list[dict[str, Any]]:
+    history = getattr(consent_selectors, "processing_flag_history", None)
+    return list(history(customer_id=customer_id)) if history is not None else []
+
+
+def export_document(*, customer_id: UUID, request_id: UUID, request_type: str, generated_at: datetime) -> dict[str, Any]:
+    """Everything held about ``customer_id``, PII included (this is the subject's own copy)."""
+    purposes = consent_selectors.purpose_list()
+    purpose_codes = [p.code for p in purposes]
+    facts = profile_selectors.customer_facts(customer_id=customer_id)
+    identities = profile_selectors.customer_source_identities(customer_id=customer_id)
+    decisions = _decisions(customer_id)
+    recipients = sorted({d["requester"] for d in decisions if d.get("requester")})
+    sources = sorted({i["source"] for i in identities}
+                     | {row.get("source") for rows in facts.values() if isinstance(rows, list)
+                        for row in rows if isinstance(row, dict) and row.get("source")})
+    document = {
+        "schema": "/me/export-schema.json",
+        "schema_version": SCHEMA_VERSION,
+        "format": request_type,
+        "generated_at": generated_at,
+        "request_id": request_id,
+        "subject": customer_id,
+        "personal_data": profile_selectors.customer_personal_data(customer_id=customer_id),
+        "source_identities": identities,
+        "facts": facts,
+        "consent_history": consent_selectors.consent_history(customer_id=customer_id),
+        "processing_restrictions": _processing_flags(customer_id),
+        "scores": _scores(customer_id, purpose_codes),
+        "explanation": _explanation(customer_id),
+        "decisions": decisions,
+        "processing": {
+            "purposes": [
+                {"code": p.code, "name": p.name, "description": p.description, "lawful_basis": p.lawful_basis,
+                 "retention_days": p.retention_days, "data_categories": list(p.data_categories or []),
+                 "recipients": p.recipients or ""}
+                for p in purposes
+            ],
+            "recipients": recipients,
+            "retention_days": dict(profile_services.retention_days()),
+            "sources": [{"code": s, "description": FACT_SOURCES_NOTE.get(s, s)} for s in sources],
+        },
+    }
+    return _plain(document)

@@ -1,0 +1,268 @@
+"""The customer's pages under /me/: file a request, verify, follow it, download the export, and see
+"why am I treated this way" (with a way to contest).
+
+Nothing about a person is shown before the one-time code is verified: the pages after submitting look
+the same whether or not the e-mail belongs to a customer. After verification the customer follows
+the request through a signed status link. Every page is ``never_cache`` (Cache-Control: no-store).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+from uuid import UUID
+
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from config.errors import ApplicationError, NotFound, ValidationFailed
+from subject_rights import links, selectors, services
+from subject_rights.errors import TooManyRequests
+from subject_rights.export import SCHEMA_PATH
+from subject_rights.models import Outcome, RequestType, ReviewTask, Status
+
+from .forms import CodeForm, ContestForm, RectificationForm, RequestForm
+
+SESSION_PENDING = "dsr_pending_request"
+
+
+def _client_address(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "") or ""
+
+
+def _verified_request(token: str) -> Any:
+    """The request behind a status link; only verified requests have one."""
+    try:
+        request_id = links.status_token_read(token)
+        req = selectors.request_get(request_id=request_id)
+    except NotFound as exc:
+        raise Http404() from exc
+    if req.verified_at is None:
+        raise Http404()
+    return req
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def start(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = RequestForm(request.POST)
+        if form.is_valid():
+            try:
+                req = services.request_submit_self_service(
+                    type=form.cleaned_data["type"], email=form.cleaned_data["email"],
+                    client_address=_client_address(request), idempotency_key=form.cleaned_data["token"],
+                    language=translation.get_language() or "",
+                )
+            except TooManyRequests:
+                return render(request, "selfservice/throttled.html", status=429)
+            except ValidationFailed:
+                form.add_error("email", _("Enter a valid e-mail address."))
+            except ApplicationError:
+                form.add_error(None, _("This form was already used. Please start again."))
+            else:
+                request.session[SESSION_PENDING] = str(req.id)
+                return HttpResponseRedirect(reverse("selfservice:verify"))
+    else:
+        form = RequestForm(initial={"token": secrets.token_urlsafe(24)})
+    return render(request, "selfservice/start.html", {"form": form})
+
+
+def _pending_id(request: HttpRequest) -> UUID | None:
+    raw = request.session.get(SESSION_PENDING)
+    try:
+        return UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def verify(request: HttpRequest) -> HttpResponse:
+    request_id = _pending_id(request)
+    if request_id is None:
+        return HttpResponseRedirect(reverse("selfservice:start"))
+    message = ""
+    if request.method == "POST":
+        form = CodeForm(request.POST)
+        if form.is_valid():
+            try:
+                result = services.request_verify_code(request_id=request_id, code=form.cleaned_data["code"])
+            except NotFound:
+                result = services.VerifyResult.NOT_PENDING
+            if result == services.VerifyResult.OK:
+                request.session.pop(SESSION_PENDING, None)
+                return HttpResponseRedirect(reverse("selfservice:status",
+                                                    kwargs={"token": links.status_token(request_id)}))
+            message = {
+                services.VerifyResult.WRONG: _("That code is not correct. Please try again."),
+                services.VerifyResult.EXPIRED: _("That code has expired. Ask for a new one below."),
+                services.VerifyResult.LOCKED: _("Too many wrong attempts. Ask for a new code below."),
+                services.VerifyResult.NOT_PENDING: _("This request no longer waits for a code. Please start again."),
+            }[result]
+            form = CodeForm()
+    else:
+        form = CodeForm()
+    return render(request, "selfservice/verify.html", {"form": form, "message": message},
+                  status=400 if message else 200)
+
+
+@never_cache
+@require_POST
+def resend(request: HttpRequest) -> HttpResponse:
+    request_id = _pending_id(request)
+    if request_id is None:
+        return HttpResponseRedirect(reverse("selfservice:start"))
+    try:
+        services.verification_resend(request_id=request_id, client_address=_client_address(request))
+    except TooManyRequests:
+        return render(request, "selfservice/throttled.html", status=429)
+    except NotFound:
+        return HttpResponseRedirect(reverse("selfservice:start"))
+    return render(request, "selfservice/verify.html",
+                  {"form": CodeForm(), "notice": _("If the address can receive e-mail, a new code is on its way.")})
+
+
+def _decision_summaries(ids: list[int]) -> list[dict[str, Any]]:
+    from audit import selectors as audit_selectors
+
+    rows = []
+    for decision_id in ids:
+        try:
+            decision = audit_selectors.decision_get(decision_id=decision_id)
+        except NotFound:
+            continue
+        outputs = getattr(decision, "outputs", None) or {}
+        rows.append({"id": decision_id, "purpose": decision.purpose, "at": decision.created_at,
+                     "tier": outputs.get("tier"), "service_level": outputs.get("service_level")})
+    return rows
+
+
+@never_cache
+def status(request: HttpRequest, token: str) -> HttpResponse:
+    req = _verified_request(token)
+    export = selectors.export_live_for_request(request_id=req.id)
+    review = selectors.review_for_request(request_id=req.id)
+    result = req.result or {}
+    context = {
+        "req": req,
+        "token": token,
+        "clock": selectors.request_clock(request=req),
+        "export": export,
+        "export_token": links.export_token(export.id) if export else None,
+        "review": review,
+        "before": _decision_summaries(list(result.get("decisions_before", []))[-5:]),
+        "after": _decision_summaries(list(result.get("decisions_after", []))),
+        "needs_corrections": req.type == RequestType.RECTIFICATION and req.is_open and req.subject is not None,
+        "rectify_form": RectificationForm(),
+        "can_explain": req.subject is not None and req.outcome != Outcome.ERASED and _subject_live(req.subject),
+        "Status": Status,
+        "Outcome": Outcome,
+    }
+    return render(request, "selfservice/status.html", context)
+
+
+def _subject_live(subject: UUID) -> bool:
+    from profiles import selectors as profile_selectors
+
+    return profile_selectors.customer_exists(customer_id=subject)
+
+
+@never_cache
+@require_POST
+def rectify(request: HttpRequest, token: str) -> HttpResponse:
+    req = _verified_request(token)
+    form = RectificationForm(request.POST)
+    if form.is_valid():
+        try:
+            services.request_rectification_provide(request_id=req.id, fields=form.corrections(), actor=services.SELF)
+        except ValidationFailed as exc:
+            field = next(iter((exc.extra.get("errors") or {}).keys()), None)
+            form.add_error(field if field in form.fields else None, _("Please check this value."))
+        except ApplicationError:
+            form.add_error(None, _("This request can no longer be changed."))
+        else:
+            return HttpResponseRedirect(reverse("selfservice:status", kwargs={"token": token}))
+    return render(request, "selfservice/status.html", {
+        "req": req, "token": token, "clock": selectors.request_clock(request=req), "needs_corrections": True,
+        "rectify_form": form, "Status": Status, "Outcome": Outcome,
+    }, status=400)
+
+
+@never_cache
+def why(request: HttpRequest, token: str) -> HttpResponse:
+    from audit import selectors as audit_selectors
+    from scoring import selectors as scoring_selectors
+
+    req = _verified_request(token)
+    if req.subject is None or not _subject_live(req.subject):
+        raise Http404()
+    try:
+        explanation = scoring_selectors.score_explanation_for_subject(customer_id=req.subject)
+    except NotFound:
+        explanation = None
+    latest: dict[str, Any] = {}
+    for decision in audit_selectors.decisions_for_subject(customer=req.subject):
+        current = latest.get(decision.purpose)
+        if current is None or (decision.created_at, decision.pk) > (current.created_at, current.pk):
+            latest[decision.purpose] = decision
+    open_reviews = set(
+        selectors.review_list(state=ReviewTask.State.OPEN).filter(subject=req.subject).values_list("decision_id",
+                                                                                                     flat=True))
+    decisions = [{"id": d.pk, "purpose": d.purpose, "at": d.created_at, "tier": (d.outputs or {}).get("tier"),
+                  "under_review": d.pk in open_reviews} for d in sorted(latest.values(), key=lambda d: d.purpose)]
+    return render(request, "selfservice/why.html", {"req": req, "token": token, "explanation": explanation,
+                                                     "decisions": decisions})
+
+
+@never_cache
+@require_POST
+def contest(request: HttpRequest, token: str) -> HttpResponse:
+    req = _verified_request(token)
+    form = ContestForm(request.POST)
+    if not form.is_valid():
+        raise Http404()
+    try:
+        contest_req = services.request_contest_submit(from_request_id=req.id,
+                                                      decision_id=form.cleaned_data["decision_id"])
+    except (ValidationFailed, NotFound) as exc:
+        raise Http404() from exc
+    return HttpResponseRedirect(reverse("selfservice:status", kwargs={"token": links.status_token(contest_req.id)}))
+
+
+def _export_content(token: str) -> tuple[bytes, Any]:
+    try:
+        export_id = links.export_token_read(token)
+        return services.export_download(export_id=export_id, actor=services.SELF)
+    except NotFound as exc:
+        raise Http404() from exc
+
+
+@never_cache
+def export_download(request: HttpRequest, token: str) -> HttpResponse:
+    content, export = _export_content(token)
+    response = HttpResponse(content, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="my-data-{export.request_id}.json"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@never_cache
+def export_page(request: HttpRequest, token: str) -> HttpResponse:
+    content, export = _export_content(token)
+    document = json.loads(content)
+    response = render(request, "selfservice/export_page.html", {"doc": document, "token": token})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def export_schema(request: HttpRequest) -> FileResponse:
+    response = FileResponse(open(SCHEMA_PATH, "rb"), content_type="application/schema+json")  # noqa: SIM115
+    response["Access-Control-Allow-Origin"] = "*"
+    return response

@@ -1,0 +1,36 @@
+"""Thin Celery tasks (arguments are ids only)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="subject_rights.tasks.build_export", acks_late=True, time_limit=600, soft_time_limit=540)
+def build_export(request_id: str) -> str | None:
+    """Build the export of an access/portability request. A no-op for closed requests and erased subjects."""
+    from .services import export_build
+
+    export = export_build(request_id=request_id)
+    return str(export.id) if export is not None else None
+
+
+@shared_task(name="subject_rights.tasks.flag_due_requests", acks_late=True, time_limit=600, soft_time_limit=540)
+def flag_due_requests() -> dict[str, Any]:
+    """Daily: flag requests due within 7 days and overdue ones; alert the DPO."""
+    from .services import requests_flag_due
+
+    counts = requests_flag_due()
+    return {"due_soon": counts.due_soon, "overdue": counts.overdue, "changed": counts.changed}
+
+
+@shared_task(name="subject_rights.tasks.delete_expired_exports", acks_late=True, time_limit=600, soft_time_limit=540)
+def delete_expired_exports() -> int:
+    """Hourly: delete expired export files and shred their keys."""
+    from .services import exports_delete_expired
+
+    return exports_delete_expired()

@@ -1,0 +1,226 @@
+"""Smoke tests of the benchmark harness (issue 7): modules import, data generators produce the expected rows.
+
+No timing is asserted anywhere: benchmarks are not tests. The database tests load tiny synthetic data into
+the test database and check that it is real product data (decryptable, verifiable chain).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH_MODULES = ["bench", "bench.common", "bench.dbutil", "bench.proc", "bench.worker", "bench.run", "bench.corpus",
+                 "bench.datagen", "bench.auditgen", "bench.loadgen", "bench.s1_realtime", "bench.s2_rescore",
+                 "bench.s3_pseudonymize", "bench.s4_cdnow", "bench.s5_subject_audit", "bench.s6_import", "bench.bare"]
+
+
+@pytest.mark.parametrize("name", BENCH_MODULES)
+def test_harness_module_imports(name: str) -> None:
+    module = importlib.import_module(name)
+    assert module.__name__ == name
+
+
+def test_every_section_module_exposes_run() -> None:
+    from bench.run import SECTIONS
+
+    assert sorted(SECTIONS) == [1, 2, 3, 4, 5, 6]
+    for module_name, slug, quick_cap, full_cap in SECTIONS.values():
+        module = importlib.import_module(module_name)
+        assert callable(module.run)
+        assert slug.startswith("s")
+        assert 0 < quick_cap < full_cap
+
+
+def test_bench_urlconf_adds_the_bare_endpoint_to_the_product_urls() -> None:
+    from django.urls import URLResolver, get_resolver
+
+    from config import urls as product
+
+    resolver = get_resolver("bench.urls")
+    match = resolver.resolve("/bench/bare/customers/00000000-0000-4000-8000-000000000000")
+    assert match.url_name == "bench-bare"
+    assert len(importlib.import_module("bench.urls").urlpatterns) == len(product.urlpatterns) + 1
+    # The product URLconf itself does not carry the bench endpoint.
+    assert not any(isinstance(p, URLResolver) is False and getattr(p, "name", "") == "bench-bare"
+                   for p in product.urlpatterns)
+
+
+def test_scale_parser_reads_k_and_m_suffixes() -> None:
+    from bench.run import _parse_ints
+
+    assert _parse_ints("10k,100k,1m") == [10_000, 100_000, 1_000_000]
+    assert _parse_ints("2000, 5_000") == [2000, 5000]
+
+
+def test_summarize_reports_median_quartiles_and_range() -> None:
+    from bench.common import summarize
+
+    s = summarize([3.0, 1.0, 2.0, 10.0])
+    assert s["n"] == 4
+    assert s["median"] == 2.5
+    assert s["min"] == 1.0 and s["max"] == 10.0
+    assert s["q1"] <= s["median"] <= s["q3"]
+
+
+def test_target_met_and_missed_and_unmeasured() -> None:
+    from bench.common import Target
+
+    assert Target("p99", 12.0, "<=", 20.0).met is True
+    assert Target("ratio", 0.4, ">=", 0.5).met is False
+    assert Target("nan", float("nan"), "<=", 1.0).met is None
+    assert Target("none", None, "<=", 1.0).met is None
+
+
+def test_child_records_a_crashing_section_as_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import run
+
+    monkeypatch.setitem(run.SECTIONS, 9, ("bench.no_such_module", "s9-missing", 10, 20))
+    out = tmp_path / "r.json"
+    args = run.build_parser().parse_args(["--quick", "--child", "9", "--out", str(out)])
+    assert run.run_child(args) == 0
+    data = json.loads(out.read_text())
+    assert data["errors"][0]["error"] == "ModuleNotFoundError"
+    assert data["section"] == 9
+
+
+# --------------------------------------------------------------------------------------------- section 3
+
+
+def test_corpus_has_the_requested_texts_and_exact_entity_spans() -> None:
+    from bench import corpus
+
+    samples = corpus.generate(english=40, per_language=6)
+    stats = corpus.stats(samples)
+    assert stats["texts"] == 40 + 4 * 6
+    assert stats["by_language"] == {"en": 40, "pl": 6, "nl": 6, "fi": 6, "sv": 6}
+    for sample in samples:
+        for e in sample.entities:
+            assert 0 <= e.start < e.end <= len(sample.text)
+            assert sample.text[e.start:e.end].strip() == sample.text[e.start:e.end]
+        if sample.lang != "en":
+            assert any(e.author and e.type == "PERSON" for e in sample.entities)
+        assert sample.known["names"][0]
+    # Deterministic for a seed.
+    again = corpus.generate(english=40, per_language=6)
+    assert [s.text for s in again] == [s.text for s in samples]
+
+
+def test_rewrite_alignment_recovers_replaced_spans() -> None:
+    from bench.s3_pseudonymize import spans_from_rewrite
+
+    original = "Hi, this is Anna Nowak, mail anna@x.pl or call +48 601 234 567."
+    rewritten = "Hi, this is <PERSON_1>, mail <EMAIL_1> or call <PHONE_1>."
+    spans = spans_from_rewrite(original, rewritten)
+    assert [(original[s:e], t) for s, e, t in spans] == [
+        ("Anna Nowak", "PERSON"), ("anna@x.pl", "EMAIL_ADDRESS"), ("+48 601 234 567", "PHONE_NUMBER")]
+    assert spans_from_rewrite("nothing here", "nothing here") == []
+
+
+def test_scoring_counts_masked_recall_and_overlap_precision() -> None:
+    from bench import corpus
+    from bench.s3_pseudonymize import score
+
+    sample = corpus.Sample(text="Anna Nowak lives in Oslo", lang="en", entities=[
+        corpus.Entity(0, 10, "PERSON", True), corpus.Entity(20, 24, "LOCATION", False)])
+    result = score([sample], [[(0, 10, "PERSON"), (11, 16, "PERSON")]])
+    assert result["recall"] == {"LOCATION": 0.0, "PERSON": 1.0}
+    assert result["precision"] == {"PERSON": 0.5}
+    assert result["author_recall"] == {"en": 1.0}
+
+
+# --------------------------------------------------------------------------------------------- section 6
+
+
+def test_import_csv_writers_produce_the_requested_rows(tmp_path: Path) -> None:
+    from bench.s6_import import CUSTOMER_COLUMNS, csv_rows, write_customers_csv, write_orders_csv
+
+    customers, orders = tmp_path / "c.csv", tmp_path / "o.csv"
+    write_customers_csv(customers, 25)
+    write_orders_csv(orders, 40, customers=25)
+    assert csv_rows(customers) == 25
+    assert csv_rows(orders) == 40
+    with customers.open() as f:
+        header = next(csv.reader(f))
+    assert header == CUSTOMER_COLUMNS
+
+
+# --------------------------------------------------------------------------------------- sections 1, 2
+
+
+def test_population_ranges_compose() -> None:
+    from bench import datagen
+
+    whole = datagen.expected_counts(12_345)
+    head = datagen.expected_counts(5_000)
+    tail = datagen.expected_counts(7_345, start=5_000)
+    assert whole == {k: head[k] + tail[k] for k in whole}
+    assert whole["customers"] == 12_345
+    assert 8 <= whole["orders"] / whole["customers"] <= 12  # ~10 orders per customer
+
+
+@pytest.mark.django_db
+def test_loader_writes_the_expected_rows_with_real_encryption() -> None:
+    from bench import datagen
+    from consent import selectors as consent_selectors
+    from consent.models import ConsentEvent, ConsentStateCurrent
+    from profiles import selectors as profile_selectors
+    from profiles.models import (BlindIndexEntry, Customer, CustomerKey, Interaction, Order, PersonalField,
+                                 SourceIdentity, Ticket)
+
+    report = datagen.load(60, seed=3, defer_indexes=False)
+    expected = datagen.expected_counts(60, seed=3)
+    assert report.counts == expected
+    assert Customer.objects.count() == expected["customers"]
+    assert CustomerKey.objects.count() == expected["customer_keys"]
+    assert PersonalField.objects.count() == expected["personal_fields"]
+    assert BlindIndexEntry.objects.count() == expected["blind_index_entries"]
+    assert SourceIdentity.objects.count() == expected["source_identities"]
+    assert Order.objects.count() == expected["orders"]
+    assert Ticket.objects.count() == expected["tickets"]
+    assert Interaction.objects.count() == expected["interactions"]
+    assert ConsentEvent.objects.count() == expected["consent_events"]
+    assert ConsentStateCurrent.objects.count() == expected["consent_current"]
+    first = next(iter(datagen.population(1, seed=3)))
+    cid = first.ids[0]
+    personal = profile_selectors.customer_personal_data(customer_id=cid)
+    assert personal["email"] == "customer0@bench.example.com"
+    assert profile_selectors.customer_find(email="customer0@bench.example.com") == cid
+    gate = consent_selectors.processing_gate(customer_id=cid, purpose="automated_scoring")
+    expected_allowed = bool(first.consent["automated_scoring"][0] and not first.withdrawn["automated_scoring"][0]
+                            and not first.restricted[0])
+    assert gate.allowed is expected_allowed
+
+
+# ------------------------------------------------------------------------------------------- section 5
+
+
+@pytest.mark.django_db
+def test_generated_decision_records_form_a_chain_that_verifies() -> None:
+    from audit import selectors
+    from audit.models import ChainLink, DecisionRecord
+    from bench.auditgen import load_decisions
+
+    result = load_decisions(120, chain=True, sealed_bytes=32, defer_indexes=False)
+    assert result.records == 120
+    assert DecisionRecord.objects.count() == 120
+    assert ChainLink.objects.count() == 120
+    verdict = selectors.chain_verify(seal=False)
+    assert verdict.ok is True
+    assert verdict.checked == 120
+
+
+@pytest.mark.django_db
+def test_heavy_customer_has_the_requested_history() -> None:
+    from bench.datagen import heavy_counts, load_heavy_customer
+    from profiles.models import Interaction, Order, Ticket
+
+    cid, counts = load_heavy_customer(0, events=300, text_tickets=3)
+    expected = heavy_counts(300)
+    assert Order.objects.filter(customer_id=cid).count() == expected["orders"]
+    assert Interaction.objects.filter(customer_id=cid).count() == expected["interactions"]
+    assert Ticket.objects.filter(customer_id=cid).count() == expected["tickets"]
+    assert sum(v for k, v in counts.items() if k in expected) == 300

@@ -1,0 +1,286 @@
+"""Canary scan (issue 3, Art. 5(1)(c), 25, 32): a unique fake e-mail, name and phone per customer, ingested
+through the API and CSV with tickets naming them, must appear in no plaintext column of any table, no log
+record, no Celery message, and no stored ticket text (placeholders instead); the customer's own identifiers
+are caught in Polish, Dutch, Finnish, Swedish and English tickets (recall 1.00)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from celery.app.task import Task
+from celery.signals import before_task_publish
+from django.db import connection
+
+from profiles import selectors
+from profiles.imports import run_import
+
+PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")
+
+
+@dataclass(frozen=True)
+class Canary:
+    locale: str
+    first: str
+    last: str
+    email: str
+    phone_e164: str
+    phone_written: str  # as the customer writes it in the ticket
+    external_id: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.first} {self.last}"
+
+    def needles(self) -> list[str]:
+        digits = self.phone_e164.lstrip("+")
+        national = re.sub(r"\D", "", self.phone_written)
+        return [self.email, self.email.upper(), self.name, self.last, digits, national]
+
+
+# (locale, first name, phone as E.164 prefix+digits, how it is written in the ticket, ticket template)
+LANGUAGES = {
+    "pl": ("Wiesława", "+48601{d3}{d3b}", "601 {d3} {d3b}", "PL",
+           "Dzień dobry, nazywam się {name}. Paczka nie dotarła. Proszę o kontakt: {email} lub tel. {phone}. "
+           "Pozdrawiam, {last}"),
+    "nl": ("Sanne", "+316{d4}{d4b}", "06 {d4}{d4b}", "NL",
+           "Goedemiddag, u spreekt met {name}. Mijn bestelling is kapot aangekomen. Bel mij op {phone} of mail "
+           "naar {email}. Met vriendelijke groet, {name}"),
+    "fi": ("Aino", "+35840{d3}{d4}", "040 {d3} {d4}", "FI",
+           "Hei, olen {name}. Laskussa on virhe. Sähköpostini on {email} ja puhelinnumeroni {phone}. "
+           "Terveisin {first} {last}"),
+    "sv": ("Astrid", "+4670{d3}{d4}", "070-{d3} {d4}", "SE",
+           "Hej! Jag heter {name} och kan inte logga in. Ring mig på {phone} eller mejla {email}. "
+           "Vänliga hälsningar, {name}"),
+    "en": ("Oliver", "+447700{d3}{d3b}", "07700 {d3}{d3b}", "GB",
+           "Hi, this is {name}. My order never arrived; please call me on {phone} or email {email}. "
+           "Thanks, {last}"),
+}
+
+
+def _canaries(prefix: str) -> list[Canary]:
+    out = []
+    for locale, (first, e164, written, _country, _template) in LANGUAGES.items():
+        tag = secrets.token_hex(3)
+        digits = {k: "".join(str(secrets.randbelow(10)) for _ in range(n))
+                  for k, n in (("d3", 3), ("d3b", 3), ("d4", 4), ("d4b", 4))}
+        digits["d3"] = "9" + digits["d3"][1:]  # avoid leading zeros after the area code
+        last = "Kanar" + "".join(secrets.choice("bcdfghjklmnpqrstvwxz") for _ in range(5))
+        out.append(Canary(
+            locale=locale, first=first, last=last, email=f"canary.{prefix}.{tag}@example.org",
+            phone_e164=e164.format(**digits), phone_written=written.format(**digits),
+            external_id=f"{prefix.upper()}-{locale}-{tag}",
+        ))
+    return out
+
+
+def _ticket_text(c: Canary) -> str:
+    template = LANGUAGES[c.locale][4]
+    return template.format(name=c.name, first=c.first, last=c.last, email=c.email, phone=c.phone_written)
+
+
+class Published:
+    """Everything handed to Celery: ``apply_async`` arguments (also in eager mode) and, with a broker, the
+    published message body and headers."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def text(self) -> str:
+        return "\n".join(self.items)
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[Published]:
+    captured = Published()
+    original = Task.apply_async
+
+    def apply_async(self: Task, args: Any = None, kwargs: Any = None, *a: Any, **kw: Any) -> Any:
+        captured.items.append(json.dumps({"task": self.name, "args": args, "kwargs": kwargs}, default=str))
+        return original(self, args, kwargs, *a, **kw)
+
+    def on_publish(sender: Any = None, body: Any = None, headers: Any = None, **_: Any) -> None:
+        captured.items.append(json.dumps({"task": sender, "body": body, "headers": headers}, default=str))
+
+    monkeypatch.setattr(Task, "apply_async", apply_async)
+    before_task_publish.connect(on_publish, dispatch_uid="tests.profiles.canary")
+    yield captured
+    before_task_publish.disconnect(dispatch_uid="tests.profiles.canary")
+
+
+def _scan_database(needles: list[str]) -> list[str]:
+    """Every text/bytes value of every column of every table, searched for every needle."""
+    lowered = [n.lower() for n in needles]
+    encoded = [n.encode() for n in needles] + [n.lower().encode() for n in needles]
+    hits: list[str] = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            description = connection.introspection.get_table_description(cursor, table)
+            columns = [col.name for col in description]
+            quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+            cursor.execute(f"SELECT {quoted} FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            for row in cursor.fetchall():
+                for column, value in zip(columns, row, strict=True):
+                    if value is None or isinstance(value, int | float | bool):
+                        continue
+                    if isinstance(value, memoryview | bytes | bytearray):
+                        blob = bytes(value)
+                        if any(n in blob for n in encoded):
+                            hits.append(f"{table}.{column}")
+                        continue
+                    text = (json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)).lower()
+                    if any(n in text for n in lowered):
+                        hits.append(f"{table}.{column}")
+    return hits
+
+
+def _scan_logs(records: list[logging.LogRecord], needles: list[str]) -> list[str]:
+    lowered = [n.lower() for n in needles]
+    hits = []
+    for record in records:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001
+            message = str(record.msg)
+        blob = (message + " " + json.dumps({k: str(v) for k, v in record.__dict__.items()})).lower()
+        if any(n in blob for n in lowered):
+            hits.append(f"{record.name}:{record.msg}")
+    return hits
+
+
+def _ingest_everything(api: Any, canaries: list[Canary]) -> None:
+    """Half the customers through the API, half through CSV; every ticket names its author."""
+    via_api, via_csv = canaries[::2], canaries[1::2]
+    response = api.post("/api/v1/ingest/customers/", {"records": [
+        {"source": "crm", "external_id": c.external_id, "name": c.name, "email": c.email, "phone": c.phone_written,
+         "country": LANGUAGES[c.locale][3], "preferred_language": c.locale} for c in via_api]}, format="json")
+    assert response.status_code == 200
+    assert response.json()["summary"]["created"] == len(via_api)
+    lines = ["external_id,name,email,phone,country,preferred_language"]
+    lines += [f"{c.external_id},{c.name},{c.email},{c.phone_written},{LANGUAGES[c.locale][3]},{c.locale}"
+              for c in via_csv]
+    job = run_import(stream=io.BytesIO("\n".join(lines).encode()), source="crm", actor="cli")
+    assert (job.created, job.rejected) == (len(via_csv), 0)
+
+    response = api.post("/api/v1/ingest/tickets/", {"records": [
+        {"source": "support", "external_id": f"T-{c.external_id}", "customer_external_id": c.external_id,
+         "customer_source": "crm", "opened_at": "2025-06-01T10:00:00Z", "channel": "email",
+         "text": _ticket_text(c)} for c in via_api]}, format="json")
+    assert response.json()["summary"]["created"] == len(via_api)
+    ticket_csv = io.StringIO()
+    import csv
+
+    writer = csv.writer(ticket_csv)
+    writer.writerow(["external_id", "customer_external_id", "customer_source", "opened_at", "channel", "text"])
+    for c in via_csv:
+        writer.writerow([f"T-{c.external_id}", c.external_id, "crm", "2025-06-01T10:00:00Z", "email", _ticket_text(c)])
+    job = run_import(stream=io.BytesIO(ticket_csv.getvalue().encode()), source="support", actor="cli")
+    assert (job.created, job.rejected) == (len(via_csv), 0)
+    bad = api.post("/api/v1/ingest/customers/", {"records": [
+        {"source": "crm", "external_id": "BAD-" + canaries[0].external_id, "email": canaries[0].email + " broken"}]},
+        format="json")
+    assert bad.json()["summary"]["rejected"] == 1
+
+
+def _assert_tickets_pseudonymized(canaries: list[Canary]) -> None:
+    occurrences = caught = 0
+    for c in canaries:
+        cid = selectors.customer_find(source="crm", external_id=c.external_id)
+        [ticket] = selectors.customer_facts(customer_id=cid)["tickets"]
+        stored = ticket["text"]
+        assert PLACEHOLDER.search(stored), c.locale
+        assert {"<PERSON_1>", "<EMAIL_1>", "<PHONE_1>"} <= set(PLACEHOLDER.findall(stored)), (c.locale, stored)
+        for identifier in (c.first, c.last, c.email, c.phone_written):
+            occurrences += 1
+            caught += identifier.lower() not in stored.lower()
+        assert not any(n.lower() in stored.lower() for n in c.needles()), c.locale
+    assert caught / occurrences == 1.0
+
+
+@pytest.mark.django_db
+def test_canaries_never_reach_plaintext_columns_logs_or_task_messages(
+    api: Any, caplog: pytest.LogCaptureFixture, published: Published, django_capture_on_commit_callbacks: Any
+) -> None:
+    canaries = _canaries("c1")
+    caplog.set_level(logging.DEBUG)
+    with django_capture_on_commit_callbacks(execute=True):
+        _ingest_everything(api, canaries)
+        for c in canaries:  # the pseudonym lookup hashes the identifier server-side and logs nothing of it
+            found = api.get("/api/v1/customers/lookup", {"email": c.email})
+            assert found.status_code == 200
+
+    needles = [n for c in canaries for n in c.needles()]
+    assert _scan_database(needles) == []
+    assert _scan_logs(caplog.records, needles) == []
+    assert not any(n.lower() in published.text().lower() for n in needles)
+    assert published.items, "ingestion queued no task at all: the message scan would prove nothing"
+    _assert_tickets_pseudonymized(canaries)
+
+
+@pytest.mark.django_db
+def test_canary_scanners_detect_a_planted_canary(caplog: pytest.LogCaptureFixture) -> None:
+    """Control: the scanners are not blind (a canary deliberately written in clear is found)."""
+    from profiles.models import Customer, Ticket
+    from tests.factories import make_customer
+
+    [c] = _canaries("k1")[:1]
+    cid = make_customer()
+    Customer.objects.filter(id=cid).update(attributes={"note": c.email})
+    Ticket.objects.create(customer_id=cid, source="support", external_digest="x", opened_at="2025-01-01T00:00:00Z",
+                          text_pseudonymized=f"hello {c.name}")
+    logging.getLogger("tests.control").warning("leak %s", c.phone_e164)
+    assert sorted(_scan_database(c.needles())) == ["profiles_customer.attributes", "profiles_ticket.text_pseudonymized"]
+    assert len(_scan_logs(caplog.records, c.needles())) == 1
+
+
+@pytest.mark.django_db
+def test_own_identifier_recall_is_complete_in_five_languages_through_ticket_ingest() -> None:
+    from profiles.services import customer_ingest, ticket_ingest
+
+    canaries = _canaries("r1")
+    for c in canaries:
+        cid = customer_ingest(source="crm", external_id=c.external_id, actor="job:test",
+                              country=LANGUAGES[c.locale][3],
+                              personal={"name": c.name, "email": c.email, "phone": c.phone_e164}).customer_id
+        ticket_ingest(source="support", external_id=f"T-{c.external_id}", customer_id=cid,
+                      opened_at="2025-06-01T10:00:00Z", text=_ticket_text(c), actor="job:test")
+    _assert_tickets_pseudonymized(canaries)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_canaries_absent_with_a_real_worker_and_broker(
+    api: Any, celery_worker: Any, caplog: pytest.LogCaptureFixture, published: Published
+) -> None:
+    """With CELERY_BROKER_URL + PostgreSQL the CSV chunks go through Redis to a worker process: the published
+    messages are captured here (ids only), the worker processes the encrypted chunks."""
+    from profiles.models import ImportChunk, ImportJob
+
+    canaries = _canaries("w1")
+    caplog.set_level(logging.DEBUG)
+    lines = ["external_id,name,email,phone,country"]
+    lines += [f"{c.external_id},{c.name},{c.email},{c.phone_written},{LANGUAGES[c.locale][3]}" for c in canaries]
+    job = run_import(stream=io.BytesIO("\n".join(lines).encode()), source="crm", actor="cli", chunk_rows=2,
+                     background=True)
+    assert celery_worker.wait(lambda: ImportJob.objects.get(id=job.id).status == "completed", timeout=120)
+    job.refresh_from_db()
+    assert (job.created, job.rejected, job.chunks_done) == (len(canaries), 0, 3)
+    assert ImportChunk.objects.count() == 0
+    import_messages = [m for m in published.items if "profiles.tasks.import_chunk" in m]
+    assert len(import_messages) >= 3
+    if celery_worker.real:  # published through the broker: the message bodies were captured too
+        assert sum('"body"' in m for m in import_messages) >= 3
+    needles = [n for c in canaries for n in c.needles()]
+    assert not any(n.lower() in published.text().lower() for n in needles)
+    assert _scan_database(needles) == []
+    assert _scan_logs(caplog.records, needles) == []
+    for c in canaries:
+        assert selectors.customer_personal_data(
+            customer_id=selectors.customer_find(email=c.email))["name"] == c.name

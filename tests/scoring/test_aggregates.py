@@ -1,0 +1,93 @@
+"""profiles.aggregates.fact_aggregates: set-based SQL features equal the pure reference implementation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from tests.scoring.helpers import ACTOR, _bulk_facts
+
+
+@pytest.mark.django_db
+def test_sql_features_equal_the_reference_aggregation_of_the_same_events():
+    from profiles.aggregates import KNOWN_COLUMN, fact_aggregates
+    from profiles.services import customer_ingest
+    from scoring.ml.features import aggregate_from_events, feature_names
+    from scoring.ml.synthetic import generate_events
+
+    events = generate_events(40, seed=5, days=600)
+    ids = [customer_ingest(source="crm", external_id=f"AGG-{i}", personal={}, actor=ACTOR).customer_id
+           for i in range(40)]
+    now = timezone.now()
+    _bulk_facts(ids, events, now)
+
+    sql = fact_aggregates(customer_ids=ids, as_of=now)
+    reference = aggregate_from_events(events, events.last_day())
+
+    for name in feature_names():
+        np.testing.assert_allclose(sql[name], reference[name], rtol=1e-9, atol=1e-6, equal_nan=True,
+                                   err_msg=name)
+    assert sql[KNOWN_COLUMN].tolist() == [1.0] * 40
+
+
+@pytest.mark.django_db
+def test_aggregates_run_a_fixed_number_of_queries_whatever_the_number_of_customers(django_assert_max_num_queries):
+    from profiles.aggregates import fact_aggregates
+    from profiles.services import customer_ingest
+    from scoring.ml.synthetic import generate_events
+
+    events = generate_events(60, seed=9, days=400)
+    ids = [customer_ingest(source="crm", external_id=f"AGQ-{i}", personal={}, actor=ACTOR).customer_id
+           for i in range(60)]
+    _bulk_facts(ids, events, timezone.now())
+    with django_assert_max_num_queries(7):
+        fact_aggregates(customer_ids=ids, as_of=timezone.now())
+    with django_assert_max_num_queries(7):
+        fact_aggregates(customer_ids=ids[:1], as_of=timezone.now())
+
+
+@pytest.mark.django_db
+def test_facts_after_as_of_are_ignored_and_unknown_customers_get_empty_features():
+    import uuid
+
+    from profiles.aggregates import KNOWN_COLUMN, fact_aggregates
+    from tests.factories import make_customer, make_order
+
+    cid = make_customer()
+    make_order(cid, amount="100.00", days_ago=10)
+    make_order(cid, amount="50.00", days_ago=100, returned=True)
+    make_order(cid, amount="70.00", days_ago=200, days_late=4)
+    as_of = timezone.now() - timezone.timedelta(days=5)
+    nobody = uuid.uuid4()
+    cols = fact_aggregates(customer_ids=[cid, nobody], as_of=as_of)
+    assert cols["frequency"].tolist() == [3.0, 0.0]
+    assert cols["monetary_total"].tolist() == [170.0, 0.0]  # the returned order earns nothing
+    assert cols["orders_90d"].tolist() == [1.0, 0.0]
+    assert cols["revenue_90d"].tolist() == [100.0, 0.0]
+    assert cols["revenue_prev_90d"].tolist() == [0.0, 0.0]
+    assert cols["return_rate"][0] == pytest.approx(1 / 3)
+    assert cols["late_payment_rate"][0] == pytest.approx(1 / 3)
+    assert cols["recency_days"][0] == 5.0
+    assert cols[KNOWN_COLUMN].tolist() == [1.0, 0.0]
+    later = fact_aggregates(customer_ids=[cid], as_of=timezone.now() - timezone.timedelta(days=150))
+    assert later["frequency"].tolist() == [1.0]
+
+
+@pytest.mark.django_db
+def test_declared_crm_attributes_become_features_and_special_categories_never_do():
+    from profiles.aggregates import fact_aggregates
+    from profiles.models import Customer
+    from tests.factories import make_customer
+
+    a = make_customer(attributes={"plan": "pro", "seats": 12, "churned": True},
+                      feature_attributes=["plan", "seats"])
+    b = make_customer(attributes={"plan": "basic"}, feature_attributes=["plan", "seats"])
+    # A special-category attribute declared as a feature (bypassing ingest validation) is still never used.
+    Customer.objects.filter(id=b).update(attributes={"plan": "basic", "health_status": "x"},
+                                         feature_attributes=["plan", "seats", "health_status"])
+    cols = fact_aggregates(customer_ids=[a, b], as_of=timezone.now())
+    assert cols["attr:plan"].tolist() == ["pro", "basic"]
+    assert cols["attr:seats"][0] == 12.0 and np.isnan(cols["attr:seats"][1])
+    assert "attr:churned" not in cols  # not declared as a feature
+    assert not any("health" in name for name in cols)

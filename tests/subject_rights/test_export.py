@@ -1,0 +1,172 @@
+"""Access (Art. 15) and portability (Art. 20): the export holds everything about the subject and
+nothing about anyone else, follows the published JSON Schema, is encrypted at rest, is downloaded
+through a time-limited signed link with Cache-Control: no-store, and is deleted after expiry."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from django.utils import timezone
+from freezegun import freeze_time
+
+from subject_rights import links
+from subject_rights.models import Export, SubjectRequest
+from tests.subject_rights.canary import make_canary, new_tag
+
+URL = "/api/v1/subject-requests"
+
+
+@pytest.fixture
+def pair(active_model: Any, purposes: None) -> tuple[Any, Any]:
+    tag = new_tag()
+    return make_canary(tag, 1), make_canary(tag, 2)
+
+
+def _file_access(api: Any, canary: Any, capture: Any, *, type_: str = "access") -> SubjectRequest:
+    with capture(execute=True):
+        response = api.post(URL, {"type": type_, "customer": str(canary.customer_id),
+                                  "contact_email": canary.email}, format="json")
+    assert response.status_code == 201
+    return SubjectRequest.objects.get(pk=response.json()["id"])
+
+
+@pytest.mark.django_db
+def test_export_contains_every_canary_field_of_the_subject_and_none_of_another(
+    api: Any, client: Any, pair: tuple[Any, Any], django_capture_on_commit_callbacks: Any, mailoutbox: Any,
+) -> None:
+    subject, other = pair
+    req = _file_access(api, subject, django_capture_on_commit_callbacks)
+    assert (req.status, req.outcome) == ("completed", "exported")
+    export = Export.objects.get(request=req)
+    response = client.get(f"/me/export/{links.export_token(export.id)}/")
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    assert response["Content-Disposition"].startswith("attachment;")
+    raw = response.content.decode()
+    for field, value in subject.needles.items():
+        assert value in raw, field
+    for field, value in other.needles.items():
+        assert value not in raw, field
+    document = json.loads(raw)
+    schema = client.get("/me/export-schema.json")
+    assert schema.status_code == 200
+    jsonschema.validate(document, json.loads(b"".join(schema.streaming_content)))
+    assert document["subject"] == str(subject.customer_id) and document["format"] == "access"
+    personal = document["personal_data"]
+    assert (personal["name"], personal["email"], personal["phone"], personal["iban"]) == (
+        subject.name, subject.email, subject.phone, subject.iban)
+    assert [i["external_id"] for i in document["source_identities"]] == [subject.external_id]
+    [ticket] = document["facts"]["tickets"]
+    assert subject.phrase in ticket["text"] and subject.name not in ticket["text"]  # stored pseudonymized
+    assert subject.name in ticket["text_original"] and subject.iban in ticket["text_original"]
+    assert len(document["facts"]["orders"]) == 2
+    assert [(e["purpose"], e["action"], e["notice_version"]) for e in document["consent_history"]] == [
+        ("automated_scoring", "grant", "v1")]
+    assert document["scores"]["automated_scoring"]["tier"]
+    [decision] = document["decisions"]
+    assert decision["requester"] == "api:support-desk" and decision["purpose"] == "automated_scoring"
+    assert decision["explanation"] and decision["inputs"] and decision["outputs"]["tier"]
+    processing = document["processing"]
+    assert processing["recipients"] == ["api:support-desk"]
+    assert {p["code"] for p in processing["purposes"]} >= {"automated_scoring", "service_prioritization", "marketing"}
+    assert all(p["lawful_basis"] and p["retention_days"] > 0 for p in processing["purposes"])
+    assert processing["retention_days"]["orders"] > 0
+    assert {s["code"] for s in processing["sources"]} == {"crm", "erp", "support"}
+    assert document["explanation"]["scored"] is True
+    # The customer was told (status link only, no data in the e-mail).
+    [mail] = [m for m in mailoutbox if m.to == [subject.email]]
+    assert "/me/status/" in mail.body and subject.name not in mail.body
+
+
+@pytest.mark.django_db
+def test_export_file_is_encrypted_at_rest_and_download_is_an_access_record(
+    api: Any, client: Any, pair: tuple[Any, Any], django_capture_on_commit_callbacks: Any, settings: Any,
+) -> None:
+    from audit.models import AccessRecord
+
+    subject, _ = pair
+    req = _file_access(api, subject, django_capture_on_commit_callbacks)
+    export = Export.objects.get(request=req)
+    blob = (Path(settings.EXPORT_DIR) / export.file_name).read_bytes()
+    for value in subject.needles.values():
+        assert value.encode() not in blob
+    assert export.wrapped_key and bytes(export.wrapped_key) != b""
+    before = AccessRecord.objects.filter(subject=subject.customer_id, what="export.download").count()
+    assert client.get(f"/me/export/{links.export_token(export.id)}/").status_code == 200
+    records = AccessRecord.objects.filter(subject=subject.customer_id, what="export.download")
+    assert records.count() == before + 1
+    assert records.last().actor == "subject:self" and records.last().details["export"] == str(export.id)
+    export.refresh_from_db()
+    assert export.downloads == 1
+
+
+@pytest.mark.django_db
+def test_export_link_expires_and_the_file_and_key_are_deleted(
+    api: Any, client: Any, pair: tuple[Any, Any], django_capture_on_commit_callbacks: Any, settings: Any,
+) -> None:
+    from subject_rights.tasks import delete_expired_exports
+
+    subject, _ = pair
+    req = _file_access(api, subject, django_capture_on_commit_callbacks)
+    export = Export.objects.get(request=req)
+    token = links.export_token(export.id)
+    path = Path(settings.EXPORT_DIR) / export.file_name
+    later = timezone.now() + timedelta(seconds=settings.EXPORT_LINK_TTL_SECONDS + 60)
+    with freeze_time(later):
+        assert client.get(f"/me/export/{token}/").status_code == 404
+        assert client.get(f"/me/export/{links.export_token(export.id)}/").status_code == 404  # fresh link, old file
+        assert delete_expired_exports.delay().get() >= 1
+    export.refresh_from_db()
+    assert export.deleted_at is not None and export.wrapped_key is None
+    assert not path.exists()
+
+
+@pytest.mark.django_db
+def test_tampered_or_foreign_links_find_nothing(client: Any, pair: tuple[Any, Any], api: Any,
+                                                django_capture_on_commit_callbacks: Any) -> None:
+    subject, _ = pair
+    req = _file_access(api, subject, django_capture_on_commit_callbacks)
+    export = Export.objects.get(request=req)
+    token = links.export_token(export.id)
+    assert client.get(f"/me/export/{token[:-2]}xx/").status_code == 404
+    status_token = links.status_token(export.id)  # right id, wrong salt
+    assert client.get(f"/me/export/{status_token}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_readable_page_and_api_download_show_the_same_export(
+    api: Any, make_api_client: Any, client: Any, pair: tuple[Any, Any], django_capture_on_commit_callbacks: Any,
+) -> None:
+    subject, other = pair
+    req = _file_access(api, subject, django_capture_on_commit_callbacks, type_="portability")
+    export = Export.objects.get(request=req)
+    page = client.get(f"/me/export/{links.export_token(export.id)}/page/")
+    assert page.status_code == 200 and "no-store" in page["Cache-Control"]
+    html = page.content.decode()
+    assert subject.name in html and subject.iban in html and other.name not in html
+    via_api = api.get(f"{URL}/{req.id}/export")
+    assert via_api.status_code == 200 and "no-store" in via_api["Cache-Control"]
+    document = json.loads(via_api.content)
+    assert document["format"] == "portability" and document["personal_data"]["email"] == subject.email
+    assert make_api_client().get(f"{URL}/{req.id}/export").status_code == 404
+    assert api.get(f"{URL}/{req.id}").json()["export_available"] is True
+
+
+@pytest.mark.django_db
+def test_build_export_for_an_erased_subject_is_a_no_op(api: Any, pair: tuple[Any, Any]) -> None:
+    from profiles.services import customer_erase
+    from subject_rights.tasks import build_export
+
+    subject, _ = pair
+    response = api.post(URL, {"type": "access", "customer": str(subject.customer_id)}, format="json")
+    request_id = response.json()["id"]  # the on-commit task has not run (no commit in this test)
+    customer_erase(customer_id=subject.customer_id, actor="job:test-dsr")
+    assert build_export.delay(request_id).get() is None
+    req = SubjectRequest.objects.get(pk=request_id)
+    assert (req.status, req.outcome) == ("completed", "no_data_held")
+    assert Export.objects.count() == 0
