@@ -38,12 +38,11 @@ BINARY_FIELDS = frozenset({"sealed_details"})
 
 
 def iso_utc(value: datetime) -> str:
+    """UTC, ISO 8601 with microseconds and an explicit ``+00:00`` offset (naive values are UTC)."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    elif value.utcoffset():
+        return value.isoformat(timespec="microseconds") + "+00:00"
+    if value.utcoffset():
         value = value.astimezone(UTC)
-    else:
-        value = value.replace(tzinfo=UTC)
     return value.isoformat(timespec="microseconds")
 
 
@@ -66,7 +65,9 @@ def _canonical_value(field: models.Field, value: Any) -> Any:
 def _fields_of(model: type[ChainedRecord]) -> list[tuple[str, models.Field]]:
     out: list[tuple[str, models.Field]] = [("created_at", model._meta.get_field("created_at"))]
     for name in model.CANONICAL_FIELDS:
-        out.append((name, model._meta.get_field(name)))  # get_field also knows attnames (decision_id)
+        field = model._meta.get_field(name)  # get_field also knows attnames (decision_id)
+        assert isinstance(field, models.Field)
+        out.append((name, field))
     return out
 
 
@@ -178,25 +179,43 @@ def row_columns(model: type[ChainedRecord]) -> list[tuple[str, models.Field]]:
     return _fields_of(model)
 
 
+_EXPRESSIONS: dict[Callable[[Any], str], str] = {
+    _enc_str: '("null" if {v} is None else _esc({v}))',
+    _enc_int: '("null" if {v} is None else str(int({v})))',
+    _enc_json_text: '("null" if {v} is None else {v})',
+    _enc_uuid: '("null" if {v} is None else \'"\' + {v}.hex + \'"\' if {v}.__class__ is _UUID else _enc_uuid({v}))',
+    _enc_datetime: "_enc_datetime({v})",
+    _enc_digest: '("null" if {v} is None else \'"\' + {v} + \'"\' if {v}.__class__ is str else _enc_digest({v}))',
+}
+
+
 def row_encoder(model: type[ChainedRecord]) -> Callable[[Sequence[Any]], str]:
-    """A function mapping the raw column values (in ``row_columns`` order) to the content hash."""
+    """A function mapping the raw column values (in ``row_columns`` order) to the content hash.
+
+    The function is generated once per model as a single expression (no per-field calls on the hot path):
+    the verifier runs it a million times."""
     columns = row_columns(model)
     keys = sorted(["_type", *(name for name, _ in columns)])
     position = {name: i for i, (name, _) in enumerate(columns)}
-    encoders = [_encoder_for(field) for _, field in columns]
-    type_json = encode_basestring_ascii(model.RECORD_TYPE)
-    parts: list[tuple[str, int]] = []  # (prefix text, column index or -1 for _type)
+    names = [f"v{i}" for i in range(len(columns))]
+    pieces = []
     for i, key in enumerate(keys):
         prefix = ("{" if i == 0 else ",") + encode_basestring_ascii(key) + ":"
-        parts.append((prefix, -1 if key == "_type" else position[key]))
-    sha256 = hashlib.sha256
-
-    def encode(values: Sequence[Any]) -> str:
-        out = []
-        for prefix, index in parts:
-            out.append(prefix)
-            out.append(type_json if index < 0 else encoders[index](values[index]))
-        out.append("}")
-        return sha256("".join(out).encode("ascii")).hexdigest()
-
+        if key == "_type":
+            pieces.append(repr(prefix + encode_basestring_ascii(model.RECORD_TYPE)))
+            continue
+        index = position[key]
+        pieces.append(repr(prefix))
+        pieces.append(_EXPRESSIONS[_encoder_for(columns[index][1])].format(v=names[index]))
+    pieces.append(repr("}"))
+    source = (
+        f"def encode(values):\n    {', '.join(names)}, = values\n"
+        f"    return _sha256(''.join(({', '.join(pieces)})).encode('ascii')).hexdigest()\n"
+    )
+    namespace: dict[str, Any] = {
+        "_esc": encode_basestring_ascii, "_UUID": uuid.UUID, "_sha256": hashlib.sha256,
+        "_enc_uuid": _enc_uuid, "_enc_datetime": _enc_datetime, "_enc_digest": _enc_digest,
+    }
+    exec(compile(source, f"<audit canonical encoder: {model.RECORD_TYPE}>", "exec"), namespace)  # noqa: S102
+    encode: Callable[[Sequence[Any]], str] = namespace["encode"]
     return encode

@@ -64,6 +64,12 @@ def _text(value: Any, field: str, *, max_length: int, required: bool = True) -> 
     return value
 
 
+def _required(value: Any, field: str, *, max_length: int) -> str:
+    text = _text(value, field, max_length=max_length)
+    assert text is not None
+    return text
+
+
 def _actor(value: Any, field: str = "actor") -> str:
     text = _text(value, field, max_length=150)
     assert text is not None
@@ -260,7 +266,7 @@ def _insert_ignoring_conflicts(rows: list[dict[str, Any]]) -> list[tuple[int, st
         return []
     qn = connection.ops.quote_name
     table = qn(DecisionRecord._meta.db_table)
-    columns = ", ".join(qn(f.column) for f in _INSERT_FIELDS)
+    columns = ", ".join(qn(str(f.column)) for f in _INSERT_FIELDS)
     returning = f" ON CONFLICT DO NOTHING RETURNING {qn('id')}, {qn('content_hash')}"
     row_sql = "(" + ", ".join(["%s"] * len(_INSERT_FIELDS)) + ")"
     sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row_sql] * len(rows)) + returning  # noqa: S608
@@ -311,8 +317,8 @@ def access_record(
 ) -> AccessRecord:
     """Record a read of personal data: who (``actor``), why (``purpose``), whose (``subject``), what."""
     record = AccessRecord(
-        actor=_actor(actor), purpose=_text(purpose, "purpose", max_length=64),
-        subject=_uuid(subject, "subject", required=False), what=_text(what, "what", max_length=200),
+        actor=_actor(actor), purpose=_required(purpose, "purpose", max_length=64),
+        subject=_uuid(subject, "subject", required=False), what=_required(what, "what", max_length=200),
         details=_json(details, "details", pii_free=True),
     )
     return _append(record)  # type: ignore[return-value]

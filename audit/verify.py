@@ -164,7 +164,7 @@ def _link_pass(start: int, checkpoints: dict[int, str], findings: _Findings) -> 
 def _column_sql(model: type[ChainedRecord], alias: str) -> list[str]:
     out = []
     for _, fld in canonical.row_columns(model):
-        column = f"{alias}.{_qn(fld.column)}"
+        column = f"{alias}.{_qn(str(fld.column))}"
         if fld.get_internal_type() == "BinaryField" and connection.vendor == "postgresql":
             column = f"encode(sha256({column}), 'hex')"
         out.append(column)
@@ -241,7 +241,7 @@ def verify_chain(*, from_seq: int | None = None, store: CheckpointStore | None =
     checked, last_seq = _link_pass(start, checkpoints, findings)
     unsealed = sum(_record_pass(model, start, findings) for model in RECORD_TYPES.values())
     elapsed = round(time.monotonic() - began, 3)
-    common = {"checked": checked, "checkpoints_checked": checkpoints_checked, "head_seq": last_seq,
+    common: dict[str, Any] = {"checked": checked, "checkpoints_checked": checkpoints_checked, "head_seq": last_seq,
               "unsealed": unsealed, "elapsed_s": elapsed, "problems": findings.count}
     if findings.best_seq is not None:
         seq, record, reason = findings.best_seq

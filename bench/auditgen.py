@@ -214,3 +214,69 @@ def _reset_sequence(model: Any) -> None:
 
 def json_size(obj: Any) -> int:
     return len(json.dumps(obj))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# PostgreSQL replication (section 5 search at 10M): a Python-generated base block copied R times in SQL
+# ---------------------------------------------------------------------------------------------------------
+
+# The canonical form of audit.canonical for a decision row, in SQL (keys in sorted order). Every replica
+# gets its content hash from this expression; it is checked against the stored (Python-computed) hashes
+# of the base block before anything is replicated.
+CANONICAL_SQL = (
+    "encode(sha256(convert_to("
+    "'{\"_type\":\"decision\",\"consent_event_id\":' || coalesce(consent_event_id::text, 'null')"
+    " || ',\"created_at\":\"' || to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+    " || '+00:00\",\"customer\":\"' || replace(customer::text, '-', '')"
+    " || '\",\"decision_key\":' || coalesce('\"' || decision_key || '\"', 'null')"
+    " || ',\"decision_type\":\"' || decision_type || '\",\"features_hash\":\"' || features_hash"
+    " || '\",\"model_version\":\"' || model_version || '\",\"model_versions\":' || model_versions"
+    " || ',\"notice_version\":' || coalesce('\"' || notice_version || '\"', 'null')"
+    " || ',\"outputs\":' || outputs || ',\"purpose\":\"' || purpose || '\",\"requester\":\"' || requester"
+    " || '\",\"sealed_details\":' || coalesce('\"' || encode(sha256(sealed_details), 'hex') || '\"', 'null')"
+    " || ',\"tier\":\"' || tier || '\"}', 'UTF8')), 'hex')"
+)
+
+
+def replicate_decisions(*, base_records: int, factor: int, days: int = 365, progress: bool = False) -> dict[str, Any]:
+    """Copy the ``base_records`` decision rows ``factor - 1`` more times (PostgreSQL only): replica k gets its
+    own customers (a UUID derived from the base customer and k), keys, ids, and timestamps interleaved between
+    the base rows, and a content hash computed by :data:`CANONICAL_SQL`."""
+    import time
+
+    from django.db import connection, transaction
+
+    from audit.models import DecisionRecord
+
+    from .dbutil import pg_deferred_indexes
+
+    if connection.vendor != "postgresql":
+        raise RuntimeError("replication is implemented for PostgreSQL only")
+    table = DecisionRecord._meta.db_table
+    t0 = time.perf_counter()
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT count(*), count(*) FILTER (WHERE content_hash = {CANONICAL_SQL}) FROM {table}")  # noqa: S608
+        total, agree = cur.fetchone()
+    if total == 0 or agree != total:
+        raise AssertionError(f"SQL canonical hash agrees with audit.canonical on {agree} of {total} rows")
+    step_us = days * 86400 * 1e6 / max(base_records, 1)
+    cols = [f.column for f in DecisionRecord._meta.concrete_fields if f.column != "content_hash"]
+    with pg_deferred_indexes([table]):
+        for k in range(1, factor):
+            select = {c: c for c in cols}
+            select.update({
+                "id": f"id + {k * base_records}",
+                "created_at": f"created_at + make_interval(secs => {k * step_us / factor / 1e6!r})",
+                "customer": f"md5(customer::text || ':{k}')::uuid",
+                "decision_key": f"CASE WHEN decision_key IS NULL THEN NULL ELSE decision_key || ':{k}' END",
+            })
+            inner = ", ".join(f"{select[c]} AS {c}" for c in cols)
+            # INSERT only: the audit tables refuse UPDATE (trigger), so the hash is computed on the way in.
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute(f"INSERT INTO {table} ({', '.join(cols)}, content_hash) "  # noqa: S608
+                            f"SELECT {', '.join(cols)}, {CANONICAL_SQL} "
+                            f"FROM (SELECT {inner} FROM {table} WHERE id <= {base_records}) AS r")
+            if progress:
+                print(f"    replicated {k + 1}/{factor} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    _reset_sequence(DecisionRecord)
+    return {"seconds": time.perf_counter() - t0, "records": base_records * factor, "checked_base_rows": agree}

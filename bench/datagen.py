@@ -239,10 +239,13 @@ class _Table:
             self.constants.append(f.get_db_prep_save(value, connection))
         self.columns = cols
 
-    def write(self, rows: Iterator[tuple] | list[tuple]) -> int:
+    raw = False  # rows already in COPY text form (set by the bulk loader on PostgreSQL)
+
+    def write(self, rows: Iterator[tuple] | list[tuple], *, raw: bool | None = None) -> int:
         from .dbutil import copy_rows
 
-        return copy_rows(self.table, self.columns, rows, suffix=self.constants)
+        return copy_rows(self.table, self.columns, rows, suffix=self.constants,
+                         raw=self.raw if raw is None else raw)
 
 
 class _Clock:
@@ -339,6 +342,18 @@ def load(n_customers: int, *, seed: int = 42, end: dt.datetime | None = None, pr
     t_start = time.perf_counter()
     crypto = 0.0
     pg = connection.vendor == "postgresql"
+    # Value encoders: COPY text on PostgreSQL (rows written raw), Python values on SQLite.
+    if pg:
+        enc_bool: Any = ("f", "t").__getitem__
+        null: Any = "\\N"
+
+        def blob(b: bytes) -> Any:
+            return "\\\\x" + b.hex()
+    else:
+        enc_bool, null = int, None
+
+        def blob(b: bytes) -> Any:
+            return b
     end = end or dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     clock = _Clock(end)
     now = clock(DAYS)
@@ -383,15 +398,18 @@ def load(n_customers: int, *, seed: int = 42, end: dt.datetime | None = None, pr
     fast = _FastIndex()
     src_digest = fast.source
     assert blind_index.source_index("crm", "CRM-00000007") == src_digest("crm", "CRM-00000007")
-    tables = [t.table for t in (t_customer, t_key, t_field, t_blind, t_source, t_order, t_ticket, t_inter, t_review,
-                                t_nps, t_ref, t_event, t_current, t_flag, t_flag_cur)]
+    all_tables = (t_customer, t_key, t_field, t_blind, t_source, t_order, t_ticket, t_inter, t_review, t_nps, t_ref,
+                  t_event, t_current, t_flag, t_flag_cur)
+    for t in all_tables:
+        t.raw = pg
+    tables = [t.table for t in all_tables]
     with pg_deferred_indexes(tables if defer_indexes else []) as index_timings:
         for pop in population(n_customers, seed=seed, start=start):
             with transaction.atomic():
                 g0 = pop.start
                 uid = [_uuid_value(u, pg) for u in pop.ids]
                 signup = [clock(d) for d in pop.signup_day]
-                add("customers", t_customer.write((uid[i], signup[i], now, "GB", None) for i in range(pop.n)))
+                add("customers", t_customer.write(((uid[i], signup[i], now, "GB", null) for i in range(pop.n)), raw=pg))
                 # Keys and encrypted personal data (real AES-GCM under a fresh DEK per customer).
                 c0 = time.perf_counter()
                 key_rows, field_rows, blind_rows, source_rows = [], [], [], []
@@ -400,7 +418,7 @@ def load(n_customers: int, *, seed: int = 42, end: dt.datetime | None = None, pr
                     g = g0 + i
                     dek = envelope.new_data_key()
                     wrapped = envelope.wrap_data_key(dek, customer_id=cid, kek_id=kek_id)
-                    key_rows.append((uid[i], wrapped.kek_id, wrapped.wrapped, 1, signup[i]))
+                    key_rows.append((uid[i], wrapped.kek_id, blob(wrapped.wrapped), 1, signup[i]))
                     name = f"{FIRST[g % len(FIRST)]} {LAST[(g // len(FIRST)) % len(LAST)]}"
                     email = f"customer{g}@bench.example.com"
                     values = {"name": name, "email": email, "address": f"{g % 400 + 1} High Street, Leeds LS{g % 30}"}
@@ -408,31 +426,31 @@ def load(n_customers: int, *, seed: int = 42, end: dt.datetime | None = None, pr
                         values["phone"] = f"+447{g % 1_000_000_000:09d}"
                     for field, value in values.items():
                         aad = envelope.field_aad(customer_id=cid, field=field, key_version=1)
-                        field_rows.append((uid[i], field, envelope.encrypt_text(dek, value, aad), 1, now))
+                        field_rows.append((uid[i], field, blob(envelope.encrypt_text(dek, value, aad)), 1, now))
                     blind_rows.append(("email", fast("email", email), uid[i], now))
                     if "phone" in values:
                         blind_rows.append(("phone", fast("phone", values["phone"]), uid[i], now))
                     ext = f"CRM-{g:08d}"
                     aad = envelope.field_aad(customer_id=cid, field="source:crm", key_version=1)
-                    source_rows.append((uid[i], "crm", src_digest("crm", ext), envelope.encrypt_text(dek, ext, aad), 1,
+                    source_rows.append((uid[i], "crm", src_digest("crm", ext), blob(envelope.encrypt_text(dek, ext, aad)), 1,
                                         signup[i], now))
                 crypto += time.perf_counter() - c0
-                add("customer_keys", t_key.write(key_rows))
-                add("personal_fields", t_field.write(field_rows))
-                add("blind_index_entries", t_blind.write(blind_rows))
-                add("source_identities", t_source.write(source_rows))
+                add("customer_keys", t_key.write(key_rows, raw=pg))
+                add("personal_fields", t_field.write(field_rows, raw=pg))
+                add("blind_index_entries", t_blind.write(blind_rows, raw=pg))
+                add("source_identities", t_source.write(source_rows, raw=pg))
                 # Facts.
                 oc, od = pop.order_customer, pop.order_day
                 amount = [f"{a:.2f}" for a in pop.order_amount]
                 margin = [f"{m:.2f}" for m in pop.order_margin]
                 add("orders", t_order.write(
                     (uid[c], "erp", src_digest("erp", f"O-{g0 + c}-{k}"), now, "order", clock(d, 36000),
-                     amount[k], margin[k], bool(r), int(late))
+                     amount[k], margin[k], enc_bool(r), late)
                     for k, (c, d, r, late) in enumerate(zip(oc.tolist(), od.tolist(), pop.order_returned.tolist(),
                                                             pop.order_days_late.tolist(), strict=True))))
                 add("tickets", t_ticket.write(
-                    (uid[c], "support", src_digest("support", f"T-{g0 + c}-{k}"), now, clock(d, 40000), bool(e),
-                     int(s) if s else None, "email")
+                    (uid[c], "support", src_digest("support", f"T-{g0 + c}-{k}"), now, clock(d, 40000), enc_bool(e),
+                     s if s else null, "email")
                     for k, (c, d, e, s) in enumerate(zip(pop.ticket_customer.tolist(), pop.ticket_day.tolist(),
                                                          pop.ticket_escalated.tolist(),
                                                          pop.ticket_satisfaction.tolist(), strict=True))))
@@ -469,16 +487,16 @@ def load(n_customers: int, *, seed: int = 42, end: dt.datetime | None = None, pr
                                            "job:bench"))
                             last_id, last_at, is_granted = next_event_id, w_at, False
                             next_event_id += 1
-                        current.append((uid[i], pid, last_id, is_granted, nid, last_at, now))
-                add("consent_events", t_event.write(events))
-                add("consent_current", t_current.write(current))
+                        current.append((uid[i], pid, last_id, enc_bool(is_granted), nid, last_at, now))
+                add("consent_events", t_event.write(events, raw=pg))
+                add("consent_current", t_current.write(current, raw=pg))
                 flags, flags_cur = [], []
                 for i in np.flatnonzero(pop.restricted).tolist():
                     flags.append((next_flag_id, uid[i], "restriction", "set", "accuracy_contested", now, "job:bench"))
                     flags_cur.append((uid[i], "restriction", next_flag_id, now))
                     next_flag_id += 1
-                add("processing_flags", t_flag.write(flags))
-                t_flag_cur.write(flags_cur)
+                add("processing_flags", t_flag.write(flags, raw=pg))
+                t_flag_cur.write(flags_cur, raw=pg)
             if progress:
                 print(f"    loaded {pop.start + pop.n - start:,} customers ({time.perf_counter() - t_start:.0f} s)", flush=True)
     _fix_sequences([ConsentEvent, ProcessingFlag])

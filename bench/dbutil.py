@@ -221,10 +221,12 @@ _MISSING = object()
 
 
 def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, batch: int = 5000,
-              suffix: Sequence[Any] = ()) -> int:
+              suffix: Sequence[Any] = (), raw: bool = False) -> int:
     """Insert many rows fast: COPY (text format) on PostgreSQL, executemany on SQLite. Returns the row count.
 
-    ``suffix`` holds constant values appended to every row (formatted once).
+    ``suffix`` holds constant values appended to every row (formatted once). ``raw`` (PostgreSQL only): the
+    row values are already in COPY text form (``str()`` of each is used as is: the caller encodes booleans,
+    NULLs and bytes, see :func:`pg_text`).
     """
     from django.db import connection
 
@@ -233,11 +235,14 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
     if connection.vendor == "postgresql":
         tail = "".join("\t" + pg_text(v) for v in suffix) + "\n"
         with connection.cursor() as cursor:
-            raw = cursor.cursor
-            with raw.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
+            pg_cursor = cursor.cursor
+            with pg_cursor.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
                 lines: list[str] = []
                 for row in rows:
-                    lines.append("\t".join([pg_text(v) for v in row]) + tail)
+                    if raw:
+                        lines.append("\t".join(map(str, row)) + tail)
+                    else:
+                        lines.append("\t".join([pg_text(v) for v in row]) + tail)
                     if len(lines) >= batch:
                         copy.write("".join(lines))
                         n += len(lines)

@@ -34,12 +34,12 @@ from .common import REPO, RESULTS_DIR, SectionContext, SectionResult
 
 # number -> (module, slug, quick time cap seconds, full time cap seconds)
 SECTIONS: dict[int, tuple[str, str, int, int]] = {
-    1: ("bench.s1_realtime", "s1-realtime", 75, 1800),
-    2: ("bench.s2_rescore", "s2-rescore", 110, 3 * 3600),
-    3: ("bench.s3_pseudonymize", "s3-pseudonymize", 75, 1800),
-    4: ("bench.s4_cdnow", "s4-cdnow", 60, 900),
-    5: ("bench.s5_subject_audit", "s5-subject-audit", 90, 2 * 3600),
-    6: ("bench.s6_import", "s6-import", 60, 1800),
+    1: ("bench.s1_realtime", "s1-realtime", 80, 1800),
+    2: ("bench.s2_rescore", "s2-rescore", 90, 3 * 3600),
+    3: ("bench.s3_pseudonymize", "s3-pseudonymize", 45, 1800),
+    4: ("bench.s4_cdnow", "s4-cdnow", 40, 900),
+    5: ("bench.s5_subject_audit", "s5-subject-audit", 60, 2 * 3600),
+    6: ("bench.s6_import", "s6-import", 40, 1800),
 }
 QUICK_BUDGET_SECONDS = 285
 
@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="overall seconds; sections not started in time are skipped (quick default "
                         f"{QUICK_BUDGET_SECONDS})")
     p.add_argument("--time-limit", type=int, default=None, help="per-section cap in seconds (overrides default)")
-    p.add_argument("--results-dir", default=str(RESULTS_DIR))
+    p.add_argument("--results-dir", default=None,
+                   help="default bench/results (full runs, committed) or bench/results/quick (quick runs, ignored)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a section recorded an error")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="section option (JSON value), e.g. --option workers=4")
@@ -215,8 +216,15 @@ def run_all(args: argparse.Namespace) -> int:
           f"{meta['database']['version']}, {meta['machine']['nproc']} CPUs, load {meta['machine']['loadavg_at_start']}",
           flush=True)
     budget = args.budget if args.budget is not None else (QUICK_BUDGET_SECONDS if mode == "quick" else None)
+    import uuid
+
+    from . import prepared
+
+    os.environ[prepared.RUN_ID_ENV] = uuid.uuid4().hex
+    _quietly(prepared.drop_caches)
     t_start = time.perf_counter()
-    results_dir = Path(args.results_dir)
+    results_dir = Path(args.results_dir) if args.results_dir else (RESULTS_DIR if mode == "full"
+                                                                    else RESULTS_DIR / "quick")
     latest_path = results_dir / ("latest.json" if mode == "full" else "latest-quick.json")
     latest: dict[str, Any] = {}
     if latest_path.exists():
@@ -254,6 +262,7 @@ def run_all(args: argparse.Namespace) -> int:
         print(f"  ({facts['wall_seconds']:.0f} s)", flush=True)
         if data.get("errors"):
             errors += 1
+    _quietly(prepared.drop_caches)
     # Summary of targets.
     print("\n=== Targets ===")
     all_targets = []
@@ -267,6 +276,13 @@ def run_all(args: argparse.Namespace) -> int:
     print(f"\nbench: {len(wanted)} section(s) in {time.perf_counter() - t_start:.0f} s; "
           f"{missed} target(s) missed; {errors} section(s) with errors; results in {results_dir}", flush=True)
     return 1 if (args.strict and errors) else 0
+
+
+def _quietly(fn: Any) -> None:
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - housekeeping must not fail the run
+        print(f"bench: cleanup skipped ({type(exc).__name__})", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from typing import Any
 
 from . import dbutil, loadgen
 from .common import REPO, VAR_BENCH, SectionContext, SectionResult, step, summarize
+from .prepared import trained_database
 from .proc import run_worker
 
 TITLE = "Real-time scoring under load: score endpoint vs bare DRF endpoint"
@@ -109,7 +110,7 @@ class Server:
 
 def run(ctx: SectionContext) -> SectionResult:
     res = ctx.start(TITLE)
-    n_customers = ctx.scale[0] if ctx.scale else (1_000 if ctx.quick else 20_000)
+    n_customers = ctx.scale[0] if ctx.scale else (1_000 if ctx.quick else 10_000)
     seconds = float(ctx.scale[1]) if ctx.scale and len(ctx.scale) > 1 else (2.0 if ctx.quick else 10.0)
     concurrencies = [int(c) for c in ctx.options.get("concurrency", [1, 8, 32])]
     repeats = int(ctx.options.get("load_repeats", 1 if ctx.quick else ctx.repeats))
@@ -125,12 +126,11 @@ def run(ctx: SectionContext) -> SectionResult:
                          "client-side overhead caps throughput, so figures understate the server")
     name = "realtime"
     with step(res, "prepare database") as prep:
-        dbutil.provision(name)
-        load = run_worker(name, "load", {"customers": n_customers}, timeout=3600)
-        train = run_worker(name, "command", {"argv": ["train", "--force", "--seed", "0"]}, timeout=3600)
+        facts = trained_database(name, n_customers)
         rescore = run_worker(name, "command", {"argv": ["rescore", "--all", "--no-progress"]}, timeout=3600)
         setup = run_worker(name, "bench.s1_realtime.task_setup", {"customers": 500}, timeout=600)
-        res.metrics["setup"] = {"load_seconds": load["seconds"], "train_seconds": train["seconds"],
+        res.metrics["setup"] = {"load_seconds": facts["load"]["seconds"], "train_seconds": facts["train"]["seconds"],
+                                "shared_trained_database": bool(facts.get("cloned_from_cache")),
                                 "rescore_seconds": rescore["seconds"], "warm_customers": len(setup["customers"]),
                                 "allowed": setup["allowed"]}
         if not setup["customers"]:

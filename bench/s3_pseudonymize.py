@@ -187,8 +187,8 @@ def stock_spans(results: list[Any], threshold: float) -> list[Span]:
 
 
 def corpus_sizes(ctx: SectionContext) -> tuple[int, int]:
-    english = ctx.scale[0] if ctx.scale else (300 if ctx.quick else 2000)
-    per_language = ctx.scale[1] if ctx.scale and len(ctx.scale) > 1 else (40 if ctx.quick else 250)
+    english = ctx.scale[0] if ctx.scale else (150 if ctx.quick else 2000)
+    per_language = ctx.scale[1] if ctx.scale and len(ctx.scale) > 1 else (20 if ctx.quick else 250)
     return english, per_language
 
 
@@ -215,7 +215,7 @@ def run(ctx: SectionContext) -> SectionResult:
     stock_times: list[float] = []
     service_out: list[Any] = []
     stock_out: list[Any] = []
-    for rep in range(ctx.repeats):
+    for rep in range(min(ctx.repeats, 2) if ctx.quick else ctx.repeats):
         t0 = time.perf_counter()
         out = run_service(pseudonymizer, known_cls, samples)
         service_times.append(time.perf_counter() - t0)

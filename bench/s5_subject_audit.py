@@ -49,7 +49,7 @@ def task_subject(args: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     customers = []
     for i in range(repeats + 1):
-        cid, counts = load_heavy_customer(i, events=events)
+        cid, counts = load_heavy_customer(i, events=events, text_tickets=int(args.get("text_tickets", 100)))
         customers.append(str(cid))
         out["counts"] = counts
     out["setup_seconds"] = time.perf_counter() - t0
@@ -89,13 +89,28 @@ def task_subject(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def task_audit_load(args: dict[str, Any]) -> dict[str, Any]:
-    from .auditgen import load_decisions
+    from django.db import connection
 
-    r = load_decisions(int(args["records"]), chain=bool(args.get("chain")), progress=bool(args.get("progress")),
-                       sealed_bytes=int(args.get("sealed_bytes", 256)))
-    return {"seconds": r.seconds, "records": r.records, "customers": r.customers, "head_seq": r.head_seq,
-            "checkpoints": r.checkpoints, "sample_customers": r.sample_customers, "model_versions": r.model_versions,
-            "time_range": list(r.time_range)}
+    from .auditgen import load_decisions, replicate_decisions
+
+    records = int(args["records"])
+    base_max = int(args.get("base_max", 500_000))
+    factor = 1
+    if not args.get("chain") and connection.vendor == "postgresql" and records > base_max:
+        factor = -(-records // base_max)
+    base = records // factor
+    r = load_decisions(base, customers=max(1, records // 10 // factor), chain=bool(args.get("chain")),
+                       progress=bool(args.get("progress")), sealed_bytes=int(args.get("sealed_bytes", 256)))
+    out = {"seconds": r.seconds, "records": r.records, "customers": r.customers, "head_seq": r.head_seq,
+           "checkpoints": r.checkpoints, "sample_customers": r.sample_customers, "model_versions": r.model_versions,
+           "time_range": list(r.time_range), "replication_factor": factor}
+    if factor > 1:
+        rep = replicate_decisions(base_records=base, factor=factor, progress=bool(args.get("progress")))
+        out["records"] = rep["records"]
+        out["customers"] = r.customers * factor
+        out["replication_seconds"] = rep["seconds"]
+        out["seconds"] = r.seconds + rep["seconds"]
+    return out
 
 
 def _queries(info: dict[str, Any], n_each: int, seed: int = 1) -> list[tuple[str, dict[str, Any]]]:
@@ -205,17 +220,18 @@ def _profile_out(name: str):
 
 def run(ctx: SectionContext) -> SectionResult:
     res = ctx.start(TITLE)
-    events = int(ctx.options.get("events", 10_000))
+    events = int(ctx.options.get("events", 5_000 if ctx.quick else 10_000))
     search_n = ctx.scale[0] if ctx.scale else (100_000 if ctx.quick else 10_000_000)
     verify_n = ctx.scale[1] if ctx.scale and len(ctx.scale) > 1 else (50_000 if ctx.quick else 1_000_000)
-    repeats = ctx.repeats
+    repeats = 1 if ctx.quick else ctx.repeats
     res.params.update({"events_per_customer": events, "search_records": search_n, "verify_records": verify_n,
                        "database": dbutil.engine()})
     res.headers = ["measurement", "scale", "median", "p95 / IQR", "max", "target", "unit"]
 
     with step(res, "export and erasure"):
         dbutil.provision("subject")
-        r = run_worker("subject", "bench.s5_subject_audit.task_subject", {"events": events, "repeats": repeats},
+        r = run_worker("subject", "bench.s5_subject_audit.task_subject",
+                       {"events": events, "repeats": repeats, "text_tickets": 20 if ctx.quick else 100},
                        timeout=float(ctx.options.get("subject_timeout", 1800)))
         res.metrics["subject"] = {k: r[k] for k in ("events", "counts", "setup_seconds", "export_seconds",
                                                     "export_bytes", "erasure_seconds", "erasure_submit_seconds")}

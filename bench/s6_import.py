@@ -68,7 +68,7 @@ def csv_rows(path: Path) -> int:
 
 def run(ctx: SectionContext) -> SectionResult:
     res = ctx.start(TITLE)
-    rows = ctx.scale[0] if ctx.scale else (5_000 if ctx.quick else 100_000)
+    rows = ctx.scale[0] if ctx.scale else (1_000 if ctx.quick else 100_000)
     order_rows = ctx.scale[1] if ctx.scale and len(ctx.scale) > 1 else rows
     repeats = int(ctx.options.get("import_repeats", 1 if ctx.quick else ctx.repeats))
     folder = VAR_BENCH / "import"

@@ -7,6 +7,7 @@ Run by :func:`bench.proc.run_worker` with ``DATABASE_URL`` pointing at a bench d
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -26,9 +27,17 @@ def task(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, 
 
 
 def _setup() -> None:
+    """Django, plus the apps' service and task modules (a one-off import cost of several seconds, which a
+    long-running process has paid already; ``wall_seconds`` of the parent still includes it)."""
+    import importlib
+
     import django
 
     django.setup()
+    for app in ("audit", "profiles", "consent", "scoring", "subject_rights"):
+        for module in ("services", "selectors", "tasks"):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(f"{app}.{module}")
 
 
 @task

@@ -153,8 +153,8 @@ def export_document(*, customer_id: UUID, request_id: UUID, request_type: str, g
     identities = profile_selectors.customer_source_identities(customer_id=customer_id)
     decisions = _decisions(customer_id)
     recipients = sorted({d["requester"] for d in decisions if d.get("requester")})
-    sources = sorted({i["source"] for i in identities}
-                     | {row.get("source") for rows in facts.values() if isinstance(rows, list)
+    sources = sorted({str(i["source"]) for i in identities}
+                     | {str(row["source"]) for rows in facts.values() if isinstance(rows, list)
                         for row in rows if isinstance(row, dict) and row.get("source")})
     document = {
         "schema": "/me/export-schema.json",

@@ -49,9 +49,9 @@ def _mac(customer: str, request: str | None, erased_at: str) -> str:
 def ledger_append(*, customer: UUID, request: UUID | None, erased_at: datetime) -> None:
     directory = ledger_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    record = {"customer": str(customer), "request": str(request) if request else None,
-              "erased_at": erased_at.isoformat()}
-    record["mac"] = _mac(record["customer"], record["request"], record["erased_at"])
+    customer_text, request_text, at_text = str(customer), (str(request) if request else None), erased_at.isoformat()
+    record = {"customer": customer_text, "request": request_text, "erased_at": at_text,
+              "mac": _mac(customer_text, request_text, at_text)}
     line = (json.dumps(record, sort_keys=True) + "\n").encode()
     fd = os.open(directory / FILE_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:

@@ -76,7 +76,7 @@ def request_alert(*, request: SubjectRequest, now: datetime | None = None) -> st
     return "" if state.paused else clock.alert_level(due_at=state.due_at, now=now or timezone.now())
 
 
-def request_history(*, request_id: UUID | str) -> list[StatusChange]:
+def request_history(*, request_id: UUID) -> list[StatusChange]:
     return list(StatusChange.objects.filter(request_id=request_id).order_by("at", "id"))
 
 
@@ -90,7 +90,7 @@ def request_counts() -> dict[str, int]:
     }
 
 
-def export_live_for_request(*, request_id: UUID | str) -> Export | None:
+def export_live_for_request(*, request_id: UUID) -> Export | None:
     return (Export.objects.filter(request_id=request_id, deleted_at__isnull=True, expires_at__gt=timezone.now())
             .exclude(wrapped_key=None).order_by("-created_at").first())
 
@@ -129,7 +129,7 @@ def review_get(*, review_id: int) -> ReviewTask:
     return review
 
 
-def review_for_request(*, request_id: UUID | str) -> ReviewTask | None:
+def review_for_request(*, request_id: UUID) -> ReviewTask | None:
     return ReviewTask.objects.filter(request_id=request_id).first()
 
 

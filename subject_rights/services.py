@@ -90,6 +90,19 @@ def _lock(request_id: UUID | str) -> SubjectRequest:
         raise NotFound() from exc
 
 
+def _subject_of(req: SubjectRequest) -> UUID:
+    """The request's pseudonym (callers have checked that a customer matched)."""
+    if req.subject is None:
+        raise NotFound()
+    return req.subject
+
+
+def _blob(value: bytes | memoryview | None) -> bytes:
+    if value is None:
+        raise NotFound()
+    return bytes(value)
+
+
 def _governance(*, req: SubjectRequest, actor: str, from_status: str, to_status: str, code: str = "",
                 extra: dict[str, Any] | None = None) -> None:
     details: dict[str, Any] = {
@@ -537,18 +550,17 @@ def _start_export(req: SubjectRequest, *, actor: str) -> None:
 
     if req.status != Status.IN_PROGRESS:
         _transition(req, Status.IN_PROGRESS, actor=actor, code="export_queued")
-    request_id = str(req.id)
-    transaction.on_commit(lambda: build_export.delay(request_id))
+    build_export.delay_on_commit(str(req.id))
 
 
 def _apply_processing_flag(req: SubjectRequest, *, actor: str) -> None:
     purpose = req.purpose or None
     if req.type == RequestType.RESTRICTION:
-        consent_services.processing_restrict(customer_id=req.subject, actor=actor, reason=f"dsr:{req.id}",
+        consent_services.processing_restrict(customer_id=_subject_of(req), actor=actor, reason=f"dsr:{req.id}",
                                              purpose=purpose)
         outcome = Outcome.RESTRICTED
     else:
-        consent_services.processing_object(customer_id=req.subject, actor=actor, purpose=purpose)
+        consent_services.processing_object(customer_id=_subject_of(req), actor=actor, purpose=purpose)
         outcome = Outcome.OBJECTED
     req.result = {**req.result, "purpose": req.purpose or None}
     _close(req, Status.COMPLETED, actor=actor, outcome=outcome)
@@ -578,12 +590,13 @@ def _rescore(customer_id: UUID, *, actor: str) -> dict[str, str]:
 
 
 def _apply_rectification(req: SubjectRequest, *, actor: str) -> None:
-    payload = profile_selectors.customer_unseal(customer_id=req.subject, label=f"{PAYLOAD_LABEL}|{req.id}",
-                                                blob=bytes(req.payload_sealed))
-    before = _latest_decision_ids(req.subject)
-    changed = profile_services.customer_rectify(customer_id=req.subject, fields=payload["fields"], actor=actor)
-    rescored = _rescore(req.subject, actor=actor) if changed else {}
-    after = _latest_decision_ids(req.subject)
+    subject = _subject_of(req)
+    payload = profile_selectors.customer_unseal(customer_id=subject, label=f"{PAYLOAD_LABEL}|{req.id}",
+                                                blob=_blob(req.payload_sealed))
+    before = _latest_decision_ids(subject)
+    changed = profile_services.customer_rectify(customer_id=subject, fields=payload["fields"], actor=actor)
+    rescored = _rescore(subject, actor=actor) if changed else {}
+    after = _latest_decision_ids(subject)
     req.result = {**req.result, "changed_fields": changed, "rescored": rescored,
                   "decisions_before": sorted(before.values()),
                   "decisions_after": sorted(v for k, v in after.items() if before.get(k) != v)}
@@ -594,8 +607,10 @@ def _open_review(req: SubjectRequest) -> ReviewTask:
     existing = ReviewTask.objects.filter(request=req).first()
     if existing is not None:
         return existing
+    if req.decision_id is None:
+        raise _field_error("decision_id", "required")
     decision = _decision_belongs(req.decision_id, req.subject)
-    return ReviewTask.objects.create(request=req, subject=req.subject, decision_id=req.decision_id,
+    return ReviewTask.objects.create(request=req, subject=_subject_of(req), decision_id=req.decision_id,
                                      purpose=_attr(decision, "purpose") or "")
 
 
@@ -611,7 +626,7 @@ def request_rectification_provide(*, request_id: UUID, fields: dict[str, str | N
         _close(req, Status.COMPLETED, actor=actor, outcome=Outcome.NO_DATA_HELD)
         return req
     req.payload_sealed = profile_services.customer_seal(
-        customer_id=req.subject, label=f"{PAYLOAD_LABEL}|{req.id}", payload={"fields": fields})
+        customer_id=_subject_of(req), label=f"{PAYLOAD_LABEL}|{req.id}", payload={"fields": fields})
     if req.status != Status.IN_PROGRESS:
         _transition(req, Status.IN_PROGRESS, actor=actor)
     _apply_rectification(req, actor=actor)
@@ -834,7 +849,8 @@ def _ledger_write(customer_id: UUID, *, request_id: UUID | None) -> ErasureLedge
 
 
 def _erase(req: SubjectRequest, *, actor: str) -> None:
-    holds = list(LegalHold.objects.filter(subject=req.subject, released_at__isnull=True).order_by("placed_at"))
+    customer_id = _subject_of(req)
+    holds = list(LegalHold.objects.filter(subject=customer_id, released_at__isnull=True).order_by("placed_at"))
     if holds:
         hold = holds[0]
         req.result = {**req.result, "legal_hold": hold.pk}
@@ -844,7 +860,6 @@ def _erase(req: SubjectRequest, *, actor: str) -> None:
     address = _contact_open(req)  # read before the key is destroyed
     if req.status != Status.IN_PROGRESS:
         _transition(req, Status.IN_PROGRESS, actor=actor)
-    customer_id = req.subject
     _erase_subject_data(customer_id, actor=actor)
     _ledger_write(customer_id, request_id=req.id)
     ReviewTask.objects.filter(subject=customer_id, state=ReviewTask.State.OPEN).exclude(request=req).update(
@@ -906,9 +921,10 @@ def export_build(*, request_id: UUID, actor: str = "job:build_export") -> Export
     if req.status != Status.IN_PROGRESS:
         _transition(req, Status.IN_PROGRESS, actor=actor)
     now = timezone.now()
-    export = Export(id=uuid4(), request=req, subject=req.subject, created_at=now,
+    subject = _subject_of(req)
+    export = Export(id=uuid4(), request=req, subject=subject, created_at=now,
                     expires_at=now + timedelta(seconds=settings.EXPORT_LINK_TTL_SECONDS))
-    document = export_document(customer_id=req.subject, request_id=req.id, request_type=req.type, generated_at=now)
+    document = export_document(customer_id=subject, request_id=req.id, request_type=req.type, generated_at=now)
     export_validate(document)
     plaintext = json.dumps(document, ensure_ascii=False, sort_keys=False, default=str).encode("utf-8")
     dek = envelope.new_data_key()
@@ -953,7 +969,7 @@ def export_download(*, export_id: UUID, actor: str) -> tuple[bytes, Export]:
     export = _export_live(export_id)
     try:
         blob = _export_path(export).read_bytes()
-        dek = envelope.unwrap_data_key(WrappedKey(export.kek_id, bytes(export.wrapped_key)),
+        dek = envelope.unwrap_data_key(WrappedKey(export.kek_id, _blob(export.wrapped_key)),
                                        customer_id=f"export:{export.id}")
         plaintext = envelope.decrypt(dek, blob, _export_aad(export.id))
     except (OSError, DecryptionError) as exc:

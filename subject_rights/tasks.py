@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from uuid import UUID
 
 from celery import shared_task
 
@@ -15,7 +16,7 @@ def build_export(request_id: str) -> str | None:
     """Build the export of an access/portability request. A no-op for closed requests and erased subjects."""
     from .services import export_build
 
-    export = export_build(request_id=request_id)
+    export = export_build(request_id=UUID(request_id))
     return str(export.id) if export is not None else None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -34,7 +35,8 @@ def code_matches(*, request_id: UUID | str, code: str, stored_hash: str) -> bool
 
 def _rate() -> tuple[int, int]:
     """The OTP rate from REST_FRAMEWORK's ``otp`` throttle rate (e.g. ``5/min``)."""
-    raw = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get("otp") or "5/min"
+    rest: dict[str, Any] = dict(settings.REST_FRAMEWORK)
+    raw = str(rest.get("DEFAULT_THROTTLE_RATES", {}).get("otp") or "5/min")
     count, _, period = raw.partition("/")
     return int(count), _PERIODS.get(period.strip().lower(), 60)
 

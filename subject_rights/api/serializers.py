@@ -10,17 +10,17 @@ from subject_rights.models import RequestType
 
 
 class SubjectRequestInput(serializers.Serializer):
-    type = serializers.ChoiceField(choices=RequestType.choices)
+    type = serializers.ChoiceField(choices=RequestType.choices)  # type: ignore[assignment]
     customer = serializers.UUIDField(required=False, help_text="The customer's pseudonym.")
     email = serializers.CharField(required=False, max_length=254, trim_whitespace=True,
                                   help_text="Looked up through the blind index; never stored or echoed.")
-    source = serializers.CharField(required=False, max_length=16)
+    source = serializers.CharField(required=False, max_length=16)  # type: ignore[assignment]
     external_id = serializers.CharField(required=False, max_length=200)
     idempotency_key = serializers.CharField(required=False, max_length=200,
                                             help_text="Or the Idempotency-Key header.")
     purpose = serializers.CharField(required=False, max_length=64, help_text="Restriction/objection scope.")
     decision_id = serializers.IntegerField(required=False, min_value=1, help_text="For a contest.")
-    fields = serializers.DictField(
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.CharField(allow_null=True, allow_blank=True, max_length=500), required=False,
         help_text="Rectification: the corrected personal fields (never echoed).",
     )

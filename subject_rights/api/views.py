@@ -16,10 +16,15 @@ from subject_rights.models import Channel
 from .serializers import SubjectRequestInput, SubjectRequestOutput
 
 
+def _requester(request: Request) -> str:
+    """``api:<client name>`` of the authenticated API client."""
+    return str(getattr(request.auth, "requester", ""))
+
+
 def _own_request(request: Request, request_id: Any) -> Any:
     """A client sees only the requests it filed (404 otherwise: ids are not confirmed)."""
     req = selectors.request_get(request_id=request_id)
-    if req.requester != request.auth.requester:
+    if req.requester != _requester(request):
         raise NotFound()
     return req
 
@@ -47,7 +52,7 @@ class SubjectRequestCreateApi(APIView):
             raise ValidationFailed(extra={"errors": {"idempotency_key": [{"code": "invalid",
                                                                           "message": "Invalid value."}]}})
         submission = services.request_submit(
-            type=attrs["type"], channel=Channel.API, requester=request.auth.requester,
+            type=attrs["type"], channel=Channel.API, requester=_requester(request),
             customer_id=attrs.get("customer"), email=attrs.get("email"), source=attrs.get("source"),
             external_id=attrs.get("external_id"), idempotency_key=header_key or body_key,
             purpose=attrs.get("purpose"), decision_id=attrs.get("decision_id"), fields=attrs.get("fields"),
@@ -78,7 +83,7 @@ class SubjectRequestExportApi(APIView):
         export = selectors.export_live_for_request(request_id=req.id)
         if export is None:
             raise NotFound()
-        content, _ = services.export_download(export_id=export.id, actor=request.auth.requester)
+        content, _ = services.export_download(export_id=export.id, actor=_requester(request))
         response = HttpResponse(content, content_type="application/json; charset=utf-8")
         response["Cache-Control"] = "no-store"
         response["Content-Disposition"] = f'attachment; filename="export-{req.id}.json"'

@@ -14,16 +14,17 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, path, re_path, reverse
+from django.urls import path, re_path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -36,34 +37,10 @@ from subject_rights.console.auth import actor_of, dpo_required
 logger = logging.getLogger("console")
 
 ACCOUNTABILITY = "accountability"  # the purpose recorded for the DPO's own reads
-NAV = (
-    ("console:home", "Overview"),
-    ("console:decisions", "Decisions"),
-    ("console:requests", "Subject requests"),
-    ("console:reviews", "Human reviews"),
-    ("console:access-log", "Access log"),
-    ("console:governance", "Governance events"),
-    ("console:consent-overview", "Consent"),
-    ("console:model-overview", "Models"),
-    ("console:chain-status", "Audit chain"),
-    ("console:ropa", "Records of processing"),
-)
-
-
-def _nav(request: HttpRequest) -> list[dict[str, Any]]:
-    items = []
-    for name, label in NAV:
-        try:
-            url = reverse(name)
-        except NoReverseMatch:
-            continue  # a page another module has not registered (yet)
-        items.append({"url": url, "label": label, "current": request.path == url or
-                      (url != reverse("console:home") and request.path.startswith(url))})
-    return items
 
 
 def page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    return render(request, template, {"nav": _nav(request), **context}, status=status)
+    return render(request, template, context, status=status)
 
 
 # ------------------------------------------------------------------------------------ login
@@ -84,7 +61,7 @@ def console_logout(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         with transaction.atomic():
             audit_services.governance_record(kind="console.logout", actor=actor_of(request))
-            auth_views.auth_logout(request)
+            logout(request)
     return redirect("console:login")
 
 
@@ -314,13 +291,15 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
             details={"decision_id": record.pk},
         )
     details = details or {}
-    features = details.get("features") if isinstance(details.get("features"), Mapping) else {}
+    raw_features = details.get("features")
+    features: Mapping[str, Any] = raw_features if isinstance(raw_features, Mapping) else {}
     seq = audit_selectors.decision_sequence_numbers(decision_ids=[record.pk]).get(record.pk)
     return page(request, "console/decision_detail.html", {
         "record": record, "seq": seq, "inputs_state": state,
         "features": sorted(features.items()),
         "charts": explanation_charts(details.get("explanation")),
-        "outputs": sorted(record.outputs.items()), "model_versions": sorted(record.model_versions.items()),
+        "outputs": sorted(cast(dict, record.outputs).items()),
+        "model_versions": sorted(cast(dict, record.model_versions).items()),
         "consent": _consent_evidence(record),
         "reviews": audit_selectors.decision_reviews(decision_id=record.pk),
     })
@@ -515,22 +494,38 @@ def consent_overview(request: HttpRequest) -> HttpResponse:
 
 # ------------------------------------------------------------------------------------- models
 
-def _tier_bars(distribution: Any) -> list[dict[str, Any]]:
-    counts: list[tuple[str, float]] = []
-    if isinstance(distribution, Mapping):
-        source = distribution.get("tiers", distribution.get("counts", distribution))
-        if isinstance(source, Mapping):
-            counts = [(str(k), _number(v.get("count") if isinstance(v, Mapping) else v) or 0.0) for k, v in source.items()]
-        elif isinstance(source, list):
-            distribution = source
-    if isinstance(distribution, list):
-        for item in distribution:
-            if isinstance(item, Mapping):
-                counts.append((str(item.get("tier", item.get("name", "?"))), _number(item.get("count", item.get("n"))) or 0.0))
-    total = sum(c for _, c in counts) or 1.0
-    peak = max((c for _, c in counts), default=0.0) or 1.0
+def _bars(counts: list[tuple[str, float, float | None]]) -> list[dict[str, Any]]:
+    """Horizontal bars (inline SVG geometry) for (tier, count, configured share or None)."""
+    total = sum(c for _, c, _ in counts) or 1.0
+    peak = max((c for _, c, _ in counts), default=0.0) or 1.0
     return [{"tier": t, "count": int(c), "share": round(c / total * 100, 1), "width": round(c / peak * 300, 1),
-             "y": i * 26 + 4, "text_y": i * 26 + 19} for i, (t, c) in enumerate(counts)]
+             "configured": round(conf * 100, 1) if conf is not None else None,
+             "y": i * 26 + 4, "text_y": i * 26 + 19} for i, (t, c, conf) in enumerate(counts)]
+
+
+def tier_charts(distribution: Any) -> list[dict[str, Any]]:
+    """One tier-distribution chart per purpose from ``scoring.selectors.tier_distribution()``
+    (``{"purposes": {purpose: {"total", "tiers": {tier: {"count", "share", "configured_share"}}}}}``);
+    also accepts a flat ``{tier: count}`` mapping."""
+    if not isinstance(distribution, Mapping):
+        return []
+    purposes = distribution.get("purposes")
+    if not isinstance(purposes, Mapping):
+        purposes = {"all": {"tiers": distribution}}
+    charts = []
+    for purpose, entry in purposes.items():
+        tiers = entry.get("tiers", {}) if isinstance(entry, Mapping) else {}
+        counts: list[tuple[str, float, float | None]] = []
+        for tier, value in tiers.items():
+            if isinstance(value, Mapping):
+                counts.append((str(tier), _number(value.get("count")) or 0.0, _number(value.get("configured_share"))))
+            else:
+                counts.append((str(tier), _number(value) or 0.0, None))
+        if counts:
+            bars = _bars(counts)
+            charts.append({"purpose": purpose, "bars": bars, "height": len(bars) * 26 + 8,
+                           "total": sum(b["count"] for b in bars)})
+    return charts
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -556,10 +551,13 @@ def model_overview(request: HttpRequest) -> HttpResponse:
         distribution = scoring_selectors.tier_distribution()
     except (ImportError, AttributeError):
         pass
-    bars = _tier_bars(distribution) if distribution is not None else []
+    active = overview.get("active", []) if isinstance(overview, Mapping) else []
+    versions = overview.get("versions", []) if isinstance(overview, Mapping) else []
     return page(request, "console/model_overview.html", {
-        "available": overview is not None, "facts": _flatten(overview) if overview is not None else [],
-        "bars": bars, "chart_height": len(bars) * 26 + 8,
+        "available": overview is not None,
+        "active": [{"version": item.get("version"), "facts": _flatten(item)} for item in active if isinstance(item, Mapping)],
+        "versions": [v for v in versions if isinstance(v, Mapping)],
+        "charts": tier_charts(distribution),
     })
 
 

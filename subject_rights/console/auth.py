@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
 DPO_GROUP = "dpo"
@@ -32,13 +32,16 @@ def forbidden(request: HttpRequest) -> HttpResponse:
     return render(request, "console/forbidden.html", status=403)
 
 
-def dpo_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+ViewT = TypeVar("ViewT", bound=Callable[..., HttpResponseBase])
+
+
+def dpo_required(view: ViewT) -> ViewT:
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not is_dpo(request.user):
             return forbidden(request)
         return view(request, *args, **kwargs)
 
-    return wrapper
+    return cast(ViewT, wrapper)

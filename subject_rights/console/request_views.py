@@ -77,7 +77,9 @@ class LegalHoldForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["reason"].choices = [(r, r) for r in settings.LEGAL_HOLD_REASONS]
+        reason = self.fields["reason"]
+        assert isinstance(reason, forms.ChoiceField)
+        reason.choices = [(r, r) for r in settings.LEGAL_HOLD_REASONS]
 
 
 class ReviewDecisionForm(forms.Form):
@@ -95,7 +97,9 @@ class ReviewDecisionForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tier"].choices = [("", "-"), *[(t, t) for t in settings.TIER_SHARES]]
+        tier = self.fields["tier"]
+        assert isinstance(tier, forms.ChoiceField)
+        tier.choices = [("", "-"), *[(t, t) for t in settings.TIER_SHARES]]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -44,19 +46,19 @@ class CodeForm(forms.Form):
 
 
 class RectificationForm(forms.Form):
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name, label in RECTIFIABLE_FIELDS:
             self.fields[name] = forms.CharField(label=label, required=False, max_length=500)
 
-    def clean(self) -> dict:
+    def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         values = {k: v for k, v in cleaned.items() if isinstance(v, str) and v.strip()}
         if not values:
             raise forms.ValidationError(_("Enter at least one corrected value."))
         return cleaned
 
-    def corrections(self) -> dict[str, str]:
+    def corrections(self) -> dict[str, str | None]:
         return {k: v.strip() for k, v in self.cleaned_data.items() if isinstance(v, str) and v.strip()}
 
 

@@ -48,10 +48,10 @@ def test_audit_write_queues_one_seal_after_commit_and_none_on_rollback(django_ca
             services.access_record(actor="user:dpo", purpose="accountability", subject=None, what="x")
         assert delay.call_count == 1
         cache.delete(services.SEAL_REQUEST_FLAG)
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            with pytest.raises(RuntimeError), transaction.atomic():
-                services.decision_record(**decision_kwargs())
-                raise RuntimeError("business write failed")
+        with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(RuntimeError), \
+                transaction.atomic():
+            services.decision_record(**decision_kwargs())
+            raise RuntimeError("business write failed")
         assert callbacks == [] and delay.call_count == 1
     assert DecisionRecord.objects.count() == 1
 
@@ -165,4 +165,17 @@ def test_concurrent_writers_and_sealers_link_every_record_exactly_once():
     total = writers * per_writer * 2
     assert ChainLink.objects.count() == total
     assert list(ChainLink.objects.order_by("seq").values_list("seq", flat=True)) == list(range(1, total + 1))
+    assert verify_chain().ok
+
+
+@pytest.mark.integration
+def test_a_committed_audit_write_is_sealed_by_the_worker_shortly_after(celery_worker):
+    from django.core.cache import cache
+
+    cache.delete(services.SEAL_REQUEST_FLAG)
+    with transaction.atomic():
+        record = services.decision_record(**decision_kwargs())
+    assert celery_worker.wait(lambda: ChainLink.objects.filter(record_type="decision", row_id=record.pk).exists(),
+                              timeout=60)
+    assert PendingSeal.objects.count() == 0
     assert verify_chain().ok

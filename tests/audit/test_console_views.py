@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from audit import services
 from audit.models import AccessRecord, GovernanceEvent, VerificationRun
+from tests.scoring.conftest import active_model, synthetic_artifact  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 
@@ -220,3 +221,32 @@ def test_records_of_processing_list_the_api_clients_as_recipients(dpo_client, ma
     data = json.loads(dpo_client.get(reverse("console:ropa-export", kwargs={"fmt": "json"})).content)
     assert [(r["name"], r["scopes"], r["purposes"]) for r in data["recipients"]] == [
         ("support-desk", ["score:read"], ["service_prioritization"])]
+
+
+def test_model_overview_shows_active_version_and_tier_distribution_chart(dpo_client, active_model):  # noqa: F811
+    from scoring import services as scoring_services
+    from tests.scoring.helpers import SCORING, customer_with_history
+
+    for seed in range(3):
+        scoring_services.score_serve(customer_id=customer_with_history(seed=seed), purpose=SCORING,
+                                     requester="api:support-desk")
+    response = dpo_client.get(reverse("console:model-overview"))
+    assert response.status_code == 200
+    assert [a["version"] for a in response.context["active"]] == ["test-model-1"]
+    [chart] = response.context["charts"]
+    assert chart["purpose"] == SCORING and chart["total"] == 3
+    assert sum(b["count"] for b in chart["bars"]) == 3
+    assert {b["tier"] for b in chart["bars"]} == {"VIP", "Premium", "Standard", "Basic"}
+    assert b"Tier distribution for automated_scoring" in response.content
+
+
+def test_consent_overview_shows_counts_and_a_trend_chart_per_purpose(dpo_client, customer):
+    from tests.scoring.helpers import SCORING, grant
+
+    grant(customer, SCORING)
+    response = dpo_client.get(reverse("console:consent-overview"), {"days": 30})
+    assert response.status_code == 200
+    purposes = {p["code"]: p for p in response.context["purposes"]}
+    assert purposes[SCORING]["granted"] == 1
+    assert purposes[SCORING]["chart"]["total_grants"] == 1
+    assert b"Consent trend for" in response.content and b"<polyline" in response.content

@@ -45,7 +45,7 @@ def test_erasure_crypto_shreds_decision_details_and_the_chain_still_verifies(sea
         customer_unseal(customer_id=customer, label=DECISION_DETAILS_LABEL, blob=bytes(after.sealed_details))
     assert DecisionRecord.objects.get(pk=other.pk).content_hash == other.content_hash
     result = services.chain_verify_run(actor="cli")
-    assert result.ok and result.checked == 3  # two decisions and the customer.erased governance event
+    assert result.ok and result.checked == sum(m.objects.count() for m in RECORD_TYPES.values()) >= 3
     assert "customer.erased" in _audit_text()
-    assert "ada" not in _audit_text() and "lovelace" not in _audit_text()
+    assert "lovelace" not in _audit_text() and "ada.lovelace@example.com" not in _audit_text()
     assert verify_chain().ok

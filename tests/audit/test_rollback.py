@@ -18,9 +18,9 @@ pytestmark = pytest.mark.django_db
 def test_failing_governance_record_rolls_back_the_api_client_creation():
     from audit.api_clients import api_client_create
 
-    with mock.patch.object(services, "governance_record", side_effect=DatabaseError("audit table unavailable")):
-        with pytest.raises(DatabaseError):
-            api_client_create(name="crm", scopes=["score:read"], purposes=[SCORING])
+    with mock.patch.object(services, "governance_record", side_effect=DatabaseError("audit table unavailable")), \
+            pytest.raises(DatabaseError):
+        api_client_create(name="crm", scopes=["score:read"], purposes=[SCORING])
     assert ApiClient.objects.count() == 0 and GovernanceEvent.objects.count() == 0
     api_client_create(name="crm", scopes=["score:read"], purposes=[SCORING])
     assert ApiClient.objects.count() == 1 and GovernanceEvent.objects.get().kind == "api_client.created"
@@ -29,9 +29,9 @@ def test_failing_governance_record_rolls_back_the_api_client_creation():
 def test_failing_sealing_queue_insert_rolls_back_the_decision_record():
     from tests.audit.conftest import decision_kwargs
 
-    with mock.patch.object(PendingSeal.objects, "create", side_effect=DatabaseError("disk full")):
-        with pytest.raises(DatabaseError):
-            services.decision_record(**decision_kwargs())
+    with mock.patch.object(PendingSeal.objects, "create", side_effect=DatabaseError("disk full")), \
+            pytest.raises(DatabaseError):
+        services.decision_record(**decision_kwargs())
     assert DecisionRecord.objects.count() == 0
 
 
@@ -40,9 +40,9 @@ def test_failing_decision_record_rolls_back_the_served_score(active_model):  # n
     from scoring.models import CustomerScore
 
     cid = customer_with_history()
-    with mock.patch.object(services, "decision_record", side_effect=DatabaseError("audit write failed")):
-        with pytest.raises(DatabaseError):
-            scoring_services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
+    with mock.patch.object(services, "decision_record", side_effect=DatabaseError("audit write failed")), \
+            pytest.raises(DatabaseError):
+        scoring_services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
     assert CustomerScore.objects.filter(customer_id=cid).count() == 0
     assert DecisionRecord.objects.count() == 0
     result = scoring_services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
-from audit import selectors, services
+from audit import selectors
 from audit.models import ChainLink, PendingSeal, VerificationRun
 
 pytestmark = pytest.mark.django_db

@@ -42,16 +42,22 @@ def browser() -> Any:
 
 @pytest.fixture
 def scored_customer(transactional_db: None, settings: Any, tmp_path: Path) -> Any:
-    """A customer with consent and one recorded automated decision (the scoring model is registered)."""
+    """Purposes seeded and a model registrar; the live server's request threads close their database
+    connections after each request (so none outlives the test and blocks dropping the test database)."""
     import importlib
 
     from django.apps import apps
+    from django.db import connections
 
     from tests.scoring.helpers import register_model
 
     settings.ERASURE_LEDGER_DIR = str(tmp_path / "ledger")
     importlib.import_module("consent.migrations.0002_seed_purposes_and_notices").seed(apps, None)
-    return register_model
+    db_settings = connections.settings["default"]
+    max_age = db_settings.get("CONN_MAX_AGE", 0)
+    db_settings["CONN_MAX_AGE"] = 0
+    yield register_model
+    db_settings["CONN_MAX_AGE"] = max_age
 
 
 def _code(outbox: list[Any], address: str) -> str:
@@ -60,7 +66,7 @@ def _code(outbox: list[Any], address: str) -> str:
 
 
 def test_customer_files_verifies_follows_and_downloads_their_export(
-    live_server: Any, browser: Any, scored_customer: Any, synthetic_artifact: Any, tmp_path: Path,
+    live_server: Any, browser: Any, scored_customer: Any, tmp_path: Path, request: Any,
 ) -> None:
     from django.core import mail
 
@@ -68,7 +74,7 @@ def test_customer_files_verifies_follows_and_downloads_their_export(
     from tests.subject_rights.canary import make_canary, new_tag
 
     registry.cache_clear()
-    scored_customer(synthetic_artifact)
+    scored_customer(request.getfixturevalue("synthetic_artifact"))
     canary = make_canary(new_tag(), 7)
     other = make_canary(new_tag(), 8)
     mail.outbox = []

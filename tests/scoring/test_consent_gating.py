@@ -8,6 +8,8 @@ A hypothesis state machine interleaves grant, withdraw, restrict, lift, object, 
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -30,7 +32,7 @@ def test_decisions_exist_only_while_the_gate_allows_scoring(active_model):
     class ConsentGating(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
-            self.cid = customer_ingest(source="crm", external_id=f"SM-{id(self)}", personal={},
+            self.cid = customer_ingest(source="crm", external_id=f"SM-{uuid.uuid4().hex}", personal={},
                                        actor=ACTOR).customer_id
             make_order(self.cid, amount="80.00", days_ago=40)
             make_order(self.cid, amount="20.00", days_ago=3)
@@ -107,7 +109,7 @@ def test_decisions_exist_only_while_the_gate_allows_scoring(active_model):
 
     run_state_machine_as_test(
         ConsentGating,
-        settings=settings(max_examples=20, stateful_step_count=10, deadline=None, derandomize=True,
+        settings=settings(max_examples=20, stateful_step_count=10, deadline=None, derandomize=True, database=None,
                           suppress_health_check=list(HealthCheck)),
     )
     assert seen["allowed"] > 0 and seen["refused"] > 0  # both branches were exercised

@@ -71,9 +71,9 @@ def test_training_with_too_little_data_is_refused_and_registers_nothing(seed_pop
 
 
 def test_first_model_is_activated_and_the_governance_record_written(seed_population, small_models):
-    from audit.models import GovernanceEvent
     from django.core.management import call_command
 
+    from audit.models import GovernanceEvent
     from scoring.models import ModelVersion
 
     seed_population(60, seed=25)

@@ -170,3 +170,23 @@ def test_build_export_for_an_erased_subject_is_a_no_op(api: Any, pair: tuple[Any
     req = SubjectRequest.objects.get(pk=request_id)
     assert (req.status, req.outcome) == ("completed", "no_data_held")
     assert Export.objects.count() == 0
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_export_is_built_by_the_celery_worker_from_the_request_id_alone(
+    celery_worker: Any, make_api_client: Any, active_model: Any, purposes: None, client: Any,
+    celery_messages_args: list[Any],
+) -> None:
+    canary = make_canary(new_tag(), 3)
+    api = make_api_client()
+    response = api.post(URL, {"type": "access", "customer": str(canary.customer_id)}, format="json")
+    assert response.status_code == 201
+    request_id = response.json()["id"]
+    assert celery_worker.wait(lambda: SubjectRequest.objects.get(pk=request_id).status == "completed", timeout=90)
+    req = SubjectRequest.objects.get(pk=request_id)
+    assert req.outcome == "exported"
+    assert ("subject_rights.tasks.build_export", [request_id]) in celery_messages_args
+    export = Export.objects.get(request_id=request_id)
+    body = client.get(f"/me/export/{links.export_token(export.id)}/").content.decode()
+    assert canary.email in body and canary.phrase in body
