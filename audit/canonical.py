@@ -1,22 +1,22 @@
 """The canonical form of an audit record and the hashes of the chain.
 
-Canonical form of a record = ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-allow_nan=False)`` of an object holding
+Canonical form of a record: a JSON object with sorted keys, no whitespace, UTF-8 (strings are encoded
+like ``json.dumps(..., ensure_ascii=False)``), holding
 
 - ``"_type"``: the record type (``decision``, ``review``, ``access``, ``governance``), so a row of one
   table can never pass for a row of another;
 - ``"created_at"``: UTC, ISO 8601 with microseconds (``2025-01-31T09:15:00.000000+00:00``);
-- every field in ``Model.CANONICAL_FIELDS`` (the model's attribute names, e.g. ``decision_id``), where
-  UUIDs are 32 lowercase hex digits, JSON fields are their (already canonical) JSON value, and the binary
-  ``sealed_details`` is represented by the SHA-256 hex digest of its bytes (or null) — the digest commits
-  to the blob, and lets PostgreSQL hash the blob server-side during verification.
+- every field in ``Model.CANONICAL_FIELDS`` (attribute names, e.g. ``decision_id``): UUIDs as 32 lowercase
+  hex digits, integers as numbers, text as JSON strings, null as ``null``; JSON fields embedded as their
+  stored canonical text (sorted keys, compact, ASCII-escaped: ``canonical_text``); the binary
+  ``sealed_details`` as the SHA-256 hex digest of its bytes (the digest commits to the blob).
 
 ``content_hash = sha256(canonical form)``, ``link_hash = sha256("seq|type|row_id|entry_hash|prev")``.
 
-Two implementations build the same bytes: ``canonical_json`` from model instances (used at insert), and
-``row_encoder`` from raw database values (used by the verifier, which must process ~1M rows in seconds:
-it splices the stored canonical JSON text instead of parsing and re-serialising it). A test asserts that
-both agree.
+Three implementations build the same bytes: ``canonical_json`` (the reference, from model instances),
+``row_encoder`` (from raw database values; used at insert and by the verifier on SQLite), and
+``sql_content_hash`` (a PostgreSQL expression, so the verifier hashes a million rows inside the database
+in parallel and only reads back the rows that do not match). Tests assert that all three agree.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from django.db import models
@@ -73,11 +73,23 @@ def _fields_of(model: type[ChainedRecord]) -> list[tuple[str, models.Field]]:
 
 def canonical_json(record: ChainedRecord) -> str:
     """The canonical form of a model instance (reference implementation of the specification; the
-    fast encoder below must produce the same bytes, which the tests check)."""
+    fast encoders — Python below, SQL in ``sql_content_hash`` — must produce the same bytes, which the
+    tests check)."""
     obj: dict[str, Any] = {"_type": record.RECORD_TYPE}
+    json_fields = set()
     for name, field in _fields_of(type(record)):
         obj[name] = _canonical_value(field, getattr(record, name))
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+        if isinstance(field, CanonicalJSONField):
+            json_fields.add(name)
+    parts = []
+    for key in sorted(obj):
+        value = obj[key]
+        if key in json_fields and value is not None:
+            text = canonical_text(value)  # embedded as stored: compact, sorted, ASCII-escaped
+        else:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        parts.append(json.dumps(key, ensure_ascii=False) + ":" + text)
+    return "{" + ",".join(parts) + "}"
 
 
 def canonical_json_value(value: Any) -> Any:
@@ -117,7 +129,7 @@ def _encoder_cache(model: type[ChainedRecord]) -> Callable[[Sequence[Any]], str]
 
 
 def link_hash(seq: int, record_type: str, row_id: int, entry_hash: str, prev_link_hash: str) -> str:
-    return hashlib.sha256(f"{seq}|{record_type}|{row_id}|{entry_hash}|{prev_link_hash}".encode("ascii")).hexdigest()
+    return hashlib.sha256(f"{seq}|{record_type}|{row_id}|{entry_hash}|{prev_link_hash}".encode()).hexdigest()
 
 
 # ------------------------------------------------------------------------------ fast path (verifier)
@@ -140,7 +152,7 @@ def _enc_uuid(value: Any) -> str:
 
 
 def _enc_str(value: Any) -> str:
-    return "null" if value is None else encode_basestring_ascii(value)
+    return "null" if value is None else encode_basestring(value)
 
 
 def _enc_int(value: Any) -> str:
@@ -180,7 +192,7 @@ def row_columns(model: type[ChainedRecord]) -> list[tuple[str, models.Field]]:
 
 
 _EXPRESSIONS: dict[Callable[[Any], str], str] = {
-    _enc_str: '("null" if {v} is None else _esc({v}))',
+    _enc_str: '("null" if {v} is None else _esc({v}))',  # json.dumps(ensure_ascii=False) of a str
     _enc_int: '("null" if {v} is None else str(int({v})))',
     _enc_json_text: '("null" if {v} is None else {v})',
     _enc_uuid: '("null" if {v} is None else \'"\' + {v}.hex + \'"\' if {v}.__class__ is _UUID else _enc_uuid({v}))',
@@ -200,9 +212,9 @@ def row_encoder(model: type[ChainedRecord]) -> Callable[[Sequence[Any]], str]:
     names = [f"v{i}" for i in range(len(columns))]
     pieces = []
     for i, key in enumerate(keys):
-        prefix = ("{" if i == 0 else ",") + encode_basestring_ascii(key) + ":"
+        prefix = ("{" if i == 0 else ",") + encode_basestring(key) + ":"
         if key == "_type":
-            pieces.append(repr(prefix + encode_basestring_ascii(model.RECORD_TYPE)))
+            pieces.append(repr(prefix + encode_basestring(model.RECORD_TYPE)))
             continue
         index = position[key]
         pieces.append(repr(prefix))
@@ -210,12 +222,65 @@ def row_encoder(model: type[ChainedRecord]) -> Callable[[Sequence[Any]], str]:
     pieces.append(repr("}"))
     source = (
         f"def encode(values):\n    {', '.join(names)}, = values\n"
-        f"    return _sha256(''.join(({', '.join(pieces)})).encode('ascii')).hexdigest()\n"
+        f"    return _sha256(''.join(({', '.join(pieces)})).encode('utf-8')).hexdigest()\n"
     )
     namespace: dict[str, Any] = {
-        "_esc": encode_basestring_ascii, "_UUID": uuid.UUID, "_sha256": hashlib.sha256,
+        "_esc": encode_basestring, "_UUID": uuid.UUID, "_sha256": hashlib.sha256,
         "_enc_uuid": _enc_uuid, "_enc_datetime": _enc_datetime, "_enc_digest": _enc_digest,
     }
     exec(compile(source, f"<audit canonical encoder: {model.RECORD_TYPE}>", "exec"), namespace)  # noqa: S102
     encode: Callable[[Sequence[Any]], str] = namespace["encode"]
     return encode
+
+
+# ------------------------------------------------------------------------------ SQL (PostgreSQL)
+
+def sql_content_hash(model: type[ChainedRecord], alias: str, quote: Callable[[str], str]) -> tuple[str, list[str]]:
+    """A PostgreSQL expression computing a row's content hash in the database, byte-identical to
+    ``row_encoder`` (PostgreSQL's ``to_json`` escapes strings exactly like ``json.dumps(ensure_ascii=
+    False)``). Built-ins are schema-qualified so a shadowing function cannot answer instead.
+    Returns (sql, params): the key names are passed as parameters."""
+    columns = row_columns(model)
+    keys = sorted(["_type", *(name for name, _ in columns)])
+    fields = dict(columns)
+    pieces: list[str] = []
+    params: list[str] = []
+    for i, key in enumerate(keys):
+        prefix = ("{" if i == 0 else ",") + encode_basestring(key) + ":"
+        if key == "_type":
+            pieces.append("%s")
+            params.append(prefix + encode_basestring(model.RECORD_TYPE))
+            continue
+        pieces.append("%s")
+        params.append(prefix)
+        field = fields[key]
+        column = f"{alias}.{quote(str(field.column))}"
+        encoder = _encoder_for(field)
+        if encoder is _enc_datetime:
+            value = (f"pg_catalog.to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') "
+                     "|| '+00:00'")
+            value = f"'\"' || {value} || '\"'"
+        elif encoder is _enc_uuid:
+            value = f"'\"' || pg_catalog.replace({column}::text, '-', '') || '\"'"
+        elif encoder is _enc_int:
+            value = f"{column}::text"
+        elif encoder is _enc_json_text:
+            value = column
+        elif encoder is _enc_digest:
+            value = f"'\"' || pg_catalog.encode(pg_catalog.sha256({column}), 'hex') || '\"'"
+        else:
+            value = f"pg_catalog.to_json({column}::text)::text"
+        pieces.append(f"COALESCE({value}, 'null')")
+    pieces.append("'}'")
+    expression = " || ".join(pieces)
+    return f"pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to({expression}, 'UTF8')), 'hex')", params
+
+
+def sql_link_hash(alias: str, quote: Callable[[str], str]) -> str:
+    """PostgreSQL expression equal to ``link_hash`` for a chain-link row."""
+    def col(name: str) -> str:
+        return f"{alias}.{quote(name)}"
+
+    text = (f"{col('seq')}::text || '|' || {col('record_type')} || '|' || {col('row_id')}::text || '|' || "
+            f"{col('entry_hash')} || '|' || {col('prev_link_hash')}")
+    return f"pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to({text}, 'UTF8')), 'hex')"

@@ -13,6 +13,10 @@
    record, no record is linked twice, and every record without a link is waiting in the sealing queue
    with the same hash (and not for longer than ``AUDIT_SEAL_MAX_LAG_SECONDS``).
 
+On PostgreSQL both passes run as set-based SQL (``audit.canonical.sql_content_hash`` / ``sql_link_hash``,
+parallel scans, only mismatching rows come back); elsewhere, or with ``engine="python"``, rows are
+streamed with a server-side cursor and hashed in Python. Both engines give the same result (tested).
+
 Checkpoints come from the external checkpoint store only; signatures are checked with the public keys
 (``audit.checkpoints.verify_keys``). The result names the first bad sequence number (and record).
 """
@@ -74,8 +78,11 @@ class _Findings:
             self.first_unsequenced = (record, reason)
 
 
-def _stream(sql: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    with connection.chunked_cursor() as cursor:
+def _stream(sql: str, params: Sequence[Any], *, server_side: bool = True) -> Iterator[Sequence[Any]]:
+    """Rows of a query in batches. Server-side cursors keep memory flat for the Python engine; the SQL
+    engine's queries return few rows and must not use one (PostgreSQL runs cursors without parallel
+    workers)."""
+    with (connection.chunked_cursor() if server_side else connection.cursor()) as cursor:
         cursor.execute(sql, params)
         while True:
             rows = cursor.fetchmany(FETCH)
@@ -190,27 +197,14 @@ def _record_pass(model: type[ChainedRecord], start: int, findings: _Findings) ->
         f"WHERE (l.{seq_col} IS NULL OR l.{seq_col} >= %s) "
         f"ORDER BY t.{id_col}, l.{seq_col}"
     )
-    orphan_sql = (
-        f"SELECT l.{seq_col}, l.{row_col} FROM {links} l WHERE l.{rt_col} = %s AND l.{seq_col} >= %s "  # noqa: S608
-        f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{id_col} = l.{row_col}) ORDER BY l.{seq_col}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(orphan_sql, [record_type, start])
-        orphan = cursor.fetchone()
-    if orphan is not None:
-        findings.add(orphan[0], f"{record_type}:{orphan[1]}",
-                     f"record {record_type}:{orphan[1]} linked at seq {orphan[0]} is missing")
+    _orphans_and_duplicates(model, start, findings)
     max_lag = int(getattr(settings, "AUDIT_SEAL_MAX_LAG_SECONDS", 3600))
     stale_before = timezone.now() - timedelta(seconds=max_lag)
     unsealed = 0
-    previous_id = None
     for row in _stream(sql, [record_type, record_type, start]):
         row_id, stored_hash = row[0], row[1]
         seq, entry_hash, pending_hash, pending_at = row[2 + n :]
         record = f"{record_type}:{row_id}"
-        if row_id == previous_id and seq is not None:
-            findings.add(seq, record, f"record {record} is linked more than once (again at seq {seq})")
-        previous_id = row_id
         digest = encode(row[2 : 2 + n])
         if digest != stored_hash:
             findings.add(seq, record, f"record {record} was altered (content hash does not recompute)")
@@ -218,28 +212,168 @@ def _record_pass(model: type[ChainedRecord], start: int, findings: _Findings) ->
             findings.add(seq, record, f"record {record} does not match its link at seq {seq}")
         if seq is None:
             unsealed += 1
-            if pending_hash is None:
-                findings.add(None, record, f"record {record} is neither linked nor queued for sealing")
-            elif pending_hash != digest:
-                findings.add(None, record, f"record {record} is queued with a different hash")
-            else:
-                if isinstance(pending_at, str):
-                    pending_at = datetime.fromisoformat(pending_at)
-                if pending_at is not None and timezone.is_naive(pending_at):
-                    pending_at = pending_at.replace(tzinfo=UTC)
-                if pending_at is not None and pending_at < stale_before:
-                    findings.add(None, record, f"record {record} has waited more than {max_lag} s for sealing")
+            _check_queued(findings, record, queued=pending_hash is not None, same_hash=pending_hash == digest,
+                          queued_at=pending_at, stale_before=stale_before, max_lag=max_lag)
     return unsealed
 
 
-def verify_chain(*, from_seq: int | None = None, store: CheckpointStore | None = None) -> VerifyResult:
-    """Check records, links and signed checkpoints (from ``from_seq`` on, default everything)."""
+def _sql_link_pass(start: int, checkpoints: dict[int, str], findings: _Findings) -> tuple[int, int]:
+    """The link pass computed in PostgreSQL: only broken links and checkpointed links come back."""
+    links = _qn(ChainLink._meta.db_table)
+    seq_col = _qn("seq")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*), MAX({seq_col}) FROM {links} WHERE {seq_col} >= %s", [start])  # noqa: S608
+        checked, last = cursor.fetchone()
+    if start > 1:
+        prev_row = ChainLink.objects.filter(seq=start - 1).values_list("link_hash", flat=True).first()
+        prev = prev_row if prev_row is not None else canonical.GENESIS_HASH
+        if prev_row is None:
+            findings.add(start - 1, None, f"link {start - 1} is missing")
+    else:
+        prev = canonical.GENESIS_HASH
+    computed = canonical.sql_link_hash("l", _qn)
+    sql = (
+        "SELECT seq, record_type, row_id, hash_ok, prev_ok, prev_seq, link_hash FROM ("  # noqa: S608
+        f"SELECT l.{seq_col} AS seq, l.{_qn('record_type')} AS record_type, l.{_qn('row_id')} AS row_id, "
+        f"l.{_qn('link_hash')} AS link_hash, ({computed} = l.{_qn('link_hash')}) AS hash_ok, "
+        f"(l.{_qn('prev_link_hash')} = COALESCE(lag(l.{_qn('link_hash')}) OVER w, %s)) AS prev_ok, "
+        f"lag(l.{seq_col}) OVER w AS prev_seq FROM {links} l WHERE l.{seq_col} >= %s "
+        f"WINDOW w AS (ORDER BY l.{seq_col})) x "
+        "WHERE NOT hash_ok OR NOT prev_ok OR seq <> COALESCE(prev_seq + 1, %s) "
+        "OR NOT (record_type = ANY(%s)) OR seq = ANY(%s) ORDER BY seq"
+    )
+    params = [prev, start, start, list(RECORD_TYPES), sorted(checkpoints)]
+    last_good_checkpoint = start - 1
+    broken_since_checkpoint = False
+    for seq, record_type, row_id, hash_ok, prev_ok, prev_seq, stored_link_hash in _stream(sql, params,
+                                                                                            server_side=False):
+        record = f"{record_type}:{row_id}"
+        before = findings.count
+        expected = start if prev_seq is None else prev_seq + 1
+        if seq != expected:
+            if seq < expected:
+                findings.add(seq, record, f"sequence number {seq} appears twice")
+            else:
+                findings.add(expected, None, f"links {expected}..{seq - 1} are missing")
+        if record_type not in RECORD_TYPES:
+            findings.add(seq, record, f"link {seq} names an unknown record type")
+        if not prev_ok:
+            findings.add(seq, record, f"link {seq} does not continue the previous link")
+        if not hash_ok:
+            findings.add(seq, record, f"link {seq} hash does not recompute")
+        broken_since_checkpoint = broken_since_checkpoint or findings.count > before
+        signed = checkpoints.get(seq)
+        if signed is not None:
+            if signed != stored_link_hash and not broken_since_checkpoint:
+                findings.add(
+                    last_good_checkpoint + 1, None,
+                    f"chain differs from the signed checkpoint at seq {seq} (rewritten after seq {last_good_checkpoint})",
+                )
+            elif signed == stored_link_hash:
+                last_good_checkpoint = seq
+                broken_since_checkpoint = False
+    last_seq = int(last) if last is not None else start - 1
+    beyond = [seq for seq in checkpoints if seq > last_seq]
+    if beyond:
+        findings.add(last_seq + 1, None, f"chain ends at seq {last_seq} but a signed checkpoint exists at seq {max(beyond)}")
+    return int(checked), last_seq
+
+
+def _sql_record_pass(model: type[ChainedRecord], start: int, findings: _Findings) -> int:
+    """The record pass computed in PostgreSQL: only altered, mislinked and unsealed records come back."""
+    record_type = model.RECORD_TYPE
+    links = _qn(ChainLink._meta.db_table)
+    pending = _qn(PendingSeal._meta.db_table)
+    table = _qn(model._meta.db_table)
+    id_col, rt_col, row_col, seq_col, entry_col = _qn("id"), _qn("record_type"), _qn("row_id"), _qn("seq"), \
+        _qn("entry_hash")
+    expression, expression_params = canonical.sql_content_hash(model, "t", _qn)
+    sql = (
+        f"SELECT r.id, r.h = r.content_hash, l.{seq_col}, l.{entry_col} = r.h, p.{entry_col} = r.h, "  # noqa: S608
+        f"p.{_qn('created_at')}, p.{row_col} IS NOT NULL "
+        f"FROM (SELECT t.{id_col} AS id, t.{_qn('content_hash')} AS content_hash, {expression} AS h FROM {table} t) r "
+        f"LEFT JOIN {links} l ON l.{rt_col} = %s AND l.{row_col} = r.id "
+        f"LEFT JOIN {pending} p ON p.{rt_col} = %s AND p.{row_col} = r.id "
+        f"WHERE (l.{seq_col} IS NULL OR l.{seq_col} >= %s) "
+        f"AND (r.h <> r.content_hash OR l.{seq_col} IS NULL OR l.{entry_col} <> r.h) "
+        f"ORDER BY r.id, l.{seq_col}"
+    )
+    _orphans_and_duplicates(model, start, findings)
+    max_lag = int(getattr(settings, "AUDIT_SEAL_MAX_LAG_SECONDS", 3600))
+    stale_before = timezone.now() - timedelta(seconds=max_lag)
+    unsealed = 0
+    for row_id, row_ok, seq, link_ok, pending_ok, pending_at, queued in _stream(
+            sql, [*expression_params, record_type, record_type, start], server_side=False):
+        record = f"{record_type}:{row_id}"
+        if not row_ok:
+            findings.add(seq, record, f"record {record} was altered (content hash does not recompute)")
+        elif seq is not None and not link_ok:
+            findings.add(seq, record, f"record {record} does not match its link at seq {seq}")
+        if seq is None:
+            unsealed += 1
+            _check_queued(findings, record, queued=queued, same_hash=bool(pending_ok), queued_at=pending_at,
+                          stale_before=stale_before, max_lag=max_lag)
+    return unsealed
+
+
+def _orphans_and_duplicates(model: type[ChainedRecord], start: int, findings: _Findings) -> None:
+    """Links whose record is gone, and records linked more than once (set-based, both engines)."""
+    record_type = model.RECORD_TYPE
+    links = _qn(ChainLink._meta.db_table)
+    table = _qn(model._meta.db_table)
+    id_col, rt_col, row_col, seq_col = _qn("id"), _qn("record_type"), _qn("row_id"), _qn("seq")
+    orphan_sql = (
+        f"SELECT l.{seq_col}, l.{row_col} FROM {links} l WHERE l.{rt_col} = %s AND l.{seq_col} >= %s "  # noqa: S608
+        f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{id_col} = l.{row_col}) ORDER BY l.{seq_col}"
+    )
+    duplicate_sql = (
+        f"SELECT {row_col}, MAX({seq_col}) FROM {links} WHERE {rt_col} = %s GROUP BY {row_col} "  # noqa: S608
+        f"HAVING COUNT(*) > 1 AND MAX({seq_col}) >= %s ORDER BY MAX({seq_col})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(orphan_sql, [record_type, start])
+        orphan = cursor.fetchone()
+        cursor.execute(duplicate_sql, [record_type, start])
+        duplicate = cursor.fetchone()
+    if orphan is not None:
+        findings.add(orphan[0], f"{record_type}:{orphan[1]}",
+                     f"record {record_type}:{orphan[1]} linked at seq {orphan[0]} is missing")
+    if duplicate is not None:
+        record = f"{record_type}:{duplicate[0]}"
+        findings.add(duplicate[1], record, f"record {record} is linked more than once (again at seq {duplicate[1]})")
+
+
+def _check_queued(findings: _Findings, record: str, *, queued: bool, same_hash: bool, queued_at: Any,
+                  stale_before: datetime, max_lag: int) -> None:
+    if not queued:
+        findings.add(None, record, f"record {record} is neither linked nor queued for sealing")
+        return
+    if not same_hash:
+        findings.add(None, record, f"record {record} is queued with a different hash")
+        return
+    if isinstance(queued_at, str):
+        queued_at = datetime.fromisoformat(queued_at)
+    if queued_at is not None and timezone.is_naive(queued_at):
+        queued_at = queued_at.replace(tzinfo=UTC)
+    if queued_at is not None and queued_at < stale_before:
+        findings.add(None, record, f"record {record} has waited more than {max_lag} s for sealing")
+
+
+def verify_chain(
+    *, from_seq: int | None = None, store: CheckpointStore | None = None, engine: str | None = None
+) -> VerifyResult:
+    """Check records, links and signed checkpoints (from ``from_seq`` on, default everything).
+    ``engine``: ``"sql"`` (PostgreSQL only; the default there) or ``"python"``."""
+    engine = engine or ("sql" if connection.vendor == "postgresql" else "python")
+    if engine == "sql" and connection.vendor != "postgresql":
+        raise ValueError("the SQL verification engine needs PostgreSQL")
+    link_pass, record_pass = (_sql_link_pass, _sql_record_pass) if engine == "sql" else (_link_pass, _record_pass)
     began = time.monotonic()
     start = max(1, int(from_seq or 1))
     findings = _Findings()
     checkpoints, checkpoints_checked = _load_checkpoints(store or checkpoint_store(), findings, start)
-    checked, last_seq = _link_pass(start, checkpoints, findings)
-    unsealed = sum(_record_pass(model, start, findings) for model in RECORD_TYPES.values())
+    checked, last_seq = link_pass(start, checkpoints, findings)
+    unsealed = sum(record_pass(model, start, findings) for model in RECORD_TYPES.values())
     elapsed = round(time.monotonic() - began, 3)
     common: dict[str, Any] = {"checked": checked, "checkpoints_checked": checkpoints_checked, "head_seq": last_seq,
               "unsealed": unsealed, "elapsed_s": elapsed, "problems": findings.count}

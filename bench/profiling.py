@@ -42,6 +42,24 @@ def pyspy_start(pid: int, seconds: float, out: Path, *, subprocesses: bool = Tru
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+PROJECT_DIRS = ("audit/", "profiles/", "consent/", "scoring/", "subject_rights/", "config/", "bench/")
+
+
+def _is_project(frame: str, root: str) -> bool:
+    """py-spy prints ``function (path:line)`` with paths relative to sys.path entries."""
+    _, _, location = frame.rpartition(" (")
+    location = location.replace(root, "")
+    return location.startswith(PROJECT_DIRS) and "site-packages" not in location
+
+
+def _function(frame: str) -> str:
+    """``name (path:line)`` -> ``name (path)``: inclusive time per function, not per line."""
+    head, sep, location = frame.rpartition(" (")
+    if not sep:
+        return frame
+    return f"{head} ({location.rsplit(':', 1)[0].rstrip(')')})"
+
+
 def summarize_collapsed(path: Path, *, top: int = 30) -> str:
     """Inclusive and self sample shares per function from py-spy's raw (collapsed) output."""
     inclusive: Counter[str] = Counter()
@@ -54,7 +72,7 @@ def summarize_collapsed(path: Path, *, top: int = 30) -> str:
         n = int(count)
         total += n
         frames = [f for f in stack.split(";") if f]
-        for frame in set(frames):
+        for frame in {_function(f) for f in frames}:
             inclusive[frame] += n
         if frames:
             self_count[frames[-1]] += n
@@ -66,7 +84,7 @@ def summarize_collapsed(path: Path, *, top: int = 30) -> str:
         return frame.replace(root, "").replace(str(Path(sys.prefix)) + os.sep, "")
 
     lines = [f"samples: {total}", "", "inclusive % (project code)"]
-    own = [(f, c) for f, c in inclusive.most_common() if root in f and "/.venv/" not in f]
+    own = [(f, c) for f, c in inclusive.most_common() if _is_project(f, root)]
     lines += [f"{c / total * 100:6.1f}%  {short(f)}" for f, c in own[:top]]
     lines += ["", "self % (any code)"]
     lines += [f"{c / total * 100:6.1f}%  {short(f)}" for f, c in self_count.most_common(top)]

@@ -220,8 +220,12 @@ def run_all(args: argparse.Namespace) -> int:
 
     from . import prepared
 
-    os.environ[prepared.RUN_ID_ENV] = uuid.uuid4().hex
-    _quietly(prepared.drop_caches)
+    # Trained databases are shared by the sections of one invocation; with BENCH_RUN_ID given by the caller
+    # they are kept for later invocations with the same id (dropped otherwise).
+    own_run_id = prepared.RUN_ID_ENV not in os.environ
+    if own_run_id:
+        os.environ[prepared.RUN_ID_ENV] = uuid.uuid4().hex
+        _quietly(prepared.drop_caches)
     t_start = time.perf_counter()
     results_dir = Path(args.results_dir) if args.results_dir else (RESULTS_DIR if mode == "full"
                                                                     else RESULTS_DIR / "quick")
@@ -262,7 +266,8 @@ def run_all(args: argparse.Namespace) -> int:
         print(f"  ({facts['wall_seconds']:.0f} s)", flush=True)
         if data.get("errors"):
             errors += 1
-    _quietly(prepared.drop_caches)
+    if own_run_id:
+        _quietly(prepared.drop_caches)
     # Summary of targets.
     print("\n=== Targets ===")
     all_targets = []

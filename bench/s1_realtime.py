@@ -73,8 +73,21 @@ def _get(url: str, token: str) -> tuple[int, str]:
         return exc.code, exc.read(300).decode("utf-8", "replace")
 
 
+def redis_ok(url: str) -> bool:
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=2)
+        client.ping()
+        client.flushdb()  # the harness's own redis database
+        return True
+    except Exception:  # noqa: BLE001 - no broker: the section falls back to eager sealing
+        return False
+
+
 class Server:
-    def __init__(self, db: str, *, workers: int, threads: int, log: Path) -> None:
+    def __init__(self, db: str, *, workers: int, threads: int, log: Path, env_extra: dict[str, str] | None = None,
+                 ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +96,15 @@ class Server:
                "-w", str(workers), "-k", "gthread", "--threads", str(threads), "--keep-alive", "30",
                "--log-level", "warning", "--backlog", "2048"]
         # Same process group as the section: a section stopped on timeout takes the server down with it.
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=dbutil.child_env(db), stdout=self._log, stderr=self._log)
+        env = dbutil.child_env(db, **(env_extra or {}))
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=self._log)
+        self.celery: subprocess.Popen | None = None
+        if env.get("BENCH_CELERY_BROKER_URL"):
+            # The audit sealer (and any other task) runs where production runs it: a Celery worker.
+            self.celery = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "1",
+                                            "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+                                            "--without-heartbeat"], cwd=REPO, env=env, stdout=self._log,
+                                           stderr=self._log)
 
     def wait_ready(self, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
@@ -99,12 +120,13 @@ class Server:
         raise RuntimeError("gunicorn did not become ready")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        for proc in (self.proc, self.celery):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
         self._log.close()
 
 
@@ -142,7 +164,12 @@ def run(ctx: SectionContext) -> SectionResult:
     score_paths = [f"/api/v1/customers/{c}/score?purpose={PURPOSE}" for c in setup["customers"]]
     bare_paths = [f"/bench/bare/customers/{c}" for c in setup["customers"]]
     endpoints = {"score": score_paths, "bare": bare_paths}
-    server = Server(name, workers=workers, threads=threads, log=VAR_BENCH / "logs" / "gunicorn-realtime.log")
+    redis_url = str(ctx.options.get("redis_url", "redis://127.0.0.1:6379/7"))
+    broker = redis_url if ctx.options.get("celery", True) and redis_ok(redis_url) else ""
+    res.params["audit_sealing"] = ("Celery worker (1 process) on redis, cache on redis" if broker
+                                   else "eager (in the request process), local-memory cache")
+    server = Server(name, workers=workers, threads=threads, log=VAR_BENCH / "logs" / "gunicorn-realtime.log",
+                    env_extra={"BENCH_CELERY_BROKER_URL": broker, "BENCH_CACHE_URL": broker} if broker else None)
     results: dict[str, dict[int, list[dict[str, Any]]]] = {"score": {}, "bare": {}}
     try:
         with step(res, "server") as srv:
@@ -153,7 +180,8 @@ def run(ctx: SectionContext) -> SectionResult:
                 if status != 200:
                     raise RuntimeError(f"{ep} endpoint answered {status}")
             for paths in endpoints.values():  # warm-up: every worker loads models, opens its connection
-                loadgen.run_load(server.url, paths, token, concurrency=8, seconds=2, tool=tool)
+                loadgen.run_load(server.url, paths, token, concurrency=8, seconds=float(ctx.options.get("warmup", 5)),
+                                 tool=tool)
         with step(res, "load runs"):
             if not srv.ok:
                 raise RuntimeError("server not ready: load runs skipped")

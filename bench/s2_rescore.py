@@ -219,6 +219,10 @@ def run(ctx: SectionContext) -> SectionResult:
                              "peak_rss_mb": r["peak_rss_mb"], "stdout": r.get("stdout", "")[-600:]})
                 entry["rescore_runs"] = runs
                 ctx.save()
+                slow = float(ctx.options.get("repeat_if_under", 300))
+                if len(runs) < repeats and r["seconds"] > slow:
+                    res.notes.append(f"{n:,} customers: rescore not repeated ({r['seconds']:.0f} s > {slow:.0f} s)")
+                    break
             if runs:
                 entry["rescore_seconds"] = summarize(x["seconds"] for x in runs)
                 entry["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)

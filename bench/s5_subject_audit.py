@@ -19,6 +19,7 @@ Decision records for b and c are written with COPY, hashed and linked by the aud
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from typing import Any
@@ -192,11 +193,19 @@ def task_verify(args: dict[str, Any]) -> dict[str, Any]:
             t0 = time.perf_counter()
             ok = True
             try:
-                call_command("audit_verify", stdout=buf, stderr=io.StringIO())
+                call_command("audit_verify", "--json", stdout=buf, stderr=io.StringIO())
             except SystemExit as exc:
                 ok = exc.code in (0, None)
-            out["runs"].append({"seconds": time.perf_counter() - t0, "ok": ok, "via": "manage.py audit_verify",
-                                "output": buf.getvalue()[-600:]})
+            seconds = time.perf_counter() - t0
+            try:
+                payload = json.loads(buf.getvalue().strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                payload = {}
+            out["runs"].append({"seconds": seconds, "ok": ok and payload.get("ok", ok), "via": "manage.py audit_verify",
+                                "checked": payload.get("checked"), "checkpoints": payload.get("checkpoints_checked"),
+                                "reason": payload.get("reason")})
+            if seconds > float(args.get("repeat_if_under", 120)):
+                break
         else:
             from audit import selectors
 
@@ -239,8 +248,8 @@ def run(ctx: SectionContext) -> SectionResult:
         res.rows.append(["export (access request)", f"{events} events", ex["median"], ex["iqr"], ex["max"], "<= 2",
                          "s"])
         res.rows.append(["erasure (execute)", f"{events} events", er["median"], er["iqr"], er["max"], "<= 1", "s"])
-        res.target(f"export of a {events // 1000}k-event customer (median)", ex["median"], "<=", 2.0, "s")
-        res.target(f"erasure of a {events // 1000}k-event customer (median)", er["median"], "<=", 1.0, "s")
+        res.target(f"export of a {events:,}-event customer (median)", ex["median"], "<=", 2.0, "s")
+        res.target(f"erasure of a {events:,}-event customer (median)", er["median"], "<=", 1.0, "s")
         if ctx.options.get("profile"):
             out = _profile_out("s5-subject.txt")
             run_worker("subject", "bench.s5_subject_audit.task_subject", {"events": events, "repeats": 1},

@@ -32,10 +32,14 @@ EXPORT_DIR = str(_BENCH_VAR / "exports")
 MODEL_ARTIFACT_DIR = str(_BENCH_VAR / "models")
 VAR_DIR = _BENCH_VAR
 
-# Batch work runs in the calling process (the harness measures it there), never on a shared broker.
-CELERY_BROKER_URL = ""
-CELERY_TASK_ALWAYS_EAGER = True
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "bench"}}
+# Batch work runs in the calling process (the harness measures it there) unless a section gives its own
+# broker (section 1: the server queues audit sealing to a real Celery worker, as in production).
+CELERY_BROKER_URL = env("BENCH_CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CACHES = (
+    {"default": env.cache("BENCH_CACHE_URL")} if env("BENCH_CACHE_URL", default="")
+    else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "bench"}}
+)
 # Throttles still run (same cost for the score and the bare endpoint) but never refuse a benchmark request.
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,

@@ -228,7 +228,7 @@ def _days_between(rng: random.Random, start: float, end: float) -> float:
 
 
 def _orders(rng: random.Random, c: DemoCustomer, b2b: bool, start: float, end: float) -> None:
-    n = {"vip": rng.randint(15, 45), "regular": rng.randint(3, 12), "occasional": rng.randint(1, 3)}[c.segment]
+    n = {"vip": rng.randint(12, 36), "regular": rng.randint(2, 9), "occasional": rng.randint(1, 2)}[c.segment]
     for j in range(n):
         amount = rng.lognormvariate(3.9, 0.75)
         if c.segment == "vip":
@@ -252,14 +252,14 @@ INTERACTION_KINDS = (("login", 0.9), ("page_view", 0.8), ("email_open", 0.6), ("
 
 def _interactions(rng: random.Random, c: DemoCustomer, start: float, end: float) -> None:
     """Web/app events, aggregated (a record carries a count): per kind one record in the customer's last
-    active quarter and one earlier -- churners have gone quiet for months."""
+    active quarter (and one earlier for logins) -- churners have gone quiet for months."""
     rate = {"vip": 25.0, "regular": 8.0, "occasional": 2.0}[c.segment]
     j = 0
     for kind, probability in INTERACTION_KINDS:
         if rng.random() >= probability:
             continue
         windows = [(min(end + 85, start), end)]
-        if start > end + 95:
+        if kind == "login" and start > end + 95:
             windows.append((start, end + 90))
         for older, recent in windows:
             c.interactions.append({

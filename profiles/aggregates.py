@@ -90,7 +90,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     kept = Q(returned=False)
     recent = Q(ordered_at__gt=recent_from)
     prev = Q(ordered_at__gt=prev_from, ordered_at__lte=recent_from)
-    rows = (
+    order_rows = (
         Order.objects.filter(customer_id__in=ids, ordered_at__lte=as_of)
         .values("customer_id")
         .annotate(
@@ -111,7 +111,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     freq, revenue, margin = zeros(), zeros(), zeros()
     recency, first_age = np.full(n, np.nan), np.full(n, np.nan)
     n90, rev90, revprev, n_ret, n_late, late_sum = zeros(), zeros(), zeros(), zeros(), zeros(), zeros()
-    for r in rows:
+    for r in order_rows:
         i = pos[_as_uuid(r["customer_id"])]
         freq[i] = r["n"]
         revenue[i] = _num(r["revenue"])
@@ -127,7 +127,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         see(i, r["first"])
 
     # --- tickets ------------------------------------------------------------------------------------
-    rows = (
+    ticket_rows = (
         Ticket.objects.filter(customer_id__in=ids, opened_at__lte=as_of)
         .values("customer_id")
         .annotate(
@@ -142,18 +142,18 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     )
     tickets, tickets90, escalations = zeros(), zeros(), zeros()
     satisfaction = np.full(n, np.nan)
-    for r in rows:
-        i = pos[_as_uuid(r["customer_id"])]
-        tickets[i] = r["n"]
-        tickets90[i] = r["n_recent"]
-        escalations[i] = r["escalations"]
-        if r["sat_n"]:
-            satisfaction[i] = _num(r["sat_sum"]) / r["sat_n"]
-        see(i, r["first"])
+    for t in ticket_rows:
+        i = pos[_as_uuid(t["customer_id"])]
+        tickets[i] = t["n"]
+        tickets90[i] = t["n_recent"]
+        escalations[i] = t["escalations"]
+        if t["sat_n"]:
+            satisfaction[i] = _num(t["sat_sum"]) / t["sat_n"]
+        see(i, t["first"])
 
     # --- interactions (rows carry a count) ------------------------------------------------------------
     recent_i = Q(at__gt=recent_from)
-    rows = (
+    interaction_rows = (
         Interaction.objects.filter(customer_id__in=ids, at__lte=as_of)
         .values("customer_id")
         .annotate(
@@ -163,37 +163,37 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         .order_by()
     )
     interaction_cols = {name: zeros() for name in _INTERACTION_FEATURES}
-    for r in rows:
-        i = pos[_as_uuid(r["customer_id"])]
+    for it in interaction_rows:
+        i = pos[_as_uuid(it["customer_id"])]
         for name in _INTERACTION_FEATURES:
-            interaction_cols[name][i] = _num(r[name])
-        see(i, r["first"])
+            interaction_cols[name][i] = _num(it[name])  # type: ignore[literal-required]
+        see(i, it["first"])
 
     # --- reviews, referrals ---------------------------------------------------------------------------
-    rows = (
+    review_rows = (
         Review.objects.filter(customer_id__in=ids, at__lte=as_of)
         .values("customer_id")
         .annotate(n=Count("id"), rating_sum=Sum("rating"), first=Min("at"))
         .order_by()
     )
     reviews, rating = zeros(), np.full(n, np.nan)
-    for r in rows:
-        i = pos[_as_uuid(r["customer_id"])]
-        reviews[i] = r["n"]
-        rating[i] = _num(r["rating_sum"]) / r["n"]
-        see(i, r["first"])
+    for rv in review_rows:
+        i = pos[_as_uuid(rv["customer_id"])]
+        reviews[i] = rv["n"]
+        rating[i] = _num(rv["rating_sum"]) / rv["n"]
+        see(i, rv["first"])
 
-    rows = (
+    referral_rows = (
         Referral.objects.filter(customer_id__in=ids, at__lte=as_of)
         .values("customer_id")
         .annotate(n=Count("id"), first=Min("at"))
         .order_by()
     )
     referrals = zeros()
-    for r in rows:
-        i = pos[_as_uuid(r["customer_id"])]
-        referrals[i] = r["n"]
-        see(i, r["first"])
+    for rf in referral_rows:
+        i = pos[_as_uuid(rf["customer_id"])]
+        referrals[i] = rf["n"]
+        see(i, rf["first"])
 
     # --- NPS: the latest answer per customer (ties: the later row wins) ------------------------------
     nps_last = np.full(n, np.nan)

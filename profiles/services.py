@@ -582,6 +582,22 @@ def customer_seal(*, customer_id: UUID, label: str, payload: dict) -> bytes:
     return envelope.encrypt(key.dek, plaintext, _seal_aad(customer_id, label, key.key_version))
 
 
+def customer_seal_many(*, items: list[tuple[UUID, str, dict]]) -> dict[UUID, bytes]:
+    """``customer_seal`` for many customers with one key query (batch rescoring).
+
+    Customers without a data key (erased meanwhile) are left out of the result. No database write.
+    """
+    keys = data_keys.key_get_many(list({UUID(str(customer_id)) for customer_id, _, _ in items}))
+    sealed: dict[UUID, bytes] = {}
+    for customer_id, label, payload in items:
+        key = keys.get(UUID(str(customer_id)))
+        if key is None:
+            continue
+        plaintext = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+        sealed[customer_id] = envelope.encrypt(key.dek, plaintext, _seal_aad(customer_id, label, key.key_version))
+    return sealed
+
+
 @transaction.atomic
 def customer_mark_fresh(*, customer_ids: list[UUID], as_of: datetime | None = None) -> None:
     """Clear the stale flag (after rescoring). With ``as_of``, only flags set at or before it are cleared."""

@@ -3,9 +3,10 @@
 Tiers are percentiles of CLV among the scored customers (``settings.TIER_SHARES``, top tier first).
 A full rescoring run is two-pass: pass 1 predicts CLV for every customer allowed at the start of the run
 (cheap: no explanations) and stores here its *cut-offs*; pass 2 (the chunks) assigns tiers against them.
-The cut-offs are ``(clv, customer id)`` keys at the rank boundaries, so ties in CLV (many customers with
-the same value, e.g. no purchases at all) are broken by the pseudonym and the tier shares match the
-configured shares exactly (up to one customer per boundary for rounding) among the customers of pass 1.
+The cut-offs are ``(clv, tie-break)`` keys at the rank boundaries, where the tie-break is a short hash of
+the pseudonym (so no pseudonym is stored in a cut-off): ties in CLV (many customers with the same value,
+e.g. no purchases at all) are broken deterministically and the tier shares match the configured shares
+exactly (up to one customer per boundary for rounding) among the customers of pass 1.
 
 Between runs (real-time scoring of a new customer, subset runs), the reference of the latest completed
 full run for the active model is used; before any run, the training population's reference stored with
@@ -14,6 +15,7 @@ the model version.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,11 @@ import numpy as np
 from django.conf import settings
 
 N_QUANTILES = 1001
+
+
+def tiebreak(customer_id: object) -> str:
+    """Deterministic tie-break key of a customer (a hash: cut-offs never hold pseudonyms)."""
+    return hashlib.blake2b(str(customer_id).encode(), digest_size=8).hexdigest()
 
 
 def tier_shares() -> list[tuple[str, float]]:
@@ -65,7 +72,7 @@ class Reference:
         """Tier of each customer: the first cut-off (from the top) its ``(clv, id)`` key reaches."""
         out = []
         for value, cid in zip(np.asarray(clv, dtype=np.float64).tolist(), customer_ids, strict=True):
-            key = (float(value), str(cid))
+            key = (float(value), tiebreak(cid))
             tier = self.tiers[-1]
             for name, cutoff in zip(self.tiers, self.cutoffs, strict=False):
                 if cutoff is not None and key >= cutoff:
@@ -89,7 +96,7 @@ def reference_from_population(clv: np.ndarray, customer_ids: Sequence[str], *, s
     shares = tier_shares()
     names = tuple(name for name, _ in shares)
     values = np.asarray(clv, dtype=np.float64)
-    ids = [str(c) for c in customer_ids]
+    ids = [tiebreak(c) for c in customer_ids]
     n = len(values)
     if n == 0:
         return Reference(names, tuple(None for _ in names[:-1]), np.zeros(0), 0, source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -26,7 +27,7 @@ def on_customer_facts_changed(sender: Any, customer_ids: list[UUID], **kwargs: A
         return
     pairs = list(CustomerScore.objects.filter(customer_id__in=ids).values_list("customer_id", "purpose"))
     for cid, purpose in pairs:
-        transaction.on_commit(lambda c=str(cid), p=purpose: rescore_customer.delay(c, p))
+        transaction.on_commit(partial(rescore_customer.delay, str(cid), purpose))
 
 
 def on_customers_merged(sender: Any, survivor_id: UUID, loser_ids: list[UUID], **kwargs: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,8 +103,8 @@ def dump(obj: TrainedBundle | ClassifierModel) -> tuple[bytes, str]:
 # --------------------------------------------------------------------------- loading
 
 
-def _ref(row: ModelVersion | dict[str, Any]) -> ModelRef:
-    if isinstance(row, dict):
+def _ref(row: ModelVersion | Mapping[str, Any]) -> ModelRef:
+    if not isinstance(row, ModelVersion):
         return ModelRef(row["id"], row["version"], row["sha256"], row["kind"])
     return ModelRef(row.pk, row.version, row.sha256, row.kind)
 

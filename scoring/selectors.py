@@ -103,7 +103,7 @@ def score_explanation_for_subject(*, customer_id: uuid.UUID) -> dict[str, Any]:
     items = []
     for s in scores:
         level = s["service_level"]
-        reasons = []
+        reasons: list[str] = []
         for key in ("clv", "churn"):
             exp = s["explanation"].get(key)
             if exp:
@@ -252,7 +252,7 @@ def _run_dict(run: RescoreRun) -> dict[str, Any]:
     return {
         "id": str(run.id), "purpose": run.purpose, "status": run.status, "full": run.full,
         "requester": run.requester, "started_at": run.started_at, "finished_at": run.finished_at,
-        "model_version": run.model_version.version if run.model_version_id else None,
+        "model_version": run.model_version.version if run.model_version is not None else None,
         "chunks_total": run.chunks_total, "chunks_done": run.chunks_done, "total": run.total, "done": run.done,
         "scored": run.scored, "tier_changes": run.tier_changes, "skipped": skipped,
         "skipped_total": sum(skipped.values()),

@@ -27,6 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit import services as audit_services
+from config.envelope import DecryptionError
 from config.errors import (
     Conflict,
     NoConsent,
@@ -258,10 +259,13 @@ def _effective_outputs(row: CustomerScore, override: ScoreOverride | None) -> di
 
 
 def _seal(customer_id: uuid.UUID, row: CustomerScore) -> bytes:
-    return profiles_services.customer_seal(
-        customer_id=customer_id, label=audit_services.DECISION_DETAILS_LABEL,
-        payload={"features": row.features, "explanation": row.explanation},
-    )
+    try:
+        return profiles_services.customer_seal(
+            customer_id=customer_id, label=audit_services.DECISION_DETAILS_LABEL,
+            payload={"features": row.features, "explanation": row.explanation},
+        )
+    except DecryptionError:  # erased between the gate and now: no decision without its sealed details
+        raise NotFound("Customer not found.") from None
 
 
 # --------------------------------------------------------------------------- real time
@@ -329,18 +333,20 @@ def route_ticket(*, customer_id: uuid.UUID, category: str, purpose: str, request
     )
     return RouteResult(
         customer_id=cid, purpose=purpose, ticket_category=category, queue=str(routed["queue"]),
-        sla_hours=int(routed["sla_hours"]), escalation_level=int(routed["escalation_level"]),
+        sla_hours=int(str(routed["sla_hours"])), escalation_level=int(str(routed["escalation_level"])),
         handler=str(routed["handler"]), tier=outputs["tier"], risk_level=row.risk_level, decision_id=decision.pk,
         model_versions=current.versions,
     )
 
 
 @transaction.atomic
-def score_refresh(*, customer_id: uuid.UUID, purpose: str, requester: str = "job:rescore_customer") -> str:
-    """Recompute one customer's stored score after new data (task ``rescore_customer``).
+def score_refresh(*, customer_id: uuid.UUID, purpose: str, requester: str = "job:rescore_customer",
+                  decision_key: str | None = None) -> str:
+    """Recompute one customer's stored score after new data (task ``rescore_customer``, rectification).
 
     Returns ``"scored"`` or the gate code. Without consent now, the stored score for the purpose is
-    deleted (it may no longer be served) and nothing else happens.
+    deleted (it may no longer be served) and nothing else happens. ``decision_key`` makes a retried
+    call idempotent (the task passes its own id: a redelivered message records no second decision).
     """
     cid = _uuid(customer_id)
     purpose = _check_purpose(purpose)
@@ -364,7 +370,7 @@ def score_refresh(*, customer_id: uuid.UUID, purpose: str, requester: str = "job
         requester=requester, consent_event_id=gate.consent_event_id, notice_version=gate.notice_version,
         model_versions=models.versions(), features_hash=computed.features_hash,
         outputs=_effective_outputs(row, override), sealed_details=_seal(cid, row),
-        decision_key=f"refresh:{now.date().isoformat()}:{cid}:{purpose}:{computed.features_hash[:16]}",
+        decision_key=decision_key,
     )
     row.decision_id = decision.pk
     _upsert_scores([row])
@@ -477,7 +483,13 @@ def _seal_many(items: list[tuple[uuid.UUID, dict[str, Any]]]) -> dict[uuid.UUID,
     bulk = getattr(profiles_services, "customer_seal_many", None)
     if bulk is not None:
         return dict(bulk(items=[(cid, label, payload) for cid, payload in items]))
-    return {cid: profiles_services.customer_seal(customer_id=cid, label=label, payload=payload) for cid, payload in items}
+    sealed: dict[uuid.UUID, bytes] = {}
+    for cid, payload in items:
+        try:
+            sealed[cid] = profiles_services.customer_seal(customer_id=cid, label=label, payload=payload)
+        except DecryptionError:  # erased after the gate: skipped below
+            continue
+    return sealed
 
 
 @transaction.atomic
@@ -504,15 +516,17 @@ def rescore_chunk(*, run_id: uuid.UUID, customer_ids: Sequence[uuid.UUID | str])
     purpose = run.purpose
     counts = ChunkCounts(total=len(ids))
     gates = consent_selectors.processing_gate_bulk(customer_ids=ids, purpose=purpose)
-    allowed = [c for c in ids if gates[c].allowed]
-    refused = [c for c in ids if not gates[c].allowed]
-    for c in refused:
-        code = SKIP_FIELDS.get(gates[c].code, "skipped_no_consent")
+    allowed = [cid for cid in ids if gates[cid].allowed]
+    refused = [cid for cid in ids if not gates[cid].allowed]
+    for refused_id in refused:
+        code = SKIP_FIELDS.get(gates[refused_id].code, "skipped_no_consent")
         counts.skipped[code] = counts.skipped.get(code, 0) + 1
     if refused:
         CustomerScore.objects.filter(customer_id__in=refused, purpose=purpose).delete()
     if allowed:
         churn_id = (run.thresholds or {}).get("churn_model_version_id")
+        if run.model_version is None:
+            raise registry.ModelUnavailable()
         full_ref = registry.ref_of(run.model_version)
         churn_ref = None
         if churn_id:
@@ -533,6 +547,12 @@ def rescore_chunk(*, run_id: uuid.UUID, customer_ids: Sequence[uuid.UUID | str])
             for c in computed
         ]
         sealed = _seal_many([(r.customer_id, {"features": r.features, "explanation": r.explanation}) for r in rows])
+        if len(sealed) < len(rows):  # erased meanwhile: no decision, no score
+            gone = len(rows) - len(sealed)
+            counts.skipped["skipped_erased"] = counts.skipped.get("skipped_erased", 0) + gone
+            keep = [i for i, r in enumerate(rows) if r.customer_id in sealed]
+            rows = [rows[i] for i in keep]
+            computed = [computed[i] for i in keep]
         versions = models.versions()
         records = []
         for c, r in zip(computed, rows, strict=True):
@@ -568,7 +588,8 @@ def rescore_chunk(*, run_id: uuid.UUID, customer_ids: Sequence[uuid.UUID | str])
     if run.chunks_done >= run.chunks_total and run.status != RescoreRun.Status.COMPLETED:
         RescoreRun.objects.filter(pk=run.pk).update(status=RescoreRun.Status.COMPLETED, finished_at=timezone.now())
         RescoreChunk.objects.filter(run=run).update(customer_ids=[])
-        registry.reference_forget(run.model_version_id, purpose)
+        if run.model_version_id is not None:
+            registry.reference_forget(run.model_version_id, purpose)
         logger.info("rescore run completed", extra={"event": "scoring.run.completed", "run_id": str(run.id)})
     logger.info("rescore chunk done", extra={"event": "scoring.chunk.done", "run_id": str(run.id),
                                              "chunk": chunk.chunk_no, "scored": counts.scored,
@@ -652,7 +673,11 @@ def score_override_apply(
         raise ValidationFailed("A rationale is required.", extra={"errors": {"rationale": [{"code": "required"}]}})
     now = timezone.now()
     ScoreOverride.objects.filter(customer_id=cid, purpose=purpose, active=True).update(active=False, superseded_at=now)
-    sealed = profiles_services.customer_seal(customer_id=cid, label="score_override", payload={"rationale": rationale})
+    try:
+        sealed = profiles_services.customer_seal(customer_id=cid, label="score_override",
+                                                 payload={"rationale": rationale})
+    except DecryptionError:  # no data key: the customer is erased or unknown
+        raise NotFound("Customer not found.") from None
     ScoreOverride.objects.create(customer_id=cid, purpose=purpose, decision_id=int(decision_id), tier=tier,
                                  service_level=level, rationale_sealed=sealed, reviewer=reviewer, created_at=now)
     audit_services.decision_review_record(

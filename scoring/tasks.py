@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError
 
@@ -30,12 +30,13 @@ def rescore_chunk(run_id: str, customer_ids: list[str]) -> dict:
 
 
 @shared_task(
-    name="scoring.tasks.rescore_customer", acks_late=True, ignore_result=True,
+    bind=True, name="scoring.tasks.rescore_customer", acks_late=True, ignore_result=True,
     autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, soft_time_limit=120, time_limit=180,
 )
-def rescore_customer(customer_id: str, purpose: str) -> str:
+def rescore_customer(self: Task, customer_id: str, purpose: str) -> str:
+    key = f"refresh:{self.request.id}:{purpose}" if self.request.id else None
     try:
-        return services.score_refresh(customer_id=UUID(customer_id), purpose=purpose)
+        return services.score_refresh(customer_id=UUID(customer_id), purpose=purpose, decision_key=key)
     except ModelUnavailable:
         logger.warning("no model to rescore with", extra={"event": "scoring.refresh.no_model", "purpose": purpose})
         return "model_unavailable"
@@ -45,7 +46,7 @@ def rescore_customer(customer_id: str, purpose: str) -> str:
              soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
 def rescore_all_nightly() -> list[str]:
     """Plan a full run per batch purpose (pass 1) and fan its chunks out to the workers."""
-    run_ids = []
+    run_ids: list[str] = []
     for purpose in services.batch_purposes():
         try:
             run = services.rescore_run_start(purpose=purpose, requester="job:nightly_rescore")

@@ -21,32 +21,33 @@ from datetime import timedelta
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class RequestType(models.TextChoices):
-    ACCESS = "access", "Access (Art. 15)"
-    PORTABILITY = "portability", "Portability (Art. 20)"
-    RECTIFICATION = "rectification", "Rectification (Art. 16)"
-    ERASURE = "erasure", "Erasure (Art. 17)"
-    RESTRICTION = "restriction", "Restriction (Art. 18)"
-    OBJECTION = "objection", "Objection (Art. 21)"
-    CONTEST = "contest", "Contest of an automated decision (Art. 22(3))"
+    ACCESS = "access", _("Access (Art. 15)")
+    PORTABILITY = "portability", _("Portability (Art. 20)")
+    RECTIFICATION = "rectification", _("Rectification (Art. 16)")
+    ERASURE = "erasure", _("Erasure (Art. 17)")
+    RESTRICTION = "restriction", _("Restriction (Art. 18)")
+    OBJECTION = "objection", _("Objection (Art. 21)")
+    CONTEST = "contest", _("Contest of an automated decision (Art. 22(3))")
 
 
 class Channel(models.TextChoices):
-    SELF_SERVICE = "self_service", "Self-service"
-    API = "api", "Internal API"
-    DPO = "dpo", "DPO on behalf"
+    SELF_SERVICE = "self_service", _("Self-service")
+    API = "api", _("Internal API")
+    DPO = "dpo", _("DPO on behalf")
 
 
 class Status(models.TextChoices):
-    RECEIVED = "received", "Received"
-    IDENTITY_PENDING = "identity_pending", "Identity pending"
-    VERIFIED = "verified", "Verified"
-    IN_PROGRESS = "in_progress", "In progress"
-    EXTENDED = "extended", "Extended"
-    COMPLETED = "completed", "Completed"
-    REJECTED = "rejected", "Rejected"
+    RECEIVED = "received", _("Received")
+    IDENTITY_PENDING = "identity_pending", _("Identity pending")
+    VERIFIED = "verified", _("Verified")
+    IN_PROGRESS = "in_progress", _("In progress")
+    EXTENDED = "extended", _("Extended")
+    COMPLETED = "completed", _("Completed")
+    REJECTED = "rejected", _("Rejected")
 
 
 OPEN_STATUSES = (Status.RECEIVED, Status.IDENTITY_PENDING, Status.VERIFIED, Status.IN_PROGRESS, Status.EXTENDED)
@@ -54,31 +55,31 @@ CLOSED_STATUSES = (Status.COMPLETED, Status.REJECTED)
 
 
 class Outcome(models.TextChoices):
-    NONE = "", "-"
-    NO_DATA_HELD = "no_data_held", "No data held"
-    EXPORTED = "exported", "Export delivered"
-    RECTIFIED = "rectified", "Rectified and rescored"
-    ERASED = "erased", "Erased"
-    RESTRICTED = "restricted", "Processing restricted"
-    OBJECTED = "objected", "Objection applied"
-    REVIEW_CONFIRMED = "review_confirmed", "Decision confirmed by a human"
-    REVIEW_OVERRIDDEN = "review_overridden", "Decision overridden by a human"
-    ANSWERED = "answered", "Answered"
+    NONE = "", _("-")
+    NO_DATA_HELD = "no_data_held", _("No data held")
+    EXPORTED = "exported", _("Export delivered")
+    RECTIFIED = "rectified", _("Rectified and rescored")
+    ERASED = "erased", _("Erased")
+    RESTRICTED = "restricted", _("Processing restricted")
+    OBJECTED = "objected", _("Objection applied")
+    REVIEW_CONFIRMED = "review_confirmed", _("Decision confirmed by a human")
+    REVIEW_OVERRIDDEN = "review_overridden", _("Decision overridden by a human")
+    ANSWERED = "answered", _("Answered")
 
 
 class RejectionCode(models.TextChoices):
-    IDENTITY_NOT_VERIFIED = "identity_not_verified", "Identity could not be verified"
-    MANIFESTLY_UNFOUNDED = "manifestly_unfounded", "Manifestly unfounded (Art. 12(5))"
-    EXCESSIVE = "excessive", "Excessive, in particular repetitive (Art. 12(5))"
-    LEGAL_HOLD = "legal_hold", "A legal hold prevents erasure (Art. 17(3))"
-    LEGAL_OBLIGATION = "legal_obligation", "A legal obligation requires us to keep the data"
-    INVALID = "invalid", "The request could not be carried out as asked"
-    OTHER = "other", "Other"
+    IDENTITY_NOT_VERIFIED = "identity_not_verified", _("Identity could not be verified")
+    MANIFESTLY_UNFOUNDED = "manifestly_unfounded", _("Manifestly unfounded (Art. 12(5))")
+    EXCESSIVE = "excessive", _("Excessive, in particular repetitive (Art. 12(5))")
+    LEGAL_HOLD = "legal_hold", _("A legal hold prevents erasure (Art. 17(3))")
+    LEGAL_OBLIGATION = "legal_obligation", _("A legal obligation requires us to keep the data")
+    INVALID = "invalid", _("The request could not be carried out as asked")
+    OTHER = "other", _("Other")
 
 
 class ExtensionCode(models.TextChoices):
-    COMPLEXITY = "complexity", "The request is complex"
-    NUMBER_OF_REQUESTS = "number_of_requests", "We received a large number of requests"
+    COMPLEXITY = "complexity", _("The request is complex")
+    NUMBER_OF_REQUESTS = "number_of_requests", _("We received a large number of requests")
 
 
 class SubjectRequest(models.Model):

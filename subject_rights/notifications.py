@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -54,12 +55,16 @@ def send_code(*, to: str, code: str, ttl_minutes: int, language: str, request_id
     _on_commit(language, build, to=to, event="dsr.code_sent", request_id=request_id)
 
 
-def send_status(*, to: str, language: str, request_id: str, status_label: str, status_link: str,
-                reason: str = "") -> None:
+def send_status(*, to: str, language: str, request_id: str, status_label: Any, status_link: str,
+                reason_label: Any = "", reason_text: str = "") -> None:
+    """``status_label``/``reason_label`` may be lazy translations: they are rendered in the requester's
+    language when the e-mail is built."""
+
     def build() -> tuple[str, str]:
         body = _("The status of your privacy request %(id)s is now: %(status)s.") % {
-            "id": request_id, "status": status_label}
-        if reason:
+            "id": request_id, "status": str(status_label)}
+        if reason_label or reason_text:
+            reason = " - ".join(part for part in (str(reason_label), reason_text) if part)
             body += "\n\n" + _("Reason: %(reason)s") % {"reason": reason}
         body += "\n\n" + _("Follow your request here: %(link)s") % {"link": status_link}
         return _("Your privacy request"), body
@@ -68,8 +73,9 @@ def send_status(*, to: str, language: str, request_id: str, status_label: str, s
 
 
 def send_extension(*, to: str, language: str, request_id: str, months: int, due_at: datetime,
-                   reason: str, status_link: str) -> None:
+                   reason_label: Any, reason_text: str, status_link: str) -> None:
     def build() -> tuple[str, str]:
+        reason = f"{reason_label} - {reason_text}"
         body = _(
             "We need more time to answer your privacy request %(id)s. We have extended the deadline by "
             "%(months)s month(s), to %(due)s.\n\nReason: %(reason)s\n\nFollow your request here: %(link)s"

@@ -157,3 +157,20 @@ def review_stats() -> ReviewStats:
         median_review_hours=round(statistics.median(hours), 2) if hours else None,
         mean_review_hours=round(statistics.fmean(hours), 2) if hours else None,
     )
+
+
+def decision_summaries(*, decision_ids: list[int]) -> list[dict[str, Any]]:
+    """PII-free summaries (id, purpose, time, tier, service level) of decision records, in the given order."""
+    from audit import selectors as audit_selectors
+
+    rows = []
+    for decision_id in decision_ids:
+        try:
+            decision = audit_selectors.decision_get(decision_id=decision_id)
+        except NotFound:
+            continue
+        outputs: dict[str, Any] = decision.outputs if isinstance(decision.outputs, dict) else {}
+        rows.append({"id": decision.pk, "purpose": decision.purpose, "at": decision.created_at,
+                     "decision_type": decision.decision_type, "tier": outputs.get("tier"),
+                     "service_level": outputs.get("service_level")})
+    return rows

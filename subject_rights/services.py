@@ -165,9 +165,10 @@ def _close(req: SubjectRequest, to_status: str, *, actor: str, outcome: str = ""
     if notify and address:
         notifications.send_status(
             to=address, language=req.language, request_id=str(req.id),
-            status_label=str(Outcome(outcome).label) if outcome else str(Status(to_status).label),
+            status_label=Outcome(outcome).label if outcome else Status(to_status).label,
             status_link=links.status_url(req.id),
-            reason=(str(RejectionCode(rejection_code).label) + (f" - {reason}" if reason else "")) if rejection_code else "",
+            reason_label=RejectionCode(rejection_code).label if rejection_code else "",
+            reason_text=req.rejection_reason if rejection_code else "",
         )
 
 
@@ -738,7 +739,8 @@ def request_extend(*, request_id: UUID, actor: str, months: int, code: str, reas
     if address:
         notifications.send_extension(
             to=address, language=req.language, request_id=str(req.id), months=months, due_at=req.due_at,
-            reason=f"{ExtensionCode(code).label} - {req.extension_reason}", status_link=links.status_url(req.id),
+            reason_label=ExtensionCode(code).label, reason_text=req.extension_reason,
+            status_link=links.status_url(req.id),
         )
     return req
 

@@ -161,6 +161,15 @@ SCORING_HORIZON_DAYS = env.int("SCORING_HORIZON_DAYS", default=365)
 TIER_SHARES = env.json("TIER_SHARES", default={"VIP": 0.10, "Premium": 0.20, "Standard": 0.60, "Basic": 0.10})
 CHURN_RISK_THRESHOLDS = env.json("CHURN_RISK_THRESHOLDS", default={"medium": 0.35, "high": 0.6})
 RESCORE_CHUNK_SIZE = env.int("RESCORE_CHUNK_SIZE", default=5000)
+RESCORE_STALE_BATCH = env.int("RESCORE_STALE_BATCH", default=500)
+SCORING_CURRENCY = env("SCORING_CURRENCY", default="EUR")
+# Purposes the nightly batch scores (each gated by its own consent); the API may ask any purpose.
+SCORING_BATCH_PURPOSES = env.list("SCORING_BATCH_PURPOSES", default=["automated_scoring", "service_prioritization"])
+SCORE_MAX_AGE_HOURS = env.int("SCORE_MAX_AGE_HOURS", default=48)
+# Training uses only customers whose consent for this purpose is active at training time.
+SCORING_TRAINING_PURPOSE = env("SCORING_TRAINING_PURPOSE", default="automated_scoring")
+SCORING_TRAINING_MAX_CUSTOMERS = env.int("SCORING_TRAINING_MAX_CUSTOMERS", default=200_000)
+SCORING_MODEL_CONFIG = env.json("SCORING_MODEL_CONFIG", default={})
 IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=2000)
 RETENTION_DAYS = env.json(
     "RETENTION_DAYS", default={"orders": 3650, "interactions": 730, "tickets": 1095, "reviews": 1825}

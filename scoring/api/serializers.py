@@ -38,7 +38,7 @@ class ScoreLookupQuery(PurposeQuery):
     email = serializers.CharField(max_length=254, required=False)
     phone = serializers.CharField(max_length=40, required=False)
     country = serializers.CharField(max_length=2, required=False)
-    source = serializers.CharField(max_length=16, required=False)
+    source = serializers.CharField(max_length=16, required=False)  # type: ignore[assignment]
     external_id = serializers.CharField(max_length=200, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +74,7 @@ class RecommendationOutput(serializers.Serializer):
 
 class ContributionOutput(serializers.Serializer):
     feature = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     value = serializers.JSONField()
     contribution = serializers.FloatField()
     text = serializers.CharField()
@@ -150,7 +150,7 @@ class OutcomeInput(serializers.Serializer):
     customer = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=Outcome.Kind.values)
     at = serializers.DateTimeField(required=False)
-    source = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,64}$", required=False)
+    source = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,64}$", required=False)  # type: ignore[assignment]
 
 
 class OutcomeOutput(serializers.Serializer):
@@ -158,4 +158,4 @@ class OutcomeOutput(serializers.Serializer):
     customer = serializers.UUIDField(source="customer_id")
     kind = serializers.CharField()
     at = serializers.DateTimeField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]

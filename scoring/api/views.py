@@ -21,8 +21,12 @@ from scoring import engine, services
 from scoring.api import serializers as s
 
 
+def _client(request: Request) -> Any:
+    return request.auth  # the ApiClient (token authentication)
+
+
 def _requester(request: Request) -> str:
-    return request.auth.requester
+    return str(_client(request).requester)
 
 
 def _require_purpose(request: Request, purpose: str) -> None:
@@ -131,5 +135,5 @@ class OutcomeView(APIView):
         data = body.validated_data
         requester = _requester(request)
         outcome = services.outcome_record(customer_id=data["customer"], kind=data["kind"], at=data.get("at"),
-                                          source=data.get("source") or request.auth.name, actor=requester)
+                                          source=data.get("source") or _client(request).name, actor=requester)
         return Response(s.OutcomeOutput(outcome).data, status=status.HTTP_201_CREATED)

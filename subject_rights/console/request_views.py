@@ -168,6 +168,8 @@ def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
         export=selectors.export_live_for_request(request_id=req.id),
         review=selectors.review_for_request(request_id=req.id),
         holds=holds,
+        before=selectors.decision_summaries(decision_ids=list((req.result or {}).get("decisions_before", []))),
+        after=selectors.decision_summaries(decision_ids=list((req.result or {}).get("decisions_after", []))),
         reject_form=RejectForm(), extend_form=ExtendForm(), complete_form=CompleteForm(),
         hold_form=LegalHoldForm(),
         Status=Status, RequestType=RequestType, Outcome=Outcome,

@@ -129,21 +129,6 @@ def resend(request: HttpRequest) -> HttpResponse:
                   {"form": CodeForm(), "notice": _("If the address can receive e-mail, a new code is on its way.")})
 
 
-def _decision_summaries(ids: list[int]) -> list[dict[str, Any]]:
-    from audit import selectors as audit_selectors
-
-    rows = []
-    for decision_id in ids:
-        try:
-            decision = audit_selectors.decision_get(decision_id=decision_id)
-        except NotFound:
-            continue
-        outputs = getattr(decision, "outputs", None) or {}
-        rows.append({"id": decision_id, "purpose": decision.purpose, "at": decision.created_at,
-                     "tier": outputs.get("tier"), "service_level": outputs.get("service_level")})
-    return rows
-
-
 @never_cache
 def status(request: HttpRequest, token: str) -> HttpResponse:
     req = _verified_request(token)
@@ -157,8 +142,8 @@ def status(request: HttpRequest, token: str) -> HttpResponse:
         "export": export,
         "export_token": links.export_token(export.id) if export else None,
         "review": review,
-        "before": _decision_summaries(list(result.get("decisions_before", []))[-5:]),
-        "after": _decision_summaries(list(result.get("decisions_after", []))),
+        "before": selectors.decision_summaries(decision_ids=list(result.get("decisions_before", []))),
+        "after": selectors.decision_summaries(decision_ids=list(result.get("decisions_after", []))),
         "needs_corrections": req.type == RequestType.RECTIFICATION and req.is_open and req.subject is not None,
         "rectify_form": RectificationForm(),
         "can_explain": req.subject is not None and req.outcome != Outcome.ERASED and _subject_live(req.subject),

@@ -7,6 +7,7 @@ import json
 import uuid
 
 import pytest
+from django.db import connection
 
 from audit import canonical, selectors, services
 from audit.models import AccessRecord, DecisionRecord, GovernanceEvent, HumanReview, PendingSeal
@@ -51,8 +52,29 @@ def test_content_hash_fast_encoder_matches_the_canonical_json_specification():
         fresh = type(record).objects.get(pk=record.pk)
         spec = canonical.canonical_json(fresh)
         assert json.loads(spec)["_type"] == record.RECORD_TYPE
-        assert canonical.content_hash(fresh) == canonical.hashlib.sha256(spec.encode("ascii")).hexdigest()
+        assert canonical.content_hash(fresh) == canonical.hashlib.sha256(spec.encode("utf-8")).hexdigest()
         assert fresh.content_hash == canonical.content_hash(fresh)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL content hash is PostgreSQL's")
+def test_postgres_computes_the_same_content_hash_as_python_for_awkward_text():
+    awkward = 'quote " backslash \\ slash / tab \t newline \n ctrl \x01 del \x7f é ☃ 𝄞 <>&'
+    decision = services.decision_record(**decision_kwargs(
+        requester="api:" + "x" * 10, notice_version=awkward[:64], outputs={"tier": awkward, "n": -1.5e-7},
+        sealed_details=bytes(range(256)), consent_event_id=None))
+    review = services.decision_review_record(decision_id=decision.pk, reviewer="user:dpo", outcome="confirmed",
+                                             override={}, rationale=awkward)
+    access = services.access_record(actor="user:dpo", purpose="accountability", subject=None, what=awkward[:200])
+    gov = services.governance_record(kind="model.activated", actor="cli", details={"why": awkward})
+    for record in (decision, review, access, gov):
+        model = type(record)
+        expression, params = canonical.sql_content_hash(model, "t", connection.ops.quote_name)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {expression} FROM {model._meta.db_table} t WHERE t.id = %s", [*params, record.pk])
+            (in_database,) = cursor.fetchone()
+        fresh = model.objects.get(pk=record.pk)
+        reference = canonical.hashlib.sha256(canonical.canonical_json(fresh).encode("utf-8")).hexdigest()
+        assert in_database == reference == fresh.content_hash
 
 
 def test_model_versions_that_differ_are_denormalised_as_name_version_pairs():

@@ -198,6 +198,10 @@ def test_two_hundred_random_single_mutations_are_all_detected_naming_the_first_b
                 disable_append_only()
                 expected_seq, expected_record = mutator(rng)
                 result = verify_chain()
+                if connection.vendor == "postgresql":  # the SQL engine and the Python engine agree
+                    python = verify_chain(engine="python")
+                    assert (python.ok, python.first_bad_seq, python.first_bad_record) == (
+                        result.ok, result.first_bad_seq, result.first_bad_record), (mutator.__name__, i)
                 assert not result.ok, (mutator.__name__, i)
                 assert result.first_bad_seq == expected_seq, (mutator.__name__, i, result)
                 if expected_record is not None:

@@ -168,8 +168,16 @@ def test_loader_writes_the_expected_rows_with_real_encryption() -> None:
     from consent import selectors as consent_selectors
     from consent.models import ConsentEvent, ConsentStateCurrent
     from profiles import selectors as profile_selectors
-    from profiles.models import (BlindIndexEntry, Customer, CustomerKey, Interaction, Order, PersonalField,
-                                 SourceIdentity, Ticket)
+    from profiles.models import (
+        BlindIndexEntry,
+        Customer,
+        CustomerKey,
+        Interaction,
+        Order,
+        PersonalField,
+        SourceIdentity,
+        Ticket,
+    )
 
     report = datagen.load(60, seed=3, defer_indexes=False)
     expected = datagen.expected_counts(60, seed=3)

@@ -30,14 +30,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture
 def browser() -> Any:
+    """Headless Chromium. Playwright's sync API switches the context the test body runs in, so Django
+    opens another database connection there: close connections on both sides, or one outlives the test
+    and blocks dropping the PostgreSQL test database."""
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
+    connections.close_all()
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             yield chromium
         finally:
             chromium.close()
+    connections.close_all()
 
 
 @pytest.fixture
@@ -68,6 +74,15 @@ def _code(outbox: list[Any], address: str) -> str:
 def test_customer_files_verifies_follows_and_downloads_their_export(
     live_server: Any, browser: Any, scored_customer: Any, tmp_path: Path, request: Any,
 ) -> None:
+    from django.db import connections
+
+    try:
+        _self_service_flow(live_server, browser, scored_customer, tmp_path, request)
+    finally:
+        connections.close_all()  # this context's connection (see the browser fixture)
+
+
+def _self_service_flow(live_server: Any, browser: Any, scored_customer: Any, tmp_path: Path, request: Any) -> None:
     from django.core import mail
 
     from scoring import registry

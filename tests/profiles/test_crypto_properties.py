@@ -199,3 +199,19 @@ def test_rotate_keys_command_rewraps_in_batches_and_records_governance(settings,
     assert set(CustomerKey.objects.filter(customer_id__in=ids).values_list("kek_id", flat=True)) == {"test2"}
     [event] = governance("keys.rotated")
     assert event.details == {"kek_id": "test2", "rotated": 3, "remaining": 0, "imports": 0}
+
+
+@pytest.mark.django_db
+def test_seal_many_matches_single_sealing_and_leaves_out_erased_customers():
+    from profiles import selectors, services
+    from tests.factories import make_customer
+
+    kept, erased = make_customer(), make_customer()
+    services.customer_erase(customer_id=erased, actor="test")
+    sealed = services.customer_seal_many(
+        items=[(kept, "decision", {"features": {"orders_90d": 7}}), (erased, "decision", {"x": 1})]
+    )
+    assert set(sealed) == {kept}
+    assert selectors.customer_unseal(customer_id=kept, label="decision", blob=sealed[kept]) == {
+        "features": {"orders_90d": 7}
+    }

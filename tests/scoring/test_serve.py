@@ -317,3 +317,26 @@ def test_subject_explanation_is_in_plain_words_with_how_to_contest(active_model)
     assert f"the {result.tier} tier" in item["summary"]
     assert item["main_reasons"] and all("(" in r for r in item["main_reasons"])
     assert "contest" in text["how_to_contest"].lower()
+
+
+def test_refresh_is_idempotent_under_a_redelivered_task(active_model):
+    from scoring import services
+
+    cid = customer_with_history()
+    assert services.score_refresh(customer_id=cid, purpose=SCORING, decision_key="refresh:task-1:x") == "scored"
+    assert services.score_refresh(customer_id=cid, purpose=SCORING, decision_key="refresh:task-1:x") == "scored"
+    assert len(decisions_for(cid)) == 1
+    assert services.score_refresh(customer_id=cid, purpose=SCORING) == "scored"
+    assert len(decisions_for(cid)) == 2
+
+
+def test_refresh_without_consent_deletes_the_stored_score_and_decides_nothing(active_model):
+    from scoring import services
+    from scoring.models import CustomerScore
+
+    cid = customer_with_history()
+    _serve(cid)
+    withdraw(cid)
+    assert services.score_refresh(customer_id=cid, purpose=SCORING) == "no_consent"
+    assert not CustomerScore.objects.filter(customer_id=cid).exists()
+    assert len(decisions_for(cid)) == 1

@@ -132,7 +132,7 @@ def test_review_needs_a_rationale_and_an_override_needs_a_tier(api: Any, canarie
 
 @pytest.mark.django_db
 def test_rectification_re_encrypts_rescores_and_keeps_before_and_after_decisions(
-    api: Any, canaries: list[Any], client: Any,
+    api: Any, canaries: list[Any], client: Any, dpo_client: Any,
 ) -> None:
     from audit.models import DecisionRecord
     from profiles.models import PersonalField
@@ -160,6 +160,10 @@ def test_rectification_re_encrypts_rescores_and_keeps_before_and_after_decisions
     # The customer sees both on their status page.
     page = client.get(f"/me/status/{links.status_token(body['id'])}/").content.decode()
     assert "Before" in page and "After" in page and after.outputs["tier"] in page
+    # ...and so does the DPO, with links to both decision records.
+    console = dpo_client.get(f"/console/requests/{body['id']}/").content.decode()
+    assert f"/console/decisions/{first.pk}/" in console and f"/console/decisions/{after.pk}/" in console
+    assert "corrected.address" not in console.lower()
 
 
 @pytest.mark.django_db
