@@ -180,7 +180,7 @@ def run(ctx: SectionContext) -> SectionResult:
                 if status != 200:
                     raise RuntimeError(f"{ep} endpoint answered {status}")
             for paths in endpoints.values():  # warm-up: every worker loads models, opens its connection
-                loadgen.run_load(server.url, paths, token, concurrency=8, seconds=float(ctx.options.get("warmup", 5)),
+                loadgen.run_load(server.url, paths, token, concurrency=8, seconds=float(ctx.options.get("warmup", 2 if ctx.quick else 5)),
                                  tool=tool)
         with step(res, "load runs"):
             if not srv.ok:

@@ -155,6 +155,9 @@ def run(ctx: SectionContext) -> SectionResult:
                 res.metrics.setdefault("profiles", {})[kind] = str(out.relative_to(out.parents[2]))
     with step(res, "drop database"):
         dbutil.drop("import")
+        if not ctx.options.get("keep_files"):
+            for path in folder.glob("*.csv"):  # synthetic, but no CSV with personal-looking data stays behind
+                path.unlink(missing_ok=True)
     res.metrics["runs"] = details
     res.headers = ["kind", "rows", "rows/s (median)", "IQR rows/s", "min rows/s", "max rows/s", "seconds (median)",
                    "created", "rejected"]

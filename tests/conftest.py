@@ -38,6 +38,24 @@ def _eager_celery(settings: Any) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _seeded_purposes(request: pytest.FixtureRequest) -> None:
+    """Re-seed the purposes and notices of the data migration for every database test: a transactional
+    test's flush deletes migration data, and later tests rely on the purposes existing."""
+    import importlib
+
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    transactional = bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+    transactional = transactional or bool({"transactional_db", "live_server", "celery_worker"} & names)
+    if marker is None and not ({"db", "transactional_db", "live_server"} & names):
+        return
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from django.apps import apps
+
+    importlib.import_module("consent.migrations.0002_seed_purposes_and_notices").seed(apps, None)
+
+
 @pytest.fixture
 def make_api_client(db: None) -> Callable[..., APIClient]:
     """``make_api_client(scopes=[...], purposes=[...])`` -> DRF test client with a bearer token."""

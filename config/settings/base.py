@@ -80,7 +80,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+    # secure_delete: erased rows are overwritten in the database file, not left in free pages.
+    DATABASES["default"]["OPTIONS"].update(
+        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA secure_delete=ON;"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {
@@ -152,6 +155,11 @@ AUDIT_ALLOW_TRUNCATE = False  # tests only: lets Django flush the append-only ta
 # --- Privacy and business configuration --------------------------------------------------------------
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="GB")
 EXPORT_DIR = env("EXPORT_DIR", default=str(VAR_DIR / "exports"))
+# Append-only erasure ledger, kept OUTSIDE the database so that a restored backup can be re-erased
+# (manage.py replay_erasures). Put it on storage that is not restored with the database.
+ERASURE_LEDGER_DIR = env("ERASURE_LEDGER_DIR", default=str(VAR_DIR / "erasure-ledger"))
+# Absolute prefix for links in e-mails (e.g. https://scoring.example.com); empty = relative links.
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
 EXPORT_LINK_TTL_SECONDS = env.int("EXPORT_LINK_TTL_SECONDS", default=24 * 3600)
 DSR_OTP_TTL_SECONDS = env.int("DSR_OTP_TTL_SECONDS", default=15 * 60)
 DSR_OTP_MAX_ATTEMPTS = env.int("DSR_OTP_MAX_ATTEMPTS", default=5)
@@ -223,6 +231,7 @@ REST_FRAMEWORK = {
     },
     "UNAUTHENTICATED_USER": None,
 }
+CONSENT_BULK_MAX_RECORDS = env.int("CONSENT_BULK_MAX_RECORDS", default=1000)
 API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=365)
 
 SPECTACULAR_SETTINGS = {

@@ -22,9 +22,12 @@ AUDIT_CHECKPOINT_DIR = env("AUDIT_CHECKPOINT_DIR", default=f"{_tmp}/checkpoints"
 AUDIT_ALLOW_TRUNCATE = True  # the test-database flush TRUNCATEs audit tables (UPDATE/DELETE stay refused)
 EXPORT_DIR = env("EXPORT_DIR", default=f"{_tmp}/exports")
 MODEL_ARTIFACT_DIR = f"{_tmp}/models"
+ERASURE_LEDGER_DIR = f"{_tmp}/erasure-ledger"
 VAR_DIR_TEST = _tmp
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"client": "100000/min", "anon": "100000/min", "otp": "100000/min"}}
+# Live-server threads must not keep connections open (PostgreSQL could not drop the test database).
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": f"{_tmp}/test.sqlite3"}
