@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 from audit import services as audit_services
 from config.blind_index import blind_index
 from config.errors import ApplicationError, NotFound, PayloadTooLarge, ValidationFailed
-from consent import selectors
+from consent import selectors, signals
 from consent.models import (
     Channel,
     ConsentEvent,
@@ -245,6 +245,11 @@ def _update_current(event: ConsentEvent) -> None:
     current.save(update_fields=["event", "granted", "notice", "occurred_at", "updated_at"])
 
 
+def _consent_changed(*, customer_id: uuid.UUID, purpose: str | None, kind: str) -> None:
+    """Tell the apps above (scoring) in this transaction; a receiver's failure rolls the change back."""
+    signals.consent_changed.send(sender=ConsentEvent, customer_id=customer_id, purpose=purpose, kind=kind)
+
+
 def _governance_consent(event: ConsentEvent, purpose: str, notice_version: str, **extra: Any) -> None:
     audit_services.governance_record(
         kind="consent.granted" if event.action == GRANT else "consent.withdrawn",
@@ -297,6 +302,8 @@ def _record(
         return existing, False
     _update_current(event)
     _governance_consent(event, purpose, notice.version)
+    _consent_changed(customer_id=cid, purpose=purpose,
+                     kind=signals.GRANTED if action == GRANT else signals.WITHDRAWN)
     return event, True
 
 
@@ -423,6 +430,11 @@ def _flag(*, kind: str, action: str, customer_id: Any, actor: Any, purpose: str 
         kind=governance_kind, actor=actor, subject=cid,
         details={"flag_id": flag.id, "kind": kind, "purpose": purpose, "reason": reason},
     )
+    if action == ProcessingFlag.Action.LIFT:
+        change = signals.LIFTED
+    else:
+        change = signals.RESTRICTED if kind == FlagKind.RESTRICTION else signals.OBJECTED
+    _consent_changed(customer_id=cid, purpose=purpose, kind=change)
     return flag
 
 
@@ -513,6 +525,8 @@ def consent_merge_carry_over(*, survivor_id: uuid.UUID, loser_ids: list[uuid.UUI
             )
             _update_current(carried)
             _governance_consent(carried, event.purpose.code, event.notice.version, carried_over_from=event.id)
+            _consent_changed(customer_id=survivor_id, purpose=event.purpose.code,
+                             kind=signals.GRANTED if event.action == GRANT else signals.WITHDRAWN)
             copied += 1
         for flag in ProcessingFlagCurrent.objects.filter(customer_id=loser_id).select_related("purpose"):
             survivor_flags = ProcessingFlagCurrent.objects.filter(customer_id=survivor_id, kind=flag.kind)
