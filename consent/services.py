@@ -3,7 +3,9 @@
 
 Withdrawing has exactly the same shape as granting (``consent_withdraw`` takes the same arguments as
 ``consent_grant``; the API endpoints take the same body). A committed withdrawal stops everything that runs
-after it, because ``processing_gate`` reads the committed state at execution time.
+after it, because ``processing_gate`` reads the committed state at execution time. Every recorded consent
+event and processing flag also sends ``consent.signals.consent_changed`` in the same transaction (scoring
+deletes the stored scores of a withdrawn/restricted/objected purpose there: Art. 7(3), 18, 21).
 """
 
 from __future__ import annotations

@@ -37,3 +37,15 @@ def on_customers_merged(sender: Any, survivor_id: UUID, loser_ids: list[UUID], *
 
     CustomerScore.objects.filter(customer_id__in=list(loser_ids)).delete()
     CustomerScore.objects.filter(customer_id=survivor_id).update(stale=True)
+
+
+def on_consent_changed(sender: Any, customer_id: UUID, purpose: str | None, kind: str, **kwargs: Any) -> None:
+    """Consent withdrawn, processing restricted or objected to (``purpose=None``: every purpose): the stored
+    scores for that purpose are invalidated at once, in the consent change's transaction (Art. 7(3), 18, 21).
+    If invalidation fails, the consent change rolls back with it. Grants and lifts change nothing stored."""
+    from consent.signals import STOPPING_KINDS
+    from scoring import services
+
+    if kind not in STOPPING_KINDS:
+        return
+    services.scores_invalidate(customer_id=customer_id, purpose=purpose)
