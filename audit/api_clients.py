@@ -1,4 +1,4 @@
-"""API clients: creation, revocation and bearer-token authentication.
+"""API clients: creation, token rotation, revocation and bearer-token authentication.
 
 Tokens look like ``psk_<43 url-safe chars>``; only ``sha256(token)`` is stored.
 """
@@ -72,6 +72,29 @@ def api_client_revoke(*, name: str, actor: str = "system") -> ApiClient:
         client.save(update_fields=["revoked_at"])
         _governance(kind="api_client.revoked", actor=actor, details={"client": name})
     return client
+
+
+@transaction.atomic
+def api_client_rotate(*, name: str, actor: str, days_valid: int | None = None) -> CreatedClient:
+    """Give the existing client ``name`` a new token (same client id, scopes and purposes) valid for
+    ``days_valid`` days from now (default ``API_TOKEN_DEFAULT_DAYS``). Only the new token's hash is stored,
+    so the old token stops working at once. An expired client may be rotated; a revoked one may not
+    (revocation is final: ``Conflict``). Unknown name: ``NotFound``."""
+    from config.errors import Conflict, NotFound
+
+    client = ApiClient.objects.select_for_update().filter(name=name).first()
+    if client is None:
+        raise NotFound("API client not found.")
+    if client.revoked_at is not None:
+        raise Conflict("The API client is revoked; create a new client instead.")
+    days = days_valid or settings.API_TOKEN_DEFAULT_DAYS
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    client.token_hash = hash_token(token)
+    client.token_prefix = token[:12]
+    client.expires_at = timezone.now() + timedelta(days=days)
+    client.save(update_fields=["token_hash", "token_prefix", "expires_at"])
+    _governance(kind="api_client.rotated", actor=actor, details={"client": name, "days_valid": days})
+    return CreatedClient(client=client, token=token)
 
 
 def _governance(*, kind: str, actor: str, details: dict[str, Any]) -> None:

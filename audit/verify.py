@@ -23,6 +23,7 @@ Checkpoints come from the external checkpoint store only; signatures are checked
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -374,10 +375,12 @@ def verify_chain(
     start = max(1, int(from_seq or 1))
     findings = _Findings()
     checkpoints, checkpoints_checked = _load_checkpoints(store or checkpoint_store(), findings, start)
-    with transaction.atomic():
+    # The SQL engine runs in a transaction to switch JIT off locally (compiling the long hash expressions
+    # costs more than it saves). The Python engine takes no transaction: on SQLite that would be a write
+    # lock (IMMEDIATE mode) held for the whole verification.
+    with transaction.atomic() if engine == "sql" else contextlib.nullcontext():
         if engine == "sql":
             with connection.cursor() as cursor:
-                # JIT compiling the long hash expressions costs more than it saves here.
                 cursor.execute("SET LOCAL jit = off")
         checked, last_seq = link_pass(start, checkpoints, findings)
         unsealed = sum(record_pass(model, start, findings) for model in RECORD_TYPES.values())

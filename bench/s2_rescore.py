@@ -211,8 +211,11 @@ def run(ctx: SectionContext) -> SectionResult:
                     if time.perf_counter() - t0 < limit:
                         raise
                     entry["rescore_partial"] = _partial(name, n, limit)
-                    res.notes.append(f"{n:,} customers: rescore stopped at its {limit:.0f} s limit; "
-                                     f"{entry['rescore_partial']['fraction'] * 100:.0f} % done")
+                    part = entry["rescore_partial"]
+                    est = part.get("estimated_seconds")
+                    res.notes.append(f"{n:,} customers: rescore stopped at its {limit:.0f} s limit with "
+                                     f"{part['fraction'] * 100:.1f} % of the customer-purposes scored"
+                                     + (f"; at that pace the whole run would take ~{est:,.0f} s" if est else ""))
                     ctx.save()
                     break
                 runs.append({"seconds": r["seconds"], "wall_seconds": r["wall_seconds"],

@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from config import blind_index, envelope
@@ -818,35 +818,114 @@ def _original_text_field(model: Any, external_digest: str) -> str:
     return f"text:{model.__name__.lower()}:{external_digest}"
 
 
-def _resolve_customer_ref(record: dict[str, Any], source: str) -> UUID:
+# Customer references and alias resolution, set-based: a batch resolves all its references with one query per
+# kind of reference (plus one per level of merge aliases, normally none or one).
+
+_IN_CHUNK = 500  # ids per ``__in`` query (SQLite's bound-parameter limit, PostgreSQL plan size)
+
+
+def _chunked(items: Iterable[Any], size: int = _IN_CHUNK) -> Iterable[list[Any]]:
+    seq = list(items)
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """A syntactically valid customer reference of a fact record (no database access yet)."""
+
+    kind: str  # "id" | "source" | "email"
+    value: Any  # UUID | (source, digest) | digest
+    field: str  # the record field reported when the customer is unknown
+
+
+def _parse_customer_ref(record: dict[str, Any], source: str) -> _Ref:
     if record.get("customer_id"):
         try:
             cid = UUID(str(record["customer_id"]))
         except ValueError as exc:
             raise RecordInvalid("customer_id", "invalid") from exc
-        if not Customer.objects.filter(id=cid).exists():
-            raise RecordInvalid("customer_id", "unknown_customer")
-        return _resolve_alias(cid)
+        return _Ref("id", cid, "customer_id")
     if record.get("customer_external_id"):
         customer_source = _check_source(record.get("customer_source") or source, "customer_source")
         ext = _check_external_id(record["customer_external_id"], "customer_external_id")
-        owner = SourceIdentity.objects.filter(
-            source=customer_source, digest=blind_index.source_index(customer_source, ext)
-        ).values_list("customer_id", flat=True).first()
-        if owner is None:
-            raise RecordInvalid("customer_external_id", "unknown_customer")
-        return _resolve_alias(owner)
+        return _Ref("source", (customer_source, blind_index.source_index(customer_source, ext)),
+                    "customer_external_id")
     if record.get("customer_email"):
         try:
             digest = blind_index.email_index(str(record["customer_email"]))
         except InvalidIdentifier as exc:
             raise RecordInvalid("customer_email", "invalid") from exc
-        by_email = BlindIndexEntry.objects.filter(kind="email", digest=digest).values_list(
-            "customer_id", flat=True).first()
-        if by_email is None:
-            raise RecordInvalid("customer_email", "unknown_customer")
-        return by_email
+        return _Ref("email", digest, "customer_email")
     raise RecordInvalid("customer_external_id", "required")
+
+
+def _resolve_aliases(customer_ids: Iterable[UUID], parents: dict[UUID, UUID | None] | None = None
+                     ) -> dict[UUID, UUID]:
+    """``{id: surviving customer id}`` (``_resolve_alias`` for many ids). ``parents`` may hold already
+    fetched ``id -> merged_into_id`` pairs."""
+    ids = set(customer_ids)
+    parents = dict(parents or {})
+    todo = ids - parents.keys()
+    for _ in range(16):
+        for chunk in _chunked(todo):
+            parents.update(Customer.objects.filter(id__in=chunk).values_list("id", "merged_into_id"))
+            parents.update(dict.fromkeys(set(chunk) - parents.keys()))  # unknown ids end the chain
+        todo = {t for t in parents.values() if t is not None and t not in parents}
+        if not todo:
+            break
+
+    def root(cid: UUID) -> UUID:
+        current = cid
+        for _ in range(16):
+            target = parents.get(current)
+            if target is None:
+                return current
+            current = target
+        return current
+
+    return {cid: root(cid) for cid in ids}
+
+
+def _resolve_refs(refs: Iterable[_Ref]) -> dict[_Ref, UUID]:
+    """The customer of every known reference (unknown ones are absent). Customer ids and source ids are
+    resolved through merge aliases to the surviving customer; e-mail entries always point to a survivor."""
+    refs = set(refs)
+    ids = {r.value for r in refs if r.kind == "id"}
+    pairs = {r.value for r in refs if r.kind == "source"}
+    emails = {r.value for r in refs if r.kind == "email"}
+    parents: dict[UUID, UUID | None] = {}
+    for chunk in _chunked(ids):
+        parents.update(Customer.objects.filter(id__in=chunk).values_list("id", "merged_into_id"))
+    owners: dict[tuple[str, str], UUID] = {}
+    for chunk in _chunked({d for _, d in pairs}):
+        for src, digest, cid in SourceIdentity.objects.filter(digest__in=chunk).values_list(
+                "source", "digest", "customer_id"):
+            owners[(src, digest)] = cid
+    by_email: dict[str, UUID] = {}
+    for chunk in _chunked(emails):
+        by_email.update(BlindIndexEntry.objects.filter(kind="email", digest__in=chunk).values_list(
+            "digest", "customer_id"))
+    existing_ids = ids & parents.keys()
+    roots = _resolve_aliases(existing_ids | set(owners.values()), parents)
+    resolved: dict[_Ref, UUID] = {}
+    for ref in refs:
+        if ref.kind == "id" and ref.value in existing_ids:
+            resolved[ref] = roots[ref.value]
+        elif ref.kind == "source" and ref.value in owners:
+            resolved[ref] = roots[owners[ref.value]]
+        elif ref.kind == "email" and ref.value in by_email:
+            resolved[ref] = by_email[ref.value]
+    return resolved
+
+
+def _resolve_customer_ref(record: dict[str, Any], source: str) -> UUID:
+    """The (surviving) customer a single fact record refers to; ``RecordInvalid`` when unknown."""
+    ref = _parse_customer_ref(record, source)
+    customer_id = _resolve_refs([ref]).get(ref)
+    if customer_id is None:
+        raise RecordInvalid(ref.field, "unknown_customer")
+    return customer_id
 
 
 @dataclass
@@ -859,136 +938,292 @@ class _Prepared:
     text: str | None
 
 
-def _prepare_fact(kind: str, spec: _FactKind, index: int, record: dict[str, Any]) -> _Prepared:
-    if not isinstance(record, dict):
-        raise RecordInvalid("record", "invalid")
-    source = _check_source(record.get("source") or "", "source")
-    customer_id = _resolve_customer_ref(record, source)
-    values = spec.parse(record)
-    text = _parse_free_text(record.get(spec.text_input), spec.text_input) if spec.text_input else None
-    if record.get("external_id") not in (None, ""):
-        digest = blind_index.source_index(source, _check_external_id(record.get("external_id")))
-    elif spec.external_id_required:
-        raise RecordInvalid("external_id", "required")
-    else:
-        natural = f"{customer_id}|{values['kind']}|{values['at'].isoformat()}"
-        digest = blind_index.blind_index(f"fact:{kind}", f"{source}|{natural}")
-    return _Prepared(index=index, customer_id=customer_id, source=source, digest=digest, values=values, text=text)
+def _fact_digest(kind: str, source: str, external_id: str | None, customer_id: UUID, values: dict[str, Any]) -> str:
+    if external_id is not None:
+        return blind_index.source_index(source, external_id)
+    natural = f"{customer_id}|{values['kind']}|{values['at'].isoformat()}"
+    return blind_index.blind_index(f"fact:{kind}", f"{source}|{natural}")
 
 
-def _load_placeholder_state(customer_id: UUID, key: DataKey) -> dict[str, str]:
-    row = PlaceholderState.objects.filter(customer_id=customer_id).first()
-    if row is None:
-        return {}
-    return json.loads(key.decrypt_field("placeholder_state", row.ciphertext, row.key_version))
+def _prepare_facts(kind: str, spec: _FactKind, records: Sequence[Any]
+                   ) -> tuple[list[_Prepared], dict[int, FactResult]]:
+    """Validate every record in Python, then resolve all customer references with a few queries.
 
-
-def _save_placeholder_state(customer_id: UUID, key: DataKey, state: dict[str, str]) -> None:
-    PlaceholderState.objects.update_or_create(
-        customer_id=customer_id,
-        defaults={
-            "ciphertext": key.encrypt_field("placeholder_state", json.dumps(state, sort_keys=True)),
-            "key_version": key.key_version,
-            "updated_at": timezone.now(),
-        },
-    )
-
-
-def _pseudonymize(
-    items: list[_Prepared], keys: dict[UUID, DataKey]
-) -> tuple[dict[int, str], dict[UUID, dict[str, str]], dict[UUID, str]]:
-    """One Presidio batch call for all texts.
-
-    Returns index -> pseudonymized text, the updated placeholder states, and the states as loaded (JSON).
+    The field and code reported for a bad record are those the checks give in this order: record shape,
+    ``source``, customer reference (syntax, then existence), the kind's fields, free text, ``external_id``.
     """
+    rejected: dict[int, FactResult] = {}
+    parsed: list[tuple[int, str, _Ref, RecordInvalid | None, dict[str, Any], str | None, str | None]] = []
+    for index, record in enumerate(records):
+        try:
+            if not isinstance(record, dict):
+                raise RecordInvalid("record", "invalid")
+            source = _check_source(record.get("source") or "", "source")
+            ref = _parse_customer_ref(record, source)
+        except RecordInvalid as exc:
+            rejected[index] = FactResult(index=index, outcome="rejected", field=exc.field, code=exc.field_code)
+            continue
+        deferred: RecordInvalid | None = None
+        values: dict[str, Any] = {}
+        text: str | None = None
+        external_id: str | None = None
+        try:
+            values = spec.parse(record)
+            text = _parse_free_text(record.get(spec.text_input), spec.text_input) if spec.text_input else None
+            if record.get("external_id") not in (None, ""):
+                external_id = _check_external_id(record.get("external_id"))
+            elif spec.external_id_required:
+                raise RecordInvalid("external_id", "required")
+        except RecordInvalid as exc:
+            deferred = exc
+        parsed.append((index, source, ref, deferred, values, text, external_id))
+
+    customers = _resolve_refs(ref for _, _, ref, _, _, _, _ in parsed)
+    prepared: list[_Prepared] = []
+    for index, source, ref, deferred, values, text, external_id in parsed:
+        customer_id = customers.get(ref)
+        if customer_id is None:
+            rejected[index] = FactResult(index=index, outcome="rejected", field=ref.field, code="unknown_customer")
+        elif deferred is not None:
+            rejected[index] = FactResult(index=index, outcome="rejected", field=deferred.field,
+                                         code=deferred.field_code)
+        else:
+            prepared.append(_Prepared(index=index, customer_id=customer_id, source=source,
+                                      digest=_fact_digest(kind, source, external_id, customer_id, values),
+                                      values=values, text=text))
+    return prepared, rejected
+
+
+# Placeholder states, known identifiers and Presidio: loaded for all customers of a batch at once.
+
+
+@dataclass
+class _TextContext:
+    """What pseudonymizing a batch produced: texts by record index, placeholder states (as updated and as
+    loaded, JSON) and which customers already had a stored state."""
+
+    texts: dict[int, str]
+    states: dict[UUID, dict[str, str]]
+    before: dict[UUID, str]
+    stored: set[UUID]
+
+
+def _pseudonymize(items: list[_Prepared], keys: dict[UUID, DataKey]) -> _TextContext:
+    """One Presidio batch call for all texts; states, fields and source ids read with one query each."""
     from .pseudonymizer import get_pseudonymizer
     from .selectors import known_identifiers_from_fields
 
     with_text = [p for p in items if p.text]
-    states: dict[UUID, dict[str, str]] = {}
-    before: dict[UUID, str] = {}
-    known_by_customer = {}
-    for p in with_text:
-        if p.customer_id not in states:
-            key = keys[p.customer_id]
-            states[p.customer_id] = _load_placeholder_state(p.customer_id, key)
-            before[p.customer_id] = json.dumps(states[p.customer_id], sort_keys=True)
-            known_by_customer[p.customer_id] = known_identifiers_from_fields(
-                _load_fields(p.customer_id, key), _source_external_ids(p.customer_id, key)
-            )
     if not with_text:
-        return {}, {}, {}
+        return _TextContext({}, {}, {}, set())
+    ids = sorted({p.customer_id for p in with_text}, key=str)
+    states: dict[UUID, dict[str, str]] = {cid: {} for cid in ids}
+    stored: set[UUID] = set()
+    fields: dict[UUID, dict[str, str]] = {cid: {} for cid in ids}
+    external_ids: dict[UUID, list[str]] = {cid: [] for cid in ids}
+    for chunk in _chunked(ids):
+        for row in PlaceholderState.objects.filter(customer_id__in=chunk):
+            states[row.customer_id] = json.loads(
+                keys[row.customer_id].decrypt_field("placeholder_state", row.ciphertext, row.key_version))
+            stored.add(row.customer_id)
+        for field_row in PersonalField.objects.filter(customer_id__in=chunk).order_by("customer_id", "id"):
+            fields[field_row.customer_id][field_row.field] = keys[field_row.customer_id].decrypt_field(
+                field_row.field, field_row.ciphertext, field_row.key_version)
+        for identity in SourceIdentity.objects.filter(customer_id__in=chunk).order_by("customer_id", "id"):
+            external_ids[identity.customer_id].append(keys[identity.customer_id].decrypt_field(
+                f"source:{identity.source}", identity.external_id_encrypted, identity.key_version))
+    before = {cid: json.dumps(state, sort_keys=True) for cid, state in states.items()}
+    known = {cid: known_identifiers_from_fields(fields[cid], external_ids[cid]) for cid in ids}
     results = get_pseudonymizer().pseudonymize_batch(
         [p.text or "" for p in with_text],
-        known=[known_by_customer[p.customer_id] for p in with_text],
+        known=[known[p.customer_id] for p in with_text],
         placeholder_states=[states[p.customer_id] for p in with_text],
     )
-    return {p.index: r.text for p, r in zip(with_text, results, strict=True)}, states, before
+    texts = {p.index: r.text for p, r in zip(with_text, results, strict=True)}
+    return _TextContext(texts, states, before, stored)
 
 
-def _source_external_ids(customer_id: UUID, key: DataKey) -> list[str]:
-    return [
-        key.decrypt_field(f"source:{i.source}", i.external_id_encrypted, i.key_version)
-        for i in SourceIdentity.objects.filter(customer_id=customer_id)
+def _save_placeholder_states(ctx: _TextContext, keys: dict[UUID, DataKey]) -> None:
+    """Store the states that changed: one bulk UPDATE for existing rows, one bulk INSERT for new ones."""
+    now = timezone.now()
+    changed = [
+        PlaceholderState(customer_id=cid, ciphertext=keys[cid].encrypt_field(
+            "placeholder_state", json.dumps(state, sort_keys=True)), key_version=keys[cid].key_version,
+            updated_at=now)
+        for cid, state in ctx.states.items() if json.dumps(state, sort_keys=True) != ctx.before.get(cid)
     ]
+    update = [row for row in changed if row.customer_id in ctx.stored]
+    create = [row for row in changed if row.customer_id not in ctx.stored]
+    if update:
+        PlaceholderState.objects.bulk_update(update, ["ciphertext", "key_version", "updated_at"], batch_size=200)
+    if create:
+        PlaceholderState.objects.bulk_create(create, batch_size=500)
+
+
+# Writing facts: set-based (one SELECT of the existing facts, one bulk INSERT, one bulk UPDATE) with the
+# per-record path (one savepoint per record) as the fallback when the bulk write fails.
 
 
 def _values_equal(fact: Any, values: dict[str, Any]) -> bool:
     return all(getattr(fact, name) == value for name, value in values.items())
 
 
-def _write_fact(kind: str, spec: _FactKind, p: _Prepared, pseudonymized: str | None, key: DataKey | None
-                ) -> tuple[str, int]:
-    model = spec.model
+def _fact_values(spec: _FactKind, p: _Prepared, pseudonymized: str | None) -> tuple[dict[str, Any], bool]:
+    """The model values of a record and whether its original text is to be kept (encrypted)."""
     values = dict(p.values)
     values["customer_id"] = p.customer_id
     keep_original = False
     if spec.text_field is not None:
         values[spec.text_field] = pseudonymized or ""
         keep_original = bool(settings.KEEP_ORIGINAL_TEXT.get(p.source, False)) and bool(p.text)
-    existing = model.objects.select_for_update().filter(source=p.source, external_digest=p.digest).first()
-    field = _original_text_field(model, p.digest)
-    if existing is not None:
-        same_original = True
-        if spec.text_field is not None:
-            old = existing.text_original_encrypted
-            if keep_original:
-                try:
-                    same_original = (
-                        old is not None and existing.customer_id == p.customer_id
-                        and key is not None and key.decrypt_field(field, old, existing.key_version) == p.text
-                    )
-                except DecryptionError:
-                    same_original = False
-            else:
-                same_original = old is None
-        if same_original and _values_equal(existing, values):
-            return "unchanged", existing.pk
-        previous_customer = existing.customer_id
-        for name, value in values.items():
-            setattr(existing, name, value)
-        if spec.text_field is not None:
-            if keep_original and key is not None:
-                existing.text_original_encrypted = key.encrypt_field(field, p.text or "")
-                existing.key_version = key.key_version
-            else:
-                existing.text_original_encrypted = None
-                existing.key_version = None
-        existing.save()
-        _mark_stale({previous_customer, p.customer_id})
-        return "updated", existing.pk
+    return values, keep_original
+
+
+def _upsert_in_memory(spec: _FactKind, fact: Any, p: _Prepared, values: dict[str, Any], keep_original: bool,
+                      key: DataKey | None) -> tuple[bool, UUID]:
+    """Apply a record to a fact instance (stored or planned). Returns (changed, customer before)."""
+    field = _original_text_field(spec.model, p.digest)
+    same_original = True
+    if spec.text_field is not None:
+        old = fact.text_original_encrypted
+        if keep_original:
+            try:
+                same_original = (
+                    old is not None and fact.customer_id == p.customer_id
+                    and key is not None and key.decrypt_field(field, old, fact.key_version) == p.text
+                )
+            except DecryptionError:
+                same_original = False
+        else:
+            same_original = old is None
+    previous_customer = fact.customer_id
+    if same_original and _values_equal(fact, values):
+        return False, previous_customer
+    for name, value in values.items():
+        setattr(fact, name, value)
+    if spec.text_field is not None:
+        if keep_original and key is not None:
+            fact.text_original_encrypted = key.encrypt_field(field, p.text or "")
+            fact.key_version = key.key_version
+        else:
+            fact.text_original_encrypted = None
+            fact.key_version = None
+    return True, previous_customer
+
+
+def _new_fact(spec: _FactKind, p: _Prepared, values: dict[str, Any], keep_original: bool, key: DataKey | None
+              ) -> Any:
+    values = dict(values)
     if spec.text_field is not None and keep_original and key is not None:
-        values["text_original_encrypted"] = key.encrypt_field(field, p.text or "")
+        values["text_original_encrypted"] = key.encrypt_field(_original_text_field(spec.model, p.digest), p.text or "")
         values["key_version"] = key.key_version
-    fact = model.objects.create(source=p.source, external_digest=p.digest, **values)
-    _mark_stale([p.customer_id])
-    return "created", fact.pk
+    return spec.model(source=p.source, external_digest=p.digest, **values)
+
+
+def _write_fact(kind: str, spec: _FactKind, p: _Prepared, pseudonymized: str | None, key: DataKey | None
+                ) -> tuple[str, int, set[UUID]]:
+    """Per-record path: upsert one fact. Returns (outcome, fact id, customers whose facts changed)."""
+    model = spec.model
+    values, keep_original = _fact_values(spec, p, pseudonymized)
+    existing = model.objects.select_for_update().filter(source=p.source, external_digest=p.digest).first()
+    if existing is not None:
+        changed, previous_customer = _upsert_in_memory(spec, existing, p, values, keep_original, key)
+        if not changed:
+            return "unchanged", existing.pk, set()
+        existing.save()
+        return "updated", existing.pk, {previous_customer, p.customer_id}
+    fact = _new_fact(spec, p, values, keep_original, key)
+    fact.save(force_insert=True)
+    return "created", fact.pk, {p.customer_id}
+
+
+def _write_facts_per_record(kind: str, spec: _FactKind, prepared: list[_Prepared], texts: dict[int, str],
+                            keys: dict[UUID, DataKey]) -> tuple[dict[int, FactResult], set[UUID]]:
+    results: dict[int, FactResult] = {}
+    touched: set[UUID] = set()
+    for p in prepared:
+        try:
+            with transaction.atomic():
+                outcome, fact_id, changed = _write_fact(kind, spec, p, texts.get(p.index), keys.get(p.customer_id))
+            results[p.index] = FactResult(index=p.index, outcome=outcome, customer_id=p.customer_id, fact_id=fact_id)
+            touched |= changed
+        except RecordInvalid as exc:
+            results[p.index] = FactResult(index=p.index, outcome="rejected", field=exc.field, code=exc.field_code)
+        except IntegrityError:
+            results[p.index] = FactResult(index=p.index, outcome="rejected", field="external_id", code="conflict")
+    return results, touched
+
+
+def _write_facts_bulk(kind: str, spec: _FactKind, prepared: list[_Prepared], texts: dict[int, str],
+                      keys: dict[UUID, DataKey]) -> tuple[dict[int, FactResult], set[UUID]]:
+    """Set-based upsert with the same outcomes as the per-record path applied in record order (a key seen
+    twice in one batch: the later record updates, or leaves unchanged, what the earlier one planned)."""
+    model = spec.model
+    existing: dict[tuple[str, str], Any] = {}
+    for chunk in _chunked({p.digest for p in prepared}):
+        for fact in model.objects.select_for_update().filter(external_digest__in=chunk).order_by("pk"):
+            existing[(fact.source, fact.external_digest)] = fact
+    planned: dict[tuple[str, str], Any] = {}
+    to_create: list[Any] = []
+    to_update: dict[tuple[str, str], Any] = {}
+    outcomes: list[tuple[_Prepared, str, Any]] = []
+    touched: set[UUID] = set()
+    for p in prepared:
+        values, keep_original = _fact_values(spec, p, texts.get(p.index))
+        key = keys.get(p.customer_id)
+        fact_key = (p.source, p.digest)
+        fact = planned.get(fact_key) or existing.get(fact_key)
+        if fact is None:
+            fact = _new_fact(spec, p, values, keep_original, key)
+            planned[fact_key] = fact
+            to_create.append(fact)
+            touched.add(p.customer_id)
+            outcomes.append((p, "created", fact))
+            continue
+        planned[fact_key] = fact
+        changed, previous_customer = _upsert_in_memory(spec, fact, p, values, keep_original, key)
+        if not changed:
+            outcomes.append((p, "unchanged", fact))
+            continue
+        if fact_key in existing:
+            to_update[fact_key] = fact
+        touched |= {previous_customer, p.customer_id}
+        outcomes.append((p, "updated", fact))
+    if to_create:
+        model.objects.bulk_create(to_create, batch_size=500)
+        missing = [f for f in to_create if f.pk is None]  # backends that cannot return ids from bulk inserts
+        if missing:
+            ids: dict[tuple[str, str], int] = {}
+            for chunk in _chunked({f.external_digest for f in missing}):
+                for src, digest, pk in model.objects.filter(external_digest__in=chunk).values_list(
+                        "source", "external_digest", "pk"):
+                    ids[(src, digest)] = pk
+            for f in missing:
+                f.pk = ids[(f.source, f.external_digest)]
+    if to_update:
+        columns = {"customer" if name == "customer_id" else name
+                   for p, outcome, _ in outcomes if outcome == "updated" for name in p.values}
+        columns |= {"customer"}
+        if spec.text_field is not None:
+            columns |= {spec.text_field, "text_original_encrypted", "key_version"}
+        model.objects.bulk_update(list(to_update.values()), sorted(columns), batch_size=200)
+    results = {
+        p.index: FactResult(index=p.index, outcome=outcome, customer_id=p.customer_id, fact_id=fact.pk)
+        for p, outcome, fact in outcomes
+    }
+    return results, touched
 
 
 @transaction.atomic
 def facts_ingest_batch(*, kind: str, records: Sequence[dict[str, Any]], actor: str) -> list[FactResult]:
-    """Upsert many facts of one kind (each record in its own savepoint; bad records are rejected with a
-    field and a code). Free text of the whole batch is pseudonymized with one Presidio batch call.
+    """Upsert many facts of one kind in one transaction; bad records are rejected with a field and a code and
+    nothing is written for them. Free text of the whole batch is pseudonymized with one Presidio batch call.
+
+    Set-based: records are validated in Python, customer references resolved with one query per kind of
+    reference, existing facts read with one query, new ones inserted and changed ones updated in bulk, the
+    customers marked stale with one UPDATE and one ``customer_facts_changed`` signal sent for the batch. If
+    the bulk write fails (e.g. a concurrent writer inserted the same fact), it is rolled back and the batch
+    is written record by record, each in its own savepoint.
 
     Each record: ``source``, ``external_id`` (optional for interactions), one customer reference
     (``customer_id`` | ``customer_external_id`` [+ ``customer_source``] | ``customer_email``) and the
@@ -997,30 +1232,21 @@ def facts_ingest_batch(*, kind: str, records: Sequence[dict[str, Any]], actor: s
     spec = FACT_KINDS.get(kind)
     if spec is None:
         raise ApplicationError("Unknown fact kind.", code="unknown_kind")
-    results: dict[int, FactResult] = {}
-    prepared: list[_Prepared] = []
-    for index, record in enumerate(records):
-        try:
-            prepared.append(_prepare_fact(kind, spec, index, record))
-        except RecordInvalid as exc:
-            results[index] = FactResult(index=index, outcome="rejected", field=exc.field, code=exc.field_code)
+    prepared, results = _prepare_facts(kind, spec, records)
     customer_ids = sorted({p.customer_id for p in prepared}, key=str)
     # Lock the customers (placeholder state, staleness) in a stable order.
-    list(Customer.objects.select_for_update().filter(id__in=customer_ids).order_by("id").values_list("id"))
-    keys = data_keys.key_get_many(customer_ids) if spec.text_field else {}
-    texts, states, before = _pseudonymize(prepared, keys) if spec.text_field else ({}, {}, {})
-    for p in prepared:
-        try:
-            with transaction.atomic():
-                outcome, fact_id = _write_fact(kind, spec, p, texts.get(p.index), keys.get(p.customer_id))
-            results[p.index] = FactResult(index=p.index, outcome=outcome, customer_id=p.customer_id, fact_id=fact_id)
-        except RecordInvalid as exc:
-            results[p.index] = FactResult(index=p.index, outcome="rejected", field=exc.field, code=exc.field_code)
-        except IntegrityError:
-            results[p.index] = FactResult(index=p.index, outcome="rejected", field="external_id", code="conflict")
-    for cid, state in states.items():
-        if json.dumps(state, sort_keys=True) != before.get(cid):
-            _save_placeholder_state(cid, keys[cid], state)
+    for chunk in _chunked(customer_ids):
+        list(Customer.objects.select_for_update().filter(id__in=chunk).order_by("id").values_list("id"))
+    keys = data_keys.key_get_many(customer_ids) if spec.text_field and customer_ids else {}
+    ctx = _pseudonymize(prepared, keys) if spec.text_field else _TextContext({}, {}, {}, set())
+    try:
+        with transaction.atomic():
+            written, touched = _write_facts_bulk(kind, spec, prepared, ctx.texts, keys)
+    except DatabaseError:
+        written, touched = _write_facts_per_record(kind, spec, prepared, ctx.texts, keys)
+    results.update(written)
+    _save_placeholder_states(ctx, keys)
+    _mark_stale(touched)
     return [results[i] for i in range(len(records))]
 
 

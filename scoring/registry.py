@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import skops.io as sio
-
 from config.errors import ServiceUnavailable
 from scoring.ml import registry_io
 from scoring.ml.models import ClassifierModel, TrainedBundle
@@ -72,31 +70,9 @@ def cache_clear() -> None:
 # --------------------------------------------------------------------------- (de)serialization
 
 
-def dump_classifier(model: ClassifierModel) -> tuple[bytes, str]:
-    """skops bytes and SHA-256 of a table-trained churn model (same format rules as bundles)."""
-    data = sio.dumps({"format": "privacy-scoring-classifier", "version": 1,
-                      "model": registry_io._clf_to_dict(model)})  # noqa: SLF001
-    return data, registry_io.sha256(data)
-
-
-def load_classifier(data: bytes, expected_sha256: str) -> ClassifierModel:
-    import hmac
-
-    if not hmac.compare_digest(registry_io.sha256(data), str(expected_sha256).lower()):
-        raise registry_io.ArtifactTampered("artifact SHA-256 does not match the registry; refusing to load")
-    untrusted = sio.get_untrusted_types(data=data)
-    refused = [t for t in untrusted if not t.startswith(registry_io.ALLOWED_MODULE_PREFIXES)]
-    if refused:
-        raise registry_io.UntrustedArtifact("artifact contains non-allow-listed types")
-    payload = sio.loads(data, trusted=untrusted)
-    if payload.get("format") != "privacy-scoring-classifier":
-        raise registry_io.UntrustedArtifact("unknown artifact format")
-    return registry_io._clf_from_dict(payload["model"])  # noqa: SLF001
-
-
 def dump(obj: TrainedBundle | ClassifierModel) -> tuple[bytes, str]:
     if isinstance(obj, ClassifierModel):
-        return dump_classifier(obj)
+        return registry_io.dump_classifier(obj)
     return registry_io.dump_bundle(obj)
 
 
@@ -121,7 +97,7 @@ def load(ref: ModelRef) -> Any:
         raise ModelUnavailable()
     try:
         if ref.kind == ModelVersion.Kind.CHURN_TABLE:
-            obj: Any = load_classifier(bytes(data), ref.sha256)
+            obj: Any = registry_io.load_classifier(bytes(data), ref.sha256)
         else:
             obj = registry_io.load_bundle(bytes(data), ref.sha256)
     except (registry_io.ArtifactTampered, registry_io.UntrustedArtifact):

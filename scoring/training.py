@@ -5,8 +5,8 @@ allows ``SCORING_TRAINING_PURPOSE`` (default ``automated_scoring``) *at training
 erased, restricted or objecting ones. Only pseudonymized numbers are read (``profiles.aggregates``).
 
 Labels come from the history itself: features as of a cutoff and what happened in the following horizon
-(``profiles.aggregates.window_outcomes``), at the cutoffs ``scoring.ml.models`` would pick for temporal
-cross-validation (``as_of - horizon - j * step``); explicit outcomes reported through the API
+(``profiles.aggregates.window_outcomes``), at the cutoffs ``scoring.ml.models.planned_cutoffs`` gives for its
+temporal cross-validation (``as_of - horizon - j * step``); explicit outcomes reported through the API
 (``Outcome``) override the derived labels in the most recent labelled window. Days are counted backwards
 from ``as_of``: cutoff day ``c`` is ``as_of - (now_day - c)`` days.
 """
@@ -36,6 +36,7 @@ from scoring.ml.models import (
     Snapshot,
     TrainedBundle,
     TrainingData,
+    planned_cutoffs,
     train_all,
     train_churn_from_table,
 )
@@ -99,21 +100,6 @@ def _outcomes(ids: Sequence[UUID], start: datetime, end: datetime) -> dict[str, 
     parts = [aggregates.window_outcomes(customer_ids=ids[i:i + CHUNK], start=start, end=end)
              for i in range(0, len(ids), CHUNK)]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def planned_cutoffs(*, now_day: int, first_day: int, horizon: int, cfg: ModelConfig) -> list[int]:
-    """The cutoffs ``scoring.ml.models.train_all`` will use (its temporal CV plan), most recent first."""
-    step = cfg.fold_step_days or max(30, horizon // 3)
-    latest = now_day - horizon
-    if latest < first_day:
-        return []
-    earliest = first_day + cfg.min_history_days
-    candidates = [latest - j * step for j in range(max(cfg.n_folds, cfg.final_cutoffs) + 64)]
-    candidates = [c for c in candidates if c >= earliest] or [latest]
-    needed = set(candidates[: max(cfg.n_folds, cfg.final_cutoffs)])
-    for v in candidates[: cfg.n_folds]:
-        needed.update([c for c in candidates if c <= v - horizon][: cfg.final_cutoffs])
-    return sorted(needed, reverse=True)
 
 
 def _explicit_outcomes(ids: Sequence[UUID], start: datetime, end: datetime) -> tuple[Outcomes, dict[str, int]]:

@@ -39,6 +39,13 @@ def _eager_celery(settings: Any) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _own_checkpoint_dir(settings: Any, tmp_path: Path) -> None:
+    """Each test signs audit checkpoints into its own directory, so one test's checkpoints never make
+    another test's chain verification fail."""
+    settings.AUDIT_CHECKPOINT_DIR = str(tmp_path / "audit-checkpoints")
+
+
+@pytest.fixture(autouse=True)
 def _seeded_purposes(request: pytest.FixtureRequest) -> None:
     """Re-seed the purposes and notices of the data migration for every database test: a transactional
     test's flush deletes migration data, and later tests rely on the purposes existing."""

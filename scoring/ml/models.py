@@ -608,15 +608,33 @@ class _Fold:
     split: np.ndarray | None = None  # customer-holdout fallback: True = validation customer
 
 
+def _history_candidates(*, now_day: int, start_day: int, horizon: int, cfg: ModelConfig) -> list[int]:
+    """Cutoffs of a flat history, most recent first: ``now - horizon - j * step``, none earlier than
+    ``start + min_history_days`` (empty when the history is too short)."""
+    step = cfg.fold_step_days or max(30, horizon // 3)
+    earliest = start_day + cfg.min_history_days
+    latest = now_day - horizon
+    candidates = [latest - j * step for j in range(max(cfg.n_folds, cfg.final_cutoffs) + 64)]
+    return [c for c in candidates if c >= earliest]
+
+
+def _temporal_folds(candidates: list[int], horizon: int, cfg: ModelConfig) -> list[_Fold]:
+    """Fold j validates at ``candidates[j]`` and trains on the next ``final_cutoffs`` cutoffs whose label
+    window ends by then (folds without such cutoffs are left out)."""
+    folds: list[_Fold] = []
+    for v in candidates[: cfg.n_folds]:
+        train = [c for c in candidates if c <= v - horizon][: cfg.final_cutoffs]
+        if train:
+            folds.append(_Fold(train, v))
+    return folds
+
+
 def _plan(
     data: TrainingData, horizon: int, cfg: ModelConfig, seed: int
 ) -> tuple[list[_Fold], list[int], str]:
-    step = cfg.fold_step_days or max(30, horizon // 3)
     earliest = data.start() + cfg.min_history_days
     if data.events is not None:
-        latest = data.now() - horizon
-        candidates = [latest - j * step for j in range(max(cfg.n_folds, cfg.final_cutoffs) + 64)]
-        candidates = [c for c in candidates if c >= earliest]
+        candidates = _history_candidates(now_day=data.now(), start_day=data.start(), horizon=horizon, cfg=cfg)
     else:
         candidates = [c for c in data.labelled_cutoffs(horizon) if c >= earliest] or data.labelled_cutoffs(
             horizon
@@ -624,17 +642,34 @@ def _plan(
     if not candidates:
         raise ValueError(f"not enough history: need at least {cfg.min_history_days + horizon} days of data")
     final = candidates[: cfg.final_cutoffs]
-    folds: list[_Fold] = []
-    for v in candidates[: cfg.n_folds]:
-        train = [c for c in candidates if c <= v - horizon][: cfg.final_cutoffs]
-        if train:
-            folds.append(_Fold(train, v))
+    folds = _temporal_folds(candidates, horizon, cfg)
     if folds:
         return folds, final, "temporal"
     n = data.n_customers
     split = np.zeros(n, dtype=bool)
     split[np.random.default_rng(seed).permutation(n)[: max(1, int(0.3 * n))]] = True
     return [_Fold([candidates[0]], candidates[0], split)], final, "customer_holdout"
+
+
+def planned_cutoffs(*, now_day: int, first_day: int, horizon: int, cfg: ModelConfig) -> list[int]:
+    """The cutoffs the training plan (``_plan``, used by :func:`train_all`) reads for a history from day
+    ``first_day`` to day ``now_day``, most recent first: the first ``max(n_folds, final_cutoffs)`` candidates
+    (validation and final cutoffs) and every temporal fold's training cutoffs.
+
+    For callers that precompute labelled snapshots (``scoring.training``): snapshots at exactly these
+    cutoffs, given as ``TrainingData(snapshots=..., as_of=now_day, first_day=first_day)``, make
+    ``train_all`` plan the same folds and final cutoffs as it would from the flat history. Empty when the
+    history is shorter than the horizon (no labels); a history shorter than ``min_history_days + horizon``
+    falls back to the latest labelled cutoff.
+    """
+    latest = now_day - horizon
+    if latest < first_day:
+        return []
+    candidates = _history_candidates(now_day=now_day, start_day=first_day, horizon=horizon, cfg=cfg) or [latest]
+    needed = set(candidates[: max(cfg.n_folds, cfg.final_cutoffs)])
+    for fold in _temporal_folds(candidates, horizon, cfg):
+        needed.update(fold.train)
+    return sorted(needed, reverse=True)
 
 
 def _stack(

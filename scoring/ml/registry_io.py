@@ -4,6 +4,8 @@ The bundle is flattened to plain dicts/lists/arrays plus scikit-learn estimators
 rebuilt on load), dumped with ``skops.io.dumps`` and identified by the SHA-256 of the bytes.
 ``load_bundle`` checks the hash *before* parsing anything, then refuses any type outside an explicit
 allow-list (scikit-learn and numpy only) instead of trusting everything skops reports.
+A table-trained churn :class:`~scoring.ml.models.ClassifierModel` is stored the same way
+(``dump_classifier`` / ``load_classifier``; ``classifier_to_dict`` / ``classifier_from_dict`` flatten it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .btyd import BetaGeo, BTYDValue, GammaGamma
 from .models import ClassifierModel, SegmentModel, TableEncoder, TrainedBundle, ValueModel
 
 FORMAT = "privacy-scoring-bundle"
+CLASSIFIER_FORMAT = "privacy-scoring-classifier"
 VERSION = 1
 ALLOWED_MODULE_PREFIXES = ("sklearn.", "numpy.")
 
@@ -62,7 +65,8 @@ def _btyd_from_dict(d: dict[str, Any] | None) -> BTYDValue | None:
     )
 
 
-def _clf_to_dict(m: ClassifierModel) -> dict[str, Any]:
+def classifier_to_dict(m: ClassifierModel) -> dict[str, Any]:
+    """A :class:`ClassifierModel` as plain dicts/lists/arrays plus its scikit-learn estimator."""
     enc = None
     if m.encoder is not None:
         enc = {
@@ -80,7 +84,8 @@ def _clf_to_dict(m: ClassifierModel) -> dict[str, Any]:
     }
 
 
-def _clf_from_dict(d: dict[str, Any]) -> ClassifierModel:
+def classifier_from_dict(d: dict[str, Any]) -> ClassifierModel:
+    """Inverse of :func:`classifier_to_dict`."""
     enc = d["encoder"]
     encoder = (
         None
@@ -115,9 +120,9 @@ def bundle_to_dict(bundle: TrainedBundle) -> dict[str, Any]:
             "btyd": _btyd_to_dict(clv.btyd),
             "btyd_weight": float(clv.btyd_weight),
         },
-        "churn": _clf_to_dict(bundle.churn),
-        "upsell": _clf_to_dict(bundle.upsell),
-        "advocacy": _clf_to_dict(bundle.advocacy),
+        "churn": classifier_to_dict(bundle.churn),
+        "upsell": classifier_to_dict(bundle.upsell),
+        "advocacy": classifier_to_dict(bundle.advocacy),
         "segments": {
             "scaler": bundle.segments.scaler,
             "kmeans": bundle.segments.kmeans,
@@ -145,9 +150,9 @@ def bundle_from_dict(d: dict[str, Any]) -> TrainedBundle:
     seg = SegmentModel(s["scaler"], s["kmeans"], tuple(s["names"]), tuple(s["columns"]))
     return TrainedBundle(
         clv,
-        _clf_from_dict(d["churn"]),
-        _clf_from_dict(d["upsell"]),
-        _clf_from_dict(d["advocacy"]),
+        classifier_from_dict(d["churn"]),
+        classifier_from_dict(d["upsell"]),
+        classifier_from_dict(d["advocacy"]),
         seg,
         dict(d["metrics"]),
         d["model_card"],
@@ -175,3 +180,23 @@ def load_bundle(data: bytes, expected_sha256: str) -> TrainedBundle:
     if refused:
         raise UntrustedArtifact(f"artifact contains non-allow-listed types: {refused}")
     return bundle_from_dict(sio.loads(data, trusted=untrusted))
+
+
+def dump_classifier(model: ClassifierModel) -> tuple[bytes, str]:
+    """skops bytes and SHA-256 of a table-trained churn model (same format rules as bundles)."""
+    data = sio.dumps({"format": CLASSIFIER_FORMAT, "version": VERSION, "model": classifier_to_dict(model)})
+    return data, sha256(data)
+
+
+def load_classifier(data: bytes, expected_sha256: str) -> ClassifierModel:
+    """Verify the SHA-256 first (``ArtifactTampered``), then the type allow-list and the format, then
+    deserialize a classifier written by :func:`dump_classifier`."""
+    if not hmac.compare_digest(sha256(data), str(expected_sha256).lower()):
+        raise ArtifactTampered("artifact SHA-256 does not match the registry; refusing to load")
+    untrusted = sio.get_untrusted_types(data=data)
+    if any(not _allowed(t) for t in untrusted):
+        raise UntrustedArtifact("artifact contains non-allow-listed types")
+    payload = sio.loads(data, trusted=untrusted)
+    if payload.get("format") != CLASSIFIER_FORMAT:
+        raise UntrustedArtifact("unknown artifact format")
+    return classifier_from_dict(payload["model"])

@@ -110,3 +110,88 @@ def test_revoked_and_expired_tokens_are_refused():
     ApiClient.objects.filter(pk=other.client.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     with pytest.raises(AuthenticationFailed):
         auth.authenticate(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {other.token}"))
+
+
+@pytest.mark.django_db
+def test_rotated_token_replaces_the_old_one_at_once_and_keeps_the_clients_grants():
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework.test import APIRequestFactory
+
+    from audit.api_clients import ApiTokenAuthentication, api_client_create, api_client_rotate, hash_token
+    from audit.models import ApiClient, GovernanceEvent
+
+    auth = ApiTokenAuthentication()
+    created = api_client_create(name="desk", scopes=["score:read", "consent:read"], purposes=["marketing"],
+                                days_valid=1)
+    before = timezone.now()
+    rotated = api_client_rotate(name="desk", actor="cli", days_valid=30)
+
+    assert rotated.token != created.token and rotated.token.startswith("psk_")
+    with pytest.raises(AuthenticationFailed):
+        auth.authenticate(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {created.token}"))
+    principal, client = auth.authenticate(
+        APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {rotated.token}"))
+    assert client.pk == created.client.pk
+    assert str(principal) == "api:desk"
+    row = ApiClient.objects.get()
+    assert row.pk == created.client.pk
+    assert row.token_hash == hash_token(rotated.token)
+    assert row.token_prefix == rotated.token[:12]
+    assert row.scopes == ["consent:read", "score:read"]
+    assert row.purposes == ["marketing"]
+    assert row.revoked_at is None
+    assert before + timedelta(days=30) <= row.expires_at <= timezone.now() + timedelta(days=30)
+    event = GovernanceEvent.objects.get(kind="api_client.rotated")
+    assert event.actor == "cli"
+    assert event.details == {"client": "desk", "days_valid": 30}
+    assert rotated.token not in str(event.details)
+
+
+@pytest.mark.django_db
+def test_rotation_renews_an_expired_client_for_the_default_validity(settings):
+    from rest_framework.test import APIRequestFactory
+
+    from audit.api_clients import ApiTokenAuthentication, api_client_create, api_client_rotate
+    from audit.models import ApiClient
+
+    created = api_client_create(name="desk", scopes=["score:read"], purposes=[])
+    ApiClient.objects.filter(pk=created.client.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    before = timezone.now()
+    rotated = api_client_rotate(name="desk", actor="cli")
+
+    _, client = ApiTokenAuthentication().authenticate(
+        APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {rotated.token}"))
+    assert client.pk == created.client.pk
+    days = settings.API_TOKEN_DEFAULT_DAYS
+    assert before + timedelta(days=days) <= client.expires_at <= timezone.now() + timedelta(days=days)
+
+
+@pytest.mark.django_db
+def test_rotating_a_revoked_or_unknown_client_is_refused_and_changes_nothing():
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework.test import APIRequestFactory
+
+    from audit.api_clients import (
+        ApiTokenAuthentication,
+        api_client_create,
+        api_client_revoke,
+        api_client_rotate,
+    )
+    from audit.models import ApiClient, GovernanceEvent
+    from config.errors import Conflict, NotFound
+
+    created = api_client_create(name="desk", scopes=["score:read"], purposes=[])
+    api_client_revoke(name="desk")
+    token_hash = ApiClient.objects.get().token_hash
+
+    with pytest.raises(Conflict):
+        api_client_rotate(name="desk", actor="cli")
+    with pytest.raises(NotFound):
+        api_client_rotate(name="nobody", actor="cli")
+
+    assert ApiClient.objects.count() == 1
+    assert ApiClient.objects.get().token_hash == token_hash
+    assert not GovernanceEvent.objects.filter(kind="api_client.rotated").exists()
+    with pytest.raises(AuthenticationFailed):
+        ApiTokenAuthentication().authenticate(
+            APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {created.token}"))

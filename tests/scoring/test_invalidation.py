@@ -36,7 +36,7 @@ def scored(active_model):
     ids = [customer_with_history(purposes=(SCORING, PRIORITY), seed=seed) for seed in (1, 2)]
     for cid in ids:
         _served(cid, SCORING, PRIORITY)
-        assert _stored(cid) == [PRIORITY, SCORING]
+        assert _stored(cid) == [SCORING, PRIORITY]
     return ids
 
 
@@ -47,7 +47,7 @@ def test_withdrawn_consent_deletes_the_stored_score_for_that_purpose_only(scored
     withdraw(cid, SCORING)
 
     assert _stored(cid) == [PRIORITY]
-    assert _stored(other) == [PRIORITY, SCORING]
+    assert _stored(other) == [SCORING, PRIORITY]
     assert CustomerScore.objects.count() == 3
 
 
@@ -59,7 +59,7 @@ def test_restriction_of_all_purposes_deletes_every_stored_score_of_the_customer(
     processing_restrict(customer_id=cid, actor=ACTOR, reason="accuracy_contested")
 
     assert _stored(cid) == []
-    assert _stored(other) == [PRIORITY, SCORING]
+    assert _stored(other) == [SCORING, PRIORITY]
     assert CustomerScore.objects.count() == 2
 
 
@@ -82,7 +82,7 @@ def test_objection_to_one_purpose_deletes_only_that_purposes_score(scored):
     processing_object(customer_id=cid, actor=ACTOR, purpose=SCORING)
 
     assert _stored(cid) == [PRIORITY]
-    assert _stored(other) == [PRIORITY, SCORING]
+    assert _stored(other) == [SCORING, PRIORITY]
     assert CustomerScore.objects.count() == 3
 
 
@@ -97,6 +97,21 @@ def test_objection_to_all_purposes_deletes_every_stored_score_of_the_customer(sc
     assert CustomerScore.objects.count() == 2
 
 
+def test_withdrawal_recorded_by_bulk_import_deletes_the_stored_score_for_that_purpose(scored):
+    from consent.services import consent_bulk_record
+    from scoring.models import CustomerScore
+
+    cid, other = scored
+    results = consent_bulk_record(records=[
+        {"customer": str(cid), "purpose": PRIORITY, "action": "withdraw", "source": "crm", "channel": "web"},
+    ], actor=ACTOR)
+
+    assert [r.status for r in results] == ["created"]
+    assert _stored(cid) == [SCORING]
+    assert _stored(other) == [SCORING, PRIORITY]
+    assert CustomerScore.objects.count() == 3
+
+
 def test_grants_lifts_and_changes_to_unscored_purposes_keep_stored_scores(scored):
     from consent.services import processing_restrict, processing_restriction_lift
     from scoring.models import CustomerScore
@@ -108,7 +123,7 @@ def test_grants_lifts_and_changes_to_unscored_purposes_keep_stored_scores(scored
     processing_restrict(customer_id=cid, actor=ACTOR, reason="accuracy_contested", purpose=MARKETING)
     processing_restriction_lift(customer_id=cid, actor=ACTOR, purpose=MARKETING)
 
-    assert _stored(cid) == [PRIORITY, SCORING]
+    assert _stored(cid) == [SCORING, PRIORITY]
     assert CustomerScore.objects.count() == 4
 
 
@@ -160,7 +175,7 @@ def test_failing_invalidation_rolls_back_the_withdrawal(scored, monkeypatch):
     assert not ConsentEvent.objects.filter(customer_id=cid, action=ConsentEvent.Action.WITHDRAW).exists()
     assert GovernanceEvent.objects.filter(kind="consent.withdrawn").count() == withdrawn_records == 0
     assert processing_gate(customer_id=cid, purpose=SCORING).allowed is True
-    assert _stored(cid) == [PRIORITY, SCORING]
+    assert _stored(cid) == [SCORING, PRIORITY]
     assert CustomerScore.objects.count() == 4
 
 

@@ -2,7 +2,8 @@
 
 Idempotent: the DPO user ``dpo`` (group ``dpo``) and the staff superuser ``admin`` get a fresh random password
 on every run (passwords are stored hashed, so the only way to show one is to set it), and the API client
-``demo-support-desk`` (every scope and purpose) is revoked and recreated so its token can be printed.
+``demo-support-desk`` (every scope and purpose) gets a new token (``audit.api_clients.api_client_rotate``;
+the previous token stops working) so it can be printed.
 For local demos only: never run this against a production database.
 """
 
@@ -12,9 +13,8 @@ import secrets
 from typing import Any
 
 from django.contrib.auth.models import Group, User
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.utils import timezone
 
 DEMO_CLIENT = "demo-support-desk"
 DPO_GROUP = "dpo"
@@ -38,17 +38,18 @@ def _set_user(username: str, *, staff: bool, superuser: bool, group: Group | Non
     return password
 
 
-def _recreate_client(name: str, scopes: list[str], purposes: list[str]) -> str:
-    from audit.api_clients import api_client_create, api_client_revoke
-    from audit.models import ApiClient
+def _refresh_client(name: str, scopes: list[str], purposes: list[str]) -> str:
+    """A fresh token for the demo client: the existing client's token is rotated (the old token stops
+    working at once); a missing client is created with every scope and purpose."""
+    from audit.api_clients import api_client_create, api_client_rotate
+    from config.errors import Conflict, NotFound
 
-    existing = ApiClient.objects.filter(name=name).first()
-    if existing is not None:
-        api_client_revoke(name=name, actor=ACTOR)
-        # Names are unique: keep the revoked client (and its history) under a dated name.
-        stamp = timezone.now().strftime("%Y%m%d%H%M%S%f")
-        ApiClient.objects.filter(pk=existing.pk).update(name=f"{name}-revoked-{stamp}"[:100])
-    return api_client_create(name=name, scopes=scopes, purposes=purposes, actor=ACTOR).token
+    try:
+        return api_client_rotate(name=name, actor=ACTOR).token
+    except NotFound:
+        return api_client_create(name=name, scopes=scopes, purposes=purposes, actor=ACTOR).token
+    except Conflict as exc:
+        raise CommandError(f"The API client {name!r} is revoked; revocation is final.") from exc
 
 
 class Command(BaseCommand):
@@ -68,7 +69,7 @@ class Command(BaseCommand):
             group, _ = Group.objects.get_or_create(name=DPO_GROUP)
             dpo_password = _set_user("dpo", staff=False, superuser=False, group=group)
             admin_password = _set_user("admin", staff=True, superuser=True, group=None)
-            token = _recreate_client(DEMO_CLIENT, list(KNOWN_SCOPES), purposes)
+            token = _refresh_client(DEMO_CLIENT, list(KNOWN_SCOPES), purposes)
         example = next(iter(selectors.consented_customer_ids(purpose="automated_scoring", limit=1)), None)
         out = [
             "",
