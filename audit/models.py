@@ -345,3 +345,79 @@ class VerificationRun(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"verification:{self.pk}"
+
+
+# =====================================================================================================
+# Personal-data breach register (Art. 33(5)). Not a chained record: the incident row is a register entry
+# the DPO keeps up to date. Every change to it writes a governance record (breach.recorded,
+# breach.updated, breach.authority_notified, breach.closed) in the same transaction, naming the changed
+# fields, so the history is in the hash chain. All text is typed by the DPO and must be PII-free: the
+# service (audit.breach) refuses text that contains an e-mail address.
+# =====================================================================================================
+
+
+class BreachIncident(models.Model):
+    """One personal-data breach (or a drill), with the Art. 33(3) facts and the 72-hour clock."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ASSESSED = "assessed", "Assessed"
+        NOTIFIED_AUTHORITY = "notified_authority", "Authority notified"
+        CLOSED = "closed", "Closed"
+
+    class Risk(models.TextChoices):
+        UNLIKELY = "unlikely", "Unlikely to result in a risk (no notification, Art. 33(1))"
+        RISK = "risk", "Risk: notify the supervisory authority (Art. 33)"
+        HIGH_RISK = "high_risk", "High risk: also tell the data subjects (Art. 34)"
+
+    class Nature(models.TextChoices):
+        CONFIDENTIALITY = "confidentiality", "Confidentiality (disclosure or access)"
+        INTEGRITY = "integrity", "Integrity (alteration)"
+        AVAILABILITY = "availability", "Availability (loss or destruction)"
+
+    id = models.BigAutoField(primary_key=True)
+    reference = models.CharField(max_length=20, unique=True)  # BR-<year>-<number>
+    detected_at = models.DateTimeField()  # when we became aware: the 72-hour clock starts here
+    recorded_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    reported_by = models.CharField(max_length=150)  # actor string
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.OPEN)
+    is_drill = models.BooleanField(default=False)
+    # Art. 33(3)(a)
+    nature = models.JSONField(default=list)  # subset of Nature values
+    description = models.TextField()
+    subject_categories = models.JSONField(default=list)
+    subjects_estimate = models.PositiveIntegerField()
+    data_categories = models.JSONField(default=list)
+    records_estimate = models.PositiveIntegerField()
+    # Art. 33(3)(b): the DPO's contact point, from settings.DPO_EMAIL (a role address, not a data subject)
+    dpo_contact = models.CharField(max_length=254)
+    # Art. 33(3)(c), (d)
+    consequences = models.TextField()
+    measures = models.TextField()
+    # Risk assessment (Art. 33(1), 34(1))
+    risk = models.CharField(max_length=16, choices=Risk.choices)
+    authority_notified_at = models.DateTimeField(null=True, blank=True)
+    delay_reason = models.TextField(blank=True, default="")  # Art. 33(1): reasons for a late notification
+    subjects_notified_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closing_note = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        indexes = [models.Index(fields=["status", "detected_at"], name="audit_breach_status")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=["open", "assessed", "notified_authority", "closed"]),
+                                   name="audit_breach_status_valid"),
+            models.CheckConstraint(condition=models.Q(risk__in=["unlikely", "risk", "high_risk"]),
+                                   name="audit_breach_risk_valid"),
+            models.CheckConstraint(
+                condition=~models.Q(status="notified_authority") | models.Q(authority_notified_at__isnull=False),
+                name="audit_breach_notified_has_time",
+            ),
+            models.CheckConstraint(condition=~models.Q(status="closed") | models.Q(closed_at__isnull=False),
+                                   name="audit_breach_closed_has_time"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference

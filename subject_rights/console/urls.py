@@ -2,10 +2,10 @@
 
 ``audit_views`` holds the accountability pages (decisions, access log, consent and model overviews,
 chain status, records of processing, exports); ``request_views`` holds the subject-request queue and
-human reviews.
+human reviews; ``breach_views`` holds the personal-data breach register (Art. 33).
 """
 
-from subject_rights.console import audit_views, request_views
+from subject_rights.console import audit_views, breach_views, request_views
 
 app_name = "console"
-urlpatterns = [*audit_views.urlpatterns, *request_views.urlpatterns]
+urlpatterns = [*audit_views.urlpatterns, *request_views.urlpatterns, *breach_views.urlpatterns]
