@@ -209,7 +209,8 @@ def run_all(args: argparse.Namespace) -> int:
         "machine": common.machine_info(),
         "git": common.git_info(),
         "database": {"engine": dbutil.engine(), "version": dbutil.server_version()},
-        "command": "python -m bench.run " + " ".join(sys.argv[1:]),
+        "command": (f"DATABASE_URL={dbutil.original_database_url()} " if dbutil.engine() == "postgresql" else "")
+        + "python -m bench.run " + " ".join(sys.argv[1:]),
         "repeats": args.repeats,
     }
     print(f"bench: {mode} run of sections {wanted} on {meta['database']['engine']} "

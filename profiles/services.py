@@ -830,6 +830,14 @@ def _chunked(items: Iterable[Any], size: int = _IN_CHUNK) -> Iterable[list[Any]]
         yield seq[start : start + size]
 
 
+def _by_source(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """``(source, digest)`` pairs grouped by source (queries filter on both columns of the unique index)."""
+    grouped: dict[str, set[str]] = {}
+    for source, digest in pairs:
+        grouped.setdefault(source, set()).add(digest)
+    return {source: sorted(digests) for source, digests in sorted(grouped.items())}
+
+
 @dataclass(frozen=True)
 class _Ref:
     """A syntactically valid customer reference of a fact record (no database access yet)."""
@@ -898,10 +906,10 @@ def _resolve_refs(refs: Iterable[_Ref]) -> dict[_Ref, UUID]:
     for chunk in _chunked(ids):
         parents.update(Customer.objects.filter(id__in=chunk).values_list("id", "merged_into_id"))
     owners: dict[tuple[str, str], UUID] = {}
-    for chunk in _chunked({d for _, d in pairs}):
-        for src, digest, cid in SourceIdentity.objects.filter(digest__in=chunk).values_list(
-                "source", "digest", "customer_id"):
-            owners[(src, digest)] = cid
+    for src, digests in _by_source(pairs).items():
+        for chunk in _chunked(digests):
+            owners.update(((src, digest), cid) for digest, cid in SourceIdentity.objects.filter(
+                source=src, digest__in=chunk).values_list("digest", "customer_id"))
     by_email: dict[str, UUID] = {}
     for chunk in _chunked(emails):
         by_email.update(BlindIndexEntry.objects.filter(kind="email", digest__in=chunk).values_list(
@@ -917,15 +925,6 @@ def _resolve_refs(refs: Iterable[_Ref]) -> dict[_Ref, UUID]:
         elif ref.kind == "email" and ref.value in by_email:
             resolved[ref] = by_email[ref.value]
     return resolved
-
-
-def _resolve_customer_ref(record: dict[str, Any], source: str) -> UUID:
-    """The (surviving) customer a single fact record refers to; ``RecordInvalid`` when unknown."""
-    ref = _parse_customer_ref(record, source)
-    customer_id = _resolve_refs([ref]).get(ref)
-    if customer_id is None:
-        raise RecordInvalid(ref.field, "unknown_customer")
-    return customer_id
 
 
 @dataclass
@@ -1160,9 +1159,10 @@ def _write_facts_bulk(kind: str, spec: _FactKind, prepared: list[_Prepared], tex
     twice in one batch: the later record updates, or leaves unchanged, what the earlier one planned)."""
     model = spec.model
     existing: dict[tuple[str, str], Any] = {}
-    for chunk in _chunked({p.digest for p in prepared}):
-        for fact in model.objects.select_for_update().filter(external_digest__in=chunk).order_by("pk"):
-            existing[(fact.source, fact.external_digest)] = fact
+    for source, digests in _by_source((p.source, p.digest) for p in prepared).items():
+        for chunk in _chunked(digests):  # (source, external_digest) is the unique index
+            for fact in model.objects.select_for_update().filter(source=source, external_digest__in=chunk):
+                existing[(source, fact.external_digest)] = fact
     planned: dict[tuple[str, str], Any] = {}
     to_create: list[Any] = []
     to_update: dict[tuple[str, str], Any] = {}
@@ -1194,10 +1194,10 @@ def _write_facts_bulk(kind: str, spec: _FactKind, prepared: list[_Prepared], tex
         missing = [f for f in to_create if f.pk is None]  # backends that cannot return ids from bulk inserts
         if missing:
             ids: dict[tuple[str, str], int] = {}
-            for chunk in _chunked({f.external_digest for f in missing}):
-                for src, digest, pk in model.objects.filter(external_digest__in=chunk).values_list(
-                        "source", "external_digest", "pk"):
-                    ids[(src, digest)] = pk
+            for source, digests in _by_source((f.source, f.external_digest) for f in missing).items():
+                for chunk in _chunked(digests):
+                    ids.update(((source, digest), pk) for digest, pk in model.objects.filter(
+                        source=source, external_digest__in=chunk).values_list("external_digest", "pk"))
             for f in missing:
                 f.pk = ids[(f.source, f.external_digest)]
     if to_update:

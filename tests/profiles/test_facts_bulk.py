@@ -229,3 +229,21 @@ def test_ticket_batch_for_several_customers_keeps_placeholders_and_originals_per
     originals = sorted(t["text_original"] for t in selectors.customer_facts(customer_id=anna)["tickets"])
     assert originals == ["Again Anna Berg", "Anna Berg, anna@example.se"]
     assert selectors.customer_facts(customer_id=jan)["tickets"][0]["text_original"] == "Jan Kowalski, jan@example.pl"
+
+
+def test_lookups_split_into_bounded_in_queries_give_the_same_outcomes(monkeypatch) -> None:
+    monkeypatch.setattr(services, "_IN_CHUNK", 3)
+    refs = [f"CH-{i}" for i in range(5)]
+    ids = {ref: make_customer(source="erp", external_id=ref) for ref in refs}
+    records = _orders("CHK", refs, 11)
+
+    first = services.facts_ingest_batch(kind="orders", records=records, actor=ACTOR)
+    second = services.facts_ingest_batch(kind="orders", records=[*records[:4], *_orders("CHK", refs, 11)[4:7],
+                                                                  *_orders("CHK", refs, 11, amount="9.99")[7:]],
+                                         actor=ACTOR)
+
+    assert [r.outcome for r in first] == ["created"] * 11
+    assert [r.customer_id for r in first] == [ids[refs[i % 5]] for i in range(11)]
+    assert [r.outcome for r in second] == ["unchanged"] * 7 + ["updated"] * 4
+    assert [r.fact_id for r in second] == [r.fact_id for r in first]
+    assert sorted(Order.objects.values_list("amount", flat=True)) == [Decimal("9.99")] * 4 + [Decimal("10.00")] * 7
