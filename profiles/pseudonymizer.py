@@ -264,6 +264,7 @@ _NAME_PARTICLES = frozenset(
         "e",
     }
 )
+_GIVEN_NAME_PARTICLES = frozenset({"del", "al", "el", "di"})
 # Not preceded by a word char or "@", nor by "x." (so that names inside e-mails/URLs are left to those).
 _NAME_LEFT = r"(?<![\w@])(?<!\w\.)"
 _NAME_RIGHT = r"(?![\w@]|\.\w)"
@@ -271,7 +272,7 @@ _LETTERS = r"[^\W\d_]"
 _SEP = r"[\s\-]+"
 _PHONE_SEP = r"[\s.\-/()]{0,3}"
 # Optional country code ("+48", "0048", "(+358)", "+44 (0)") or trunk zeros ("0", "(0)", "00").
-_PHONE_PREFIX = r"(?:\(?(?:\+|00)[\s.]*\d{1,3}\)?[\s.\-/]*(?:\(?0\)?[\s.\-/]*)?|\(?0{1,3}\)?[\s.\-/]*)?"
+_PHONE_PREFIX = r"(?:\(?(?:\+|00)[\s.]*\d{1,3}\)?[\s.\-/]*(?:\(?0{1,3}\)?[\s.\-/]*)?|\(?0{1,3}\)?[\s.\-/]*)?"
 
 
 @dataclass(frozen=True)
@@ -304,15 +305,17 @@ def _build_name_rules(names: Sequence[str]) -> list[_KnownRule]:
     for name in folded:
         tokens = name.split()
         escaped = [re.escape(t) for t in tokens]
+        # "Del", "Al", "El", "Di" leading a name are given names, not particles: never leave them in clear.
+        particles = _NAME_PARTICLES - {tokens[0]} if tokens[0] in _GIVEN_NAME_PARTICLES else _NAME_PARTICLES
         if len(tokens) > 1:
             exact.add(r"[\s,\-]+".join(reversed(escaped)))
         # Every contiguous run of tokens ("van den Velde", "Anna Maria"), but not bare particles.
         for i in range(len(tokens)):
             for j in range(i + 1, len(tokens) + 1):
-                if tokens[j - 1] not in _NAME_PARTICLES and (j - i > 1 or tokens[i] not in _NAME_PARTICLES):
+                if tokens[j - 1] not in particles and (j - i > 1 or tokens[i] not in particles):
                     exact.add(_SEP.join(escaped[i:j]))
         for token in {p for t in tokens for p in t.split("-") if p}:
-            if len(token) < 2 or token in _NAME_PARTICLES or not any(c.isalpha() for c in token):
+            if len(token) < 2 or token in particles or not any(c.isalpha() for c in token):
                 continue
             exact.add(re.escape(token))
             if len(token) >= 3 and token.isalpha():
