@@ -255,7 +255,7 @@ def test_own_identifier_recall_is_complete_in_five_languages_through_ticket_inge
 
 
 @pytest.mark.integration
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_canaries_absent_with_a_real_worker_and_broker(
     api: Any, celery_worker: Any, caplog: pytest.LogCaptureFixture, published: Published
 ) -> None:

@@ -22,7 +22,7 @@ from django.utils import timezone
 from tests.scoring.helpers import SCORING, register_model, withdraw
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def _wait(predicate, timeout=90.0):
