@@ -106,7 +106,14 @@ def test_validation_errors_never_echo_the_submitted_value():
 
 
 def test_application_errors_map_to_their_status_and_code():
-    from config.errors import Conflict, NoConsent, PayloadTooLarge, Restricted, Unprocessable, api_exception_handler
+    from config.errors import (
+        Conflict,
+        NoConsent,
+        PayloadTooLarge,
+        Restricted,
+        Unprocessable,
+        api_exception_handler,
+    )
 
     for exc, status, code in [
         (NoConsent(), 403, "no_consent"),
