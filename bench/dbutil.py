@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,8 +40,27 @@ def engine() -> str:
     return "postgresql" if url.startswith(("postgres://", "postgresql://", "pgsql://")) else "sqlite"
 
 
+def namespace() -> str:
+    """Short tag of the database the harness was started with (``scoring_ci`` -> ``scoring_ci``), so that two
+    harness runs against different databases (a developer's full run, CI's quick run) never share or drop
+    each other's bench databases and files."""
+    if engine() != "postgresql":
+        return "sqlite"
+    name = urlsplit(original_database_url()).path.lstrip("/") or "default"
+    return re.sub(r"[^a-z0-9]+", "_", name.lower())[:24].strip("_") or "default"
+
+
 def db_name(name: str) -> str:
-    return f"bench_{name}"
+    return f"bench_{namespace()}_{name}"
+
+
+def work_dir(*parts: str) -> Path:
+    """A folder of this harness namespace under var/bench/ (import files, logs)."""
+    path = VAR_BENCH / namespace()
+    for part in parts:
+        path = path / part
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def db_url(name: str) -> str:

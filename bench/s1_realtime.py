@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import dbutil, loadgen
-from .common import REPO, VAR_BENCH, SectionContext, SectionResult, step, summarize
+from .common import REPO, SectionContext, SectionResult, step, summarize
 from .prepared import trained_database
 from .proc import run_worker
 
@@ -168,7 +168,7 @@ def run(ctx: SectionContext) -> SectionResult:
     broker = redis_url if ctx.options.get("celery", True) and redis_ok(redis_url) else ""
     res.params["audit_sealing"] = ("Celery worker (1 process) on redis, cache on redis" if broker
                                    else "eager (in the request process), local-memory cache")
-    server = Server(name, workers=workers, threads=threads, log=VAR_BENCH / "logs" / "gunicorn-realtime.log",
+    server = Server(name, workers=workers, threads=threads, log=dbutil.work_dir("logs") / "gunicorn-realtime.log",
                     env_extra={"BENCH_CELERY_BROKER_URL": broker, "BENCH_CACHE_URL": broker} if broker else None)
     results: dict[str, dict[int, list[dict[str, Any]]]] = {"score": {}, "bare": {}}
     try:

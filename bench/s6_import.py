@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import dbutil
-from .common import VAR_BENCH, SectionContext, SectionResult, step, summarize
+from .common import SectionContext, SectionResult, step, summarize
 from .proc import WorkerFailed, run_worker
 
 TITLE = "CSV import throughput (customers with encryption + blind indexes, orders)"
@@ -102,7 +102,7 @@ def run(ctx: SectionContext) -> SectionResult:
     rows = ctx.scale[0] if ctx.scale else (1_000 if ctx.quick else 100_000)
     order_rows = ctx.scale[1] if ctx.scale and len(ctx.scale) > 1 else rows
     repeats = int(ctx.options.get("import_repeats", 1 if ctx.quick else ctx.repeats))
-    folder = VAR_BENCH / "import"
+    folder = dbutil.work_dir("import")
     cust_csv, order_csv = folder / f"customers-{rows}.csv", folder / f"orders-{order_rows}.csv"
     write_customers_csv(cust_csv, rows)
     write_orders_csv(order_csv, order_rows, customers=rows)

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import uuid
 from pathlib import Path
 
 import pytest
-
-# Playwright's sync API runs an event loop in this thread; Django refuses sync DB calls inside one.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [

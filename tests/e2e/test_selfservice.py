@@ -5,7 +5,6 @@ completion, downloads the JSON export, reads it as a web page, and sees "why am 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,6 @@ from typing import Any
 import pytest
 
 from tests.scoring.conftest import synthetic_artifact  # noqa: F401 - the session's small trained model
-
-# Playwright's sync API runs an event loop in this thread; Django refuses sync DB calls inside one.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
