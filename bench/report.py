@@ -41,6 +41,27 @@ def _targets(targets: list[dict[str, Any]]) -> str:
     return _md_table(["target", "measured", "goal", "kind", "status"], rows)
 
 
+def _extra(section: int, r: dict[str, Any]) -> str:
+    """Section-specific detail tables from the metrics."""
+    m = r.get("metrics", {})
+    if section == 3 and "accuracy" in m:
+        acc = m["accuracy"]
+        engines = [("service", "service"), ("stock", "stock"), ("stock_threshold_0_5", "stock @0.5")]
+        types = sorted(set(acc["service"]["support"]) | set(acc["service"]["precision"]) | set(acc["stock"]["precision"]))
+        rows = []
+        for t in types:
+            row: list[Any] = [t, acc["service"]["support"].get(t)]
+            for key, _label in engines:
+                row += [acc[key]["recall"].get(t), acc[key]["precision"].get(t)]
+            rows.append(row)
+        headers = ["entity type", "gold", *[f"{label} {w}" for _k, label in engines for w in ("recall", "precision")]]
+        langs = sorted(acc["service"]["author_recall"])
+        author = _md_table(["author identifiers recall", *langs],
+                           [[label, *[acc[key]["author_recall"].get(lang) for lang in langs]] for key, label in engines])
+        return _md_table(headers, rows) + "\n\n" + author
+    return ""
+
+
 def render(latest: dict[str, Any]) -> str:
     parts: list[str] = []
     sections = latest.get("sections", {})
@@ -65,6 +86,9 @@ def render(latest: dict[str, Any]) -> str:
         table = r.get("table") or {}
         if table.get("rows"):
             parts.append(_md_table(table["headers"], table["rows"]))
+        extra = _extra(int(key), r)
+        if extra:
+            parts.append(extra)
         if r.get("targets"):
             parts.append(_targets(r["targets"]))
         for note in r.get("notes", []):
