@@ -137,7 +137,8 @@ def run(ctx: SectionContext) -> SectionResult:
             break
         slow = float(ctx.options.get("repeat_if_under", 300))
         if rep + 1 < repeats and (c["partial"] or o["partial"] or c["seconds"] + o["seconds"] > slow):
-            res.notes.append(f"not repeated: one repetition took {c['seconds'] + o['seconds']:.0f} s (> {slow:.0f} s)")
+            why = "it reached the time limit" if (c["partial"] or o["partial"]) else f"it took more than {slow:.0f} s"
+            res.notes.append(f"not repeated: one repetition took {c['seconds'] + o['seconds']:.0f} s ({why})")
             break
     if ctx.options.get("profile"):
         with step(res, "profile"):
