@@ -198,6 +198,23 @@ def server_version() -> str:
         return f"unknown ({type(exc).__name__})"
 
 
+def drop_namespace(*, keep: Sequence[str] = (TEMPLATE,)) -> list[str]:
+    """Drop every bench database of this namespace except ``keep`` (end of a quick run: CI leaves nothing)."""
+    prefix = db_name("")
+    dropped = []
+    if engine() == "postgresql":
+        names = [r[0] for r in pg_admin("SELECT datname FROM pg_database WHERE datname LIKE %s", [prefix + "%"])]
+    else:
+        names = [p.name[: -len(".sqlite3")] for p in VAR_BENCH.glob(prefix + "*.sqlite3")]
+    for full in names:
+        short = full[len(prefix):]
+        if short in keep:
+            continue
+        drop(short)
+        dropped.append(short)
+    return dropped
+
+
 def database_size(name: str) -> int | None:
     try:
         if engine() == "postgresql":

@@ -277,6 +277,8 @@ def run_all(args: argparse.Namespace) -> int:
             errors += 1
     if own_run_id:
         _quietly(prepared.drop_caches)
+    if mode == "quick" and set(wanted) & {1, 2, 5, 6}:
+        _quietly(dbutil.drop_namespace)  # sections stopped on a time limit may have left theirs behind
     # Summary of targets.
     print("\n=== Targets ===")
     all_targets = []
