@@ -155,8 +155,14 @@ class DecisionRecord(ChainedRecord):
     requester = models.CharField(max_length=150)
     decision_type = models.CharField(max_length=32, choices=DecisionType.choices)
     model_versions = CanonicalJSONField(default=dict)
-    # Denormalised for filtering: the single version when all models share one, else "name=version;...".
+    # Denormalised (hashed, kept for the record): the single version when all models share one, else
+    # "name=version;...". Not used for searching: a version inside the mixed form needs a LIKE '%..%'.
     model_version = models.CharField(max_length=200, blank=True, default="")
+    # Search columns (not hashed; derived from the hashed ``model_versions`` by ``model_version_columns``,
+    # and the verifier checks that they still are): the record's distinct model versions in sorted order,
+    # at most two (the full model bundle and, when a churn table model is active, the churn model).
+    model_version_1 = models.CharField(max_length=64, blank=True, default="")
+    model_version_2 = models.CharField(max_length=64, null=True, blank=True)
     features_hash = models.CharField(max_length=64)
     outputs = CanonicalJSONField(default=dict)
     tier = models.CharField(max_length=32, blank=True, default="")  # denormalised from outputs["tier"]
@@ -171,11 +177,26 @@ class DecisionRecord(ChainedRecord):
             models.Index(fields=["tier", "created_at", "id"], name="audit_dec_tier"),
             models.Index(fields=["purpose", "created_at", "id"], name="audit_dec_purpose"),
             models.Index(fields=["requester", "created_at", "id"], name="audit_dec_requester"),
-            models.Index(fields=["model_version", "created_at", "id"], name="audit_dec_model"),
+            models.Index(fields=["model_version_1", "created_at", "id"], name="audit_dec_model_1"),
+            models.Index(fields=["model_version_2", "created_at", "id"], name="audit_dec_model_2",
+                         condition=models.Q(model_version_2__isnull=False)),
         ]
 
     def __str__(self) -> str:
         return f"decision:{self.pk}"
+
+
+MAX_MODEL_VERSIONS = 2  # distinct model versions one decision may rely on (one search column each)
+
+
+def model_version_columns(model_versions: dict[str, Any]) -> tuple[str, str | None]:
+    """The search columns ``(model_version_1, model_version_2)`` of a decision's ``model_versions``: its
+    distinct versions in code-point order, the second ``None`` when all models share one version.
+    (Decisions with more than ``MAX_MODEL_VERSIONS`` distinct versions are refused at insert.)"""
+    distinct = sorted({str(v) for v in model_versions.values()})
+    if not distinct:
+        return "", None
+    return distinct[0], distinct[1] if len(distinct) > 1 else None
 
 
 class HumanReview(ChainedRecord):

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from django.db.models import Count, Model, Q, QuerySet
+from django.db.models import Count, Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from audit.checkpoints import checkpoint_store
@@ -65,7 +65,10 @@ def _decode_cursor(cursor: str) -> tuple[str, datetime, int]:
         raise ValidationFailed("The page cursor is invalid.") from exc
 
 
-def _page(qs: QuerySet[T], *, cursor: str | None, limit: int) -> Page[T]:
+def _page(qs: QuerySet[T], *, cursor: str | None, limit: int, branches: Sequence[Q] = ()) -> Page[T]:
+    """One keyset page of ``qs``. With ``branches`` (disjoint conditions whose union is wanted), each
+    branch is fetched as its own index-ordered query and the results are merged: an OR of indexed
+    columns would make the database either sort every match or walk the date index filtering."""
     limit = max(1, min(int(limit), MAX_PAGE))
     direction, at, pk = _decode_cursor(cursor) if cursor else ("older", None, None)
     if at is not None and direction == "older":
@@ -73,7 +76,12 @@ def _page(qs: QuerySet[T], *, cursor: str | None, limit: int) -> Page[T]:
     elif at is not None:
         qs = qs.filter(Q(created_at__gte=at) & (Q(created_at__gt=at) | Q(pk__gt=pk)))
     ordering = ("-created_at", "-pk") if direction == "older" else ("created_at", "pk")
-    items = list(qs.order_by(*ordering)[: limit + 1])
+    if branches:
+        merged = [item for branch in branches for item in qs.filter(branch).order_by(*ordering)[: limit + 1]]
+        merged.sort(key=lambda item: (item.created_at, item.pk), reverse=direction == "older")
+        items = merged[: limit + 1]
+    else:
+        items = list(qs.order_by(*ordering)[: limit + 1])
     more = len(items) > limit
     items = items[:limit]
     if direction == "newer":
@@ -112,9 +120,13 @@ def decision_get(*, decision_id: int) -> DecisionRecord:
     return record
 
 
-def decision_queryset(*, filters: Mapping[str, Any]) -> QuerySet[DecisionRecord]:
-    """Decisions matching ``filters`` (any of: customer, customers (list, e.g. from a blind-index
-    e-mail lookup), date_from, date_to, decision_type, model_version, requester, tier, purpose)."""
+def _model_version_branches(version: str) -> tuple[Q, Q]:
+    """Decisions whose ``model_versions`` contain ``version``, as two disjoint equality conditions on the
+    indexed search columns (``audit_dec_model_1``, partial ``audit_dec_model_2``)."""
+    return Q(model_version_1=version), Q(model_version_2=version) & ~Q(model_version_1=version)
+
+
+def _decision_filtered(filters: Mapping[str, Any]) -> QuerySet[DecisionRecord]:
     qs = DecisionRecord.objects.all()
     if filters.get("customer"):
         qs = qs.filter(customer=filters["customer"])
@@ -123,20 +135,31 @@ def decision_queryset(*, filters: Mapping[str, Any]) -> QuerySet[DecisionRecord]
     for key in ("decision_type", "requester", "tier", "purpose"):
         if filters.get(key):
             qs = qs.filter(**{key: filters[key]})
+    return _date_range(qs, filters)
+
+
+def decision_queryset(*, filters: Mapping[str, Any]) -> QuerySet[DecisionRecord]:
+    """Decisions matching ``filters`` (any of: customer, customers (list, e.g. from a blind-index
+    e-mail lookup), date_from, date_to, decision_type, model_version, requester, tier, purpose), newest
+    first. ``model_version`` matches every record whose ``model_versions`` contain that version."""
+    qs = _decision_filtered(filters)
     if filters.get("model_version"):
-        version = str(filters["model_version"])
-        qs = qs.filter(Q(model_version=version) | Q(model_version__contains=f"={version}"))
-    return _date_range(qs, filters).order_by("-created_at", "-id")
+        first, second = _model_version_branches(str(filters["model_version"]))
+        qs = qs.filter(first | second)
+    return qs.order_by("-created_at", "-id")
 
 
 def decision_list(*, filters: Mapping[str, Any], cursor: str | None = None, limit: int = DEFAULT_PAGE) -> Page[DecisionRecord]:
-    qs = decision_queryset(filters=filters).defer("sealed_details")
-    return _page(qs, cursor=cursor, limit=limit)
+    qs = _decision_filtered(filters).defer("sealed_details")
+    branches = _model_version_branches(str(filters["model_version"])) if filters.get("model_version") else ()
+    return _page(qs, cursor=cursor, limit=limit, branches=branches)
 
 
 def decisions_for_subject(*, customer: UUID) -> list[DecisionRecord]:
-    """Every decision about one customer, oldest first, with its reviews prefetched (for exports)."""
-    return list(DecisionRecord.objects.filter(customer=customer).order_by("created_at", "id").prefetch_related("reviews"))
+    """Every decision about one customer, oldest first, with its reviews prefetched oldest first (one query
+    for all of them: ``decision.reviews.all()`` reads the prefetch; for exports)."""
+    reviews = Prefetch("reviews", queryset=HumanReview.objects.order_by("created_at", "id"))
+    return list(DecisionRecord.objects.filter(customer=customer).order_by("created_at", "id").prefetch_related(reviews))
 
 
 def decision_type_choices() -> list[tuple[str, str]]:

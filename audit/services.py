@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit import canonical
 from audit.checkpoints import checkpoint_store, sign
 from audit.models import (
+    MAX_MODEL_VERSIONS,
     AccessRecord,
     CanonicalJSONField,
     ChainedRecord,
@@ -34,6 +35,7 @@ from audit.models import (
     HumanReview,
     PendingSeal,
     VerificationRun,
+    model_version_columns,
 )
 from config.errors import NotFound, ValidationFailed
 
@@ -118,6 +120,14 @@ def _model_version_key(model_versions: dict[str, Any]) -> str:
     return ";".join(f"{k}={model_versions[k]}" for k in sorted(model_versions))[:200]
 
 
+def _model_version_columns(model_versions: dict[str, str]) -> tuple[str, str | None]:
+    """The indexed search columns (see ``audit.models.model_version_columns``), validated."""
+    if len(set(model_versions.values())) > MAX_MODEL_VERSIONS or any(len(v) > 64 for v in model_versions.values()):
+        raise ValidationFailed(
+            f"model_versions may name at most {MAX_MODEL_VERSIONS} distinct versions of up to 64 characters.")
+    return model_version_columns(model_versions)
+
+
 def _request_seal() -> None:
     """Ask for the chain to be sealed once this transaction commits (deduplicated across writes)."""
     transaction.on_commit(_enqueue_seal)
@@ -159,6 +169,7 @@ def _decision_values(
         isinstance(k, str) and isinstance(v, str) for k, v in model_versions.items()
     ):
         raise ValidationFailed("model_versions must map model names to version strings.")
+    version_1, version_2 = _model_version_columns(model_versions)
     if not isinstance(outputs, dict):
         raise ValidationFailed("outputs must be an object.")
     if consent_event_id is not None and (not isinstance(consent_event_id, int) or isinstance(consent_event_id, bool)):
@@ -176,6 +187,8 @@ def _decision_values(
         "decision_type": str(decision_type),
         "model_versions": _json_text(model_versions, "model_versions"),
         "model_version": _model_version_key(model_versions),
+        "model_version_1": version_1,
+        "model_version_2": version_2,
         "features_hash": _text(features_hash, "features_hash", max_length=64),
         "outputs": _json_text(outputs, "outputs", pii_free=True),
         "tier": str(tier)[:32] if tier is not None else "",

@@ -12,10 +12,13 @@
    content recomputes to its stored hash and to its link's entry hash, every link points at an existing
    record, no record is linked twice, and every record without a link is waiting in the sealing queue
    with the same hash (and not for longer than ``AUDIT_SEAL_MAX_LAG_SECONDS``).
+3. **Search columns**: a decision's ``model_version_1``/``model_version_2`` (indexed, not hashed) still
+   derive from its hashed ``model_versions``.
 
 On PostgreSQL both passes run as set-based SQL (``audit.canonical.sql_content_hash`` / ``sql_link_hash``,
 parallel scans, only mismatching rows come back); elsewhere, or with ``engine="python"``, rows are
-streamed with a server-side cursor and hashed in Python. Both engines give the same result (tested).
+streamed with a server-side cursor and hashed in Python. Both engines feed the same per-link and per-record
+steps (``_LinkChecks``, ``_RecordChecks``), so they give the same result (tested).
 
 Checkpoints come from the external checkpoint store only; signatures are checked with the public keys
 (``audit.checkpoints.verify_keys``). The result names the first bad sequence number (and record).
@@ -24,6 +27,7 @@ Checkpoints come from the external checkpoint store only; signatures are checked
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -42,7 +46,14 @@ from audit.checkpoints import (
     signature_valid,
     verify_keys,
 )
-from audit.models import RECORD_TYPES, ChainedRecord, ChainLink, PendingSeal
+from audit.models import (
+    RECORD_TYPES,
+    ChainedRecord,
+    ChainLink,
+    DecisionRecord,
+    PendingSeal,
+    model_version_columns,
+)
 
 FETCH = 5000
 
@@ -113,26 +124,24 @@ def _load_checkpoints(store: CheckpointStore, findings: _Findings, start: int) -
     return valid, checked
 
 
-def _link_pass(start: int, checkpoints: dict[int, str], findings: _Findings) -> tuple[int, int]:
-    """Returns (links checked, last seq seen)."""
-    table = _qn(ChainLink._meta.db_table)
-    if start > 1:
-        prev_row = ChainLink.objects.filter(seq=start - 1).values_list("link_hash", flat=True).first()
-        prev = prev_row if prev_row is not None else canonical.GENESIS_HASH
-        if prev_row is None:
-            findings.add(start - 1, None, f"link {start - 1} is missing")
-    else:
-        prev = canonical.GENESIS_HASH
-    expected = start
-    checked = 0
-    last_good_checkpoint = start - 1
-    link_hash = canonical.link_hash
-    sql = (
-        f"SELECT {_qn('seq')}, {_qn('record_type')}, {_qn('row_id')}, {_qn('entry_hash')}, "  # noqa: S608
-        f"{_qn('prev_link_hash')}, {_qn('link_hash')} FROM {table} WHERE {_qn('seq')} >= %s ORDER BY {_qn('seq')}"
-    )
-    broken_since_checkpoint = False  # a break explains a later checkpoint mismatch
-    for seq, record_type, row_id, entry_hash, prev_link_hash, stored_link_hash in _stream(sql, [start]):
+# ------------------------------------------------------------------------------------ the checks
+# Both engines feed the same per-link and per-record steps below; they differ only in where the hashes
+# are computed (Python over streamed rows, or PostgreSQL returning only the rows that need a look).
+
+
+class _LinkChecks:
+    """The per-link step of the link pass: sequence gaps and repeats, unknown record types, the link to the
+    previous link, the link's own hash, and the comparison with the signed checkpoints."""
+
+    def __init__(self, start: int, checkpoints: dict[int, str], findings: _Findings) -> None:
+        self.checkpoints = checkpoints
+        self.findings = findings
+        self.last_good_checkpoint = start - 1
+        self.broken_since_checkpoint = False  # a break explains a later checkpoint mismatch
+
+    def link(self, *, seq: int, record_type: str, row_id: int, expected: int, prev_ok: bool, hash_ok: bool,
+             link_hash: str) -> None:
+        findings = self.findings
         record = f"{record_type}:{row_id}"
         before = findings.count
         if seq != expected:
@@ -142,30 +151,104 @@ def _link_pass(start: int, checkpoints: dict[int, str], findings: _Findings) -> 
                 findings.add(expected, None, f"links {expected}..{seq - 1} are missing")
         if record_type not in RECORD_TYPES:
             findings.add(seq, record, f"link {seq} names an unknown record type")
-        if prev_link_hash != prev:
+        if not prev_ok:
             findings.add(seq, record, f"link {seq} does not continue the previous link")
-        if link_hash(seq, record_type, row_id, entry_hash, prev_link_hash) != stored_link_hash:
+        if not hash_ok:
             findings.add(seq, record, f"link {seq} hash does not recompute")
-        broken_since_checkpoint = broken_since_checkpoint or findings.count > before
-        signed = checkpoints.get(seq)
-        if signed is not None:
-            if signed != stored_link_hash and not broken_since_checkpoint:
-                # Internally consistent links that contradict a signed head: the chain was recomputed
-                # after the last checkpoint that still matches.
-                findings.add(
-                    last_good_checkpoint + 1, None,
-                    f"chain differs from the signed checkpoint at seq {seq} (rewritten after seq {last_good_checkpoint})",
-                )
-            elif signed == stored_link_hash:
-                last_good_checkpoint = seq
-                broken_since_checkpoint = False
+        self.broken_since_checkpoint = self.broken_since_checkpoint or findings.count > before
+        signed = self.checkpoints.get(seq)
+        if signed is None:
+            return
+        if signed != link_hash and not self.broken_since_checkpoint:
+            # Internally consistent links that contradict a signed head: the chain was recomputed after
+            # the last checkpoint that still matches.
+            findings.add(
+                self.last_good_checkpoint + 1, None,
+                f"chain differs from the signed checkpoint at seq {seq} (rewritten after seq {self.last_good_checkpoint})",
+            )
+        elif signed == link_hash:
+            self.last_good_checkpoint = seq
+            self.broken_since_checkpoint = False
+
+    def end(self, last_seq: int) -> None:
+        """The chain must not end before the newest signed checkpoint (truncation)."""
+        beyond = [seq for seq in self.checkpoints if seq > last_seq]
+        if beyond:
+            self.findings.add(last_seq + 1, None,
+                              f"chain ends at seq {last_seq} but a signed checkpoint exists at seq {max(beyond)}")
+
+
+class _RecordChecks:
+    """The per-record step of the record pass: the content recomputes, matches its link, and a record
+    without a link is waiting in the sealing queue with the same hash, not for too long."""
+
+    def __init__(self, record_type: str, findings: _Findings) -> None:
+        self.record_type = record_type
+        self.findings = findings
+        self.max_lag = int(getattr(settings, "AUDIT_SEAL_MAX_LAG_SECONDS", 3600))
+        self.stale_before = timezone.now() - timedelta(seconds=self.max_lag)
+        self.unsealed = 0
+
+    def record(self, *, row_id: int, seq: int | None, content_ok: bool, link_ok: bool, queued: bool,
+               queued_ok: bool, queued_at: Any) -> None:
+        findings = self.findings
+        record = f"{self.record_type}:{row_id}"
+        if not content_ok:
+            findings.add(seq, record, f"record {record} was altered (content hash does not recompute)")
+        elif seq is not None and not link_ok:
+            findings.add(seq, record, f"record {record} does not match its link at seq {seq}")
+        if seq is not None:
+            return
+        self.unsealed += 1
+        if not queued:
+            findings.add(None, record, f"record {record} is neither linked nor queued for sealing")
+            return
+        if not queued_ok:
+            findings.add(None, record, f"record {record} is queued with a different hash")
+            return
+        if isinstance(queued_at, str):
+            queued_at = datetime.fromisoformat(queued_at)
+        if queued_at is not None and timezone.is_naive(queued_at):
+            queued_at = queued_at.replace(tzinfo=UTC)
+        if queued_at is not None and queued_at < self.stale_before:
+            findings.add(None, record, f"record {record} has waited more than {self.max_lag} s for sealing")
+
+
+def _start_hash(start: int, findings: _Findings) -> str:
+    """The link hash the link at ``start`` must continue."""
+    if start <= 1:
+        return canonical.GENESIS_HASH
+    prev_row = ChainLink.objects.filter(seq=start - 1).values_list("link_hash", flat=True).first()
+    if prev_row is None:
+        findings.add(start - 1, None, f"link {start - 1} is missing")
+        return canonical.GENESIS_HASH
+    return str(prev_row)
+
+
+# ------------------------------------------------------------------------------ Python engine
+
+def _link_pass(start: int, checkpoints: dict[int, str], findings: _Findings) -> tuple[int, int]:
+    """Returns (links checked, last seq seen)."""
+    table = _qn(ChainLink._meta.db_table)
+    prev = _start_hash(start, findings)
+    checks = _LinkChecks(start, checkpoints, findings)
+    expected = start
+    checked = 0
+    link_hash = canonical.link_hash
+    sql = (
+        f"SELECT {_qn('seq')}, {_qn('record_type')}, {_qn('row_id')}, {_qn('entry_hash')}, "  # noqa: S608
+        f"{_qn('prev_link_hash')}, {_qn('link_hash')} FROM {table} WHERE {_qn('seq')} >= %s ORDER BY {_qn('seq')}"
+    )
+    for seq, record_type, row_id, entry_hash, prev_link_hash, stored_link_hash in _stream(sql, [start]):
+        checks.link(seq=seq, record_type=record_type, row_id=row_id, expected=expected,
+                    prev_ok=prev_link_hash == prev,
+                    hash_ok=link_hash(seq, record_type, row_id, entry_hash, prev_link_hash) == stored_link_hash,
+                    link_hash=stored_link_hash)
         prev = stored_link_hash
         expected = seq + 1
         checked += 1
     last_seq = expected - 1
-    beyond = [seq for seq in checkpoints if seq > last_seq]
-    if beyond:
-        findings.add(last_seq + 1, None, f"chain ends at seq {last_seq} but a signed checkpoint exists at seq {max(beyond)}")
+    checks.end(last_seq)
     return checked, last_seq
 
 
@@ -199,24 +282,16 @@ def _record_pass(model: type[ChainedRecord], start: int, findings: _Findings) ->
         f"ORDER BY t.{id_col}, l.{seq_col}"
     )
     _orphans_and_duplicates(model, start, findings)
-    max_lag = int(getattr(settings, "AUDIT_SEAL_MAX_LAG_SECONDS", 3600))
-    stale_before = timezone.now() - timedelta(seconds=max_lag)
-    unsealed = 0
+    checks = _RecordChecks(record_type, findings)
     for row in _stream(sql, [record_type, record_type, start]):
-        row_id, stored_hash = row[0], row[1]
         seq, entry_hash, pending_hash, pending_at = row[2 + n :]
-        record = f"{record_type}:{row_id}"
         digest = encode(row[2 : 2 + n])
-        if digest != stored_hash:
-            findings.add(seq, record, f"record {record} was altered (content hash does not recompute)")
-        elif seq is not None and entry_hash != digest:
-            findings.add(seq, record, f"record {record} does not match its link at seq {seq}")
-        if seq is None:
-            unsealed += 1
-            _check_queued(findings, record, queued=pending_hash is not None, same_hash=pending_hash == digest,
-                          queued_at=pending_at, stale_before=stale_before, max_lag=max_lag)
-    return unsealed
+        checks.record(row_id=row[0], seq=seq, content_ok=digest == row[1], link_ok=entry_hash == digest,
+                      queued=pending_hash is not None, queued_ok=pending_hash == digest, queued_at=pending_at)
+    return checks.unsealed
 
+
+# ------------------------------------------------------------------------------ SQL engine
 
 def _sql_link_pass(start: int, checkpoints: dict[int, str], findings: _Findings) -> tuple[int, int]:
     """The link pass computed in PostgreSQL: only broken links and checkpointed links come back."""
@@ -225,13 +300,7 @@ def _sql_link_pass(start: int, checkpoints: dict[int, str], findings: _Findings)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*), MAX({seq_col}) FROM {links} WHERE {seq_col} >= %s", [start])  # noqa: S608
         checked, last = cursor.fetchone()
-    if start > 1:
-        prev_row = ChainLink.objects.filter(seq=start - 1).values_list("link_hash", flat=True).first()
-        prev = prev_row if prev_row is not None else canonical.GENESIS_HASH
-        if prev_row is None:
-            findings.add(start - 1, None, f"link {start - 1} is missing")
-    else:
-        prev = canonical.GENESIS_HASH
+    prev = _start_hash(start, findings)
     computed = canonical.sql_link_hash("l", _qn)
     sql = (
         "SELECT seq, record_type, row_id, hash_ok, prev_ok, prev_seq, link_hash FROM ("  # noqa: S608
@@ -244,39 +313,14 @@ def _sql_link_pass(start: int, checkpoints: dict[int, str], findings: _Findings)
         "OR NOT (record_type = ANY(%s)) OR seq = ANY(%s) ORDER BY seq"
     )
     params = [prev, start, start, list(RECORD_TYPES), sorted(checkpoints)]
-    last_good_checkpoint = start - 1
-    broken_since_checkpoint = False
+    checks = _LinkChecks(start, checkpoints, findings)
     for seq, record_type, row_id, hash_ok, prev_ok, prev_seq, stored_link_hash in _stream(sql, params,
                                                                                             server_side=False):
-        record = f"{record_type}:{row_id}"
-        before = findings.count
-        expected = start if prev_seq is None else prev_seq + 1
-        if seq != expected:
-            if seq < expected:
-                findings.add(seq, record, f"sequence number {seq} appears twice")
-            else:
-                findings.add(expected, None, f"links {expected}..{seq - 1} are missing")
-        if record_type not in RECORD_TYPES:
-            findings.add(seq, record, f"link {seq} names an unknown record type")
-        if not prev_ok:
-            findings.add(seq, record, f"link {seq} does not continue the previous link")
-        if not hash_ok:
-            findings.add(seq, record, f"link {seq} hash does not recompute")
-        broken_since_checkpoint = broken_since_checkpoint or findings.count > before
-        signed = checkpoints.get(seq)
-        if signed is not None:
-            if signed != stored_link_hash and not broken_since_checkpoint:
-                findings.add(
-                    last_good_checkpoint + 1, None,
-                    f"chain differs from the signed checkpoint at seq {seq} (rewritten after seq {last_good_checkpoint})",
-                )
-            elif signed == stored_link_hash:
-                last_good_checkpoint = seq
-                broken_since_checkpoint = False
+        checks.link(seq=seq, record_type=record_type, row_id=row_id,
+                    expected=start if prev_seq is None else prev_seq + 1, prev_ok=prev_ok, hash_ok=hash_ok,
+                    link_hash=stored_link_hash)
     last_seq = int(last) if last is not None else start - 1
-    beyond = [seq for seq in checkpoints if seq > last_seq]
-    if beyond:
-        findings.add(last_seq + 1, None, f"chain ends at seq {last_seq} but a signed checkpoint exists at seq {max(beyond)}")
+    checks.end(last_seq)
     return int(checked), last_seq
 
 
@@ -302,22 +346,15 @@ def _sql_record_pass(model: type[ChainedRecord], start: int, findings: _Findings
         f"ORDER BY r.id, l.{seq_col}"
     )
     _orphans_and_duplicates(model, start, findings)
-    max_lag = int(getattr(settings, "AUDIT_SEAL_MAX_LAG_SECONDS", 3600))
-    stale_before = timezone.now() - timedelta(seconds=max_lag)
-    unsealed = 0
+    checks = _RecordChecks(record_type, findings)
     for row_id, row_ok, seq, link_ok, pending_ok, pending_at, queued in _stream(
             sql, [*expression_params, record_type, record_type, start], server_side=False):
-        record = f"{record_type}:{row_id}"
-        if not row_ok:
-            findings.add(seq, record, f"record {record} was altered (content hash does not recompute)")
-        elif seq is not None and not link_ok:
-            findings.add(seq, record, f"record {record} does not match its link at seq {seq}")
-        if seq is None:
-            unsealed += 1
-            _check_queued(findings, record, queued=queued, same_hash=bool(pending_ok), queued_at=pending_at,
-                          stale_before=stale_before, max_lag=max_lag)
-    return unsealed
+        checks.record(row_id=row_id, seq=seq, content_ok=bool(row_ok), link_ok=bool(link_ok), queued=bool(queued),
+                      queued_ok=bool(pending_ok), queued_at=pending_at)
+    return checks.unsealed
 
+
+# ------------------------------------------------------------------------------ both engines
 
 def _orphans_and_duplicates(model: type[ChainedRecord], start: int, findings: _Findings) -> None:
     """Links whose record is gone, and records linked more than once (set-based, both engines)."""
@@ -346,20 +383,39 @@ def _orphans_and_duplicates(model: type[ChainedRecord], start: int, findings: _F
         findings.add(duplicate[1], record, f"record {record} is linked more than once (again at seq {duplicate[1]})")
 
 
-def _check_queued(findings: _Findings, record: str, *, queued: bool, same_hash: bool, queued_at: Any,
-                  stale_before: datetime, max_lag: int) -> None:
-    if not queued:
-        findings.add(None, record, f"record {record} is neither linked nor queued for sealing")
-        return
-    if not same_hash:
-        findings.add(None, record, f"record {record} is queued with a different hash")
-        return
-    if isinstance(queued_at, str):
-        queued_at = datetime.fromisoformat(queued_at)
-    if queued_at is not None and timezone.is_naive(queued_at):
-        queued_at = queued_at.replace(tzinfo=UTC)
-    if queued_at is not None and queued_at < stale_before:
-        findings.add(None, record, f"record {record} has waited more than {max_lag} s for sealing")
+def _decision_search_columns(start: int, findings: _Findings) -> None:
+    """The decision search columns (``model_version_1``/``_2``, not hashed) still derive from the hashed
+    ``model_versions``. One GROUP BY over the distinct combinations (a handful), checked in Python with
+    ``model_version_columns``; only a combination that does not derive is looked up record by record."""
+    table = _qn(DecisionRecord._meta.db_table)
+    links = _qn(ChainLink._meta.db_table)
+    mv, mv1, mv2 = _qn("model_versions"), _qn("model_version_1"), _qn("model_version_2")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {mv}, {mv1}, {mv2} FROM {table} GROUP BY {mv}, {mv1}, {mv2}")  # noqa: S608
+        combinations = cursor.fetchall()
+    for text, first, second in combinations:
+        try:
+            derived = model_version_columns(json.loads(text))
+        except (TypeError, ValueError, AttributeError):
+            continue  # not a JSON object: the content hash check reports the record
+        if derived == (first, second):
+            continue
+        second_sql, params = (f"t.{mv2} IS NULL", [text, first]) if second is None else \
+            (f"t.{mv2} = %s", [text, first, second])
+        sql = (
+            f"SELECT MIN(l.{_qn('seq')}), MIN(t.{_qn('id')}) FROM {table} t "  # noqa: S608
+            f"LEFT JOIN {links} l ON l.{_qn('record_type')} = %s AND l.{_qn('row_id')} = t.{_qn('id')} "
+            f"WHERE t.{mv} = %s AND t.{mv1} = %s AND {second_sql} AND (l.{_qn('seq')} IS NULL OR l.{_qn('seq')} >= %s)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [DecisionRecord.RECORD_TYPE, *params, start])
+            seq, row_id = cursor.fetchone()
+            if seq is not None:
+                row_id = ChainLink.objects.filter(seq=seq).values_list("row_id", flat=True).first()
+        if row_id is None:
+            continue  # only records before from_seq
+        record = f"{DecisionRecord.RECORD_TYPE}:{row_id}"
+        findings.add(seq, record, f"record {record}: model version search columns do not match its model_versions")
 
 
 def verify_chain(
@@ -384,6 +440,7 @@ def verify_chain(
                 cursor.execute("SET LOCAL jit = off")
         checked, last_seq = link_pass(start, checkpoints, findings)
         unsealed = sum(record_pass(model, start, findings) for model in RECORD_TYPES.values())
+        _decision_search_columns(start, findings)
     elapsed = round(time.monotonic() - began, 3)
     common: dict[str, Any] = {"checked": checked, "checkpoints_checked": checkpoints_checked, "head_seq": last_seq,
               "unsealed": unsealed, "elapsed_s": elapsed, "problems": findings.count}

@@ -6,7 +6,9 @@
   what the sealer and ``checkpoint_write`` would have produced for records committed in that order.
 
 Volumes: ``customers`` pseudonyms (about ten decisions each), a year of timestamps in increasing id order,
-a realistic mix of decision types, requesters, purposes, tiers and model versions (one per ~30 days), and a
+a realistic mix of decision types, requesters, purposes, tiers and model versions (a full model version per
+~30 days; in the second half of the range a separately trained churn model too, one per ~60 days, so those
+records carry two distinct versions, as scoring writes them when a churn table model is active), and a
 ``sealed_bytes``-long opaque blob standing in for the AES-GCM sealed details (the blob is only hashed).
 """
 
@@ -67,7 +69,8 @@ def load_decisions(n_records: int, *, customers: int | None = None, seed: int = 
 
     from audit import canonical
     from audit.checkpoints import checkpoint_store, sign
-    from audit.models import ChainHead, ChainLink, Checkpoint, DecisionRecord
+    from audit.models import ChainHead, ChainLink, Checkpoint, DecisionRecord, model_version_columns
+    from audit.services import _model_version_key
 
     from .dbutil import copy_rows, pg_deferred_indexes
 
@@ -80,6 +83,8 @@ def load_decisions(n_records: int, *, customers: int | None = None, seed: int = 
     step_us = max(1, int(days * 86400 * 1e6 / max(n_records, 1)))
     n_versions = max(1, days // 30)
     versions = [f"v{i + 1}" for i in range(n_versions)]
+    n_churn = max(1, days // 120)
+    churn_versions = [f"churn-{i + 1}" for i in range(n_churn)]
     first_id = (DecisionRecord.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
     last_link = ChainLink.objects.order_by("-seq").values_list("seq", "link_hash").first()
     seq, prev = last_link if last_link is not None else (0, canonical.GENESIS_HASH)
@@ -92,7 +97,11 @@ def load_decisions(n_records: int, *, customers: int | None = None, seed: int = 
     link_columns = [f.column for f in ChainLink._meta.concrete_fields]
     blob = os.urandom(sealed_bytes) if sealed_bytes else None
     checkpoints = 0
-    mv_text = {v: canonical.canonical_text({"churn": v, "clv": v, "segments": v}) for v in versions}
+    mv_cols: dict[tuple[str, str | None], tuple[str, str, str, str | None]] = {}
+    for v in versions:
+        for churn_v in [None, *churn_versions]:
+            mv = {"churn": churn_v or v, "clv": v, "segments": v}
+            mv_cols[(v, churn_v)] = (canonical.canonical_text(mv), _model_version_key(mv), *model_version_columns(mv))
     sl_text = {t: canonical.canonical_text(v) for t, v in SERVICE_LEVEL.items()}
     rid = first_id
     done = 0
@@ -117,6 +126,10 @@ def load_decisions(n_records: int, *, customers: int | None = None, seed: int = 
                 i = done + k
                 created = start_t + dt.timedelta(microseconds=i * step_us)
                 version = versions[min(n_versions - 1, i * n_versions // max(n_records, 1))]
+                half = i - n_records // 2
+                churn_version = None if half < 0 else \
+                    churn_versions[min(n_churn - 1, half * n_churn // max(n_records - n_records // 2, 1))]
+                mv_text, mv_key, mv_1, mv_2 = mv_cols[(version, churn_version)]
                 dtype = TYPES[types[k]]
                 tier = TIERS[tiers[k]]
                 cid = pool[cust[k]]
@@ -147,8 +160,10 @@ def load_decisions(n_records: int, *, customers: int | None = None, seed: int = 
                     "notice_version": "v1",
                     "requester": requester,
                     "decision_type": dtype,
-                    "model_versions": mv_text[version],
-                    "model_version": version,
+                    "model_versions": mv_text,
+                    "model_version": mv_key,
+                    "model_version_1": mv_1,
+                    "model_version_2": mv_2,
                     "features_hash": f"{(i * 2654435761) % (1 << 64):016x}" * 4,
                     "outputs": outputs_text,
                     "tier": tier,
@@ -190,7 +205,7 @@ def load_decisions(n_records: int, *, customers: int | None = None, seed: int = 
     sample = [str(pool[i]) for i in range(min(50, n_customers))]
     return AuditLoad(records=n_records, customers=n_customers, seconds=time.perf_counter() - t0, first_id=first_id,
                      last_id=rid - 1, head_seq=seq, checkpoints=checkpoints, sample_customers=sample,
-                     model_versions=versions, time_range=(start_t.isoformat(), end.isoformat()))
+                     model_versions=versions + churn_versions, time_range=(start_t.isoformat(), end.isoformat()))
 
 
 def _checkpoint(store: Any, sign: Any, checkpoint_model: Any, seq: int, link_hash: str) -> None:

@@ -7,7 +7,7 @@ the caller (console, export) records the access with ``audit.services.access_rec
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -57,6 +57,7 @@ __all__ = [
     "customer_resolve",
     "customer_source_identities",
     "customer_unseal",
+    "customer_unseal_many",
     "import_job_get",
     "stale_customer_ids",
 ]
@@ -184,6 +185,24 @@ def customer_unseal(*, customer_id: UUID, label: str, blob: bytes) -> dict:
     return json.loads(envelope.decrypt(key.dek, bytes(blob), aad))
 
 
+def customer_unseal_many(*, customer_id: UUID, label: str, blobs: list[bytes]) -> list[dict | None]:
+    """``customer_unseal`` of many blobs of one customer, with one key read (exports). Each result is the
+    payload, or ``None`` for a blob that does not decrypt (tampered, moved, sealed under an older key
+    version); all ``None`` when the customer has no key (erased). The key stays in this call."""
+    try:
+        key = data_keys.key_get(customer_id)
+    except DecryptionError:
+        return [None] * len(blobs)
+    aad = f"seal|{customer_id}|{label}|{key.key_version}".encode()
+    out: list[dict | None] = []
+    for blob in blobs:
+        try:
+            out.append(json.loads(envelope.decrypt(key.dek, bytes(blob), aad)))
+        except DecryptionError:
+            out.append(None)
+    return out
+
+
 def customer_source_identities(*, customer_id: UUID) -> list[dict]:
     """The customer's records in source systems, with decrypted external ids (for export)."""
     resolved, key = _key_for(customer_id)
@@ -199,14 +218,25 @@ def customer_source_identities(*, customer_id: UUID) -> list[dict]:
     ]
 
 
-def _original(key: DataKey, model: type, fact: Any) -> str | None:
-    if fact.text_original_encrypted is None:
+_ORIGINAL_COLUMNS = ("text_original_encrypted", "external_digest", "key_version")
+
+
+def _original(key: DataKey, model: type, row: dict[str, Any]) -> str | None:
+    """The decrypted original free text of a fact row (``.values()`` with ``_ORIGINAL_COLUMNS``), if kept."""
+    blob = row["text_original_encrypted"]
+    if blob is None:
         return None
-    field = f"text:{model.__name__.lower()}:{fact.external_digest}"
+    field = f"text:{model.__name__.lower()}:{row['external_digest']}"
     try:
-        return key.decrypt_field(field, fact.text_original_encrypted, fact.key_version)
+        return key.decrypt_field(field, blob, row["key_version"])
     except DecryptionError:
         return None
+
+
+def _fact_rows(model: Any, customer_id: UUID, order: str, columns: tuple[str, ...]) -> Iterable[dict[str, Any]]:
+    """Plain rows (``.values()``, no model instances) of one fact table, in (``order``, id) order."""
+    rows: Iterable[dict[str, Any]] = model.objects.filter(customer_id=customer_id).order_by(order, "id").values(*columns)
+    return rows
 
 
 def customer_facts(*, customer_id: UUID) -> dict:
@@ -216,39 +246,44 @@ def customer_facts(*, customer_id: UUID) -> dict:
     """
     resolved, key = _key_for(customer_id)
     orders = [
-        {"source": o.source, "kind": o.kind, "ordered_at": o.ordered_at, "amount": str(o.amount),
-         "margin": None if o.margin is None else str(o.margin), "currency": o.currency, "returned": o.returned,
-         "days_late": o.days_late, "category": o.category}
-        for o in Order.objects.filter(customer_id=resolved).order_by("ordered_at", "id")
+        {"source": o["source"], "kind": o["kind"], "ordered_at": o["ordered_at"], "amount": str(o["amount"]),
+         "margin": None if o["margin"] is None else str(o["margin"]), "currency": o["currency"],
+         "returned": o["returned"], "days_late": o["days_late"], "category": o["category"]}
+        for o in _fact_rows(Order, resolved, "ordered_at", ("source", "kind", "ordered_at", "amount", "margin",
+                                                            "currency", "returned", "days_late", "category"))
     ]
     interactions = [
-        {"source": i.source, "kind": i.kind, "at": i.at, "count": i.count}
-        for i in Interaction.objects.filter(customer_id=resolved).order_by("at", "id")
+        {"source": i["source"], "kind": i["kind"], "at": i["at"], "count": i["count"]}
+        for i in _fact_rows(Interaction, resolved, "at", ("source", "kind", "at", "count"))
     ]
     tickets = [
-        {"source": t.source, "opened_at": t.opened_at, "closed_at": t.closed_at, "channel": t.channel,
-         "escalated": t.escalated, "satisfaction": t.satisfaction, "category": t.category,
-         "text": t.text_pseudonymized, "text_original": _original(key, Ticket, t)}
-        for t in Ticket.objects.filter(customer_id=resolved).order_by("opened_at", "id")
+        {"source": t["source"], "opened_at": t["opened_at"], "closed_at": t["closed_at"], "channel": t["channel"],
+         "escalated": t["escalated"], "satisfaction": t["satisfaction"], "category": t["category"],
+         "text": t["text_pseudonymized"], "text_original": _original(key, Ticket, t)}
+        for t in _fact_rows(Ticket, resolved, "opened_at", ("source", "opened_at", "closed_at", "channel", "escalated",
+                                                            "satisfaction", "category", "text_pseudonymized",
+                                                            *_ORIGINAL_COLUMNS))
     ]
     notes = [
-        {"source": n.source, "kind": n.kind, "at": n.at, "text": n.text_pseudonymized,
+        {"source": n["source"], "kind": n["kind"], "at": n["at"], "text": n["text_pseudonymized"],
          "text_original": _original(key, Note, n)}
-        for n in Note.objects.filter(customer_id=resolved).order_by("at", "id")
+        for n in _fact_rows(Note, resolved, "at", ("source", "kind", "at", "text_pseudonymized", *_ORIGINAL_COLUMNS))
     ]
     reviews = [
-        {"source": r.source, "at": r.at, "rating": r.rating, "text": r.text_pseudonymized,
+        {"source": r["source"], "at": r["at"], "rating": r["rating"], "text": r["text_pseudonymized"],
          "text_original": _original(key, Review, r)}
-        for r in Review.objects.filter(customer_id=resolved).order_by("at", "id")
+        for r in _fact_rows(Review, resolved, "at", ("source", "at", "rating", "text_pseudonymized",
+                                                     *_ORIGINAL_COLUMNS))
     ]
     nps = [
-        {"source": a.source, "at": a.at, "score": a.score, "comment": a.comment_pseudonymized,
+        {"source": a["source"], "at": a["at"], "score": a["score"], "comment": a["comment_pseudonymized"],
          "comment_original": _original(key, NpsAnswer, a)}
-        for a in NpsAnswer.objects.filter(customer_id=resolved).order_by("at", "id")
+        for a in _fact_rows(NpsAnswer, resolved, "at", ("source", "at", "score", "comment_pseudonymized",
+                                                        *_ORIGINAL_COLUMNS))
     ]
     referrals = [
-        {"source": r.source, "at": r.at, "converted": r.converted}
-        for r in Referral.objects.filter(customer_id=resolved).order_by("at", "id")
+        {"source": r["source"], "at": r["at"], "converted": r["converted"]}
+        for r in _fact_rows(Referral, resolved, "at", ("source", "at", "converted"))
     ]
     return {"orders": orders, "interactions": interactions, "tickets": tickets, "notes": notes,
             "reviews": reviews, "nps": nps, "referrals": referrals}

@@ -19,7 +19,6 @@ import jsonschema
 
 from audit import selectors as audit_selectors
 from audit import services as audit_services
-from config.envelope import DecryptionError
 from config.errors import NotFound
 from consent import selectors as consent_selectors
 from profiles import selectors as profile_selectors
@@ -40,9 +39,21 @@ def export_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    """The schema's validator, built (and the schema itself checked) once per process."""
+    schema = export_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
 def export_validate(document: dict[str, Any]) -> None:
-    """Raise ``jsonschema.ValidationError`` when the document does not follow the published schema."""
-    jsonschema.validate(instance=_plain(document), schema=export_schema())
+    """Raise ``jsonschema.ValidationError`` when the document does not follow the published schema.
+    ``document`` is what ``export_document`` returns (already JSON-ready: it is not walked again)."""
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
+    if error is not None:
+        raise error
 
 
 def _plain(value: Any) -> Any:
@@ -67,16 +78,16 @@ def _attr(obj: Any, name: str, default: Any = None) -> Any:
 
 
 def _decisions(customer_id: UUID) -> list[dict[str, Any]]:
+    """The subject's decisions with their reviews (prefetched: one query) and sealed details (decrypted
+    with one key read for all of them)."""
+    decisions = audit_selectors.decisions_for_subject(customer=customer_id)
+    sealed = [(i, bytes(blob)) for i, d in enumerate(decisions) if (blob := _attr(d, "sealed_details"))]
+    opened = profile_selectors.customer_unseal_many(
+        customer_id=customer_id, label=audit_services.DECISION_DETAILS_LABEL, blobs=[blob for _, blob in sealed])
+    details_of: dict[int, dict[str, Any] | None] = {i: details for (i, _), details in zip(sealed, opened, strict=True)}
     rows = []
-    for decision in audit_selectors.decisions_for_subject(customer=customer_id):
-        details: dict[str, Any] | None = None
-        sealed = _attr(decision, "sealed_details")
-        if sealed:
-            try:
-                details = profile_selectors.customer_unseal(
-                    customer_id=customer_id, label=audit_services.DECISION_DETAILS_LABEL, blob=bytes(sealed))
-            except (DecryptionError, NotFound):
-                details = None
+    for index, decision in enumerate(decisions):
+        details = details_of.get(index)
         rows.append({
             "id": _attr(decision, "id"),
             "at": _attr(decision, "created_at"),
@@ -92,20 +103,10 @@ def _decisions(customer_id: UUID) -> list[dict[str, Any]]:
             "human_reviews": [
                 {"at": _attr(r, "created_at"), "outcome": _attr(r, "outcome"), "override": _attr(r, "override"),
                  "rationale": _attr(r, "rationale")}
-                for r in _reviews_of(decision)
+                for r in decision.reviews.all()
             ],
         })
     return rows
-
-
-def _reviews_of(decision: Any) -> list[Any]:
-    reviews = getattr(decision, "reviews", None)
-    if reviews is None:
-        return []
-    try:
-        return list(reviews.all().order_by("created_at"))
-    except AttributeError:
-        return list(reviews)
 
 
 def _scores(customer_id: UUID, purposes: list[str]) -> dict[str, Any]:

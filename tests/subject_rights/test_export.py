@@ -190,3 +190,55 @@ def test_export_is_built_by_the_celery_worker_from_the_request_id_alone(
     export = Export.objects.get(request_id=request_id)
     body = client.get(f"/me/export/{links.export_token(export.id)}/").content.decode()
     assert canary.email in body and canary.phrase in body
+
+
+def _add_reviewed_decisions(customer_id: Any, count: int) -> None:
+    from audit import services as audit_services
+    from profiles.services import customer_seal
+
+    for k in range(count):
+        decision = audit_services.decision_record(
+            customer=customer_id, purpose="automated_scoring", decision_type="routing", requester="api:crm",
+            consent_event_id=None, notice_version="v1", model_versions={"clv": "v1", "churn": "churn-1"},
+            features_hash=f"{k:064x}", outputs={"tier": "Basic"},
+            sealed_details=customer_seal(customer_id=customer_id, label=audit_services.DECISION_DETAILS_LABEL,
+                                         payload={"features": {"orders": k}, "explanation": {"reason": f"routing {k}"}}))
+        audit_services.decision_review_record(decision_id=decision.pk, reviewer="user:dpo", outcome="confirmed",
+                                              override={}, rationale=f"checked {k}")
+
+
+@pytest.mark.django_db
+def test_export_reads_decisions_reviews_and_sealed_details_with_a_fixed_number_of_queries(
+    pair: tuple[Any, Any],
+) -> None:
+    """No per-decision query (reviews are prefetched, the data key is read once): an export of a subject
+    with 13 reviewed decisions runs exactly as many queries as one of a subject with one."""
+    import uuid
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from subject_rights.export import export_document, export_validate
+
+    small, large = pair
+    _add_reviewed_decisions(large.customer_id, 12)
+
+    def build(customer_id: Any) -> tuple[dict[str, Any], int]:
+        with CaptureQueriesContext(connection) as queries:
+            document = export_document(customer_id=customer_id, request_id=uuid.uuid4(), request_type="access",
+                                       generated_at=timezone.now())
+        export_validate(document)
+        return document, len(queries)
+
+    small_doc, small_queries = build(small.customer_id)
+    large_doc, large_queries = build(large.customer_id)
+    assert large_queries == small_queries
+    assert (len(small_doc["decisions"]), len(large_doc["decisions"])) == (1, 13)
+    added = large_doc["decisions"][1:]
+    assert [d["inputs"] for d in added] == [{"orders": k} for k in range(12)]
+    assert [d["explanation"] for d in added] == [{"reason": f"routing {k}"} for k in range(12)]
+    assert [[(r["outcome"], r["rationale"]) for r in d["human_reviews"]] for d in added] == [
+        [("confirmed", f"checked {k}")] for k in range(12)]
+    assert large_doc["decisions"][0]["explanation"] and large_doc["decisions"][0]["human_reviews"] == []
+    assert all(d["model_versions"] == {"clv": "v1", "churn": "churn-1"} for d in added)
