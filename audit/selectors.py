@@ -78,7 +78,7 @@ def _page(qs: QuerySet[T], *, cursor: str | None, limit: int, branches: Sequence
     ordering = ("-created_at", "-pk") if direction == "older" else ("created_at", "pk")
     if branches:
         merged = [item for branch in branches for item in qs.filter(branch).order_by(*ordering)[: limit + 1]]
-        merged.sort(key=lambda item: (item.created_at, item.pk), reverse=direction == "older")
+        merged.sort(key=lambda item: (getattr(item, "created_at"), item.pk), reverse=direction == "older")  # noqa: B009
         items = merged[: limit + 1]
     else:
         items = list(qs.order_by(*ordering)[: limit + 1])

@@ -174,10 +174,19 @@ def task_search(args: dict[str, Any]) -> dict[str, Any]:
         with connection.cursor() as cur:
             for kind, filters in queries[:9]:
                 f = {k: v for k, v in filters.items() if not k.startswith("_")}
-                qs = selectors.decision_queryset(filters=f).defer("sealed_details")[:51]
-                sql, params = qs.query.sql_with_params()
-                cur.execute("EXPLAIN " + sql, params)
-                plans[kind] = [r[0] for r in cur.fetchall()][:6]
+                if f.get("model_version"):
+                    # decision_list runs one index-ordered query per search column and merges them.
+                    rest = {k: v for k, v in f.items() if k != "model_version"}
+                    branches = selectors._model_version_branches(str(f["model_version"]))
+                    querysets = [selectors._decision_filtered(rest).filter(b).order_by("-created_at", "-id")
+                                 for b in branches]
+                else:
+                    querysets = [selectors.decision_queryset(filters=f)]
+                plans[kind] = []
+                for qs in querysets:
+                    sql, params = qs.defer("sealed_details")[:51].query.sql_with_params()
+                    cur.execute("EXPLAIN " + sql, params)
+                    plans[kind] += [r[0] for r in cur.fetchall()][:6]
     return {"times": times, "rows": rows, "plans": plans}
 
 
