@@ -10,8 +10,9 @@ Rules:
 - the incident row is a register entry and may be updated, but every write also records a governance
   event (``breach.recorded``, ``breach.updated``, ``breach.authority_notified``, ``breach.closed``) in the
   same transaction, naming the changed fields (never their text), so the history is in the hash chain;
-- the register is PII-free: descriptions are typed by the DPO and any text containing an e-mail address
-  is refused with ``ValidationFailed`` and nothing is written;
+- the register is PII-free: descriptions are typed by the DPO, any text containing an e-mail address
+  is refused with ``ValidationFailed`` and nothing is written, and the rest is pseudonymized by the
+  configured scrubber (``AUDIT_FREE_TEXT_SCRUBBER``: Presidio) before it is stored;
 - recording an incident starts the 72-hour clock and e-mails the DPO once the transaction commits
   (reference, deadline and a console link; no description, no personal data).
 """
@@ -29,6 +30,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from audit.models import BreachIncident
 from audit.services import _EMAIL_LIKE, governance_record
@@ -67,7 +69,15 @@ def _free_text(value: Any, field: str, *, required: bool = True) -> str:
         raise ValidationFailed(f"{field} is invalid (text up to {MAX_TEXT} characters).")
     text = value.strip()
     _no_email(text, field)
-    return text
+    return _scrub(text)
+
+
+def _scrub(text: str) -> str:
+    """Pseudonymize the DPO's text with the configured scrubber (``AUDIT_FREE_TEXT_SCRUBBER``, a dotted path
+    to a callable ``(*, text) -> str``; by default the profiles app's Presidio pipeline). The audit app
+    depends on no other app, so the scrubber is injected by settings rather than imported."""
+    path = getattr(settings, "AUDIT_FREE_TEXT_SCRUBBER", "")
+    return str(import_string(path)(text=text)) if path and text else text
 
 
 def _categories(value: Any, field: str) -> list[str]:

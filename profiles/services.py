@@ -1007,10 +1007,43 @@ class _TextContext:
     stored: set[UUID]
 
 
+def _known_identifiers(ids: Sequence[UUID], keys: dict[UUID, DataKey]) -> dict[UUID, Any]:
+    """The customers' own identifiers (decrypted fields and source ids, one query each per chunk), which
+    the pseudonymizer must always redact in their texts. Kept in memory for the call only."""
+    from .selectors import known_identifiers_from_fields
+
+    fields: dict[UUID, dict[str, str]] = {cid: {} for cid in ids}
+    external_ids: dict[UUID, list[str]] = {cid: [] for cid in ids}
+    for chunk in _chunked(list(ids)):
+        for field_row in PersonalField.objects.filter(customer_id__in=chunk).order_by("customer_id", "id"):
+            fields[field_row.customer_id][field_row.field] = keys[field_row.customer_id].decrypt_field(
+                field_row.field, field_row.ciphertext, field_row.key_version)
+        for identity in SourceIdentity.objects.filter(customer_id__in=chunk).order_by("customer_id", "id"):
+            external_ids[identity.customer_id].append(keys[identity.customer_id].decrypt_field(
+                f"source:{identity.source}", identity.external_id_encrypted, identity.key_version))
+    return {cid: known_identifiers_from_fields(fields[cid], external_ids[cid]) for cid in ids}
+
+
+def free_text_scrub(*, text: str, customer_id: UUID | None = None) -> str:
+    """Pseudonymize free text typed by an operator (a DPO's reason, rationale, justification or breach
+    description) before it is stored: the same Presidio pipeline as customer texts, with the customer's
+    own identifiers always redacted when the text concerns one customer. Placeholders are numbered per
+    text (no state is kept). An unknown or erased customer is scrubbed without known identifiers."""
+    from .pseudonymizer import get_pseudonymizer
+
+    if not isinstance(text, str) or not text.strip():
+        return text if isinstance(text, str) else ""
+    known = None
+    if customer_id is not None:
+        keys = data_keys.key_get_many([customer_id])
+        if customer_id in keys:
+            known = _known_identifiers([customer_id], keys)[customer_id]
+    return get_pseudonymizer().pseudonymize(text, known=known).text
+
+
 def _pseudonymize(items: list[_Prepared], keys: dict[UUID, DataKey]) -> _TextContext:
     """One Presidio batch call for all texts; states, fields and source ids read with one query each."""
     from .pseudonymizer import get_pseudonymizer
-    from .selectors import known_identifiers_from_fields
 
     with_text = [p for p in items if p.text]
     if not with_text:
@@ -1018,21 +1051,13 @@ def _pseudonymize(items: list[_Prepared], keys: dict[UUID, DataKey]) -> _TextCon
     ids = sorted({p.customer_id for p in with_text}, key=str)
     states: dict[UUID, dict[str, str]] = {cid: {} for cid in ids}
     stored: set[UUID] = set()
-    fields: dict[UUID, dict[str, str]] = {cid: {} for cid in ids}
-    external_ids: dict[UUID, list[str]] = {cid: [] for cid in ids}
     for chunk in _chunked(ids):
         for row in PlaceholderState.objects.filter(customer_id__in=chunk):
             states[row.customer_id] = json.loads(
                 keys[row.customer_id].decrypt_field("placeholder_state", row.ciphertext, row.key_version))
             stored.add(row.customer_id)
-        for field_row in PersonalField.objects.filter(customer_id__in=chunk).order_by("customer_id", "id"):
-            fields[field_row.customer_id][field_row.field] = keys[field_row.customer_id].decrypt_field(
-                field_row.field, field_row.ciphertext, field_row.key_version)
-        for identity in SourceIdentity.objects.filter(customer_id__in=chunk).order_by("customer_id", "id"):
-            external_ids[identity.customer_id].append(keys[identity.customer_id].decrypt_field(
-                f"source:{identity.source}", identity.external_id_encrypted, identity.key_version))
     before = {cid: json.dumps(state, sort_keys=True) for cid, state in states.items()}
-    known = {cid: known_identifiers_from_fields(fields[cid], external_ids[cid]) for cid in ids}
+    known = _known_identifiers(ids, keys)
     results = get_pseudonymizer().pseudonymize_batch(
         [p.text or "" for p in with_text],
         known=[known[p.customer_id] for p in with_text],

@@ -97,6 +97,12 @@ def _subject_of(req: SubjectRequest) -> UUID:
     return req.subject
 
 
+def _scrubbed(text: str, subject: UUID | None, *, max_length: int = MAX_REASON_LENGTH) -> str:
+    """Free text typed by the DPO (reasons, rationales, justifications) is pseudonymized like any customer
+    text before it is stored: it is about a person and may name them."""
+    return profile_services.free_text_scrub(text=text.strip(), customer_id=subject)[:max_length]
+
+
 def _blob(value: bytes | memoryview | None) -> bytes:
     if value is None:
         raise NotFound()
@@ -706,7 +712,7 @@ def request_reject(*, request_id: UUID, actor: str, code: str, reason: str = "")
         raise _field_error("code", "invalid_choice")
     if code == RejectionCode.OTHER and not reason.strip():
         raise _field_error("reason", "required")
-    _close(req, Status.REJECTED, actor=actor, rejection_code=code, reason=reason.strip())
+    _close(req, Status.REJECTED, actor=actor, rejection_code=code, reason=_scrubbed(reason, req.subject))
     return req
 
 
@@ -732,7 +738,7 @@ def request_extend(*, request_id: UUID, actor: str, months: int, code: str, reas
         raise ExtensionExhausted()
     req.extension_months += months
     req.extension_code = code
-    req.extension_reason = reason.strip()[:MAX_REASON_LENGTH]
+    req.extension_reason = _scrubbed(reason, req.subject)
     req.extended_at = now
     _transition(req, Status.EXTENDED, actor=actor, code=code, extra={"months": months})
     address = _contact_open(req)
@@ -806,7 +812,8 @@ def legal_hold_place(*, customer_id: UUID, reason: str, justification: str, acto
         raise _field_error("justification", "required")
     if not profile_selectors.customer_exists(customer_id=customer_id):
         raise NotFound()
-    hold = LegalHold.objects.create(subject=customer_id, reason=reason, justification=justification.strip()[:2000],
+    hold = LegalHold.objects.create(subject=customer_id, reason=reason,
+                                    justification=_scrubbed(justification, customer_id, max_length=2000),
                                     placed_by=actor)
     audit_services.governance_record(kind="dsr.legal_hold_placed", actor=actor, subject=customer_id,
                                      details={"hold": hold.pk, "reason": reason})
@@ -1060,7 +1067,7 @@ def review_decide(*, review_id: int, reviewer: str, outcome: str, rationale: str
         raise InvalidTransition()
     if not rationale or not rationale.strip():
         raise _field_error("rationale", "required")
-    rationale = rationale.strip()[:MAX_REASON_LENGTH]
+    rationale = _scrubbed(rationale, review.subject)
     if outcome == ReviewTask.Result.OVERRIDDEN:
         if not tier:
             raise _field_error("tier", "required")

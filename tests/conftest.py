@@ -15,6 +15,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+# spaCy and Presidio import pydantic, whose class definitions fail if they are first imported while freezegun
+# has replaced ``datetime.date`` (a test that freezes time and then scrubs a DPO's text). Import them first.
+import presidio_analyzer  # noqa: F401, E402
+import spacy  # noqa: F401, E402
 from typing import Any
 
 import pytest

@@ -151,6 +151,8 @@ AUDIT_CHECKPOINT_STORE = env("AUDIT_CHECKPOINT_STORE", default="audit.checkpoint
 AUDIT_SEAL_MAX_LAG_SECONDS = env.int("AUDIT_SEAL_MAX_LAG_SECONDS", default=3600)
 AUDIT_EXPORT_MAX_ROWS = env.int("AUDIT_EXPORT_MAX_ROWS", default=100_000)
 AUDIT_ALLOW_TRUNCATE = False  # tests only: lets Django flush the append-only tables on PostgreSQL
+# Free text typed by the DPO into the audit app (breach register) is pseudonymized by this callable.
+AUDIT_FREE_TEXT_SCRUBBER = "profiles.services.free_text_scrub"
 
 # --- Privacy and business configuration --------------------------------------------------------------
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="GB")

@@ -27,7 +27,8 @@ from audit.models import BreachIncident
 from config.errors import ApplicationError, NotFound
 from subject_rights.console.auth import actor_of, dpo_required
 
-NO_PII = "No personal data: describe categories and numbers; text containing an e-mail address is refused."
+NO_PII = ("No personal data: describe categories and numbers. Text containing an e-mail address is refused; names "
+          "and other identifiers are replaced by placeholders before the text is stored.")
 
 
 def _split(value: str) -> list[str]:

@@ -58,14 +58,14 @@ def test_drill_records_one_incident_with_art_33_3_fields_one_governance_record_a
     assert incident.reported_by == "job:breach_drill"
     # Art. 33(3)(a)-(d)
     assert incident.nature == ["confidentiality"]
-    assert incident.description.startswith("DRILL")
+    assert incident.description.startswith("[drill] Simulated loss")
     assert incident.subject_categories == ["customers"]
     assert incident.subjects_estimate == 100
     assert incident.data_categories == ["contact details", "scores"]
     assert incident.records_estimate == 100
     assert incident.dpo_contact == settings.DPO_EMAIL
-    assert incident.consequences.startswith("DRILL")
-    assert incident.measures.startswith("DRILL")
+    assert incident.consequences.startswith("[drill] Possible unwanted contact")
+    assert incident.measures.startswith("[drill] Revoke the export link")
     assert incident.risk == "risk"
     assert incident.authority_notified_at is None
 
@@ -77,7 +77,7 @@ def test_drill_records_one_incident_with_art_33_3_fields_one_governance_record_a
     assert events[0].details["reference"] == incident.reference
     assert events[0].details["drill"] is True
     assert "description" in events[0].details["fields"]
-    assert "DRILL" not in str(events[0].details)  # field names, never their text
+    assert "Simulated loss" not in str(events[0].details)  # field names, never their text
 
     assert len(mail.outbox) == 1
     message = mail.outbox[0]

@@ -29,15 +29,15 @@ class Command(BaseCommand):
             incident = breach.breach_record(
                 actor=options["actor"],
                 nature=["confidentiality"],
-                description="DRILL: simulated loss of an unencrypted export file by a staff member. "
+                description="[drill] Simulated loss of an unencrypted export file by a staff member. "
                             "No real data is concerned.",
                 detected_at=timezone.now(),
                 subject_categories=["customers"],
                 subjects_estimate=100,
                 data_categories=["contact details", "scores"],
                 records_estimate=100,
-                consequences="DRILL: possible unwanted contact and disclosure of customer tiers.",
-                measures="DRILL: revoke the export link, rotate the API token used, review export controls.",
+                consequences="[drill] Possible unwanted contact and disclosure of customer tiers.",
+                measures="[drill] Revoke the export link, rotate the API token used, review export controls.",
                 risk="risk",
                 is_drill=True,
             )
