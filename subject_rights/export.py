@@ -56,12 +56,34 @@ def export_validate(document: dict[str, Any]) -> None:
         raise error
 
 
+def _json_default(value: Any) -> Any:
+    """The conversions of ``_plain_walk`` for the values the JSON encoder does not know."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, bytes | memoryview):
+        return None
+    if isinstance(value, set | frozenset):
+        return list(value)
+    raise TypeError(type(value).__name__)
+
+
 def _plain(value: Any) -> Any:
-    """JSON-ready values: datetimes as ISO 8601, decimals and UUIDs as strings."""
+    """JSON-ready values: datetimes as ISO 8601, decimals and UUIDs as strings. One encode/decode in the
+    C JSON codec (a 10,000-event document in milliseconds); a value the codec cannot take (e.g. a non-text
+    key) falls back to the equivalent walk."""
+    try:
+        return json.loads(json.dumps(value, default=_json_default, ensure_ascii=False))
+    except (TypeError, ValueError):
+        return _plain_walk(value)
+
+
+def _plain_walk(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain_walk(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return [_plain(v) for v in value]
+        return [_plain_walk(v) for v in value]
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal | UUID):
