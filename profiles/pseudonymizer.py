@@ -7,7 +7,9 @@ Every personal entity is replaced by a typed placeholder that is stable within o
   matched case-, whitespace- and diacritics-insensitively in *any* language; these always win;
 * Presidio pattern recognizers (e-mail, phone, IBAN, credit card, IP, URL, pattern-based national ids),
   which are language independent and run with cheap pre-filters;
-* the English spaCy NER (PERSON, GPE/LOC/FAC -> LOCATION) through Presidio's ``SpacyNlpEngine``.
+* the English spaCy NER (PERSON, GPE/LOC/FAC -> LOCATION), read straight from ``nlp.pipe`` (the same
+  entities and fixed score Presidio's ``SpacyNlpEngine`` + ``SpacyRecognizer`` give, without building
+  their per-text ``NlpArtifacts``: lemmas, token indices and explanation objects nobody here reads).
 
 Privacy notes: nothing is downloaded at run time (see :mod:`profiles.offline_nlp`); no raw value is
 logged, raised or stored in ``placeholder_state`` (keys are HMAC-SHA256 digests under a per-state random
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import logging
 import re
 import secrets
@@ -31,14 +34,13 @@ from functools import lru_cache
 import phonenumbers
 from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
 from presidio_analyzer import predefined_recognizers as presidio_recognizers
-from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     EmailRecognizer,
     IbanRecognizer,
     IpRecognizer,
     PhoneRecognizer,
-    SpacyRecognizer,
     UrlRecognizer,
 )
 
@@ -174,14 +176,32 @@ def _fold_char(ch: str) -> str:
     return base.casefold()
 
 
+class _FoldTable(dict[int, str]):
+    """``str.translate`` table filled on first use of each character (characters only, never values)."""
+
+    def __missing__(self, ordinal: int) -> str:
+        folded = _fold_char(chr(ordinal))
+        if len(folded) != 1:
+            _FOLD_IRREGULAR.add(chr(ordinal))
+        self[ordinal] = folded
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
+_FOLD_IRREGULAR: set[str] = set()  # characters that fold to "" or to several characters
+
+
 def _fold(text: str) -> str:
-    return "".join(_fold_char(ch) for ch in text)
+    return text.lower() if text.isascii() else text.translate(_FOLD_TABLE)
 
 
 def _fold_with_offsets(text: str) -> tuple[str, list[int]]:
     """Folded text and, for each folded char, the index of the original char it came from."""
     if text.isascii():
         return text.lower(), list(range(len(text)))
+    folded = text.translate(_FOLD_TABLE)
+    if len(folded) == len(text) and _FOLD_IRREGULAR.isdisjoint(text):
+        return folded, list(range(len(text)))
     parts: list[str] = []
     offsets: list[int] = []
     for i, ch in enumerate(text):
@@ -265,91 +285,216 @@ _NAME_PARTICLES = frozenset(
     }
 )
 _GIVEN_NAME_PARTICLES = frozenset({"del", "al", "el", "di"})
-# Not preceded by a word char or "@", nor by "x." (so that names inside e-mails/URLs are left to those).
-_NAME_LEFT = r"(?<![\w@])(?<!\w\.)"
-_NAME_RIGHT = r"(?![\w@]|\.\w)"
+# The customer's identifiers are matched without compiling anything per customer: a per-customer regex
+# (one alternation per kind) cost ~1 ms to compile and every text of a batch usually has a different
+# author, so compiling dominated the run time while a cache of compiled patterns would have kept raw PII
+# around. Instead each kind is matched by literal ``str.find`` of the folded identifier pieces in the folded
+# text plus explicit boundary checks, emulating the regexes below (documented, and kept as the test oracle
+# ``tests/profiles/known_regex_oracle.py``) with ``re.finditer`` semantics: leftmost match first, the first
+# alternative in (-len(source), source) order wins at a position, no overlaps within one rule.
+#
+#   names:     (?<![\w@])(?<!\w\.) (?:tok[\s\-]+tok...|tok[\s,\-]+tok (reversed)|tok) (?![\w@]|\.\w)
+#   inflected: same boundaries, stem[^\W\d_]{1,3|4}, kept only when capitalized in the text
+#   e-mails:   (?<![\w.+\-@]) literal (?![\w\-@]|\.\w)
+#   phones:    (?<![\d+]) PREFIX? d[\s.\-/()]{0,3}d...d (?!\d) EXTENSION?
+#   addresses / other ids: (?<![^\W_]) tok[\W_]{0,4}tok... (?![^\W_])
+#
+# The matcher is built per call from the KnownIdentifiers and dropped with it: nothing is cached across
+# calls, so no raw identifier outlives the request that carried it.
+
 _LETTERS = r"[^\W\d_]"
 _SEP = r"[\s\-]+"
+_SEP_REVERSED = r"[\s,\-]+"
 _PHONE_SEP = r"[\s.\-/()]{0,3}"
 # Optional country code ("+48", "0048", "(+358)", "+44 (0)") or trunk zeros ("0", "(0)", "00").
 _PHONE_PREFIX = r"(?:\(?(?:\+|00)[\s.]*\d{1,3}\)?[\s.\-/]*(?:\(?0{1,3}\)?[\s.\-/]*)?|\(?0{1,3}\)?[\s.\-/]*)?"
+# Leftmost start of "(?<![\d+]) PREFIX?" ending exactly at endpos (module level: compiled once).
+_PHONE_LEFT = re.compile(r"(?<![\d+])" + _PHONE_PREFIX + r"\Z")
+_PHONE_EXTENSION_AT = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}")
+# Digits whose gaps are 0-3 phone separators: a known phone body can only occur inside one such chain.
+_DIGIT_CHAIN = re.compile(r"\d(?:[\s.\-/()]{0,3}\d)*")
+_ALNUM_RUN = re.compile(r"[^\W_]+")
+
+
+def _is_word(ch: str) -> bool:
+    """``re``'s ``\\w`` for str patterns."""
+    return ch.isalnum() or ch == "_"
+
+
+def _is_letter(ch: str) -> bool:
+    """``re``'s ``[^\\W\\d_]``."""
+    return ch.isalnum() and not ch.isdecimal()
+
+
+def _name_left_ok(s: str, p: int) -> bool:
+    """``(?<![\\w@])(?<!\\w\\.)`` at ``p``."""
+    if p == 0:
+        return True
+    c = s[p - 1]
+    if c == "@" or _is_word(c):
+        return False
+    return not (c == "." and p >= 2 and _is_word(s[p - 2]))
+
+
+def _name_right_ok(s: str, e: int) -> bool:
+    """``(?![\\w@]|\\.\\w)`` at ``e``."""
+    if e >= len(s):
+        return True
+    c = s[e]
+    if c == "@" or _is_word(c):
+        return False
+    return not (c == "." and e + 1 < len(s) and _is_word(s[e + 1]))
+
+
+def _find_all(s: str, literal: str) -> list[int]:
+    """Start of every (possibly overlapping) occurrence of ``literal`` in ``s``."""
+    out = []
+    i = s.find(literal)
+    while i != -1:
+        out.append(i)
+        i = s.find(literal, i + 1)
+    return out
+
+
+class _FoldedText:
+    """One text folded once, with lazily built indexes shared by all of a customer's identifiers."""
+
+    __slots__ = ("_chains", "_runs", "folded", "offsets")
+
+    def __init__(self, text: str) -> None:
+        self.folded, self.offsets = _fold_with_offsets(text)
+        self._chains: list[tuple[str, list[int]]] | None = None
+        self._runs: tuple[str, list[int], list[int], list[int], dict[int, int]] | None = None
+
+    def digit_chains(self) -> list[tuple[str, list[int]]]:
+        """(digits, position of each digit) for every chain of digits joined by 0-3 phone separators."""
+        if self._chains is None:
+            chains = []
+            for m in _DIGIT_CHAIN.finditer(self.folded):
+                base = m.start()
+                positions = [base + k for k, c in enumerate(m.group()) if c.isdecimal()]
+                chains.append(("".join(self.folded[p] for p in positions), positions))
+            self._chains = chains
+        return self._chains
+
+    def alnum_runs(self) -> tuple[str, list[int], list[int], list[int], dict[int, int]]:
+        """Letters/digits only (``[^\\W_]``) and, per run: start in it, start in the text, length;
+        plus start-in-projection -> run index."""
+        if self._runs is None:
+            parts: list[str] = []
+            proj_starts: list[int] = []
+            text_starts: list[int] = []
+            lengths: list[int] = []
+            n = 0
+            for m in _ALNUM_RUN.finditer(self.folded):
+                run = m.group()
+                parts.append(run)
+                proj_starts.append(n)
+                text_starts.append(m.start())
+                lengths.append(len(run))
+                n += len(run)
+            index = {p: k for k, p in enumerate(proj_starts)}
+            self._runs = ("".join(parts), proj_starts, text_starts, lengths, index)
+        return self._runs
 
 
 @dataclass(frozen=True)
-class _KnownRule:
-    regex: re.Pattern[str]
+class _NameAlternative:
+    tokens: tuple[str, ...]  # folded literals
+    comma: bool  # separators are [\s,\-]+ (reversed order "Nowak, Anna") instead of [\s\-]+
+
+
+@dataclass(frozen=True)
+class _InflectedAlternative:
+    stem: str
+    max_letters: int
+
+
+@dataclass(frozen=True)
+class _TokenRule:
+    joined: str  # the value's letters/digits
+    boundaries: frozenset[int]  # offsets in ``joined`` where the value has a separator
+    first: str  # first and last word of the value: a match contains both verbatim (cheap pre-check)
+    last: str
     placeholder_type: str
     key: str
-    capitalized_only: bool = False
 
 
-def _alternation(variants: Iterable[str]) -> str:
-    unique = sorted(set(variants), key=lambda v: (-len(v), v))
-    return "(?:" + "|".join(unique) + ")"
+@dataclass(frozen=True)
+class _KnownMatcher:
+    """A customer's identifiers, pre-folded; plain strings only (no compiled per-customer pattern)."""
+
+    name_key: str = ""
+    names: tuple[_NameAlternative, ...] = ()
+    inflected: tuple[_InflectedAlternative, ...] = ()
+    emails: tuple[tuple[str, str], ...] = ()  # (folded e-mail, key)
+    phones: tuple[tuple[tuple[str, ...], str], ...] = ()  # (digit bodies in alternation order, key)
+    tokens: tuple[_TokenRule, ...] = ()
+
+    def __repr__(self) -> str:  # never print PII
+        return "_KnownMatcher(...)"
 
 
 def _name_tokens(folded_name: str) -> list[str]:
     return [t for t in re.split(r"[\s,]+", folded_name) if t]
 
 
-def _build_name_rules(names: Sequence[str]) -> list[_KnownRule]:
+def _ordered(alternatives: dict[str, object]) -> list[object]:
+    """Alternatives in the order a regex alternation sorted by (-len(source), source) would try them."""
+    return [alternatives[src] for src in sorted(alternatives, key=lambda v: (-len(v), v))]
+
+
+def _build_name_matcher(
+    names: Sequence[str],
+) -> tuple[str, tuple[_NameAlternative, ...], tuple[_InflectedAlternative, ...]]:
     folded = [" ".join(_name_tokens(_fold(n))) for n in names]
     folded = [f for f in folded if len(_NON_WORD.sub("", f)) >= 2]
     if not folded:
-        return []
+        return "", (), ()
     # All known names belong to the customer: one placeholder, keyed like an NER-detected full name.
     canonical = max(folded, key=lambda f: (len(f.split()), len(f)))
     key = _text_key(canonical)
-    exact: set[str] = set()
-    inflected: set[str] = set()
+    exact: dict[str, object] = {}  # regex source -> alternative
+    inflected: dict[str, object] = {}
     for name in folded:
         tokens = name.split()
         escaped = [re.escape(t) for t in tokens]
         # "Del", "Al", "El", "Di" leading a name are given names, not particles: never leave them in clear.
         particles = _NAME_PARTICLES - {tokens[0]} if tokens[0] in _GIVEN_NAME_PARTICLES else _NAME_PARTICLES
         if len(tokens) > 1:
-            exact.add(r"[\s,\-]+".join(reversed(escaped)))
+            exact[_SEP_REVERSED.join(reversed(escaped))] = _NameAlternative(tuple(reversed(tokens)), True)
         # Every contiguous run of tokens ("van den Velde", "Anna Maria"), but not bare particles.
         for i in range(len(tokens)):
             for j in range(i + 1, len(tokens) + 1):
                 if tokens[j - 1] not in particles and (j - i > 1 or tokens[i] not in particles):
-                    exact.add(_SEP.join(escaped[i:j]))
+                    exact[_SEP.join(escaped[i:j])] = _NameAlternative(tuple(tokens[i:j]), False)
         for token in {p for t in tokens for p in t.split("-") if p}:
             if len(token) < 2 or token in particles or not any(c.isalpha() for c in token):
                 continue
-            exact.add(re.escape(token))
+            exact[re.escape(token)] = _NameAlternative((token,), False)
             if len(token) >= 3 and token.isalpha():
                 # Declined forms (PL "Kowalskiego", "Anny"; FI "Virtasen"): capitalized in the text only.
                 stem = token[:-1] if len(token) >= 4 and token[-1] in "aeiouy" else token
-                inflected.add(re.escape(stem) + _LETTERS + ("{1,4}" if len(stem) >= 5 else "{1,3}"))
+                most = 4 if len(stem) >= 5 else 3
+                inflected[re.escape(stem) + _LETTERS + f"{{1,{most}}}"] = _InflectedAlternative(stem, most)
                 if token.endswith("nen") and len(token) >= 6:
-                    inflected.add(re.escape(token[:-3]) + "s" + _LETTERS + "{1,4}")
-    rules = [_KnownRule(re.compile(_NAME_LEFT + _alternation(exact) + _NAME_RIGHT), "PERSON", key)]
-    if inflected:
-        rules.append(
-            _KnownRule(
-                re.compile(_NAME_LEFT + _alternation(inflected) + _NAME_RIGHT),
-                "PERSON",
-                key,
-                capitalized_only=True,
-            )
-        )
-    return rules
+                    inflected[re.escape(token[:-3]) + "s" + _LETTERS + "{1,4}"] = _InflectedAlternative(
+                        token[:-3] + "s", 4
+                    )
+    return key, tuple(_ordered(exact)), tuple(_ordered(inflected))  # type: ignore[arg-type]
 
 
-def _build_email_rules(emails: Sequence[str]) -> list[_KnownRule]:
-    rules = []
+def _build_email_matchers(emails: Sequence[str]) -> list[tuple[str, str]]:
+    out = []
     for email in emails:
         folded = _fold(email).strip()
         if "@" not in folded or len(folded) < 3:
             continue
-        regex = re.compile(r"(?<![\w.+\-@])" + re.escape(folded) + r"(?![\w\-@]|\.\w)")
-        rules.append(_KnownRule(regex, "EMAIL", _normalize("EMAIL", folded)))
-    return rules
+        out.append((folded, _normalize("EMAIL", folded)))
+    return out
 
 
 _PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
-_PHONE_EXTENSION_TEXT = r"(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?"
 
 
 def _phone_bodies(phone: str) -> set[str]:
@@ -366,16 +511,13 @@ def _phone_bodies(phone: str) -> set[str]:
     return {b for b in bodies if len(b) >= 5}
 
 
-def _build_phone_rules(phones: Sequence[str]) -> list[_KnownRule]:
-    rules = []
+def _build_phone_matchers(phones: Sequence[str]) -> list[tuple[tuple[str, ...], str]]:
+    out = []
     for phone in phones:
         bodies = _phone_bodies(phone)
-        if not bodies:
-            continue
-        body = _alternation(_PHONE_SEP.join(re.escape(d) for d in b) for b in bodies)
-        regex = re.compile(r"(?<![\d+])" + _PHONE_PREFIX + body + r"(?!\d)" + _PHONE_EXTENSION_TEXT)
-        rules.append(_KnownRule(regex, "PHONE", _normalize("PHONE", phone)))
-    return rules
+        if bodies:
+            out.append((tuple(sorted(bodies, key=lambda b: (-len(b), b))), _normalize("PHONE", phone)))
+    return out
 
 
 def _address_subparts(part: str) -> list[str]:
@@ -404,9 +546,7 @@ def _address_subparts(part: str) -> list[str]:
     return out
 
 
-def _build_token_rules(
-    values: Sequence[str], placeholder_type: str, *, split_parts: bool
-) -> list[_KnownRule]:
+def _build_token_matchers(values: Sequence[str], placeholder_type: str, *, split_parts: bool) -> list[_TokenRule]:
     """Addresses / other ids: word tokens joined by up to 4 non-word chars (``00-950`` ~ ``00950``)."""
     rules = []
     candidates: list[str] = []
@@ -418,27 +558,193 @@ def _build_token_rules(
                 candidates.extend(_address_subparts(part))
     seen: set[str] = set()
     for candidate in candidates:
-        tokens = re.findall(r"[^\W_]+", _fold(candidate))
+        folded = _fold(candidate)
+        tokens = _ALNUM_RUN.findall(folded)
         joined = "".join(tokens)
         if len(joined) < 3 or (split_parts and len(joined) < 4 and candidate not in values):
             continue
         if joined in seen:
             continue
         seen.add(joined)
-        body = r"[\W_]{0,4}".join(re.escape(t) for t in tokens)
-        regex = re.compile(r"(?<![^\W_])" + body + r"(?![^\W_])")
-        rules.append(_KnownRule(regex, placeholder_type, _normalize(placeholder_type, candidate)))
+        boundaries = frozenset(itertools.accumulate(len(t) for t in tokens[:-1]))
+        key = _NON_WORD.sub(" ", folded).strip()  # == _normalize(placeholder_type, candidate) for both types
+        rules.append(_TokenRule(joined, boundaries, tokens[0], tokens[-1], placeholder_type, key))
     return rules
 
 
-def _build_known_rules(known: KnownIdentifiers) -> list[_KnownRule]:
-    return [
-        *_build_name_rules(known.names),
-        *_build_email_rules(known.emails),
-        *_build_phone_rules(known.phones),
-        *_build_token_rules(known.addresses, "ADDRESS", split_parts=True),
-        *_build_token_rules(known.other, "IDENTIFIER", split_parts=False),
-    ]
+def _build_known_matcher(known: KnownIdentifiers) -> _KnownMatcher:
+    name_key, names, inflected = _build_name_matcher(known.names)
+    return _KnownMatcher(
+        name_key=name_key,
+        names=names,
+        inflected=inflected,
+        emails=tuple(_build_email_matchers(known.emails)),
+        phones=tuple(_build_phone_matchers(known.phones)),
+        tokens=(
+            *_build_token_matchers(known.addresses, "ADDRESS", split_parts=True),
+            *_build_token_matchers(known.other, "IDENTIFIER", split_parts=False),
+        ),
+    )
+
+
+def _match_name_tokens(s: str, p: int, tokens: tuple[str, ...], comma: bool) -> int | None:
+    """End of ``tok (sep+ tok)*`` at ``p`` followed by a name boundary; backtracks like ``re``."""
+
+    def is_sep(c: str) -> bool:
+        return c.isspace() or c == "-" or (comma and c == ",")
+
+    def rec(i: int, q: int) -> int | None:
+        token = tokens[i]
+        if not s.startswith(token, q):
+            return None
+        e = q + len(token)
+        if i == len(tokens) - 1:
+            return e if _name_right_ok(s, e) else None
+        r = e
+        while r < len(s) and is_sep(s[r]):
+            r += 1
+        for q2 in range(r, e, -1):  # greedy separator run first, then shorter ones
+            end = rec(i + 1, q2)
+            if end is not None:
+                return end
+        return None
+
+    return rec(0, p)
+
+
+def _match_inflected(s: str, p: int, alt: _InflectedAlternative) -> int | None:
+    if not s.startswith(alt.stem, p):
+        return None
+    q = p + len(alt.stem)
+    r = q
+    while r < len(s) and r - q <= alt.max_letters and _is_letter(s[r]):
+        r += 1
+    # The letter run must be 1..max long and maximal (a shorter one is followed by a letter: no boundary).
+    if not 1 <= r - q <= alt.max_letters:
+        return None
+    return r if _name_right_ok(s, r) else None
+
+
+def _scan(s: str, firsts: Iterable[str], try_at: Callable[[int], int | None]) -> list[tuple[int, int]]:
+    """``finditer`` over candidate starts (occurrences of ``firsts``): leftmost first, no overlaps."""
+    out = []
+    last = 0
+    for p in sorted({p for literal in firsts for p in _find_all(s, literal)}):
+        if p < last or not _name_left_ok(s, p):
+            continue
+        end = try_at(p)
+        if end is not None:
+            out.append((p, end))
+            last = end
+    return out
+
+
+def _match_names(s: str, m: _KnownMatcher) -> list[tuple[int, int, bool]]:
+    def exact_at(p: int) -> int | None:
+        for alt in m.names:
+            end = _match_name_tokens(s, p, alt.tokens, alt.comma)
+            if end is not None:
+                return end
+        return None
+
+    def inflected_at(p: int) -> int | None:
+        for alt in m.inflected:
+            end = _match_inflected(s, p, alt)
+            if end is not None:
+                return end
+        return None
+
+    out = [(a, b, False) for a, b in _scan(s, {alt.tokens[0] for alt in m.names}, exact_at)]
+    if m.inflected:
+        out += [(a, b, True) for a, b in _scan(s, {alt.stem for alt in m.inflected}, inflected_at)]
+    return out
+
+
+def _email_left_ok(s: str, p: int) -> bool:
+    """``(?<![\\w.+\\-@])``."""
+    return p == 0 or not (_is_word(s[p - 1]) or s[p - 1] in ".+-@")
+
+
+def _email_right_ok(s: str, e: int) -> bool:
+    """``(?![\\w\\-@]|\\.\\w)``."""
+    if e >= len(s):
+        return True
+    c = s[e]
+    if c in "-@" or _is_word(c):
+        return False
+    return not (c == "." and e + 1 < len(s) and _is_word(s[e + 1]))
+
+
+def _match_email(s: str, literal: str) -> list[tuple[int, int]]:
+    out = []
+    i = s.find(literal)
+    while i != -1:
+        e = i + len(literal)
+        if _email_left_ok(s, i) and _email_right_ok(s, e):
+            out.append((i, e))
+            i = s.find(literal, e)
+        else:
+            i = s.find(literal, i + 1)
+    return out
+
+
+def _match_phone(ft: _FoldedText, bodies: tuple[str, ...]) -> list[tuple[int, int]]:
+    s = ft.folded
+    # Every occurrence of a body inside one digit chain, not followed by a digit: (body start, body end).
+    occurrences: list[tuple[int, int]] = []
+    for digits, positions in ft.digit_chains():
+        for body in bodies:
+            for i in _find_all(digits, body):
+                j = i + len(body)
+                if j < len(positions) and positions[j] == positions[j - 1] + 1:
+                    continue  # (?!\d)
+                occurrences.append((positions[i], positions[j - 1] + 1))
+    out: list[tuple[int, int]] = []
+    last = 0
+    while occurrences:
+        best: tuple[int, int] | None = None
+        for body_start, body_end in occurrences:
+            if body_start < last:
+                continue
+            m = _PHONE_LEFT.search(s, last, body_start)  # leftmost start of an optional prefix
+            if m is not None and (best is None or (m.start(), -body_end) < (best[0], -best[1])):
+                best = (m.start(), body_end)
+        if best is None:
+            break
+        start, end = best
+        ext = _PHONE_EXTENSION_AT.match(s, end)
+        if ext is not None:
+            end = ext.end()
+        out.append((start, end))
+        last = end
+        occurrences = [o for o in occurrences if o[0] >= last]
+    return out
+
+
+def _match_token_rule(ft: _FoldedText, rule: _TokenRule) -> list[tuple[int, int]]:
+    if rule.first not in ft.folded or rule.last not in ft.folded:
+        return []
+    proj, proj_starts, text_starts, lengths, run_at = ft.alnum_runs()
+    joined = rule.joined
+    out = []
+    i = proj.find(joined)
+    while i != -1:
+        j = i + len(joined)
+        k = run_at.get(i)  # (?<![^\W_]): starts a run
+        ok = k is not None
+        kk = k if k is not None else 0
+        while ok and proj_starts[kk] + lengths[kk] < j:
+            # A gap in the text (1-4 non-alnum chars) must fall where the value has a separator.
+            gap = text_starts[kk + 1] - text_starts[kk] - lengths[kk]
+            if gap > 4 or proj_starts[kk + 1] - i not in rule.boundaries:
+                ok = False
+            kk += 1
+        if ok and proj_starts[kk] + lengths[kk] == j:  # (?![^\W_]): ends a run
+            out.append((text_starts[k], text_starts[kk] + j - proj_starts[kk]))  # type: ignore[index]
+            i = proj.find(joined, j)
+        else:
+            i = proj.find(joined, i + 1)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -591,7 +897,7 @@ class _FastPhoneRecognizer(PhoneRecognizer):
         for cand in _PHONE_CANDIDATE.finditer(text):
             snippet = cand.group()
             offset = cand.start()
-            if sum(c.isdigit() for c in snippet) < 7 or any(
+            if sum(map(str.isdigit, snippet)) < 7 or any(
                 s <= offset and cand.end() <= e for s, e in covered
             ):
                 continue
@@ -700,30 +1006,15 @@ class Pseudonymizer:
         self.score_threshold = score_threshold
         ensure_offline_tldextract()
         _harden_presidio_logging()
-        nlp = load_spacy()
-        ner_labels = set(getattr(nlp.get_pipe("ner"), "labels", ())) if "ner" in nlp.pipe_names else set()
-        config = NerModelConfiguration(
-            model_to_presidio_entity_mapping=dict(_NER_LABELS),
-            labels_to_ignore=sorted(ner_labels - set(_NER_LABELS)),
-            low_score_entity_names=[],
-            default_score=_NER_SCORE,
-        )
-        # Wraps the already loaded pipeline: SpacyNlpEngine.load() (which may download) is never called.
-        self._nlp_engine = SpacyNlpEngine(
-            models=[{"lang_code": language, "model_name": SPACY_MODEL_PACKAGE}],
-            ner_model_configuration=config,
-        )
-        self._nlp_engine.nlp = {language: nlp}  # type: ignore[assignment]
-        self._ner = SpacyRecognizer(
-            supported_language=language, supported_entities=["PERSON", "LOCATION"], ner_strength=_NER_SCORE
-        )
+        # The process-wide, NER-only pipeline loaded by package name (never downloaded).
+        self._nlp = load_spacy()
         self._patterns = _build_pattern_specs()
 
     @property
     def recognizer_names(self) -> tuple[str, ...]:
         """Names of the Presidio recognizers in use (for documentation / DPO review)."""
-        recognizers = [spec.recognizer for spec in self._patterns] + [self._ner]
-        return tuple(str(getattr(r, "name", type(r).__name__)) for r in recognizers)
+        names = [str(getattr(spec.recognizer, "name", type(spec.recognizer).__name__)) for spec in self._patterns]
+        return (*names, f"spaCy NER ({SPACY_MODEL_PACKAGE})")
 
     # -- public API --------------------------------------------------------------------------------------
 
@@ -767,34 +1058,36 @@ class Pseudonymizer:
         if n == 0:
             return []
 
-        rules_cache: dict[int, list[_KnownRule]] = {}  # per call only: compiled PII is not kept around
-        artifacts = self._nlp_engine.process_batch(
-            list(texts), self.language, batch_size=max(1, batch_size), n_process=max(1, n_process)
-        )
+        matchers: dict[int, _KnownMatcher] = {}  # per call only: identifiers are not kept around
+        docs = self._nlp.pipe(list(texts), batch_size=max(1, batch_size), n_process=max(1, n_process))
         results: list[PseudonymizedText] = []
-        for i, item in enumerate(artifacts):
-            text, nlp_artifacts = texts[i], item[1]
+        for i, doc in enumerate(docs):
+            text = texts[i]
+            ner = [(e.start_char, e.end_char, _NER_LABELS[e.label_]) for e in doc.ents if e.label_ in _NER_LABELS]
             k = known[i] if known is not None else None
-            rules: list[_KnownRule] = []
+            matcher: _KnownMatcher | None = None
             if k is not None and not k.is_empty():
-                if id(k) not in rules_cache:
-                    rules_cache[id(k)] = _build_known_rules(k)
-                rules = rules_cache[id(k)]
+                matcher = matchers.get(id(k))
+                if matcher is None:
+                    matcher = matchers[id(k)] = _build_known_matcher(k)
             raw_state = placeholder_states[i] if placeholder_states is not None else None
             state = _PlaceholderState(raw_state if raw_state is not None else {})
-            spans = self._detect(text, nlp_artifacts, rules)
+            spans = self._detect(text, ner, matcher)
             results.append(_apply(text, spans, state))
         return results
 
     # -- detection ---------------------------------------------------------------------------------------
 
-    def _detect(self, text: str, nlp_artifacts: NlpArtifacts, rules: list[_KnownRule]) -> list[_Span]:
+    def _detect(
+        self, text: str, ner: Sequence[tuple[int, int, str]], matcher: _KnownMatcher | None
+    ) -> list[_Span]:
+        """``ner``: (start, end, PERSON | LOCATION) entities of the spaCy doc, in document order."""
         if not text.strip():
             return []
         spans: list[_Span] = []
-        if rules:
-            spans.extend(_match_known(text, rules))
-        digits = sum(c.isdigit() for c in text)
+        if matcher is not None:
+            spans.extend(_match_known(text, matcher))
+        digits = sum(map(str.isdigit, text))
         for spec in self._patterns:
             if not spec.should_run(text, digits):
                 continue
@@ -802,11 +1095,11 @@ class Pseudonymizer:
                 found = spec.recognizer.analyze(
                     text,
                     spec.recognizer.supported_entities,
-                    nlp_artifacts,
+                    None,
                     covered=[(sp.start, sp.end) for sp in spans],
                 )
             else:
-                found = spec.recognizer.analyze(text, spec.recognizer.supported_entities, nlp_artifacts)
+                found = spec.recognizer.analyze(text, spec.recognizer.supported_entities, None)
             for r in found:
                 start, end = r.start, r.end
                 if spec.placeholder_type == "URL":
@@ -822,30 +1115,36 @@ class Pseudonymizer:
                             _TIER_PATTERN,
                         )
                     )
-        for r in self._ner.analyze(text, ["PERSON", "LOCATION"], nlp_artifacts):
-            if not _has_capitalized_word(text[r.start : r.end]):
-                continue
-            if r.score >= self.score_threshold and r.end > r.start:
-                ptype = _PLACEHOLDER_TYPE[r.entity_type]
-                spans.append(
-                    _Span(r.start, r.end, ptype, _normalize(ptype, text[r.start : r.end]), r.score, _TIER_NER)
-                )
+        if self.score_threshold <= _NER_SCORE:
+            for start, end, entity_type in ner:
+                if end > start and _has_capitalized_word(text[start:end]):
+                    ptype = _PLACEHOLDER_TYPE[entity_type]
+                    spans.append(
+                        _Span(start, end, ptype, _normalize(ptype, text[start:end]), _NER_SCORE, _TIER_NER)
+                    )
         return _resolve(text, spans)
 
 
-def _match_known(text: str, rules: list[_KnownRule]) -> list[_Span]:
-    folded, offsets = _fold_with_offsets(text)
+def _match_known(text: str, matcher: _KnownMatcher) -> list[_Span]:
+    ft = _FoldedText(text)
+    folded, offsets = ft.folded, ft.offsets
+    found: list[tuple[int, int, str, str, bool]] = []
+    if matcher.names:
+        found += [(a, b, "PERSON", matcher.name_key, cap) for a, b, cap in _match_names(folded, matcher)]
+    for literal, key in matcher.emails:
+        found += [(a, b, "EMAIL", key, False) for a, b in _match_email(folded, literal)]
+    for bodies, key in matcher.phones:
+        found += [(a, b, "PHONE", key, False) for a, b in _match_phone(ft, bodies)]
+    for rule in matcher.tokens:
+        found += [(a, b, rule.placeholder_type, rule.key, False) for a, b in _match_token_rule(ft, rule)]
     spans = []
-    for rule in rules:
-        for m in rule.regex.finditer(folded):
-            if m.end() <= m.start():
-                continue
-            start, end = offsets[m.start()], offsets[m.end() - 1] + 1
-            while end < len(text) and unicodedata.combining(text[end]):
-                end += 1  # keep decomposed diacritics with their letter
-            if rule.capitalized_only and not text[start].isupper():
-                continue
-            spans.append(_Span(start, end, rule.placeholder_type, rule.key, 1.0, _TIER_KNOWN))
+    for a, b, placeholder_type, key, capitalized_only in found:
+        start, end = offsets[a], offsets[b - 1] + 1
+        while end < len(text) and unicodedata.combining(text[end]):
+            end += 1  # keep decomposed diacritics with their letter
+        if capitalized_only and not text[start].isupper():
+            continue
+        spans.append(_Span(start, end, placeholder_type, key, 1.0, _TIER_KNOWN))
     return spans
 
 
