@@ -99,7 +99,7 @@ def run(ctx: SectionContext) -> SectionResult:
     actual = first.get("actual_total", float("nan"))
     res.headers = ["model", "RMSE", "MAE", "predicted total", f"vs actual {actual:.0f}", "top-10% capture",
                    "fit s (median)"]
-    rows: list[tuple[str, dict[str, Any], Any]] = [("served model (blend)", first["ours"], fit_ours["median"]),
+    rows: list[tuple[str, dict[str, Any], Any]] = [("served model", first["ours"], fit_ours["median"]),
                                                     ("our BG/NBD (inside served)", first["ours_bgnbd"], None)]
     if "lifetimes_bgnbd" in first:
         rows.append(("lifetimes BG/NBD + GG", first["lifetimes_bgnbd"], fit_lt["median"] if fit_lt else None))
@@ -110,6 +110,20 @@ def run(ctx: SectionContext) -> SectionResult:
                          f"{(m['predicted_total'] - actual) / actual * 100:+.1f}%", m["top10_revenue_share"], fit])
 
     res.metrics["data_check_actual_total_is_1882"] = actual == ACTUAL_HOLDOUT_TRANSACTIONS
+    design = first.get("design", {})
+    res.params["served_design"] = design
+    res.notes.append(
+        "served design, chosen on inner time splits of the calibration period only (forecast at days "
+        "139/160/181, validated up to day 272): " + ", ".join(f"{k}={v}" for k, v in design.items())
+    )
+    for alt in first.get("holdout_of_alternatives", []):
+        h = alt["holdout"]
+        res.notes.append(
+            f"not selected ({alt['label']}; ml_weight={alt['ml_weight']}, quantile_weight="
+            f"{alt['quantile_weight']}, quantile_level={alt['quantile_level']}, ranking={alt['ranking']}, "
+            f"forest_leaf={alt.get('forest_leaf')}): holdout RMSE {h['rmse']:.4f}, MAE {h['mae']:.4f}, "
+            f"total {h['predicted_total']:.0f}, top-10% {h['top10_revenue_share']:.4f} (reported only)"
+        )
     if "lifetimes_bgnbd" in first:
         lt = first["lifetimes_bgnbd"]
         ours = first["ours"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize, special, stats
 
 ArrayLike = np.ndarray | float
+_LOG_BOUND = 12.0  # |log parameter| search bound of the BG/NBD fit
 
 
 def _minimize(fun, x0: np.ndarray) -> np.ndarray:
@@ -74,12 +75,19 @@ class BetaGeo:
         wsum = w.sum()
 
         def nll(log_p: np.ndarray) -> float:
+            # Bounded log-parameters: near a -> 0, b -> inf the likelihood loses all precision and a
+            # naive search "finds" spurious optima there (seen on CDNOW at some cutoffs).
+            if not np.all(np.abs(log_p) <= _LOG_BOUND):
+                return 1e100
             p = np.exp(log_p)
             ll = self.log_likelihood(p, x, t_x, T_s)
             val = -(w * ll).sum() / wsum + penalizer * float(np.sum(p**2))
             return float(val) if np.isfinite(val) else 1e100
 
-        r, alpha, a, b = np.exp(_minimize(nll, np.zeros(4)))
+        # Two starts (unit parameters; short-lifetime / slow-buyer prior), keep the better optimum.
+        starts = (np.zeros(4), np.log(np.array([0.5, 0.2, 1.0, 3.0])))
+        fits = [_minimize(nll, s0) for s0 in starts]
+        r, alpha, a, b = np.exp(min(fits, key=nll))
         self.r, self.alpha, self.a, self.b = float(r), float(alpha / scale), float(a), float(b)
         return self
 
@@ -121,6 +129,25 @@ class BetaGeo:
                 a / np.maximum(b + x - 1, 1e-300)
             )
         return np.where(x == 0, 1.0, special.expit(-log_div))
+
+    def conditional_tail_probabilities(
+        self, t: float, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, max_count: int = 80
+    ) -> np.ndarray:
+        """P(Y(t) >= k | x, t_x, T) for k = 1..max_count, shape (n, max_count).
+
+        Given alive, lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x) independently; the future
+        count is min(N, G) with N | lambda ~ Poisson(lambda t) and G ~ Geometric(p) on {1, 2, ...}
+        (drop-out after a purchase), so P(Y >= k | alive) = P(N >= k) E[(1 - p)^(k - 1)] with N
+        negative binomial. Summing over k gives :meth:`conditional_expected_number_of_purchases_up_to_time`.
+        """
+        r, alpha, a, b = self.params
+        x = np.atleast_1d(np.asarray(frequency, dtype=np.float64))
+        T = np.atleast_1d(np.asarray(T, dtype=np.float64))
+        alive = self.conditional_probability_alive(x, recency, T)
+        k = np.arange(1, int(max_count) + 1, dtype=np.float64)[None, :]
+        n_ge_k = stats.nbinom.sf(k - 1, (r + x)[:, None], ((alpha + T) / (alpha + T + t))[:, None])
+        survive = np.exp(special.betaln(a, (b + x)[:, None] + k - 1) - special.betaln(a, (b + x)[:, None]))
+        return np.atleast_1d(alive)[:, None] * n_ge_k * survive
 
     def expected_number_of_purchases_up_to_time(self, t: ArrayLike) -> np.ndarray:
         """E[X(t)] for a new customer."""

@@ -101,3 +101,41 @@ def test_bgnbd_recovers_simulated_parameters() -> None:
     np.testing.assert_allclose(fit.params, [r, alpha, a, b], rtol=0.35)
     e = fit.conditional_expected_number_of_purchases_up_to_time(np.array([4.0, 12.0, 52.0]), 3, 40.0, T)
     assert np.all(np.diff(e) > 0)
+
+
+@pytest.mark.parametrize("as_of", [160, 181])
+def test_bgnbd_fit_avoids_spurious_optimum(as_of: int) -> None:
+    """At these CDNOW cutoffs an unbounded search drifted to a -> 0, b -> inf, where the likelihood loses
+    all precision (forecasts of ~1e16); the bounded two-start fit must find lifetimes' optimum."""
+    pytest.importorskip("lifetimes")
+    from lifetimes import BetaGeoFitter
+
+    from scoring.ml.cdnow import load_cdnow, rfm
+
+    s = rfm(load_cdnow(), as_of)
+    ref = BetaGeoFitter().fit(s["x"], s["t_x"], s["T"])
+    ours = BetaGeo().fit(s["x"], s["t_x"], s["T"])
+    np.testing.assert_allclose(ours.params, ref.params_[["r", "alpha", "a", "b"]].to_numpy(), rtol=1e-2)
+    assert BetaGeo.log_likelihood(ours.params, s["x"], s["t_x"], s["T"]).sum() == pytest.approx(
+        BetaGeo.log_likelihood(
+            ref.params_[["r", "alpha", "a", "b"]].to_numpy(), s["x"], s["t_x"], s["T"]
+        ).sum(),
+        abs=1e-3,
+    )
+
+
+def test_conditional_tail_probabilities_match_expectation(cdnow_summary) -> None:
+    s = cdnow_summary
+    bg = BetaGeo().fit(s["x"], s["t_x"], s["T"])
+    tail = bg.conditional_tail_probabilities(39.0, s["x"], s["t_x"], s["T"], max_count=400)
+    assert tail.shape == (len(s["x"]), 400)
+    assert np.all((tail >= 0) & (tail <= 1))
+    assert np.all(np.diff(tail, axis=1) <= 1e-15)  # P(Y >= k) is non-increasing in k
+    alive = bg.conditional_probability_alive(s["x"], s["t_x"], s["T"])
+    assert np.all(tail[:, 0] <= alive + 1e-12)  # buying again needs being alive
+    # E[Y] = sum_k P(Y >= k) reproduces the closed-form conditional expectation (FHL 2005, eq. 10)
+    expected = bg.conditional_expected_number_of_purchases_up_to_time(39.0, s["x"], s["t_x"], s["T"])
+    np.testing.assert_allclose(tail.sum(axis=1), expected, rtol=1e-6, atol=1e-9)
+    # and a one-customer call agrees with the vectorized one
+    one = bg.conditional_tail_probabilities(39.0, s["x"][5], s["t_x"][5], s["T"][5], max_count=400)
+    np.testing.assert_allclose(one[0], tail[5])
