@@ -257,6 +257,9 @@ def decision_records_bulk(*, records: list[dict]) -> int:
             seen.add(key)
         built.append(values)
     written = 0
+    if built and connection.vendor == "postgresql":
+        written = _copy_decisions_with_seals(built)
+        built = []
     for start in range(0, len(built), BULK_BATCH):
         rows = _insert_ignoring_conflicts(built[start : start + BULK_BATCH])
         PendingSeal.objects.bulk_create(
@@ -270,6 +273,37 @@ def decision_records_bulk(*, records: list[dict]) -> int:
 
 
 _INSERT_FIELDS = [f for f in DecisionRecord._meta.concrete_fields if not f.primary_key]
+
+
+def _copy_decisions_with_seals(rows: list[dict[str, Any]]) -> int:
+    """PostgreSQL: ``COPY`` the validated rows into a temporary staging table, then one statement inserts
+    them ``ON CONFLICT DO NOTHING`` (idempotency by ``decision_key``) and writes a ``PendingSeal`` outbox
+    row for each record actually inserted (a data-modifying CTE: both or neither). Returns how many."""
+    qn = connection.ops.quote_name
+    table = DecisionRecord._meta.db_table
+    columns = ", ".join(qn(str(f.column)) for f in _INSERT_FIELDS)
+    stage = qn(f"_stage_{table}_{len(_INSERT_FIELDS)}")
+    seal = PendingSeal._meta
+    seal_columns = ", ".join(qn(str(seal.get_field(n).column)) for n in ("record_type", "row_id", "entry_hash", "created_at"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
+                       f"SELECT {columns} FROM {qn(table)} WITH NO DATA")
+        cursor.execute(f"TRUNCATE {stage}")
+        attnames = [f.attname for f in _INSERT_FIELDS]
+        # psycopg adapts UUID, datetime, bytes and str natively; JSON fields already hold canonical text.
+        with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+            for values in rows:
+                copy.write_row([values[name] for name in attnames])
+        cursor.execute(
+            f"WITH inserted AS (INSERT INTO {qn(table)} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
+            f"ON CONFLICT DO NOTHING RETURNING {qn('id')}, {qn('content_hash')}, {qn('created_at')}) "
+            f"INSERT INTO {qn(seal.db_table)} ({seal_columns}) "
+            f"SELECT %s, {qn('id')}, {qn('content_hash')}, {qn('created_at')} FROM inserted",
+            [DecisionRecord.RECORD_TYPE],
+        )
+        written = int(cursor.rowcount)
+        cursor.execute(f"TRUNCATE {stage}")
+    return written
 
 
 def _insert_ignoring_conflicts(rows: list[dict[str, Any]]) -> list[tuple[int, str]]:

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, F, Lookup, Max, Min, Q, Sum
 
 from profiles.models import Customer, Interaction, NpsAnswer, Order, Referral, Review, Ticket
 
@@ -45,6 +45,31 @@ _INTERACTION_FEATURES = {
     "feature_uses_90d": Interaction.Kind.FEATURE_USE,
     "cart_abandons_90d": Interaction.Kind.CART_ABANDON,
 }
+
+
+class _InArray(Lookup):
+    """``column IN (ids)`` with the ids as ONE array parameter on PostgreSQL (``= ANY(%s)``): no SQL text and
+    no per-value work proportional to the number of ids (a 5,000-id chunk is one parameter)."""
+
+    lookup_name = "in_array"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        values = list(self.rhs)
+        if connection.vendor == "postgresql":  # one text parameter, cast once by the server
+            return f"{lhs} = ANY(%s::uuid[])", [*lhs_params, "{" + ",".join(str(v) for v in values) + "}"]
+        if not values:
+            return "1 = 0", list(lhs_params)
+        field = self.lhs.output_field
+        prepared = [field.get_db_prep_value(v, connection, prepared=False) for v in values]
+        return f"{lhs} IN ({', '.join(['%s'] * len(prepared))})", [*lhs_params, *prepared]
+
+
+def ids_in(column: str, ids: Sequence[uuid.UUID]) -> Lookup:
+    """A filter expression: ``column`` is one of ``ids`` (UUIDs), e.g.
+    ``Order.objects.filter(ids_in("customer_id", ids))``. Set-based reads of a whole chunk use it."""
+    return _InArray(F(column), [_as_uuid(c) for c in ids])
 
 
 def _as_uuid(value: Any) -> uuid.UUID:
@@ -91,7 +116,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     recent = Q(ordered_at__gt=recent_from)
     prev = Q(ordered_at__gt=prev_from, ordered_at__lte=recent_from)
     order_rows = (
-        Order.objects.filter(customer_id__in=ids, ordered_at__lte=as_of)
+        Order.objects.filter(ids_in("customer_id", ids), ordered_at__lte=as_of)
         .values("customer_id")
         .annotate(
             n=Count("id"),
@@ -128,7 +153,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
 
     # --- tickets ------------------------------------------------------------------------------------
     ticket_rows = (
-        Ticket.objects.filter(customer_id__in=ids, opened_at__lte=as_of)
+        Ticket.objects.filter(ids_in("customer_id", ids), opened_at__lte=as_of)
         .values("customer_id")
         .annotate(
             n=Count("id"),
@@ -154,7 +179,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     # --- interactions (rows carry a count) ------------------------------------------------------------
     recent_i = Q(at__gt=recent_from)
     interaction_rows = (
-        Interaction.objects.filter(customer_id__in=ids, at__lte=as_of)
+        Interaction.objects.filter(ids_in("customer_id", ids), at__lte=as_of)
         .values("customer_id")
         .annotate(
             first=Min("at"),
@@ -171,7 +196,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
 
     # --- reviews, referrals ---------------------------------------------------------------------------
     review_rows = (
-        Review.objects.filter(customer_id__in=ids, at__lte=as_of)
+        Review.objects.filter(ids_in("customer_id", ids), at__lte=as_of)
         .values("customer_id")
         .annotate(n=Count("id"), rating_sum=Sum("rating"), first=Min("at"))
         .order_by()
@@ -184,7 +209,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         see(i, rv["first"])
 
     referral_rows = (
-        Referral.objects.filter(customer_id__in=ids, at__lte=as_of)
+        Referral.objects.filter(ids_in("customer_id", ids), at__lte=as_of)
         .values("customer_id")
         .annotate(n=Count("id"), first=Min("at"))
         .order_by()
@@ -199,7 +224,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     nps_last = np.full(n, np.nan)
     nps_first: dict[int, datetime] = {}
     for cid, at, score in (
-        NpsAnswer.objects.filter(customer_id__in=ids, at__lte=as_of)
+        NpsAnswer.objects.filter(ids_in("customer_id", ids), at__lte=as_of)
         .order_by("customer_id", "at", "id")
         .values_list("customer_id", "at", "score")
     ):
@@ -211,7 +236,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
 
     # --- customers: creation time and declared CRM feature attributes --------------------------------
     attrs: dict[str, list[Any]] = {}
-    for cid, created_at, attributes, declared in Customer.objects.filter(id__in=ids).values_list(
+    for cid, created_at, attributes, declared in Customer.objects.filter(ids_in("id", ids)).values_list(
         "id", "created_at", "attributes", "feature_attributes"
     ):
         i = pos[_as_uuid(cid)]

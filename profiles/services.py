@@ -582,10 +582,12 @@ def customer_seal(*, customer_id: UUID, label: str, payload: dict) -> bytes:
     return envelope.encrypt(key.dek, plaintext, _seal_aad(customer_id, label, key.key_version))
 
 
-def customer_seal_many(*, items: list[tuple[UUID, str, dict]]) -> dict[UUID, bytes]:
+def customer_seal_many(*, items: list[tuple[UUID, str, dict | bytes]]) -> dict[UUID, bytes]:
     """``customer_seal`` for many customers with one key query (batch rescoring).
 
-    Customers without a data key (erased meanwhile) are left out of the result. No database write.
+    A payload given as ``bytes`` is taken as its JSON encoding already made the way ``customer_seal``
+    makes it (sorted keys, compact). Customers without a data key (erased meanwhile) are left out of the
+    result. No database write.
     """
     keys = data_keys.key_get_many(list({UUID(str(customer_id)) for customer_id, _, _ in items}))
     sealed: dict[UUID, bytes] = {}
@@ -593,7 +595,8 @@ def customer_seal_many(*, items: list[tuple[UUID, str, dict]]) -> dict[UUID, byt
         key = keys.get(UUID(str(customer_id)))
         if key is None:
             continue
-        plaintext = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+        plaintext = payload if isinstance(payload, bytes) else json.dumps(
+            payload, sort_keys=True, separators=(",", ":"), default=str).encode()
         sealed[customer_id] = envelope.encrypt(key.dek, plaintext, _seal_aad(customer_id, label, key.key_version))
     return sealed
 
@@ -601,7 +604,9 @@ def customer_seal_many(*, items: list[tuple[UUID, str, dict]]) -> dict[UUID, byt
 @transaction.atomic
 def customer_mark_fresh(*, customer_ids: list[UUID], as_of: datetime | None = None) -> None:
     """Clear the stale flag (after rescoring). With ``as_of``, only flags set at or before it are cleared."""
-    qs = Customer.objects.filter(id__in=list(customer_ids), stale_since__isnull=False)
+    from profiles.aggregates import ids_in
+
+    qs = Customer.objects.filter(ids_in("id", list(customer_ids)), stale_since__isnull=False)
     if as_of is not None:
         qs = qs.filter(stale_since__lte=as_of)
     qs.update(stale_since=None)

@@ -22,7 +22,7 @@ from profiles.aggregates import ATTRIBUTE_PREFIX, fact_aggregates
 from scoring.ml.explain import Contributions, format_contribution
 from scoring.ml.features import build_matrix, feature_spec
 from scoring.ml.tiers import SERVICE_LEVELS, recommend_action, risk_level
-from scoring.population import Reference
+from scoring.population import Reference, tiebreak
 from scoring.registry import LoadedModels
 
 #: Contributions kept per model and score (sorted by magnitude); the rest is summed in "remainder", so
@@ -108,23 +108,67 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def features_hash(features: dict[str, Any], model_versions: dict[str, str]) -> str:
     blob = json.dumps({"features": features, "models": model_versions}, sort_keys=True, separators=(",", ":"),
                       default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _cleaned(col: np.ndarray) -> list[Any]:
+    """``[_clean(v) for v in col]`` for a 1-D array, vectorized for float arrays."""
+    if col.dtype.kind == "f":
+        finite = np.isfinite(col)
+        if finite.all():
+            return col.tolist()
+        out = col.astype(object)
+        out[~finite] = None
+        return out.tolist()
+    return [_clean(v) for v in col.tolist()]
+
+
+def _cleaned_rows(table: np.ndarray) -> list[list[Any]]:
+    """``[[_clean(v) for v in row] for row in table]`` for a 2-D array, vectorized for float arrays."""
+    if table.dtype.kind == "f":
+        finite = np.isfinite(table)
+        if finite.all():
+            return table.tolist()
+        out = table.astype(object)
+        out[~finite] = None
+        return out.tolist()
+    return [[_clean(v) for v in row] for row in table.tolist()]
+
+
 def _explanation_rows(contrib: Contributions, top_k: int) -> list[dict[str, Any]]:
-    out = []
-    for exp in contrib.explanations(top_k):
-        out.append({
-            "unit": exp.unit,
-            "baseline": float(exp.baseline),
-            "output": float(exp.output),
-            "remainder": float(exp.remainder),
-            "contributions": [[name, _clean(value), float(c)] for name, value, c in exp.contributions],
-        })
-    return out
+    """Per row ``{"unit", "baseline", "output", "remainder", "contributions": [[name, value, c], ...]}``:
+    the top ``top_k`` contributions by magnitude (as ``Contributions.explanations``), built from whole
+    arrays (one ``tolist`` per array, no per-row numpy indexing)."""
+    n = len(contrib.output)
+    if n == 0:
+        return []
+    width = contrib.values.shape[1]
+    k = min(top_k, width)
+    idx, vals = contrib.top(k)
+    remainder = [0.0] * n if k == width else (contrib.values.sum(axis=1) - vals.sum(axis=1)).tolist()
+    shown = _cleaned_rows(np.take_along_axis(np.asarray(contrib.X), idx, axis=1))
+    names = np.asarray(contrib.feature_names, dtype=object)[idx].tolist()
+    values = vals.tolist()
+    baseline = np.asarray(contrib.baseline, dtype=np.float64).tolist()
+    output = np.asarray(contrib.output, dtype=np.float64).tolist()
+    unit = contrib.unit
+    return [
+        {
+            "unit": unit,
+            "baseline": baseline[i],
+            "output": output[i],
+            "remainder": remainder[i],
+            "contributions": list(map(list, zip(names[i], shown[i], values[i], strict=True))),
+        }
+        for i in range(n)
+    ]
 
 
 def churn_table_matrix(columns: dict[str, np.ndarray], names: Sequence[str], n: int) -> np.ndarray:
@@ -142,17 +186,39 @@ def rank_values(models: LoadedModels, columns: dict[str, np.ndarray]) -> np.ndar
     return np.asarray(models.bundle.clv.predict(X), dtype=np.float64)
 
 
-def compute_scores(
-    customer_ids: Sequence[UUID], *, as_of: datetime, models: LoadedModels, reference: Reference,
+@dataclass
+class ScoredBatch:
+    """The purpose-independent part of the scores of a set of customers (features, all model outputs,
+    explanations): computed once per customer, then finished per purpose by :func:`finish_scores`."""
+
+    customer_ids: list[UUID]
+    clv: np.ndarray
+    churn: np.ndarray
+    upsell: np.ndarray
+    advocacy: np.ndarray
+    rank: np.ndarray
+    segment: list[str]
+    features: list[dict[str, Any]]
+    explanation: list[dict[str, Any]]
+    features_hash: list[str]
+    tiebreak: np.ndarray  # population.tiebreak of each customer
+    # ``features`` / ``explanation`` encoded once (sorted keys, compact: as sealed and as hashed)
+    features_json: list[str] = field(default_factory=list)
+    explanation_json: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+
+def score_batch(
+    customer_ids: Sequence[UUID], *, columns: dict[str, np.ndarray], models: LoadedModels,
     top_k: int = TOP_CONTRIBUTIONS,
-) -> list[ComputedScore]:
-    """Score ``customer_ids`` (vectorized): one set of aggregate queries, one predict, exact explanations."""
+) -> ScoredBatch:
+    """Features, predictions and exact explanations of all models for ``customer_ids`` (vectorized),
+    from the aggregate ``columns`` (``profiles.aggregates.fact_aggregates``, aligned with the ids)."""
     from scoring.ml.models import predict_all
 
     ids = list(customer_ids)
-    if not ids:
-        return []
-    columns = fact_aggregates(customer_ids=ids, as_of=as_of)
     bundle = models.bundle
     names = tuple(bundle.feature_names)
     X = build_matrix(columns, names)
@@ -168,38 +234,94 @@ def compute_scores(
         churn = np.asarray(contribs["churn"].output, dtype=np.float64) / 100.0
         for j, name in enumerate(table_names):
             feature_columns[ATTRIBUTE_PREFIX + name] = table[:, j]
-    churn = np.clip(churn, 0.0, 1.0)
-    clv = np.maximum(np.asarray(pred.clv, dtype=np.float64), 0.0)
-    upsell = np.clip(np.asarray(pred.upsell, dtype=np.float64), 0.0, 1.0)
-    advocacy = np.clip(np.asarray(pred.advocacy, dtype=np.float64), 0.0, 1.0)
-    str_ids = [str(c) for c in ids]
-    tiers = reference.tiers_for(rank, str_ids)
-    clv_scores = reference.clv_scores(rank)
-    risks = risk_level(churn, risk_thresholds())
     explanations = {key: _explanation_rows(contribs[key], top_k) for key in MODEL_KEYS}
     versions = models.versions()
+    feature_names_all = list(feature_columns)
+    features = [dict(zip(feature_names_all, row, strict=True))
+                for row in zip(*(_cleaned(np.asarray(col)) for col in feature_columns.values()), strict=True)]
+    if not feature_names_all:
+        features = [{} for _ in ids]
+    explanation = [{key: explanations[key][i] for key in MODEL_KEYS} for i in range(len(ids))]
+    features_json = [_compact(f) for f in features]
+    models_json = _compact(versions)
+    return ScoredBatch(
+        customer_ids=ids,
+        clv=np.maximum(np.asarray(pred.clv, dtype=np.float64), 0.0),
+        churn=np.clip(churn, 0.0, 1.0),
+        upsell=np.clip(np.asarray(pred.upsell, dtype=np.float64), 0.0, 1.0),
+        advocacy=np.clip(np.asarray(pred.advocacy, dtype=np.float64), 0.0, 1.0),
+        rank=rank,
+        segment=[str(s) for s in pred.segment],
+        features=features,
+        explanation=explanation,
+        # == features_hash(f, versions): the same bytes, composed from the encoded parts
+        features_hash=[hashlib.sha256(('{"features":' + f + ',"models":' + models_json + "}").encode()).hexdigest()
+                       for f in features_json],
+        tiebreak=np.asarray([tiebreak(c) for c in ids]),
+        features_json=features_json,
+        explanation_json=[_compact(e) for e in explanation],
+    )
+
+
+def finish_scores(batch: ScoredBatch, *, reference: Reference, rows: Sequence[int] | None = None
+                  ) -> list[ComputedScore]:
+    """The scores of ``batch`` (or of its ``rows``) against a population ``reference``: tiers, CLV
+    score, risk level, service level and recommendation."""
+    sel = np.arange(len(batch)) if rows is None else np.asarray(rows, dtype=np.int64)
+    if len(sel) == 0:
+        return []
+    ids = [batch.customer_ids[i] for i in sel.tolist()]
+    rank = batch.rank[sel]
+    churn, upsell, advocacy = batch.churn[sel], batch.upsell[sel], batch.advocacy[sel]
+    tiers = reference.tiers_for_keys(rank, batch.tiebreak[sel])
+    clv_scores = reference.clv_scores(rank).tolist()
+    thresholds = risk_thresholds()
+    risks = risk_level(churn, thresholds).tolist()
+    clv_l, churn_l, upsell_l, advocacy_l, rank_l = (a.tolist() for a in (batch.clv[sel], churn, upsell, advocacy, rank))
+    levels: dict[str, dict[str, Any]] = {}
+    actions: dict[tuple[Any, ...], dict[str, str]] = {}
     out = []
-    for i, cid in enumerate(ids):
-        features = {name: _clean(col[i]) for name, col in feature_columns.items()}
-        tier = tiers[i]
+    for j, i in enumerate(sel.tolist()):
+        tier = tiers[j]
+        level = levels.get(tier)
+        if level is None:
+            level = levels[tier] = service_level_for(tier)
+        u, a = upsell_l[j], advocacy_l[j]
+        # recommend_action depends on the tier, the risk level and these comparisons only
+        key = (tier, risks[j], u >= 0.5, a >= 0.5, u >= a)
+        action = actions.get(key)
+        if action is None:
+            action = actions[key] = recommendation_for(tier, churn_l[j], u, a)
         out.append(ComputedScore(
-            customer_id=cid,
-            clv=float(clv[i]),
-            clv_score=int(clv_scores[i]),
-            churn_probability=float(churn[i]),
-            risk_level=str(risks[i]),
-            upsell=float(upsell[i]),
-            advocacy=float(advocacy[i]),
-            segment=str(pred.segment[i]),
+            customer_id=ids[j],
+            clv=clv_l[j],
+            clv_score=int(clv_scores[j]),
+            churn_probability=churn_l[j],
+            risk_level=str(risks[j]),
+            upsell=u,
+            advocacy=a,
+            segment=batch.segment[i],
             tier=tier,
-            service_level=service_level_for(tier),
-            recommendation=recommendation_for(tier, float(churn[i]), float(upsell[i]), float(advocacy[i])),
-            explanation={key: explanations[key][i] for key in MODEL_KEYS},
-            features=features,
-            features_hash=features_hash(features, versions),
-            rank_value=float(rank[i]),
+            service_level=dict(level),
+            recommendation=dict(action),
+            explanation=batch.explanation[i],
+            features=batch.features[i],
+            features_hash=batch.features_hash[i],
+            rank_value=rank_l[j],
         ))
     return out
+
+
+def compute_scores(
+    customer_ids: Sequence[UUID], *, as_of: datetime, models: LoadedModels, reference: Reference,
+    top_k: int = TOP_CONTRIBUTIONS,
+) -> list[ComputedScore]:
+    """Score ``customer_ids`` (vectorized): one set of aggregate queries, one predict, exact explanations."""
+    ids = list(customer_ids)
+    if not ids:
+        return []
+    columns = fact_aggregates(customer_ids=ids, as_of=as_of)
+    return finish_scores(score_batch(ids, columns=columns, models=models, top_k=top_k), reference=reference)
 
 
 # --------------------------------------------------------------------------- explanations in words

@@ -70,16 +70,23 @@ class Reference:
 
     def tiers_for(self, clv: np.ndarray, customer_ids: Sequence[str]) -> list[str]:
         """Tier of each customer: the first cut-off (from the top) its ``(clv, id)`` key reaches."""
-        out = []
-        for value, cid in zip(np.asarray(clv, dtype=np.float64).tolist(), customer_ids, strict=True):
-            key = (float(value), tiebreak(cid))
-            tier = self.tiers[-1]
-            for name, cutoff in zip(self.tiers, self.cutoffs, strict=False):
-                if cutoff is not None and key >= cutoff:
-                    tier = name
-                    break
-            out.append(tier)
-        return out
+        return self.tiers_for_keys(clv, np.asarray([tiebreak(c) for c in customer_ids]))
+
+    def tiers_for_keys(self, clv: np.ndarray, keys: np.ndarray) -> list[str]:
+        """``tiers_for`` from the customers' tie-break keys (vectorized)."""
+        values = np.asarray(clv, dtype=np.float64)
+        keys = np.asarray(keys).astype(str) if len(keys) else np.zeros(0, dtype="<U16")
+        out = np.full(len(values), self.tiers[-1], dtype=object)
+        undecided = np.ones(len(values), dtype=bool)
+        for name, cutoff in zip(self.tiers, self.cutoffs, strict=False):
+            if cutoff is None:
+                continue
+            value, key = cutoff
+            reaches = (values > value) | ((values == value) & (keys >= key))
+            hit = undecided & reaches
+            out[hit] = name
+            undecided &= ~hit
+        return out.tolist()
 
     def clv_scores(self, clv: np.ndarray) -> np.ndarray:
         """0-100 percentile of each CLV within the reference population (mid-rank for ties)."""
@@ -93,14 +100,20 @@ class Reference:
 
 def reference_from_population(clv: np.ndarray, customer_ids: Sequence[str], *, source: str) -> Reference:
     """Cut-offs at the configured shares of the ``(clv, id)`` ranking, and CLV quantiles."""
+    return reference_from_keys(clv, np.asarray([tiebreak(c) for c in customer_ids]), source=source)
+
+
+def reference_from_keys(clv: np.ndarray, keys: np.ndarray, *, source: str) -> Reference:
+    """``reference_from_population`` from the customers' tie-break keys (``tiebreak``) instead of their
+    pseudonyms: what a planning pass keeps in memory (16 characters per customer). Vectorized ranking."""
     shares = tier_shares()
     names = tuple(name for name, _ in shares)
     values = np.asarray(clv, dtype=np.float64)
-    ids = [tiebreak(c) for c in customer_ids]
+    ids = np.asarray(keys).astype(str) if len(keys) else np.zeros(0, dtype="<U16")
     n = len(values)
     if n == 0:
         return Reference(names, tuple(None for _ in names[:-1]), np.zeros(0), 0, source)
-    order = sorted(range(n), key=lambda i: (values[i], ids[i]), reverse=True)  # best first
+    order = np.lexsort((ids, values))[::-1]  # best first: (clv, tie-break) descending
     cutoffs: list[tuple[float, str] | None] = []
     cumulative = 0.0
     for _, share in shares[:-1]:
@@ -109,7 +122,7 @@ def reference_from_population(clv: np.ndarray, customer_ids: Sequence[str], *, s
         if count <= 0:
             cutoffs.append(None)
         else:
-            i = order[min(count, n) - 1]
-            cutoffs.append((float(values[i]), ids[i]))
+            i = int(order[min(count, n) - 1])
+            cutoffs.append((float(values[i]), str(ids[i])))
     quantiles = np.quantile(values, np.linspace(0.0, 1.0, min(N_QUANTILES, max(n, 2))))
     return Reference(names, tuple(cutoffs), np.sort(quantiles), n, source)

@@ -13,16 +13,18 @@ Invariants
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -38,6 +40,7 @@ from config.errors import (
 )
 from consent import selectors as consent_selectors
 from profiles import services as profiles_services
+from profiles.aggregates import ids_in
 from scoring import engine, registry
 from scoring.models import (
     CustomerScore,
@@ -48,7 +51,7 @@ from scoring.models import (
     RescoreRun,
     ScoreOverride,
 )
-from scoring.population import Reference, reference_from_population, tier_shares
+from scoring.population import Reference, reference_from_keys, tiebreak, tier_shares
 from scoring.registry import LoadedModels, ModelRef, ModelUnavailable
 
 logger = logging.getLogger("scoring")
@@ -177,25 +180,102 @@ class _Current:
     computed_now: bool
 
 
+def _computed_fields(c: engine.ComputedScore, *, thresholds_ref: str, as_of: datetime, run_id: uuid.UUID | None,
+                     now: datetime, currency: str | None = None) -> dict[str, Any]:
+    return {
+        "clv": c.clv, "currency": currency or engine.currency(), "clv_score": c.clv_score,
+        "churn_probability": c.churn_probability, "risk_level": c.risk_level, "upsell": c.upsell,
+        "advocacy": c.advocacy, "segment": c.segment, "tier": c.tier, "service_level": c.service_level,
+        "recommendation": c.recommendation, "explanation": c.explanation, "features": c.features,
+        "features_hash": c.features_hash, "thresholds_ref": thresholds_ref, "as_of": as_of,
+        "computed_at": now, "run_id": run_id, "decision_id": None, "stale": False,
+    }
+
+
 def _row_fields(c: engine.ComputedScore, *, models: LoadedModels, reference: Reference, as_of: datetime,
                 run_id: uuid.UUID | None, now: datetime) -> dict[str, Any]:
     return {
         "model_version_id": models.full.id,
         "churn_model_version_id": models.churn_ref.id if models.churn_ref is not None else None,
-        "clv": c.clv, "currency": engine.currency(), "clv_score": c.clv_score,
-        "churn_probability": c.churn_probability, "risk_level": c.risk_level, "upsell": c.upsell,
-        "advocacy": c.advocacy, "segment": c.segment, "tier": c.tier, "service_level": c.service_level,
-        "recommendation": c.recommendation, "explanation": c.explanation, "features": c.features,
-        "features_hash": c.features_hash, "thresholds_ref": reference.source[:80], "as_of": as_of,
-        "computed_at": now, "run_id": run_id, "decision_id": None, "stale": False,
+        **_computed_fields(c, thresholds_ref=reference.source[:80], as_of=as_of, run_id=run_id, now=now),
     }
 
 
+_SCORE_JSON = frozenset({"service_level", "recommendation", "explanation", "features"})
+
+
+def _score_columns() -> list[tuple[str, str, bool]]:
+    """(attribute name, column, is JSON) of the columns an upsert writes."""
+    out = []
+    for name in ("customer_id", "purpose", *SCORE_FIELDS):
+        fld = CustomerScore._meta.get_field(name)
+        out.append((fld.attname, str(fld.column), name in _SCORE_JSON))
+    return out
+
+
+def _json_text(value: Any) -> str:
+    return str(value) if isinstance(value, _EncodedJson) else json.dumps(value)
+
+
+def _upsert_score_rows(rows: list[dict[str, Any]]) -> None:
+    """Insert or replace the score of each ``(customer_id, purpose)``: one multi-row ``INSERT ... ON
+    CONFLICT DO UPDATE`` per 500 rows (PostgreSQL and SQLite), JSON encoded once."""
+    if not rows:
+        return
+    cols = _score_columns()
+    qn = connection.ops.quote_name
+    table = qn(CustomerScore._meta.db_table)
+    postgres = connection.vendor == "postgresql"
+    if postgres and len(rows) >= 50:  # batch: COPY; a single score (real time): one INSERT
+        _copy_upsert_score_rows(rows, cols)
+        return
+    placeholders = ", ".join("%s::jsonb" if (postgres and is_json) else "%s" for _, _, is_json in cols)
+    updates = ", ".join(f"{qn(col)} = EXCLUDED.{qn(col)}" for attname, col, _ in cols
+                        if attname not in ("customer_id", "purpose"))
+    head = f"INSERT INTO {table} ({', '.join(qn(col) for _, col, _ in cols)}) VALUES "  # noqa: S608
+    tail = f" ON CONFLICT ({qn('customer_id')}, {qn('purpose')}) DO UPDATE SET {updates}"
+    if postgres:
+        def prepare(attname: str, value: Any, is_json: bool) -> Any:
+            return _json_text(value) if is_json else value
+    else:
+        fields = {f.attname: f for f in CustomerScore._meta.concrete_fields}
+
+        def prepare(attname: str, value: Any, is_json: bool) -> Any:
+            if is_json:
+                return _json_text(value)
+            return fields[attname].get_db_prep_save(value, connection)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            part = rows[start:start + 500]
+            params = [prepare(attname, row[attname], is_json) for row in part for attname, _, is_json in cols]
+            cursor.execute(head + ", ".join([f"({placeholders})"] * len(part)) + tail, params)
+
+
+def _copy_upsert_score_rows(rows: list[dict[str, Any]], cols: list[tuple[str, str, bool]]) -> None:
+    """PostgreSQL: ``COPY`` into a temporary staging table, then one ``INSERT ... SELECT ... ON CONFLICT DO
+    UPDATE`` (no SQL text proportional to the number of rows)."""
+    qn = connection.ops.quote_name
+    table = CustomerScore._meta.db_table
+    columns = ", ".join(qn(col) for _, col, _ in cols)
+    stage = qn(f"_stage_{table}_{len(cols)}")
+    updates = ", ".join(f"{qn(col)} = EXCLUDED.{qn(col)}" for attname, col, _ in cols
+                        if attname not in ("customer_id", "purpose"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
+                       f"SELECT {columns} FROM {qn(table)} WITH NO DATA")
+        cursor.execute(f"TRUNCATE {stage}")
+        with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_json_text(row[attname]) if is_json else row[attname] for attname, _, is_json in cols])
+        cursor.execute(f"INSERT INTO {qn(table)} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
+                       f"ON CONFLICT ({qn('customer_id')}, {qn('purpose')}) DO UPDATE SET {updates}")
+        cursor.execute(f"TRUNCATE {stage}")
+
+
 def _upsert_scores(rows: list[CustomerScore]) -> None:
-    CustomerScore.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["customer_id", "purpose"], update_fields=list(SCORE_FIELDS),
-        batch_size=500,
-    )
+    _upsert_score_rows([
+        {attname: getattr(row, attname) for attname, _, _ in _score_columns()} for row in rows
+    ])
 
 
 def _is_fresh(row: CustomerScore, now: datetime) -> bool:
@@ -379,6 +459,11 @@ def score_refresh(*, customer_id: uuid.UUID, purpose: str, requester: str = "job
 
 
 # --------------------------------------------------------------------------- batch rescoring
+#
+# One run per purpose (``RescoreRun``), but the runs of the batch purposes are planned together and their
+# chunks (the same customers) scored together: the gate is checked per purpose, while features, model
+# outputs, explanations and the sealed details are computed once per customer; the decision records and
+# scores are written per customer-purpose, with the chunk rows marked done, in one transaction.
 
 
 def _digest(customer_ids: Sequence[Any]) -> str:
@@ -389,212 +474,437 @@ def _chunks(values: list[Any], size: int) -> list[list[Any]]:
     return [values[i:i + size] for i in range(0, len(values), size)]
 
 
-@transaction.atomic
-def rescore_run_start(
-    *, purpose: str, requester: str, customer_ids: Sequence[uuid.UUID] | None = None,
-    chunk_size: int | None = None, progress: Callable[[int], None] | None = None,
-) -> RescoreRun:
-    """Plan a rescoring run: chunks of customer ids and the population reference for tiers.
+# Aggregate columns computed by the planning pass, kept (bounded) for the scoring pass of the same process
+# (``manage.py rescore`` scores in the process that planned). Keyed by the run's as-of time and the chunk
+# digest; taken (removed) when the chunk is scored. Only customers some purpose's gate allowed at planning
+# are in it, and the gate is checked again when the chunk is scored.
+_FEATURE_CACHE: OrderedDict[tuple[str, str], tuple[dict[uuid.UUID, int], dict[str, np.ndarray]]] = OrderedDict()
+_FEATURE_CACHE_ROWS = [0]
+RESCORE_PLAN_FLUSH_CHUNKS = 100  # chunk rows committed per planning transaction
 
-    A *full* run (``customer_ids=None``) covers every live customer and is two-pass: pass 1 (here)
-    predicts CLV (no explanations, no writes) for the customers the gate allows now and stores the tier
-    cut-offs of that population on the run; pass 2 (``rescore_chunk``) re-checks the gate and writes.
-    A subset run uses the latest full run's reference (or the model's training population).
-    ``progress(n)`` is called with the number of customers planned after each chunk (CLI progress bar).
+
+def _feature_cache_put(as_of: datetime, digest: str, ids: list[uuid.UUID], columns: dict[str, np.ndarray]) -> None:
+    limit = int(getattr(settings, "RESCORE_FEATURE_CACHE_CUSTOMERS", 2_000_000))
+    if len(ids) > limit:
+        return
+    while _FEATURE_CACHE and _FEATURE_CACHE_ROWS[0] + len(ids) > limit:
+        _, (pos, _cols) = _FEATURE_CACHE.popitem(last=False)
+        _FEATURE_CACHE_ROWS[0] -= len(pos)
+    _FEATURE_CACHE[(as_of.isoformat(), digest)] = ({c: i for i, c in enumerate(ids)}, columns)
+    _FEATURE_CACHE_ROWS[0] += len(ids)
+
+
+def _feature_cache_take(as_of: datetime, digest: str, ids: list[uuid.UUID]) -> dict[str, np.ndarray] | None:
+    entry = _FEATURE_CACHE.pop((as_of.isoformat(), digest), None)
+    if entry is None:
+        return None
+    pos, columns = entry
+    _FEATURE_CACHE_ROWS[0] -= len(pos)
+    try:
+        rows = np.asarray([pos[c] for c in ids], dtype=np.int64)
+    except KeyError:  # someone granted consent since planning: compute the chunk afresh
+        return None
+    return {name: col[rows] for name, col in columns.items()}
+
+
+def rescore_feature_cache_clear() -> None:
+    _FEATURE_CACHE.clear()
+    _FEATURE_CACHE_ROWS[0] = 0
+
+
+def _mark_failed(runs: list[RescoreRun]) -> None:
+    try:
+        RescoreRun.objects.filter(pk__in=[r.pk for r in runs]).update(
+            status=RescoreRun.Status.FAILED, finished_at=timezone.now())
+    except Exception:  # noqa: BLE001 - the original error is what matters
+        logger.warning("could not mark the runs failed", extra={"event": "scoring.run.mark_failed_failed"})
+
+
+def rescore_runs_start(
+    *, purposes: Sequence[str], requester: str, customer_ids: Sequence[uuid.UUID] | None = None,
+    chunk_size: int | None = None, progress: Callable[[int], None] | None = None, keep_features: bool = False,
+) -> list[RescoreRun]:
+    """Plan one rescoring run per purpose over the same chunks of customers (pass 1).
+
+    A *full* run (``customer_ids=None``) covers every live customer, streamed in chunks (keyset): per
+    chunk the gate of every purpose, then the CLV of the customers some purpose allows now is predicted
+    once (features by set-based SQL, no explanations, no writes) and each run gets the tier cut-offs of
+    its own allowed population. Pass 2 (``rescore_chunks``) re-checks the gate and writes. A subset run
+    uses the latest full run's reference (or the model's training population).
+
+    Short transactions: the runs are visible (status ``preparing``) from the start and the chunk rows are
+    committed as planning goes. ``progress(n)`` gets the number of customers planned after each chunk.
+    With ``keep_features`` the aggregate columns are kept in this process for pass 2 (bounded by
+    ``RESCORE_FEATURE_CACHE_CUSTOMERS``).
     """
     from profiles import selectors as profiles_selectors
+    from profiles.aggregates import fact_aggregates
 
-    purpose = _check_purpose(purpose)
+    purposes = list(dict.fromkeys(_check_purpose(p) for p in purposes))
+    if not purposes:
+        raise ValidationFailed("At least one purpose is required.")
     size = int(chunk_size or settings.RESCORE_CHUNK_SIZE)
     if size <= 0:
         raise ValidationFailed("chunk_size must be positive.")
     models = registry.active_models()
     now = timezone.now()
-    run = RescoreRun.objects.create(
-        purpose=purpose, requester=requester, full=customer_ids is None, model_version_id=models.full.id,
-        as_of=now, started_at=now,
-    )
-    run.thresholds = {"churn_model_version_id": models.churn_ref.id if models.churn_ref is not None else None}
-    if customer_ids is None:
-        chunk_iter: Any = profiles_selectors.customer_id_chunks(chunk_size=size)
-    else:
-        chunk_iter = _chunks(list(dict.fromkeys(_uuid(c) for c in customer_ids)), size)
-    population_values: list[np.ndarray] = []
-    population_ids: list[str] = []
-    planned: list[RescoreChunk] = []
-    total = 0
-    for chunk_no, ids in enumerate(chunk_iter):
-        ids = [_uuid(c) for c in ids]
-        planned.append(RescoreChunk(run=run, chunk_no=chunk_no, digest=_digest(ids),
-                                    customer_ids=[str(c) for c in ids]))
-        total += len(ids)
-        if run.full:
-            gates = consent_selectors.processing_gate_bulk(customer_ids=ids, purpose=purpose)
-            allowed = [c for c in ids if gates[c].allowed]
-            if allowed:
-                from profiles.aggregates import fact_aggregates
+    full = customer_ids is None
+    churn_id = models.churn_ref.id if models.churn_ref is not None else None
+    with transaction.atomic():
+        runs = [
+            RescoreRun.objects.create(
+                purpose=purpose, requester=requester, full=full, model_version_id=models.full.id, as_of=now,
+                started_at=now, thresholds={"churn_model_version_id": churn_id},
+            )
+            for purpose in purposes
+        ]
+    try:
+        if full:
+            chunk_iter: Any = profiles_selectors.customer_id_chunks(chunk_size=size)
+        else:
+            chunk_iter = _chunks(list(dict.fromkeys(_uuid(c) for c in customer_ids or ())), size)
+        values: dict[str, list[np.ndarray]] = {p: [] for p in purposes}
+        keys: dict[str, list[np.ndarray]] = {p: [] for p in purposes}
+        planned: list[RescoreChunk] = []
+        total = 0
+        chunks_total = 0
 
-                columns = fact_aggregates(customer_ids=allowed, as_of=now)
-                population_values.append(engine.rank_values(models, columns))
-                population_ids.extend(str(c) for c in allowed)
-        if len(planned) >= 100:
-            RescoreChunk.objects.bulk_create(planned)
-            planned = []
-        if progress is not None:
-            progress(len(ids))
-    RescoreChunk.objects.bulk_create(planned)
-    if run.full:
-        values = np.concatenate(population_values) if population_values else np.zeros(0)
-        reference = reference_from_population(values, population_ids, source=f"run:{run.id}")
-    else:
-        reference = registry.reference_for(models, purpose)
-    run.thresholds = {**run.thresholds, **reference.to_json()}
-    run.total = total
-    run.chunks_total = RescoreChunk.objects.filter(run=run).count()
-    run.status = RescoreRun.Status.RUNNING if run.chunks_total else RescoreRun.Status.COMPLETED
-    if run.status == RescoreRun.Status.COMPLETED:
-        run.finished_at = timezone.now()
-    run.save(update_fields=["thresholds", "total", "chunks_total", "status", "finished_at"])
-    logger.info("rescore run planned", extra={"event": "scoring.run.planned", "run_id": str(run.id),
-                                              "purpose": purpose, "total": total, "count": run.chunks_total})
-    return run
+        def flush() -> None:
+            with transaction.atomic():
+                RescoreChunk.objects.bulk_create(planned, batch_size=500)
+                RescoreRun.objects.filter(pk__in=[r.pk for r in runs]).update(total=total)
+            planned.clear()
+
+        for chunk_no, raw in enumerate(chunk_iter):
+            ids = [_uuid(c) for c in raw]
+            digest = _digest(ids)
+            str_ids = [str(c) for c in ids]
+            planned.extend(RescoreChunk(run=run, chunk_no=chunk_no, digest=digest, customer_ids=str_ids)
+                           for run in runs)
+            total += len(ids)
+            chunks_total += 1
+            if full:
+                gates_by = consent_selectors.processing_gates_bulk(customer_ids=ids, purposes=purposes)
+                allowed = {
+                    purpose: np.fromiter((gates_by[purpose][c].allowed for c in ids), dtype=bool, count=len(ids))
+                    for purpose in purposes
+                }
+                union = np.logical_or.reduce([allowed[p] for p in purposes])
+                if union.any():
+                    uids = [c for c, ok in zip(ids, union.tolist(), strict=True) if ok]
+                    columns = fact_aggregates(customer_ids=uids, as_of=now)
+                    rank = engine.rank_values(models, columns)
+                    tb = np.asarray([tiebreak(c) for c in uids])
+                    for purpose in purposes:
+                        mask = allowed[purpose][union]
+                        values[purpose].append(rank[mask])
+                        keys[purpose].append(tb[mask])
+                    if keep_features:
+                        _feature_cache_put(now, digest, uids, columns)
+            if len(planned) >= RESCORE_PLAN_FLUSH_CHUNKS * len(runs):
+                flush()
+            if progress is not None:
+                progress(len(ids))
+        flush()
+        with transaction.atomic():
+            for run in runs:
+                if full:
+                    v = np.concatenate(values[run.purpose]) if values[run.purpose] else np.zeros(0)
+                    k = np.concatenate(keys[run.purpose]) if keys[run.purpose] else np.zeros(0, dtype="<U16")
+                    reference = reference_from_keys(v, k, source=f"run:{run.id}")
+                else:
+                    reference = registry.reference_for(models, run.purpose)
+                run.thresholds = {**run.thresholds, **reference.to_json()}
+                run.total = total
+                run.chunks_total = chunks_total
+                run.status = RescoreRun.Status.RUNNING if chunks_total else RescoreRun.Status.COMPLETED
+                if run.status == RescoreRun.Status.COMPLETED:
+                    run.finished_at = timezone.now()
+                run.save(update_fields=["thresholds", "total", "chunks_total", "status", "finished_at"])
+    except BaseException:
+        _mark_failed(runs)
+        raise
+    for run in runs:
+        logger.info("rescore run planned", extra={"event": "scoring.run.planned", "run_id": str(run.id),
+                                                  "purpose": run.purpose, "total": total, "count": chunks_total})
+    return runs
+
+
+def rescore_run_start(
+    *, purpose: str, requester: str, customer_ids: Sequence[uuid.UUID] | None = None,
+    chunk_size: int | None = None, progress: Callable[[int], None] | None = None,
+) -> RescoreRun:
+    """Plan a rescoring run for one purpose (see ``rescore_runs_start``)."""
+    return rescore_runs_start(purposes=[purpose], requester=requester, customer_ids=customer_ids,
+                              chunk_size=chunk_size, progress=progress)[0]
 
 
 def rescore_run_dispatch(*, run_id: uuid.UUID) -> int:
     """Queue ``rescore_chunk`` tasks for the run's pending chunks (after commit). Returns how many."""
+    return rescore_runs_dispatch(run_ids=[run_id])
+
+
+def rescore_runs_dispatch(*, run_ids: Sequence[uuid.UUID]) -> int:
+    """Queue one task per pending chunk of runs planned together (``rescore_chunks``: all their purposes
+    at once), after commit. Returns how many."""
     from scoring import tasks
 
-    pending = list(
-        RescoreChunk.objects.filter(run_id=run_id, done=False).order_by("chunk_no").values_list("customer_ids", flat=True)
-    )
-    for ids in pending:
-        tasks.rescore_chunk.delay_on_commit(str(run_id), list(ids))
-    return len(pending)
+    keys = [str(_uuid(r, "run")) for r in run_ids]
+    queued = 0
+    for ids in rescore_pending_chunk_ids(run_ids=run_ids):
+        if len(keys) == 1:
+            tasks.rescore_chunk.delay_on_commit(keys[0], ids)
+        else:
+            tasks.rescore_chunks.delay_on_commit(keys, ids)
+        queued += 1
+    return queued
 
 
 def rescore_pending_chunks(*, run_id: uuid.UUID) -> list[list[str]]:
-    return [list(ids) for ids in RescoreChunk.objects.filter(run_id=run_id, done=False).order_by("chunk_no")
-            .values_list("customer_ids", flat=True)]
+    return list(rescore_pending_chunk_ids(run_ids=[run_id]))
 
 
-def _seal_many(items: list[tuple[uuid.UUID, dict[str, Any]]]) -> dict[uuid.UUID, bytes]:
-    """Seal decision details for many customers (bulk variant of profiles when available)."""
+def rescore_pending_chunk_ids(*, run_ids: Sequence[uuid.UUID], page: int = 50, worker: int = 0, workers: int = 1
+                              ) -> Iterator[list[str]]:
+    """Customer ids of each chunk not yet done in any of ``run_ids`` (chunk order), read ``page`` chunks
+    at a time (the whole plan is never in memory). With ``workers > 1``, only the chunks whose number is
+    ``worker`` modulo ``workers`` (so parallel workers share the plan without overlap)."""
+    keys = [_uuid(r, "run") for r in run_ids]
+    last = -1
+    while True:
+        qs = RescoreChunk.objects.filter(run_id__in=keys, done=False, chunk_no__gt=last)
+        if workers > 1:
+            qs = qs.annotate(_slot=F("chunk_no") % workers).filter(_slot=worker)
+        rows = list(qs.order_by("chunk_no").values_list("chunk_no", "customer_ids")[: page * len(keys)])
+        if not rows:
+            return
+        seen: set[int] = set()
+        for chunk_no, ids in rows:
+            if chunk_no not in seen:
+                seen.add(chunk_no)
+                yield list(ids)
+        last = rows[-1][0]
+
+
+class _EncodedJson(str):
+    """A JSON value already encoded (written as is by the score upsert)."""
+
+
+def _details_plaintext(features_json: str, explanation_json: str) -> bytes:
+    """The sealed-details plaintext ``customer_seal`` would encode for ``{"features", "explanation"}``
+    (sorted keys, compact), from the two values already encoded that way."""
+    return ('{"explanation":' + explanation_json + ',"features":' + features_json + "}").encode()
+
+
+def _seal_many(items: list[tuple[uuid.UUID, dict[str, Any] | bytes]]) -> dict[uuid.UUID, bytes]:
+    """Seal decision details for many customers (one key query); erased customers are left out."""
     label = audit_services.DECISION_DETAILS_LABEL
-    bulk = getattr(profiles_services, "customer_seal_many", None)
-    if bulk is not None:
-        return dict(bulk(items=[(cid, label, payload) for cid, payload in items]))
-    sealed: dict[uuid.UUID, bytes] = {}
-    for cid, payload in items:
-        try:
-            sealed[cid] = profiles_services.customer_seal(customer_id=cid, label=label, payload=payload)
-        except DecryptionError:  # erased after the gate: skipped below
-            continue
-    return sealed
+    return dict(profiles_services.customer_seal_many(items=[(cid, label, payload) for cid, payload in items]))
+
+
+def _effective_outputs_of(row: dict[str, Any], override: ScoreOverride | None) -> dict[str, Any]:
+    """``_effective_outputs`` of a score row given as a dict of its values (batch path)."""
+    outputs = {
+        "clv": round(float(row["clv"]), 2), "currency": row["currency"], "clv_score": int(row["clv_score"]),
+        "churn_probability": round(float(row["churn_probability"]), 4), "risk_level": row["risk_level"],
+        "upsell": round(float(row["upsell"]), 4), "advocacy": round(float(row["advocacy"]), 4),
+        "segment": row["segment"], "tier": row["tier"], "service_level": row["service_level"],
+        "recommendation": row["recommendation"],
+    }
+    if override is not None:
+        outputs["automated_tier"] = row["tier"]
+        outputs["tier"] = override.tier
+        outputs["service_level"] = override.service_level or engine.service_level_for(override.tier)
+        outputs["recommendation"] = engine.recommendation_for(
+            override.tier, float(row["churn_probability"]), float(row["upsell"]), float(row["advocacy"]))
+        outputs["override"] = {"review_of_decision": override.decision_id, "tier": override.tier,
+                               "since": override.created_at.isoformat()}
+    return outputs
+
+
+def _done_counts(chunk: RescoreChunk) -> ChunkCounts:
+    counts = chunk.counts or {}
+    return ChunkCounts(total=int(counts.get("total", 0)), scored=int(counts.get("scored", 0)),
+                       tier_changes=int(counts.get("tier_changes", 0)), skipped=dict(counts.get("skipped", {})),
+                       already_done=True)
+
+
+_REFERENCES: dict[uuid.UUID, Reference] = {}
+
+
+def _run_reference(run: RescoreRun) -> Reference:
+    reference = _REFERENCES.get(run.pk)
+    if reference is None:
+        if len(_REFERENCES) > 64:
+            _REFERENCES.clear()
+        reference = _REFERENCES[run.pk] = Reference.from_json(run.thresholds)
+    return reference
+
+
+def _run_models(run: RescoreRun) -> LoadedModels:
+    if run.model_version is None:
+        raise registry.ModelUnavailable()
+    churn_id = (run.thresholds or {}).get("churn_model_version_id")
+    churn_ref = None
+    if churn_id:
+        churn_version = ModelVersion.objects.filter(pk=churn_id).first()
+        churn_ref = registry.ref_of(churn_version) if churn_version is not None else None
+    return registry.loaded_models(registry.ref_of(run.model_version), churn_ref)
 
 
 @transaction.atomic
 def rescore_chunk(*, run_id: uuid.UUID, customer_ids: Sequence[uuid.UUID | str]) -> ChunkCounts:
-    """Score one chunk of a run in one transaction; re-checks the gate now; idempotent under retry.
+    """Score one chunk of one run (see ``rescore_chunks``)."""
+    key = _uuid(run_id, "run")
+    return rescore_chunks(run_ids=[key], customer_ids=customer_ids)[key]
 
-    Customers the gate refuses now are skipped and counted, and their stored score for the purpose is
-    deleted. Decision records carry ``decision_key = "<run>:<customer>:<purpose>"`` (unique), the chunk
-    row is locked and marked done in the same transaction: a retried or duplicated chunk writes nothing
-    twice, and a chunk killed mid-way rolls back completely and is redone on redelivery.
+
+@transaction.atomic
+def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence[uuid.UUID | str]
+                   ) -> dict[uuid.UUID, ChunkCounts]:
+    """Score one chunk of customers for runs planned together, in one transaction; re-checks the gate of
+    each run's purpose now; idempotent under retry.
+
+    Customers a purpose's gate refuses now are skipped and counted in that run, and their stored score for
+    the purpose is deleted. Features, model outputs, explanations and sealed details are computed once per
+    customer for all the runs. Decision records carry ``decision_key = "<run>:<customer>:<purpose>"``
+    (unique); the chunk rows are locked and marked done in the same transaction: a retried or duplicated
+    chunk writes nothing twice, and a chunk killed mid-way rolls back completely and is redone on
+    redelivery. Runs whose chunk is already done are left alone (their stored counts are returned).
     """
     ids = [_uuid(c) for c in customer_ids]
-    run = RescoreRun.objects.filter(pk=_uuid(run_id, "run")).first()
-    if run is None:
+    keys = list(dict.fromkeys(_uuid(r, "run") for r in run_ids))
+    runs = {r.pk: r for r in RescoreRun.objects.select_related("model_version").filter(pk__in=keys)}
+    if len(runs) != len(keys):
         raise NotFound("Rescore run not found.")
-    chunk = RescoreChunk.objects.select_for_update().filter(run=run, digest=_digest(ids)).first()
-    if chunk is None:
+    digest = _digest(ids)
+    chunks = {c.run_id: c for c in RescoreChunk.objects.select_for_update().filter(run_id__in=keys, digest=digest)
+              .order_by("run_id")}
+    if len(chunks) != len(keys):
         raise ValidationFailed("These customers are not a chunk of this run.")
-    if chunk.done:
-        counts = chunk.counts or {}
-        return ChunkCounts(total=int(counts.get("total", 0)), scored=int(counts.get("scored", 0)),
-                           tier_changes=int(counts.get("tier_changes", 0)), skipped=dict(counts.get("skipped", {})),
-                           already_done=True)
-    purpose = run.purpose
-    counts = ChunkCounts(total=len(ids))
-    gates = consent_selectors.processing_gate_bulk(customer_ids=ids, purpose=purpose)
-    allowed = [cid for cid in ids if gates[cid].allowed]
-    refused = [cid for cid in ids if not gates[cid].allowed]
-    for refused_id in refused:
-        code = SKIP_FIELDS.get(gates[refused_id].code, "skipped_no_consent")
-        counts.skipped[code] = counts.skipped.get(code, 0) + 1
-    if refused:
-        CustomerScore.objects.filter(customer_id__in=refused, purpose=purpose).delete()
-    if allowed:
-        churn_id = (run.thresholds or {}).get("churn_model_version_id")
-        if run.model_version is None:
-            raise registry.ModelUnavailable()
-        full_ref = registry.ref_of(run.model_version)
-        churn_ref = None
-        if churn_id:
-            churn_version = ModelVersion.objects.filter(pk=churn_id).first()
-            churn_ref = registry.ref_of(churn_version) if churn_version is not None else None
-        models = registry.loaded_models(full_ref, churn_ref)
-        reference = Reference.from_json(run.thresholds)
-        computed = engine.compute_scores(allowed, as_of=run.as_of, models=models, reference=reference)
-        previous = dict(
-            CustomerScore.objects.filter(customer_id__in=allowed, purpose=purpose).values_list("customer_id", "tier")
-        )
-        overrides = {o.customer_id: o for o in ScoreOverride.objects.filter(
-            customer_id__in=allowed, purpose=purpose, active=True)}
-        now = timezone.now()
-        rows = [
-            CustomerScore(customer_id=c.customer_id, purpose=purpose,
-                          **_row_fields(c, models=models, reference=reference, as_of=run.as_of, run_id=run.id, now=now))
-            for c in computed
-        ]
-        sealed = _seal_many([(r.customer_id, {"features": r.features, "explanation": r.explanation}) for r in rows])
-        if len(sealed) < len(rows):  # erased meanwhile: no decision, no score
-            gone = len(rows) - len(sealed)
-            counts.skipped["skipped_erased"] = counts.skipped.get("skipped_erased", 0) + gone
-            keep = [i for i, r in enumerate(rows) if r.customer_id in sealed]
-            rows = [rows[i] for i in keep]
-            computed = [computed[i] for i in keep]
+    result: dict[uuid.UUID, ChunkCounts] = {}
+    pending: list[RescoreRun] = []
+    for key in keys:
+        if chunks[key].done:
+            result[key] = _done_counts(chunks[key])
+        else:
+            pending.append(runs[key])
+    if not pending:
+        return result
+    counts = {run.pk: ChunkCounts(total=len(ids)) for run in pending}
+    gates: dict[uuid.UUID, dict[uuid.UUID, Any]] = {}
+    gates_by = consent_selectors.processing_gates_bulk(customer_ids=ids, purposes=[run.purpose for run in pending])
+    for run in pending:
+        run_gates = gates_by[run.purpose]
+        gates[run.pk] = run_gates
+        refused = [cid for cid in ids if not run_gates[cid].allowed]
+        skipped = counts[run.pk].skipped
+        for refused_id in refused:
+            code = SKIP_FIELDS.get(run_gates[refused_id].code, "skipped_no_consent")
+            skipped[code] = skipped.get(code, 0) + 1
+        if refused:
+            CustomerScore.objects.filter(ids_in("customer_id", refused), purpose=run.purpose).delete()
+    # Runs planned together share their model and as-of time: one group, scored once.
+    groups: dict[tuple[Any, ...], list[RescoreRun]] = {}
+    for run in pending:
+        group_key = (run.model_version_id, (run.thresholds or {}).get("churn_model_version_id"), run.as_of)
+        groups.setdefault(group_key, []).append(run)
+    records: list[dict[str, Any]] = []
+    score_rows: list[dict[str, Any]] = []
+    for group in groups.values():
+        allowed = [cid for cid in ids if any(gates[run.pk][cid].allowed for run in group)]
+        if not allowed:
+            continue
+        models = _run_models(group[0])
+        as_of = group[0].as_of
+        columns = _feature_cache_take(as_of, digest, allowed)
+        if columns is None:
+            from profiles.aggregates import fact_aggregates
+
+            columns = fact_aggregates(customer_ids=allowed, as_of=as_of)
+        batch = engine.score_batch(allowed, columns=columns, models=models)
+        # features and explanation encoded once per customer: sealed details and both purposes' score rows
+        sealed = _seal_many([(cid, _details_plaintext(batch.features_json[i], batch.explanation_json[i]))
+                             for i, cid in enumerate(allowed)])
+        purposes = [run.purpose for run in group]
+        previous = {
+            (cid, purpose): tier for cid, purpose, tier in CustomerScore.objects.filter(
+                ids_in("customer_id", allowed), purpose__in=purposes).values_list("customer_id", "purpose", "tier")
+        }
+        overrides = {(o.customer_id, o.purpose): o for o in ScoreOverride.objects.filter(
+            ids_in("customer_id", allowed), purpose__in=purposes, active=True)}
+        positions = {cid: i for i, cid in enumerate(allowed)}
         versions = models.versions()
-        records = []
-        for c, r in zip(computed, rows, strict=True):
-            before = previous.get(c.customer_id)
-            changed = before is not None and before != c.tier
-            counts.tier_changes += int(changed)
-            gate = gates[c.customer_id]
-            records.append({
-                "customer": c.customer_id, "purpose": purpose,
-                "decision_type": "tier_change" if changed else "batch_rescore",
-                "requester": run.requester, "consent_event_id": gate.consent_event_id,
-                "notice_version": gate.notice_version, "model_versions": versions,
-                "features_hash": c.features_hash, "outputs": _effective_outputs(r, overrides.get(c.customer_id)),
-                "sealed_details": sealed[c.customer_id], "decision_key": f"{run.id}:{c.customer_id}:{purpose}",
-            })
+        model_fields = {"model_version_id": models.full.id,
+                        "churn_model_version_id": models.churn_ref.id if models.churn_ref is not None else None}
+        now = timezone.now()
+        currency = engine.currency()
+        for run in group:
+            run_gates = gates[run.pk]
+            rows = [i for i, cid in enumerate(allowed) if run_gates[cid].allowed]
+            kept = [i for i in rows if allowed[i] in sealed]
+            if len(kept) < len(rows):  # erased meanwhile: no decision, no score
+                skipped = counts[run.pk].skipped
+                skipped["skipped_erased"] = skipped.get("skipped_erased", 0) + len(rows) - len(kept)
+            reference = _run_reference(run)
+            purpose = run.purpose
+            thresholds_ref = reference.source[:80]
+            for c in engine.finish_scores(batch, reference=reference, rows=kept):
+                cid = c.customer_id
+                before = previous.get((cid, purpose))
+                changed = before is not None and before != c.tier
+                counts[run.pk].tier_changes += int(changed)
+                gate = run_gates[cid]
+                row = {"customer_id": cid, "purpose": purpose, **model_fields,
+                       **_computed_fields(c, thresholds_ref=thresholds_ref, as_of=run.as_of, run_id=run.id, now=now,
+                                          currency=currency)}
+                i = positions[cid]
+                row["features"] = _EncodedJson(batch.features_json[i])
+                row["explanation"] = _EncodedJson(batch.explanation_json[i])
+                score_rows.append(row)
+                records.append({
+                    "customer": cid, "purpose": purpose,
+                    "decision_type": "tier_change" if changed else "batch_rescore",
+                    "requester": run.requester, "consent_event_id": gate.consent_event_id,
+                    "notice_version": gate.notice_version, "model_versions": versions,
+                    "features_hash": c.features_hash,
+                    "outputs": _effective_outputs_of(row, overrides.get((cid, purpose))),
+                    "sealed_details": sealed[cid], "decision_key": f"{run.id}:{cid}:{purpose}",
+                })
+            counts[run.pk].scored = len(kept)
+    if records:
         audit_services.decision_records_bulk(records=records)
-        _upsert_scores(rows)
-        counts.scored = len(rows)
+        _upsert_score_rows(score_rows)
     # processed (scored, or refused and its stored score deleted): no longer stale as of the run
-    profiles_services.customer_mark_fresh(customer_ids=ids, as_of=run.as_of)
-    chunk.done = True
-    chunk.counts = counts.to_json()
-    chunk.finished_at = timezone.now()
-    chunk.save(update_fields=["done", "counts", "finished_at"])
-    updates: dict[str, Any] = {
-        "chunks_done": F("chunks_done") + 1, "done": F("done") + counts.total, "scored": F("scored") + counts.scored,
-        "tier_changes": F("tier_changes") + counts.tier_changes,
-    }
-    for name, n in counts.skipped.items():
-        updates[name] = F(name) + n
-    RescoreRun.objects.filter(pk=run.pk).update(**updates)
-    run.refresh_from_db(fields=["chunks_done", "chunks_total", "status"])
-    if run.chunks_done >= run.chunks_total and run.status != RescoreRun.Status.COMPLETED:
-        RescoreRun.objects.filter(pk=run.pk).update(status=RescoreRun.Status.COMPLETED, finished_at=timezone.now())
-        RescoreChunk.objects.filter(run=run).update(customer_ids=[])
-        if run.model_version_id is not None:
-            registry.reference_forget(run.model_version_id, purpose)
-        logger.info("rescore run completed", extra={"event": "scoring.run.completed", "run_id": str(run.id)})
-    logger.info("rescore chunk done", extra={"event": "scoring.chunk.done", "run_id": str(run.id),
-                                             "chunk": chunk.chunk_no, "scored": counts.scored,
-                                             "skipped": sum(counts.skipped.values())})
-    return counts
+    profiles_services.customer_mark_fresh(customer_ids=ids, as_of=max(run.as_of for run in pending))
+    finished = timezone.now()
+    for run in pending:
+        chunk = chunks[run.pk]
+        run_counts = counts[run.pk]
+        chunk.done = True
+        chunk.counts = run_counts.to_json()
+        chunk.finished_at = finished
+        chunk.save(update_fields=["done", "counts", "finished_at"])
+        updates: dict[str, Any] = {
+            "chunks_done": F("chunks_done") + 1, "done": F("done") + run_counts.total,
+            "scored": F("scored") + run_counts.scored, "tier_changes": F("tier_changes") + run_counts.tier_changes,
+        }
+        for name, n in run_counts.skipped.items():
+            updates[name] = F(name) + n
+        RescoreRun.objects.filter(pk=run.pk).update(**updates)
+        run.refresh_from_db(fields=["chunks_done", "chunks_total", "status"])
+        if run.chunks_done >= run.chunks_total and run.status != RescoreRun.Status.COMPLETED:
+            RescoreRun.objects.filter(pk=run.pk).update(status=RescoreRun.Status.COMPLETED, finished_at=timezone.now())
+            RescoreChunk.objects.filter(run=run).update(customer_ids=[])
+            _REFERENCES.pop(run.pk, None)
+            if run.model_version_id is not None:
+                registry.reference_forget(run.model_version_id, run.purpose)
+            logger.info("rescore run completed", extra={"event": "scoring.run.completed", "run_id": str(run.id)})
+        logger.info("rescore chunk done", extra={"event": "scoring.chunk.done", "run_id": str(run.id),
+                                                 "chunk": chunk.chunk_no, "scored": run_counts.scored,
+                                                 "skipped": sum(run_counts.skipped.values())})
+        result[run.pk] = run_counts
+    return {key: result[key] for key in keys}
 
 
 # --------------------------------------------------------------------------- outcomes, overrides, erasure

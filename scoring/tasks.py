@@ -30,6 +30,16 @@ def rescore_chunk(run_id: str, customer_ids: list[str]) -> dict:
 
 
 @shared_task(
+    name="scoring.tasks.rescore_chunks", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+    autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, soft_time_limit=1500, time_limit=1800,
+)
+def rescore_chunks(run_ids: list[str], customer_ids: list[str]) -> dict:
+    """One chunk of runs planned together (one per batch purpose), scored for all of them at once."""
+    counts = services.rescore_chunks(run_ids=[UUID(r) for r in run_ids], customer_ids=[UUID(c) for c in customer_ids])
+    return {str(run_id): c.to_json() for run_id, c in counts.items()}
+
+
+@shared_task(
     bind=True, name="scoring.tasks.rescore_customer", acks_late=True, ignore_result=True,
     autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, soft_time_limit=120, time_limit=180,
 )
@@ -45,17 +55,14 @@ def rescore_customer(self: Task, customer_id: str, purpose: str) -> str:
 @shared_task(name="scoring.tasks.rescore_all_nightly", acks_late=True, ignore_result=True,
              soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
 def rescore_all_nightly() -> list[str]:
-    """Plan a full run per batch purpose (pass 1) and fan its chunks out to the workers."""
-    run_ids: list[str] = []
-    for purpose in services.batch_purposes():
-        try:
-            run = services.rescore_run_start(purpose=purpose, requester="job:nightly_rescore")
-        except ModelUnavailable:
-            logger.warning("nightly rescore skipped: no model", extra={"event": "scoring.nightly.no_model"})
-            return run_ids
-        services.rescore_run_dispatch(run_id=run.id)
-        run_ids.append(str(run.id))
-    return run_ids
+    """Plan the runs of all batch purposes together (pass 1) and fan their chunks out to the workers."""
+    try:
+        runs = services.rescore_runs_start(purposes=services.batch_purposes(), requester="job:nightly_rescore")
+    except ModelUnavailable:
+        logger.warning("nightly rescore skipped: no model", extra={"event": "scoring.nightly.no_model"})
+        return []
+    services.rescore_runs_dispatch(run_ids=[run.id for run in runs])
+    return [str(run.id) for run in runs]
 
 
 @shared_task(name="scoring.tasks.rescore_stale", acks_late=True, ignore_result=True,
@@ -67,10 +74,10 @@ def rescore_stale() -> int:
     ids = profiles_selectors.stale_customer_ids(limit=int(getattr(settings, "RESCORE_STALE_BATCH", STALE_BATCH)))
     if not ids:
         return 0
-    for purpose in services.batch_purposes():
-        try:
-            run = services.rescore_run_start(purpose=purpose, requester="job:rescore_stale", customer_ids=ids)
-        except ModelUnavailable:
-            return 0
-        services.rescore_run_dispatch(run_id=run.id)
+    try:
+        runs = services.rescore_runs_start(purposes=services.batch_purposes(), requester="job:rescore_stale",
+                                           customer_ids=ids)
+    except ModelUnavailable:
+        return 0
+    services.rescore_runs_dispatch(run_ids=[run.id for run in runs])
     return len(ids)
