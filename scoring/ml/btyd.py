@@ -84,10 +84,13 @@ class BetaGeo:
             val = -(w * ll).sum() / wsum + penalizer * float(np.sum(p**2))
             return float(val) if np.isfinite(val) else 1e100
 
-        # Two starts (unit parameters; short-lifetime / slow-buyer prior), keep the better optimum.
-        starts = (np.zeros(4), np.log(np.array([0.5, 0.2, 1.0, 3.0])))
-        fits = [_minimize(nll, s0) for s0 in starts]
-        r, alpha, a, b = np.exp(min(fits, key=nll))
+        # Unit start; if that ends at the search bound (the degenerate no-drop-out corner), a second start
+        # (short-lifetime / slow-buyer prior) and keep the better optimum. Interior fits cost one search.
+        best = _minimize(nll, np.zeros(4))
+        if np.max(np.abs(best)) > _LOG_BOUND - 2.0:
+            other = _minimize(nll, np.log(np.array([0.5, 0.2, 1.0, 3.0])))
+            best = other if nll(other) < nll(best) else best
+        r, alpha, a, b = np.exp(best)
         self.r, self.alpha, self.a, self.b = float(r), float(alpha / scale), float(a), float(b)
         return self
 
