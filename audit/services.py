@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -133,7 +135,30 @@ def _request_seal() -> None:
     transaction.on_commit(_enqueue_seal)
 
 
+# Per-process throttle of seal requests: at most one cache/broker round trip per
+# ``AUDIT_SEAL_REQUEST_INTERVAL_S`` per process (a busy API worker would otherwise pay one per request).
+# A record committed in between waits for the next request of any process or for beat's run every 10 s
+# (docs/AUDIT.md, "Sealing latency"). The outbox row itself is always written in the business transaction.
+_seal_throttle = threading.Lock()
+_seal_next_request_at = 0.0
+
+
+def _seal_request_due() -> bool:
+    global _seal_next_request_at
+    interval = float(getattr(settings, "AUDIT_SEAL_REQUEST_INTERVAL_S", 1.0))
+    if interval <= 0:
+        return True
+    now = time.monotonic()
+    with _seal_throttle:
+        if now < _seal_next_request_at:
+            return False
+        _seal_next_request_at = now + interval
+        return True
+
+
 def _enqueue_seal() -> None:
+    if not _seal_request_due():
+        return
     try:
         if cache.add(SEAL_REQUEST_FLAG, 1, timeout=SEAL_REQUEST_TTL_S):
             from audit.tasks import seal_chain
@@ -206,31 +231,84 @@ def _decision(**kwargs: Any) -> DecisionRecord:
     return DecisionRecord(**values)
 
 
-@transaction.atomic
+_decision_insert_sql: str | None = None
+_DECISION_INSERT_FIELDS: list[Any] = []
+
+
+def _decision_insert(values: dict[str, Any]) -> int:
+    """PostgreSQL: the decision row and its ``PendingSeal`` outbox row in ONE statement (a data-modifying
+    CTE, so both or neither); returns the decision's id."""
+    global _decision_insert_sql
+    if _decision_insert_sql is None:
+        qn = connection.ops.quote_name
+        fields = [f for f in DecisionRecord._meta.concrete_fields if not f.primary_key]
+        seal = PendingSeal._meta
+        seal_columns = ", ".join(qn(str(seal.get_field(n).column))
+                                 for n in ("record_type", "row_id", "entry_hash", "created_at"))
+        _DECISION_INSERT_FIELDS[:] = fields
+        # Identifiers come from model metadata; every value is a parameter.
+        _decision_insert_sql = (
+            f"WITH inserted AS (INSERT INTO {qn(DecisionRecord._meta.db_table)} "  # noqa: S608
+            f"({', '.join(qn(str(f.column)) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))}) "
+            f"RETURNING {qn('id')}) "
+            f"INSERT INTO {qn(seal.db_table)} ({seal_columns}) SELECT %s, {qn('id')}, %s, %s FROM inserted "
+            f"RETURNING {qn(str(seal.get_field('row_id').column))}"
+        )
+    # psycopg adapts UUID, datetime, bytes and str natively; JSON fields already hold their canonical text.
+    params = [values[f.attname] for f in _DECISION_INSERT_FIELDS]
+    params += [DecisionRecord.RECORD_TYPE, values["content_hash"], values["created_at"]]
+    with connection.cursor() as cursor:
+        cursor.execute(_decision_insert_sql, params)
+        return int(cursor.fetchone()[0])
+
+
+def _append_decision(values: dict[str, Any]) -> DecisionRecord:
+    """Insert one validated decision (values from ``_decision_values``) with its outbox row; queue sealing.
+
+    PostgreSQL: one statement, atomic by itself, so it needs no savepoint of its own (a failed statement
+    aborts the caller's transaction: nothing of it can commit). Elsewhere: two inserts in a savepoint, so a
+    caller that catches the error never keeps a decision without its outbox row."""
+    record = DecisionRecord(**{**values, "model_versions": json.loads(values["model_versions"]),
+                               "outputs": json.loads(values["outputs"])})
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            return _append(record)  # type: ignore[return-value]
+    with transaction.atomic(savepoint=False):
+        record.pk = _decision_insert(values)
+    record._state.adding = False
+    record._state.db = connection.alias
+    _request_seal()
+    return record
+
+
 def decision_record(
     *, customer: UUID, purpose: str, decision_type: str, requester: str, consent_event_id: int | None,
     notice_version: str | None, model_versions: dict[str, str], features_hash: str, outputs: dict,
     sealed_details: bytes | None, decision_key: str | None = None,
 ) -> DecisionRecord:
-    """Record one automated decision. With a ``decision_key``, a second call returns the first record."""
-    record = _decision(
+    """Record one automated decision. With a ``decision_key``, a second call returns the first record.
+
+    Validation runs before any write. On PostgreSQL the decision and its outbox row are one statement in
+    the caller's transaction (no savepoint round trips on the real-time path; see ``_append_decision``)."""
+    values = _decision_values(
         customer=customer, purpose=purpose, decision_type=decision_type, requester=requester,
         consent_event_id=consent_event_id, notice_version=notice_version, model_versions=model_versions,
         features_hash=features_hash, outputs=outputs, sealed_details=sealed_details, decision_key=decision_key,
     )
-    if record.decision_key is None:
-        return _append(record)  # type: ignore[return-value]
-    existing = DecisionRecord.objects.filter(decision_key=record.decision_key).first()
-    if existing is not None:
-        return existing
-    try:
-        with transaction.atomic():
-            return _append(record)  # type: ignore[return-value]
-    except IntegrityError:
-        existing = DecisionRecord.objects.filter(decision_key=record.decision_key).first()
-        if existing is None:
-            raise
-        return existing
+    if values["decision_key"] is None:
+        return _append_decision(values)
+    with transaction.atomic():
+        existing = DecisionRecord.objects.filter(decision_key=values["decision_key"]).first()
+        if existing is not None:
+            return existing
+        try:
+            with transaction.atomic():
+                return _append_decision(values)
+        except IntegrityError:
+            existing = DecisionRecord.objects.filter(decision_key=values["decision_key"]).first()
+            if existing is None:
+                raise
+            return existing
 
 
 _BULK_KEYS = frozenset({

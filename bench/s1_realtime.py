@@ -94,6 +94,7 @@ class Server:
         self._log = log.open("w")
         cmd = [sys.executable, "-m", "gunicorn", "bench.wsgi:application", "-b", f"127.0.0.1:{self.port}",
                "-w", str(workers), "-k", "gthread", "--threads", str(threads), "--keep-alive", "30",
+               "-c", "python:bench.gunicorn_warm",
                "--log-level", "warning", "--backlog", "2048"]
         # Same process group as the section: a section stopped on timeout takes the server down with it.
         env = dbutil.child_env(db, **(env_extra or {}))

@@ -34,6 +34,7 @@ from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
 
 from config.blind_index import blind_index
+from config.compiled_queries import CompiledQuery
 from config.errors import NotFound, ValidationFailed
 from consent.models import (
     ConsentEvent,
@@ -91,6 +92,24 @@ def purpose_get(*, code: str) -> Purpose:
     if purpose is None:
         raise NotFound("Unknown purpose.")
     return purpose
+
+
+# Purposes are reference data (seeded by data migration, never renamed): the codes known to exist are
+# remembered per process, so validating a request's purpose costs no query. A miss re-reads the table. The
+# gate's own query still joins the purpose row by code, so an entry gone stale can never open the gate.
+_known_purpose_codes: set[str] = set()
+
+
+def purpose_exists(*, code: Any) -> bool:
+    """True for a known purpose code (a per-process cache of codes seen to exist; misses read the table)."""
+    if not isinstance(code, str) or not code:
+        return False
+    if code in _known_purpose_codes:
+        return True
+    if Purpose.objects.filter(code=code).exists():
+        _known_purpose_codes.add(code)
+        return True
+    return False
 
 
 def purpose_id_for(code: str) -> int:
@@ -457,15 +476,21 @@ def processing_flag_history(*, customer_id: uuid.UUID) -> list[dict[str, Any]]:
 def processing_gate(*, customer_id: uuid.UUID, purpose: str, at: datetime | None = None) -> GateDecision:
     """May this customer's data be processed for ``purpose`` now (or at ``at``)? Reads committed state.
 
-    Now: two indexed queries (profiles' resolve, then one query for consent and flags). A merge alias is
-    gated as the customer it was merged into."""
+    Now: ONE indexed query for a live customer (purpose by code, customer liveness, current consent, notice
+    supersession, restriction and objection flags); nothing is cached, so a withdrawal, flag, notice or
+    erasure committed before the query is honoured. A merge alias is gated as the customer it was merged
+    into, and an absent customer is told apart as erased or unknown (a few more queries, refusal path)."""
     cid = _as_uuid(customer_id)
+    if at is None:
+        decision = _gate_now(customer_id=cid, purpose=purpose)
+        if decision is not None:
+            return decision
     resolved, absent = _resolve(cid)
     if resolved is None:
         purpose_id_for(purpose)  # unknown purposes are still a 400, whatever the customer
         return GateDecision(allowed=False, code=absent or GATE_NOT_FOUND)
     if at is None:
-        return _gate_now(customer_id=resolved, purpose=purpose)
+        return _gate_now(customer_id=resolved, purpose=purpose) or GateDecision(allowed=False, code=GATE_NOT_FOUND)
     pid = purpose_id_for(purpose)
     flags = ProcessingFlag.objects.filter(customer_id=resolved, at__lte=at).order_by("at", "id")
     flag_code = _flag_code(flags_replay(flags.values_list("kind", "action", "purpose_id")), pid)
@@ -487,14 +512,14 @@ def _gate_from_row(row: dict[str, Any] | None) -> GateDecision:
     )
 
 
-def _gate_now(*, customer_id: uuid.UUID, purpose: str) -> GateDecision:
-    """One query: the purpose row (by code) with correlated index lookups of the current consent and flags."""
-    now = timezone.now()
+def _gate_now_query(*, customer_id: uuid.UUID, purpose: str, now: datetime) -> Any:
+    from profiles import selectors as profiles_selectors
+
     current = ConsentStateCurrent.objects.filter(customer_id=customer_id, purpose_id=OuterRef("pk"))
     flags = ProcessingFlagCurrent.objects.filter(
         Q(purpose_id=OuterRef("pk")) | Q(purpose__isnull=True), customer_id=customer_id
     )
-    row = (
+    return (
         Purpose.objects.filter(code=purpose)
         .annotate(
             c_event=Subquery(current.values("event_id")[:1]),
@@ -506,12 +531,27 @@ def _gate_now(*, customer_id: uuid.UUID, purpose: str) -> GateDecision:
             c_superseded=_superseded_exists(purpose_ref=OuterRef("pk"), published_ref=OuterRef("c_published"), at=now),
             restricted=Exists(flags.filter(kind=FlagKind.RESTRICTION)),
             objected=Exists(flags.filter(kind=FlagKind.OBJECTION)),
+            live=profiles_selectors.customer_live_expression(customer_id=customer_id),
         )
-        .values("c_event", "c_granted", "c_version", "c_superseded", "restricted", "objected")
-        .first()
+        .values("c_event", "c_granted", "c_version", "c_superseded", "restricted", "objected", "live")
+        .order_by()
     )
+
+
+# Compiled once per thread; every call runs the query with this call's customer, purpose and time.
+_GATE_NOW = CompiledQuery(_gate_now_query, customer_id="uuid", purpose="text", now="datetime")
+
+
+def _gate_now(*, customer_id: uuid.UUID, purpose: str) -> GateDecision | None:
+    """One query: the purpose row (by code) with correlated index lookups of the customer's liveness
+    (profiles), current consent, notice supersession and flags. ``None`` when ``customer_id`` is not a
+    live customer (unknown, erased or a merge alias): the caller resolves it."""
+    row = _GATE_NOW.first(customer_id=customer_id, purpose=purpose, now=timezone.now())
     if row is None:
         raise ValidationFailed("Unknown purpose.", extra={"errors": {"purpose": [{"code": "invalid_choice"}]}})
+    _known_purpose_codes.add(purpose)
+    if not row["live"]:
+        return None
     if row["restricted"]:
         return GateDecision(allowed=False, code=GATE_RESTRICTED)
     if row["objected"]:

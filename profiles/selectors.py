@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.conf import settings
+from django.db.models import Exists, Subquery
 
 from config import blind_index, envelope
 from config.blind_index import InvalidIdentifier
@@ -26,6 +27,7 @@ from .models import (
     SOURCES,
     BlindIndexEntry,
     Customer,
+    CustomerKey,
     ImportJob,
     Interaction,
     Note,
@@ -52,7 +54,9 @@ __all__ = [
     "customer_find",
     "customer_id_chunks",
     "customer_is_erased",
+    "customer_key_expressions",
     "customer_known_identifiers",
+    "customer_live_expression",
     "customer_personal_data",
     "customer_resolve",
     "customer_source_identities",
@@ -85,6 +89,25 @@ def customers_erased(*, customer_ids: list[UUID]) -> set[UUID]:
 def customer_count() -> int:
     """Number of live customers (aliases left by merges are not counted)."""
     return Customer.objects.filter(merged_into__isnull=True).count()
+
+
+def customer_live_expression(*, customer_id: UUID) -> Exists:
+    """A query expression, true when ``customer_id`` is a live customer (not erased, unknown or a merge alias):
+    lets another app's hot-path read check existence in its own single query (``consent.selectors``)."""
+    return Exists(Customer.objects.filter(id=customer_id, merged_into__isnull=True))
+
+
+# Annotation names of ``customer_key_expressions`` (what ``services.customer_seal(wrapped_key=...)`` takes).
+KEY_EXPRESSION_NAMES = ("data_key_kek_id", "data_key_wrapped", "data_key_version")
+
+
+def customer_key_expressions(*, customer_id: UUID) -> dict[str, Subquery]:
+    """Correlated index lookups of the customer's *wrapped* data key, for another app to annotate onto its
+    own single read (names ``KEY_EXPRESSION_NAMES``); hand the values, as read, to
+    ``profiles.services.customer_seal(wrapped_key=...)``. All None once the key is shredded (erasure)."""
+    key = CustomerKey.objects.filter(customer_id=customer_id).order_by()
+    return {name: Subquery(key.values(column)[:1])
+            for name, column in zip(KEY_EXPRESSION_NAMES, ("kek_id", "wrapped", "key_version"), strict=True)}
 
 
 def customer_resolve(*, customer_id: UUID) -> UUID | None:

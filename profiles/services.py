@@ -572,14 +572,31 @@ def _seal_aad(customer_id: UUID, label: str, key_version: int) -> bytes:
     return f"seal|{customer_id}|{label}|{key_version}".encode()
 
 
-def customer_seal(*, customer_id: UUID, label: str, payload: dict) -> bytes:
+def customer_seal(*, customer_id: UUID, label: str, payload: dict,
+                  wrapped_key: dict[str, Any] | None = None) -> bytes:
     """Encrypt a JSON payload under the customer's own data key (crypto-shredded by erasure).
 
     Uses the key of ``customer_id`` itself (an alias keeps its key until erasure). No database write.
+    ``wrapped_key``: the values of ``selectors.customer_key_expressions`` as read by the caller's own query
+    in this transaction (saves the key read); without it the key row is read here. No key row (erased):
+    ``DecryptionError``.
     """
-    key = data_keys.key_get(customer_id)
+    if wrapped_key is None:
+        key = data_keys.key_get(customer_id)
+    else:
+        key = _key_from_values(customer_id, wrapped_key)
     plaintext = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
     return envelope.encrypt(key.dek, plaintext, _seal_aad(customer_id, label, key.key_version))
+
+
+def _key_from_values(customer_id: UUID, values: dict[str, Any]) -> DataKey:
+    from .selectors import KEY_EXPRESSION_NAMES
+
+    kek_id, wrapped, key_version = (values.get(name) for name in KEY_EXPRESSION_NAMES)
+    if kek_id is None or wrapped is None or key_version is None:
+        raise DecryptionError()
+    row = CustomerKey(customer_id=customer_id, kek_id=kek_id, wrapped=bytes(wrapped), key_version=int(key_version))
+    return DataKey(customer_id, data_keys.unwrap(row), row.key_version)
 
 
 def customer_seal_many(*, items: list[tuple[UUID, str, dict | bytes]]) -> dict[UUID, bytes]:

@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.utils import timezone
 
 from audit import services as audit_services
+from config.compiled_queries import CompiledQuery
 from config.envelope import DecryptionError
 from config.errors import (
     Conflict,
@@ -39,6 +40,7 @@ from config.errors import (
     ValidationFailed,
 )
 from consent import selectors as consent_selectors
+from profiles import selectors as profiles_selectors
 from profiles import services as profiles_services
 from profiles.aggregates import ids_in
 from scoring import engine, registry
@@ -96,7 +98,10 @@ def _uuid(value: Any, field_name: str = "customer") -> uuid.UUID:
 def _check_purpose(purpose: Any) -> str:
     if not isinstance(purpose, str) or not purpose:
         raise ValidationFailed("A purpose is required.", extra={"errors": {"purpose": [{"code": "required"}]}})
-    consent_selectors.purpose_id_for(purpose)  # ValidationFailed for unknown purposes
+    # Known codes are cached per process (purposes are reference data); the gate's query joins the purpose
+    # row again, so this only answers early.
+    if not consent_selectors.purpose_exists(code=purpose):
+        raise ValidationFailed("Unknown purpose.", extra={"errors": {"purpose": [{"code": "invalid_choice"}]}})
     return purpose
 
 
@@ -178,6 +183,8 @@ class _Current:
     row: CustomerScore
     versions: dict[str, str]
     computed_now: bool
+    override: ScoreOverride | None = None
+    wrapped_key: dict[str, Any] | None = None  # read with the score (profiles' expressions), for sealing
 
 
 def _computed_fields(c: engine.ComputedScore, *, thresholds_ref: str, as_of: datetime, run_id: uuid.UUID | None,
@@ -292,28 +299,77 @@ def _versions_of(row: CustomerScore) -> dict[str, str]:
     return {"clv": v, "churn": churn, "upsell": v, "advocacy": v, "segments": v}
 
 
-def _current_score(*, customer_id: uuid.UUID, purpose: str) -> _Current:
-    """The fresh stored score, or one computed now for this customer (stored). Caller holds the gate."""
-    now = timezone.now()
-    row = (
-        CustomerScore.objects.select_related("model_version", "churn_model_version")
-        .filter(customer_id=customer_id, purpose=purpose)
-        .first()
+# What serving reads of a stored score: its own columns, the registry fields of its model versions (not
+# their large card/metrics/population JSON), the active override and the customer's wrapped data key.
+_SCORE_COLUMNS = tuple(f.attname for f in CustomerScore._meta.concrete_fields)
+_VERSION_FIELDS = ("id", "version", "sha256", "kind", "status")
+_VERSION_RELATIONS = ("model_version", "churn_model_version")
+_OVERRIDE_FIELDS = ("id", "decision_id", "tier", "service_level", "created_at")
+
+
+def _stored_score_query(*, customer_id: uuid.UUID, purpose: str) -> Any:
+    override = ScoreOverride.objects.filter(customer_id=customer_id, purpose=purpose, active=True).order_by()
+    return (
+        CustomerScore.objects.filter(customer_id=customer_id, purpose=purpose)
+        .annotate(**{f"override_{name}": Subquery(override.values(name)[:1]) for name in _OVERRIDE_FIELDS})
+        .annotate(**profiles_selectors.customer_key_expressions(customer_id=customer_id))
+        .values(
+            *_SCORE_COLUMNS,
+            *(f"{relation}__{name}" for relation in _VERSION_RELATIONS for name in _VERSION_FIELDS),
+            *(f"override_{name}" for name in _OVERRIDE_FIELDS),
+            *profiles_selectors.KEY_EXPRESSION_NAMES,
+        )
+        .order_by()
     )
-    if row is not None and _is_fresh(row, now):
+
+
+# Compiled once per thread; every call runs the query with this call's customer and purpose.
+_STORED_SCORE = CompiledQuery(_stored_score_query, customer_id="uuid", purpose="text")
+
+
+def _stored_score(*, customer_id: uuid.UUID, purpose: str) -> _Current | None:
+    """One query: the stored score with its model versions' registry fields and, through correlated index
+    lookups, the active override and the customer's wrapped data key (profiles' expressions). ``None``
+    when no score is stored. ``versions`` is left empty (the caller checks freshness first)."""
+    values = _STORED_SCORE.first(customer_id=customer_id, purpose=purpose)
+    if values is None:
+        return None
+    row = CustomerScore(**{name: values[name] for name in _SCORE_COLUMNS})
+    for relation in _VERSION_RELATIONS:
+        version_id = values[f"{relation}__id"]
+        setattr(row, relation, None if version_id is None else ModelVersion(
+            **{name: values[f"{relation}__{name}"] for name in _VERSION_FIELDS}))
+    wrapped_key = {name: values[name] for name in profiles_selectors.KEY_EXPRESSION_NAMES}
+    found = None
+    if values["override_id"] is not None:
+        found = ScoreOverride(customer_id=customer_id, purpose=purpose, active=True,
+                              **{name: values[f"override_{name}"] for name in _OVERRIDE_FIELDS})
+    return _Current(row, {}, False, found, wrapped_key)
+
+
+def _current_score(*, customer_id: uuid.UUID, purpose: str) -> _Current:
+    """The fresh stored score (with the active override: one query), or one computed now for this customer
+    (stored). Caller holds the gate."""
+    now = timezone.now()
+    stored = _stored_score(customer_id=customer_id, purpose=purpose)
+    if stored is not None and _is_fresh(stored.row, now):
+        row = stored.row
         # Nothing is served from a model whose artifact does not verify (cached after the first check).
         registry.loaded_models(
             registry.ref_of(row.model_version),
             registry.ref_of(row.churn_model_version) if row.churn_model_version is not None else None,
         )
-        return _Current(row, _versions_of(row), False)
+        stored.versions = _versions_of(row)
+        return stored
     models = registry.active_models()
     reference = registry.reference_for(models, purpose)
     computed = engine.compute_scores([customer_id], as_of=now, models=models, reference=reference)[0]
     fields = _row_fields(computed, models=models, reference=reference, as_of=now, run_id=None, now=now)
     fresh = CustomerScore(customer_id=customer_id, purpose=purpose, **fields)
     _upsert_scores([fresh])
-    return _Current(fresh, models.versions(), True)
+    if stored is None:
+        return _Current(fresh, models.versions(), True, _active_override(customer_id, purpose))
+    return _Current(fresh, models.versions(), True, stored.override, stored.wrapped_key)
 
 
 def _active_override(customer_id: uuid.UUID, purpose: str) -> ScoreOverride | None:
@@ -338,11 +394,11 @@ def _effective_outputs(row: CustomerScore, override: ScoreOverride | None) -> di
     return outputs
 
 
-def _seal(customer_id: uuid.UUID, row: CustomerScore) -> bytes:
+def _seal(customer_id: uuid.UUID, row: CustomerScore, wrapped_key: dict[str, Any] | None = None) -> bytes:
     try:
         return profiles_services.customer_seal(
             customer_id=customer_id, label=audit_services.DECISION_DETAILS_LABEL,
-            payload={"features": row.features, "explanation": row.explanation},
+            payload={"features": row.features, "explanation": row.explanation}, wrapped_key=wrapped_key,
         )
     except DecryptionError:  # erased between the gate and now: no decision without its sealed details
         raise NotFound("Customer not found.") from None
@@ -359,13 +415,12 @@ def score_serve(*, customer_id: uuid.UUID, purpose: str, requester: str) -> Scor
     gate = _gate_or_refuse(customer_id=cid, purpose=purpose, what="serve")
     current = _current_score(customer_id=cid, purpose=purpose)
     row = current.row
-    override = _active_override(cid, purpose)
-    outputs = _effective_outputs(row, override)
+    outputs = _effective_outputs(row, current.override)
     decision = audit_services.decision_record(
         customer=cid, purpose=purpose, decision_type="served_score", requester=requester,
         consent_event_id=gate.consent_event_id, notice_version=gate.notice_version,
         model_versions=current.versions, features_hash=row.features_hash, outputs=outputs,
-        sealed_details=_seal(cid, row),
+        sealed_details=_seal(cid, row, current.wrapped_key),
     )
     return ScoreResult(
         customer_id=cid, purpose=purpose, clv=outputs["clv"], currency=row.currency, clv_score=outputs["clv_score"],
@@ -394,8 +449,7 @@ def route_ticket(*, customer_id: uuid.UUID, category: str, purpose: str, request
     gate = _gate_or_refuse(customer_id=cid, purpose=purpose, what="route")
     current = _current_score(customer_id=cid, purpose=purpose)
     row = current.row
-    override = _active_override(cid, purpose)
-    outputs = _effective_outputs(row, override)
+    outputs = _effective_outputs(row, current.override)
     routed = route(outputs["tier"], row.risk_level, category)
     decision_outputs = {
         "tier": outputs["tier"], "risk_level": row.risk_level, "ticket_category": category[:64],
@@ -409,7 +463,7 @@ def route_ticket(*, customer_id: uuid.UUID, category: str, purpose: str, request
         customer=cid, purpose=purpose, decision_type="routing", requester=requester,
         consent_event_id=gate.consent_event_id, notice_version=gate.notice_version,
         model_versions=current.versions, features_hash=row.features_hash, outputs=decision_outputs,
-        sealed_details=_seal(cid, row),
+        sealed_details=_seal(cid, row, current.wrapped_key),
     )
     return RouteResult(
         customer_id=cid, purpose=purpose, ticket_category=category, queue=str(routed["queue"]),

@@ -149,6 +149,8 @@ AUDIT_CHECKPOINT_EVERY_MINUTES = env.int("AUDIT_CHECKPOINT_EVERY_MINUTES", defau
 AUDIT_VERIFY_PUBLIC_KEY = env("AUDIT_VERIFY_PUBLIC_KEY", default="")
 AUDIT_CHECKPOINT_STORE = env("AUDIT_CHECKPOINT_STORE", default="audit.checkpoints.DirectoryStore")
 AUDIT_SEAL_MAX_LAG_SECONDS = env.int("AUDIT_SEAL_MAX_LAG_SECONDS", default=3600)
+# At most one seal request (cache + broker round trip) per process per this many seconds (0: every commit).
+AUDIT_SEAL_REQUEST_INTERVAL_S = env.float("AUDIT_SEAL_REQUEST_INTERVAL_S", default=1.0)
 AUDIT_EXPORT_MAX_ROWS = env.int("AUDIT_EXPORT_MAX_ROWS", default=100_000)
 AUDIT_ALLOW_TRUNCATE = False  # tests only: lets Django flush the append-only tables on PostgreSQL
 # Free text typed by the DPO into the audit app (breach register) is pseudonymized by this callable.

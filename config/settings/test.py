@@ -20,6 +20,7 @@ AUDIT_SIGNING_KEY = b"t" * 32
 _tmp = tempfile.mkdtemp(prefix="scoring-test-")
 AUDIT_CHECKPOINT_DIR = env("AUDIT_CHECKPOINT_DIR", default=f"{_tmp}/checkpoints")
 AUDIT_ALLOW_TRUNCATE = True  # the test-database flush TRUNCATEs audit tables (UPDATE/DELETE stay refused)
+AUDIT_SEAL_REQUEST_INTERVAL_S = 0.0  # every commit requests sealing (tests of the throttle set it themselves)
 EXPORT_DIR = env("EXPORT_DIR", default=f"{_tmp}/exports")
 MODEL_ARTIFACT_DIR = f"{_tmp}/models"
 ERASURE_LEDGER_DIR = f"{_tmp}/erasure-ledger"

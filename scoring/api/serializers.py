@@ -9,19 +9,17 @@ from typing import Any
 
 from rest_framework import serializers
 
-from config.errors import ValidationFailed
 from scoring.models import Outcome
 
 PURPOSE_MAX = 64
 
 
 def _known_purpose(value: str) -> str:
+    """Known purpose codes are cached per process (no query); the service's gate re-reads the purpose row."""
     from consent import selectors as consent_selectors
 
-    try:
-        consent_selectors.purpose_id_for(value)
-    except ValidationFailed:
-        raise serializers.ValidationError("Unknown purpose.", code="invalid_choice") from None
+    if not consent_selectors.purpose_exists(code=value):
+        raise serializers.ValidationError("Unknown purpose.", code="invalid_choice")
     return value
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
 from unittest import mock
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, connection, transaction
 
 from audit import services
 from audit.models import ApiClient, DecisionRecord, GovernanceEvent, PendingSeal
@@ -26,13 +28,23 @@ def test_failing_governance_record_rolls_back_the_api_client_creation():
     assert ApiClient.objects.count() == 1 and GovernanceEvent.objects.get().kind == "api_client.created"
 
 
+def _failing_outbox_insert() -> Any:
+    """The sealing-queue insert fails for real on PostgreSQL (where the decision and its outbox row are one
+    statement), through a mock elsewhere."""
+    if connection.vendor != "postgresql":
+        return mock.patch.object(PendingSeal.objects, "create", side_effect=DatabaseError("disk full"))
+    with connection.cursor() as cursor:  # DDL in the test's transaction: rolled back after the test
+        cursor.execute(f"ALTER TABLE {PendingSeal._meta.db_table} ADD CONSTRAINT test_outbox_full CHECK (false) "
+                       "NOT VALID")
+    return contextlib.nullcontext()
+
+
 def test_failing_sealing_queue_insert_rolls_back_the_decision_record():
     from tests.audit.conftest import decision_kwargs
 
-    with mock.patch.object(PendingSeal.objects, "create", side_effect=DatabaseError("disk full")), \
-            pytest.raises(DatabaseError):
+    with _failing_outbox_insert(), pytest.raises(DatabaseError), transaction.atomic():
         services.decision_record(**decision_kwargs())
-    assert DecisionRecord.objects.count() == 0
+    assert DecisionRecord.objects.count() == 0 and PendingSeal.objects.count() == 0
 
 
 def test_failing_decision_record_rolls_back_the_served_score(active_model):  # noqa: F811
