@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 import phonenumbers
 from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
@@ -439,9 +440,12 @@ def _name_tokens(folded_name: str) -> list[str]:
     return [t for t in re.split(r"[\s,]+", folded_name) if t]
 
 
-def _ordered(alternatives: dict[str, object]) -> list[object]:
+_Alt = TypeVar("_Alt")
+
+
+def _ordered(alternatives: dict[str, _Alt]) -> tuple[_Alt, ...]:
     """Alternatives in the order a regex alternation sorted by (-len(source), source) would try them."""
-    return [alternatives[src] for src in sorted(alternatives, key=lambda v: (-len(v), v))]
+    return tuple(alternatives[src] for src in sorted(alternatives, key=lambda v: (-len(v), v)))
 
 
 def _build_name_matcher(
@@ -454,8 +458,8 @@ def _build_name_matcher(
     # All known names belong to the customer: one placeholder, keyed like an NER-detected full name.
     canonical = max(folded, key=lambda f: (len(f.split()), len(f)))
     key = _text_key(canonical)
-    exact: dict[str, object] = {}  # regex source -> alternative
-    inflected: dict[str, object] = {}
+    exact: dict[str, _NameAlternative] = {}  # regex source -> alternative
+    inflected: dict[str, _InflectedAlternative] = {}
     for name in folded:
         tokens = name.split()
         escaped = [re.escape(t) for t in tokens]
@@ -481,7 +485,7 @@ def _build_name_matcher(
                     inflected[re.escape(token[:-3]) + "s" + _LETTERS + "{1,4}"] = _InflectedAlternative(
                         token[:-3] + "s", 4
                     )
-    return key, tuple(_ordered(exact)), tuple(_ordered(inflected))  # type: ignore[arg-type]
+    return key, _ordered(exact), _ordered(inflected)
 
 
 def _build_email_matchers(emails: Sequence[str]) -> list[tuple[str, str]]:
@@ -1099,7 +1103,8 @@ class Pseudonymizer:
                     covered=[(sp.start, sp.end) for sp in spans],
                 )
             else:
-                found = spec.recognizer.analyze(text, spec.recognizer.supported_entities, None)
+                # Pattern recognizers do not read NLP artifacts (Presidio types the argument as required).
+                found = spec.recognizer.analyze(text, spec.recognizer.supported_entities, None)  # type: ignore[arg-type]
             for r in found:
                 start, end = r.start, r.end
                 if spec.placeholder_type == "URL":
