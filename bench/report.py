@@ -68,9 +68,11 @@ def render(latest: dict[str, Any]) -> str:
     first = next(iter(sections.values()), None)
     if first:
         m = first["machine"]
+        databases = sorted({f"{s['database']['engine']} {s['database']['version']}" for s in sections.values()
+                            if s.get("database") and s["result"].get("params", {}).get("database")})
         parts.append(
-            f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB RAM, Python {m['python']}, "
-            f"{first['database']['engine']} {first['database']['version']}.")
+            f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB RAM, Python {m['python']}; "
+            f"database sections on {', '.join(databases) or 'none'}.")
     for key in sorted(sections, key=int):
         entry = sections[key]
         r = entry["result"]
