@@ -384,11 +384,15 @@ def load_plan(plan: DemoPlan, *, now: datetime | None = None, chunk_size: int = 
     for chunk in _chunks(plan.customers, chunk_size):
         with transaction.atomic():
             ids: dict[int, UUID] = {}
-            for c in chunk:
-                result = profiles_services.customer_ingest(
-                    source="crm", external_id=c.external_id, personal=c.personal, actor=ACTOR, country=c.country,
-                    attributes={"lifecycle_stage": "customer"},
-                )
+            results = profiles_services.customer_ingest_batch(
+                source="crm", actor=ACTOR,
+                records=[{"external_id": c.external_id, "personal": c.personal, "country": c.country,
+                          "attributes": {"lifecycle_stage": "customer"}} for c in chunk],
+            )
+            for c, result in zip(chunk, results, strict=True):
+                if result.error is not None:
+                    raise result.error
+                assert result.customer_id is not None
                 ids[c.index] = result.customer_id
             summary.customers += len(chunk)
             batches: dict[str, list[dict[str, Any]]] = {k: [] for k in

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 from .imports import (
     CsvRow,
     RowOutcome,
     RowRejected,
-    process_row_in_savepoint,
     register_importer,
     register_mapping,
+    rejected_outcome,
 )
 from .models import SOURCES
 
@@ -127,16 +126,29 @@ class ProfilesImporter:
 
     def process_rows(self, rows: Sequence[CsvRow], *, kind: str, source: str, actor: str) -> list[RowOutcome]:
         if kind == "customers":
-            return [process_row_in_savepoint(partial(self._customer, row, source=source, actor=actor), row.line)
-                    for row in rows]
+            return self._customers(rows, source=source, actor=actor)
         return self._facts(rows, kind=kind, source=source, actor=actor)
 
     @staticmethod
-    def _customer(row: CsvRow, *, source: str, actor: str) -> str:
-        from .services import customer_ingest
+    def _customers(rows: Sequence[CsvRow], *, source: str, actor: str) -> list[RowOutcome]:
+        """Set-based ``customer_ingest_batch`` for the chunk; per-row outcomes as if ingested one by one."""
+        from .services import customer_ingest_batch
 
-        record = customer_record_from_row(row.values)
-        return customer_ingest(source=source, actor=actor, **record).outcome
+        outcomes: dict[int, RowOutcome] = {}
+        records: list[dict[str, Any]] = []
+        positions: list[int] = []
+        for position, row in enumerate(rows):
+            try:
+                records.append(customer_record_from_row(row.values))
+                positions.append(position)
+            except RowRejected as exc:
+                outcomes[position] = rejected_outcome(exc, row.line)
+        for position, res in zip(positions, customer_ingest_batch(source=source, records=records, actor=actor),
+                                 strict=True):
+            line = rows[position].line
+            outcomes[position] = (RowOutcome(line=line, outcome=res.outcome) if res.error is None
+                                  else rejected_outcome(res.error, line))
+        return [outcomes[position] for position in range(len(rows))]
 
     @staticmethod
     def _facts(rows: Sequence[CsvRow], *, kind: str, source: str, actor: str) -> list[RowOutcome]:

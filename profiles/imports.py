@@ -102,24 +102,31 @@ class RowImporter:
 
 def process_row_in_savepoint(handler: Callable[[], str], line: int) -> RowOutcome:
     """Run ``handler`` in its own savepoint and turn errors into a rejected outcome (codes only)."""
-    from .errors import MergeConflict, RecordInvalid
-
     try:
         with transaction.atomic():
             outcome = handler()
         return RowOutcome(line=line, outcome=outcome)
-    except RowRejected as exc:
+    except (RowRejected, ApplicationError, IntegrityError) as exc:
+        return rejected_outcome(exc, line)
+
+
+def rejected_outcome(exc: Exception, line: int) -> RowOutcome:
+    """The rejected outcome of a row that raised ``exc`` (codes only); other errors are re-raised."""
+    from .errors import MergeConflict, RecordInvalid
+
+    if isinstance(exc, RowRejected):
         return RowOutcome(line=line, outcome="rejected", column=exc.column, code=exc.code)
-    except RecordInvalid as exc:
+    if isinstance(exc, RecordInvalid):
         return RowOutcome(line=line, outcome="rejected", column=exc.field, code=exc.field_code)
-    except MergeConflict as exc:
+    if isinstance(exc, MergeConflict):
         return RowOutcome(line=line, outcome="rejected", column=exc.reason.removeprefix("conflicting_"),
                           code="merge_conflict")
-    except ApplicationError as exc:
+    if isinstance(exc, ApplicationError):
         field = getattr(exc, "field", None)
         return RowOutcome(line=line, outcome="rejected", column=field, code=exc.code)
-    except IntegrityError:  # a concurrent writer took the same identifier: the row can simply be retried
+    if isinstance(exc, IntegrityError):  # a concurrent writer took the same identifier: the row can be retried
         return RowOutcome(line=line, outcome="rejected", column=None, code="conflict")
+    raise exc
 
 
 _registry: dict[str, Importer] = {}

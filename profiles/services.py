@@ -55,7 +55,9 @@ __all__ = [
     "MergeConflict",
     "RecordInvalid",
     "customer_erase",
+    "CustomerBatchResult",
     "customer_ingest",
+    "customer_ingest_batch",
     "customer_mark_fresh",
     "customer_rectify",
     "customer_seal",
@@ -250,6 +252,44 @@ def _resolve_alias(customer_id: UUID) -> UUID:
 # --------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _IngestRecord:
+    """One validated ``customer_ingest`` record (normalized values, blind-index digests)."""
+
+    source: str
+    external_id: str
+    country: str | None
+    values: dict[str, str]
+    attributes: dict
+    feature_attributes: list[str] | None
+    record_digests: dict[str, str]
+    source_digest: str
+
+
+def _ingest_prepare(
+    *, source: str, external_id: str, personal: dict[str, str | None], attributes: dict | None = None,
+    feature_attributes: list[str] | None = None, country: str | None = None,
+) -> _IngestRecord:
+    """Validate and normalize one record (no database access); ``RecordInvalid`` names the first bad field."""
+    _check_source(source)
+    external_id = _check_external_id(external_id)
+    country = _check_country(country)
+    values = _clean_personal(personal, country)
+    attributes, feature_attributes = _clean_attributes(attributes, feature_attributes)
+
+    record_digests: dict[str, str] = {}
+    for kind in STRONG_KINDS:
+        if kind in values:
+            try:
+                record_digests[kind] = _strong_digest(kind, values[kind], country)
+            except InvalidIdentifier as exc:
+                raise RecordInvalid(kind, "invalid") from exc
+    source_digest = blind_index.source_index(source, external_id)
+    return _IngestRecord(source=source, external_id=external_id, country=country, values=values,
+                         attributes=attributes, feature_attributes=feature_attributes,
+                         record_digests=record_digests, source_digest=source_digest)
+
+
 @transaction.atomic
 def customer_ingest(
     *,
@@ -269,20 +309,11 @@ def customer_ingest(
     phone whose other strong identifier differs from the customer's is also refused (not guessed).
     Empty personal values are ignored (use ``customer_rectify`` to clear a field).
     """
-    _check_source(source)
-    external_id = _check_external_id(external_id)
-    country = _check_country(country)
-    values = _clean_personal(personal, country)
-    attributes, feature_attributes = _clean_attributes(attributes, feature_attributes)
-
-    record_digests: dict[str, str] = {}
-    for kind in STRONG_KINDS:
-        if kind in values:
-            try:
-                record_digests[kind] = _strong_digest(kind, values[kind], country)
-            except InvalidIdentifier as exc:
-                raise RecordInvalid(kind, "invalid") from exc
-    source_digest = blind_index.source_index(source, external_id)
+    p = _ingest_prepare(source=source, external_id=external_id, personal=personal, attributes=attributes,
+                        feature_attributes=feature_attributes, country=country)
+    external_id, country, values = p.external_id, p.country, p.values
+    attributes, feature_attributes = p.attributes, p.feature_attributes
+    record_digests, source_digest = p.record_digests, p.source_digest
 
     owner_id = SourceIdentity.objects.filter(source=source, digest=source_digest).values_list(
         "customer_id", flat=True
@@ -346,6 +377,149 @@ def _customer_create(
     )
     customer_facts_changed.send(sender=Customer, customer_ids=[customer.id])
     return IngestResult(customer_id=customer.id, outcome="created")
+
+
+@dataclass(frozen=True)
+class CustomerBatchResult:
+    index: int
+    outcome: str  # "created" | "updated" | "merged" | "unchanged" | "rejected"
+    customer_id: UUID | None = None
+    error: Exception | None = None  # for "rejected": the error ``customer_ingest`` raised for this record
+
+
+_BATCH_CHUNK = 500
+
+
+@transaction.atomic
+def customer_ingest_batch(
+    *, source: str | None = None, records: Sequence[dict[str, Any]], actor: str
+) -> list[CustomerBatchResult]:
+    """``customer_ingest`` for many records, set-based; one result per record, in order.
+
+    Each record holds ``customer_ingest``'s keyword arguments except ``actor`` (``source`` defaults to the
+    argument). Per chunk: every record is validated first (a bad record is rejected with the error
+    ``customer_ingest`` raises, nothing written for it); identities are resolved with one query per
+    identifier kind over the chunk's digests. A record none of whose identifiers (source id, e-mail, phone)
+    is known -- in the database or from an earlier record of the batch -- is a new customer: those are
+    written in bulk (customers, data keys, encrypted fields, blind-index entries, source identities). Every
+    other record goes through ``customer_ingest`` itself, in its own savepoint, after the new customers
+    before it were written, so the results are those of ingesting the records one by one, in order.
+    """
+    results: list[CustomerBatchResult | None] = [None] * len(records)
+    for start in range(0, len(records), _BATCH_CHUNK):
+        _ingest_chunk(source, records[start : start + _BATCH_CHUNK], start, actor, results)
+    return [r for r in results if r is not None]
+
+
+def _ingest_chunk(source: str | None, records: Sequence[dict[str, Any]], offset: int, actor: str,
+                  results: list[CustomerBatchResult | None]) -> None:
+    prepared: list[tuple[int, dict[str, Any], _IngestRecord]] = []
+    for i, record in enumerate(records):
+        index = offset + i
+        args = {"source": source, **record} if source is not None else dict(record)
+        try:
+            prepared.append((index, args, _ingest_prepare(**args)))
+        except ApplicationError as exc:
+            results[index] = CustomerBatchResult(index=index, outcome="rejected", error=exc)
+    taken = _known_identifier_keys([p for _, _, p in prepared])
+    pending: list[tuple[int, dict[str, Any], _IngestRecord]] = []
+    for index, args, p in prepared:
+        keys = _identifier_keys(p)
+        if not any(k in taken for k in keys):
+            pending.append((index, args, p))
+            taken.update(keys)
+            continue
+        _flush_creates(pending, actor, results)
+        pending = []
+        results[index] = _ingest_fallback(index, args, actor)
+        if results[index].outcome != "rejected":  # type: ignore[union-attr]
+            taken.update(keys)
+    _flush_creates(pending, actor, results)
+
+
+def _identifier_keys(p: _IngestRecord) -> list[tuple[str, ...]]:
+    return [("source", p.source, p.source_digest), *((kind, digest) for kind, digest in p.record_digests.items())]
+
+
+def _known_identifier_keys(items: list[_IngestRecord]) -> set[tuple[str, ...]]:
+    """The identifiers of ``items`` already in the database: one query per identifier kind (and source)."""
+    known: set[tuple[str, ...]] = set()
+    by_source: dict[str, set[str]] = {}
+    for p in items:
+        by_source.setdefault(p.source, set()).add(p.source_digest)
+    for src, source_digests in by_source.items():
+        for part in _chunked(sorted(source_digests)):
+            rows = SourceIdentity.objects.filter(source=src, digest__in=part).values_list("digest", flat=True)
+            known.update(("source", src, digest) for digest in rows)
+    for kind in STRONG_KINDS:
+        digests = sorted({p.record_digests[kind] for p in items if kind in p.record_digests})
+        for part in _chunked(digests):
+            rows = BlindIndexEntry.objects.filter(kind=kind, digest__in=part).values_list("digest", flat=True)
+            known.update((kind, digest) for digest in rows)
+    return known
+
+
+def _ingest_fallback(index: int, args: dict[str, Any], actor: str) -> CustomerBatchResult:
+    try:
+        with transaction.atomic():
+            res = customer_ingest(actor=actor, **args)
+    except (ApplicationError, IntegrityError) as exc:
+        return CustomerBatchResult(index=index, outcome="rejected", error=exc)
+    return CustomerBatchResult(index=index, outcome=res.outcome, customer_id=res.customer_id)
+
+
+def _flush_creates(pending: list[tuple[int, dict[str, Any], _IngestRecord]], actor: str,
+                   results: list[CustomerBatchResult | None]) -> None:
+    if not pending:
+        return
+    try:
+        with transaction.atomic():
+            ids = _customers_create_bulk([p for _, _, p in pending])
+    except IntegrityError:  # a concurrent writer took an identifier: decide these records one by one
+        for index, args, _ in pending:
+            results[index] = _ingest_fallback(index, args, actor)
+        return
+    for (index, _, _), customer_id in zip(pending, ids, strict=True):
+        results[index] = CustomerBatchResult(index=index, outcome="created", customer_id=customer_id)
+
+
+def _customers_create_bulk(items: list[_IngestRecord]) -> list[UUID]:
+    """``_customer_create`` for many records: the same rows, one INSERT per table."""
+    customers: list[Customer] = []
+    previous: datetime | None = None
+    for p in items:
+        now = timezone.now()
+        if previous is not None and now <= previous:  # keep creation order (merges keep the oldest)
+            now = previous + timedelta(microseconds=1)
+        previous = now
+        customers.append(Customer(
+            country=p.country or "", attributes=p.attributes, feature_attributes=p.feature_attributes or [],
+            created_at=now, updated_at=now, stale_since=now,
+        ))
+    Customer.objects.bulk_create(customers)
+    keys = data_keys.key_create_many(customers)
+    fields: list[PersonalField] = []
+    entries: list[BlindIndexEntry] = []
+    identities: list[SourceIdentity] = []
+    for customer, p in zip(customers, items, strict=True):
+        key = keys[customer.id]
+        fields.extend(
+            PersonalField(customer_id=customer.id, field=field, ciphertext=key.encrypt_field(field, value),
+                          key_version=key.key_version, updated_at=customer.created_at)
+            for field, value in p.values.items()
+        )
+        entries.extend(BlindIndexEntry(customer_id=customer.id, kind=kind, digest=digest)
+                       for kind, digest in p.record_digests.items())
+        identities.append(SourceIdentity(
+            customer_id=customer.id, source=p.source, digest=p.source_digest, key_version=key.key_version,
+            external_id_encrypted=key.encrypt_field(f"source:{p.source}", p.external_id),
+        ))
+    PersonalField.objects.bulk_create(fields)
+    BlindIndexEntry.objects.bulk_create(entries)
+    SourceIdentity.objects.bulk_create(identities)
+    ids = [c.id for c in customers]
+    customer_facts_changed.send(sender=Customer, customer_ids=ids)
+    return ids
 
 
 def _current_digests(customer_id: UUID) -> dict[str, str]:
@@ -1568,20 +1742,22 @@ def ingest_batch(*, kind: str, records: Sequence[tuple[int, dict[str, Any]]], ac
         raise ApplicationError("Unknown record kind.", code="unknown_kind")
     results: list[BatchRecordResult] = []
     if kind == "customers":
-        for index, record in records:
-            try:
-                with transaction.atomic():
-                    res = customer_ingest(actor=actor, **record)
+        batch = customer_ingest_batch(records=[r for _, r in records], actor=actor)
+        for (index, _), res in zip(records, batch, strict=True):
+            exc = res.error
+            if exc is None:
                 results.append(BatchRecordResult(index=index, outcome=res.outcome, customer_id=res.customer_id))
-            except RecordInvalid as exc:
+            elif isinstance(exc, RecordInvalid):
                 results.append(BatchRecordResult(index=index, outcome="rejected", errors=((exc.field, exc.field_code),)))
-            except MergeConflict as exc:
+            elif isinstance(exc, MergeConflict):
                 field = exc.reason.removeprefix("conflicting_")
                 results.append(BatchRecordResult(index=index, outcome="rejected", errors=((field, exc.code),)))
-            except IdentifierInUse as exc:
+            elif isinstance(exc, IdentifierInUse):
                 results.append(BatchRecordResult(index=index, outcome="rejected", errors=((exc.field, exc.code),)))
-            except IntegrityError:  # a concurrent writer took the same identifier; the record can be retried
+            elif isinstance(exc, IntegrityError):  # a concurrent writer took the identifier; can be retried
                 results.append(BatchRecordResult(index=index, outcome="rejected", errors=(("record", "conflict"),)))
+            else:
+                raise exc
     else:
         fact_results = facts_ingest_batch(kind=kind, records=[r for _, r in records], actor=actor)
         for (index, _), fr in zip(records, fact_results, strict=True):
