@@ -15,14 +15,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-# spaCy and Presidio import pydantic, whose class definitions fail if they are first imported while freezegun
-# has replaced ``datetime.date`` (a test that freezes time and then scrubs a DPO's text). Import them first.
-import presidio_analyzer  # noqa: F401, E402
-import spacy  # noqa: F401, E402
 from typing import Any
 
+# presidio_analyzer and spacy are imported for their side effect: they import pydantic, whose class definitions
+# fail if first imported while freezegun has replaced ``datetime.date`` (a test that freezes time and then
+# scrubs a DPO's text through Presidio).
+import presidio_analyzer  # noqa: F401
 import pytest
+import spacy  # noqa: F401
 from django.conf import settings
 from rest_framework.test import APIClient
 
