@@ -14,12 +14,13 @@ import re
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from audit import canonical
@@ -243,7 +244,7 @@ def _decision_insert(values: dict[str, Any]) -> int:
         qn = connection.ops.quote_name
         fields = [f for f in DecisionRecord._meta.concrete_fields if not f.primary_key]
         seal = PendingSeal._meta
-        seal_columns = ", ".join(qn(str(seal.get_field(n).column))
+        seal_columns = ", ".join(qn(str(cast(Field, seal.get_field(n)).column))
                                  for n in ("record_type", "row_id", "entry_hash", "created_at"))
         _DECISION_INSERT_FIELDS[:] = fields
         # Identifiers come from model metadata; every value is a parameter.
@@ -362,7 +363,8 @@ def _copy_decisions_with_seals(rows: list[dict[str, Any]]) -> int:
     columns = ", ".join(qn(str(f.column)) for f in _INSERT_FIELDS)
     stage = qn(f"_stage_{table}_{len(_INSERT_FIELDS)}")
     seal = PendingSeal._meta
-    seal_columns = ", ".join(qn(str(seal.get_field(n).column)) for n in ("record_type", "row_id", "entry_hash", "created_at"))
+    seal_columns = ", ".join(qn(str(cast(Field, seal.get_field(n)).column))
+                             for n in ("record_type", "row_id", "entry_hash", "created_at"))
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
                        f"SELECT {columns} FROM {qn(table)} WITH NO DATA")

@@ -276,7 +276,7 @@ def finish_scores(batch: ScoredBatch, *, reference: Reference, rows: Sequence[in
     tiers = reference.tiers_for_keys(rank, batch.tiebreak[sel])
     clv_scores = reference.clv_scores(rank).tolist()
     thresholds = risk_thresholds()
-    risks = risk_level(churn, thresholds).tolist()
+    risks = np.asarray(risk_level(churn, thresholds)).tolist()
     clv_l, churn_l, upsell_l, advocacy_l, rank_l = (a.tolist() for a in (batch.clv[sel], churn, upsell, advocacy, rank))
     levels: dict[str, dict[str, Any]] = {}
     actions: dict[tuple[Any, ...], dict[str, str]] = {}

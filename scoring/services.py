@@ -20,12 +20,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Subquery
+from django.db.models import F, Field, Subquery
 from django.utils import timezone
 
 from audit import services as audit_services
@@ -215,7 +215,7 @@ def _score_columns() -> list[tuple[str, str, bool]]:
     """(attribute name, column, is JSON) of the columns an upsert writes."""
     out = []
     for name in ("customer_id", "purpose", *SCORE_FIELDS):
-        fld = CustomerScore._meta.get_field(name)
+        fld = cast(Field, CustomerScore._meta.get_field(name))
         out.append((fld.attname, str(fld.column), name in _SCORE_JSON))
     return out
 

@@ -10,7 +10,6 @@ from rest_framework import serializers
 from profiles.models import SOURCES, Interaction, Note, Order, Ticket
 
 MAX_TEXT = 20_000
-_source = {"choices": SOURCES}
 
 
 class _CustomerRef(serializers.Serializer):
@@ -18,7 +17,7 @@ class _CustomerRef(serializers.Serializer):
 
     customer_id = serializers.UUIDField(required=False, allow_null=True)
     customer_external_id = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200)
-    customer_source = serializers.ChoiceField(required=False, allow_null=True, **_source)
+    customer_source = serializers.ChoiceField(choices=SOURCES, required=False, allow_null=True)
     customer_email = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=254)
 
     def validate(self, attrs: dict) -> dict:
@@ -33,7 +32,7 @@ def _personal(max_length: int = 500) -> serializers.CharField:
 
 
 class CustomerRecordSerializer(serializers.Serializer):
-    source = serializers.ChoiceField(**_source)
+    source = serializers.ChoiceField(choices=SOURCES)  # type: ignore[assignment]  # a declared field named like Field.source
     external_id = serializers.CharField(max_length=200)
     name = _personal(200)
     email = _personal(254)
@@ -67,7 +66,7 @@ class CustomerRecordSerializer(serializers.Serializer):
 
 
 class _FactRecord(_CustomerRef):
-    source = serializers.ChoiceField(**_source)
+    source = serializers.ChoiceField(choices=SOURCES)  # type: ignore[assignment]  # a declared field named like Field.source
     external_id = serializers.CharField(max_length=200)
 
     def to_service(self) -> dict:
@@ -125,7 +124,7 @@ class ReferralRecordSerializer(_FactRecord):
     converted = serializers.BooleanField(required=False)
 
 
-RECORD_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
+RECORD_SERIALIZERS: dict[str, type[CustomerRecordSerializer] | type[_FactRecord]] = {
     "customers": CustomerRecordSerializer,
     "orders": OrderRecordSerializer,
     "interactions": InteractionRecordSerializer,
@@ -150,7 +149,7 @@ class RecordResultSerializer(serializers.Serializer):
 
 class RejectedRecordSerializer(serializers.Serializer):
     index = serializers.IntegerField()
-    errors = RecordErrorSerializer(many=True)
+    errors = RecordErrorSerializer(many=True)  # type: ignore[assignment]  # a declared field named like Serializer.errors
 
 
 class IngestSummarySerializer(serializers.Serializer):
@@ -172,7 +171,7 @@ class LookupInputSerializer(serializers.Serializer):
     email = serializers.CharField(required=False, max_length=254)
     phone = serializers.CharField(required=False, max_length=40)
     country = serializers.CharField(required=False, min_length=2, max_length=2)
-    source = serializers.ChoiceField(required=False, **_source)
+    source = serializers.ChoiceField(choices=SOURCES, required=False)  # type: ignore[assignment]  # a declared field named like Field.source
     external_id = serializers.CharField(required=False, max_length=200)
 
     def validate(self, attrs: dict) -> dict:

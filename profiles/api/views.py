@@ -69,7 +69,8 @@ class IngestView(APIView):
                 valid.append((index, serializer.to_service()))
             else:
                 rejected[index] = _first_codes(serializer.errors) or [("record", "invalid")]
-        results = services.ingest_batch(kind=kind, records=valid, actor=request.auth.requester,
+        client: Any = request.auth  # the ApiClient (token authentication)
+        results = services.ingest_batch(kind=kind, records=valid, actor=client.requester,
                                         prior_rejections=len(rejected))
         outcomes: dict[int, dict] = {}
         for r in results:
