@@ -421,42 +421,146 @@ def _ingest_chunk(source: str | None, records: Sequence[dict[str, Any]], offset:
             prepared.append((index, args, _ingest_prepare(**args)))
         except ApplicationError as exc:
             results[index] = CustomerBatchResult(index=index, outcome="rejected", error=exc)
-    taken = _known_identifier_keys([p for _, _, p in prepared])
-    pending: list[tuple[int, dict[str, Any], _IngestRecord]] = []
-    for index, args, p in prepared:
+    known = _known_identifier_keys([p for _, _, p in prepared])  # identifier -> customer id, in the database
+    owners = _lock_owners(known)
+    taken: set[tuple[str, ...]] = set(known)  # known, or written by an earlier record of this chunk
+    touched: set[tuple[str, ...]] = set()  # written (or to be written) by an earlier record of this chunk
+    touched_customers: set[UUID] = set()
+    creates: list[tuple[int, dict[str, Any], _IngestRecord]] = []
+    updates: list[tuple[int, dict[str, Any], _IngestRecord, UUID]] = []
+    stale = False  # a record went through customer_ingest since the lookup (a merge moves identifiers)
+    for position, (index, args, p) in enumerate(prepared):
         keys = _identifier_keys(p)
         if not any(k in taken for k in keys):
-            pending.append((index, args, p))
+            creates.append((index, args, p))
             taken.update(keys)
+            touched.update(keys)
             continue
-        _flush_creates(pending, actor, results)
-        pending = []
+        if stale and keys[0] in known and not any(k in touched for k in keys):
+            _flush_updates(updates, owners, actor, results)  # (none pending: they wait for a fresh lookup)
+            updates = []
+            known = _known_identifier_keys([q for _, _, q in prepared[position:]])
+            owners = _lock_owners(known)
+            taken.update(known)
+            stale = False
+        owner = known.get(keys[0])
+        if (not stale and owner is not None and owner in owners and owner not in touched_customers
+                and not any(k in touched for k in keys) and all(known.get(k) == owner for k in keys)):
+            updates.append((index, args, p, owner))
+            touched.update(keys)
+            touched_customers.add(owner)
+            continue
+        _flush_creates(creates, actor, results)
+        _flush_updates(updates, owners, actor, results)
+        creates, updates = [], []
         results[index] = _ingest_fallback(index, args, actor)
+        stale = True
         if results[index].outcome != "rejected":  # type: ignore[union-attr]
             taken.update(keys)
-    _flush_creates(pending, actor, results)
+            touched.update(keys)
+    _flush_creates(creates, actor, results)
+    _flush_updates(updates, owners, actor, results)
 
 
 def _identifier_keys(p: _IngestRecord) -> list[tuple[str, ...]]:
+    """The record's identifiers; the source identity first."""
     return [("source", p.source, p.source_digest), *((kind, digest) for kind, digest in p.record_digests.items())]
 
 
-def _known_identifier_keys(items: list[_IngestRecord]) -> set[tuple[str, ...]]:
-    """The identifiers of ``items`` already in the database: one query per identifier kind (and source)."""
-    known: set[tuple[str, ...]] = set()
+def _known_identifier_keys(items: list[_IngestRecord]) -> dict[tuple[str, ...], UUID]:
+    """The identifiers of ``items`` already in the database and their customers: one query per identifier
+    kind (and source)."""
+    known: dict[tuple[str, ...], UUID] = {}
     by_source: dict[str, set[str]] = {}
     for p in items:
         by_source.setdefault(p.source, set()).add(p.source_digest)
     for src, source_digests in by_source.items():
         for part in _chunked(sorted(source_digests)):
-            rows = SourceIdentity.objects.filter(source=src, digest__in=part).values_list("digest", flat=True)
-            known.update(("source", src, digest) for digest in rows)
+            rows = SourceIdentity.objects.filter(source=src, digest__in=part).values_list("digest", "customer_id")
+            known.update((("source", src, digest), cid) for digest, cid in rows)
     for kind in STRONG_KINDS:
         digests = sorted({p.record_digests[kind] for p in items if kind in p.record_digests})
         for part in _chunked(digests):
-            rows = BlindIndexEntry.objects.filter(kind=kind, digest__in=part).values_list("digest", flat=True)
-            known.update((kind, digest) for digest in rows)
+            rows = BlindIndexEntry.objects.filter(kind=kind, digest__in=part).values_list("digest", "customer_id")
+            known.update(((kind, digest), cid) for digest, cid in rows)
     return known
+
+
+def _lock_owners(known: dict[tuple[str, ...], UUID]) -> dict[UUID, tuple[Customer, DataKey]]:
+    """The live customers owning a known source identity (locked, as ``customer_ingest`` locks them), with
+    their data keys. Aliases and customers without a key are left out (their records take the per-record path)."""
+    ids = sorted({cid for key, cid in known.items() if key[0] == "source"}, key=str)
+    owners: dict[UUID, tuple[Customer, DataKey]] = {}
+    for part in _chunked(ids):
+        customers = list(Customer.objects.select_for_update().filter(id__in=part, merged_into__isnull=True)
+                         .order_by("created_at", "id"))
+        keys = data_keys.key_get_many([c.id for c in customers])
+        owners.update((c.id, (c, keys[c.id])) for c in customers if c.id in keys)
+    return owners
+
+
+def _flush_updates(pending: list[tuple[int, dict[str, Any], _IngestRecord, UUID]],
+                   owners: dict[UUID, tuple[Customer, DataKey]], actor: str,
+                   results: list[CustomerBatchResult | None]) -> None:
+    """``_apply_record`` for records matching exactly their own customer on every identifier they carry
+    (no identifier to move, nothing to merge): changed fields re-encrypted, attributes merged, in bulk."""
+    if not pending:
+        return
+    ids = [owner for _, _, _, owner in pending]
+    current: dict[UUID, dict[str, PersonalField]] = {cid: {} for cid in ids}
+    for part in _chunked(ids):
+        for row in PersonalField.objects.filter(customer_id__in=part):
+            current[row.customer_id][row.field] = row
+    now = timezone.now()
+    changed_rows: list[PersonalField] = []
+    new_rows: list[PersonalField] = []
+    changed_customers: list[Customer] = []
+    outcomes: list[str] = []
+    for _, _, p, owner in pending:
+        customer, key = owners[owner]
+        changed = False
+        rows = current[owner]
+        for field, value in p.values.items():
+            row = rows.get(field)
+            if row is not None and key.decrypt_field(field, row.ciphertext, row.key_version) == value:
+                continue
+            changed = True
+            ciphertext = key.encrypt_field(field, value)
+            if row is None:
+                new_rows.append(PersonalField(customer_id=owner, field=field, ciphertext=ciphertext,
+                                              key_version=key.key_version, updated_at=now))
+            else:
+                row.ciphertext, row.key_version, row.updated_at = ciphertext, key.key_version, now
+                changed_rows.append(row)
+        new_attributes = {**customer.attributes, **p.attributes}
+        if new_attributes != customer.attributes:
+            customer.attributes = new_attributes
+            changed = True
+        if p.feature_attributes is not None and sorted(p.feature_attributes) != sorted(customer.feature_attributes):
+            customer.feature_attributes = sorted(set(p.feature_attributes))
+            changed = True
+        if p.country and p.country != customer.country:
+            customer.country = p.country
+            changed = True
+        if changed:
+            customer.updated_at = now
+            changed_customers.append(customer)
+        outcomes.append("updated" if changed else "unchanged")
+    try:
+        with transaction.atomic():
+            PersonalField.objects.bulk_update(changed_rows, ["ciphertext", "key_version", "updated_at"])
+            PersonalField.objects.bulk_create(new_rows)
+            Customer.objects.bulk_update(changed_customers, ["attributes", "feature_attributes", "country",
+                                                             "updated_at"])
+            _mark_stale([c.id for c in changed_customers])
+    except IntegrityError:  # a concurrent writer: decide these records one by one
+        for _, _, _, owner in pending:
+            owners[owner][0].refresh_from_db()
+        for index, args, _, _ in pending:
+            results[index] = _ingest_fallback(index, args, actor)
+        return
+    for (index, _, _, owner), outcome in zip(pending, outcomes, strict=True):
+        results[index] = CustomerBatchResult(index=index, outcome=outcome, customer_id=owner)
 
 
 def _ingest_fallback(index: int, args: dict[str, Any], actor: str) -> CustomerBatchResult:

@@ -55,9 +55,12 @@ def _records(seed: int, n: int) -> list[dict[str, Any]]:
             out.append(fresh())
         elif roll < 0.45:  # exact repeat of an earlier record (intra-batch duplicate)
             out.append(dict(rng.choice(out)))
-        elif roll < 0.52:  # the previous record again, with a changed name
+        elif roll < 0.52:  # the previous record again, with a changed name, country or attributes
             prev = dict(out[-1])
             prev["personal"] = {**prev["personal"], "name": rng.choice(NAMES)}
+            prev["country"] = rng.choice(("GB", "IE"))
+            prev["attributes"] = {"segment": rng.choice(("retail", "smb")), "extra": rng.randrange(3)}
+            prev["feature_attributes"] = rng.choice((None, ["segment"], ["extra", "segment"]))
             out.append(prev)
         elif roll < 0.62:  # another system's record with an earlier e-mail (and nothing else strong)
             counter += 1
@@ -163,6 +166,14 @@ def _both(records: list[dict[str, Any]], repeat: int = 1) -> tuple[list[dict], l
 @pytest.mark.parametrize(("seed", "chunk"), [(1, 500), (2, 500), (3, 7), (4, 13)])
 def test_batch_matches_per_row_ingestion(seed: int, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(services, "_BATCH_CHUNK", chunk)
+    bulk_updates: list[int] = []
+    real_flush = services._flush_updates
+
+    def counting_flush(pending: list[Any], *args: Any) -> None:
+        bulk_updates.append(len(pending))
+        real_flush(pending, *args)
+
+    monkeypatch.setattr(services, "_flush_updates", counting_flush)
     # A few customers already exist (both states), so records also match the database.
     existing = _records(seed + 100, 15)
     for r in existing:
@@ -181,6 +192,7 @@ def test_batch_matches_per_row_ingestion(seed: int, chunk: int, monkeypatch: pyt
     assert per_row[1] == batch[1]
     assert per_row[1]["customers"] == per_row[0]["customers"]
     assert "created" not in [row[0] for row in batch[1]["rows"]]
+    assert sum(bulk_updates) >= 10  # records matching their own customer were updated/confirmed in bulk
 
 
 def test_new_customers_are_written_in_bulk_with_the_per_row_rows(facts_changed: list[list[Any]]) -> None:
@@ -264,3 +276,33 @@ def test_csv_import_of_customers_uses_the_batch_with_per_row_outcomes(tmp_path: 
                               {"line": 4, "column": "external_id", "code": "required"}]
     cid = selectors.customer_find(source="crm", external_id="C-3")
     assert cid == selectors.customer_find(source="crm", external_id="C-1")
+
+
+def test_reimport_is_set_based_and_reports_unchanged_and_updated(facts_changed: list[list[Any]]) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    records = [{"source": "crm", "external_id": f"U-{i}", "country": "GB",
+                "personal": {"name": f"Name {i}", "email": f"u{i}@example.com"}, "attributes": {"tier": 1}}
+               for i in range(40)]
+    created = services.customer_ingest_batch(records=records, actor=ACTOR)
+    Customer.objects.update(stale_since=None)
+    facts_changed.clear()
+    records[3] = {**records[3], "personal": {"name": "Renamed", "email": "u3@example.com"}}
+    records[5] = {**records[5], "attributes": {"tier": 2}}
+    records[7] = {**records[7], "personal": {**records[7]["personal"], "company": "Acme"}}
+
+    with CaptureQueriesContext(connection) as queries:
+        results = services.customer_ingest_batch(records=records, actor=ACTOR)
+
+    changed = {3, 5, 7}
+    assert [r.outcome for r in results] == ["updated" if i in changed else "unchanged" for i in range(40)]
+    assert [r.customer_id for r in results] == [r.customer_id for r in created]
+    assert len(queries) <= 15  # lookups, lock, keys, fields, and the writes: not per record
+    assert sorted(facts_changed[0], key=str) == sorted((created[i].customer_id for i in changed), key=str)
+    stale = set(Customer.objects.filter(stale_since__isnull=False).values_list("id", flat=True))
+    assert stale == {created[i].customer_id for i in changed}
+    assert selectors.customer_personal_data(customer_id=created[3].customer_id)["name"] == "Renamed"
+    assert selectors.customer_personal_data(customer_id=created[7].customer_id)["company"] == "Acme"
+    assert Customer.objects.get(id=created[5].customer_id).attributes == {"tier": 2}
+    assert PersonalField.objects.count() == 81
