@@ -1012,6 +1012,7 @@ class Pseudonymizer:
         _harden_presidio_logging()
         # The process-wide, NER-only pipeline loaded by package name (never downloaded).
         self._nlp = load_spacy()
+        self._nlp_lock = threading.Lock()
         self._patterns = _build_pattern_specs()
 
     @property
@@ -1062,12 +1063,18 @@ class Pseudonymizer:
         if n == 0:
             return []
 
+        # spaCy adds every token it sees (names included) to the shared vocabulary for the life of the process;
+        # inside a memory zone those strings are freed when the batch is done, so no text's words outlive the
+        # call and a long-running worker does not grow. The zone is not thread-safe: one batch at a time.
+        with self._nlp_lock, self._nlp.memory_zone():
+            ner_of = [
+                [(e.start_char, e.end_char, _NER_LABELS[e.label_]) for e in doc.ents if e.label_ in _NER_LABELS]
+                for doc in self._nlp.pipe(list(texts), batch_size=max(1, batch_size), n_process=max(1, n_process))
+            ]
         matchers: dict[int, _KnownMatcher] = {}  # per call only: identifiers are not kept around
-        docs = self._nlp.pipe(list(texts), batch_size=max(1, batch_size), n_process=max(1, n_process))
         results: list[PseudonymizedText] = []
-        for i, doc in enumerate(docs):
+        for i, ner in enumerate(ner_of):
             text = texts[i]
-            ner = [(e.start_char, e.end_char, _NER_LABELS[e.label_]) for e in doc.ents if e.label_ in _NER_LABELS]
             k = known[i] if known is not None else None
             matcher: _KnownMatcher | None = None
             if k is not None and not k.is_empty():
