@@ -401,9 +401,13 @@ def customer_ingest_batch(
     ``customer_ingest`` raises, nothing written for it); identities are resolved with one query per
     identifier kind over the chunk's digests. A record none of whose identifiers (source id, e-mail, phone)
     is known -- in the database or from an earlier record of the batch -- is a new customer: those are
-    written in bulk (customers, data keys, encrypted fields, blind-index entries, source identities). Every
-    other record goes through ``customer_ingest`` itself, in its own savepoint, after the new customers
-    before it were written, so the results are those of ingesting the records one by one, in order.
+    written in bulk (customers, data keys, encrypted fields, blind-index entries, source identities). A
+    record whose every identifier already belongs to the live customer owning its source id (a re-import)
+    is applied in bulk too (changed fields re-encrypted, attributes merged: "updated" or "unchanged"). Every
+    other record (merges, conflicts, moved identifiers, intra-batch repeats) goes through ``customer_ingest``
+    itself, in its own savepoint, after the records before it were written, so the results are those of
+    ingesting the records one by one, in order. Customers changed in bulk get one ``customer_facts_changed``
+    per write (as ``facts_ingest_batch`` does).
     """
     results: list[CustomerBatchResult | None] = [None] * len(records)
     for start in range(0, len(records), _BATCH_CHUNK):
