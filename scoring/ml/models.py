@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import scipy
 import sklearn
+from joblib import parallel_config
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.cluster import KMeans
 from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor, RandomForestRegressor
@@ -469,6 +470,10 @@ def _subsample(n: int, max_rows: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False))
 
 
+# Training fits use every core (threads); a fitted model carries no parallelism into serving.
+_TRAINING_JOBS = -1
+
+
 def _fit_regressor(kind: str, X: np.ndarray, y: np.ndarray, cfg: ModelConfig, seed: int) -> Any:
     if kind == "random_forest":
         est: Any = RandomForestRegressor(
@@ -477,6 +482,7 @@ def _fit_regressor(kind: str, X: np.ndarray, y: np.ndarray, cfg: ModelConfig, se
             min_samples_leaf=cfg.rf_min_samples_leaf,
             max_features=0.5,
             random_state=seed,
+            n_jobs=_TRAINING_JOBS,  # trees are seeded up front: the same forest whatever the number of jobs
         )
     elif kind == "gradient_boosting":
         est = GradientBoostingRegressor(
@@ -489,7 +495,11 @@ def _fit_regressor(kind: str, X: np.ndarray, y: np.ndarray, cfg: ModelConfig, se
         )
     else:
         raise ValueError(kind)
-    return est.fit(X, y)
+    with parallel_config(backend="threading"):
+        est.fit(X, y)
+    if kind == "random_forest":
+        est.set_params(n_jobs=None)  # served one customer at a time: no thread pool per prediction
+    return est
 
 
 def fit_classifier(
@@ -515,7 +525,10 @@ def fit_classifier(
         random_state=seed,
     )
     cv = StratifiedKFold(n_splits=cfg.calibration_cv, shuffle=True, random_state=seed)
-    cal = CalibratedClassifierCV(base, method="sigmoid", cv=cv, ensemble=False).fit(X, y)
+    cal = CalibratedClassifierCV(base, method="sigmoid", cv=cv, ensemble=False, n_jobs=_TRAINING_JOBS)
+    with parallel_config(backend="threading"):  # threads (the tree builder releases the GIL): safe in a worker
+        cal.fit(X, y)
+    cal.set_params(n_jobs=None)
     return ClassifierModel(name, tuple(names), cal, 0.0, encoder)
 
 
