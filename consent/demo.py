@@ -432,8 +432,8 @@ def load_plan(plan: DemoPlan, *, now: datetime | None = None, chunk_size: int = 
             for kind, records in batches.items():
                 if not records:
                     continue
-                results = profiles_services.facts_ingest_batch(kind=kind, records=records, actor=ACTOR)
-                ok = sum(1 for r in results if r.outcome != "rejected")
+                fact_results = profiles_services.facts_ingest_batch(kind=kind, records=records, actor=ACTOR)
+                ok = sum(1 for r in fact_results if r.outcome != "rejected")
                 setattr(summary, kind, getattr(summary, kind) + ok)
                 summary.rejected += len(results) - ok
             for c in chunk:

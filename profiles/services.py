@@ -485,8 +485,8 @@ def _known_identifier_keys(items: list[_IngestRecord]) -> dict[tuple[str, ...], 
     for kind in STRONG_KINDS:
         digests = sorted({p.record_digests[kind] for p in items if kind in p.record_digests})
         for part in _chunked(digests):
-            rows = BlindIndexEntry.objects.filter(kind=kind, digest__in=part).values_list("digest", "customer_id")
-            known.update(((kind, digest), cid) for digest, cid in rows)
+            entries = BlindIndexEntry.objects.filter(kind=kind, digest__in=part).values_list("digest", "customer_id")
+            known.update(((kind, digest), cid) for digest, cid in entries)
     return known
 
 
@@ -525,17 +525,17 @@ def _flush_updates(pending: list[tuple[int, dict[str, Any], _IngestRecord, UUID]
         changed = False
         rows = current[owner]
         for field, value in p.values.items():
-            row = rows.get(field)
-            if row is not None and key.decrypt_field(field, row.ciphertext, row.key_version) == value:
+            existing = rows.get(field)
+            if existing is not None and key.decrypt_field(field, existing.ciphertext, existing.key_version) == value:
                 continue
             changed = True
             ciphertext = key.encrypt_field(field, value)
-            if row is None:
+            if existing is None:
                 new_rows.append(PersonalField(customer_id=owner, field=field, ciphertext=ciphertext,
                                               key_version=key.key_version, updated_at=now))
             else:
-                row.ciphertext, row.key_version, row.updated_at = ciphertext, key.key_version, now
-                changed_rows.append(row)
+                existing.ciphertext, existing.key_version, existing.updated_at = ciphertext, key.key_version, now
+                changed_rows.append(existing)
         new_attributes = {**customer.attributes, **p.attributes}
         if new_attributes != customer.attributes:
             customer.attributes = new_attributes
