@@ -123,10 +123,22 @@ def _workers(opts: dict[str, Any]) -> int:
     return max(1, int(given)) if given else max(1, min(os.cpu_count() or 1, 4))
 
 
+def _die_with_parent() -> None:
+    """Linux: a scoring process is terminated when the command dies, even by SIGKILL (daemonic children
+    are only stopped on a normal exit). Its chunk rolls back and stays pending for ``--resume``."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _score_slot(run_ids: list[str], worker: int, workers: int) -> None:
     """One scoring process: the pending chunks with ``chunk_no % workers == worker``."""
     from django.db import connections
 
+    _die_with_parent()
     keys = [UUID(r) for r in run_ids]
     try:
         for ids in services.rescore_pending_chunk_ids(run_ids=keys, worker=worker, workers=workers):
