@@ -625,20 +625,26 @@ def _gate_chunk_now(*, customer_ids: list[uuid.UUID], purpose_ids: list[int]) ->
     ).values_list("customer_id", "kind", "purpose_id"):
         flag_active.setdefault(cid, {FlagKind.RESTRICTION: set(), FlagKind.OBJECTION: set()})[kind].add(fpid)
     absent = _absent_codes_bulk(customer_ids)
-    out: dict[int, dict[uuid.UUID, GateDecision]] = {}
-    for pid in purpose_ids:
-        decisions: dict[uuid.UUID, GateDecision] = {}
-        for cid in customer_ids:
-            if cid in absent:
-                decisions[cid] = GateDecision(allowed=False, code=absent[cid])
-                continue
-            flag_code = _flag_code(flag_active[cid], pid) if cid in flag_active else None
-            if flag_code is not None:
-                decisions[cid] = GateDecision(allowed=False, code=flag_code)
-                continue
-            decisions[cid] = _gate_from_row(consent_rows.get((cid, pid)))
-        out[pid] = decisions
-    return out
+    return {pid: _decisions(customer_ids, pid, absent, flag_active, consent_rows) for pid in purpose_ids}
+
+
+def _decisions(
+    customer_ids: Sequence[uuid.UUID], purpose_id: int, absent: dict[uuid.UUID, str],
+    flag_active: dict[uuid.UUID, dict[str, set[int | None]]], consent_rows: dict[tuple[uuid.UUID, int], Any],
+) -> dict[uuid.UUID, GateDecision]:
+    """Each customer's gate for one purpose: absent (erased/unknown), then a restriction or objection, then
+    the consent row keyed by (customer, purpose)."""
+    decisions: dict[uuid.UUID, GateDecision] = {}
+    for cid in customer_ids:
+        if cid in absent:
+            decisions[cid] = GateDecision(allowed=False, code=absent[cid])
+            continue
+        flag_code = _flag_code(flag_active[cid], purpose_id) if cid in flag_active else None
+        if flag_code is not None:
+            decisions[cid] = GateDecision(allowed=False, code=flag_code)
+            continue
+        decisions[cid] = _gate_from_row(consent_rows.get((cid, purpose_id)))
+    return decisions
 
 
 def _gate_chunk(*, customer_ids: list[uuid.UUID], purpose_id: int, at: datetime | None) -> dict[uuid.UUID, GateDecision]:
@@ -671,21 +677,11 @@ def _gate_chunk(*, customer_ids: list[uuid.UUID], purpose_id: int, at: datetime 
     flag_active = {cid: flags_replay(events) for cid, events in past_flags.items()}
 
     consent_rows = {
-        cid: {"event_id": event_id, "action": action, "notice_version": version, "superseded": superseded}
+        (cid, purpose_id): {"event_id": event_id, "action": action, "notice_version": version,
+                            "superseded": superseded}
         for cid, event_id, action, version, superseded in rows
     }
-    absent = _absent_codes_bulk(customer_ids)
-    decisions: dict[uuid.UUID, GateDecision] = {}
-    for cid in customer_ids:
-        if cid in absent:
-            decisions[cid] = GateDecision(allowed=False, code=absent[cid])
-            continue
-        flag_code = _flag_code(flag_active[cid], purpose_id) if cid in flag_active else None
-        if flag_code is not None:
-            decisions[cid] = GateDecision(allowed=False, code=flag_code)
-            continue
-        decisions[cid] = _gate_from_row(consent_rows.get(cid))
-    return decisions
+    return _decisions(customer_ids, purpose_id, _absent_codes_bulk(customer_ids), flag_active, consent_rows)
 
 
 def consented_customer_ids(*, purpose: str, limit: int = 10) -> list[uuid.UUID]:

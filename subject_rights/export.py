@@ -56,17 +56,25 @@ def export_validate(document: dict[str, Any]) -> None:
         raise error
 
 
-def _json_default(value: Any) -> Any:
-    """The conversions of ``_plain_walk`` for the values the JSON encoder does not know."""
+def _scalar(value: Any) -> Any:
+    """A leaf value as JSON: datetimes as ISO 8601, decimals and UUIDs as strings, bytes dropped."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal | UUID):
         return str(value)
     if isinstance(value, bytes | memoryview):
         return None
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    """The JSON encoder's fallback: the conversions of ``_scalar``, and sets as lists."""
     if isinstance(value, set | frozenset):
         return list(value)
-    raise TypeError(type(value).__name__)
+    converted = _scalar(value)
+    if converted is value:
+        raise TypeError(type(value).__name__)
+    return converted
 
 
 def _plain(value: Any) -> Any:
@@ -84,13 +92,7 @@ def _plain_walk(value: Any) -> Any:
         return {str(k): _plain_walk(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [_plain_walk(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal | UUID):
-        return str(value)
-    if isinstance(value, bytes | memoryview):
-        return None
-    return value
+    return _scalar(value)
 
 
 def _attr(obj: Any, name: str, default: Any = None) -> Any:
