@@ -149,9 +149,11 @@ def _template_current() -> bool:
 def ensure_template() -> float:
     """A migrated empty bench database to clone from; rebuilt when any migration changed. Seconds spent."""
     t0 = time.perf_counter()
+    # The harness's files live here; a fresh checkout may find a current template left in PostgreSQL by an
+    # earlier run, so the directory is made before the early return.
+    VAR_BENCH.mkdir(parents=True, exist_ok=True)
     if _template_current():
         return 0.0
-    VAR_BENCH.mkdir(parents=True, exist_ok=True)
     drop(TEMPLATE)
     if engine() == "postgresql":
         pg_admin(f'CREATE DATABASE "{db_name(TEMPLATE)}"')

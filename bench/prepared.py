@@ -52,6 +52,7 @@ def trained_database(name: str, n: int, *, seed: int = 42, progress: bool = Fals
                       "stdout": train.get("stdout", "")[-800:]}
     if fp["run"]:
         dbutil.clone(name, _cache(n))
+        marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(json.dumps({"fingerprint": fp, "facts": facts}))
     return facts
 

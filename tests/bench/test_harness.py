@@ -232,3 +232,18 @@ def test_heavy_customer_has_the_requested_history() -> None:
     assert Interaction.objects.filter(customer_id=cid).count() == expected["interactions"]
     assert Ticket.objects.filter(customer_id=cid).count() == expected["tickets"]
     assert sum(v for k, v in counts.items() if k in expected) == 300
+
+
+def test_a_current_template_left_by_an_earlier_run_still_gets_the_harness_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh checkout (no var/bench) against a PostgreSQL that still holds a current template from an
+    earlier run: the harness must still create its directory, or writing the first marker file fails."""
+    from bench import dbutil
+
+    var = tmp_path / "var" / "bench"
+    monkeypatch.setattr(dbutil, "VAR_BENCH", var)
+    monkeypatch.setattr(dbutil, "_template_current", lambda: True)
+
+    assert dbutil.ensure_template() == 0.0
+    assert var.is_dir()
