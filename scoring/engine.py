@@ -118,28 +118,18 @@ def features_hash(features: dict[str, Any], model_versions: dict[str, str]) -> s
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _cleaned(col: np.ndarray) -> list[Any]:
-    """``[_clean(v) for v in col]`` for a 1-D array, vectorized for float arrays."""
-    if col.dtype.kind == "f":
-        finite = np.isfinite(col)
+def _cleaned(values: np.ndarray) -> list[Any]:
+    """``_clean`` over a 1-D array (a list) or a 2-D array (a list of rows), vectorized for float arrays."""
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
         if finite.all():
-            return col.tolist()
-        out = col.astype(object)
+            return values.tolist()
+        out = values.astype(object)
         out[~finite] = None
         return out.tolist()
-    return [_clean(v) for v in col.tolist()]
-
-
-def _cleaned_rows(table: np.ndarray) -> list[list[Any]]:
-    """``[[_clean(v) for v in row] for row in table]`` for a 2-D array, vectorized for float arrays."""
-    if table.dtype.kind == "f":
-        finite = np.isfinite(table)
-        if finite.all():
-            return table.tolist()
-        out = table.astype(object)
-        out[~finite] = None
-        return out.tolist()
-    return [[_clean(v) for v in row] for row in table.tolist()]
+    if values.ndim == 1:
+        return [_clean(v) for v in values.tolist()]
+    return [[_clean(v) for v in row] for row in values.tolist()]
 
 
 def _explanation_rows(contrib: Contributions, top_k: int) -> list[dict[str, Any]]:
@@ -153,7 +143,7 @@ def _explanation_rows(contrib: Contributions, top_k: int) -> list[dict[str, Any]
     k = min(top_k, width)
     idx, vals = contrib.top(k)
     remainder = [0.0] * n if k == width else (contrib.values.sum(axis=1) - vals.sum(axis=1)).tolist()
-    shown = _cleaned_rows(np.take_along_axis(np.asarray(contrib.X), idx, axis=1))
+    shown = _cleaned(np.take_along_axis(np.asarray(contrib.X), idx, axis=1))
     names = np.asarray(contrib.feature_names, dtype=object)[idx].tolist()
     values = vals.tolist()
     baseline = np.asarray(contrib.baseline, dtype=np.float64).tolist()

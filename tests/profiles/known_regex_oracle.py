@@ -19,6 +19,7 @@ from profiles.pseudonymizer import (
     _NON_DIGIT,
     _NON_WORD,
     KnownIdentifiers,
+    _address_subparts,
     _fold,
     _fold_with_offsets,
     _normalize,
@@ -135,32 +136,6 @@ def _build_phone_rules(phones: Sequence[str]) -> list[_KnownRule]:
         regex = re.compile(r"(?<![\d+])" + _PHONE_PREFIX + body + r"(?!\d)" + _PHONE_EXTENSION_TEXT)
         rules.append(_KnownRule(regex, "PHONE", _normalize("PHONE", phone)))
     return rules
-
-
-def _address_subparts(part: str) -> list[str]:
-    """Split "1015 CX Amsterdam", "London SW1A 1AA", "Keizersgracht 12" into code/number and the rest."""
-    tokens = re.findall(r"[^\W_]+", part)
-
-    def code_like(i: int, run: range) -> bool:
-        tok = tokens[i]
-        return any(c.isdigit() for c in tok) or (
-            len(tok) <= 3
-            and tok.isupper()
-            and any(j in run and any(c.isdigit() for c in tokens[j]) for j in (i - 1, i + 1))
-        )
-
-    out = []
-    lead = 0
-    while lead < len(tokens) and code_like(lead, range(len(tokens))):
-        lead += 1
-    trail = len(tokens)
-    while trail > lead and code_like(trail - 1, range(len(tokens))):
-        trail -= 1
-    if 0 < lead < len(tokens):
-        out += [" ".join(tokens[:lead]), " ".join(tokens[lead:])]
-    if lead <= trail < len(tokens) and trail > 0:
-        out += [" ".join(tokens[lead:trail]), " ".join(tokens[trail:])]
-    return out
 
 
 def _build_token_rules(
