@@ -167,9 +167,15 @@ class DecisionRecord(ChainedRecord):
     outputs = CanonicalJSONField(default=dict)
     tier = models.CharField(max_length=32, blank=True, default="")  # denormalised from outputs["tier"]
     sealed_details = models.BinaryField(null=True, blank=True)
-    decision_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # Unique where present (batch rescores: one per customer and run); served scores carry none, so the
+    # index is partial and a real-time append does not pay for it.
+    decision_key = models.CharField(max_length=200, null=True, blank=True)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["decision_key"], condition=models.Q(decision_key__isnull=False),
+                                    name="audit_dec_key_unique"),
+        ]
         indexes = [
             models.Index(fields=["created_at", "id"], name="audit_dec_created"),
             models.Index(fields=["customer", "created_at", "id"], name="audit_dec_customer"),

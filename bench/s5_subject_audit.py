@@ -226,82 +226,155 @@ def task_verify(args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def task_append(args: dict[str, Any]) -> dict[str, Any]:
-    """Audit appends under concurrency: ``threads`` threads, each with its own connection, record decisions
-    through ``audit.services.decision_record`` (one transaction each, with its sealing outbox row) while a
-    sealer thread chains them every 0.2 s, as the worker does. Baseline in the same run: the same threads
-    insert a row of the same size into a plain table (no audit, no outbox), one transaction each."""
-    import threading
+def _append_writer(kind: str, per_writer: int, barrier: Any, results: Any) -> None:
+    """One writer process (forked after Django set-up, with its own connection): ``per_writer`` appends,
+    each its own transaction, as an API worker process records served decisions."""
     import uuid
 
     from django.db import connection, connections, transaction
 
     from audit import services
 
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS bench_plain_insert (id bigserial PRIMARY KEY, customer uuid, "
-                       "payload text, created_at timestamptz DEFAULT now())")
     outputs = {"clv": "812.40", "clv_score": 74, "churn_probability": 0.12, "upsell": 0.31, "advocacy": 0.44,
                "tier": "Premium", "service_level": {"response_hours": 8}, "recommendation": {"action": "upsell"}}
     payload = json.dumps(outputs)
-    per_thread = int(args.get("per_thread", 300))
-
-    def worker(kind: str, latencies: list[float]) -> None:
-        try:
-            for _ in range(per_thread):
-                customer = uuid.uuid4()
-                t0 = time.perf_counter()
-                if kind == "audit":
-                    services.decision_record(
-                        customer=customer, purpose="automated_scoring", decision_type="served_score",
-                        requester="api:bench", consent_event_id=None, notice_version="v1",
-                        model_versions={"full": "bench-1"}, features_hash="0" * 64, outputs=outputs,
-                        sealed_details=os.urandom(400),
-                    )
-                else:
-                    with transaction.atomic(), connection.cursor() as cursor:
-                        cursor.execute("INSERT INTO bench_plain_insert (customer, payload) VALUES (%s, %s)",
-                                       [customer, payload + os.urandom(400).hex()])
-                latencies.append(time.perf_counter() - t0)
-        finally:
-            connections.close_all()
-
-    stop = threading.Event()
-
-    def sealer() -> None:
-        try:
-            while not stop.is_set():
-                services.chain_seal()
-                stop.wait(0.2)
-            services.chain_seal()
-        finally:
-            connections.close_all()
-
-    out: dict[str, Any] = {"per_thread": per_thread, "runs": []}
-    for threads in args.get("threads", [1, 8]):
-        for kind in ("plain", "audit"):
-            seal_thread = threading.Thread(target=sealer) if kind == "audit" else None
-            stop.clear()
-            if seal_thread:
-                seal_thread.start()
-            lat: list[list[float]] = [[] for _ in range(threads)]
-            workers = [threading.Thread(target=worker, args=(kind, lat[i])) for i in range(threads)]
+    latencies: list[float] = []
+    try:
+        barrier.wait()
+        for _ in range(per_writer):
+            customer = uuid.uuid4()
             t0 = time.perf_counter()
-            for w in workers:
-                w.start()
-            for w in workers:
-                w.join()
-            wall = time.perf_counter() - t0
-            stop.set()
-            if seal_thread:
-                seal_thread.join()
-            flat = sorted(x for part in lat for x in part)
-            out["runs"].append({"kind": kind, "threads": threads, "n": len(flat), "wall_seconds": wall,
-                                "per_second": len(flat) / wall if wall else None,
-                                "p50_ms": percentile(flat, 50) * 1000, "p99_ms": percentile(flat, 99) * 1000,
-                                "max_ms": flat[-1] * 1000 if flat else None})
+            if kind == "audit":
+                services.decision_record(
+                    customer=customer, purpose="automated_scoring", decision_type="served_score",
+                    requester="api:bench", consent_event_id=None, notice_version="v1",
+                    model_versions={"full": "bench-1"}, features_hash="0" * 64, outputs=outputs,
+                    sealed_details=os.urandom(400),
+                )
+            else:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute("INSERT INTO bench_plain_insert (customer, payload) VALUES (%s, %s)",
+                                   [customer, payload + os.urandom(400).hex()])
+            latencies.append(time.perf_counter() - t0)
+    finally:
+        connections.close_all()
+        results.put(latencies)
+
+
+def _append_sealer(stop: Any) -> None:
+    """Fallback sealer process (no broker): chain every 0.2 s, as beat and the worker would."""
+    from django.db import connections
+
+    from audit import services
+
+    try:
+        while not stop.is_set():
+            services.chain_seal()
+            stop.wait(0.2)
+    finally:
+        connections.close_all()
+
+
+def _start_celery_sealer(broker: str) -> Any:
+    """A real Celery worker (one process) consuming the seal requests the writers queue, as in production."""
+    import subprocess
+    import sys
+
+    from config.celery import app
+
+    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "1", "--loglevel",
+                             "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"celery worker exited with {proc.returncode}")
+        # Its own connection, closed here: writers are forked next and must not inherit a pooled broker
+        # connection (kombu's after-fork clean-up would wait on it).
+        with app.connection_for_write() as conn:
+            if app.control.ping(timeout=1.0, connection=conn):
+                return proc
+    proc.kill()
+    raise RuntimeError("celery worker did not answer")
+
+
+def task_append(args: dict[str, Any]) -> dict[str, Any]:
+    """Audit appends under concurrency: ``writers`` processes (forked, each with its own connection, as
+    gunicorn workers are) record decisions through ``audit.services.decision_record`` (one transaction
+    each, with its sealing outbox row). Sealing runs where production runs it: with a broker
+    (``BENCH_CELERY_BROKER_URL``), the writers' throttled seal requests go to a real Celery worker process;
+    without one, a sealer process chains every 0.2 s and the writers' requests are switched off (an eager
+    request would seal inside the request being timed). Baseline in the same run: the same writers insert
+    a row of the same size into a plain table (no audit, no outbox), one transaction each.
+
+    Processes rather than threads: eight Python threads in one process would measure the interpreter's lock
+    hand-offs (5 ms switch interval) instead of the append."""
+    import multiprocessing
+
+    from django.conf import settings
+    from django.db import connection, connections
+
     from audit.models import PendingSeal
 
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_plain_insert (id bigserial PRIMARY KEY, customer uuid, "
+                       "payload text, created_at timestamptz DEFAULT now())")
+    per_writer = int(args.get("per_writer", 300))
+    broker = str(getattr(settings, "CELERY_BROKER_URL", "") or "")
+    if not broker:
+        settings.AUDIT_SEAL_REQUEST_INTERVAL_S = 10**9  # the sealer process below does the sealing
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    out: dict[str, Any] = {"per_writer": per_writer, "runs": [],
+                           "sealing": "Celery worker (1 process) on redis" if broker else "sealer process, 0.2 s"}
+    celery = _start_celery_sealer(broker) if broker else None
+    try:
+        for writers in args.get("writers", [1, 8]):
+            for kind in ("plain", "audit"):
+                stop = ctx.Event()
+                sealer = ctx.Process(target=_append_sealer, args=(stop,)) if kind == "audit" and not broker else None
+                if sealer:
+                    sealer.start()
+                barrier, results = ctx.Barrier(writers + 1), ctx.Queue()
+                procs = [ctx.Process(target=_append_writer, args=(kind, per_writer, barrier, results))
+                         for _ in range(writers)]
+                for p in procs:
+                    p.start()
+                barrier.wait()
+                t0 = time.perf_counter()
+                parts = [results.get(timeout=1800) for _ in procs]
+                wall = time.perf_counter() - t0
+                for p in procs:
+                    p.join()
+                stop.set()
+                if sealer:
+                    sealer.join()
+                flat = sorted(x for part in parts for x in part)
+                out["runs"].append({"kind": kind, "writers": writers, "n": len(flat), "wall_seconds": wall,
+                                    "per_second": len(flat) / wall if wall else None,
+                                    "p50_ms": percentile(flat, 50) * 1000, "p99_ms": percentile(flat, 99) * 1000,
+                                    "max_ms": flat[-1] * 1000 if flat else None})
+        # Everything written must end up chained: wait for the sealer to drain the outbox.
+        # The writers' last requests may fall inside the seal-request throttle; in production beat queues a
+        # seal every few seconds for exactly that, so this does too.
+        from audit import services
+        from audit.tasks import seal_chain
+
+        t0 = time.perf_counter()
+        while PendingSeal.objects.exists() and time.perf_counter() - t0 < 60:
+            if broker:
+                seal_chain.delay()
+            else:
+                services.chain_seal()
+            time.sleep(1.0)
+        out["drain_seconds"] = time.perf_counter() - t0
+    finally:
+        if celery is not None:
+            celery.terminate()
+            try:
+                celery.wait(20)
+            except Exception:  # noqa: BLE001
+                celery.kill()
     out["left_unsealed"] = PendingSeal.objects.count()
     return out
 
@@ -411,27 +484,33 @@ def run(ctx: SectionContext) -> SectionResult:
             dbutil.drop("audit_verify")
 
     with step(res, "concurrent appends"):
+        from .s1_realtime import redis_ok
+
         dbutil.provision("audit_append")
+        redis_url = str(ctx.options.get("append_redis_url", "redis://127.0.0.1:6379/8"))
+        broker = redis_url if redis_ok(redis_url) else ""
         a = run_worker("audit_append", "bench.s5_subject_audit.task_append",
-                       {"threads": [1, 8], "per_thread": 50 if ctx.quick else 400}, timeout=1800)
+                       {"writers": [1, 8], "per_writer": 50 if ctx.quick else 400}, timeout=1800,
+                       env_extra={"BENCH_CELERY_BROKER_URL": broker, "BENCH_CACHE_URL": broker} if broker else None)
         res.metrics["append"] = a
-        by = {(r["kind"], r["threads"]): r for r in a["runs"]}
-        for threads in (1, 8):
-            au, pl = by.get(("audit", threads)), by.get(("plain", threads))
+        by = {(r["kind"], r["writers"]): r for r in a["runs"]}
+        for writers in (1, 8):
+            au, pl = by.get(("audit", writers)), by.get(("plain", writers))
             if au and pl:
-                res.rows.append([f"decision append (+ outbox), {threads} thread(s)", f"{au['n']:,} appends",
-                                 au["p50_ms"], au["p99_ms"], au["max_ms"], "p99 <= 20" if threads == 8 else "", "ms"])
-                res.rows.append([f"  plain insert baseline, {threads} thread(s)", f"{pl['n']:,} inserts",
+                res.rows.append([f"decision append (+ outbox), {writers} writer(s)", f"{au['n']:,} appends",
+                                 au["p50_ms"], au["p99_ms"], au["max_ms"], "p99 <= 20" if writers == 8 else "", "ms"])
+                res.rows.append([f"  plain insert baseline, {writers} writer(s)", f"{pl['n']:,} inserts",
                                  pl["p50_ms"], pl["p99_ms"], pl["max_ms"], "", "ms"])
-                res.target(f"append throughput / plain insert at {threads} thread(s)",
+                res.target(f"append throughput / plain insert at {writers} writer(s)",
                            au["per_second"] / pl["per_second"] if pl["per_second"] else None, ">=", 0.5, "x",
                            kind="comparison")
         if ("audit", 8) in by:
             res.target("decision append p99 at 8 concurrent writers (real-time budget)", by[("audit", 8)]["p99_ms"],
                        "<=", 20.0, "ms")
         res.notes.append("appends: audit.services.decision_record (record + sealing outbox row, one transaction) "
-                         "from concurrent threads while a sealer thread chains every 0.2 s; baseline: a plain "
-                         f"INSERT of the same size; {a['left_unsealed']} record(s) left unsealed at the end")
+                         "from concurrent writer processes (forked, one connection each, as gunicorn workers); "
+                         f"sealing: {a['sealing']}; baseline: a plain INSERT of the same size; "
+                         f"{a['left_unsealed']} record(s) left unsealed after {a['drain_seconds']:.1f} s of draining")
         if not ctx.options.get("keep_databases"):
             dbutil.drop("audit_append")
         ctx.save()
