@@ -19,6 +19,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from audit.models import ApiClient
+from config.compiled_queries import CompiledQuery
 
 KNOWN_SCOPES = (
     "ingest:write",
@@ -120,6 +121,15 @@ class ApiClientPrincipal:
         return self.client.requester
 
 
+# Every API request looks its client up by token hash: compiled once per thread (no ORM work per request;
+# every call still reads the database, so a revocation takes effect on the next request).
+_CLIENT_BY_TOKEN = CompiledQuery(
+    lambda *, token_hash: ApiClient.objects.filter(token_hash=token_hash).values(
+        *(f.attname for f in ApiClient._meta.concrete_fields)),
+    token_hash="text",
+)
+
+
 class ApiTokenAuthentication(BaseAuthentication):
     keyword = b"bearer"
 
@@ -133,7 +143,8 @@ class ApiTokenAuthentication(BaseAuthentication):
             token = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise AuthenticationFailed() from exc
-        client = ApiClient.objects.filter(token_hash=hash_token(token)).first()
+        row = _CLIENT_BY_TOKEN.first(token_hash=hash_token(token))
+        client = None if row is None else ApiClient.from_db("default", list(row), list(row.values()))
         if client is None or not client.is_active:
             raise AuthenticationFailed()
         return ApiClientPrincipal(client), client
