@@ -17,7 +17,9 @@ that look like special-category data (GDPR Art. 9) are never used (Art. 22(4)).
 
 CRM feature columns: a declared attribute ``x`` becomes column ``attr:x`` holding the raw values: a float
 array when every present value is numeric (booleans as 0/1, missing as NaN), else an object array of
-strings (missing as ``None``) that the model's table encoder turns into category codes.
+strings (missing as ``None``). The full models encode them as recorded at training
+(``scoring.ml.features.AttributeEncoding``: a numeric column, or one-hot columns of frequent values); a churn
+model trained from a CRM table turns them into category codes.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import numpy as np
@@ -20,10 +20,13 @@ from django.conf import settings
 
 from profiles.aggregates import ATTRIBUTE_PREFIX, fact_aggregates
 from scoring.ml.explain import Contributions, format_contribution
-from scoring.ml.features import build_matrix, feature_spec
+from scoring.ml.features import NUMERIC, AttributeEncoding, attribute_matrix, build_matrix, feature_spec
 from scoring.ml.tiers import SERVICE_LEVELS, recommend_action, risk_level
 from scoring.population import Reference, tiebreak
 from scoring.registry import LoadedModels
+
+if TYPE_CHECKING:
+    from scoring.ml.models import TrainedBundle
 
 #: Contributions kept per model and score (sorted by magnitude); the rest is summed in "remainder", so
 #: ``baseline + sum(contributions) + remainder == output`` still holds exactly.
@@ -170,10 +173,30 @@ def churn_table_matrix(columns: dict[str, np.ndarray], names: Sequence[str], n: 
     return table
 
 
+def bundle_matrix(bundle: TrainedBundle, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """The model input of ``bundle`` from aggregate ``columns``: its feature columns, the declared CRM
+    attributes encoded as recorded at training (none for a bundle trained before they were features)."""
+    return build_matrix(columns, bundle.feature_names, bundle.attributes)
+
+
 def rank_values(models: LoadedModels, columns: dict[str, np.ndarray]) -> np.ndarray:
     """The CLV used to rank customers into tiers (same computation in both passes of a run)."""
-    X = build_matrix(columns, models.bundle.feature_names)
+    X = bundle_matrix(models.bundle, columns)
     return np.asarray(models.bundle.clv.predict(X), dtype=np.float64)
+
+
+def _shown_attributes(X: np.ndarray, columns: dict[str, np.ndarray], names: Sequence[str],
+                      attributes: Sequence[AttributeEncoding]) -> np.ndarray:
+    """``X`` with NaN (shown as missing) where a numeric CRM attribute was missing and the models read the fill."""
+    numeric = [a for a in attributes if a.kind == NUMERIC and a.column in names]
+    if not numeric:
+        return X
+    shown = X.copy()
+    raw = attribute_matrix(columns, numeric, len(X), fill=False)
+    for j, a in enumerate(numeric):
+        col = names.index(a.column)
+        shown[:, col] = raw[:, j]
+    return shown
 
 
 @dataclass
@@ -211,12 +234,15 @@ def score_batch(
     ids = list(customer_ids)
     bundle = models.bundle
     names = tuple(bundle.feature_names)
-    X = build_matrix(columns, names)
+    X = bundle_matrix(bundle, columns)
     pred = predict_all(bundle, X, explain=True)
     rank = np.asarray(bundle.clv.predict(X), dtype=np.float64)
-    contribs: dict[str, Contributions] = dict(pred.contributions)
+    # shown (stored, explained) values: a CRM attribute the customer has no value for is shown as such, not
+    # as the fill the models read
+    shown = _shown_attributes(X, columns, names, bundle.attributes)
+    contribs: dict[str, Contributions] = {key: replace(c, X=shown) for key, c in pred.contributions.items()}
     churn = np.asarray(pred.churn_probability, dtype=np.float64)
-    feature_columns: dict[str, np.ndarray] = {name: X[:, j] for j, name in enumerate(names)}
+    feature_columns: dict[str, np.ndarray] = {name: shown[:, j] for j, name in enumerate(names)}
     if models.churn is not None:
         table_names = tuple(models.churn.feature_names)
         table = churn_table_matrix(columns, table_names, len(ids))
@@ -318,10 +344,8 @@ def compute_scores(
 
 
 def _label(name: str) -> tuple[str, Any]:
-    if name.startswith(ATTRIBUTE_PREFIX):
-        spec = feature_spec(name[len(ATTRIBUTE_PREFIX):])
-    else:
-        spec = feature_spec(name)
+    """Label and spec of a feature; CRM attributes by their name (``seats``, one-hot ``plan = gold``)."""
+    spec = feature_spec(name)
     return spec.label, spec
 
 

@@ -9,6 +9,10 @@ Labels come from the history itself: features as of a cutoff and what happened i
 temporal cross-validation (``as_of - horizon - j * step``); explicit outcomes reported through the API
 (``Outcome``) override the derived labels in the most recent labelled window. Days are counted backwards
 from ``as_of``: cutoff day ``c`` is ``as_of - (now_day - c)`` days.
+
+The CRM attributes the training population's imports declared as features (``declared_feature_attributes``,
+special categories excluded) are features of the full models too: their raw values are read once (they have
+no history) and ``scoring.ml.models.TrainingData`` encodes them and appends them to every cutoff's rows.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from config.errors import Unprocessable
 from consent import selectors as consent_selectors
 from profiles import aggregates
 from profiles import selectors as profiles_selectors
-from scoring.ml.features import build_matrix, feature_names
+from scoring.ml.features import ATTRIBUTE_PURPOSE, build_matrix, feature_names
 from scoring.ml.models import (
     ClassifierModel,
     ModelConfig,
@@ -89,11 +93,26 @@ def consented_customers(*, purpose: str, seed: int = 0, limit: int | None = None
     return allowed
 
 
-def _columns(ids: Sequence[UUID], as_of: datetime) -> dict[str, np.ndarray]:
+def _columns(ids: Sequence[UUID], as_of: datetime, attributes: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """The feature columns as of ``as_of``, plus the raw columns of the declared ``attributes`` (``attr:<name>``;
+    a chunk without any value of one gives missing values)."""
     parts: list[dict[str, np.ndarray]] = [aggregates.fact_aggregates(customer_ids=ids[i:i + CHUNK], as_of=as_of)
                                           for i in range(0, len(ids), CHUNK)]
     keys = set(feature_names()) | {aggregates.KNOWN_COLUMN}
-    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in keys}
+    for name in attributes:
+        key = aggregates.ATTRIBUTE_PREFIX + name
+        cols[key] = np.concatenate([p.get(key, np.full(len(p[aggregates.KNOWN_COLUMN]), None, dtype=object))
+                                    for p in parts])
+    return cols
+
+
+def _declared_attributes(ids: Sequence[UUID]) -> list[str]:
+    """The attributes declared as features by the training population (special categories excluded)."""
+    names: set[str] = set()
+    for i in range(0, len(ids), CHUNK):
+        names.update(aggregates.declared_feature_attributes(customer_ids=ids[i:i + CHUNK]))
+    return sorted(names)
 
 
 def _outcomes(ids: Sequence[UUID], start: datetime, end: datetime) -> dict[str, np.ndarray]:
@@ -156,11 +175,14 @@ def train_from_database(
                                   future_orders=out["orders"], future_advocacy=out["advocacy"],
                                   eligible=cols[aggregates.KNOWN_COLUMN] > 0))
     say("current features")
-    current = build_matrix(_columns(ids, now))
+    declared = _declared_attributes(ids)
+    columns = _columns(ids, now, declared)
     outcomes, outcome_counts = _explicit_outcomes(ids, at(cutoffs[0]), now)
     say("training")
-    data = TrainingData(snapshots=snapshots, as_of=now_day, current_X=current, first_day=first_day)
+    data = TrainingData(snapshots=snapshots, as_of=now_day, current_X=build_matrix(columns), first_day=first_day,
+                        attribute_columns={k: v for k, v in columns.items() if k.startswith(aggregates.ATTRIBUTE_PREFIX)})
     bundle = train_all(data, horizon_days=h, seed=seed, outcomes=outcomes, config=cfg)
+    current = data.current()
     rank = np.asarray(bundle.clv.predict(current), dtype=np.float64)
     population = reference_from_population(rank, [str(c) for c in ids], source="model:training").to_json()
     card = dict(bundle.model_card)
@@ -224,7 +246,7 @@ def train_churn_from_attributes(
         "name": "churn model from CRM attributes",
         "kind": "churn_table",
         "label": label,
-        "features": [{"name": n, "source": "crm", "purpose": "Declared CRM attribute."} for n in names],
+        "features": [{"name": n, "source": "crm", "purpose": ATTRIBUTE_PURPOSE} for n in names],
         "special_category_data": "never used (GDPR Art. 9 / 22(4)); attribute names are checked against a denylist",
         "training_population": {"customers": int(present.sum()), "positives": positives, "purpose": purpose},
         "metrics": dict(model.metrics),

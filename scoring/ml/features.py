@@ -1,8 +1,17 @@
 """Feature inventory and vectorized feature aggregation.
 
-Every model in :mod:`scoring.ml` consumes a float matrix whose columns follow :data:`FEATURES`.
+Every model in :mod:`scoring.ml` consumes a float matrix whose columns follow :data:`FEATURES`, followed
+by the columns of the CRM attributes a customer import declared as features (:class:`AttributeEncoding`).
 The Django side produces the same columns with set-based SQL; :func:`aggregate_from_events`
 computes them from flat event arrays (tests, benchmark, CDNOW evaluation) with ``np.bincount``.
+
+Declared CRM attributes (raw columns ``attr:<name>``, as ``profiles.aggregates.fact_aggregates`` returns
+them) are encoded by :func:`fit_attribute_encoding` on the training population: a numeric attribute is one
+column ``attr:<name>`` (missing values take the recorded fill, the training median); a categorical one is
+up to :data:`ATTRIBUTE_MAX_CATEGORIES` one-hot 0/1 columns ``attr:<name>=<value>`` for its most frequent
+values seen at least :data:`ATTRIBUTE_MIN_COUNT` times (any other value, or none, is all zeros). The
+encoding is recorded with the trained models and :func:`build_matrix` applies it, in training and in
+scoring alike. CRM attributes have no history: the current value is used at every training cutoff.
 
 Day convention: events carry an integer ``day`` offset. Features "as of" day ``A`` use events with
 ``day <= A``; "last 90 days" means ``A - 90 < day <= A``.
@@ -11,8 +20,9 @@ Day convention: events carry an integer ``day`` offset. Features "as of" day ``A
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +41,7 @@ class FeatureSpec:
 
     name: str
     source: str
-    unit: str  # "days", "count", "currency", "ratio", "score"
+    unit: str  # "days", "count", "currency", "ratio", "score"; CRM attributes: "value", "indicator" (0/1)
     label: str  # human label used in explanations
     purpose: str  # why the feature is needed (data minimisation record)
     missing: float = 0.0  # value used when the customer has no data for it
@@ -43,6 +53,8 @@ class FeatureSpec:
             return self.missing_text
         if not np.isfinite(value):
             return "n/a"
+        if self.unit == "indicator":
+            return "yes" if value else "no"
         if self.unit == "currency":
             return f"{value:,.2f}"
         if self.unit == "ratio":
@@ -327,27 +339,47 @@ def feature_names() -> tuple[str, ...]:
 
 
 def feature_spec(name: str) -> FeatureSpec:
-    """Spec for ``name``; unknown (CRM) names get a generic spec labelled by the name."""
+    """Spec for ``name``; CRM attribute columns (``attr:<name>``, one-hot ``attr:<name>=<value>``, or a bare
+    attribute name) get a generic spec labelled by the attribute (``plan = gold``, rendered yes / no)."""
     spec = _BY_NAME.get(name)
-    if spec is None:
-        return FeatureSpec(name, "crm", "value", name.replace("_", " "), "Declared CRM attribute.")
-    return spec
+    if spec is not None:
+        return spec
+    attribute = name.removeprefix(ATTRIBUTE_PREFIX)
+    if "=" in attribute:  # attribute names never hold "=" (``[a-z][a-z0-9_]*``)
+        attribute, value = attribute.split("=", 1)
+        label = f"{attribute.replace('_', ' ')} = {value}"
+        return FeatureSpec(name, "crm", "indicator", label, ATTRIBUTE_PURPOSE)
+    return FeatureSpec(name, "crm", "value", attribute.replace("_", " "), ATTRIBUTE_PURPOSE)
 
 
-def build_matrix(columns: Mapping[str, np.ndarray], names: Iterable[str] | None = None) -> np.ndarray:
+def build_matrix(
+    columns: Mapping[str, np.ndarray],
+    names: Iterable[str] | None = None,
+    attributes: Sequence[AttributeEncoding] = (),
+) -> np.ndarray:
     """Stack per-customer columns into a float64 matrix in inventory order.
 
-    Missing columns and NaN entries are replaced by the feature's ``missing`` value.
+    ``names`` defaults to :data:`FEATURES` followed by the columns of ``attributes``. Columns named by an
+    attribute encoding are computed from the raw ``attr:<name>`` column (:func:`attribute_matrix`); another
+    ``attr:`` name is an error. Missing columns and NaN entries are replaced by the feature's ``missing`` value.
     """
-    order = tuple(names) if names is not None else feature_names()
-    lengths = {len(np.asarray(v)) for k, v in columns.items() if k in order}
+    order = tuple(names) if names is not None else feature_names() + attribute_feature_names(attributes)
+    sources = {a.column for a in attributes}
+    lengths = {len(np.asarray(v)) for k, v in columns.items() if k in order or k in sources}
     if len(lengths) > 1:
         raise ValueError(f"columns have different lengths: {sorted(lengths)}")
     if not lengths:
         raise ValueError("none of the feature columns is present")
     n = lengths.pop()
+    encoded = dict(zip(attribute_feature_names(attributes), attribute_matrix(columns, attributes, n).T, strict=True))
+    unencoded = [name for name in order if name.startswith(ATTRIBUTE_PREFIX) and name not in encoded]
+    if unencoded:  # never read raw attribute values as a column the models were not trained with
+        raise ValueError(f"CRM attribute columns without an encoding (pass the bundle's attributes): {unencoded}")
     out = np.empty((n, len(order)), dtype=np.float64)
     for j, name in enumerate(order):
+        if name in encoded:
+            out[:, j] = encoded[name]
+            continue
         fill = feature_spec(name).missing
         if name in columns:
             col = np.asarray(columns[name], dtype=np.float64)
@@ -355,6 +387,147 @@ def build_matrix(columns: Mapping[str, np.ndarray], names: Iterable[str] | None 
         else:
             out[:, j] = fill
     return out
+
+
+# --------------------------------------------------------------------------- declared CRM attributes
+
+#: Prefix of the raw CRM attribute columns (the same as ``profiles.aggregates.ATTRIBUTE_PREFIX``).
+ATTRIBUTE_PREFIX = "attr:"
+ATTRIBUTE_PURPOSE = "Declared as a feature by a customer import."
+#: One-hot columns per categorical attribute at the most, and how many training customers a value needs.
+ATTRIBUTE_MAX_CATEGORIES = 10
+ATTRIBUTE_MIN_COUNT = 10
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+
+
+@dataclass(frozen=True)
+class AttributeEncoding:
+    """How one declared CRM attribute (raw column ``column``, e.g. ``attr:plan``) becomes model columns."""
+
+    column: str
+    kind: str  # NUMERIC or CATEGORICAL
+    categories: tuple[str, ...] = ()  # CATEGORICAL: one 0/1 column per value, most frequent first
+    fill: float = 0.0  # NUMERIC: the value used when the customer has none (training median)
+
+    @property
+    def attribute(self) -> str:
+        return self.column.removeprefix(ATTRIBUTE_PREFIX)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        if self.kind == NUMERIC:
+            return (self.column,)
+        return tuple(f"{self.column}={value}" for value in self.categories)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attribute": self.attribute, "column": self.column, "kind": self.kind,
+                "categories": list(self.categories), "fill": float(self.fill), "columns": list(self.feature_names)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AttributeEncoding:
+        return cls(str(data["column"]), str(data["kind"]), tuple(str(c) for c in data.get("categories") or ()),
+                   float(data.get("fill") or 0.0))
+
+
+def attribute_feature_names(attributes: Sequence[AttributeEncoding]) -> tuple[str, ...]:
+    """The model columns of ``attributes``, in order."""
+    return tuple(name for a in attributes for name in a.feature_names)
+
+
+def _raw(columns: Mapping[str, np.ndarray], column: str, n: int) -> np.ndarray:
+    col = columns.get(column)
+    return np.full(n, None, dtype=object) if col is None else np.asarray(col)
+
+
+def _number(value: object) -> float | None:
+    """A raw value as a float (NaN when missing), or ``None`` when it is not a finite number."""
+    if value is None or value == "":
+        return np.nan
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return np.nan
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _numbers(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Raw values as floats (missing, or not a finite number -> NaN) and whether every present value is a
+    finite number."""
+    if values.dtype.kind in "biuf":
+        out = values.astype(np.float64)
+        finite = np.isfinite(out) | np.isnan(out)
+        return np.where(finite, out, np.nan), bool(finite.all())
+    numbers = [_number(v) for v in values.tolist()]
+    return np.array([np.nan if x is None else x for x in numbers], dtype=np.float64), None not in numbers
+
+
+def _category(value: object) -> str | None:
+    """The category key of a raw value (``3``, ``3.0`` and ``"3"`` are all ``"3"``); ``None`` if missing."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return None
+        return str(int(value)) if float(value).is_integer() else str(float(value))
+    return str(value).strip() or None
+
+
+def fit_attribute_encoding(
+    columns: Mapping[str, np.ndarray],
+    *,
+    max_categories: int = ATTRIBUTE_MAX_CATEGORIES,
+    min_count: int = ATTRIBUTE_MIN_COUNT,
+) -> tuple[AttributeEncoding, ...]:
+    """The encoding of the raw attribute columns (``attr:<name>``) of a training population, by column name.
+
+    Numeric when every present value is a number (fill: the median); otherwise categorical with the
+    ``max_categories`` most frequent values seen at least ``min_count`` times (ties by value). Attributes
+    without any usable value are left out; special-category names are refused (``ValueError``).
+    """
+    names = sorted(k for k in columns if k.startswith(ATTRIBUTE_PREFIX))
+    validate_extra_features(k.removeprefix(ATTRIBUTE_PREFIX) for k in names)
+    out: list[AttributeEncoding] = []
+    for column in names:
+        values = np.asarray(columns[column])
+        numbers, numeric = _numbers(values)
+        if numeric:
+            present = numbers[np.isfinite(numbers)]
+            if len(present):
+                out.append(AttributeEncoding(column, NUMERIC, fill=float(np.median(present))))
+            continue
+        counts: dict[str, int] = {}
+        for v in values.tolist():
+            key = _category(v)
+            if key is not None:
+                counts[key] = counts.get(key, 0) + 1
+        frequent = sorted((k for k, c in counts.items() if c >= min_count), key=lambda k: (-counts[k], k))
+        if frequent[:max_categories]:
+            out.append(AttributeEncoding(column, CATEGORICAL, tuple(frequent[:max_categories])))
+    return tuple(out)
+
+
+def attribute_matrix(
+    columns: Mapping[str, np.ndarray], attributes: Sequence[AttributeEncoding], n: int, *, fill: bool = True
+) -> np.ndarray:
+    """The ``(n, k)`` model columns of ``attributes`` from the raw ``attr:<name>`` columns (absent: missing).
+
+    A missing numeric value takes the recorded fill (NaN with ``fill=False``: what is shown, not what the
+    models read); a categorical value outside the recorded categories, or none, is all zeros.
+    """
+    blocks = [np.zeros((n, 0))]
+    for a in attributes:
+        raw = _raw(columns, a.column, n)
+        if a.kind == NUMERIC:
+            numbers, _ = _numbers(raw)  # a value that is not a number (any more) counts as missing
+            col = np.where(np.isfinite(numbers), numbers, a.fill if fill else np.nan)
+            blocks.append(col[:, None])
+        else:
+            keys = np.array([_category(v) for v in raw.tolist()], dtype=object)
+            blocks.append(np.column_stack([keys == c for c in a.categories]).astype(np.float64))
+    return np.hstack(blocks)
 
 
 def _empty_i() -> np.ndarray:

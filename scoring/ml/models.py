@@ -16,7 +16,8 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -34,10 +35,15 @@ from .btyd import BTYDValue, fit_btyd_value
 from .explain import Contributions, btyd_contributions, calibrated_contributions, tree_contributions
 from .features import (
     FEATURES,
+    AttributeEncoding,
     EventLog,
     aggregate_from_events,
+    attribute_feature_names,
+    attribute_matrix,
     build_matrix,
     feature_names,
+    feature_spec,
+    fit_attribute_encoding,
     known_at,
     validate_extra_features,
     window_outcomes,
@@ -110,6 +116,12 @@ class TrainingData:
 
     ``as_of`` is "now" (default: last event day). ``current_X`` are the features as of ``as_of``
     (derived from events; with snapshots only, the latest snapshot's features are used if absent).
+    Snapshot and current matrices hold the :data:`FEATURES` columns.
+
+    ``attribute_columns`` are the raw declared CRM attribute columns (``attr:<name>``, one value per
+    customer in the same order). They have no history: their encoding (``attributes``, fitted here on
+    these customers) is appended to every snapshot's and the current rows (:meth:`snapshot`,
+    :meth:`current`), so every cutoff sees the current value.
     """
 
     events: EventLog | None = None
@@ -117,11 +129,26 @@ class TrainingData:
     snapshots: Sequence[Snapshot] | None = None
     current_X: np.ndarray | None = None
     first_day: int | None = None
+    attribute_columns: Mapping[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if self.events is None and not self.snapshots:
             raise ValueError("TrainingData needs events or snapshots")
         self._cache: dict[tuple[int, int], Snapshot] = {}
+        raw = self.attribute_columns or {}
+        if any(len(col) != self.n_customers for col in raw.values()):
+            raise ValueError("attribute columns need one value per customer")
+        self.attributes = fit_attribute_encoding(raw)
+        self._attribute_X = attribute_matrix(raw, self.attributes, self.n_customers)
+        self._current: np.ndarray | None = None
+
+    def feature_names(self) -> tuple[str, ...]:
+        """Model columns: :data:`FEATURES`, then the columns of the encoded CRM attributes."""
+        return feature_names() + attribute_feature_names(self.attributes)
+
+    def _with_attributes(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        return np.hstack([X, self._attribute_X]) if self.attributes else X
 
     @property
     def n_customers(self) -> int:
@@ -144,29 +171,34 @@ class TrainingData:
         return min(s.cutoff for s in self.snapshots)  # type: ignore[union-attr]
 
     def snapshot(self, cutoff: int, horizon: int) -> Snapshot:
+        """The labelled snapshot at ``cutoff`` with the attribute columns appended to its rows."""
         key = (int(cutoff), int(horizon))
         if key in self._cache:
             return self._cache[key]
         if self.events is None:
-            for s in self.snapshots or ():
-                if s.cutoff == cutoff:
-                    return s
-            raise KeyError(f"no snapshot for cutoff {cutoff}")
-        log = self.events
-        X = build_matrix(aggregate_from_events(log, cutoff))
-        w = window_outcomes(log, cutoff, cutoff + horizon)
-        snap = Snapshot(int(cutoff), X, w.revenue, w.orders, w.advocacy, known_at(log, cutoff))
+            given = next((s for s in self.snapshots or () if s.cutoff == cutoff), None)
+            if given is None:
+                raise KeyError(f"no snapshot for cutoff {cutoff}")
+            snap = replace(given, X=self._with_attributes(given.X)) if self.attributes else given
+        else:
+            log = self.events
+            X = self._with_attributes(build_matrix(aggregate_from_events(log, cutoff)))
+            w = window_outcomes(log, cutoff, cutoff + horizon)
+            snap = Snapshot(int(cutoff), X, w.revenue, w.orders, w.advocacy, known_at(log, cutoff))
         self._cache[key] = snap
         return snap
 
     def current(self) -> np.ndarray:
-        if self.current_X is not None:
-            return np.asarray(self.current_X, dtype=np.float64)
-        if self.events is not None:
-            self.current_X = build_matrix(aggregate_from_events(self.events, self.now()))
-            return self.current_X
-        latest = max(self.snapshots, key=lambda s: s.cutoff)  # type: ignore[arg-type]
-        return latest.X
+        """The features as of ``as_of`` with the attribute columns appended."""
+        if self._current is None:
+            if self.current_X is not None:
+                X = self.current_X
+            elif self.events is not None:
+                X = build_matrix(aggregate_from_events(self.events, self.now()))
+            else:
+                X = max(self.snapshots, key=lambda s: s.cutoff).X  # type: ignore[arg-type]
+            self._current = self._with_attributes(X)
+        return self._current
 
     def labelled_cutoffs(self, horizon: int) -> list[int]:
         """Snapshot mode: available cutoffs, most recent first."""
@@ -388,6 +420,12 @@ class TrainedBundle:
     model_card: dict[str, Any]
     feature_names: tuple[str, ...] = field(default_factory=feature_names)
     horizon_days: int = 365
+
+    @cached_property
+    def attributes(self) -> tuple[AttributeEncoding, ...]:
+        """The encoding of the declared CRM attribute columns, as recorded in the model card (it travels in
+        the artifact); none for a bundle trained before attributes were features."""
+        return tuple(AttributeEncoding.from_json(a) for a in self.model_card.get("attribute_encoding") or ())
 
 
 @dataclass
@@ -716,7 +754,7 @@ def train_all(
     """Temporal CV, model selection and final fit of all models. Deterministic for a fixed seed."""
     t0 = time.perf_counter()
     cfg = config or ModelConfig()
-    names = feature_names()
+    names = data.feature_names()
     h = int(horizon_days)
     folds, final_cutoffs, cv_kind = _plan(data, h, cfg, seed)
     override_cutoff = final_cutoffs[0]
@@ -881,8 +919,11 @@ def _model_card(
             "n_training_rows": n_rows,
             "features": [
                 {"name": s.name, "source": s.source, "unit": s.unit, "label": s.label, "purpose": s.purpose}
-                for s in FEATURES
+                for s in (*FEATURES, *map(feature_spec, attribute_feature_names(data.attributes)))
             ],
+            "attribute_encoding": [a.to_json() for a in data.attributes],
+            "attribute_history": "CRM attributes have no history: the current value is used at every training "
+            "cutoff (an attribute that changes over time, such as a contract status, can leak the outcome)",
             "special_category_data": "never used (GDPR Art. 9 / 22(4)); CRM attributes are checked against a denylist",
             "models": {
                 "clv": {
