@@ -199,3 +199,24 @@ def celery_worker(celery_worker_process: subprocess.Popen | None, transactional_
         app.conf.task_always_eager = False
     yield Worker
     app.conf.task_always_eager = True
+    if Worker.real:
+        _worker_quiesce(app)
+
+
+def _worker_quiesce(app: Any, timeout: float = 30.0) -> None:
+    """Wait until the worker holds no task and its queue is empty: tasks a test set off (sealing queued on
+    commit, a late chunk) must not run while the test database is flushed (the flush's TRUNCATE and a
+    task's transaction would deadlock)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with app.connection_for_write() as conn:
+            try:
+                queued = conn.default_channel.queue_declare(queue=app.conf.task_default_queue,
+                                                            passive=True).message_count
+            except conn.channel_errors:  # no such queue: nothing was ever queued, or it was drained
+                queued = 0
+            inspect = app.control.inspect(timeout=1.0, limit=1, connection=conn)
+            held = [inspect.active(), inspect.reserved(), inspect.scheduled()]
+        if not queued and all(reply and not any(reply.values()) for reply in held):
+            return
+        time.sleep(0.1)
