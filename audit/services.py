@@ -274,7 +274,10 @@ def _append_decision(values: dict[str, Any]) -> DecisionRecord:
     if connection.vendor != "postgresql":
         with transaction.atomic():
             return _append(record)  # type: ignore[return-value]
-    with transaction.atomic(savepoint=False):
+    if connection.in_atomic_block:
+        with transaction.atomic(savepoint=False):  # a failure marks the caller's transaction for rollback
+            record.pk = _decision_insert(values)
+    else:  # autocommit: the statement is its own transaction (no BEGIN/COMMIT round trips)
         record.pk = _decision_insert(values)
     record._state.adding = False
     record._state.db = connection.alias

@@ -349,18 +349,28 @@ def _stored_score(*, customer_id: uuid.UUID, purpose: str) -> _Current | None:
 
 def _current_score(*, customer_id: uuid.UUID, purpose: str) -> _Current:
     """The fresh stored score (with the active override: one query), or one computed now for this customer
-    (stored). Caller holds the gate."""
+    (stored). Caller holds the gate, in a transaction (a computed score is written)."""
     now = timezone.now()
     stored = _stored_score(customer_id=customer_id, purpose=purpose)
-    if stored is not None and _is_fresh(stored.row, now):
-        row = stored.row
-        # Nothing is served from a model whose artifact does not verify (cached after the first check).
-        registry.loaded_models(
-            registry.ref_of(row.model_version),
-            registry.ref_of(row.churn_model_version) if row.churn_model_version is not None else None,
-        )
-        stored.versions = _versions_of(row)
-        return stored
+    return _warm(stored, now) or _computed(customer_id=customer_id, purpose=purpose, stored=stored, now=now)
+
+
+def _warm(stored: _Current | None, now: datetime) -> _Current | None:
+    """``stored`` when it is fresh (and its models verify), else None."""
+    if stored is None or not _is_fresh(stored.row, now):
+        return None
+    row = stored.row
+    # Nothing is served from a model whose artifact does not verify (cached after the first check).
+    registry.loaded_models(
+        registry.ref_of(row.model_version),
+        registry.ref_of(row.churn_model_version) if row.churn_model_version is not None else None,
+    )
+    stored.versions = _versions_of(row)
+    return stored
+
+
+def _computed(*, customer_id: uuid.UUID, purpose: str, stored: _Current | None, now: datetime) -> _Current:
+    """A score computed now for this customer and stored (missing or stale stored score)."""
     models = registry.active_models()
     reference = registry.reference_for(models, purpose)
     computed = engine.compute_scores([customer_id], as_of=now, models=models, reference=reference)[0]
@@ -407,13 +417,29 @@ def _seal(customer_id: uuid.UUID, row: CustomerScore, wrapped_key: dict[str, Any
 # --------------------------------------------------------------------------- real time
 
 
-@transaction.atomic
 def score_serve(*, customer_id: uuid.UUID, purpose: str, requester: str) -> ScoreResult:
-    """Gate now -> current score (stored if fresh, else computed) -> override -> decision record."""
+    """Gate now -> current score (stored if fresh, else computed) -> override -> decision record.
+
+    A warm request writes one thing, the decision with its sealing-outbox row, which is one statement on
+    PostgreSQL (atomic by itself): it runs without an enclosing transaction, saving the BEGIN and COMMIT
+    round trips (the reads before it see the latest committed state either way, as under READ COMMITTED
+    inside a transaction). A request that must compute and store the score first does both writes in one
+    transaction."""
     cid = _uuid(customer_id)
     purpose = _check_purpose(purpose)
     gate = _gate_or_refuse(customer_id=cid, purpose=purpose, what="serve")
-    current = _current_score(customer_id=cid, purpose=purpose)
+    now = timezone.now()
+    stored = _stored_score(customer_id=cid, purpose=purpose)
+    current = _warm(stored, now)
+    if current is not None:
+        return _serve_decision(cid, purpose, requester, gate, current)
+    with transaction.atomic():
+        current = _computed(customer_id=cid, purpose=purpose, stored=stored, now=now)
+        return _serve_decision(cid, purpose, requester, gate, current)
+
+
+def _serve_decision(cid: uuid.UUID, purpose: str, requester: str, gate: Any, current: _Current) -> ScoreResult:
+    """Record the served score as a decision and answer it."""
     row = current.row
     outputs = _effective_outputs(row, current.override)
     decision = audit_services.decision_record(

@@ -60,3 +60,30 @@ def test_failing_decision_record_rolls_back_the_served_score(active_model):  # n
     result = scoring_services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
     assert CustomerScore.objects.filter(customer_id=cid).count() == 1
     assert list(DecisionRecord.objects.values_list("id", flat=True)) == [result.decision_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_warm_served_score_outside_any_transaction_writes_its_decision_and_outbox_row_or_neither(
+        active_model):  # noqa: F811
+    """The warm real-time path opens no transaction (autocommit): on PostgreSQL the decision and its sealing
+    outbox row are one statement, so a failing outbox insert leaves neither."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the single-statement decision insert is PostgreSQL's")
+    from scoring import services as scoring_services
+
+    cid = customer_with_history()
+    first = scoring_services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
+    assert connection.get_autocommit() and not connection.in_atomic_block
+    table = PendingSeal._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT test_outbox_full CHECK (false) NOT VALID")
+    try:
+        with pytest.raises(DatabaseError):
+            scoring_services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT test_outbox_full")
+    assert list(DecisionRecord.objects.values_list("id", flat=True)) == [first.decision_id]
+    assert list(PendingSeal.objects.values_list("row_id", flat=True)) in ([first.decision_id], [])
+    second = scoring_services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
+    assert sorted(DecisionRecord.objects.values_list("id", flat=True)) == [first.decision_id, second.decision_id]
