@@ -84,6 +84,7 @@ def test_a_warm_served_score_outside_any_transaction_writes_its_decision_and_out
         with connection.cursor() as cursor:
             cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT test_outbox_full")
     assert list(DecisionRecord.objects.values_list("id", flat=True)) == [first.decision_id]
-    assert list(PendingSeal.objects.values_list("row_id", flat=True)) in ([first.decision_id], [])
+    # no outbox row of a decision that was not written (the first one may be sealed already)
+    assert not PendingSeal.objects.filter(record_type="decision").exclude(row_id=first.decision_id).exists()
     second = scoring_services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
     assert sorted(DecisionRecord.objects.values_list("id", flat=True)) == [first.decision_id, second.decision_id]

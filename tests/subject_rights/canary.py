@@ -25,6 +25,9 @@ class Canary:
                 "external_id": self.external_id}
 
 
+_DIGITS_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
+
 def make_canary(tag: str, i: int, *, serve: bool = True) -> Canary:
     from consent.services import consent_grant
     from tests.factories import make_customer, make_order, make_ticket
@@ -34,7 +37,8 @@ def make_canary(tag: str, i: int, *, serve: bool = True) -> Canary:
     email = f"canary-{tag}-{i:03d}@example.com"
     phone = f"+4477{int(tag, 16) % 9000 + 1000:04d}{i:04d}"  # unique per tag and index
     iban = f"GB82ZZCN{tag.upper()}{i:06d}"
-    phrase = f"zorgleflux-{tag}-{i:03d}"
+    # letters only: a phrase with a run of digits can look like a number to the pseudonymizer and be rewritten
+    phrase = "zorgleflux-" + f"{tag}-{i:03d}".translate(_DIGITS_AS_LETTERS)
     external_id = f"CRM-{tag}-{i:03d}"
     cid = make_customer(name=canary_name, email=email, phone=phone, personal={"iban": iban}, source="crm",
                         external_id=external_id)
