@@ -239,22 +239,27 @@ def _append_writer(kind: str, per_writer: int, barrier: Any, results: Any) -> No
                "tier": "Premium", "service_level": {"response_hours": 8}, "recommendation": {"action": "upsell"}}
     payload = json.dumps(outputs)
     latencies: list[float] = []
+
+    def one() -> None:
+        customer = uuid.uuid4()
+        if kind == "audit":
+            services.decision_record(
+                customer=customer, purpose="automated_scoring", decision_type="served_score",
+                requester="api:bench", consent_event_id=None, notice_version="v1",
+                model_versions={"full": "bench-1"}, features_hash="0" * 64, outputs=outputs,
+                sealed_details=os.urandom(400),
+            )
+        else:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("INSERT INTO bench_plain_insert (customer, payload) VALUES (%s, %s)",
+                               [customer, payload + os.urandom(400).hex()])
+
     try:
+        one()  # untimed warm-up: the connection is opened and the statement compiled, as in a running worker
         barrier.wait()
         for _ in range(per_writer):
-            customer = uuid.uuid4()
             t0 = time.perf_counter()
-            if kind == "audit":
-                services.decision_record(
-                    customer=customer, purpose="automated_scoring", decision_type="served_score",
-                    requester="api:bench", consent_event_id=None, notice_version="v1",
-                    model_versions={"full": "bench-1"}, features_hash="0" * 64, outputs=outputs,
-                    sealed_details=os.urandom(400),
-                )
-            else:
-                with transaction.atomic(), connection.cursor() as cursor:
-                    cursor.execute("INSERT INTO bench_plain_insert (customer, payload) VALUES (%s, %s)",
-                                   [customer, payload + os.urandom(400).hex()])
+            one()
             latencies.append(time.perf_counter() - t0)
     finally:
         connections.close_all()
