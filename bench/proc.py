@@ -71,6 +71,12 @@ def run_worker(db: str, task: str, args: dict[str, Any] | None = None, *, timeou
     return result
 
 
+#: A Celery worker as production runs it (one process here), for sections that seal the audit chain where
+#: the service does. Its environment names the bench database and the broker.
+CELERY_WORKER_ARGV = [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "1", "--loglevel", "WARNING",
+                      "--without-gossip", "--without-mingle", "--without-heartbeat"]
+
+
 def emit(result: dict[str, Any]) -> None:
     """Worker side: print the result line."""
     from .common import _json_default

@@ -29,7 +29,7 @@ from typing import Any
 from . import dbutil, loadgen
 from .common import REPO, SectionContext, SectionResult, step, summarize
 from .prepared import trained_database
-from .proc import run_worker
+from .proc import CELERY_WORKER_ARGV, run_worker
 
 TITLE = "Real-time scoring under load: score endpoint vs bare DRF endpoint"
 PURPOSE = "automated_scoring"
@@ -102,10 +102,7 @@ class Server:
         self.celery: subprocess.Popen | None = None
         if env.get("BENCH_CELERY_BROKER_URL"):
             # The audit sealer (and any other task) runs where production runs it: a Celery worker.
-            self.celery = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "1",
-                                            "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-                                            "--without-heartbeat"], cwd=REPO, env=env, stdout=self._log,
-                                           stderr=self._log)
+            self.celery = subprocess.Popen(CELERY_WORKER_ARGV, cwd=REPO, env=env, stdout=self._log, stderr=self._log)
 
     def wait_ready(self, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout

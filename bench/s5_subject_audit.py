@@ -280,16 +280,16 @@ def _append_sealer(stop: Any) -> None:
         connections.close_all()
 
 
-def _start_celery_sealer(broker: str) -> Any:
+def _start_celery_sealer() -> Any:
     """A real Celery worker (one process) consuming the seal requests the writers queue, as in production."""
     import subprocess
-    import sys
 
     from config.celery import app
 
-    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "1", "--loglevel",
-                             "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from .proc import CELERY_WORKER_ARGV
+
+    proc = subprocess.Popen(CELERY_WORKER_ARGV, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -332,7 +332,7 @@ def task_append(args: dict[str, Any]) -> dict[str, Any]:
     ctx = multiprocessing.get_context("fork")
     out: dict[str, Any] = {"per_writer": per_writer, "runs": [],
                            "sealing": "Celery worker (1 process) on redis" if broker else "sealer process, 0.2 s"}
-    celery = _start_celery_sealer(broker) if broker else None
+    celery = _start_celery_sealer() if broker else None
     try:
         for writers in args.get("writers", [1, 8]):
             for kind in ("plain", "audit"):
