@@ -40,6 +40,7 @@ from audit.models import (
     VerificationRun,
     model_version_columns,
 )
+from config.compiled_queries import hot_cursor
 from config.errors import NotFound, ValidationFailed
 
 logger = logging.getLogger("audit")
@@ -258,7 +259,7 @@ def _decision_insert(values: dict[str, Any]) -> int:
     # psycopg adapts UUID, datetime, bytes and str natively; JSON fields already hold their canonical text.
     params = [values[f.attname] for f in _DECISION_INSERT_FIELDS]
     params += [DecisionRecord.RECORD_TYPE, values["content_hash"], values["created_at"]]
-    with connection.cursor() as cursor:
+    with hot_cursor(connection) as cursor:
         cursor.execute(_decision_insert_sql, params)
         return int(cursor.fetchone()[0])
 

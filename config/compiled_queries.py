@@ -7,6 +7,12 @@ sentinel arguments, records where each argument lands among the SQL parameters (
 different set of sentinels), and afterwards only substitutes the parameters: the same SQL, the same
 values, the same field converters, no ORM work. If the positions cannot be told apart unambiguously, it
 simply runs the queryset each time. Nothing is cached but the SQL text: every call reads the database.
+
+On PostgreSQL the hot statements also skip the server's parse and plan: they run through ``hot_cursor``,
+a cursor with server-side parameter binding, and psycopg prepares a statement on a connection once it has
+run ``prepare_threshold`` times there (``DB_PREPARED_STATEMENTS``; for the gate and the stored score that
+is most of the server's work for the statement). Every other query keeps Django's client-side binding,
+which never prepares.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from django.db.models import QuerySet
 
 _UUID = models.UUIDField()
@@ -39,10 +47,28 @@ def _sentinels(kinds: dict[str, str], n: int) -> dict[str, Any]:
     return out
 
 
+def hot_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
+    """A cursor for a statement the service runs on every request: on PostgreSQL with prepared statements
+    enabled (``OPTIONS["prepare_threshold"]``), one with server-side binding, so that psycopg prepares the
+    statement after it has run that many times on the connection (psycopg keeps the names per connection
+    and forgets them on ROLLBACK, DISCARD or a new connection); anywhere else the ordinary cursor. Wrapped
+    like any Django cursor (query logging, error translation)."""
+    if connection.vendor != "postgresql" or not connection.settings_dict.get("OPTIONS", {}).get("prepare_threshold"):
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined,call-arg]
+
+
 class _Compiled:
     def __init__(self, sql: str, params: list[Any], slots: list[tuple[int, str]], compiler: Any,
                  names: list[str]) -> None:
         self.sql, self.params, self.slots, self.compiler, self.names = sql, params, slots, compiler, names
+        # The field converters (JSON, dates, decimals...) resolved once, as results_iter would on every call.
+        self.converters = compiler.get_converters([s[0] for s in compiler.select[0:compiler.col_count]])
 
 
 class CompiledQuery:
@@ -103,9 +129,12 @@ class CompiledQuery:
         params = list(compiled.params)
         for i, name in compiled.slots:
             params[i] = self._prepare(self.kinds[name], arguments[name], connection)
-        with connection.cursor() as cursor:
+        with hot_cursor(connection) as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchmany(1)
-        for row in compiled.compiler.results_iter(results=[rows]):
-            return dict(zip(compiled.names, row, strict=True))
-        return None
+        if not rows:
+            return None
+        row = rows[0]
+        if compiled.converters:
+            row = next(compiled.compiler.apply_converters([row], compiled.converters))
+        return dict(zip(compiled.names, row, strict=True))

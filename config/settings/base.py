@@ -84,6 +84,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].update(
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA secure_delete=ON;"}
     )
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql") and env.bool(
+        "DB_PREPARED_STATEMENTS", default=True):
+    # The real-time path's statements (config.compiled_queries.hot_cursor) are prepared on a connection after
+    # 5 runs there; every other query uses client-side binding and is never prepared. Behind PgBouncer in
+    # transaction mode this needs PgBouncer >= 1.21 with max_prepared_statements > 0, or DB_PREPARED_STATEMENTS=false.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {

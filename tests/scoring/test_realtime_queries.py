@@ -10,6 +10,7 @@ committed by another connection just before a request is honoured by that reques
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -255,14 +256,65 @@ def test_hot_reads_are_compiled_once_and_return_what_their_queryset_returns(acti
 
 
 @pytest.mark.django_db
-def test_the_reused_output_serializer_answers_like_a_fresh_one(active_model):
+def test_the_fast_output_representation_answers_like_a_fresh_serializer(active_model):
     from django.conf import settings
 
     from scoring import services
     from scoring.api import serializers, views
 
+    assert views._score_output.plan is not None  # the fast path, not the serializer fallback
     first, second = customer_with_history(), customer_with_history(orders=9, seed=5)
     for cid in (first, second, first):
         result = services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
         payload = views._score_payload(result, settings.SCORING_HORIZON_DAYS)
-        assert views._score_output(payload) == serializers.ScoreOutput(payload).data
+        overridden = {**payload, "override": {"tier": "VIP", "automated_tier": payload["tier"],
+                                              "review_of_decision": 12, "since": "2026-12-01T10:00:00+00:00"}}
+        for variant in (payload, overridden):
+            expected = serializers.ScoreOutput(variant).data
+            assert views._score_output(variant) == expected
+            assert json.dumps(views._score_output(variant)) == json.dumps(expected)  # same order, same types
+
+
+# ------------------------------------------------------------------- prepared statements (PostgreSQL)
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL only")
+@pytest.mark.django_db
+def test_the_hot_statements_are_prepared_after_a_few_runs_and_answer_the_same(active_model):
+    from audit.models import DecisionRecord
+    from scoring import services
+
+    assert connection.settings_dict["OPTIONS"]["prepare_threshold"] == 5
+    cid = customer_with_history()
+    results = [services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
+               for _ in range(7)]
+    prepared = _prepared_statements()  # on this connection: the three hot statements, and nothing else
+    assert len(prepared) == 3
+    assert sum("consent_consentstatecurrent" in s for s in prepared) == 1  # the gate
+    assert sum(s.startswith('SELECT "scoring_customerscore"') for s in prepared) == 1  # the stored score
+    assert sum("audit_pendingseal" in s for s in prepared) == 1  # the decision with its outbox row
+    warm = results[1:]  # the first computed and stored the score; runs 2-5 read it unprepared, 6-7 prepared
+    assert len({(r.tier, r.clv, r.churn_probability, str(r.explanation), str(r.model_versions)) for r in warm}) == 1
+    assert DecisionRecord.objects.filter(customer=cid, decision_type="served_score").count() == 7
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL only")
+@pytest.mark.django_db
+def test_without_prepared_statements_the_hot_path_prepares_nothing(active_model, monkeypatch):
+    import psycopg
+
+    from config.compiled_queries import hot_cursor
+    from scoring import services
+
+    monkeypatch.delitem(connection.settings_dict["OPTIONS"], "prepare_threshold")  # DB_PREPARED_STATEMENTS=false
+    with hot_cursor(connection) as cursor:
+        assert isinstance(cursor.cursor, psycopg.ClientCursor)  # client-side binding: never prepared
+    cid = customer_with_history()
+    for _ in range(8):
+        services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
+    assert _prepared_statements() == []
