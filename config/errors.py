@@ -119,6 +119,7 @@ _FIELD_MESSAGES = {
     "parse_error": "Malformed request body.",
     "date": "Invalid date.",
     "datetime": "Invalid date/time.",
+    "special_category": "Looks like special-category data (GDPR Art. 9), which may not be a scoring feature.",
     "unique": "Already exists.",
 }
 

@@ -88,7 +88,7 @@ def _days_between(later: datetime, earlier: datetime) -> float:
     return float(math.floor((later - earlier).total_seconds() / _DAY))
 
 
-def _special_category(name: str) -> bool:
+def is_special_category(name: str) -> bool:
     from scoring.ml.features import special_category_match  # pure module, no Django
 
     return special_category_match(name) is not None
@@ -246,7 +246,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         attributes = attributes or {}
         for name in declared or []:
             name = str(name)
-            if name in attributes and not _special_category(name):
+            if name in attributes and not is_special_category(name):
                 attrs.setdefault(name, [None] * n)[i] = attributes[name]
 
     # --- assemble, exactly as scoring.ml.features.aggregate_from_events ------------------------------
@@ -332,7 +332,7 @@ def customer_attribute_table(
         for name in wanted if wanted is not None else [str(x) for x in declared or []]:
             if name in attributes:
                 table.setdefault(name, [None] * len(ids))[i] = attributes[name]
-    return {name: attribute_column(values) for name, values in table.items() if not _special_category(name)}
+    return {name: attribute_column(values) for name, values in table.items() if not is_special_category(name)}
 
 
 def declared_feature_attributes(*, customer_ids: Sequence[uuid.UUID | str] | None = None) -> list[str]:
@@ -343,7 +343,7 @@ def declared_feature_attributes(*, customer_ids: Sequence[uuid.UUID | str] | Non
     names: set[str] = set()
     for declared in qs.values_list("feature_attributes", flat=True).distinct():
         names.update(str(x) for x in declared or [])
-    return sorted(n for n in names if not _special_category(n))
+    return sorted(n for n in names if not is_special_category(n))
 
 
 def window_outcomes(

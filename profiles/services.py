@@ -26,6 +26,7 @@ from config.envelope import DecryptionError
 from config.errors import ApplicationError, NotFound
 
 from . import data_keys
+from .aggregates import is_special_category
 from .data_keys import DataKey
 from .errors import IdentifierInUse, MergeConflict, RecordInvalid
 from .models import (
@@ -186,6 +187,9 @@ def _clean_attributes(attributes: dict | None, feature_attributes: list[str] | N
         not isinstance(feature_attributes, list) or not all(isinstance(f, str) for f in feature_attributes)
     ):
         raise RecordInvalid("feature_attributes", "invalid")
+    if feature_attributes and any(is_special_category(name) for name in feature_attributes):
+        # Art. 22(4): refused at the door, loudly; aggregation and training also drop such names (defence in depth).
+        raise RecordInvalid("feature_attributes", "special_category")
     return attributes, feature_attributes
 
 

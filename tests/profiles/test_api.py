@@ -141,3 +141,20 @@ def test_lookup_finds_the_pseudonym_by_email_phone_or_source_id(make_api_client)
 def test_rejected_ingest_writes_no_personal_field(api) -> None:
     post(api, "customers", [{"source": "crm", "external_id": "Z-1", "name": "Zed", "email": "nope"}])
     assert PersonalField.objects.count() == 0 and Customer.objects.count() == 0
+
+
+def test_declaring_special_category_data_as_a_feature_is_rejected_per_record_and_nothing_of_it_written(api) -> None:
+    from profiles.models import Customer
+
+    records = [
+        {"source": "crm", "external_id": "ART9-1", "attributes": {"plan": "gold", "health_status": "x"},
+         "feature_attributes": ["plan", "health_status"]},
+        {"source": "crm", "external_id": "ART9-2", "attributes": {"plan": "gold"}, "feature_attributes": ["plan"]},
+    ]
+    response = post(api, "customers", records)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["rejected"] == [{"index": 0, "errors": [{"field": "feature_attributes", "code": "special_category"}]}]
+    assert [r["outcome"] for r in body["results"]] == ["rejected", "created"]
+    assert list(Customer.objects.values_list("feature_attributes", flat=True)) == [["plan"]]
+    assert not Customer.objects.filter(attributes__has_key="health_status").exists()
