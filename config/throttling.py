@@ -2,7 +2,7 @@
 
 DRF's ``SimpleRateThrottle`` keeps, per client, the list of every request time in the window and reads,
 filters and rewrites that whole list (pickled) on each request: at the default 6,000 requests a minute
-that is a 6,000-entry list per call, the costliest step of a real-time request. Here a request costs one
+that is a 6,000-entry list on every call of a real-time path measured in milliseconds. Here a request costs one
 counter increment in the cache (``API_THROTTLE_RATE`` requests per window, windows aligned to the clock).
 A fixed window lets a client send up to twice its rate across a window boundary; that is the price of
 constant cost.
