@@ -50,14 +50,13 @@ class ClientRateThrottle(SimpleRateThrottle):
         return None if rate is None else str(rate)
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        client = request.auth
-        if client is not None and hasattr(client, "pk"):
-            return f"throttle:client:{client.pk}"
+        if self.scope == "client":
+            return f"throttle:client:{request.auth.pk}"
         return f"throttle:anon:{blind_index('throttle-address', self.get_ident(request))}"
 
     def allow_request(self, request: Request, view: Any) -> bool:
         client = request.auth
-        self.scope = "client" if client is not None and hasattr(client, "pk") else "anon"
+        self.scope = "client" if client is not None and hasattr(client, "pk") else "anon"  # then get_cache_key
         self.rate = self.get_rate()
         limit, duration = self.parse_rate(self.rate)
         if limit is None or duration is None:
