@@ -116,6 +116,12 @@ def run(ctx: SectionContext) -> SectionResult:
         "served design, chosen on inner time splits of the calibration period only (forecast at days "
         "139/160/181, validated up to day 272): " + ", ".join(f"{k}={v}" for k, v in design.items())
     )
+    ranks = first.get("ranking_selection", [])
+    if ranks:
+        res.notes.append(
+            "revenue ranking chosen by pooled inner top-10% capture, relative gain over BG/NBD counts x spend: "
+            + ", ".join(f"{r['ranking']} {r['inner_top10_gain']:+.4f}" for r in ranks)
+        )
     for alt in first.get("holdout_of_alternatives", []):
         h = alt["holdout"]
         res.notes.append(

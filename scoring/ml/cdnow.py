@@ -7,12 +7,14 @@ next 39 weeks (days 273..545). All holdout purchases are repeat purchases (the c
 are in 1997 Q1).
 
 Our model never sees the holdout. Its components are fitted on data up to the forecast day: our BG/NBD
-(forecast, P(alive), exact conditional count distribution), Gamma-Gamma spend, and a random forest trained
+(forecast, P(alive), exact conditional count distribution), our Pareto/NBD (forecast), Gamma-Gamma
+spend, and a random forest trained
 on cutoffs c inside the period (inventory order features + BG/NBD per-week forecast and P(alive) as of c
 -> repeat purchases per week up to the forecast day), stretched to the horizon with BG/NBD's decay curve.
 How they are combined (:class:`Design`: forest weight of the mean, with the forest re-allocating
 BG/NBD's total; weight and level of a BG/NBD conditional-quantile term, the median-like part that MAE
-rewards; revenue ranking by BG/NBD or blended counts x spend; forest leaf size) is chosen on three inner time splits of the
+rewards; revenue ranking by BG/NBD, blended or Pareto/NBD counts x spend; forest leaf size) is chosen on
+three inner time splits of the
 calibration period (:data:`INNER_FOLDS`: forecast at day 139 / 160 / 181, validated on the rest of the
 calibration period) by :func:`select_design`: the design whose worst pooled relative improvement over
 BG/NBD in RMSE, MAE and |total error| is largest, ranking by top-10 % capture; the pure BG/NBD design
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 
-from .btyd import BetaGeo, GammaGamma
+from .btyd import BetaGeo, GammaGamma, ParetoNBD
 from .features import EventLog, aggregate_from_events, build_matrix
 
 CAL_END = 272  # 1997-09-30 as day offset from 1997-01-01
@@ -69,7 +71,8 @@ class Design:
 
     transactions = (1 - quantile_weight) * mean + quantile_weight * BG/NBD quantile(quantile_level),
     mean = ml_weight * forest(forest_leaf) + (1 - ml_weight) * BG/NBD; revenue ranking = counts x Gamma-Gamma spend
-    with counts = BG/NBD (``ranking="bgnbd"``) or the mean (``"blend"``). The quantile term is the
+    with counts = BG/NBD (``ranking="bgnbd"``), the mean (``"blend"``) or Pareto/NBD (``"pnbd"``). The
+    quantile term is the
     median-like part (MAE is minimised by a conditional quantile, RMSE by the mean).
     """
 
@@ -80,7 +83,8 @@ class Design:
     forest_leaf: int = FOREST_LEAVES[0]
 
 
-RANKINGS = ("bgnbd", "blend")
+#: Count models the revenue ranking can use, simplest first (ties keep the earlier one).
+RANKINGS = ("bgnbd", "blend", "pnbd")
 DESIGN_GRID: tuple[Design, ...] = tuple(
     Design(w / 8, q / 20, lvl / 20, "bgnbd", leaf)
     for leaf in FOREST_LEAVES
@@ -211,13 +215,17 @@ def _components(
     ``ml<leaf>``: a random forest (``min_samples_leaf`` = leaf, for each of ``leaves``) trained on cutoffs ``c`` < ``now`` (features as of c -> repeat purchases per
     week in (c, now]), applied at ``now`` and stretched to the horizon with our BG/NBD's decay curve (its
     per-week forecast over the horizon vs over the mean training window); ``bgnbd``: our BG/NBD
-    forecast; ``tail``: BG/NBD P(Y >= k); ``spend``: Gamma-Gamma expected spend.
+    forecast; ``pnbd``: our Pareto/NBD forecast; ``tail``: BG/NBD P(Y >= k); ``spend``: Gamma-Gamma
+    expected spend.
     """
     s = rfm(data, now)
     X_now, b_h, bg = _features(data, log, now, horizon_weeks, fits)
     gg = GammaGamma().fit(s["x"], s["monetary"])
+    known = s["T"] > 0
+    pnbd = ParetoNBD().fit(s["x"][known], s["t_x"][known], s["T"][known])
     out = {
         "bgnbd": b_h,
+        "pnbd": pnbd.conditional_expected_number_of_purchases_up_to_time(horizon_weeks, s["x"], s["t_x"], s["T"]),
         "tail": bg.conditional_tail_probabilities(horizon_weeks, s["x"], s["t_x"], s["T"]),
         "spend": gg.conditional_expected_average_profit(s["x"], np.where(s["x"] > 0, s["monetary"], 1.0)),
     }
@@ -259,7 +267,7 @@ def _point(
         comp[key] = ((1.0 - comp["tail"]) < design.quantile_level).sum(axis=1).astype(np.float64)
     quantile = comp[key]
     point = (1.0 - design.quantile_weight) * mean + design.quantile_weight * quantile
-    rank_counts = comp["bgnbd"] if design.ranking == "bgnbd" else mean
+    rank_counts = mean if design.ranking == "blend" else comp[design.ranking]
     return point, rank_counts * comp["spend"]
 
 
@@ -300,15 +308,17 @@ def _pooled(
 
 def select_design(
     folds: list[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]],
-) -> tuple[Design, list[dict[str, Any]]]:
+) -> tuple[Design, list[dict[str, Any]], list[dict[str, Any]]]:
     """Choose the design on the inner folds: (components, actual counts, actual revenue) of validation
     windows that all lie inside the calibration period.
 
     The transaction forecast (ML weight, quantile weight and level) is the one whose worst relative
     improvement over BG/NBD in RMSE, MAE and |total error| (each averaged over the folds) is largest;
-    the revenue ranking (BG/NBD or blended counts x spend) is chosen separately by top-10 % capture.
-    Ties keep the earlier (simpler) entry, so pure BG/NBD (which scores 0) wins unless something
-    improves on it in all three.
+    the revenue ranking (BG/NBD, blended or Pareto/NBD counts x spend) is then chosen by pooled inner
+    top-10 % capture. Ties keep the earlier (simpler) entry, so pure BG/NBD (which scores 0) wins unless
+    something improves on it in all three, and the BG/NBD ranking unless another one captures more.
+
+    Returns the design, the grid's inner gains and the rankings' inner top-10 % capture gains.
     """
 
     refs = [_scores(c["bgnbd"], c["bgnbd"] * c["spend"], a, r) for c, a, r in folds]
@@ -334,7 +344,8 @@ def select_design(
     for ranking in RANKINGS:
         design = replace(point_design, ranking=ranking)
         ranked.append((float(gains(design)[3]), -RANKINGS.index(ranking), design))
-    return max(ranked, key=lambda t: t[:2])[2], table
+    rankings = [{"ranking": d.ranking, "inner_top10_gain": g} for g, _, d in ranked]
+    return max(ranked, key=lambda t: t[:2])[2], table, rankings
 
 
 def served_model_predictions(data: CdnowData, seed: int = 0) -> dict[str, Any]:
@@ -352,7 +363,7 @@ def served_model_predictions(data: CdnowData, seed: int = 0) -> dict[str, Any]:
         comp = _components(data, log, now, cutoffs, (CAL_END - now) / 7.0, seed, fits)
         actual, revenue = _window(data, now, CAL_END)
         folds.append((comp, actual, revenue))
-    design, table = select_design(folds)
+    design, table, rankings = select_design(folds)
     leaves = (design.forest_leaf,) if design.ml_weight > 0 else ()
     comp = _components(data, log, CAL_END, TRAIN_CUTOFFS, HORIZON_WEEKS, seed, fits, leaves)
     point, rank = _point(comp, design)
@@ -363,6 +374,7 @@ def served_model_predictions(data: CdnowData, seed: int = 0) -> dict[str, Any]:
         "spend": comp["spend"],
         "design": asdict(design),
         "selection": table,
+        "ranking_selection": rankings,
     }
 
 
@@ -381,8 +393,11 @@ def evaluate_cdnow(seed: int = 0) -> dict[str, Any]:
     out["ours"] = {**_scores(ours["transactions"], ours["rank_value"], actual, revenue), "fit_seconds": fit}
     out["design"] = ours["design"]
     out["selection"] = ours["selection"]
+    out["ranking_selection"] = ours["ranking_selection"]
     out["ours_bgnbd"] = {**_scores(ours["bgnbd"], ours["bgnbd"] * ours["spend"], actual, revenue)}
-    out["holdout_of_alternatives"] = _alternatives(data, ours["selection"], actual, revenue, seed)
+    out["holdout_of_alternatives"] = _alternatives(
+        data, ours["design"], ours["selection"], actual, revenue, seed
+    )
     try:
         from lifetimes import BetaGeoFitter, GammaGammaFitter  # optional reference only
     except ImportError:
@@ -412,16 +427,27 @@ def evaluate_cdnow(seed: int = 0) -> dict[str, Any]:
 
 
 def _alternatives(
-    data: CdnowData, table: list[dict[str, Any]], actual: np.ndarray, revenue: np.ndarray, seed: int
+    data: CdnowData,
+    served: dict[str, Any],
+    table: list[dict[str, Any]],
+    actual: np.ndarray,
+    revenue: np.ndarray,
+    seed: int,
 ) -> list[dict[str, Any]]:
     """Holdout scores of designs that were NOT selected — for the report only, computed after the
-    selection and never fed back into it: the five best inner-validation runners-up and the previous
-    served design (fixed 50/50 BG/NBD/forest blend, blended-count ranking)."""
+    selection and never fed back into it: the served forecast with each ranking that was not selected,
+    the five best inner-validation runners-up and the previous served design (fixed 50/50 BG/NBD/forest
+    blend, blended-count ranking)."""
     comp = _components(
         data, event_log(data), CAL_END, TRAIN_CUTOFFS, HORIZON_WEEKS, seed, {}, (20, *FOREST_LEAVES)
     )
     ranked = sorted(table, key=lambda d: -min(d["inner_gain"][:3]))[1:6]
-    rows = [{"label": "inner runner-up", **d} for d in ranked]
+    rows = [
+        {"label": "served forecast, ranking not selected", **served, "ranking": r}
+        for r in RANKINGS
+        if r != served["ranking"]
+    ]
+    rows += [{"label": "inner runner-up", **d} for d in ranked]
     rows.append(
         {
             "label": "previous served design (fixed 50/50 blend, own-level forest)",

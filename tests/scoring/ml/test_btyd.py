@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scoring.ml.btyd import BetaGeo, GammaGamma, customer_lifetime_value
+from scoring.ml.btyd import BetaGeo, GammaGamma, ParetoNBD, customer_lifetime_value
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +139,62 @@ def test_conditional_tail_probabilities_match_expectation(cdnow_summary) -> None
     # and a one-customer call agrees with the vectorized one
     one = bg.conditional_tail_probabilities(39.0, s["x"][5], s["t_x"][5], s["T"][5], max_count=400)
     np.testing.assert_allclose(one[0], tail[5])
+
+
+@pytest.mark.parametrize("as_of", [160, 272])
+def test_pareto_nbd_matches_lifetimes(as_of: int) -> None:
+    """Day 160 has a large drop-out shape (s ~ 15) and alpha < beta; day 272 (end of calibration) the
+    textbook fit (r, alpha, s, beta ~ 0.55, 10.6, 0.61, 11.7 weeks)."""
+    pytest.importorskip("lifetimes")
+    from lifetimes import ParetoNBDFitter
+
+    from scoring.ml.cdnow import load_cdnow, rfm
+
+    s = rfm(load_cdnow(), as_of)
+    x, t_x, T = s["x"], s["t_x"], s["T"]
+    ref = ParetoNBDFitter().fit(x, t_x, T)
+    ref_params = ref.params_[["r", "alpha", "s", "beta"]].to_numpy()
+    ours = ParetoNBD().fit(x, t_x, T)
+    np.testing.assert_allclose(ours.params, ref_params, rtol=1e-3)
+    # our log-likelihood is lifetimes' (eq. 18), and our optimum is at least as good as its
+    np.testing.assert_allclose(
+        ParetoNBD.log_likelihood(ref_params, x, t_x, T),
+        np.asarray(ParetoNBDFitter._conditional_log_likelihood(ref_params, x, t_x, T)),
+        rtol=1e-10,
+    )
+    assert ParetoNBD.log_likelihood(ours.params, x, t_x, T).sum() >= (
+        ParetoNBD.log_likelihood(ref_params, x, t_x, T).sum() - 1e-6
+    )
+    for t in (13.0, 39.0):
+        np.testing.assert_allclose(
+            ours.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T),
+            np.asarray(ref.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T)),
+            rtol=1e-3,
+        )
+    np.testing.assert_allclose(
+        ours.conditional_probability_alive(x, t_x, T),
+        np.asarray(ref.conditional_probability_alive(x, t_x, T)),
+        atol=1e-4,
+    )
+
+
+def test_pareto_nbd_recovers_simulated_parameters() -> None:
+    rng = np.random.default_rng(1)
+    n, T = 8000, 52.0
+    r, alpha, s, beta = 0.6, 4.0, 0.8, 12.0
+    lam = rng.gamma(r, 1 / alpha, n)
+    lifetime = rng.exponential(1 / rng.gamma(s, 1 / beta, n))
+    end = np.minimum(lifetime, T)
+    x = rng.poisson(lam * end).astype(np.float64)
+    # given x purchases in (0, end], they are uniform there: the last is the max of x uniforms
+    t_x = np.where(x > 0, end * rng.random(n) ** (1 / np.maximum(x, 1)), 0.0)
+    fit = ParetoNBD().fit(x, t_x, np.full(n, T))
+    np.testing.assert_allclose(fit.params, [r, alpha, s, beta], rtol=0.35)
+    # a customer who bought often and recently is more likely alive, and expects more, than one who
+    # bought as often but long ago
+    recent = fit.conditional_probability_alive(5, 50.0, T)
+    lapsed = fit.conditional_probability_alive(5, 10.0, T)
+    assert 0 < lapsed < recent <= 1
+    e = fit.conditional_expected_number_of_purchases_up_to_time(np.array([4.0, 12.0, 52.0]), 5, 50.0, T)
+    assert np.all(np.diff(e) > 0)
+    assert fit.conditional_expected_number_of_purchases_up_to_time(12.0, 5, 10.0, T) < e[1]
