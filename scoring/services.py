@@ -1163,9 +1163,9 @@ def _active(kind: str) -> ModelVersion | None:
 @transaction.atomic
 def model_activate(*, version: str, force: bool = False, actor: str) -> ModelVersion:
     """Activate a stored version: its artifact must verify; its metrics must not be worse than the
-    active version's (``scoring.ml.models.is_better``) unless ``force``. Governance record
+    active version's on any activation metric (``scoring.ml.models.worse_metrics``) unless ``force``. Governance record
     ``model.activated``; stored scores become stale (recomputed on next request or run)."""
-    from scoring.ml.models import is_better
+    from scoring.ml.models import worse_metrics
 
     target = ModelVersion.objects.select_for_update().filter(version=version).first()
     if target is None:
@@ -1174,8 +1174,10 @@ def model_activate(*, version: str, force: bool = False, actor: str) -> ModelVer
         return target
     registry.verify(target)
     current = _active(target.kind)
-    if current is not None and not force and not is_better(target.metrics, current.metrics):
-        raise Conflict("The candidate's metrics are worse than the active model's.", code="model_not_better")
+    worse = worse_metrics(target.metrics, current.metrics) if current is not None and not force else []
+    if worse:
+        raise Conflict(f"The candidate's metrics are worse than the active model's: {', '.join(worse)}.",
+                       code="model_not_better")
     now = timezone.now()
     if current is not None:
         current.status = ModelVersion.Status.RETIRED

@@ -480,23 +480,43 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p))
 
 
-def is_better(new_metrics: Mapping[str, float], active_metrics: Mapping[str, float] | None) -> bool:
-    """Activation rule: CLV RMSE not higher by > 1 % and churn AUC not lower by > 0.01.
+#: Activation metrics: the headline metric of each served model and whether lower is better.
+ACTIVATION_METRICS: tuple[tuple[str, bool], ...] = (
+    ("clv_rmse", True),
+    ("churn_auc", False),
+    ("upsell_auc", False),
+    ("advocacy_auc", False),
+)
 
-    A missing/NaN active metric does not block; a NaN new metric where the active one is known does.
+
+def worse_metrics(new_metrics: Mapping[str, float], active_metrics: Mapping[str, float] | None) -> list[str]:
+    """The activation metrics on which the candidate is worse than the active version (none: it may be
+    activated). Worse means worse: no tolerance beyond floating-point noise (relative 1e-9).
+
+    A metric the active version lacks or has as NaN does not block (a CRM-table churn model has no CLV);
+    one the active version has and the candidate lacks, or has as NaN, does.
     """
     if not active_metrics:
-        return True
+        return []
 
     def val(m: Mapping[str, float], k: str) -> float:
         v = m.get(k)
         return float("nan") if v is None else float(v)
 
-    old_rmse, new_rmse = val(active_metrics, "clv_rmse"), val(new_metrics, "clv_rmse")
-    if np.isfinite(old_rmse) and not (np.isfinite(new_rmse) and new_rmse <= old_rmse * 1.01):
-        return False
-    old_auc, new_auc = val(active_metrics, "churn_auc"), val(new_metrics, "churn_auc")
-    return not (np.isfinite(old_auc) and not (np.isfinite(new_auc) and new_auc >= old_auc - 0.01))
+    worse = []
+    for key, lower_is_better in ACTIVATION_METRICS:
+        old, new = val(active_metrics, key), val(new_metrics, key)
+        if not np.isfinite(old):
+            continue
+        slack = 1e-9 * max(abs(old), 1.0)
+        if not np.isfinite(new) or (new > old + slack if lower_is_better else new < old - slack):
+            worse.append(key)
+    return worse
+
+
+def is_better(new_metrics: Mapping[str, float], active_metrics: Mapping[str, float] | None) -> bool:
+    """Activation rule: not worse than the active version on any of :data:`ACTIVATION_METRICS`."""
+    return not worse_metrics(new_metrics, active_metrics)
 
 
 # --------------------------------------------------------------------------- fitting helpers

@@ -561,6 +561,26 @@ def model_overview(request: HttpRequest) -> HttpResponse:
     })
 
 
+# ------------------------------------------------------------------------------ rescore runs
+
+#: Seconds between automatic reloads of the rescore page while a run is still in progress.
+RESCORE_REFRESH_SECONDS = 10
+
+
+@require_GET
+@dpo_required
+def rescore_runs(request: HttpRequest) -> HttpResponse:
+    """Nightly and requested rescore runs, newest first: progress by customers and chunks, what was
+    scored and what was skipped at execution time and why (the same counts as ``manage.py rescore``)."""
+    from scoring import selectors as scoring_selectors
+
+    runs = scoring_selectors.rescore_run_list(limit=20)
+    in_progress = any(r["status"] in ("preparing", "running") for r in runs)
+    return page(request, "console/rescore_runs.html", {
+        "runs": runs, "refresh": RESCORE_REFRESH_SECONDS if in_progress else None,
+    })
+
+
 # -------------------------------------------------------------------------------------- chain
 
 @require_GET
@@ -665,6 +685,7 @@ urlpatterns = [
     path("governance/", governance, name="governance"),
     path("consent/", consent_overview, name="consent-overview"),
     path("models/", model_overview, name="model-overview"),
+    path("rescore-runs/", rescore_runs, name="rescore-runs"),
     path("chain/", chain_status, name="chain-status"),
     path("chain/verify/", chain_verify, name="chain-verify"),
     path("records-of-processing/", ropa, name="ropa"),

@@ -15,13 +15,14 @@ from django.urls import reverse
 
 from audit import services
 from audit.models import AccessRecord, GovernanceEvent, VerificationRun
-from tests.scoring.conftest import active_model, synthetic_artifact  # noqa: F401 - fixtures
+from tests.scoring.conftest import active_model, seed_population, synthetic_artifact  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 
 PAGES = [
     ("console:home", {}), ("console:decisions", {}), ("console:access-log", {}), ("console:governance", {}),
-    ("console:consent-overview", {}), ("console:model-overview", {}), ("console:chain-status", {}),
+    ("console:consent-overview", {}), ("console:model-overview", {}), ("console:rescore-runs", {}),
+    ("console:chain-status", {}),
     ("console:ropa", {}), ("console:decisions-export", {"fmt": "csv"}), ("console:access-export", {"fmt": "json"}),
     ("console:ropa-export", {"fmt": "json"}),
 ]
@@ -238,6 +239,53 @@ def test_model_overview_shows_active_version_and_tier_distribution_chart(dpo_cli
     assert sum(b["count"] for b in chart["bars"]) == 3
     assert {b["tier"] for b in chart["bars"]} == {"VIP", "Premium", "Standard", "Basic"}
     assert b"Tier distribution for automated_scoring" in response.content
+
+
+def test_rescore_runs_page_shows_progress_and_skips_of_a_finished_run(dpo_client, active_model, seed_population):  # noqa: F811
+    from django.core.management import call_command
+
+    from consent.services import processing_restrict
+    from scoring.models import RescoreRun
+    from tests.scoring.helpers import SCORING, withdraw
+
+    ids = seed_population(12)
+    withdraw(ids[0])
+    processing_restrict(customer_id=ids[1], actor="job:test", reason="accuracy_contested")
+    call_command("rescore", "--all", "--purpose", SCORING, "--chunk-size", "5", "--no-progress")
+    run = RescoreRun.objects.get()
+
+    response = dpo_client.get(reverse("console:rescore-runs"))
+    assert response.status_code == 200
+    [row] = response.context["runs"]
+    assert row["id"] == str(run.id)
+    assert (row["status"], row["purpose"], row["model_version"]) == ("completed", SCORING, "test-model-1")
+    assert (row["done"], row["total"], row["chunks_done"], row["chunks_total"]) == (12, 12, 3, 3)
+    assert (row["scored"], row["skipped"]) == (10, {"no_consent": 1, "restricted": 1, "objected": 0, "erased": 0})
+    assert response.context["refresh"] is None
+    html = response.content.decode()
+    assert "12 of 12 customers (100.0 %)" in html
+    assert '<progress value="12" max="12"' in html
+    assert 'http-equiv="refresh"' not in html  # nothing in progress: no reload
+
+
+def test_rescore_runs_page_shows_a_run_in_progress_and_reloads(dpo_client, active_model, seed_population):  # noqa: F811
+    from scoring import services
+    from tests.scoring.helpers import SCORING
+
+    seed_population(9)
+    run = services.rescore_run_start(purpose=SCORING, requester="job:rescore_nightly", chunk_size=3)
+    first = next(iter(services.rescore_pending_chunks(run_id=run.id)))
+    services.rescore_chunk(run_id=run.id, customer_ids=first)  # one chunk of three done
+
+    response = dpo_client.get(reverse("console:rescore-runs"))
+    [row] = response.context["runs"]
+    assert (row["status"], row["chunks_done"], row["chunks_total"], row["done"], row["total"]) == (
+        "running", 1, 3, 3, 9)
+    assert row["finished_at"] is None
+    html = response.content.decode()
+    assert "3 of 9 customers (33.3 %)" in html and '<progress value="3" max="9"' in html
+    assert '<meta http-equiv="refresh" content="10">' in html
+    assert "job:rescore_nightly" in html
 
 
 def test_consent_overview_shows_counts_and_a_trend_chart_per_purpose(dpo_client, customer):

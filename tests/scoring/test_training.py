@@ -99,6 +99,8 @@ def test_worse_model_is_not_activated_unless_forced_and_rollback_restores_the_pr
     with pytest.raises(Conflict) as caught:
         services.model_activate(version="worse", actor="cli")
     assert caught.value.code == "model_not_better"
+    assert caught.value.detail.endswith(
+        "worse than the active model's: clv_rmse.")
     assert ModelVersion.objects.get(version="good").status == "active"
     assert not GovernanceEvent.objects.filter(kind="model.activated").exists()
 

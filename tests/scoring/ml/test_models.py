@@ -12,6 +12,7 @@ from scoring.ml.models import (
     _labels,
     expected_calibration_error,
     is_better,
+    worse_metrics,
     name_segments,
     predict_all,
     top_share,
@@ -154,11 +155,22 @@ def test_not_enough_history_raises(small_log) -> None:
 
 
 def test_is_better_rule() -> None:
-    active = {"clv_rmse": 100.0, "churn_auc": 0.80}
-    assert is_better({"clv_rmse": 100.9, "churn_auc": 0.795}, active)
-    assert not is_better({"clv_rmse": 101.5, "churn_auc": 0.85}, active)
-    assert not is_better({"clv_rmse": 90.0, "churn_auc": 0.785}, active)
-    assert not is_better({"clv_rmse": float("nan"), "churn_auc": 0.9}, active)
+    active = {"clv_rmse": 100.0, "churn_auc": 0.80, "upsell_auc": 0.70, "advocacy_auc": 0.60, "clv_mae": 50.0}
+    same = dict(active)
+    assert is_better(same, active) and worse_metrics(same, active) == []  # equal is not worse
+    assert is_better({**active, "clv_rmse": 99.0, "churn_auc": 0.81, "clv_mae": 60.0}, active)  # MAE not gated
+    # worse means worse: a slightly worse headline metric blocks, and each model's metric counts
+    assert worse_metrics({**active, "clv_rmse": 100.5}, active) == ["clv_rmse"]
+    assert worse_metrics({**active, "churn_auc": 0.799}, active) == ["churn_auc"]
+    assert worse_metrics({**active, "upsell_auc": 0.69, "advocacy_auc": 0.59}, active) == [
+        "upsell_auc", "advocacy_auc"]
+    assert worse_metrics({**active, "clv_rmse": 90.0, "churn_auc": 0.785}, active) == ["churn_auc"]
+    # floating-point noise is not "worse"
+    assert is_better({**active, "clv_rmse": 100.0 * (1 + 1e-12)}, active)
+    # a metric the active version has and the candidate lacks blocks; one the active version lacks does not
+    assert worse_metrics({**active, "clv_rmse": float("nan")}, active) == ["clv_rmse"]
+    assert worse_metrics({"churn_auc": 0.9}, active) == ["clv_rmse", "upsell_auc", "advocacy_auc"]
+    assert is_better({"clv_rmse": 1.0, "churn_auc": 0.5}, {"churn_auc": 0.5, "clv_rmse": float("nan")})
     assert is_better({"clv_rmse": 1.0, "churn_auc": 0.5}, None)
 
 
