@@ -12,12 +12,12 @@ from scoring.ml.models import (
     _labels,
     expected_calibration_error,
     is_better,
-    worse_metrics,
     name_segments,
     predict_all,
     top_share,
     train_all,
     train_churn_from_table,
+    worse_metrics,
 )
 
 from .conftest import HORIZON, SMALL
