@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, F, Lookup, Max, Min, Q, Sum
+from django.db.models import Count, Exists, F, Lookup, Max, Min, OuterRef, Q, Sum
 
 from profiles.models import Customer, Interaction, NpsAnswer, Order, Referral, Review, Ticket
 
@@ -132,12 +132,14 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
             n_returned=Count("id", filter=Q(returned=True)),
             n_late=Count("id", filter=Q(days_late__gt=0)),
             days_late=Sum("days_late", filter=Q(days_late__gt=0)),
+            categories=Count("category", distinct=True, filter=~Q(category="")),
         )
         .order_by()
     )
     freq, revenue, margin = zeros(), zeros(), zeros()
     recency, first_age = np.full(n, np.nan), np.full(n, np.nan)
     n90, rev90, revprev, n_ret, n_late, late_sum = zeros(), zeros(), zeros(), zeros(), zeros(), zeros()
+    categories = zeros()
     for r in order_rows:
         i = pos[_as_uuid(r["customer_id"])]
         freq[i] = r["n"]
@@ -151,6 +153,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         n_ret[i] = r["n_returned"]
         n_late[i] = r["n_late"]
         late_sum[i] = _num(r["days_late"])
+        categories[i] = r["categories"]
         see(i, r["first"])
 
     # --- tickets ------------------------------------------------------------------------------------
@@ -268,6 +271,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     cols["return_rate"] = _safe_div(n_ret, freq)
     cols["late_payment_rate"] = _safe_div(n_late, freq)
     cols["avg_days_late"] = _safe_div(late_sum, freq)
+    cols["categories_ordered"] = categories
     cols["tickets_total"] = tickets
     cols["tickets_90d"] = tickets90
     cols["escalations"] = escalations
@@ -351,7 +355,8 @@ def window_outcomes(
 ) -> dict[str, np.ndarray]:
     """What happened in ``(start, end]`` per customer (training labels), as
     ``scoring.ml.features.window_outcomes``: net revenue and orders, referrals, an NPS answer >= 9, a review
-    rating >= 4. Four set-based queries."""
+    rating >= 4, a kept order in a category the customer had not ordered from before. Five set-based
+    queries."""
     ids = [_as_uuid(c) for c in customer_ids]
     n = len(ids)
     pos = {cid: i for i, cid in enumerate(ids)}
@@ -381,8 +386,18 @@ def window_outcomes(
         .values_list("customer_id", flat=True).distinct()
     ):
         good_review[pos[_as_uuid(cid)]] = True
+    new_category = np.zeros(n, dtype=bool)
+    tried_before = Order.objects.filter(customer_id=OuterRef("customer_id"), category=OuterRef("category"),
+                                        ordered_at__lte=start)
+    for cid in (
+        Order.objects.filter(customer_id__in=ids, ordered_at__gt=start, ordered_at__lte=end, returned=False)
+        .exclude(category="").filter(~Exists(tried_before))
+        .values_list("customer_id", flat=True).distinct().order_by()
+    ):
+        new_category[pos[_as_uuid(cid)]] = True
     return {"revenue": revenue, "orders": orders, "referrals": referrals, "promoter": promoter,
-            "good_review": good_review, "advocacy": (referrals > 0) | promoter | good_review}
+            "good_review": good_review, "advocacy": (referrals > 0) | promoter | good_review,
+            "new_category": new_category}
 
 
 def fact_time_range(*, customer_ids: Sequence[uuid.UUID | str] | None = None) -> tuple[datetime | None, datetime | None]:

@@ -20,7 +20,14 @@ from django.conf import settings
 
 from profiles.aggregates import ATTRIBUTE_PREFIX, fact_aggregates
 from scoring.ml.explain import Contributions, format_contribution
-from scoring.ml.features import NUMERIC, AttributeEncoding, attribute_matrix, build_matrix, feature_spec
+from scoring.ml.features import (
+    CLV_FLOOR,
+    NUMERIC,
+    AttributeEncoding,
+    attribute_matrix,
+    build_matrix,
+    feature_spec,
+)
 from scoring.ml.tiers import SERVICE_LEVELS, recommend_action, risk_level
 from scoring.population import Reference, tiebreak
 from scoring.registry import LoadedModels
@@ -164,6 +171,15 @@ def _explanation_rows(contrib: Contributions, top_k: int) -> list[dict[str, Any]
     ]
 
 
+def _floor_at_zero(rows: list[dict[str, Any]], raw: np.ndarray) -> None:
+    """A CLV below zero is served as 0: its explanation gets the lift as its first term (``clv_floor``, the
+    model's value shown), and its output is the served 0, so the terms still add up to what is served."""
+    for i in np.flatnonzero(raw < 0).tolist():
+        row = rows[i]
+        row["contributions"].insert(0, [CLV_FLOOR.name, float(raw[i]), -float(raw[i])])
+        row["output"] = 0.0
+
+
 def churn_table_matrix(columns: dict[str, np.ndarray], names: Sequence[str], n: int) -> np.ndarray:
     """The raw attribute table (object array) for a churn model trained from a CRM table."""
     table = np.empty((n, len(names)), dtype=object)
@@ -251,6 +267,7 @@ def score_batch(
         for j, name in enumerate(table_names):
             feature_columns[ATTRIBUTE_PREFIX + name] = table[:, j]
     explanations = {key: _explanation_rows(contribs[key], top_k) for key in MODEL_KEYS}
+    _floor_at_zero(explanations["clv"], np.asarray(pred.clv, dtype=np.float64))
     versions = models.versions()
     feature_names_all = list(feature_columns)
     features = [dict(zip(feature_names_all, row, strict=True))

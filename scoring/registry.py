@@ -25,6 +25,7 @@ logger = logging.getLogger("scoring.registry")
 _lock = threading.Lock()
 _models: dict[tuple[int, str], Any] = {}
 _references: dict[tuple[int, str], tuple[float, Reference]] = {}
+_horizons: dict[int, int] = {}  # model version id -> CLV horizon in days (a version never changes)
 REFERENCE_TTL_S = 30.0
 
 
@@ -65,6 +66,7 @@ def cache_clear() -> None:
     with _lock:
         _models.clear()
         _references.clear()
+        _horizons.clear()
 
 
 # --------------------------------------------------------------------------- (de)serialization
@@ -105,7 +107,28 @@ def load(ref: ModelRef) -> Any:
         raise ModelUnavailable() from None
     with _lock:
         _models[key] = obj
+        if isinstance(obj, TrainedBundle):
+            _horizons[ref.id] = int(obj.horizon_days)
     return obj
+
+
+def horizon_days(model_version_id: int) -> int:
+    """The CLV horizon (days) the full model version ``model_version_id`` was trained for: what its CLV
+    amounts mean. Known once the version's bundle is loaded; otherwise read from its model card, once per
+    process."""
+    cached = _horizons.get(model_version_id)
+    if cached is not None:
+        return cached
+    value = (
+        ModelVersion.objects.filter(pk=model_version_id)
+        .values_list("card__data_window__horizon_days", flat=True)
+        .first()
+    )
+    if value is None:
+        raise ModelUnavailable()
+    with _lock:
+        _horizons[model_version_id] = int(value)
+    return int(value)
 
 
 def verify(version: ModelVersion) -> None:

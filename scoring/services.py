@@ -145,6 +145,7 @@ class ScoreResult:
     computed_at: datetime
     override: dict[str, Any] | None = None
     automated_tier: str | None = None
+    horizon_days: int = 365  # of the CLV amount: the horizon the serving model was trained for
 
 
 @dataclass
@@ -455,7 +456,7 @@ def _serve_decision(cid: uuid.UUID, purpose: str, requester: str, gate: Any, cur
         service_level=outputs["service_level"], recommendation=outputs["recommendation"],
         explanation=row.explanation, model_versions=current.versions, decision_id=decision.pk,
         computed_at=row.computed_at, override=outputs.get("override"),
-        automated_tier=outputs.get("automated_tier"),
+        automated_tier=outputs.get("automated_tier"), horizon_days=registry.horizon_days(row.model_version_id),
     )
 
 

@@ -173,6 +173,7 @@ def train_from_database(
         out = _outcomes(ids, at(c), at(c) + timedelta(days=h))
         snapshots.append(Snapshot(cutoff=c, X=build_matrix(cols), future_revenue=out["revenue"],
                                   future_orders=out["orders"], future_advocacy=out["advocacy"],
+                                  future_new_category=out["new_category"],
                                   eligible=cols[aggregates.KNOWN_COLUMN] > 0))
     say("current features")
     declared = _declared_attributes(ids)

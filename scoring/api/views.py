@@ -66,10 +66,9 @@ _score_output = Representation(s.ScoreOutput)
 
 
 def _serve(request: Request, customer_id: Any, purpose: str) -> Response:
-    from django.conf import settings
 
     result = services.score_serve(customer_id=customer_id, purpose=purpose, requester=_requester(request))
-    return Response(_score_output(_score_payload(result, settings.SCORING_HORIZON_DAYS)))
+    return Response(_score_output(_score_payload(result, result.horizon_days)))
 
 
 class CustomerScoreView(APIView):

@@ -161,6 +161,14 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "Severity of late payment, complementing its frequency.",
     ),
     _f(
+        "categories_ordered",
+        "orders",
+        "count",
+        "product categories ordered from",
+        "Breadth of purchases: customers who already buy across categories are likelier to try a new one "
+        "(upsell).",
+    ),
+    _f(
         "tickets_total",
         "tickets",
         "count",
@@ -258,6 +266,17 @@ FEATURES: tuple[FeatureSpec, ...] = (
 )
 
 _BY_NAME = {spec.name: spec for spec in FEATURES}
+
+#: Not a model input: the explanation term that lifts a CLV the model put below zero to the 0 that is served
+#: (its value is the model's own output), so a served CLV's explanation still adds up exactly.
+CLV_FLOOR = FeatureSpec(
+    "clv_floor",
+    "model",
+    "currency",
+    "value below zero, served as 0 (model's value)",
+    "A customer's expected revenue cannot be negative; the explanation shows the lift to zero.",
+)
+_BY_NAME[CLV_FLOOR.name] = CLV_FLOOR
 
 #: Name fragments of GDPR Art. 9 special-category data (and Art. 10 criminal data). A declared CRM
 #: attribute whose name contains one of these is refused: Art. 22(4) forbids automated decisions on them.
@@ -542,7 +561,8 @@ def _empty_f() -> np.ndarray:
 class EventLog:
     """Flat event arrays for ``n_customers`` customers (customer = index in ``[0, n_customers)``).
 
-    Orders: ``order_*`` (amount and margin in money, ``returned`` bool, ``days_late`` >= 0).
+    Orders: ``order_*`` (amount and margin in money, ``returned`` bool, ``days_late`` >= 0, optional
+    ``category`` codes).
     Tickets: ``ticket_*`` (``satisfaction`` 1-5 or NaN). Interactions: ``interaction_kind`` codes of
     :data:`INTERACTION_KINDS`, ``interaction_value`` holds the NPS score for ``nps`` rows.
     Reviews: ``review_rating`` 1-5. ``signup_day`` (optional) is the day the customer became known.
@@ -555,6 +575,8 @@ class EventLog:
     order_margin: np.ndarray = field(default_factory=_empty_f)
     order_returned: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     order_days_late: np.ndarray = field(default_factory=_empty_f)
+    #: Product category code per order (>= 0; -1 = none). ``None``: the source has no categories.
+    order_category: np.ndarray | None = None
     ticket_customer: np.ndarray = field(default_factory=_empty_i)
     ticket_day: np.ndarray = field(default_factory=_empty_i)
     ticket_escalated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
@@ -661,6 +683,11 @@ def aggregate_from_events(log: EventLog, as_of: int, window: int = WINDOW_DAYS) 
     cols["return_rate"] = _safe_div(_count(oc, n, (~kept).astype(np.float64)), freq)
     cols["late_payment_rate"] = _safe_div(_count(oc, n, (late > 0).astype(np.float64)), freq)
     cols["avg_days_late"] = _safe_div(_count(oc, n, late), freq)
+    cols["categories_ordered"] = np.zeros(n)
+    if log.order_category is not None:  # distinct (customer, category) pairs, returned orders included
+        cat = np.asarray(log.order_category, dtype=np.int64)[m]
+        pairs = np.unique(np.stack([oc[cat >= 0], cat[cat >= 0]]), axis=1)
+        cols["categories_ordered"] = _count(pairs[0], n)
 
     m = log.ticket_day <= a
     tc, td = log.ticket_customer[m], log.ticket_day[m]
@@ -709,6 +736,8 @@ class WindowOutcomes:
     referrals: np.ndarray
     promoter: np.ndarray  # NPS >= 9 answered in the window
     good_review: np.ndarray  # review rating >= 4 written in the window
+    # an order (not returned) in a category the customer had not ordered from before the window
+    new_category: np.ndarray | None = None
 
     @property
     def advocacy(self) -> np.ndarray:
@@ -735,7 +764,25 @@ def window_outcomes(log: EventLog, start: int, end: int) -> WindowOutcomes:
         referrals=_count(ic[kind == KIND["referral"]], n),
         promoter=promoter,
         good_review=good,
+        new_category=_new_category(log, start, m),
     )
+
+
+def _new_category(log: EventLog, start: int, in_window: np.ndarray) -> np.ndarray:
+    """Customers with a kept order in the window in a category they had no order in on or before
+    ``start`` (returned orders count as having tried the category). All False without categories."""
+    n = log.n_customers
+    out = np.zeros(n, dtype=bool)
+    if log.order_category is None:
+        return out
+    cat = np.asarray(log.order_category, dtype=np.int64)
+    width = int(cat.max()) + 1 if len(cat) else 1
+    key = log.order_customer.astype(np.int64) * width + cat
+    before = np.unique(key[(log.order_day <= start) & (cat >= 0)])
+    fresh = in_window & (cat >= 0) & ~log.order_returned.astype(bool)
+    fresh &= ~np.isin(key, before)
+    out[log.order_customer[fresh]] = True
+    return out
 
 
 def known_at(log: EventLog, as_of: int) -> np.ndarray:

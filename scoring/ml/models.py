@@ -101,6 +101,8 @@ class Snapshot:
     future_orders: np.ndarray
     future_advocacy: np.ndarray
     eligible: np.ndarray | None = None  # customers that existed at the cutoff (default: all)
+    # a first order in a category new to the customer in the horizon (None: no category data)
+    future_new_category: np.ndarray | None = None
 
     def mask(self) -> np.ndarray:
         return (
@@ -184,7 +186,7 @@ class TrainingData:
             log = self.events
             X = self._with_attributes(build_matrix(aggregate_from_events(log, cutoff)))
             w = window_outcomes(log, cutoff, cutoff + horizon)
-            snap = Snapshot(int(cutoff), X, w.revenue, w.orders, w.advocacy, known_at(log, cutoff))
+            snap = Snapshot(int(cutoff), X, w.revenue, w.orders, w.advocacy, known_at(log, cutoff), w.new_category)
         self._cache[key] = snap
         return snap
 
@@ -653,6 +655,8 @@ def _labels(
     churn = snap.future_orders == 0
     rate = X[:, fi("monetary_total")] / np.maximum(X[:, fi("tenure_days")], 30.0)
     upsell = (snap.future_revenue > (1.0 + cfg.upsell_margin) * rate * horizon) & (snap.future_revenue > 0)
+    if snap.future_new_category is not None:  # ... or buys from a category new to them
+        upsell |= np.asarray(snap.future_new_category, dtype=bool)
     adv = np.asarray(snap.future_advocacy, dtype=bool)
     out = {
         "churn": (bought.copy(), churn.copy()),
@@ -957,7 +961,8 @@ def _model_card(
                     "model": "GradientBoostingClassifier + CalibratedClassifierCV(sigmoid, ensemble=False)",
                 },
                 "upsell": {
-                    "label": f"horizon revenue > (1 + {cfg.upsell_margin}) x calibration-period average "
+                    "label": f"horizon revenue > (1 + {cfg.upsell_margin}) x calibration-period average, or a "
+                    "kept order in a product category the customer had not ordered from before "
                     "(explicit accepted/declined override)"
                 },
                 "advocacy": {

@@ -27,6 +27,15 @@ def _uniform_events(rng: np.random.Generator, counts: np.ndarray, lo: np.ndarray
     return cust, np.floor(day).astype(np.int64)
 
 
+def _categories(seed: int, block: int, order_customer: np.ndarray, categories: int) -> np.ndarray:
+    """Order categories from their own random stream (the other arrays do not change): each customer has
+    a home category and buys elsewhere a quarter of the time."""
+    rng = np.random.default_rng([seed, block, 1])
+    home = rng.integers(0, categories, BLOCK)
+    other = rng.integers(0, categories, len(order_customer))
+    return np.where(rng.random(len(order_customer)) < 0.25, other, home[order_customer]).astype(np.int64)
+
+
 def _block(seed: int, block: int, days: int) -> EventLog:
     rng = np.random.default_rng([seed, block])
     m = BLOCK
@@ -135,10 +144,13 @@ _FIELDS = {
 }
 
 
-def generate_events(n_customers: int, *, seed: int = 0, start: int = 0, days: int = DEFAULT_DAYS) -> EventLog:
+def generate_events(
+    n_customers: int, *, seed: int = 0, start: int = 0, days: int = DEFAULT_DAYS, categories: int = 0
+) -> EventLog:
     """Events of customers ``[start, start + n_customers)``; indices in the log are ``global - start``.
 
-    Days run from 0 to ``days - 1``; use ``as_of = days - 1`` for "now".
+    Days run from 0 to ``days - 1``; use ``as_of = days - 1`` for "now". ``categories`` > 0 gives every
+    order a product category code in ``[0, categories)`` (default: no categories).
     """
     if n_customers <= 0:
         raise ValueError("n_customers must be positive")
@@ -148,10 +160,14 @@ def generate_events(n_customers: int, *, seed: int = 0, start: int = 0, days: in
     signups = []
     for b in blocks:
         log = _block(seed, b, days)
+        if categories > 0:
+            log.order_category = _categories(seed, b, log.order_customer, categories)
         lo, hi = max(start - b * BLOCK, 0), min(stop - b * BLOCK, BLOCK)
         shift = b * BLOCK - start
         signups.append(log.signup_day[lo:hi])  # type: ignore[index]
         for prefix, names in _FIELDS.items():
+            if prefix == "order" and categories > 0:
+                names = (*names, "category")
             cust = getattr(log, f"{prefix}_customer")
             sel = (cust >= lo) & (cust < hi)
             for name in names:

@@ -73,11 +73,15 @@ def _bulk_facts(ids: list[uuid.UUID], events: Any, now: Any) -> None:
     def at(day: Any) -> Any:
         return now - timedelta(days=int(last - day), hours=1)
 
+    categories = (events.order_category if events.order_category is not None
+                  else np.full(len(events.order_customer), -1))
     orders = [
         Order(customer_id=ids[c], source="erp", external_digest=f"o-{uuid.uuid4().hex}", ordered_at=at(d),
-              amount=Decimal(f"{a:.2f}"), margin=Decimal(f"{m:.2f}"), returned=bool(r), days_late=int(late))
-        for c, d, a, m, r, late in zip(events.order_customer, events.order_day, events.order_amount,
-                                       events.order_margin, events.order_returned, events.order_days_late, strict=True)
+              amount=Decimal(f"{a:.2f}"), margin=Decimal(f"{m:.2f}"), returned=bool(r), days_late=int(late),
+              category=f"cat-{k}" if k >= 0 else "")
+        for c, d, a, m, r, late, k in zip(events.order_customer, events.order_day, events.order_amount,
+                                          events.order_margin, events.order_returned, events.order_days_late,
+                                          categories, strict=True)
     ]
     Order.objects.bulk_create(orders, batch_size=2000)
     tickets = [

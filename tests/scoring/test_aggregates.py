@@ -16,7 +16,7 @@ def test_sql_features_equal_the_reference_aggregation_of_the_same_events():
     from scoring.ml.features import aggregate_from_events, feature_names
     from scoring.ml.synthetic import generate_events
 
-    events = generate_events(40, seed=5, days=600)
+    events = generate_events(40, seed=5, days=600, categories=4)
     ids = [customer_ingest(source="crm", external_id=f"AGG-{i}", personal={}, actor=ACTOR).customer_id
            for i in range(40)]
     now = timezone.now()
@@ -28,7 +28,33 @@ def test_sql_features_equal_the_reference_aggregation_of_the_same_events():
     for name in feature_names():
         np.testing.assert_allclose(sql[name], reference[name], rtol=1e-9, atol=1e-6, equal_nan=True,
                                    err_msg=name)
+    assert len(set(reference["categories_ordered"].tolist())) > 1  # the category column is exercised
     assert sql[KNOWN_COLUMN].tolist() == [1.0] * 40
+
+
+@pytest.mark.django_db
+def test_sql_window_outcomes_equal_the_reference_including_new_categories():
+    from datetime import timedelta
+
+    from profiles.aggregates import window_outcomes as sql_window_outcomes
+    from profiles.services import customer_ingest
+    from scoring.ml.features import window_outcomes
+    from scoring.ml.synthetic import generate_events
+
+    events = generate_events(40, seed=5, days=600, categories=4)
+    ids = [customer_ingest(source="crm", external_id=f"WIN-{i}", personal={}, actor=ACTOR).customer_id
+           for i in range(40)]
+    now = timezone.now()
+    _bulk_facts(ids, events, now)
+    last = events.last_day()
+    for start_day, end_day in ((300, 480), (100, 400)):
+        sql = sql_window_outcomes(customer_ids=ids, start=now - timedelta(days=last - start_day),
+                                  end=now - timedelta(days=last - end_day))
+        ref = window_outcomes(events, start_day, end_day)
+        np.testing.assert_allclose(sql["revenue"], ref.revenue, atol=1e-6)
+        for key in ("orders", "referrals", "promoter", "good_review", "advocacy", "new_category"):
+            assert sql[key].tolist() == getattr(ref, key).tolist(), key
+        assert 0 < int(ref.new_category.sum()) < 40  # the case is exercised, not vacuous
 
 
 @pytest.mark.django_db

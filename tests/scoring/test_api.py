@@ -16,6 +16,18 @@ def _url(cid, purpose=SCORING):
     return f"/api/v1/customers/{cid}/score" + (f"?purpose={purpose}" if purpose is not None else "")
 
 
+def test_the_clv_horizon_is_the_serving_models_on_the_warm_path_too(api, active_model, settings):
+    from scoring import registry
+
+    settings.SCORING_HORIZON_DAYS = 90  # what training would use next; the active model says 180
+    cid = customer_with_history()
+    assert api.get(_url(cid)).json()["clv"]["horizon_days"] == 180  # computed now
+    registry.cache_clear()  # a fresh process: the bundle is not loaded, the stored score is warm
+    warm = api.get(_url(cid)).json()
+    assert warm["clv"]["horizon_days"] == 180
+    assert warm["computed_at"] == api.get(_url(cid)).json()["computed_at"]  # still the stored score
+
+
 def test_score_response_has_every_documented_field(api, active_model):
     cid = customer_with_history()
     response = api.get(_url(cid))
@@ -28,7 +40,8 @@ def test_score_response_has_every_documented_field(api, active_model):
     }
     assert body["customer"] == str(cid)
     assert set(body["clv"]) == {"amount", "currency", "horizon_days"}
-    assert body["clv"]["currency"] == "EUR" and body["clv"]["horizon_days"] == 365
+    # the horizon the serving model was trained for (the test bundle: 180 days), not the setting's 365
+    assert body["clv"]["currency"] == "EUR" and body["clv"]["horizon_days"] == 180
     assert float(body["clv"]["amount"]) >= 0
     assert 0 <= body["clv_score"] <= 100
     assert body["risk_level"] in {"low", "medium", "high"}

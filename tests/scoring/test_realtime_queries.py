@@ -257,7 +257,6 @@ def test_hot_reads_are_compiled_once_and_return_what_their_queryset_returns(acti
 
 @pytest.mark.django_db
 def test_the_fast_output_representation_answers_like_a_fresh_serializer(active_model):
-    from django.conf import settings
 
     from scoring import services
     from scoring.api import serializers, views
@@ -266,7 +265,7 @@ def test_the_fast_output_representation_answers_like_a_fresh_serializer(active_m
     first, second = customer_with_history(), customer_with_history(orders=9, seed=5)
     for cid in (first, second, first):
         result = services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
-        payload = views._score_payload(result, settings.SCORING_HORIZON_DAYS)
+        payload = views._score_payload(result, result.horizon_days)
         overridden = {**payload, "override": {"tier": "VIP", "automated_tier": payload["tier"],
                                               "review_of_decision": 12, "since": "2026-12-01T10:00:00+00:00"}}
         for variant in (payload, overridden):

@@ -212,6 +212,53 @@ def test_explanations_add_up_to_each_model_output_minus_its_baseline(active_mode
         assert stored["advocacy"]["output"] == pytest.approx(100 * result.advocacy, abs=0.006)
 
 
+def test_a_clv_below_zero_is_served_as_zero_and_its_explanation_adds_up_to_the_zero(synthetic_artifact):
+    """A regressor can put a customer's CLV below zero; the service serves 0, and the explanation carries
+    the lift to zero as its first term, so its terms still add up to what is served."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    from scoring import engine, registry
+    from scoring.ml.features import aggregate_from_events, build_matrix
+    from scoring.ml.models import ValueModel
+    from scoring.ml.registry_io import dump_bundle
+    from scoring.ml.synthetic import generate_events
+    from scoring.population import reference_from_population
+    from tests.scoring.helpers import register_model
+
+    bundle = synthetic_artifact.bundle
+    names = bundle.feature_names
+    events = generate_events(300, seed=12, days=800)
+    X = build_matrix(aggregate_from_events(events, events.last_day()), names)
+    y = 50.0 - 40.0 * X[:, names.index("frequency")]  # below zero from the second order on
+    estimator = GradientBoostingRegressor(n_estimators=40, max_depth=2, random_state=0).fit(X, y)
+    negative = replace(bundle, clv=ValueModel("gradient_boosting", bundle.clv.horizon_days, names, estimator))
+    data, sha = dump_bundle(negative)
+    population = reference_from_population(negative.clv.predict(X), [f"n-{i}" for i in range(len(X))],
+                                           source="model:training").to_json()
+    registry.cache_clear()
+    register_model(SimpleNamespace(data=data, sha=sha, card=synthetic_artifact.card,
+                                   metrics=synthetic_artifact.metrics, population=population), version="negative")
+
+    result = _serve(customer_with_history(orders=7))
+    assert result.clv == 0.0
+    exp = result.explanation["clv"]
+    assert exp["output"] == 0.0
+    name, value, lift = exp["contributions"][0]
+    assert name == "clv_floor" and value < 0 and lift == -value
+    assert sum(c for _, _, c in exp["contributions"]) + exp["remainder"] == pytest.approx(
+        0.0 - exp["baseline"], abs=1e-9)
+    words = engine.explanation_in_words(result.explanation)["clv"]
+    first = words["contributions"][0]
+    assert first["feature"] == "clv_floor" and first["contribution"] == pytest.approx(-value, abs=1e-6)
+    assert first["text"].startswith("value below zero, served as 0 (model's value): -")
+    shown = sum(c["contribution"] for c in words["contributions"]) + words["other_features"]
+    assert shown == pytest.approx(words["output"] - words["baseline"], abs=1e-4)
+    registry.cache_clear()
+
+
 def test_tampered_artifact_is_refused_and_nothing_is_served(active_model):
     from scoring import registry
     from scoring.models import CustomerScore, ModelArtifact

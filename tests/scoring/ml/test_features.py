@@ -30,6 +30,7 @@ REQUIRED = {
     "return_rate",
     "late_payment_rate",
     "avg_days_late",
+    "categories_ordered",
     "tickets_total",
     "tickets_90d",
     "escalations",
@@ -133,6 +134,43 @@ def test_aggregate_hand_computed() -> None:
     w = window_outcomes(log, 50, 100)
     assert w.revenue.tolist() == [30.0, 0.0, 0.0]
     assert w.advocacy.tolist() == [True, False, False]  # NPS 10 at day 80
+
+
+def test_new_category_outcome() -> None:
+    """A kept order in the window in a category the customer never ordered from on or before its start."""
+    log = EventLog(
+        n_customers=6,
+        #                        0: new cat 1 | 1: same cat | 2: new but returned | 3: none | 4: tried (returned)
+        order_customer=np.array([0, 0, 1, 1, 2, 2, 3, 4, 4, 5]),
+        order_day=np.array([10, 60, 10, 60, 10, 60, 60, 10, 60, 120]),
+        order_amount=np.full(10, 20.0),
+        order_margin=np.zeros(10),
+        order_returned=np.array([False, False, False, False, False, True, False, True, False, False]),
+        order_days_late=np.zeros(10),
+        order_category=np.array([0, 1, 0, 0, 0, 2, -1, 1, 1, 3]),
+    )
+    # categories ordered from on or before day 100: 0 -> {0, 1}; 1 -> {0}; 2 -> {0, 2}; 3 -> none; 4 -> {1}
+    assert aggregate_from_events(log, 100)["categories_ordered"].tolist() == [2, 1, 2, 0, 1, 0]
+    assert aggregate_from_events(log, 50)["categories_ordered"].tolist() == [1, 1, 1, 0, 1, 0]
+    w = window_outcomes(log, 50, 100)
+    # 5: a new category, but after the window
+    assert w.new_category.tolist() == [True, False, False, False, False, False]
+    assert window_outcomes(log, 100, 150).new_category.tolist() == [False] * 5 + [True]
+    # without category data nobody has a new category
+    log.order_category = None
+    assert window_outcomes(log, 50, 100).new_category.tolist() == [False] * 6
+
+
+def test_synthetic_categories_come_from_their_own_stream() -> None:
+    plain = generate_events(300, seed=3, days=400)
+    with_cats = generate_events(300, seed=3, days=400, categories=5)
+    assert plain.order_category is None
+    np.testing.assert_array_equal(with_cats.order_amount, plain.order_amount)  # nothing else changes
+    np.testing.assert_array_equal(with_cats.order_day, plain.order_day)
+    assert with_cats.order_category.shape == plain.order_day.shape
+    assert set(np.unique(with_cats.order_category).tolist()) == {0, 1, 2, 3, 4}
+    part = generate_events(100, seed=3, days=400, start=200, categories=5)
+    np.testing.assert_array_equal(part.order_category, with_cats.order_category[with_cats.order_customer >= 200])
 
 
 def test_synthetic_chunking_is_invariant() -> None:

@@ -105,6 +105,26 @@ def test_all_served_clv_kinds_explain_exactly(small_bundle, current_X) -> None:
         np.testing.assert_allclose(c.output, vm.predict(current_X[:200]), atol=1e-6)
 
 
+def test_upsell_label_is_spending_more_or_buying_a_new_category() -> None:
+    from scoring.ml.models import ModelConfig
+
+    names = feature_names()
+    X = build_matrix({"frequency": np.array([2, 2, 2, 2.0]), "monetary_total": np.full(4, 100.0),
+                      "tenure_days": np.full(4, 365.0)})
+    spend = np.array([500, 50, 50, 500.0])  # 0 and 3 spend well above their usual 100 a year
+    new_category = np.array([False, True, False, True])
+    snap = Snapshot(100, X, future_revenue=spend, future_orders=np.ones(4), future_advocacy=np.zeros(4, bool),
+                    future_new_category=new_category)
+    assert _labels(snap, names, ModelConfig(), 365, None)["upsell"][1].tolist() == [True, True, False, True]
+    no_categories = Snapshot(100, X, future_revenue=spend, future_orders=np.ones(4),
+                             future_advocacy=np.zeros(4, bool))
+    assert _labels(no_categories, names, ModelConfig(), 365, None)["upsell"][1].tolist() == [
+        True, False, False, True]
+    # an explicit decline still overrides the derived label
+    out = Outcomes(upsell_declined=np.array([0, 1, 0, 0], bool))
+    assert _labels(snap, names, ModelConfig(), 365, out)["upsell"][1].tolist() == [True, False, False, True]
+
+
 def test_explicit_outcomes_override_labels() -> None:
     names = feature_names()
     n = 6
