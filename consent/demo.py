@@ -229,6 +229,11 @@ def _days_between(rng: random.Random, start: float, end: float) -> float:
 
 def _orders(rng: random.Random, c: DemoCustomer, b2b: bool, start: float, end: float) -> None:
     n = {"vip": rng.randint(12, 36), "regular": rng.randint(2, 9), "occasional": rng.randint(1, 2)}[c.segment]
+    # Categories from their own stream (the plan's other draws stay as they were): a customer mostly buys
+    # from one home category and from another one order in four, so "a first order in a new category"
+    # (the upsell label's second half) means something.
+    categories = random.Random(f"categories:{c.external_id}")
+    home = categories.choice(CATEGORIES)
     for j in range(n):
         amount = rng.lognormvariate(3.9, 0.75)
         if c.segment == "vip":
@@ -244,6 +249,8 @@ def _orders(rng: random.Random, c: DemoCustomer, b2b: bool, start: float, end: f
             "days_late": (0 if rng.random() < 0.7 else int(rng.expovariate(1 / 12))) if b2b else None,
             "category": rng.choice(CATEGORIES),
         })
+        if categories.random() >= 0.25:
+            c.orders[-1]["category"] = home
 
 
 INTERACTION_KINDS = (("login", 0.9), ("page_view", 0.8), ("email_open", 0.6), ("email_click", 0.4),

@@ -181,6 +181,19 @@ def test_rescore_command_scores_everyone_with_progress(active_model, seed_popula
     assert "scored 10" in capsys.readouterr().out
 
 
+def test_rescore_command_draws_its_progress_bars(active_model, seed_population, capsys):
+    from django.core.management import call_command
+
+    seed_population(10)
+    call_command("rescore", "--all", "--purpose", SCORING, "--chunk-size", "4")
+    captured = capsys.readouterr()
+    bars = captured.err.replace("\r", "\n")
+    assert f"planning {SCORING}:" in bars
+    scoring = [line for line in bars.splitlines() if line.startswith(f"scoring {SCORING}:")]
+    assert scoring and "100%" in scoring[-1] and "10/10" in scoring[-1]  # the bar ends full
+    assert "scored 10" in captured.out
+
+
 def test_nightly_task_plans_a_run_per_batch_purpose_and_scores_it(active_model, seed_population, settings,
                                                                   django_capture_on_commit_callbacks):
     from scoring.models import CustomerScore, RescoreRun
