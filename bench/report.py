@@ -68,10 +68,12 @@ def render(latest: dict[str, Any]) -> str:
     first = next(iter(sections.values()), None)
     if first:
         m = first["machine"]
+        cpus = sorted({s["machine"]["cpu_model"] for s in sections.values()})
+        cpu = cpus[0] if len(cpus) == 1 else "CPU model per section below"
         databases = sorted({f"{s['database']['engine']} {s['database']['version']}" for s in sections.values()
                             if s.get("database") and s["result"].get("params", {}).get("database")})
         parts.append(
-            f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB RAM, Python {m['python']}; "
+            f"Machine: {m['nproc']} CPUs ({cpu}), {m['memory_gb']} GB RAM, Python {m['python']}; "
             f"database sections on {', '.join(databases) or 'none'}.")
     for key in sorted(sections, key=int):
         entry = sections[key]
@@ -80,7 +82,8 @@ def render(latest: dict[str, Any]) -> str:
         parts.append(f"Command: `{entry.get('command', '')}` — run {entry.get('date', '')}, commit "
                      f"`{(entry.get('git') or {}).get('commit', '')[:12]}`"
                      f"{' (uncommitted changes)' if (entry.get('git') or {}).get('dirty') else ''}, "
-                     f"load average at start {entry['machine'].get('loadavg_at_start')}; result file "
+                     f"{entry['machine']['cpu_model']}, load average at start {entry['machine'].get('loadavg_at_start')}; "
+                     f"result file "
                      f"`bench/results/{entry.get('file', '')}`.")
         params = {k: v for k, v in r.get("params", {}).items() if k not in ("corpus",)}
         if params:
