@@ -120,6 +120,9 @@ _FIELD_MESSAGES = {
     "date": "Invalid date.",
     "datetime": "Invalid date/time.",
     "special_category": "Looks like special-category data (GDPR Art. 9), which may not be a scoring feature.",
+    "personal_data": "Looks like a direct identifier (an e-mail address, phone number, IBAN or payment card "
+                     "number); this field is stored unencrypted, so send it as a personal field instead.",
+    "personal_field": "The name of a direct identifier; send it as a personal field (stored encrypted) instead.",
     "unique": "Already exists.",
 }
 

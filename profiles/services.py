@@ -29,6 +29,7 @@ from . import data_keys
 from .aggregates import is_special_category
 from .data_keys import DataKey
 from .errors import IdentifierInUse, MergeConflict, RecordInvalid
+from .identifiers import identifier_kind, is_direct_identifier_name
 from .models import (
     SOURCES,
     BlindIndexEntry,
@@ -183,6 +184,12 @@ def _clean_attributes(attributes: dict | None, feature_attributes: list[str] | N
             raise RecordInvalid("attributes", "invalid")
         if isinstance(value, str) and len(value) > 200:
             raise RecordInvalid("attributes", "max_length")
+        # Plain attributes are stored unencrypted: a direct identifier belongs in the personal fields.
+        # (The error names the attribute: a schema name of the sender's, never a value.)
+        if is_direct_identifier_name(key):
+            raise RecordInvalid(f"attributes.{key}", "personal_field")
+        if isinstance(value, str) and identifier_kind(value) is not None:
+            raise RecordInvalid(f"attributes.{key}", "personal_data")
     if feature_attributes is not None and (
         not isinstance(feature_attributes, list) or not all(isinstance(f, str) for f in feature_attributes)
     ):
@@ -1009,14 +1016,18 @@ def _parse_choice(value: Any, field: str, choices: Iterable[str], *, default: st
     return text
 
 
-def _parse_text(value: Any, field: str, *, max_length: int = 64, default: str = "") -> str:
+def _parse_label(value: Any, field: str, *, max_length: int = 64) -> str:
+    """A short non-personal label (a product or ticket category), stored unencrypted: a direct identifier
+    in it is refused (``personal_data``), never stored."""
     if value is None:
-        return default
+        return ""
     if not isinstance(value, str):
         raise RecordInvalid(field, "invalid")
     text = value.strip()
     if len(text) > max_length:
         raise RecordInvalid(field, "max_length")
+    if identifier_kind(text) is not None:
+        raise RecordInvalid(field, "personal_data")
     return text
 
 
@@ -1051,7 +1062,7 @@ def _parse_order(r: dict[str, Any]) -> dict[str, Any]:
         "currency": _parse_currency(r.get("currency")),
         "returned": _parse_bool(r.get("returned"), "returned"),
         "days_late": _parse_int(r.get("days_late"), "days_late", required=False, minimum=0, maximum=3650),
-        "category": _parse_text(r.get("category"), "category"),
+        "category": _parse_label(r.get("category"), "category"),
     }
 
 
@@ -1082,7 +1093,7 @@ def _parse_ticket(r: dict[str, Any]) -> dict[str, Any]:
         "channel": _parse_choice(r.get("channel"), "channel", Ticket.Channel.values, default="other"),
         "escalated": _parse_bool(r.get("escalated"), "escalated"),
         "satisfaction": _parse_int(r.get("satisfaction"), "satisfaction", required=False, minimum=1, maximum=5),
-        "category": _parse_text(r.get("category"), "category"),
+        "category": _parse_label(r.get("category"), "category"),
     }
 
 

@@ -187,6 +187,32 @@ def _ingest_everything(api: Any, canaries: list[Canary]) -> None:
         {"source": "crm", "external_id": "BAD-" + canaries[0].external_id, "email": canaries[0].email + " broken"}]},
         format="json")
     assert bad.json()["summary"]["rejected"] == 1
+    _misfile_into_plaintext_fields(api, canaries)
+
+
+def _misfile_into_plaintext_fields(api: Any, canaries: list[Canary]) -> None:
+    """Identifiers sent where only non-personal labels belong (plain attributes, an order category) are
+    refused, by the API and by CSV import; the database scan afterwards proves none of them was stored."""
+    c = canaries[0]
+    misfiled = [
+        {"source": "crm", "external_id": c.external_id, "attributes": {"backup_contact": c.email}},
+        {"source": "crm", "external_id": c.external_id, "attributes": {"hotline": f"call {c.phone_e164}"}},
+        {"source": "crm", "external_id": c.external_id, "attributes": {"email": c.email}},
+    ]
+    body = api.post("/api/v1/ingest/customers/", {"records": misfiled}, format="json").json()
+    assert body["rejected"] == [
+        {"index": 0, "errors": [{"field": "attributes.backup_contact", "code": "personal_data"}]},
+        {"index": 1, "errors": [{"field": "attributes.hotline", "code": "personal_data"}]},
+        {"index": 2, "errors": [{"field": "attributes.email", "code": "personal_field"}]},
+    ]
+    order = {"source": "erp", "external_id": f"O-{c.external_id}", "customer_external_id": c.external_id,
+             "customer_source": "crm", "ordered_at": "2025-06-01T10:00:00Z", "amount": "10.00",
+             "category": f"gift for {c.email}"}
+    body = api.post("/api/v1/ingest/orders/", {"records": [order]}, format="json").json()
+    assert body["rejected"] == [{"index": 0, "errors": [{"field": "category", "code": "personal_data"}]}]
+    csv_text = f"external_id,attr_backup_contact\n{c.external_id},{c.email}\n"
+    job = run_import(stream=io.BytesIO(csv_text.encode()), source="crm", actor="cli")
+    assert job.rejections == [{"line": 2, "column": "attributes.backup_contact", "code": "personal_data"}]
 
 
 def _assert_tickets_pseudonymized(canaries: list[Canary]) -> None:
