@@ -26,6 +26,8 @@ import phonenumbers
 from presidio_analyzer import EntityRecognizer
 from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, IbanRecognizer
 
+from .pseudonymizer import _CC_HINT, _IBAN_HINT, _harden_presidio_logging
+
 __all__ = ["DIRECT_IDENTIFIER_NAMES", "identifier_kind", "is_direct_identifier_name"]
 
 # Attribute names that say the value identifies a person directly: such a value is a personal field.
@@ -41,8 +43,6 @@ DIRECT_IDENTIFIER_NAMES = frozenset({
 })
 
 _EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[^\W\d_]{2,}")
-_IBAN_HINT = re.compile(r"[A-Za-z]{2}\d{2}")
-_CARD_HINT = re.compile(r"\d(?:[ -]?\d){12}")
 
 _recognizers_lock = threading.Lock()
 _recognizers: tuple[EntityRecognizer, EntityRecognizer] | None = None
@@ -53,9 +53,7 @@ def _iban_and_card() -> tuple[EntityRecognizer, EntityRecognizer]:
     if _recognizers is None:
         with _recognizers_lock:
             if _recognizers is None:
-                from .pseudonymizer import _harden_presidio_logging  # Presidio may log a matched value
-
-                _harden_presidio_logging()
+                _harden_presidio_logging()  # Presidio may log a matched value
                 _recognizers = (IbanRecognizer(supported_language="en"), CreditCardRecognizer(supported_language="en"))
     return _recognizers
 
@@ -92,6 +90,6 @@ def identifier_kind(text: str) -> str | None:
     iban, card = _iban_and_card()
     if _IBAN_HINT.search(text) and _found(iban, text):
         return "iban"
-    if digits >= 13 and _CARD_HINT.search(text) and _found(card, text):
+    if digits >= 13 and _CC_HINT.search(text) and _found(card, text):
         return "payment_card"
     return None

@@ -95,17 +95,19 @@ def test_orders_with_an_identifier_in_the_category_are_rejected_per_record_and_t
     assert list(Order.objects.values_list("category", flat=True)) == ["Garden & Outdoor"]
 
 
+def _import(text: str, source: str) -> tuple[int, int, list[dict]]:
+    job = run_import(stream=io.BytesIO(text.encode()), source=source, actor="cli")
+    return job.created, job.rejected, job.rejections
+
+
 @pytest.mark.django_db
 def test_csv_rows_with_an_identifier_in_a_plain_column_are_rejected_by_line_and_column() -> None:
     customers = ("external_id,attr_plan,feature_seats,attr_backup_contact\n"
                  "C-1,gold,3,\n"
                  "C-2,gold,4,olga@example.pl\n")
-    job = run_import(stream=io.BytesIO(customers.encode()), source="crm", actor="cli")
-    assert (job.created, job.rejected) == (1, 1)
-    assert job.rejections == [{"line": 3, "column": "attributes.backup_contact", "code": "personal_data"}]
+    assert _import(customers, "crm") == (
+        1, 1, [{"line": 3, "column": "attributes.backup_contact", "code": "personal_data"}])
     tickets = ("external_id,customer_external_id,customer_source,opened_at,category,text\n"
                "T-1,C-1,crm,2025-06-01T10:00:00Z,billing,hello\n"
                "T-2,C-1,crm,2025-06-01T10:00:00Z,NL91ABNA0417164300,hello\n")
-    job = run_import(stream=io.BytesIO(tickets.encode()), source="support", actor="cli")
-    assert (job.created, job.rejected) == (1, 1)
-    assert job.rejections == [{"line": 3, "column": "category", "code": "personal_data"}]
+    assert _import(tickets, "support") == (1, 1, [{"line": 3, "column": "category", "code": "personal_data"}])
