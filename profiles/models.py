@@ -233,6 +233,14 @@ class Ticket(FreeTextFact):
     )
     category = models.CharField(max_length=64, blank=True, default="")
     text_pseudonymized = models.TextField(blank=True, default="")
+    #: First answer by the business (KPIs: SLA adherence and first-response time by tier).
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    #: ISO 639-1 code detected at ingestion ("" when there is no text, "und" when undetermined).
+    language = models.CharField(max_length=8, blank=True, default="")
+    #: Mood computed at ingestion from the original text, in memory: "positive" | "neutral" | "negative" |
+    #: "unknown" (no model for the language) | "" (no text). Only the label and score are stored.
+    sentiment_label = models.CharField(max_length=8, blank=True, default="")
+    sentiment_score = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     # Our apps, in dependency order: each may use only those above it.
     "audit",
+    "events",
     "profiles",
     "consent",
     "scoring",

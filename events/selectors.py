@@ -1,0 +1,23 @@
+"""Reads of the outbox."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from events.models import OutboxEvent
+
+
+def events_after(*, after_id: int = 0, limit: int = 500, types: list[str] | None = None) -> list[OutboxEvent]:
+    """Events with ``id > after_id`` in order (the outbox relay's cursor)."""
+    qs = OutboxEvent.objects.filter(id__gt=after_id)
+    if types:
+        qs = qs.filter(type__in=types)
+    return list(qs.order_by("id")[:limit])
+
+
+def event_get(*, event_id: UUID) -> OutboxEvent | None:
+    return OutboxEvent.objects.filter(event_id=event_id).first()
+
+
+def events_for_customer(*, customer_id: UUID, limit: int = 200) -> list[OutboxEvent]:
+    return list(OutboxEvent.objects.filter(customer_id=customer_id).order_by("-id")[:limit])
