@@ -46,12 +46,15 @@ class CreatedClient:
 
 @transaction.atomic
 def api_client_create(
-    *, name: str, scopes: list[str], purposes: list[str], days_valid: int | None = None, actor: str = "system"
+    *, name: str, scopes: list[str], purposes: list[str], days_valid: int | None = None, actor: str = "system",
+    token: str | None = None,
 ) -> CreatedClient:
     unknown = sorted(set(scopes) - set(KNOWN_SCOPES))
     if unknown:
         raise ValueError(f"unknown scopes: {', '.join(unknown)}")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    if token is not None and (not token.startswith(TOKEN_PREFIX) or len(token) < len(TOKEN_PREFIX) + 32):
+        raise ValueError("a given token must carry the token prefix and at least 32 random characters")
+    token = token or TOKEN_PREFIX + secrets.token_urlsafe(32)
     client = ApiClient.objects.create(
         name=name,
         token_hash=hash_token(token),
@@ -76,9 +79,12 @@ def api_client_revoke(*, name: str, actor: str = "system") -> ApiClient:
 
 
 @transaction.atomic
-def api_client_rotate(*, name: str, actor: str, days_valid: int | None = None) -> CreatedClient:
+def api_client_rotate(*, name: str, actor: str, days_valid: int | None = None,
+                      token: str | None = None) -> CreatedClient:
     """Give the existing client ``name`` a new token (same client id, scopes and purposes) valid for
-    ``days_valid`` days from now (default ``API_TOKEN_DEFAULT_DAYS``). Only the new token's hash is stored,
+    ``days_valid`` days from now (default ``API_TOKEN_DEFAULT_DAYS``). ``token`` sets a given token (the demo's,
+    derived from the checkout's own secret, so it is stable across runs); it must carry the token prefix and
+    at least 32 characters of randomness after it. Only the new token's hash is stored,
     so the old token stops working at once. An expired client may be rotated; a revoked one may not
     (revocation is final: ``Conflict``). Unknown name: ``NotFound``."""
     from config.errors import Conflict, NotFound
@@ -89,7 +95,9 @@ def api_client_rotate(*, name: str, actor: str, days_valid: int | None = None) -
     if client.revoked_at is not None:
         raise Conflict("The API client is revoked; create a new client instead.")
     days = days_valid or settings.API_TOKEN_DEFAULT_DAYS
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    if token is not None and (not token.startswith(TOKEN_PREFIX) or len(token) < len(TOKEN_PREFIX) + 32):
+        raise ValueError("a given token must carry the token prefix and at least 32 random characters")
+    token = token or TOKEN_PREFIX + secrets.token_urlsafe(32)
     client.token_hash = hash_token(token)
     client.token_prefix = token[:12]
     client.expires_at = timezone.now() + timedelta(days=days)

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health, schema  # noqa: F401  (registers the OpenAPI auth extension)
+from config import health, landing, schema  # noqa: F401  (registers the OpenAPI auth extension)
 
 handler400 = "config.errors.json_bad_request"
 handler403 = "config.errors.json_forbidden"
@@ -19,6 +19,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", landing.landing, name="landing"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

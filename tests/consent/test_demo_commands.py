@@ -89,12 +89,42 @@ def test_demo_credentials_are_idempotent_and_the_printed_token_and_password_work
     assert User.objects.get(username="admin").is_superuser
 
     second = _run("demo_credentials", "--port", "8123")
-    new_token = re.search(r"API token\s+(\S+)", second).group(1)
-    assert new_token != token
+    assert re.search(r"API token\s+(\S+)", second).group(1) == token
+    assert re.search(r"DPO login\s+dpo / (\S+)", second).group(1) == password
     assert ApiClient.objects.filter(name="demo-support-desk", revoked_at__isnull=True).count() == 1
     assert User.objects.filter(username="dpo").count() == 1
-    old, new = APIClient(), APIClient()
-    old.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    new.credentials(HTTP_AUTHORIZATION=f"Bearer {new_token}")
-    assert old.get("/api/v1/purposes").status_code == 401
-    assert new.get("/api/v1/purposes").status_code == 200
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert api.get("/api/v1/purposes").status_code == 200
+
+
+@pytest.mark.django_db
+def test_demo_credentials_differ_per_checkout_secret_and_replace_any_other_token(client, customer, grant, settings):
+    from rest_framework.test import APIClient
+
+    from audit.api_clients import api_client_rotate
+
+    grant(customer)
+    first = re.search(r"API token\s+(\S+)", _run("demo_credentials")).group(1)
+    stray = api_client_rotate(name="demo-support-desk", actor="test").token
+    assert re.search(r"API token\s+(\S+)", _run("demo_credentials")).group(1) == first
+    settings.SECRET_KEY = "another-checkout-" + "x" * 40
+    other = re.search(r"API token\s+(\S+)", _run("demo_credentials")).group(1)
+    assert other != first
+    for token, status in ((stray, 401), (first, 401), (other, 200)):
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert api.get("/api/v1/purposes").status_code == status
+
+
+@pytest.mark.django_db
+def test_the_banner_names_a_demo_customer_email_where_mail_lands_and_how_to_stop(client, customer, grant):
+    from audit.models import AccessRecord
+    from profiles.selectors import customer_personal_data
+
+    grant(customer)
+    out = _run("demo_credentials", "--port", "8123")
+    email = customer_personal_data(customer_id=customer)["email"]
+    assert email and f"http://127.0.0.1:8123/me/ with the e-mail {email}" in out
+    assert "E-mails (one-time codes, outcomes) land in:" in out and "Ctrl+C" in out
+    assert AccessRecord.objects.filter(subject=customer, what="demo_credentials.email").count() == 1

@@ -136,3 +136,14 @@ def test_database_integrity_errors_become_409_without_database_detail():
     )
     assert response.status_code == 409
     assert "x@y.z" not in json.dumps(response.data)
+
+
+@pytest.mark.django_db
+def test_the_root_is_a_landing_page_linking_every_door(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    for href in ('href="/console/"', 'href="/me/"', 'href="/api/docs/"', 'href="/api/schema/"', 'href="/health/ready"'):
+        assert href in body
+    assert "<script" not in body and "style=" not in body
+    assert client.post("/").status_code == 405

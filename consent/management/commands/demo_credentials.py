@@ -1,15 +1,17 @@
 """``manage.py demo_credentials [--port 8000]``: demo logins and an API token, then where to find things.
 
-Idempotent: the DPO user ``dpo`` (group ``dpo``) and the staff superuser ``admin`` get a fresh random password
-on every run (passwords are stored hashed, so the only way to show one is to set it), and the API client
-``demo-support-desk`` (every scope and purpose) gets a new token (``audit.api_clients.api_client_rotate``;
-the previous token stops working) so it can be printed.
-For local demos only: never run this against a production database.
+Idempotent and stable: the DPO user ``dpo`` (group ``dpo``), the staff superuser ``admin`` and the API client
+``demo-support-desk`` (every scope and purpose) get passwords and a token derived from this checkout's own
+``SECRET_KEY`` (HMAC-SHA256, written at random into ``.env`` by the first ``make run``), so every run of the
+same checkout prints the same credentials and a token pasted into a script keeps working. Another checkout
+(another ``.env``) gets others. For local demos only: never run this against a production database.
 """
 
 from __future__ import annotations
 
-import secrets
+import base64
+import hashlib
+import hmac
 from typing import Any
 
 from django.contrib.auth.models import Group, User
@@ -21,17 +23,22 @@ DPO_GROUP = "dpo"
 ACTOR = "cli"
 
 
-def _password() -> str:
-    return secrets.token_urlsafe(12)
+def _derived(label: str, length: int) -> str:
+    """A secret of this checkout, stable across runs: HMAC(SECRET_KEY, label), URL-safe."""
+    from django.conf import settings
+
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"demo-credentials:{label}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:length]
 
 
 def _set_user(username: str, *, staff: bool, superuser: bool, group: Group | None) -> str:
-    password = _password()
+    password = _derived(f"user:{username}", 16)
     user, _ = User.objects.get_or_create(username=username)
     user.is_active = True
     user.is_staff = staff
     user.is_superuser = superuser
-    user.set_password(password)
+    if not user.check_password(password):
+        user.set_password(password)
     user.save()
     if group is not None:
         user.groups.add(group)
@@ -39,17 +46,50 @@ def _set_user(username: str, *, staff: bool, superuser: bool, group: Group | Non
 
 
 def _refresh_client(name: str, scopes: list[str], purposes: list[str]) -> str:
-    """A fresh token for the demo client: the existing client's token is rotated (the old token stops
-    working at once); a missing client is created with every scope and purpose."""
-    from audit.api_clients import api_client_create, api_client_rotate
+    """The demo client's stable token: kept when the stored one is it and still valid; otherwise the client
+    is rotated to it (any other token stops working at once); a missing client is created with every scope
+    and purpose."""
+    from django.utils import timezone
+
+    from audit.api_clients import TOKEN_PREFIX, api_client_create, api_client_rotate, hash_token
+    from audit.models import ApiClient
     from config.errors import Conflict, NotFound
 
+    token = TOKEN_PREFIX + _derived(f"token:{name}", 43)
+    current = ApiClient.objects.filter(name=name, revoked_at__isnull=True).first()
+    if current is not None and current.token_hash == hash_token(token) and current.expires_at > timezone.now():
+        return token
     try:
-        return api_client_rotate(name=name, actor=ACTOR).token
+        return api_client_rotate(name=name, actor=ACTOR, token=token).token
     except NotFound:
-        return api_client_create(name=name, scopes=scopes, purposes=purposes, actor=ACTOR).token
+        return api_client_create(name=name, scopes=scopes, purposes=purposes, actor=ACTOR, token=token).token
     except Conflict as exc:
         raise CommandError(f"The API client {name!r} is revoked; revocation is final.") from exc
+
+
+def _demo_email(customer_id: Any) -> str | None:
+    """A demo customer's e-mail for trying the self-service pages; shown to the operator, so an access record
+    is written (who saw which customer's data, and why)."""
+    from audit.services import access_record
+    from profiles.selectors import customer_personal_data
+
+    email = customer_personal_data(customer_id=customer_id).get("email")
+    if email:
+        access_record(actor=ACTOR, purpose="demo", subject=customer_id, what="demo_credentials.email")
+    return email
+
+
+def _mail_destination() -> str:
+    from django.conf import settings
+
+    backend = settings.EMAIL_BACKEND.rsplit(".", 2)[-2] if "." in settings.EMAIL_BACKEND else settings.EMAIL_BACKEND
+    if backend == "console":
+        return "this terminal (console mail backend; set EMAIL_URL to send real mail)"
+    if backend == "filebased":
+        return f"files under {getattr(settings, 'EMAIL_FILE_PATH', '?')}"
+    if backend == "locmem":
+        return "memory (test backend)"
+    return f"the mail server configured by EMAIL_URL ({backend})"
 
 
 class Command(BaseCommand):
@@ -95,7 +135,15 @@ class Command(BaseCommand):
                 "Example: that customer's consents",
                 f'  curl -s -H "Authorization: Bearer {token}" "{base}/api/v1/customers/{example}/consents"',
             ]
+            email = _demo_email(example)
+            if email:
+                out += [
+                    "",
+                    f"Try the customer pages as a demo customer: {base}/me/ with the e-mail {email}",
+                ]
         else:
             out.append("(No consented customer yet: run `manage.py demo_seed` for demo data.)")
+        out += ["", f"E-mails (one-time codes, outcomes) land in: {_mail_destination()}",
+                "Stop the server with Ctrl+C; `make run` again resumes with the same data and credentials."]
         out.append("=" * 78)
         self.stdout.write("\n".join(out))
