@@ -112,13 +112,19 @@ def test_unknown_customer_is_404(api):
 
 
 def test_erased_customer_is_404_everywhere(api, customer):
+    from audit.models import GovernanceEvent
     from profiles.services import customer_erase
 
     api.post(GRANT, body(customer), format="json")
     consent_erase_subject(customer_id=customer, actor=ACTOR)
     customer_erase(customer_id=customer, actor=ACTOR)
+    events_before = ConsentEvent.objects.count()
+    governance_before = GovernanceEvent.objects.count()
     assert api.post(GRANT, body(customer), format="json").status_code == 404
     assert api.post(WITHDRAW, body(customer), format="json").status_code == 404
+    assert ConsentEvent.objects.count() == events_before  # nothing was written for the erased customer
+    assert not ConsentEvent.objects.filter(customer_id=customer).exists()
+    assert GovernanceEvent.objects.count() == governance_before
     assert api.get(f"/api/v1/customers/{customer}/consents").status_code == 404
     assert api.get(f"/api/v1/customers/{customer}/consents/history").status_code == 404
 
