@@ -80,6 +80,12 @@ class NotFound(ApplicationError):
     default_detail = "Not found."
 
 
+class MethodNotAllowed(ApplicationError):
+    status_code = 405
+    code = "method_not_allowed"
+    default_detail = "Method not allowed."
+
+
 class Conflict(ApplicationError):
     status_code = 409
     code = "conflict"

@@ -87,6 +87,19 @@ def purpose_list() -> list[Purpose]:
     return list(Purpose.objects.order_by("code"))
 
 
+def purpose_codes() -> list[str]:
+    """Every purpose code of this deployment (the API schema's enum of purposes)."""
+    return list(Purpose.objects.order_by("code").values_list("code", flat=True))
+
+
+def notice_versions() -> list[str]:
+    """Every published notice version (the API schema's enum of ``notice_version``)."""
+    from django.utils import timezone
+
+    return sorted(set(ConsentNotice.objects.filter(published_at__lte=timezone.now())
+                      .values_list("version", flat=True)))
+
+
 def purpose_get(*, code: str) -> Purpose:
     purpose = Purpose.objects.filter(code=code).first() if isinstance(code, str) else None
     if purpose is None:

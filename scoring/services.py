@@ -157,10 +157,13 @@ class RouteResult:
     sla_hours: int
     escalation_level: int
     handler: str
-    tier: str
-    risk_level: str
-    decision_id: int
+    tier: str | None
+    risk_level: str | None
+    decision_id: int | None
     model_versions: dict[str, str]
+    #: False: the customer may not be profiled for the purpose now (no consent, restriction, objection), so
+    #: the ticket gets the non-personalised default queue, with no score and no decision about the person.
+    personalised: bool = True
 
 
 @dataclass
@@ -465,15 +468,37 @@ TICKET_CATEGORY_MAX = 64
 
 @transaction.atomic
 def route_ticket(*, customer_id: uuid.UUID, category: str, purpose: str, requester: str) -> RouteResult:
-    """Queue, SLA and escalation for a ticket of this customer; recorded as a "routing" decision."""
-    from scoring.ml.tiers import route
+    """Queue, SLA and escalation for a ticket of this customer; recorded as a "routing" decision.
+
+    The category must be a known one (or mapped onto one by ``TICKET_CATEGORY_MAP``): an unknown category is
+    refused with the allowed list, never silently routed to "general". A customer who may not be profiled for
+    the purpose now gets the non-personalised default queue (``personalised=False``), with no decision."""
+    from scoring.ml.tiers import route, route_default, ticket_categories, ticket_category_resolve
 
     cid = _uuid(customer_id)
     purpose = _check_purpose(purpose)
-    if not isinstance(category, str) or not category or len(category) > TICKET_CATEGORY_MAX:
-        raise ValidationFailed("Invalid ticket category.", extra={"errors": {"ticket_category": [{"code": "invalid"}]}})
-    category = category.strip().lower()
-    gate = _gate_or_refuse(customer_id=cid, purpose=purpose, what="route")
+    known = ticket_category_resolve(category, settings.TICKET_CATEGORY_MAP) if isinstance(category, str) else None
+    if known is None or len(category) > TICKET_CATEGORY_MAX:
+        raise ValidationFailed(
+            "Unknown ticket category.",
+            extra={"errors": {"ticket_category": [{"code": "invalid_choice", "message": "Not one of the allowed "
+                                                   "values.", "allowed": ticket_categories(settings.TICKET_CATEGORY_MAP)}]}})
+    category = known
+    gate = consent_selectors.processing_gate(customer_id=cid, purpose=purpose)
+    if not gate.allowed and gate.code in REFUSALS:
+        # No profiling for this purpose now: the helpdesk still needs a queue, so the ticket gets the
+        # non-personalised default. Nothing about the person is read, scored or recorded.
+        logger.info("ticket routed without personalisation",
+                    extra={"event": "scoring.route.default", "code": gate.code, "purpose": purpose})
+        default = route_default(category)
+        return RouteResult(
+            customer_id=cid, purpose=purpose, ticket_category=category, queue=str(default["queue"]),
+            sla_hours=int(str(default["sla_hours"])), escalation_level=int(str(default["escalation_level"])),
+            handler=str(default["handler"]), tier=None, risk_level=None, decision_id=None, model_versions={},
+            personalised=False,
+        )
+    if not gate.allowed:
+        raise NotFound("Customer not found.")
     current = _current_score(customer_id=cid, purpose=purpose)
     row = current.row
     outputs = _effective_outputs(row, current.override)

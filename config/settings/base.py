@@ -232,7 +232,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["config.permissions.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.ContractAutoSchema",
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "config.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
@@ -256,9 +256,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.contract_enums"],
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
+
+#: Other ticket category names mapped onto known ones ("refund=billing,bug=technical"); any other unknown
+#: category is refused by POST /api/v1/route with the allowed list.
+TICKET_CATEGORY_MAP = env.dict("TICKET_CATEGORY_MAP", default={})
+
+#: Request properties and parameters whose allowed values are this deployment's data (config.schema).
+API_SCHEMA_ENUMS = {"purpose": "consent.selectors.purpose_codes", "notice_version": "consent.selectors.notice_versions"}
 
 # --- Logging: JSON lines, allow-listed fields, correlation ids, never personal data -----------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

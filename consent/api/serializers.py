@@ -3,11 +3,36 @@ carried here (customers appear only by pseudonym; evidence is PII-free)."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from consent.models import Channel
 
 # --- Input ---------------------------------------------------------------------------------------------
+
+
+#: The evidence keys ``consent.services.sanitize_evidence`` accepts; any other key is refused.
+EVIDENCE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        **{key: {"type": "string", "pattern": r"^[A-Za-z0-9_.:/#-]{1,128}$"}
+           for key in ("form_id", "form_version", "confirmation_id", "session_ref", "campaign", "import_batch")},
+        "checkbox_text": {"type": "string", "maxLength": 10000},
+        "checkbox_text_hash": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+        "ip": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+        "ip_address": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+        "user_agent": {"type": "string", "maxLength": 2000},
+        "double_opt_in": {"type": "boolean"},
+        "checkbox_unticked_by_default": {"type": "boolean"},
+        "import_line": {"type": "integer", "minimum": 0},
+    },
+}
+
+
+@extend_schema_field(EVIDENCE_SCHEMA)
+class EvidenceField(serializers.DictField):
+    """PII-free proof of a consent decision (see ``EVIDENCE_SCHEMA``); validated by the consent service."""
 
 
 class ConsentChangeInput(serializers.Serializer):
@@ -18,16 +43,18 @@ class ConsentChangeInput(serializers.Serializer):
     source = serializers.RegexField(r"^[a-z][a-z0-9_.:-]{0,63}$", max_length=64,  # type: ignore[assignment]
                                     help_text="Calling system, a code: web, app, crm, support, ...")
     channel = serializers.ChoiceField(choices=Channel.choices)
-    evidence = serializers.DictField(
+    evidence = EvidenceField(
         required=False, allow_empty=True,
         help_text="PII-free proof: form_id, form_version, confirmation_id, session_ref, campaign, "
                   "checkbox_text (stored as its sha256), checkbox_text_hash, ip (stored as keyed HMAC), "
                   "user_agent (stored as keyed HMAC), double_opt_in.",
     )
-    notice_version = serializers.CharField(required=False, max_length=32, allow_blank=False,
-                                           help_text="Default: the notice version in force.")
+    notice_version = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,32}$", required=False, max_length=32,
+                                            help_text="A published notice version of the purpose. Default: the "
+                                                      "notice version in force.")
     occurred_at = serializers.DateTimeField(required=False,
-                                            help_text="When the person decided (default: now; never in the future).")
+                                            help_text="When the person decided (default: now; never in the "
+                                                      "future: a future instant is refused with 400).")
 
 
 class ConsentBulkInput(serializers.Serializer):

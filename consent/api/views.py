@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -53,7 +54,8 @@ class CustomerConsentsView(APIView):
     required_scopes = {"GET": "consent:read"}
 
     @extend_schema(
-        parameters=[OpenApiParameter("at", str, description="A past instant, ISO 8601 (default: now)")],
+        parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME,
+                                    description="A past instant, ISO 8601 (default: now)")],
         responses={200: s.CustomerConsentsOutput}, tags=["consent"], summary="Consent state per purpose",
     )
     def get(self, request: Request, customer_id: Any) -> Response:

@@ -168,9 +168,12 @@ class IngestResponseSerializer(serializers.Serializer):
 
 
 class LookupInputSerializer(serializers.Serializer):
+    openapi_exactly_one_of = [["email"], ["phone"], ["external_id", "source"]]
+
     email = serializers.CharField(required=False, max_length=254)
     phone = serializers.CharField(required=False, max_length=40)
-    country = serializers.CharField(required=False, min_length=2, max_length=2)
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False,
+                                     help_text="ISO 3166 country of a national-format phone number.")
     source = serializers.ChoiceField(choices=SOURCES, required=False)  # type: ignore[assignment]  # a declared field named like Field.source
     external_id = serializers.CharField(required=False, max_length=200)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import NotFound, PayloadTooLarge, ValidationFailed
+from config.errors import MethodNotAllowed, NotFound, PayloadTooLarge, ValidationFailed
 from profiles import selectors, services
 
 from .serializers import (
@@ -20,6 +20,8 @@ from .serializers import (
 )
 
 MAX_RECORDS = 1000
+LOOKUP_BY_POST = ("Identifier lookups are POST only, so that no personal data travels in URLs: POST "
+                  "/api/v1/customers/lookup with a JSON body such as {\"email\": ...}.")
 
 
 def _first_codes(errors: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -93,7 +95,8 @@ class IngestView(APIView):
 
 class CustomerLookupView(APIView):
     """Find the pseudonym of a customer by e-mail, phone or source-system id (hashed server-side with the
-    blind-index key; never stored or logged). POST keeps the identifier out of URLs."""
+    blind-index key; never stored or logged). POST only: identifiers never travel in URLs, which proxies and
+    access logs keep. The old GET form answers 405 with a pointer to the POST form, whatever its query."""
 
     required_scopes = {"GET": "score:read", "POST": "score:read"}
 
@@ -105,13 +108,9 @@ class CustomerLookupView(APIView):
             raise NotFound()
         return Response(LookupOutputSerializer({"customer": customer}).data)
 
-    @extend_schema(
-        parameters=[OpenApiParameter(name, str, required=False)
-                    for name in ("email", "phone", "country", "source", "external_id")],
-        responses=LookupOutputSerializer,
-    )
+    @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
-        return self._lookup(request.query_params.dict())
+        raise MethodNotAllowed(LOOKUP_BY_POST)
 
     @extend_schema(request=LookupInputSerializer, responses=LookupOutputSerializer)
     def post(self, request: Request) -> Response:

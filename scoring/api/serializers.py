@@ -33,9 +33,12 @@ class PurposeQuery(serializers.Serializer):
 class ScoreLookupQuery(PurposeQuery):
     """Find the customer by a blind-indexed identifier (hashed server-side, never stored or logged)."""
 
+    openapi_exactly_one_of = [["email"], ["phone"], ["source", "external_id"]]
+
     email = serializers.CharField(max_length=254, required=False)
     phone = serializers.CharField(max_length=40, required=False)
-    country = serializers.CharField(max_length=2, required=False)
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False,
+                                     help_text="ISO 3166 country of a national-format phone number.")
     source = serializers.CharField(max_length=16, required=False)  # type: ignore[assignment]
     external_id = serializers.CharField(max_length=200, required=False)
 
@@ -121,9 +124,23 @@ class ScoreOutput(serializers.Serializer):
     override = OverrideOutput(allow_null=True)
 
 
+class TicketCategoryField(serializers.ChoiceField):
+    """A known ticket category, or a name that ``TICKET_CATEGORY_MAP`` maps onto one (case-insensitive)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        from django.conf import settings
+
+        from scoring.ml.tiers import ticket_categories
+
+        super().__init__(choices=ticket_categories(settings.TICKET_CATEGORY_MAP), **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        return super().to_internal_value(data.strip().lower() if isinstance(data, str) else data)
+
+
 class RouteInput(serializers.Serializer):
     customer = serializers.UUIDField()
-    ticket_category = serializers.CharField(max_length=64)
+    ticket_category = TicketCategoryField(help_text="Unknown categories are refused with the allowed list.")
     purpose = serializers.CharField(max_length=PURPOSE_MAX)
 
     def validate_purpose(self, value: str) -> str:
@@ -138,16 +155,20 @@ class RouteOutput(serializers.Serializer):
     sla_hours = serializers.IntegerField()
     escalation_level = serializers.IntegerField()
     handler = serializers.CharField()
-    tier = serializers.CharField()
-    risk_level = serializers.CharField()
-    decision_id = serializers.IntegerField()
+    personalised = serializers.BooleanField(help_text=(
+        "False: the customer may not be profiled for this purpose now (no consent, restriction or objection); "
+        "the ticket gets the non-personalised default queue, and tier, risk_level and decision_id are null."))
+    tier = serializers.CharField(allow_null=True)
+    risk_level = serializers.CharField(allow_null=True)
+    decision_id = serializers.IntegerField(allow_null=True)
     model_versions = serializers.DictField(child=serializers.CharField())
 
 
 class OutcomeInput(serializers.Serializer):
     customer = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=Outcome.Kind.values)
-    at = serializers.DateTimeField(required=False)
+    at = serializers.DateTimeField(required=False, help_text="When it happened (default: now; never in the "
+                                                             "future: a future instant is refused with 400).")
     source = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,64}$", required=False)  # type: ignore[assignment]
 
 

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import NotFound, PurposeNotAllowed
+from config.errors import MethodNotAllowed, NotFound, PurposeNotAllowed
 from config.permissions import client_may_use_purpose
 from config.representation import Representation
 from scoring import engine, services
@@ -85,19 +85,22 @@ class CustomerScoreView(APIView):
 
 
 class ScoreLookupView(APIView):
-    """Score of a customer found by e-mail, phone or source id (blind index; never stored or logged)."""
+    """Score of a customer found by e-mail, phone or source id (blind index; never stored or logged).
+    POST only: identifiers never travel in URLs. The old GET form answers 405 with a pointer to POST."""
 
-    required_scopes = {"GET": "score:read"}
+    required_scopes = {"GET": "score:read", "POST": "score:read"}
 
-    @extend_schema(
-        parameters=[OpenApiParameter(n, str, required=n == "purpose")
-                    for n in ("purpose", "email", "phone", "country", "source", "external_id")],
-        responses={200: s.ScoreOutput}, tags=["scoring"], summary="Score of a customer found by identifier",
-    )
+    @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
+        raise MethodNotAllowed("Identifier lookups are POST only, so that no personal data travels in URLs: "
+                               "POST /api/v1/score with a JSON body such as {\"purpose\": ..., \"email\": ...}.")
+
+    @extend_schema(request=s.ScoreLookupQuery, responses={200: s.ScoreOutput}, tags=["scoring"],
+                   summary="Score of a customer found by identifier (an automated decision, recorded)")
+    def post(self, request: Request) -> Response:
         from profiles import selectors as profiles_selectors
 
-        query = s.ScoreLookupQuery(data=request.query_params)
+        query = s.ScoreLookupQuery(data=request.data if isinstance(request.data, dict) else {})
         query.is_valid(raise_exception=True)
         data = dict(query.validated_data)
         purpose = data.pop("purpose")
@@ -123,8 +126,9 @@ class RouteView(APIView):
         payload = {
             "customer": result.customer_id, "purpose": result.purpose, "ticket_category": result.ticket_category,
             "queue": result.queue, "sla_hours": result.sla_hours, "escalation_level": result.escalation_level,
-            "handler": result.handler, "tier": result.tier, "risk_level": result.risk_level,
-            "decision_id": result.decision_id, "model_versions": result.model_versions,
+            "handler": result.handler, "personalised": result.personalised, "tier": result.tier,
+            "risk_level": result.risk_level, "decision_id": result.decision_id,
+            "model_versions": result.model_versions,
         }
         return Response(s.RouteOutput(payload).data)
 

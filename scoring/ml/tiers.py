@@ -119,6 +119,32 @@ TICKET_QUEUES = {
 }
 
 
+def ticket_categories(mapping: Mapping[str, str] | None = None) -> list[str]:
+    """Every category a ticket may carry: the known ones, plus the keys of a configured mapping."""
+    return sorted(set(TICKET_QUEUES) | {k.strip().lower() for k in (mapping or {})})
+
+
+def ticket_category_resolve(category: str, mapping: Mapping[str, str] | None = None) -> str | None:
+    """The known category a ticket category stands for (case-insensitive; a configured mapping may map other
+    names onto known ones), or None when it is unknown."""
+    name = category.strip().lower()
+    if name in TICKET_QUEUES:
+        return name
+    target = {k.strip().lower(): v.strip().lower() for k, v in (mapping or {}).items()}.get(name)
+    return target if target in TICKET_QUEUES else None
+
+
+def route_default(ticket_category: str = "general") -> dict[str, object]:
+    """The non-personalised queue for a ticket whose customer may not be profiled (no consent, restriction,
+    objection): by category only, with the Standard service level; nothing about the person is used."""
+    level = SERVICE_LEVELS["Standard"]
+    category = ticket_category if ticket_category in TICKET_QUEUES else "general"
+    queue, sla = TICKET_QUEUES[category], level.response_hours
+    if category == "cancellation":
+        queue = "retention"
+    return {"queue": queue, "sla_hours": int(sla), "escalation_level": 0, "handler": level.handler}
+
+
 def route(tier: str, risk: str, ticket_category: str = "general") -> dict[str, object]:
     """Queue, SLA hours and escalation level for a ticket.
 

@@ -10,9 +10,13 @@ from subject_rights.models import RequestType
 
 
 class SubjectRequestInput(serializers.Serializer):
+    openapi_exactly_one_of = [["customer"], ["email"], ["source", "external_id"]]
+    openapi_by_type = ("type", {"fields": ["rectification"], "decision_id": ["contest"]},
+                       {"rectification": ["fields"], "contest": ["decision_id"]})
+
     type = serializers.ChoiceField(choices=RequestType.choices)  # type: ignore[assignment]
     customer = serializers.UUIDField(required=False, help_text="The customer's pseudonym.")
-    email = serializers.CharField(required=False, max_length=254, trim_whitespace=True,
+    email = serializers.EmailField(required=False, max_length=254,
                                   help_text="Looked up through the blind index; never stored or echoed.")
     source = serializers.CharField(required=False, max_length=16)  # type: ignore[assignment]
     external_id = serializers.CharField(required=False, max_length=200)
@@ -22,9 +26,10 @@ class SubjectRequestInput(serializers.Serializer):
     decision_id = serializers.IntegerField(required=False, min_value=1, help_text="For a contest.")
     fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.CharField(allow_null=True, allow_blank=True, max_length=500), required=False,
+        allow_empty=False,
         help_text="Rectification: the corrected personal fields (never echoed).",
     )
-    contact_email = serializers.CharField(required=False, max_length=254,
+    contact_email = serializers.EmailField(required=False, max_length=254,
                                           help_text="Where to tell the customer about the outcome (stored encrypted).")
     language = serializers.CharField(required=False, max_length=8)
 

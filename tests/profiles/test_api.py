@@ -104,7 +104,7 @@ def test_oversized_body_is_413(api, settings) -> None:
         ("post", "/api/v1/ingest/customers/", ["ingest:write"], 200),
         ("post", "/api/v1/ingest/customers/", ["score:read"], 403),
         ("post", "/api/v1/ingest/customers/", None, 401),
-        ("get", "/api/v1/customers/lookup?email=nobody@example.com", ["score:read"], 404),
+        ("get", "/api/v1/customers/lookup?email=nobody@example.com", ["score:read"], 405),
         ("get", "/api/v1/customers/lookup?email=nobody@example.com", ["ingest:write"], 403),
         ("get", "/api/v1/customers/lookup?email=nobody@example.com", None, 401),
         ("post", "/api/v1/customers/lookup", ["score:read"], 404),
@@ -125,17 +125,21 @@ def test_lookup_finds_the_pseudonym_by_email_phone_or_source_id(make_api_client)
     post(writer, "customers", CUSTOMERS[:1])
     cid = str(selectors.customer_find(source="crm", external_id="API-1"))
     reader = make_api_client(scopes=["score:read"])
-    assert reader.get("/api/v1/customers/lookup", {"email": " Olga@Example.PL "}).json() == {"customer": cid}
-    assert reader.get("/api/v1/customers/lookup", {"phone": "601000001", "country": "PL"}).json() == {"customer": cid}
-    assert reader.get("/api/v1/customers/lookup", {"source": "crm", "external_id": "API-1"}).json() == {
-        "customer": cid}
-    assert reader.post("/api/v1/customers/lookup", {"email": "olga@example.pl"}, format="json").json() == {
-        "customer": cid}
-    missing = reader.get("/api/v1/customers/lookup", {"email": "other@example.pl"})
+
+    def lookup(body: dict):
+        return reader.post("/api/v1/customers/lookup", body, format="json")
+
+    assert lookup({"email": " Olga@Example.PL "}).json() == {"customer": cid}
+    assert lookup({"phone": "601000001", "country": "PL"}).json() == {"customer": cid}
+    assert lookup({"source": "crm", "external_id": "API-1"}).json() == {"customer": cid}
+    missing = lookup({"email": "other@example.pl"})
     assert missing.status_code == 404 and "other@example.pl" not in missing.content.decode()
-    both = reader.get("/api/v1/customers/lookup", {"email": "olga@example.pl", "phone": "601000001"})
-    assert both.status_code == 400
-    assert reader.get("/api/v1/customers/lookup", {"external_id": "API-1"}).status_code == 400
+    assert lookup({"email": "olga@example.pl", "phone": "601000001"}).status_code == 400
+    assert lookup({"external_id": "API-1"}).status_code == 400
+    by_get = reader.get("/api/v1/customers/lookup", {"email": "olga@example.pl"})
+    assert (by_get.status_code, by_get.json()["code"]) == (405, "method_not_allowed")
+    assert "POST /api/v1/customers/lookup" in by_get.json()["detail"]
+    assert "olga" not in by_get.content.decode().lower()
 
 
 def test_rejected_ingest_writes_no_personal_field(api) -> None:

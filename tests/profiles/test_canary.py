@@ -239,7 +239,7 @@ def test_canaries_never_reach_plaintext_columns_logs_or_task_messages(
     with django_capture_on_commit_callbacks(execute=True):
         _ingest_everything(api, canaries)
         for c in canaries:  # the pseudonym lookup hashes the identifier server-side and logs nothing of it
-            found = api.get("/api/v1/customers/lookup", {"email": c.email})
+            found = api.post("/api/v1/customers/lookup", {"email": c.email}, format="json")
             assert found.status_code == 200
 
     needles = [n for c in canaries for n in c.needles()]

@@ -138,7 +138,7 @@ def test_lookup_by_email_is_hashed_and_never_logged(api, active_model, caplog):
     email = f"lookup.{uuid.uuid4().hex[:8]}@example.com"
     cid = customer_with_history(email=email)
     with caplog.at_level(logging.DEBUG):
-        response = api.get("/api/v1/score", {"purpose": SCORING, "email": email.upper()})
+        response = api.post("/api/v1/score", {"purpose": SCORING, "email": email.upper()}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["customer"] == str(cid)
     assert email.split("@")[0] not in caplog.text.lower()
@@ -147,7 +147,8 @@ def test_lookup_by_email_is_hashed_and_never_logged(api, active_model, caplog):
 
 def test_lookup_by_source_id(api, active_model):
     cid = customer_with_history(source="crm", external_id="CRM-LOOKUP-77")
-    response = api.get("/api/v1/score", {"purpose": SCORING, "source": "crm", "external_id": "CRM-LOOKUP-77"})
+    response = api.post("/api/v1/score", {"purpose": SCORING, "source": "crm", "external_id": "CRM-LOOKUP-77"},
+                        format="json")
     assert response.status_code == 200 and response.json()["customer"] == str(cid)
 
 
@@ -157,16 +158,28 @@ def test_lookup_by_source_id(api, active_model):
     {"purpose": SCORING, "source": "crm"},
 ])
 def test_lookup_needs_exactly_one_identifier(api, active_model, params):
-    response = api.get("/api/v1/score", params)
+    response = api.post("/api/v1/score", params, format="json")
     assert (response.status_code, response.json()["code"]) == (400, "invalid")
 
 
 def test_lookup_of_unknown_email_is_404_and_records_nothing(api, active_model):
     from audit.models import DecisionRecord
 
-    response = api.get("/api/v1/score", {"purpose": SCORING, "email": "nobody.here@example.com"})
+    response = api.post("/api/v1/score", {"purpose": SCORING, "email": "nobody.here@example.com"}, format="json")
     assert (response.status_code, response.json()["code"]) == (404, "not_found")
     assert "nobody.here" not in response.content.decode()
+    assert not DecisionRecord.objects.exists()
+
+
+def test_identifier_lookup_by_get_is_405_with_a_pointer_to_post_and_records_nothing(api, active_model):
+    from audit.models import DecisionRecord
+
+    email = f"get.{uuid.uuid4().hex[:8]}@example.com"
+    customer_with_history(email=email)
+    response = api.get("/api/v1/score", {"purpose": SCORING, "email": email})
+    assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
+    assert "POST /api/v1/score" in response.json()["detail"]
+    assert email not in response.content.decode()
     assert not DecisionRecord.objects.exists()
 
 
@@ -177,7 +190,8 @@ def test_route_returns_queue_sla_escalation_and_records_a_routing_decision(api, 
     assert response.status_code == 200, response.content
     body = response.json()
     assert set(body) == {"customer", "purpose", "ticket_category", "queue", "sla_hours", "escalation_level",
-                         "handler", "tier", "risk_level", "decision_id", "model_versions"}
+                         "handler", "personalised", "tier", "risk_level", "decision_id", "model_versions"}
+    assert body["personalised"] is True
     assert body["queue"] in {"retention", "senior_advisor"}
     [decision] = decisions_for(cid)
     assert decision.decision_type == "routing" and decision.pk == body["decision_id"]
@@ -192,6 +206,48 @@ def test_route_returns_queue_sla_escalation_and_records_a_routing_decision(api, 
 def test_route_with_bad_input_is_400(api, active_model, payload):
     response = api.post("/api/v1/route", payload, format="json")
     assert (response.status_code, response.json()["code"]) == (400, "invalid")
+
+
+def test_an_unknown_ticket_category_is_400_with_the_allowed_list_and_records_nothing(api, active_model):
+    cid = customer_with_history()
+    response = api.post("/api/v1/route", {"customer": str(cid), "ticket_category": "warranty", "purpose": SCORING},
+                        format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+    assert response.json()["errors"]["ticket_category"][0]["code"] == "invalid_choice"
+    assert decisions_for(cid) == []
+
+
+def test_a_mapped_ticket_category_routes_as_its_target(api, active_model, settings):
+    settings.TICKET_CATEGORY_MAP = {"Refund": "billing"}
+    cid = customer_with_history()
+    response = api.post("/api/v1/route", {"customer": str(cid), "ticket_category": "REFUND", "purpose": SCORING},
+                        format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["ticket_category"] == "billing"
+    [decision] = decisions_for(cid)
+    assert decision.outputs["ticket_category"] == "billing"
+
+
+def test_route_without_consent_is_the_non_personalised_default_queue_with_no_decision(api, active_model):
+    from scoring.models import CustomerScore
+
+    cid = customer_with_history(purposes=())
+    response = api.post("/api/v1/route", {"customer": str(cid), "ticket_category": "technical", "purpose": SCORING},
+                        format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body == {"customer": str(cid), "purpose": SCORING, "ticket_category": "technical",
+                    "queue": "technical_support", "sla_hours": 24, "escalation_level": 0,
+                    "handler": "standard support", "personalised": False, "tier": None, "risk_level": None,
+                    "decision_id": None, "model_versions": {}}
+    assert decisions_for(cid) == []
+    assert not CustomerScore.objects.filter(customer_id=cid).exists()
+
+
+def test_route_of_an_unknown_customer_is_404(api, active_model):
+    response = api.post("/api/v1/route", {"customer": str(uuid.uuid4()), "ticket_category": "billing",
+                                          "purpose": SCORING}, format="json")
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
 
 
 def test_route_needs_route_scope(make_api_client, active_model):

@@ -321,13 +321,20 @@ def test_routing_is_a_recorded_decision_and_high_value_at_risk_goes_to_a_senior_
     assert (routed.queue, routed.sla_hours, routed.escalation_level) == ("billing", 24, 0)
 
 
-def test_routing_without_consent_is_refused_without_a_decision(active_model):
-    from config.errors import NoConsent
+@pytest.mark.parametrize("refusal", ["no_consent", "restricted", "objected"])
+def test_routing_a_customer_who_may_not_be_profiled_is_the_default_queue_without_a_decision(active_model,
+                                                                                            refusal):
+    from consent import services as consent_services
     from scoring import services
 
-    cid = customer_with_history(purposes=())
-    with pytest.raises(NoConsent):
-        services.route_ticket(customer_id=cid, category="billing", purpose=SCORING, requester="api:desk")
+    cid = customer_with_history(purposes=() if refusal == "no_consent" else (SCORING,))
+    if refusal == "restricted":
+        consent_services.processing_restrict(customer_id=cid, actor="user:dpo", reason="accuracy_contested")
+    elif refusal == "objected":
+        consent_services.processing_object(customer_id=cid, actor="user:dpo")
+    routed = services.route_ticket(customer_id=cid, category="cancellation", purpose=SCORING, requester="api:desk")
+    assert (routed.personalised, routed.queue, routed.sla_hours, routed.escalation_level, routed.tier,
+            routed.risk_level, routed.decision_id) == (False, "retention", 24, 0, None, None, None)
     assert decisions_for(cid) == []
 
 
