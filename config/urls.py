@@ -27,5 +27,6 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("console/", include("subject_rights.console.urls")),
     path("me/", include("subject_rights.selfservice.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the customer's stored language choice
     path("admin/", admin.site.urls),
 ]

@@ -171,3 +171,53 @@ def test_pages_are_accessible_and_translatable(client: Any, db: None) -> None:
     assert response.status_code == 200
     assert '<html lang="de"' in html
     assert "<h1>" in html and '<label for="id_email">' in html and "<legend>" in html
+    assert "Einen Datenschutzantrag stellen" in html and "Was möchten Sie tun?" in html
+    assert "Make a privacy request" not in html
+
+
+@pytest.mark.parametrize(("language", "heading", "button"), [
+    ("en", "Make a privacy request", "Send me a code"),
+    ("pl", "Złóż żądanie dotyczące prywatności", "Wyślij mi kod"),
+    ("fi", "Tee tietosuojapyyntö", "Lähetä minulle koodi"),
+    ("nl", "Een privacyverzoek indienen", "Stuur mij een code"),
+    ("sv", "Gör en integritetsbegäran", "Skicka en kod till mig"),
+    ("de", "Einen Datenschutzantrag stellen", "Code senden"),
+])
+def test_the_start_page_speaks_the_customers_language(client: Any, db: None, language: str, heading: str,
+                                                     button: str) -> None:
+    html = client.get("/me/", HTTP_ACCEPT_LANGUAGE=f"{language},en;q=0.5").content.decode()
+    assert f'<html lang="{language}"' in html
+    assert heading in html and button in html
+
+
+def test_the_language_switcher_stores_the_choice_over_accept_language(client: Any, db: None) -> None:
+    page = client.get("/me/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    for code, name in (("en", "English"), ("pl", "polski"), ("fi", "suomi"), ("nl", "Nederlands"),
+                       ("sv", "svenska"), ("de", "Deutsch")):
+        assert f'<option value="{code}"' in page and name in page
+    response = client.post("/i18n/setlang/", {"language": "fi", "next": "/me/"})
+    assert (response.status_code, response["Location"]) == (302, "/me/")
+    html = client.get("/me/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert '<html lang="fi"' in html and "Tee tietosuojapyyntö" in html
+
+
+def test_every_catalog_is_complete_and_compiled() -> None:
+    import gettext
+    from pathlib import Path
+
+    import polib
+
+    root = Path(__file__).resolve().parents[2] / "subject_rights" / "locale"
+    for language in ("pl", "fi", "nl", "sv", "de"):
+        po = polib.pofile(str(root / language / "LC_MESSAGES" / "django.po"))
+        assert po.percent_translated() == 100, language
+        assert not [e for e in po if "fuzzy" in e.flags], language
+        with open(root / language / "LC_MESSAGES" / "django.mo", "rb") as handle:
+            compiled = gettext.GNUTranslations(handle)
+        for entry in po:
+            if entry.obsolete:
+                continue
+            if entry.msgid_plural:
+                assert compiled.ngettext(entry.msgid, entry.msgid_plural, 1) == entry.msgstr_plural[0], entry.msgid
+            else:
+                assert compiled.gettext(entry.msgid) == entry.msgstr, (language, entry.msgid)
