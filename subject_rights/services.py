@@ -309,14 +309,17 @@ def _resolve_subject(*, customer_id: UUID | None, email: str | None, source: str
 
 
 def _decision_belongs(decision_id: int, subject: UUID | None) -> Any:
+    """The decision, when it is about this subject. Otherwise 404 ``decision_not_found``, whether it is
+    someone else's, missing, or the subject is unknown: the answer never tells which."""
+    missing = NotFound("No such decision about this customer.", code="decision_not_found")
     if subject is None:
-        raise _field_error("decision_id")
+        raise missing
     try:
         decision = audit_selectors.decision_get(decision_id=decision_id)
     except NotFound as exc:
-        raise _field_error("decision_id") from exc
+        raise missing from exc
     if str(_attr(decision, "customer")) != str(subject):
-        raise _field_error("decision_id")
+        raise missing
     return decision
 
 

@@ -56,7 +56,7 @@ def test_contest_of_someone_elses_decision_is_refused_and_writes_nothing(api: An
     other_decision = DecisionRecord.objects.get(customer=canaries[1].customer_id)
     response = api.post(URL, {"type": "contest", "customer": str(canaries[0].customer_id),
                               "decision_id": other_decision.pk}, format="json")
-    assert response.status_code == 400 and "decision_id" in response.json()["errors"]
+    assert (response.status_code, response.json()["code"]) == (404, "decision_not_found")
     assert SubjectRequest.objects.count() == 0 and ReviewTask.objects.count() == 0
 
 
