@@ -77,7 +77,4 @@ def filter_body(ctx: Any, body: Any) -> bool:
     if not isinstance(body, dict) or "subject-requests" not in str(getattr(operation, "path", "")):
         return True
     kind = body.get("type")
-    for prop, only in _ONLY_WITH_TYPE.items():
-        if (prop in body) != (kind == only):
-            return False
-    return True
+    return all((prop in body) == (kind == only) for prop, only in _ONLY_WITH_TYPE.items())
