@@ -2,8 +2,9 @@
 
 - Database: SQLite by default; PostgreSQL when DATABASE_URL is set (as in CI).
 - Celery: tasks run in-process (eager) unless a test asks for ``celery_worker``. With
-  CELERY_BROKER_URL set, that fixture starts a real ``celery worker`` process against the test
-  database and the Redis broker; without a broker it falls back to eager execution.
+  CELERY_BROKER_URL set and PostgreSQL, that fixture starts a real ``celery worker`` process against the
+  test database and the Redis broker; without them the test is skipped (never run in-process while claiming
+  a worker), and in CI (REQUIRE_REAL_SERVICES=1, tests/skip_guard.py) such a skip fails the run.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import pytest
 import spacy  # noqa: F401
 from django.conf import settings
 from rest_framework.test import APIClient
+
+pytest_plugins = ["tests.skip_guard"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_SCOPES = [
@@ -178,9 +181,13 @@ def celery_worker_process(django_db_setup: Any, django_db_blocker: Any) -> Itera
 def celery_worker(celery_worker_process: subprocess.Popen | None, transactional_db: None) -> Iterator[Any]:
     """Route tasks to the real worker for this test (needs committed data: transactional_db).
 
-    Yields an object with ``.real`` (True when a worker process runs) and ``.wait(predicate, timeout)``.
+    Yields an object with ``.real`` (always True: without a broker and PostgreSQL the test is skipped) and
+    ``.wait(predicate, timeout)``.
     """
     from config.celery import app
+
+    if celery_worker_process is None:
+        pytest.skip("needs a real Celery worker: set CELERY_BROKER_URL and a PostgreSQL DATABASE_URL (CI does)")
 
     class Worker:
         real = celery_worker_process is not None
