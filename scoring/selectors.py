@@ -277,3 +277,28 @@ def rescore_run_latest(*, purpose: str | None = None) -> dict[str, Any] | None:
         qs = qs.filter(purpose=purpose)
     run = qs.first()
     return _run_dict(run) if run is not None else None
+
+
+def explanation_readable(*, explanation: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A stored explanation for a person to read (the DPO's review page): per model its title, unit, baseline
+    and output, and every contribution with the feature in words, its value as shown to people and the
+    contribution rounded for display. The rows still add up: ``other`` carries the remainder."""
+    from scoring import engine
+
+    if not explanation:
+        return []
+    words = engine.explanation_in_words(explanation, top_k=10_000)
+    out = []
+    for key, part in words.items():
+        unit = part["unit"]
+        rows = []
+        for c in part["contributions"]:
+            spec = engine.feature_spec(c["feature"])
+            value = c["value"]
+            shown = (spec.format_value(float(value)) if isinstance(value, int | float) and not isinstance(value, bool)
+                     else str(value))
+            rows.append({"feature": c["feature"], "label": c["label"], "value": shown,
+                         "contribution": c["contribution"], "text": c["text"]})
+        out.append({"key": key, "title": part["title"], "unit": unit, "baseline": part["baseline"],
+                    "output": part["output"], "rows": rows, "other": part["other_features"]})
+    return out

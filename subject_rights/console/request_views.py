@@ -314,10 +314,13 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
         view = services.review_view(review_id=review_id, actor=actor_of(request))
     except NotFound as exc:
         raise Http404() from exc
+    from scoring import selectors as scoring_selectors
+
     decision = view.decision
+    explanation = scoring_selectors.explanation_readable(explanation=(view.details or {}).get("explanation"))
     return _render(request, "console/requests/review_detail.html", _base_context(
         section="reviews", review=view.review, decision=decision, outputs=getattr(decision, "outputs", {}) or {},
-        details=view.details, form=form, stats=selectors.review_stats(),
+        details=view.details, explanation=explanation, form=form, stats=selectors.review_stats(),
     ), status=400 if request.method == "POST" else 200)
 
 

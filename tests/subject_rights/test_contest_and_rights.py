@@ -3,6 +3,7 @@ rescoring, restriction (Art. 18) and objection (Art. 21)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -65,6 +66,8 @@ def test_override_changes_what_the_score_api_serves_until_the_next_review(
     api: Any, canaries: list[Any], dpo_client: Any,
 ) -> None:
     from audit.models import AccessRecord, DecisionRecord, HumanReview
+    from audit.services import DECISION_DETAILS_LABEL
+    from profiles.selectors import customer_unseal
 
     canary = canaries[0]
     before = _score(api, canary.customer_id)
@@ -78,7 +81,16 @@ def test_override_changes_what_the_score_api_serves_until_the_next_review(
 
     page = dpo_client.get(f"/console/reviews/{review.pk}/")  # the reviewer sees inputs and explanation
     assert page.status_code == 200
-    assert "Contribution" in page.content.decode()
+    html = page.content.decode()
+    assert "Contribution" in html
+    stored = customer_unseal(customer_id=canary.customer_id, label=DECISION_DETAILS_LABEL,
+                             blob=bytes(decision.sealed_details))["explanation"]
+    for key in ("clv", "churn"):
+        table = html.split(f'data-testid="explanation-{key}"', 1)[1].split("</table>", 1)[0]
+        cells = re.findall(r'<td class="num">([^<]+)</td>', table)
+        nonzero = [c for _, _, c in stored[key]["contributions"] if c != 0.0]
+        assert cells[:-1] == [f"{c:.2f}" for c in nonzero]  # every contribution, as stored, in display form
+        assert cells and all(cell.strip() for cell in cells)
     assert AccessRecord.objects.filter(subject=canary.customer_id, what="decision.details",
                                        actor="user:dpo").count() == 1
 
