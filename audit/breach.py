@@ -172,7 +172,7 @@ def _alert_dpo(incident_id: int) -> None:
     if incident is None:
         return
     deadline = breach_deadline(incident)
-    link = (getattr(settings, "PUBLIC_BASE_URL", "") or "").rstrip("/") + console_path(incident)
+    link = (getattr(settings, "SITE_URL", "") or "").rstrip("/") + console_path(incident)
     drill = " (DRILL)" if incident.is_drill else ""
     subject = f"Personal data breach {incident.reference}{drill}: 72-hour clock started"
     body = "\n".join([

@@ -44,8 +44,8 @@ def export_token_read(token: str) -> UUID:
 
 
 def public_url(path: str) -> str:
-    """Absolute URL for e-mails: PUBLIC_BASE_URL (e.g. https://privacy.example.com) + path."""
-    return (getattr(settings, "PUBLIC_BASE_URL", "") or "").rstrip("/") + path
+    """Absolute URL for e-mails: SITE_URL (e.g. https://privacy.example.com) + path."""
+    return settings.SITE_URL.rstrip("/") + path
 
 
 def status_url(request_id: UUID | str) -> str:

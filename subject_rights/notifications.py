@@ -56,7 +56,7 @@ def send_code(*, to: str, code: str, ttl_minutes: int, language: str, request_id
 
 
 def send_status(*, to: str, language: str, request_id: str, status_label: Any, status_link: str,
-                reason_label: Any = "", reason_text: str = "") -> None:
+                reason_label: Any = "", reason_text: str = "", message: str = "") -> None:
     """``status_label``/``reason_label`` may be lazy translations: they are rendered in the requester's
     language when the e-mail is built."""
 
@@ -66,6 +66,8 @@ def send_status(*, to: str, language: str, request_id: str, status_label: Any, s
         if reason_label or reason_text:
             reason = " - ".join(part for part in (str(reason_label), reason_text) if part)
             body += "\n\n" + _("Reason: %(reason)s") % {"reason": reason}
+        if message:
+            body += "\n\n" + _("The reviewer's explanation: %(text)s") % {"text": message}
         body += "\n\n" + _("Follow your request here: %(link)s") % {"link": status_link}
         return _("Your privacy request"), body
 

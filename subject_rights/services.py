@@ -74,6 +74,8 @@ WORKABLE = (Status.VERIFIED, Status.IN_PROGRESS, Status.EXTENDED)
 SELF = "subject:self"
 CONTACT_LABEL = "dsr.contact"
 PAYLOAD_LABEL = "dsr.rectification"
+STATEMENT_LABEL = "dsr.contest_statement"
+MAX_STATEMENT_LENGTH = 2000
 MAX_REASON_LENGTH = 2000
 MAX_FIELDS = 20
 
@@ -154,8 +156,10 @@ def _transition(req: SubjectRequest, to_status: str, *, actor: str, code: str = 
 
 
 def _close(req: SubjectRequest, to_status: str, *, actor: str, outcome: str = "", rejection_code: str = "",
-           reason: str = "", code: str = "", address: str | None = None, notify: bool = True) -> None:
-    """Complete or reject: record the outcome, shred contact details and pending payloads, tell the requester."""
+           reason: str = "", code: str = "", address: str | None = None, notify: bool = True,
+           message: str = "") -> None:
+    """Complete or reject: record the outcome, shred contact details and pending payloads, tell the requester
+    (``message``: the reviewer's explanation of a contest's outcome, already scrubbed of others' data)."""
     if address is None and notify:
         address = _contact_open(req)
     req.outcome = outcome
@@ -175,6 +179,7 @@ def _close(req: SubjectRequest, to_status: str, *, actor: str, outcome: str = ""
             status_link=links.status_url(req.id),
             reason_label=RejectionCode(rejection_code).label if rejection_code else "",
             reason_text=req.rejection_reason if rejection_code else "",
+            message=message,
         )
 
 
@@ -306,6 +311,13 @@ def _resolve_subject(*, customer_id: UUID | None, email: str | None, source: str
     except InvalidIdentifier as exc:
         raise _field_error("external_id") from exc
     return profile_selectors.customer_find(source=source, external_id=external_id), f"source:{digest}"
+
+
+def _profile_email(subject: UUID) -> str | None:
+    try:
+        return profile_selectors.customer_personal_data(customer_id=subject).get("email") or None
+    except (NotFound, DecryptionError):
+        return None
 
 
 def _decision_belongs(decision_id: int, subject: UUID | None) -> Any:
@@ -644,9 +656,12 @@ def request_rectification_provide(*, request_id: UUID, fields: dict[str, str | N
 
 
 @transaction.atomic
-def request_contest_submit(*, from_request_id: UUID, decision_id: int, requester: str = SELF) -> SubjectRequest:
+def request_contest_submit(*, from_request_id: UUID, decision_id: int, requester: str = SELF,
+                           statement: str = "") -> SubjectRequest:
     """A verified requester contests one of their automated decisions (from the "why" page): a new
-    contest request, verified through the existing one, opening a human review."""
+    contest request, verified through the existing one, opening a human review. The customer's own
+    ``statement`` is sealed under their data key for the reviewer (read on the review page, with an access
+    record) and shredded when the request closes."""
     origin = _lock(from_request_id)
     if origin.verified_at is None or origin.subject is None:
         raise NotFound()
@@ -661,9 +676,18 @@ def request_contest_submit(*, from_request_id: UUID, decision_id: int, requester
         decision_id=decision_id, language=origin.language,
     )
     req = submission.request
-    address = _contact_open(origin)
+    # Where to tell the outcome: the origin's address while it is open; once that request closed (its
+    # contact shredded), the e-mail address on the customer's profile, which the requester proved theirs.
+    address = _contact_open(origin) or _profile_email(origin.subject)
     if address:
         _contact_seal(req, address)
+    text = (statement or "").strip()
+    if len(text) > MAX_STATEMENT_LENGTH:
+        raise _field_error("statement", "max_length")
+    if text:
+        req.payload_sealed = profile_services.customer_seal(
+            customer_id=origin.subject, label=f"{STATEMENT_LABEL}|{req.id}", payload={"statement": text})
+    if address or text:
         req.save()
     _transition(req, Status.VERIFIED, actor=requester, code="verified_via_request")
     _dispatch_verified(req, actor=requester)
@@ -1032,6 +1056,7 @@ class ReviewView:
     review: ReviewTask
     decision: Any
     details: dict[str, Any] | None  # the sealed inputs and explanation, None if no longer decryptable
+    statement: str = ""  # the customer's own statement with the contest, while the review is open
 
 
 @transaction.atomic
@@ -1049,10 +1074,20 @@ def review_view(*, review_id: int, actor: str) -> ReviewView:
                 customer_id=review.subject, label=audit_services.DECISION_DETAILS_LABEL, blob=bytes(sealed))
         except (DecryptionError, NotFound):
             details = None
+    statement = ""
+    req = review.request
+    if req.type == RequestType.CONTEST and req.payload_sealed:
+        try:
+            statement = str(profile_selectors.customer_unseal(
+                customer_id=review.subject, label=f"{STATEMENT_LABEL}|{req.id}",
+                blob=_blob(req.payload_sealed)).get("statement") or "")
+        except (DecryptionError, NotFound):
+            statement = ""
     audit_services.access_record(actor=actor, purpose="dsr.contest_review", subject=review.subject,
                                  what="decision.details", details={"decision_id": review.decision_id,
-                                                                   "review": review.pk})
-    return ReviewView(review=review, decision=decision, details=details)
+                                                                   "review": review.pk,
+                                                                   "statement": bool(statement)})
+    return ReviewView(review=review, decision=decision, details=details, statement=statement)
 
 
 @transaction.atomic
@@ -1100,7 +1135,7 @@ def review_decide(*, review_id: int, reviewer: str, outcome: str, rationale: str
         req.result = {**req.result, "review": review.pk, "review_outcome": outcome}
         if req.status == Status.VERIFIED:
             _transition(req, Status.IN_PROGRESS, actor=reviewer)
-        _close(req, Status.COMPLETED, actor=reviewer, outcome=req_outcome)
+        _close(req, Status.COMPLETED, actor=reviewer, outcome=req_outcome, message=rationale)
     return review
 
 

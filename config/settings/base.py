@@ -170,7 +170,11 @@ EXPORT_DIR = env("EXPORT_DIR", default=str(VAR_DIR / "exports"))
 # (manage.py replay_erasures). Put it on storage that is not restored with the database.
 ERASURE_LEDGER_DIR = env("ERASURE_LEDGER_DIR", default=str(VAR_DIR / "erasure-ledger"))
 # Absolute prefix for links in e-mails (e.g. https://scoring.example.com); empty = relative links.
-PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
+#: Where people reach this service: the prefix of every link in e-mails (absolute, never relative).
+#: PUBLIC_BASE_URL is its former name and still read. Production requires an https SITE_URL.
+SITE_URL = (env("SITE_URL", default="") or env("PUBLIC_BASE_URL", default="")
+            or f"http://127.0.0.1:{env('PORT', default='8000')}").rstrip("/")
+PUBLIC_BASE_URL = SITE_URL
 EXPORT_LINK_TTL_SECONDS = env.int("EXPORT_LINK_TTL_SECONDS", default=24 * 3600)
 DSR_OTP_TTL_SECONDS = env.int("DSR_OTP_TTL_SECONDS", default=15 * 60)
 DSR_OTP_MAX_ATTEMPTS = env.int("DSR_OTP_MAX_ATTEMPTS", default=5)

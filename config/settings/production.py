@@ -27,6 +27,11 @@ if KEK_ACTIVE_ID not in KEK_KEYS:
 
 DEBUG = False
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+SITE_URL = (env("SITE_URL", default="") or env("PUBLIC_BASE_URL", default="")).rstrip("/")
+if not SITE_URL.startswith("https://"):
+    raise ImproperlyConfigured("Production needs SITE_URL, the https address people reach the service at "
+                               "(e.g. https://privacy.example.com): links in e-mails are absolute")
+PUBLIC_BASE_URL = SITE_URL
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^health/"]

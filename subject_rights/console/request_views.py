@@ -320,7 +320,8 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
     explanation = scoring_selectors.explanation_readable(explanation=(view.details or {}).get("explanation"))
     return _render(request, "console/requests/review_detail.html", _base_context(
         section="reviews", review=view.review, decision=decision, outputs=getattr(decision, "outputs", {}) or {},
-        details=view.details, explanation=explanation, form=form, stats=selectors.review_stats(),
+        details=view.details, explanation=explanation, statement=view.statement, form=form,
+        stats=selectors.review_stats(),
     ), status=400 if request.method == "POST" else 200)
 
 

@@ -64,3 +64,8 @@ class RectificationForm(forms.Form):
 
 class ContestForm(forms.Form):
     decision_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    statement = forms.CharField(
+        required=False, max_length=2000, strip=True, label=_("Your statement (optional)"),
+        help_text=_("Tell the reviewer in your own words why you think this decision is wrong."),
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+    )

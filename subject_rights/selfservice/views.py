@@ -215,7 +215,8 @@ def contest(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404()
     try:
         contest_req = services.request_contest_submit(from_request_id=req.id,
-                                                      decision_id=form.cleaned_data["decision_id"])
+                                                      decision_id=form.cleaned_data["decision_id"],
+                                                      statement=form.cleaned_data.get("statement") or "")
     except (ValidationFailed, NotFound) as exc:
         raise Http404() from exc
     return HttpResponseRedirect(reverse("selfservice:status", kwargs={"token": links.status_token(contest_req.id)}))

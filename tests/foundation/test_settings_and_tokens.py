@@ -33,6 +33,7 @@ def _production_env(**overrides: str) -> dict[str, str]:
         "AUDIT_SIGNING_KEY": _key(),
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
         "ALLOWED_HOSTS": "scoring.example.com",
+        "SITE_URL": "https://scoring.example.com",
     })
     env.update(overrides)
     return env
@@ -52,6 +53,15 @@ def test_production_refuses_to_start_without_each_secret(missing):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert missing in result.stderr
+
+
+@pytest.mark.parametrize("site_url", ["", "http://scoring.example.com"])
+def test_production_refuses_to_start_without_an_https_site_url(site_url):
+    env = _production_env(SITE_URL=site_url)
+    env.pop("PUBLIC_BASE_URL", None)
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "SITE_URL" in result.stderr
 
 
 def test_check_deploy_is_clean_with_production_settings():

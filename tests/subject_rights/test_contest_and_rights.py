@@ -248,3 +248,48 @@ def test_customer_contests_from_the_why_page(client: Any, canaries: list[Any], m
     other = DecisionRecord.objects.get(customer=canaries[1].customer_id)
     assert client.post(f"/me/status/{token}/contest/", {"decision_id": other.pk}).status_code == 404
     assert ReviewTask.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_contest_carries_the_customers_statement_to_the_reviewer_and_emails_the_outcome(
+    client: Any, canaries: list[Any], mailoutbox: Any, dpo_client: Any, django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:
+    from audit.models import AccessRecord, DecisionRecord
+    from tests.privacy_scan import scan_database
+
+    canary = canaries[0]
+    statement = f"I moved house in May, {new_tag()} - the late payments were the bank's error."
+    client.get("/me/", HTTP_ACCEPT_LANGUAGE="pl")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/me/", {"type": "restriction", "email": canary.email, "token": "why-st"},
+                    HTTP_ACCEPT_LANGUAGE="pl")
+    code = re.search(r"\b(\d{8})\b", mailoutbox[-1].body).group(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        status_url = client.post("/me/verify/", {"code": code}, HTTP_ACCEPT_LANGUAGE="pl")["Location"]
+    token = status_url.rstrip("/").split("/")[-1]
+    why = client.get(f"/me/status/{token}/why/", HTTP_ACCEPT_LANGUAGE="pl").content.decode()
+    assert "Twoje stanowisko (opcjonalnie)" in why
+    decision = DecisionRecord.objects.filter(customer=canary.customer_id).order_by("-id").first()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/me/status/{token}/contest/", {"decision_id": decision.pk, "statement": statement})
+    assert response.status_code == 302
+    review = ReviewTask.objects.get(decision_id=decision.pk)
+    assert scan_database([statement.split(",")[1].split(" - ")[0].strip()]) == []  # sealed, never in clear
+
+    page = dpo_client.get(f"/console/reviews/{review.pk}/").content.decode()
+    assert 'data-testid="customer-statement"' in page and "the late payments were the bank&#x27;s error" in page
+    assert AccessRecord.objects.filter(subject=canary.customer_id, what="decision.details").count() == 1
+
+    sent_before = len(mailoutbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        decided = dpo_client.post(f"/console/reviews/{review.pk}/", {
+            "outcome": "confirmed", "rationale": "The tier rests on order value, not on payments."})
+    assert decided.status_code == 302
+    [outcome_mail] = mailoutbox[sent_before:]
+    assert outcome_mail.to == [canary.email]
+    assert "Decyzja potwierdzona przez człowieka" in outcome_mail.body
+    assert "Wyjaśnienie osoby weryfikującej: The tier rests on order value, not on payments." in outcome_mail.body
+    assert f"{settings.SITE_URL}/me/status/" in outcome_mail.body  # an absolute link
+    review.request.refresh_from_db()
+    assert review.request.payload_sealed is None  # the statement is shredded with the request's close
