@@ -1,0 +1,33 @@
+"""English: VADER (``vaderSentiment`` 3.3.2, MIT), its own lexicon and rules, unchanged."""
+
+from __future__ import annotations
+
+from .base import LanguageRules, LexiconAnalyzer, Sentiment, label_for, normalize  # noqa: F401
+
+RULES = LanguageRules(code="en", lexicon_file="", negators=frozenset())
+
+
+class VaderAnalyzer:
+    """Adapter with the same interface as :class:`LexiconAnalyzer`."""
+
+    rules = RULES
+
+    def __init__(self) -> None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        self._vader = SentimentIntensityAnalyzer()
+        self.lexicon: dict[str, float] = self._vader.lexicon
+
+    def compound(self, text: str) -> float:
+        from .base import MAX_CHARS
+
+        return round(float(self._vader.polarity_scores(text[:MAX_CHARS])["compound"]), 4)
+
+    def analyze(self, text: str) -> Sentiment:
+        score = self.compound(text)
+        return Sentiment(label_for(score), score)
+
+    def plain_polarity(self, text: str) -> int:
+        from .base import _WORD
+
+        return sum((v > 0) - (v < 0) for v in (self.lexicon.get(w.lower(), 0.0) for w in _WORD.findall(text)))
