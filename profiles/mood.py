@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
+from config.envelope import DecryptionError
+
 from .data_keys import DataKey
 from .models import Customer, PersonalField
 
@@ -45,8 +47,8 @@ def _priors(customer_ids: list[UUID], keys: dict[UUID, DataKey]) -> dict[UUID, s
                 continue
             try:
                 value = key.decrypt_field("preferred_language", row.ciphertext, row.key_version)
-            except Exception:  # noqa: BLE001 - an unreadable prior only means "no prior"
-                continue
+            except DecryptionError:  # an unreadable prior only means "no prior"
+                value = ""
             if value:
                 priors[row.customer_id] = value
     return priors

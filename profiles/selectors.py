@@ -373,3 +373,30 @@ def import_job_get(*, job_id: UUID) -> ImportJob:
     if job is None:
         raise NotFound()
     return job
+
+
+#: Current mood: the mean sentiment of the customer's last ``MOOD_TICKETS`` scored tickets opened within
+#: ``MOOD_WINDOW_DAYS`` (issue 18); "unknown" when there is none.
+MOOD_TICKETS = 3
+MOOD_WINDOW_DAYS = 90
+
+
+def customer_current_mood(*, customer_id: UUID, now: datetime | None = None) -> dict[str, Any]:
+    """``{"label", "score", "tickets", "window_days"}`` from the latest scored tickets (one indexed query).
+    Labels and thresholds are those of ``profiles.sentiment``. Reads scores only, never text."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .sentiment import LABEL_UNKNOWN, label_for
+
+    now = now or timezone.now()
+    scores = list(
+        Ticket.objects.filter(customer_id=customer_id, opened_at__gt=now - timedelta(days=MOOD_WINDOW_DAYS),
+                              opened_at__lte=now, sentiment_score__isnull=False)
+        .order_by("-opened_at", "-id").values_list("sentiment_score", flat=True)[:MOOD_TICKETS]
+    )
+    if not scores:
+        return {"label": LABEL_UNKNOWN, "score": None, "tickets": 0, "window_days": MOOD_WINDOW_DAYS}
+    mean = round(sum(scores) / len(scores), 4)
+    return {"label": label_for(mean), "score": mean, "tickets": len(scores), "window_days": MOOD_WINDOW_DAYS}

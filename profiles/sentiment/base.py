@@ -3,7 +3,8 @@
 A language module gives a :class:`LanguageRules` (its word list file, negators, intensifiers, dampeners and
 contrast words); :class:`LexiconAnalyzer` applies the same rules as VADER (Hutto and Gilbert, 2014), simplified:
 
-- each word's valence comes from the lexicon (lowercase); an unknown word is looked up again by its Snowball
+- each word's valence comes from the lexicon (lowercase); an unknown word is looked up again after the
+  language's inflection rewrites (a few endings per language), then by its Snowball
   stem (``snowballstemmer``, pure Python, offline) in an index of the lexicon's stems built once at load, so
   inflected forms ("tyytyväisiä", "schlechten", "besvikna") count;
 - an intensifier/dampener among the three words before it adds/removes 0.293 (scaled 1, 0.95, 0.9 by distance);
@@ -100,6 +101,9 @@ class LanguageRules:
     extra: dict[str, float] = field(default_factory=dict)
     #: ``snowballstemmer`` algorithm name, or None for no stem fallback.
     stemmer: str | None = None
+    #: Inflection rewrites tried before the stem, in order: (ending, replacement) — "schlechten" -> "schlecht",
+    #: Finnish "tyytyväisiä" -> "tyytyväinen"; the first rewrite found in the lexicon wins.
+    suffixes: tuple[tuple[str, str], ...] = ()
 
 
 class LexiconAnalyzer:
@@ -161,11 +165,24 @@ class LexiconAnalyzer:
             if word.startswith(prefix) and len(rest) > 2:
                 base = self.lexicon.get(rest)
                 if base is None:
+                    base = self._by_suffix(rest)
+                if base is None:
                     base = self._by_stem(rest)
                 if base is not None:
                     return base * N_SCALAR
+        known = self._by_suffix(word)
+        if known is not None:
+            return known
         by_stem = self._by_stem(word)
         return by_stem if by_stem is not None else 0.0
+
+    def _by_suffix(self, word: str) -> float | None:
+        for ending, replacement in self.rules.suffixes:
+            if word.endswith(ending) and len(word) - len(ending) >= 3:
+                candidate = word[: len(word) - len(ending)] + replacement
+                if candidate in self.lexicon:
+                    return self.lexicon[candidate]
+        return None
 
     # -- scoring ------------------------------------------------------------------------------------------
     def tokens(self, text: str) -> list[str]:

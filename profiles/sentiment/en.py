@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .base import LanguageRules, LexiconAnalyzer, Sentiment, label_for, normalize  # noqa: F401
 
+POLITE = ("please", "pls", "plz")
+
 RULES = LanguageRules(code="en", lexicon_file="", negators=frozenset())
 
 
@@ -16,6 +18,10 @@ class VaderAnalyzer:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
         self._vader = SentimentIntensityAnalyzer()
+        # Politeness markers are not a mood in a support ticket ("Please send the invoice" is neutral); the
+        # other languages' lists leave "bitte", "proszę", "alstublieft", "snälla" out likewise.
+        for word in POLITE:
+            self._vader.lexicon.pop(word, None)
         self.lexicon: dict[str, float] = self._vader.lexicon
 
     def compound(self, text: str) -> float:

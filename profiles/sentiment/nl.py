@@ -11,6 +11,7 @@ RULES = LanguageRules(
                     "bijzonder", "totaal", "volledig", "helemaal", "zo", "te", "hartstikke", "vreselijk"]),
     dampeners=words(["enigszins", "beetje", "nauwelijks", "wat", "redelijk", "vrij", "tamelijk"]),
     contrast=words(["maar", "echter", "toch"]),
-    ignore=words(["ik", "je", "jij", "u", "hij", "zij", "ze", "het", "we", "wij", "mijn", "jullie", "uw", "de", "een", "en", "of", "is", "zijn", "was", "waren", "ben", "heb", "heeft", "hebben", "had", "wordt", "worden", "werd", "kan", "kunnen", "wil", "willen", "zou", "zal", "moet", "graag", "wijzigen", "veranderen", "bestellen", "bestelling", "levering", "adres", "account", "factuur", "vraag", "voor", "met", "van", "bij", "op", "uit", "naar", "in", "aan", "hoe", "wat", "wanneer", "waar", "waarom", "dat", "die", "dit", "deze", "als", "ook", "nog", "al", "hier", "daar", "dan", "nu", "vandaag", "alstublieft", "aub"]),
+    ignore=words(["ik", "je", "jij", "u", "hij", "zij", "ze", "het", "we", "wij", "mijn", "jullie", "uw", "de", "een", "en", "of", "is", "zijn", "was", "waren", "ben", "heb", "heeft", "hebben", "had", "wordt", "worden", "werd", "kan", "kunnen", "wil", "willen", "zou", "zal", "moet", "graag", "wijzigen", "sturen", "versturen", "veranderen", "bestellen", "bestelling", "levering", "adres", "account", "factuur", "vraag", "voor", "met", "van", "bij", "op", "uit", "naar", "in", "aan", "hoe", "wat", "wanneer", "waar", "waarom", "dat", "die", "dit", "deze", "als", "ook", "nog", "al", "hier", "daar", "dan", "nu", "vandaag", "alstublieft", "aub"]),
+    suffixes=(("ste", ""), ("en", ""), ("er", ""), ("e", "")),
     stemmer="dutch",
 )

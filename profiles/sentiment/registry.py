@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import de, fi, nl, pl, sv
-from .base import LexiconAnalyzer, LanguageRules, Sentiment
+from .base import LanguageRules, LexiconAnalyzer, Sentiment
 
 
 class Analyzer(Protocol):

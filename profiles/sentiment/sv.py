@@ -14,6 +14,7 @@ RULES = LanguageRules(
                     "totalt", "oerhört"]),
     dampeners=words(["lite", "något", "ganska", "knappt", "nästan", "delvis", "relativt", "aningen"]),
     contrast=words(["men", "dock", "ändå"]),
-    ignore=words(["jag", "du", "han", "hon", "den", "det", "vi", "ni", "de", "min", "mitt", "mina", "er", "ert", "era", "en", "ett", "och", "eller", "är", "var", "varit", "har", "hade", "blir", "blev", "kan", "kunna", "vill", "ville", "skulle", "ska", "måste", "ändra", "beställa", "beställning", "leverans", "adress", "konto", "faktura", "fråga", "för", "med", "från", "hos", "på", "ur", "till", "i", "vid", "hur", "vad", "när", "var", "varför", "att", "om", "också", "redan", "här", "där", "då", "nu", "idag", "snälla"]),
+    ignore=words(["jag", "du", "han", "hon", "den", "det", "vi", "ni", "de", "min", "mitt", "mina", "er", "ert", "era", "en", "ett", "och", "eller", "är", "var", "varit", "har", "hade", "blir", "blev", "kan", "kunna", "vill", "ville", "skulle", "ska", "måste", "ändra", "skicka", "skickade", "beställa", "beställning", "leverans", "adress", "konto", "faktura", "fråga", "för", "med", "från", "hos", "på", "ur", "till", "i", "vid", "hur", "vad", "när", "var", "varför", "att", "om", "också", "redan", "här", "där", "då", "nu", "idag", "snälla"]),
+    suffixes=(("aste", ""), ("are", ""), ("na", "en"), ("a", ""), ("t", ""), ("e", "")),
     stemmer="swedish",
 )

@@ -85,6 +85,13 @@ def _merge(primary: dict[str, float], *fallbacks: dict[str, float], floor: float
     return out
 
 
+def _drop_copied_negations(lexicon: dict[str, float]) -> dict[str, float]:
+    """polvader's inflected lists give "niedobry" the valence of "dobry" (the negation prefix is copied, not
+    applied); such entries are dropped and the analyser's ``nie`` prefix rule negates them instead."""
+    return {w: v for w, v in lexicon.items()
+            if not (w.startswith("nie") and len(w) > 5 and w[3:] in lexicon and lexicon[w[3:]] * v > 0)}
+
+
 def _write(name: str, lexicon: dict[str, float]) -> None:
     lines = [f"{w}\t{v:g}" for w, v in sorted(lexicon.items()) if v != 0]
     (HERE / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -102,10 +109,10 @@ def main() -> None:
     # The expanded base lexicon (lemmas) first, then its inflected forms; near-zero entries are noise.
     # AFINN-pl (hand-translated, with inflected forms) first; then polvader's expanded lexicon (lemmas) and the
     # inflected forms of its final lexicon, rescaled to VADER's range; near-zero entries are noise.
-    _write("pl.tsv", _merge(_afinn(a.afinn / "AFINN-pl-165.txt"),
+    _write("pl.tsv", _drop_copied_negations(_merge(_afinn(a.afinn / "AFINN-pl-165.txt"),
                             _rescale(_pickle(lex / "expanded_lexicon.dat"), 0.3),
                             _rescale(_pickle(lex / "derivative_grammatical_forms_of_terms_in_the_final_lexicon.dat"),
-                                     0.3)))
+                                     0.3))))
     _write("sv.tsv", _merge(_vader_txt(a.vader_sv / "vaderSentiment/vader_lexicon.txt"),
                             _afinn(a.afinn / "AFINN-sv-165.txt")))
     _write("fi.tsv", _afinn(a.afinn / "AFINN-fi-165.txt"))
