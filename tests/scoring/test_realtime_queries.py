@@ -294,9 +294,8 @@ def test_the_hot_statements_are_prepared_after_a_few_runs_and_answer_the_same(ac
     cid = customer_with_history()
     results = [services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
                for _ in range(7)]
-    prepared = _prepared_statements()  # on this connection: the four hot statements, and nothing else
-    assert len(prepared) == 4
-    assert sum("profiles_ticket" in s for s in prepared) == 1  # the current mood (issue 18)
+    prepared = _prepared_statements()  # on this connection: the three hot statements, and nothing else
+    assert len(prepared) == 3  # (the current mood's ticket query, issue 18, is a plain ORM query: not prepared)
     assert sum("consent_consentstatecurrent" in s for s in prepared) == 1  # the gate
     assert sum(s.startswith('SELECT "scoring_customerscore"') for s in prepared) == 1  # the stored score
     assert sum("audit_pendingseal" in s for s in prepared) == 1  # the decision with its outbox row
