@@ -282,9 +282,11 @@ def customer_facts(*, customer_id: UUID) -> dict:
     tickets = [
         {"source": t["source"], "opened_at": t["opened_at"], "closed_at": t["closed_at"], "channel": t["channel"],
          "escalated": t["escalated"], "satisfaction": t["satisfaction"], "category": t["category"],
-         "text": t["text_pseudonymized"], "text_original": _original(key, Ticket, t)}
+         "text": t["text_pseudonymized"], "text_original": _original(key, Ticket, t),
+         "language": t["language"], "sentiment_label": t["sentiment_label"], "sentiment_score": t["sentiment_score"]}
         for t in _fact_rows(Ticket, resolved, "opened_at", ("source", "opened_at", "closed_at", "channel", "escalated",
                                                             "satisfaction", "category", "text_pseudonymized",
+                                                            "language", "sentiment_label", "sentiment_score",
                                                             *_ORIGINAL_COLUMNS))
     ]
     notes = [

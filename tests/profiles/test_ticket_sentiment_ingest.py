@@ -116,3 +116,16 @@ def test_a_language_set_by_an_earlier_ingestion_step_is_kept():
     dutch = sentiment_analyze("Terrible, awful service!", language="nl")
     assert english_as_dutch.values == {"language": "nl", "sentiment_label": dutch.label,
                                        "sentiment_score": dutch.score}  # kept, scored with the Dutch model
+
+
+def test_the_subjects_facts_include_the_derived_language_and_mood():
+    """Art. 15: derived data about the person (the mood of their tickets) is part of what they can access."""
+    from profiles import selectors
+    from profiles.services import ticket_ingest
+
+    cid = _customer("S-EXP")
+    ticket_ingest(source="support", external_id="T-EXP", customer_id=cid, opened_at="2025-06-01T10:00:00Z",
+                  text="Thank you, wonderful and friendly help!", actor=ACTOR)
+    [ticket] = selectors.customer_facts(customer_id=cid)["tickets"]
+    assert (ticket["language"], ticket["sentiment_label"]) == ("en", "positive")
+    assert ticket["sentiment_score"] == _ticket("T-EXP").sentiment_score
