@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import LanguageRules, LexiconAnalyzer, Sentiment, label_for, normalize  # noqa: F401
+from .base import LanguageRules, Sentiment, label_for
 
 POLITE = ("please", "pls", "plz")
 
