@@ -1,4 +1,4 @@
-"""English: VADER (``vaderSentiment`` 3.3.2, MIT), its own lexicon and rules, unchanged."""
+"""English: VADER (``vaderSentiment`` 3.3.2, MIT) with its own lexicon and rules; only politeness markers are unscored."""
 
 from __future__ import annotations
 
