@@ -11,8 +11,8 @@ implementation): facts count when ``at <= as_of``; "last 90 days" is ``as_of - 9
 day differences are whole days (floored); returned orders count in frequency but not in revenue or
 margin; "first seen" is the earliest of the customer's creation and of any fact.
 
-Only pseudonymized, non-personal columns are read (amounts, dates, counts, flags, ratings): no personal
-field, no free text. CRM attributes are used only when the import declared them as features, and names
+Only pseudonymized, non-personal columns are read (amounts, dates, counts, flags, ratings, the tickets'
+sentiment scores): no personal field, no free text. CRM attributes are used only when the import declared them as features, and names
 that look like special-category data (GDPR Art. 9) are never used (Art. 22(4)).
 
 CRM feature columns: a declared attribute ``x`` becomes column ``attr:x`` holding the raw values: a float
@@ -167,10 +167,12 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
             sat_sum=Sum("satisfaction", filter=Q(satisfaction__isnull=False)),
             sat_n=Count("id", filter=Q(satisfaction__isnull=False)),
             first=Min("opened_at"),
+            **_sentiment_annotations(recent_from, prev_from),
         )
         .order_by()
     )
     tickets, tickets90, escalations = zeros(), zeros(), zeros()
+    sent_avg, sent_trend, sent_n90 = zeros(), zeros(), zeros()
     satisfaction = np.full(n, np.nan)
     for t in ticket_rows:
         i = pos[_as_uuid(t["customer_id"])]
@@ -179,6 +181,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         escalations[i] = t["escalations"]
         if t["sat_n"]:
             satisfaction[i] = _num(t["sat_sum"]) / t["sat_n"]
+        sent_avg[i], sent_trend[i], sent_n90[i] = _sentiment_values(t)
         see(i, t["first"])
 
     # --- interactions (rows carry a count) ------------------------------------------------------------
@@ -276,6 +279,9 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     cols["tickets_90d"] = tickets90
     cols["escalations"] = escalations
     cols["satisfaction_avg"] = satisfaction
+    cols["sentiment_avg"] = sent_avg
+    cols["sentiment_trend_90d"] = sent_trend
+    cols["sentiment_tickets_90d"] = sent_n90
     cols.update(interaction_cols)
     cols["nps_last"] = nps_last
     cols["reviews_count"] = reviews
@@ -287,6 +293,27 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     for name, values in attrs.items():
         cols[ATTRIBUTE_PREFIX + name] = attribute_column(values)
     return cols
+
+
+def _sentiment_annotations(recent_from: datetime, prev_from: datetime) -> dict[str, Any]:
+    """Ticket sentiment sums and counts (all, last 90 days, the 90 before), in the tickets' one GROUP BY."""
+    scored = Q(sentiment_score__isnull=False)
+    recent = scored & Q(opened_at__gt=recent_from)
+    prev = scored & Q(opened_at__gt=prev_from, opened_at__lte=recent_from)
+    return {
+        "sent_sum": Sum("sentiment_score", filter=scored), "sent_n": Count("id", filter=scored),
+        "sent_recent_sum": Sum("sentiment_score", filter=recent), "sent_recent_n": Count("id", filter=recent),
+        "sent_prev_sum": Sum("sentiment_score", filter=prev), "sent_prev_n": Count("id", filter=prev),
+    }
+
+
+def _sentiment_values(t: dict[str, Any]) -> tuple[float, float, float]:
+    """(mean sentiment, 90-day trend, scored tickets in 90 days) as ``scoring.ml.features`` defines them."""
+    mean = _num(t["sent_sum"]) / t["sent_n"] if t["sent_n"] else 0.0
+    trend = 0.0
+    if t["sent_recent_n"] and t["sent_prev_n"]:
+        trend = _num(t["sent_recent_sum"]) / t["sent_recent_n"] - _num(t["sent_prev_sum"]) / t["sent_prev_n"]
+    return mean, trend, float(t["sent_recent_n"])
 
 
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:

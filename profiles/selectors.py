@@ -282,9 +282,11 @@ def customer_facts(*, customer_id: UUID) -> dict:
     tickets = [
         {"source": t["source"], "opened_at": t["opened_at"], "closed_at": t["closed_at"], "channel": t["channel"],
          "escalated": t["escalated"], "satisfaction": t["satisfaction"], "category": t["category"],
-         "text": t["text_pseudonymized"], "text_original": _original(key, Ticket, t)}
+         "text": t["text_pseudonymized"], "text_original": _original(key, Ticket, t),
+         "language": t["language"], "sentiment_label": t["sentiment_label"], "sentiment_score": t["sentiment_score"]}
         for t in _fact_rows(Ticket, resolved, "opened_at", ("source", "opened_at", "closed_at", "channel", "escalated",
                                                             "satisfaction", "category", "text_pseudonymized",
+                                                            "language", "sentiment_label", "sentiment_score",
                                                             *_ORIGINAL_COLUMNS))
     ]
     notes = [
@@ -373,3 +375,30 @@ def import_job_get(*, job_id: UUID) -> ImportJob:
     if job is None:
         raise NotFound()
     return job
+
+
+#: Current mood: the mean sentiment of the customer's last ``MOOD_TICKETS`` scored tickets opened within
+#: ``MOOD_WINDOW_DAYS`` (issue 18); "unknown" when there is none.
+MOOD_TICKETS = 3
+MOOD_WINDOW_DAYS = 90
+
+
+def customer_current_mood(*, customer_id: UUID, now: datetime | None = None) -> dict[str, Any]:
+    """``{"label", "score", "tickets", "window_days"}`` from the latest scored tickets (one indexed query).
+    Labels and thresholds are those of ``profiles.sentiment``. Reads scores only, never text."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .sentiment import LABEL_UNKNOWN, label_for
+
+    now = now or timezone.now()
+    scores = list(
+        Ticket.objects.filter(customer_id=customer_id, opened_at__gt=now - timedelta(days=MOOD_WINDOW_DAYS),
+                              opened_at__lte=now, sentiment_score__isnull=False)
+        .order_by("-opened_at", "-id").values_list("sentiment_score", flat=True)[:MOOD_TICKETS]
+    )
+    if not scores:
+        return {"label": LABEL_UNKNOWN, "score": None, "tickets": 0, "window_days": MOOD_WINDOW_DAYS}
+    mean = round(sum(scores) / len(scores), 4)
+    return {"label": label_for(mean), "score": mean, "tickets": len(scores), "window_days": MOOD_WINDOW_DAYS}

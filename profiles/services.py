@@ -1582,6 +1582,10 @@ def facts_ingest_batch(*, kind: str, records: Sequence[dict[str, Any]], actor: s
     for chunk in _chunked(customer_ids):
         list(Customer.objects.select_for_update().filter(id__in=chunk).order_by("id").values_list("id"))
     keys = data_keys.key_get_many(customer_ids) if spec.text_field and customer_ids else {}
+    if kind == "tickets":  # language and mood of the original text, in memory, before pseudonymization
+        from .mood import tickets_mood_apply
+
+        tickets_mood_apply(prepared, keys)
     ctx = _pseudonymize(prepared, keys) if spec.text_field else _TextContext({}, {}, {}, set())
     try:
         with transaction.atomic():

@@ -302,3 +302,19 @@ def explanation_readable(*, explanation: dict[str, Any] | None) -> list[dict[str
         out.append({"key": key, "title": part["title"], "unit": unit, "baseline": part["baseline"],
                     "output": part["output"], "rows": rows, "other": part["other_features"]})
     return out
+def customer_current_mood(*, customer_id: Any, purpose: str) -> dict[str, Any] | None:
+    """The customer's current mood as the score answer shows it (issue 18), or None when the processing gate
+    refuses the purpose now (no consent, restriction, objection, erasure): the mood is part of the scored
+    answer and is never shown without it."""
+    from config.errors import ApplicationError
+    from consent import selectors as consent_selectors
+    from profiles import selectors as profiles_selectors
+
+    try:
+        cid = _uuid(customer_id)
+        gate = consent_selectors.processing_gate(customer_id=cid, purpose=purpose)
+    except ApplicationError:  # not a pseudonym, unknown purpose
+        return None
+    if not gate.allowed:
+        return None
+    return profiles_selectors.customer_current_mood(customer_id=cid)

@@ -146,6 +146,9 @@ class ScoreResult:
     override: dict[str, Any] | None = None
     automated_tier: str | None = None
     horizon_days: int = 365  # of the CLV amount: the horizon the serving model was trained for
+    #: The customer's current mood from their latest tickets (``profiles.selectors.customer_current_mood``),
+    #: read after the consent gate like the rest of the answer.
+    current_mood: dict[str, Any] | None = None
 
 
 @dataclass
@@ -460,6 +463,7 @@ def _serve_decision(cid: uuid.UUID, purpose: str, requester: str, gate: Any, cur
         explanation=row.explanation, model_versions=current.versions, decision_id=decision.pk,
         computed_at=row.computed_at, override=outputs.get("override"),
         automated_tier=outputs.get("automated_tier"), horizon_days=registry.horizon_days(row.model_version_id),
+        current_mood=profiles_selectors.customer_current_mood(customer_id=cid),
     )
 
 

@@ -104,6 +104,15 @@ class OverrideOutput(serializers.Serializer):
     since = serializers.CharField()
 
 
+class MoodOutput(serializers.Serializer):
+    """The customer's current mood: mean sentiment of their latest scored tickets within the window."""
+
+    label = serializers.ChoiceField(choices=["positive", "neutral", "negative", "unknown"])
+    score = serializers.FloatField(allow_null=True)
+    tickets = serializers.IntegerField(min_value=0)
+    window_days = serializers.IntegerField()
+
+
 class ScoreOutput(serializers.Serializer):
     customer = serializers.UUIDField()
     purpose = serializers.CharField()
@@ -122,6 +131,7 @@ class ScoreOutput(serializers.Serializer):
     decision_id = serializers.IntegerField()
     computed_at = serializers.DateTimeField()
     override = OverrideOutput(allow_null=True)
+    current_mood = MoodOutput()
 
 
 class TicketCategoryField(serializers.ChoiceField):

@@ -35,6 +35,9 @@ def _require_purpose(request: Request, purpose: str) -> None:
         raise PurposeNotAllowed()
 
 
+_NO_MOOD = {"label": "unknown", "score": None, "tickets": 0, "window_days": 90}
+
+
 def _score_payload(result: services.ScoreResult, horizon_days: int) -> dict[str, Any]:
     override = None
     if result.override is not None:
@@ -57,6 +60,7 @@ def _score_payload(result: services.ScoreResult, horizon_days: int) -> dict[str,
         "decision_id": result.decision_id,
         "computed_at": result.computed_at,
         "override": override,
+        "current_mood": result.current_mood or _NO_MOOD,
     }
 
 

@@ -263,6 +263,29 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "referrals made",
         "Past referrals are the best predictor of future advocacy.",
     ),
+    # Ticket sentiment (issue 18): computed at ingestion from the original text in memory; only the score is
+    # stored. Tickets without a score (no text, or a language without a model) do not count.
+    _f(
+        "sentiment_avg",
+        "tickets",
+        "score",
+        "average ticket sentiment (-1 to 1)",
+        "How the customer sounds when they write in: unhappy tickets precede churn. 0 without a scored ticket.",
+    ),
+    _f(
+        "sentiment_trend_90d",
+        "tickets",
+        "score",
+        "ticket sentiment trend (last 90 days minus the 90 before)",
+        "A souring mood is an early churn signal; 0 unless both windows have a scored ticket.",
+    ),
+    _f(
+        "sentiment_tickets_90d",
+        "tickets",
+        "count",
+        "tickets with a sentiment in last 90 days",
+        "How much evidence the recent mood rests on.",
+    ),
 )
 
 _BY_NAME = {spec.name: spec for spec in FEATURES}
@@ -581,6 +604,8 @@ class EventLog:
     ticket_day: np.ndarray = field(default_factory=_empty_i)
     ticket_escalated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     ticket_satisfaction: np.ndarray = field(default_factory=_empty_f)
+    #: Sentiment score per ticket in [-1, 1]; NaN = not scored. Empty (the default): no ticket is scored.
+    ticket_sentiment: np.ndarray = field(default_factory=_empty_f)
     interaction_customer: np.ndarray = field(default_factory=_empty_i)
     interaction_day: np.ndarray = field(default_factory=_empty_i)
     interaction_kind: np.ndarray = field(default_factory=_empty_i)
@@ -697,6 +722,7 @@ def aggregate_from_events(log: EventLog, as_of: int, window: int = WINDOW_DAYS) 
     cols["tickets_90d"] = _count(tc[td > a - window], n)
     cols["escalations"] = _count(tc, n, log.ticket_escalated[m].astype(np.float64))
     cols["satisfaction_avg"] = _safe_div(_count(tc[rated], n, sat[rated]), _count(tc[rated], n), np.nan)
+    cols.update(_sentiment_columns(log, m, tc, td, a, window, n))
 
     m = log.interaction_day <= a
     ic, iday, kind = log.interaction_customer[m], log.interaction_day[m], log.interaction_kind[m]
@@ -720,6 +746,27 @@ def aggregate_from_events(log: EventLog, as_of: int, window: int = WINDOW_DAYS) 
     cols["reviews_count"] = _count(rc, n)
     cols["review_rating_avg"] = _safe_div(_count(rc, n, rating), cols["reviews_count"], np.nan)
     return cols
+
+
+def _sentiment_columns(log: EventLog, m: np.ndarray, tc: np.ndarray, td: np.ndarray, a: int, window: int,
+                       n: int) -> dict[str, np.ndarray]:
+    """Mean ticket sentiment, its 90-day trend (mean of the last 90 days minus the mean of the 90 before;
+    0 unless both have a scored ticket) and the number of scored tickets in the last 90 days."""
+    sent = np.asarray(log.ticket_sentiment, dtype=np.float64)
+    if len(sent) != len(log.ticket_day):
+        sent = np.full(len(log.ticket_day), np.nan)
+    sent = sent[m]
+    scored = np.isfinite(sent)
+    recent = scored & (td > a - window)
+    prev = scored & (td > a - 2 * window) & (td <= a - window)
+    n_recent, n_prev = _count(tc[recent], n), _count(tc[prev], n)
+    mean_recent = _safe_div(_count(tc[recent], n, sent[recent]), n_recent)
+    mean_prev = _safe_div(_count(tc[prev], n, sent[prev]), n_prev)
+    return {
+        "sentiment_avg": _safe_div(_count(tc[scored], n, sent[scored]), _count(tc[scored], n)),
+        "sentiment_trend_90d": np.where((n_recent > 0) & (n_prev > 0), mean_recent - mean_prev, 0.0),
+        "sentiment_tickets_90d": n_recent,
+    }
 
 
 def feature_matrix(log: EventLog, as_of: int) -> np.ndarray:

@@ -151,7 +151,20 @@ def decisions(request: HttpRequest) -> HttpResponse:
     return page(request, "console/decisions.html", {
         "form": form if request.GET else DecisionFilterForm(), "email_form": EmailSearchForm(),
         "rows": rows, "page": result, "query": _query_without_cursor(request),
+        **_mood_context(filters.get("customer"), filters.get("purpose") or next(
+            (d.purpose for d in result.items if d.decision_type == "served_score"), None)),
     })
+
+
+def _mood_context(customer: Any, purpose: str | None) -> dict[str, Any]:
+    """The customer's current mood (issue 18) for a page about one customer, only while the purpose's
+    processing gate allows it, exactly as the score answer does."""
+    if not customer or not purpose:
+        return {}
+    from scoring import selectors as scoring_selectors
+
+    return {"mood": scoring_selectors.customer_current_mood(customer_id=customer, purpose=purpose),
+            "mood_purpose": purpose}
 
 
 @require_POST
@@ -302,6 +315,7 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "model_versions": sorted(cast(dict, record.model_versions).items()),
         "consent": _consent_evidence(record),
         "reviews": audit_selectors.decision_reviews(decision_id=record.pk),
+        **_mood_context(record.customer, record.purpose),
     })
 
 

@@ -17,7 +17,7 @@ import pytest
 def test_every_section_module_exposes_run() -> None:
     from bench.run import SECTIONS
 
-    assert sorted(SECTIONS) == [1, 2, 3, 4, 5, 6]
+    assert sorted(SECTIONS) == [1, 2, 3, 4, 5, 6, 8]  # 8: ticket sentiment (issue 18)
     for module_name, slug, quick_cap, full_cap in SECTIONS.values():
         module = importlib.import_module(module_name)
         assert callable(module.run)
@@ -237,3 +237,19 @@ def test_a_current_template_left_by_an_earlier_run_still_gets_the_harness_direct
 
     assert dbutil.ensure_template() == 0.0
     assert var.is_dir()
+
+
+# --------------------------------------------------------------------------------------- section 8 (issue 18)
+
+def test_sentiment_sets_are_balanced_and_large_enough_and_macro_f1_is_right() -> None:
+    from bench import s8_sentiment as s8
+
+    for language in s8.LANGUAGES:
+        rows = s8.load(language)
+        counts = {label: sum(r["label"] == label for r in rows) for label in s8.LABELS}
+        assert len(rows) >= 200 and len(set(counts.values())) == 1, (language, counts)
+        assert len({r["text"] for r in rows}) == len(rows)  # no duplicate text
+    gold = ["positive", "negative", "neutral", "neutral"]
+    assert s8.macro_f1(gold, gold) == 1.0
+    assert s8.macro_f1(gold, s8.majority(gold)) == pytest.approx((0 + 0 + 2 * 2 / (2 * 2 + 2)) / 3)
+    assert s8.macro_f1(gold, ["negative", "positive", "positive", "negative"]) == 0.0

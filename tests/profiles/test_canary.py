@@ -288,3 +288,67 @@ def test_canaries_absent_with_a_real_worker_and_broker(
     for c in canaries:
         assert selectors.customer_personal_data(
             customer_id=selectors.customer_find(email=c.email))["name"] == c.name
+
+
+# Issue 18 §4: sentiment is computed at ingestion on the ORIGINAL text, in memory, before pseudonymization;
+# only the language, the label and the score are stored. Each ticket below names its author and says clearly
+# how they feel; after ingestion (API and CSV) the mood is stored and neither the identifiers nor the
+# original text are found anywhere in the database, the logs or the task messages.
+MOOD_TEXTS = {
+    "pl": ("Jestem bardzo rozczarowany, fatalna obsługa i uszkodzona paczka. Nazywam się {name}, "
+           "tel. {phone}, {email}.", "negative"),
+    "nl": ("Ik ben erg teleurgesteld, slechte service en een kapot pakket. U spreekt met {name}, "
+           "bel {phone} of mail {email}.", "negative"),
+    "fi": ("Kiitos, todella hyvää ja ystävällistä palvelua! Olen {name}, puhelin {phone}, sähköposti {email}.",
+           "positive"),
+    "sv": ("Fantastisk service, mycket trevlig och hjälpsam personal, tack! Jag heter {name}, ring {phone} "
+           "eller mejla {email}.", "positive"),
+    "en": ("This is terrible, the parcel arrived broken and I am very angry. This is {name}, call {phone} or "
+           "email {email}.", "negative"),
+}
+
+
+def _mood_text(c: Canary) -> str:
+    return MOOD_TEXTS[c.locale][0].format(name=c.name, phone=c.phone_written, email=c.email)
+
+
+@pytest.mark.django_db
+def test_ticket_sentiment_is_stored_without_the_original_text_anywhere(
+    api: Any, caplog: pytest.LogCaptureFixture, published: Published, django_capture_on_commit_callbacks: Any
+) -> None:
+    import csv
+
+    from profiles.models import Ticket
+
+    canaries = _canaries("s1")
+    caplog.set_level(logging.DEBUG)
+    via_api, via_csv = canaries[::2], canaries[1::2]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/v1/ingest/customers/", {"records": [
+            {"source": "crm", "external_id": c.external_id, "name": c.name, "email": c.email,
+             "phone": c.phone_written, "country": LANGUAGES[c.locale][3], "preferred_language": c.locale}
+            for c in canaries]}, format="json")
+        assert response.json()["summary"]["created"] == len(canaries)
+        response = api.post("/api/v1/ingest/tickets/", {"records": [
+            {"source": "support", "external_id": f"T-{c.external_id}", "customer_external_id": c.external_id,
+             "customer_source": "crm", "opened_at": "2025-06-01T10:00:00Z", "text": _mood_text(c)}
+            for c in via_api]}, format="json")
+        assert response.json()["summary"]["created"] == len(via_api)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["external_id", "customer_external_id", "customer_source", "opened_at", "text"])
+        for c in via_csv:
+            writer.writerow([f"T-{c.external_id}", c.external_id, "crm", "2025-06-01T10:00:00Z", _mood_text(c)])
+        job = run_import(stream=io.BytesIO(buffer.getvalue().encode()), source="support", actor="cli")
+        assert (job.created, job.rejected) == (len(via_csv), 0)
+
+    for c in canaries:
+        cid = selectors.customer_find(source="crm", external_id=c.external_id)
+        ticket = Ticket.objects.get(customer_id=cid)
+        assert (ticket.language, ticket.sentiment_label) == (c.locale, MOOD_TEXTS[c.locale][1]), c.locale
+        assert ticket.sentiment_score is not None and -1.0 <= ticket.sentiment_score <= 1.0
+    originals = [_mood_text(c) for c in canaries]
+    needles = [n for c in canaries for n in c.needles()] + originals
+    assert _scan_database(needles) == []
+    assert _scan_logs(caplog.records, needles) == []
+    assert not any(n.lower() in published.text().lower() for n in needles)

@@ -84,11 +84,16 @@ def _bulk_facts(ids: list[uuid.UUID], events: Any, now: Any) -> None:
                                           categories, strict=True)
     ]
     Order.objects.bulk_create(orders, batch_size=2000)
+    sentiment = np.asarray(events.ticket_sentiment, dtype=np.float64)
+    if len(sentiment) != len(events.ticket_day):
+        sentiment = np.full(len(events.ticket_day), np.nan)
     tickets = [
         Ticket(customer_id=ids[c], source="support", external_digest=f"t-{uuid.uuid4().hex}", opened_at=at(d),
-               escalated=bool(e), satisfaction=None if np.isnan(s) else int(s))
-        for c, d, e, s in zip(events.ticket_customer, events.ticket_day, events.ticket_escalated,
-                              events.ticket_satisfaction, strict=True)
+               escalated=bool(e), satisfaction=None if np.isnan(s) else int(s),
+               sentiment_score=None if np.isnan(mood) else float(mood),
+               sentiment_label="unknown" if np.isnan(mood) else "neutral")
+        for c, d, e, s, mood in zip(events.ticket_customer, events.ticket_day, events.ticket_escalated,
+                                    events.ticket_satisfaction, sentiment, strict=True)
     ]
     Ticket.objects.bulk_create(tickets, batch_size=2000)
     interactions, nps, referrals = [], [], []

@@ -37,6 +37,7 @@ def test_score_response_has_every_documented_field(api, active_model):
         "customer", "purpose", "clv", "clv_score", "churn_probability", "risk_level", "upsell", "advocacy",
         "segment", "tier", "service_level", "recommendation", "explanation", "model_versions", "decision_id",
         "computed_at", "override",
+        "current_mood",  # issue 18
     }
     assert body["customer"] == str(cid)
     assert set(body["clv"]) == {"amount", "currency", "horizon_days"}
@@ -55,6 +56,7 @@ def test_score_response_has_every_documented_field(api, active_model):
     assert first["text"].startswith(first["label"] + ": ") and "points)" in first["text"]
     assert body["model_versions"]["clv"] == "test-model-1"
     assert body["override"] is None
+    assert body["current_mood"] == {"label": "unknown", "score": None, "tickets": 0, "window_days": 90}
     [decision] = decisions_for(cid)
     assert body["decision_id"] == decision.pk
     assert decision.requester == api.api_client.requester

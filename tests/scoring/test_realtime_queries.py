@@ -3,8 +3,9 @@
 A warm request (stored fresh score, purposes and data key seen before) costs: token authentication (one
 query), the consent gate (one query: purpose, customer liveness, current consent, notice supersession,
 restriction and objection), the stored score with its active override and the customer's wrapped data key
-(one query), and the decision with its sealing-outbox row (one statement on PostgreSQL, atomic by itself:
-no BEGIN/COMMIT round trips; two inserts in a transaction of their own on SQLite). Everything that can change is read by those queries at the moment of scoring: a change
+(one query), the decision with its sealing-outbox row (one statement on PostgreSQL, atomic by itself:
+no BEGIN/COMMIT round trips; two inserts in a transaction of their own on SQLite), and the customer's current
+mood (one indexed query on the tickets' stored sentiment scores, issue 18). Everything that can change is read by those queries at the moment of scoring: a change
 committed by another connection just before a request is honoured by that request.
 """
 
@@ -25,7 +26,7 @@ from tests.scoring.helpers import ACTOR, SCORING, customer_with_history, decisio
 
 # A warm request opens no transaction of its own. SQLite: the two decision inserts sit in a savepoint (here,
 # inside the test's transaction).
-SERVE_QUERIES = 3 if connection.vendor == "postgresql" else 6
+SERVE_QUERIES = 4 if connection.vendor == "postgresql" else 7
 
 
 def _url(cid: Any) -> str:
@@ -47,9 +48,10 @@ def test_warm_score_serve_makes_exactly_its_queries(active_model, django_assert_
         result = services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
     statements = _statements(ctx)
     if connection.vendor == "postgresql":
-        assert statements == ["SELECT", "SELECT", "WITH"]
+        assert statements == ["SELECT", "SELECT", "WITH", "SELECT"]
     else:
-        assert statements == ["SELECT", "SELECT", "SAVEPOINT", "INSERT", "INSERT", "RELEASE"]
+        assert statements == ["SELECT", "SELECT", "SAVEPOINT", "INSERT", "INSERT", "RELEASE", "SELECT"]
+    assert "profiles_ticket" in ctx.captured_queries[-1]["sql"]  # the current mood (issue 18)
     decision = DecisionRecord.objects.get(pk=result.decision_id)
     assert decision.decision_type == "served_score"
     assert PendingSeal.objects.filter(record_type="decision", row_id=decision.pk,
@@ -293,7 +295,7 @@ def test_the_hot_statements_are_prepared_after_a_few_runs_and_answer_the_same(ac
     results = [services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
                for _ in range(7)]
     prepared = _prepared_statements()  # on this connection: the three hot statements, and nothing else
-    assert len(prepared) == 3
+    assert len(prepared) == 3  # (the current mood's ticket query, issue 18, is a plain ORM query: not prepared)
     assert sum("consent_consentstatecurrent" in s for s in prepared) == 1  # the gate
     assert sum(s.startswith('SELECT "scoring_customerscore"') for s in prepared) == 1  # the stored score
     assert sum("audit_pendingseal" in s for s in prepared) == 1  # the decision with its outbox row

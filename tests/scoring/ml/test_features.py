@@ -17,6 +17,9 @@ from scoring.ml.features import (
 from scoring.ml.synthetic import generate_events
 
 REQUIRED = {
+    "sentiment_avg",  # issue 18: ticket sentiment
+    "sentiment_trend_90d",
+    "sentiment_tickets_90d",
     "recency_days",
     "frequency",
     "monetary_total",
