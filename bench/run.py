@@ -40,6 +40,7 @@ SECTIONS: dict[int, tuple[str, str, int, int]] = {
     4: ("bench.s4_cdnow", "s4-cdnow", 60, 900),
     5: ("bench.s5_subject_audit", "s5-subject-audit", 80, 2 * 3600),
     6: ("bench.s6_import", "s6-import", 40, 1800),
+    7: ("bench.s7_webhooks", "s7-webhooks", 60, 1800),
 }
 QUICK_BUDGET_SECONDS = 285
 
@@ -64,10 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="small scales, < 5 minutes (default)")
     mode.add_argument("--full", action="store_true", help="full scales (headline figures)")
-    p.add_argument("--sections", default="1,2,3,4,5,6", help="comma-separated section numbers (default all)")
+    p.add_argument("--sections", default="1,2,3,4,5,6,7", help="comma-separated section numbers (default all)")
     p.add_argument("--scale", default=None,
                    help="section-specific sizes, e.g. 10k,100k (section 2 customers, 5 decision records, "
-                        "6 rows, 3 English texts, 1 seconds per load step)")
+                        "6 rows, 3 English texts, 1 seconds per load step, 7 customers,events)")
     p.add_argument("--repeats", type=int, default=3, help="repetitions of each timed measurement (default 3)")
     p.add_argument("--budget", type=int, default=None,
                    help="overall seconds; sections not started in time are skipped (quick default "
@@ -228,7 +229,7 @@ def run_all(args: argparse.Namespace) -> int:
         os.environ[prepared.RUN_ID_ENV] = uuid.uuid4().hex
         _quietly(prepared.drop_caches)
     t_start = time.perf_counter()
-    if set(wanted) & {1, 2, 5, 6}:
+    if set(wanted) & {1, 2, 5, 6, 7}:
         try:
             spent = dbutil.ensure_template()
             if spent:
@@ -277,7 +278,7 @@ def run_all(args: argparse.Namespace) -> int:
             errors += 1
     if own_run_id:
         _quietly(prepared.drop_caches)
-    if mode == "quick" and set(wanted) & {1, 2, 5, 6}:
+    if mode == "quick" and set(wanted) & {1, 2, 5, 6, 7}:
         _quietly(dbutil.drop_namespace)  # sections stopped on a time limit may have left theirs behind
     # Summary of targets.
     print("\n=== Targets ===")

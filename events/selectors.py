@@ -29,3 +29,8 @@ def outbox_backlog() -> dict[str, object]:
 
     row = OutboxEvent.objects.filter(dispatched_at__isnull=True).aggregate(n=Count("id"), oldest=Min("created_at"))
     return {"pending": int(row["n"] or 0), "oldest": row["oldest"]}
+
+
+def events_undispatched_exist() -> bool:
+    """Whether any event waits for the relay (a read on the partial index; no lock)."""
+    return OutboxEvent.objects.filter(dispatched_at__isnull=True).exists()

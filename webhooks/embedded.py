@@ -61,7 +61,7 @@ def start_if_configured() -> None:
         return
     if float(getattr(settings, "WEBHOOK_EMBEDDED_INTERVAL_SECONDS", 2)) <= 0:
         return
-    if len(sys.argv) > 1 and sys.argv[1] == "runserver":
-        # with the autoreloader, only the child process (RUN_MAIN) serves requests
-        if "--noreload" in sys.argv or os.environ.get("RUN_MAIN") == "true":
-            start()
+    serving = len(sys.argv) > 1 and sys.argv[1] == "runserver"
+    # with the autoreloader, only the child process (RUN_MAIN) serves requests
+    if serving and ("--noreload" in sys.argv or os.environ.get("RUN_MAIN") == "true"):
+        start()

@@ -37,7 +37,7 @@ def deliveries_for_customer(*, customer_id: uuid.UUID) -> list[Delivery]:
 def delivery_health(*, recent: int = 20) -> dict[str, Any]:
     """Counts by state, deliveries failing now (pending after a failed attempt), the most recent failures,
     the outbox backlog and the deliveries of the last 24 hours."""
-    counts = {state: 0 for state in Delivery.State.values}
+    counts = dict.fromkeys(Delivery.State.values, 0)
     for row in Delivery.objects.values("state").annotate(n=Count("id")).order_by():
         counts[row["state"]] = int(row["n"])
     retrying = Delivery.objects.filter(state=Delivery.State.PENDING, attempts__gt=0).count()

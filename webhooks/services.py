@@ -168,7 +168,11 @@ def outbox_relay(*, limit: int = 1000, now: datetime | None = None) -> int:
 
 def outbox_relay_all(*, batch: int = 1000, max_batches: int = 100, now: datetime | None = None) -> int:
     """Relay until the outbox is drained (bounded). Returns the number of events relayed."""
+    from events import selectors as events_selectors
+
     total = 0
+    if not events_selectors.events_undispatched_exist():  # no write transaction when there is nothing to do
+        return 0
     for _ in range(max_batches):
         n = outbox_relay(limit=batch, now=now)
         total += n
@@ -221,10 +225,13 @@ def _claim(*, now: datetime, limit: int) -> list[Delivery]:
     (``next_attempt_at`` moves past the lease: a crashed sender's deliveries come back after it)."""
     earlier = Delivery.objects.filter(subscription_id=OuterRef("subscription_id"), customer_id=OuterRef("customer_id"),
                                       state=Delivery.State.PENDING, seq__lt=OuterRef("seq"))
+    due = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now,
+                                   subscription__deleted_at__isnull=True)
+           .exclude(Exists(earlier)).order_by("seq", "id"))
+    if not due.exists():  # nothing due: no write transaction (SQLite: no write lock taken)
+        return []
     with transaction.atomic():
-        qs = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now,
-                                      subscription__deleted_at__isnull=True)
-              .exclude(Exists(earlier)).order_by("seq", "id"))
+        qs = due
         if connection.features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
         claimed = list(qs.select_related("subscription", "event")[: max(1, limit)])
@@ -314,10 +321,22 @@ def _send_batch(claimed: list[Delivery], *, now: datetime, pool: Pool) -> SendCo
                 d.next_attempt_at = min(now + timedelta(seconds=retry_delay(d.attempts)), deadline)
                 counts.failed += 1
         updates.append(d)
+    # One UPDATE per distinct outcome (all the deliveries of a healthy endpoint share one), not per row.
+    groups: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+    for d in updates:
+        values: dict[str, Any] = {"state": d.state, "reason": d.reason, "last_status": d.last_status,
+                                  "last_error": d.last_error}
+        if d.state == Delivery.State.DELIVERED:
+            values["delivered_at"] = d.delivered_at
+        elif d.state == Delivery.State.PENDING:
+            values["next_attempt_at"] = d.next_attempt_at
+        elif d.state == Delivery.State.DROPPED:
+            values["attempts"] = d.attempts  # the claim counted an attempt that was not made
+        groups.setdefault(tuple(sorted(values.items())), []).append(d.pk)
     with transaction.atomic():
-        Delivery.objects.bulk_update(updates, ["state", "reason", "attempts", "last_status", "last_error",
-                                               "delivered_at", "next_attempt_at", "window_started_at"],
-                                     batch_size=500)
+        for key, pks in groups.items():
+            for start in range(0, len(pks), 500):
+                Delivery.objects.filter(pk__in=pks[start:start + 500]).update(**dict(key))
         if recipients:
             WebhookRecipient.objects.bulk_create(list(recipients.values()), update_conflicts=True,
                                                  unique_fields=["subscription", "customer_id"],
@@ -380,7 +399,10 @@ def kick() -> None:
 
 
 def kick_on_commit() -> None:
-    """Register ``kick`` once per transaction (many events, one kick)."""
+    """Register ``kick`` once per transaction (many events, one kick). ``WEBHOOK_KICK_ON_COMMIT = False``
+    leaves relaying to beat (or the embedded loop's timer)."""
+    if not _setting("WEBHOOK_KICK_ON_COMMIT", True):
+        return
     conn = transaction.get_connection()
     if conn.in_atomic_block and any(item[1] is kick for item in conn.run_on_commit):
         return

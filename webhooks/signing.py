@@ -12,9 +12,8 @@ import secrets
 from datetime import datetime
 from uuid import UUID
 
-from standardwebhooks.webhooks import Webhook
-
 from django.conf import settings
+from standardwebhooks.webhooks import Webhook
 
 from config import envelope
 

@@ -32,20 +32,30 @@ def _pinned(address: str, port: int) -> Any:
     return create_connection
 
 
+_TLS: ssl.SSLContext | None = None
+
+
+def _tls() -> ssl.SSLContext:
+    """One verifying TLS context per process (loading the CA store costs tens of milliseconds)."""
+    global _TLS
+    if _TLS is None:
+        _TLS = ssl.create_default_context()
+    return _TLS
+
+
 class Pool:
     """Keep-alive connections per (scheme, host, port, address) for one delivery pass."""
 
     def __init__(self, *, timeout: float) -> None:
         self.timeout = timeout
         self._conns: dict[tuple[str, str, int, str], http.client.HTTPConnection] = {}
-        self._tls = ssl.create_default_context()
 
     def _connection(self, target: Target) -> http.client.HTTPConnection:
         key = (target.scheme, target.host, target.port, target.address)
         conn = self._conns.get(key)
         if conn is None:
             if target.scheme == "https":
-                conn = http.client.HTTPSConnection(target.host, target.port, timeout=self.timeout, context=self._tls)
+                conn = http.client.HTTPSConnection(target.host, target.port, timeout=self.timeout, context=_tls())
             else:
                 conn = http.client.HTTPConnection(target.host, target.port, timeout=self.timeout)
             conn._create_connection = _pinned(target.address, target.port)  # type: ignore[attr-defined]

@@ -83,11 +83,10 @@ def url_check(url: object) -> Target:
     addresses = _resolve(host, port)
     if not addresses:
         raise _refuse("unresolvable_host", "The URL's host does not resolve.")
-    if not _private_allowed(host):
-        if not all(_address_public(a) for a in addresses):
-            raise _refuse("private_address",
-                          "The URL's host resolves to a private, loopback or link-local address; list the host in "
-                          "WEBHOOK_ALLOWED_PRIVATE_HOSTS to allow it.")
+    if not _private_allowed(host) and not all(_address_public(a) for a in addresses):
+        raise _refuse("private_address",
+                      "The URL's host resolves to a private, loopback or link-local address; list the host in "
+                      "WEBHOOK_ALLOWED_PRIVATE_HOSTS to allow it.")
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"

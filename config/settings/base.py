@@ -238,6 +238,8 @@ WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=5.0
 WEBHOOK_RETRY_MAX_INTERVAL_SECONDS = env.float("WEBHOOK_RETRY_MAX_INTERVAL_SECONDS", default=3600.0)
 WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600)
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=120)
+# Relay right after each commit that wrote events (False: only beat / the embedded loop's timer relays).
+WEBHOOK_KICK_ON_COMMIT = env.bool("WEBHOOK_KICK_ON_COMMIT", default=True)
 # Embedded mode only: the in-process relay/delivery loop of runserver wakes at least this often (0: off).
 WEBHOOK_EMBEDDED_INTERVAL_SECONDS = env.float("WEBHOOK_EMBEDDED_INTERVAL_SECONDS", default=2.0)
 
