@@ -27,7 +27,9 @@ class Outcome:
 
 def _pinned(address: str, port: int) -> Any:
     def create_connection(_addr: Any, timeout: Any = None, source_address: Any = None) -> socket.socket:
-        return socket.create_connection((address, port), timeout, source_address)
+        sock = socket.create_connection((address, port), timeout, source_address)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small requests: no Nagle delay
+        return sock
 
     return create_connection
 

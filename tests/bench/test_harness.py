@@ -15,7 +15,8 @@ import pytest
 
 BENCH_MODULES = ["bench", "bench.common", "bench.dbutil", "bench.proc", "bench.worker", "bench.run", "bench.corpus",
                  "bench.datagen", "bench.auditgen", "bench.loadgen", "bench.s1_realtime", "bench.s2_rescore",
-                 "bench.s3_pseudonymize", "bench.s4_cdnow", "bench.s5_subject_audit", "bench.s6_import", "bench.bare"]
+                 "bench.s3_pseudonymize", "bench.s4_cdnow", "bench.s5_subject_audit", "bench.s6_import", "bench.s7_webhooks",
+                 "bench.bare"]
 
 
 @pytest.mark.parametrize("name", BENCH_MODULES)
@@ -27,7 +28,7 @@ def test_harness_module_imports(name: str) -> None:
 def test_every_section_module_exposes_run() -> None:
     from bench.run import SECTIONS
 
-    assert sorted(SECTIONS) == [1, 2, 3, 4, 5, 6]
+    assert sorted(SECTIONS) == [1, 2, 3, 4, 5, 6, 7]
     for module_name, slug, quick_cap, full_cap in SECTIONS.values():
         module = importlib.import_module(module_name)
         assert callable(module.run)
