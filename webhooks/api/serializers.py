@@ -64,6 +64,6 @@ class EventEnvelope(serializers.Serializer):
     """The body POSTed to a receiver, signed with the Standard Webhooks headers (webhook-id = id)."""
 
     id = serializers.UUIDField(help_text="Stable event id (also the webhook-id header): deduplicate on it.")
-    type = serializers.ChoiceField(choices=list(PUBLIC_EVENT_TYPES))
+    type = serializers.CharField(help_text="One of: " + ", ".join(PUBLIC_EVENT_TYPES) + ".")
     timestamp = serializers.DateTimeField()
     data = EventData()
