@@ -344,7 +344,7 @@ def _send_batch(claimed: list[Delivery], *, now: datetime, sender: _Sender) -> S
             outcomes[d.pk] = Outcome(False, None, str(target.code)[:64])
             continue
         if sub.id not in secrets:
-            secrets[sub.id] = signing.secret_open(subscription_id=sub.id, sealed=sub.secret_sealed,
+            secrets[sub.id] = signing.secret_open(subscription_id=sub.id, sealed=bytes(sub.secret_sealed),
                                                   kek_id=sub.secret_kek_id)
         body = event_body(d.event)
         headers = signing.signed_headers(secret=secrets[sub.id], msg_id=str(d.event.event_id), body=body,

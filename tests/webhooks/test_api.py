@@ -176,3 +176,6 @@ def test_the_subscription_api_and_event_envelope_are_in_the_openapi_schema(api):
     assert "400" in paths["/api/v1/webhooks"]["post"]["responses"]
     components = schema["components"]["schemas"]
     assert {"EventEnvelope", "EventData", "SubscriptionCreatedOutput"} <= set(components)
+    assert set(components["EventEnvelope"]["properties"]) == {"id", "type", "timestamp", "data"}
+    assert {"decision_id", "tier", "previous_tier", "risk_level", "previous_risk_level", "reasons", "kind",
+            "fields", "aliases", "customer", "purpose"} <= set(components["EventData"]["properties"])

@@ -33,7 +33,7 @@ class ErrorOutput(serializers.Serializer):
     code = serializers.CharField()
     detail = serializers.CharField()
     correlation_id = serializers.CharField(required=False)
-    errors = serializers.DictField(required=False)
+    errors = serializers.DictField(required=False)  # type: ignore[assignment]  # a declared field named like Serializer.errors
 
 
 class EventData(serializers.Serializer):
@@ -54,7 +54,7 @@ class EventData(serializers.Serializer):
     # consent.withdrawn
     kind = serializers.ChoiceField(choices=["withdrawn", "restricted", "objected"], required=False)
     # customer.rectified
-    fields = serializers.ListField(child=serializers.CharField(), required=False,
+    fields = serializers.ListField(child=serializers.CharField(), required=False,  # type: ignore[assignment]
                                    help_text="Names of the corrected fields (never their values).")
     # customer.erased
     aliases = serializers.ListField(child=serializers.UUIDField(), required=False)
@@ -66,4 +66,4 @@ class EventEnvelope(serializers.Serializer):
     id = serializers.UUIDField(help_text="Stable event id (also the webhook-id header): deduplicate on it.")
     type = serializers.CharField(help_text="One of: " + ", ".join(PUBLIC_EVENT_TYPES) + ".")
     timestamp = serializers.DateTimeField()
-    data = EventData()
+    data = EventData()  # type: ignore[assignment]  # a declared field named like Serializer.data
