@@ -164,6 +164,9 @@ def outbox_relay(*, limit: int = 1000, now: datetime | None = None) -> int:
         )
     if rows:
         Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    erased = [cid for e in events if e.type == "customer.erased" for cid in _notice_customers(e)]
+    if erased:  # the erasure notices are queued to every past recipient: the recipient records have served
+        WebhookRecipient.objects.filter(customer_id__in=erased).delete()
     events_services.events_mark_dispatched(ids=[e.pk for e in events], at=now)
     return len(events)
 
@@ -351,7 +354,7 @@ def _send_batch(claimed: list[Delivery], *, now: datetime, sender: _Sender) -> S
                                          at=datetime.now(UTC))  # the real clock: receivers check it
         jobs.append((target, body, headers))
         job_deliveries.append(d)
-        if d.customer_id is not None:
+        if d.customer_id is not None and d.event_type != "customer.erased":  # the last word: nothing to recall
             recipients[(sub.id, d.customer_id)] = WebhookRecipient(
                 subscription_id=sub.id, customer_id=d.customer_id, first_sent_at=now, last_sent_at=now)
     for d, outcome in zip(job_deliveries, sender.post_all(jobs), strict=True):

@@ -217,6 +217,10 @@ def test_erasure_notices_reach_past_recipients_that_never_subscribed_to_them(api
         assert receiver.events()[-1]["data"] == {"customer": str(cid), "purpose": None, "aliases": []}
         assert erased_subscriber.types() == ["customer.erased"]
         assert later.types() == ["score.tier_changed"]  # nothing about the erased customer
+        from webhooks.models import WebhookRecipient
+
+        assert not WebhookRecipient.objects.filter(customer_id=cid).exists()  # served its purpose
+        assert WebhookRecipient.objects.filter(customer_id=other_customer).count() == 2
     finally:
         later.stop()
         erased_subscriber.stop()
