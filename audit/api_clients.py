@@ -30,6 +30,7 @@ KNOWN_SCOPES = (
     "route:read",
     "dsr:read",
     "dsr:write",
+    "webhooks:admin",
 )
 TOKEN_PREFIX = "psk_"
 

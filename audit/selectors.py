@@ -259,3 +259,13 @@ def api_client_list() -> list[dict[str, Any]]:
          "active": c.revoked_at is None and c.expires_at > now}
         for c in ApiClient.objects.order_by("name")
     ]
+
+
+def decision_ids_by_key(*, keys: Sequence[str]) -> dict[str, int]:
+    """Decision ids by ``decision_key`` (batch paths that wrote records in bulk), one query per 500 keys."""
+    found: dict[str, int] = {}
+    keys = list(dict.fromkeys(keys))
+    for start in range(0, len(keys), 500):
+        found.update(DecisionRecord.objects.filter(decision_key__in=keys[start:start + 500])
+                     .values_list("decision_key", "id"))
+    return found

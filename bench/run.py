@@ -40,6 +40,7 @@ SECTIONS: dict[int, tuple[str, str, int, int]] = {
     4: ("bench.s4_cdnow", "s4-cdnow", 60, 900),
     5: ("bench.s5_subject_audit", "s5-subject-audit", 80, 2 * 3600),
     6: ("bench.s6_import", "s6-import", 40, 1800),
+    7: ("bench.s7_webhooks", "s7-webhooks", 90, 1800),
     8: ("bench.s8_sentiment", "s8-sentiment", 30, 600),  # issue 18: ticket sentiment per language
 }
 QUICK_BUDGET_SECONDS = 285
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated section numbers (default all)")
     p.add_argument("--scale", default=None,
                    help="section-specific sizes, e.g. 10k,100k (section 2 customers, 5 decision records, "
-                        "6 rows, 3 English texts, 1 seconds per load step)")
+                        "6 rows, 3 English texts, 1 seconds per load step, 7 customers,events)")
     p.add_argument("--repeats", type=int, default=3, help="repetitions of each timed measurement (default 3)")
     p.add_argument("--budget", type=int, default=None,
                    help="overall seconds; sections not started in time are skipped (quick default "
@@ -230,7 +231,7 @@ def run_all(args: argparse.Namespace) -> int:
         os.environ[prepared.RUN_ID_ENV] = uuid.uuid4().hex
         _quietly(prepared.drop_caches)
     t_start = time.perf_counter()
-    if set(wanted) & {1, 2, 5, 6}:
+    if set(wanted) & {1, 2, 5, 6, 7}:
         try:
             spent = dbutil.ensure_template()
             if spent:
@@ -279,7 +280,7 @@ def run_all(args: argparse.Namespace) -> int:
             errors += 1
     if own_run_id:
         _quietly(prepared.drop_caches)
-    if mode == "quick" and set(wanted) & {1, 2, 5, 6}:
+    if mode == "quick" and set(wanted) & {1, 2, 5, 6, 7}:
         _quietly(dbutil.drop_namespace)  # sections stopped on a time limit may have left theirs behind
     # Summary of targets.
     print("\n=== Targets ===")

@@ -25,6 +25,9 @@ app.conf.beat_schedule = {
     "dsr-export-cleanup": {"task": "subject_rights.tasks.delete_expired_exports", "schedule": 3600.0},
     "audit-seal": {"task": "audit.tasks.seal_chain", "schedule": 10.0},
     "audit-checkpoint": {"task": "audit.tasks.write_checkpoint", "schedule": 60.0},
+    # Webhooks: safety net of the on-commit relay kick, and the retry schedule of failed deliveries.
+    "webhooks-relay": {"task": "webhooks.tasks.relay_outbox", "schedule": 5.0},
+    "webhooks-deliver": {"task": "webhooks.tasks.deliver_due", "schedule": 5.0},
     "retention-purge": {"task": "profiles.tasks.purge_expired", "schedule": crontab(hour=3, minute=30)},
 }
 

@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("profiles.api.urls")),
     path("", include("consent.api.urls")),
     path("", include("scoring.api.urls")),
+    path("", include("webhooks.api.urls")),
     path("", include("subject_rights.api.urls")),
 ]
 

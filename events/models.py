@@ -21,10 +21,16 @@ class OutboxEvent(models.Model):
     purpose = models.CharField(max_length=64, null=True, blank=True)
     payload = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by the relay (``events.services.events_claim_undispatched`` + ``events_mark_dispatched``) once the
+    # event has been fanned out to its recipients; a partial index finds the rest at once.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["customer_id", "id"], name="outbox_customer_seq")]
+        indexes = [
+            models.Index(fields=["customer_id", "id"], name="outbox_customer_seq"),
+            models.Index(fields=["id"], name="outbox_undispatched", condition=models.Q(dispatched_at__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type}:{self.event_id}"

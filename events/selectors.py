@@ -21,3 +21,16 @@ def event_get(*, event_id: UUID) -> OutboxEvent | None:
 
 def events_for_customer(*, customer_id: UUID, limit: int = 200) -> list[OutboxEvent]:
     return list(OutboxEvent.objects.filter(customer_id=customer_id).order_by("-id")[:limit])
+
+
+def outbox_backlog() -> dict[str, object]:
+    """How many events wait for the relay, and since when (delivery health)."""
+    from django.db.models import Count, Min
+
+    row = OutboxEvent.objects.filter(dispatched_at__isnull=True).aggregate(n=Count("id"), oldest=Min("created_at"))
+    return {"pending": int(row["n"] or 0), "oldest": row["oldest"]}
+
+
+def events_undispatched_exist() -> bool:
+    """Whether any event waits for the relay (a read on the partial index; no lock)."""
+    return OutboxEvent.objects.filter(dispatched_at__isnull=True).exists()

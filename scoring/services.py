@@ -192,6 +192,7 @@ class _Current:
     computed_now: bool
     override: ScoreOverride | None = None
     wrapped_key: dict[str, Any] | None = None  # read with the score (profiles' expressions), for sealing
+    previous: tuple[str, str] | None = None  # (tier, risk level) of the stored score this one replaced
 
 
 def _computed_fields(c: engine.ComputedScore, *, thresholds_ref: str, as_of: datetime, run_id: uuid.UUID | None,
@@ -386,7 +387,8 @@ def _computed(*, customer_id: uuid.UUID, purpose: str, stored: _Current | None, 
     _upsert_scores([fresh])
     if stored is None:
         return _Current(fresh, models.versions(), True, _active_override(customer_id, purpose))
-    return _Current(fresh, models.versions(), True, stored.override, stored.wrapped_key)
+    return _Current(fresh, models.versions(), True, stored.override, stored.wrapped_key,
+                    previous=(stored.row.tier, stored.row.risk_level))
 
 
 def _active_override(customer_id: uuid.UUID, purpose: str) -> ScoreOverride | None:
@@ -419,6 +421,67 @@ def _seal(customer_id: uuid.UUID, row: CustomerScore, wrapped_key: dict[str, Any
         )
     except DecryptionError:  # erased between the gate and now: no decision without its sealed details
         raise NotFound("Customer not found.") from None
+
+
+# --------------------------------------------------------------------------- score events (outbox)
+#
+# ``score.tier_changed`` / ``score.risk_raised`` are recorded in the decision's transaction, only when the
+# tier changes or the risk level rises against the previous STORED score of the customer and purpose (a
+# first score has nothing to change from). Payloads hold scores, tiers and reasons in words: no personal data.
+
+_RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
+REASONS_PER_EVENT = 3
+
+
+def score_event_types(previous: tuple[str, str] | None, tier: str, risk_level: str) -> list[str]:
+    if previous is None:
+        return []
+    types = []
+    if previous[0] != tier:
+        types.append("score.tier_changed")
+    if _RISK_ORDER.get(risk_level, -1) > _RISK_ORDER.get(previous[1], -1):
+        types.append("score.risk_raised")
+    return types
+
+
+def _event_reasons(explanation: dict[str, Any], model: str) -> list[str]:
+    """The largest contributions of ``model`` (``clv`` for a tier, ``churn`` for a risk), in words."""
+    exp = explanation.get(model) if isinstance(explanation, dict) else None
+    if not exp:
+        return []
+    items = [item for item in exp.get("contributions", []) if item[2] != 0.0][:REASONS_PER_EVENT]
+    return [engine.contribution_text(name, value, float(c), exp["unit"]) for name, value, c in items]
+
+
+def _score_events(*, customer_id: uuid.UUID, purpose: str, decision_id: int, previous: tuple[str, str] | None,
+                  row: dict[str, Any], explanation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The score events (``events.services`` records) of one scored customer; ``row`` holds its score values."""
+    types = score_event_types(previous, row["tier"], row["risk_level"])
+    if not types or previous is None:
+        return []
+    base = {
+        "decision_id": int(decision_id), "tier": row["tier"], "previous_tier": previous[0],
+        "risk_level": row["risk_level"], "previous_risk_level": previous[1],
+        "clv": round(float(row["clv"]), 2), "churn_probability": round(float(row["churn_probability"]), 4),
+        "upsell": round(float(row["upsell"]), 4), "advocacy": round(float(row["advocacy"]), 4),
+        "service_level": dict(row["service_level"] or {}),
+    }
+    return [{"type": kind, "customer_id": customer_id, "purpose": purpose,
+             "payload": {**base, "reasons": _event_reasons(explanation, "clv" if kind == "score.tier_changed"
+                                                           else "churn")}}
+            for kind in types]
+
+
+def _record_score_events(events: list[dict[str, Any]]) -> None:
+    if events:
+        from events import services as events_services
+
+        events_services.events_record_many(events=events)
+
+
+def _row_values(row: CustomerScore) -> dict[str, Any]:
+    return {"tier": row.tier, "risk_level": row.risk_level, "clv": row.clv, "churn_probability": row.churn_probability,
+            "upsell": row.upsell, "advocacy": row.advocacy, "service_level": row.service_level}
 
 
 # --------------------------------------------------------------------------- real time
@@ -455,6 +518,10 @@ def _serve_decision(cid: uuid.UUID, purpose: str, requester: str, gate: Any, cur
         model_versions=current.versions, features_hash=row.features_hash, outputs=outputs,
         sealed_details=_seal(cid, row, current.wrapped_key),
     )
+    if current.computed_now:
+        _record_score_events(_score_events(customer_id=cid, purpose=purpose, decision_id=decision.pk,
+                                           previous=current.previous, row=_row_values(row),
+                                           explanation=row.explanation))
     return ScoreResult(
         customer_id=cid, purpose=purpose, clv=outputs["clv"], currency=row.currency, clv_score=outputs["clv_score"],
         churn_probability=outputs["churn_probability"], risk_level=row.risk_level, upsell=outputs["upsell"],
@@ -521,6 +588,10 @@ def route_ticket(*, customer_id: uuid.UUID, category: str, purpose: str, request
         model_versions=current.versions, features_hash=row.features_hash, outputs=decision_outputs,
         sealed_details=_seal(cid, row, current.wrapped_key),
     )
+    if current.computed_now:
+        _record_score_events(_score_events(customer_id=cid, purpose=purpose, decision_id=decision.pk,
+                                           previous=current.previous, row=_row_values(row),
+                                           explanation=row.explanation))
     return RouteResult(
         customer_id=cid, purpose=purpose, ticket_category=category, queue=str(routed["queue"]),
         sla_hours=int(str(routed["sla_hours"])), escalation_level=int(str(routed["escalation_level"])),
@@ -549,7 +620,9 @@ def score_refresh(*, customer_id: uuid.UUID, purpose: str, requester: str = "job
     now = timezone.now()
     models = registry.active_models()
     reference = registry.reference_for(models, purpose)
-    previous = CustomerScore.objects.filter(customer_id=cid, purpose=purpose).values_list("tier", flat=True).first()
+    stored_before = CustomerScore.objects.filter(customer_id=cid, purpose=purpose).values_list(
+        "tier", "risk_level").first()
+    previous = stored_before[0] if stored_before is not None else None
     computed = engine.compute_scores([cid], as_of=now, models=models, reference=reference)[0]
     row = CustomerScore(customer_id=cid, purpose=purpose,
                         **_row_fields(computed, models=models, reference=reference, as_of=now, run_id=None, now=now))
@@ -564,6 +637,9 @@ def score_refresh(*, customer_id: uuid.UUID, purpose: str, requester: str = "job
     )
     row.decision_id = decision.pk
     _upsert_scores([row])
+    _record_score_events(_score_events(customer_id=cid, purpose=purpose, decision_id=decision.pk,
+                                       previous=tuple(stored_before) if stored_before is not None else None,
+                                       row=_row_values(row), explanation=computed.explanation))
     profiles_services.customer_mark_fresh(customer_ids=[cid], as_of=now)
     return "scored"
 
@@ -921,6 +997,7 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
         groups.setdefault(group_key, []).append(run)
     records: list[dict[str, Any]] = []
     score_rows: list[dict[str, Any]] = []
+    event_candidates: list[tuple[uuid.UUID, str, str, tuple[str, str] | None, dict[str, Any], dict[str, Any]]] = []
     for group in groups.values():
         allowed = [cid for cid in ids if any(gates[run.pk][cid].allowed for run in group)]
         if not allowed:
@@ -938,8 +1015,9 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
                              for i, cid in enumerate(allowed)])
         purposes = [run.purpose for run in group]
         previous = {
-            (cid, purpose): tier for cid, purpose, tier in CustomerScore.objects.filter(
-                ids_in("customer_id", allowed), purpose__in=purposes).values_list("customer_id", "purpose", "tier")
+            (cid, purpose): (tier, risk) for cid, purpose, tier, risk in CustomerScore.objects.filter(
+                ids_in("customer_id", allowed), purpose__in=purposes).values_list(
+                    "customer_id", "purpose", "tier", "risk_level")
         }
         overrides = {(o.customer_id, o.purpose): o for o in ScoreOverride.objects.filter(
             ids_in("customer_id", allowed), purpose__in=purposes, active=True)}
@@ -962,7 +1040,7 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
             for c in engine.finish_scores(batch, reference=reference, rows=kept):
                 cid = c.customer_id
                 before = previous.get((cid, purpose))
-                changed = before is not None and before != c.tier
+                changed = before is not None and before[0] != c.tier
                 counts[run.pk].tier_changes += int(changed)
                 gate = run_gates[cid]
                 row = {"customer_id": cid, "purpose": purpose, **model_fields,
@@ -972,6 +1050,8 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
                 row["features"] = _EncodedJson(batch.features_json[i])
                 row["explanation"] = _EncodedJson(batch.explanation_json[i])
                 score_rows.append(row)
+                if score_event_types(before, c.tier, c.risk_level):
+                    event_candidates.append((cid, purpose, f"{run.id}:{cid}:{purpose}", before, row, c.explanation))
                 records.append({
                     "customer": cid, "purpose": purpose,
                     "decision_type": "tier_change" if changed else "batch_rescore",
@@ -985,6 +1065,14 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
     if records:
         audit_services.decision_records_bulk(records=records)
         _upsert_score_rows(score_rows)
+    if event_candidates:  # tier changes / risk rises of this chunk: one id lookup, one bulk insert
+        from audit import selectors as audit_selectors
+
+        decision_ids = audit_selectors.decision_ids_by_key(keys=[key for _, _, key, _, _, _ in event_candidates])
+        _record_score_events([event for cid, purpose, key, before, row, explanation in event_candidates
+                              for event in _score_events(customer_id=cid, purpose=purpose,
+                                                         decision_id=decision_ids[key], previous=before, row=row,
+                                                         explanation=explanation)])
     # processed (scored, or refused and its stored score deleted): no longer stale as of the run
     profiles_services.customer_mark_fresh(customer_ids=ids, as_of=max(run.as_of for run in pending))
     finished = timezone.now()

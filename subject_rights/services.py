@@ -31,6 +31,7 @@ from config.envelope import DecryptionError, WrappedKey
 from config.errors import NotFound, ServiceUnavailable, ValidationFailed
 from consent import selectors as consent_selectors
 from consent import services as consent_services
+from events import services as events_services
 from profiles import selectors as profile_selectors
 from profiles import services as profile_services
 
@@ -617,6 +618,9 @@ def _apply_rectification(req: SubjectRequest, *, actor: str) -> None:
                                                 blob=_blob(req.payload_sealed))
     before = _latest_decision_ids(subject)
     changed = profile_services.customer_rectify(customer_id=subject, fields=payload["fields"], actor=actor)
+    if changed:  # GDPR Art. 19: recipients are told (field NAMES only, never values), in this transaction
+        events_services.event_record(type="customer.rectified", customer_id=subject, purpose=None,
+                                     payload={"fields": sorted(changed)})
     rescored = _rescore(subject, actor=actor) if changed else {}
     after = _latest_decision_ids(subject)
     req.result = {**req.result, "changed_fields": changed, "rescored": rescored,
@@ -866,6 +870,10 @@ def _erase_subject_data(customer_id: UUID, *, actor: str) -> None:
     from scoring import services as scoring_services
 
     _exports_shred(Export.objects.filter(subject=customer_id, deleted_at__isnull=True))
+    # GDPR Art. 19: every recipient is told, in this transaction (the pseudonyms merged into the subject too)
+    aliases = profile_selectors.customer_aliases(customer_id=customer_id)
+    events_services.event_record(type="customer.erased", customer_id=customer_id, purpose=None,
+                                 payload={"aliases": [str(a) for a in aliases]})
     scoring_services.scores_erase_customer(customer_id=customer_id)
     consent_services.consent_erase_subject(customer_id=customer_id, actor=actor)
     profile_services.customer_erase(customer_id=customer_id, actor=actor)

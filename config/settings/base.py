@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "profiles",
     "consent",
     "scoring",
+    "webhooks",
     "subject_rights",
 ]
 
@@ -229,6 +230,24 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+
+# --- Webhooks (outbox relay, signed delivery; docs/WEBHOOKS.md) --------------------------------------------
+# http:// URLs are accepted only when WEBHOOK_ALLOW_HTTP (production settings force False: https only).
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+# Hosts that may resolve to private, loopback or link-local addresses (everything else must be public).
+WEBHOOK_ALLOWED_PRIVATE_HOSTS = env.list(
+    "WEBHOOK_ALLOWED_PRIVATE_HOSTS", default=["127.0.0.1", "localhost", "::1"] if DEBUG else [])
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Requests a delivery pass sends side by side (never two of one customer to one endpoint).
+WEBHOOK_SEND_CONCURRENCY = env.int("WEBHOOK_SEND_CONCURRENCY", default=8)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
+WEBHOOK_RETRY_MAX_INTERVAL_SECONDS = env.float("WEBHOOK_RETRY_MAX_INTERVAL_SECONDS", default=3600.0)
+WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600)
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=120)
+# Relay right after each commit that wrote events (False: only beat / the embedded loop's timer relays).
+WEBHOOK_KICK_ON_COMMIT = env.bool("WEBHOOK_KICK_ON_COMMIT", default=True)
+# Embedded mode only: the in-process relay/delivery loop of runserver wakes at least this often (0: off).
+WEBHOOK_EMBEDDED_INTERVAL_SECONDS = env.float("WEBHOOK_EMBEDDED_INTERVAL_SECONDS", default=2.0)
 
 # --- REST framework ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -45,3 +45,7 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://scoring")}
+
+# Webhooks: https only in production, whatever the environment says; private hosts only when listed.
+WEBHOOK_ALLOW_HTTP = False
+WEBHOOK_ALLOWED_PRIVATE_HOSTS = env.list("WEBHOOK_ALLOWED_PRIVATE_HOSTS", default=[])

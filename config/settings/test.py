@@ -32,3 +32,7 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"client": "100000
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": f"{_tmp}/test.sqlite3"}
+# Webhook tests run receivers on http://127.0.0.1 (the production rules are tested with overrides).
+WEBHOOK_ALLOW_HTTP = True
+WEBHOOK_ALLOWED_PRIVATE_HOSTS = ["127.0.0.1"]
+WEBHOOK_TIMEOUT_SECONDS = 2.0

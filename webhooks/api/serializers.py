@@ -1,0 +1,69 @@
+"""Explicit serializers of the webhooks API and of the event payloads sent to subscribers (documented in the
+OpenAPI schema and docs/WEBHOOKS.md). No personal data: pseudonyms, purpose codes, scores, tiers, reasons."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from events.services import PUBLIC_EVENT_TYPES
+
+
+class SubscriptionInput(serializers.Serializer):
+    url = serializers.CharField(max_length=2000, help_text="https URL of the receiver (production: public "
+                                "addresses only, unless the host is in WEBHOOK_ALLOWED_PRIVATE_HOSTS).")
+    events = serializers.ListField(child=serializers.ChoiceField(choices=list(PUBLIC_EVENT_TYPES)),
+                                   allow_empty=False, max_length=len(PUBLIC_EVENT_TYPES))
+    purpose = serializers.CharField(max_length=64, help_text="The purpose the receiver processes data for: it "
+                                    "gets a customer's events only while that consent is active.")
+
+
+class SubscriptionOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.CharField()
+    events = serializers.ListField(child=serializers.CharField())
+    purpose = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class SubscriptionCreatedOutput(SubscriptionOutput):
+    secret = serializers.CharField(help_text="whsec_<base64>: the Standard Webhooks signing secret, shown once.")
+
+
+class ErrorOutput(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    correlation_id = serializers.CharField(required=False)
+    errors = serializers.DictField(required=False)  # type: ignore[assignment]  # a declared field named like Serializer.errors
+
+
+class EventData(serializers.Serializer):
+    customer = serializers.UUIDField(allow_null=True, help_text="The customer's pseudonym.")
+    purpose = serializers.CharField(allow_null=True)
+    # score.tier_changed / score.risk_raised
+    decision_id = serializers.IntegerField(required=False)
+    tier = serializers.CharField(required=False)
+    previous_tier = serializers.CharField(required=False, allow_null=True)
+    risk_level = serializers.CharField(required=False)
+    previous_risk_level = serializers.CharField(required=False, allow_null=True)
+    clv = serializers.FloatField(required=False)
+    churn_probability = serializers.FloatField(required=False)
+    upsell = serializers.FloatField(required=False)
+    advocacy = serializers.FloatField(required=False)
+    service_level = serializers.DictField(required=False)
+    reasons = serializers.ListField(child=serializers.CharField(), required=False)
+    # consent.withdrawn
+    kind = serializers.ChoiceField(choices=["withdrawn", "restricted", "objected"], required=False)
+    # customer.rectified
+    fields = serializers.ListField(child=serializers.CharField(), required=False,  # type: ignore[assignment]
+                                   help_text="Names of the corrected fields (never their values).")
+    # customer.erased
+    aliases = serializers.ListField(child=serializers.UUIDField(), required=False)
+
+
+class EventEnvelope(serializers.Serializer):
+    """The body POSTed to a receiver, signed with the Standard Webhooks headers (webhook-id = id)."""
+
+    id = serializers.UUIDField(help_text="Stable event id (also the webhook-id header): deduplicate on it.")
+    type = serializers.CharField(help_text="One of: " + ", ".join(PUBLIC_EVENT_TYPES) + ".")
+    timestamp = serializers.DateTimeField()
+    data = EventData()  # type: ignore[assignment]  # a declared field named like Serializer.data
