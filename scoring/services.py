@@ -43,7 +43,7 @@ from consent import selectors as consent_selectors
 from profiles import selectors as profiles_selectors
 from profiles import services as profiles_services
 from profiles.aggregates import ids_in
-from scoring import engine, registry
+from scoring import engine, quality, registry
 from scoring.models import (
     CustomerScore,
     ModelArtifact,
@@ -146,6 +146,9 @@ class ScoreResult:
     override: dict[str, Any] | None = None
     automated_tier: str | None = None
     horizon_days: int = 365  # of the CLV amount: the horizon the serving model was trained for
+    # score kinds not served (quality floors, scoring.quality): [{"kind", "code", "reason"}]; their fields are None
+    unavailable: list[dict[str, str]] = field(default_factory=list)
+    tier_basis: dict[str, str] | None = None  # what the tiers rank by (the CLV model, or the naive fallback)
 
 
 @dataclass
@@ -443,6 +446,9 @@ def _serve_decision(cid: uuid.UUID, purpose: str, requester: str, gate: Any, cur
     """Record the served score as a decision and answer it."""
     row = current.row
     outputs = _effective_outputs(row, current.override)
+    unavailable = quality.unavailable_kinds(row.model_version_id, row.churn_model_version_id)
+    for kind in unavailable:
+        outputs.update(dict.fromkeys(engine.UNAVAILABLE_FIELDS[kind]))
     decision = audit_services.decision_record(
         customer=cid, purpose=purpose, decision_type="served_score", requester=requester,
         consent_event_id=gate.consent_event_id, notice_version=gate.notice_version,
@@ -457,6 +463,7 @@ def _serve_decision(cid: uuid.UUID, purpose: str, requester: str, gate: Any, cur
         explanation=row.explanation, model_versions=current.versions, decision_id=decision.pk,
         computed_at=row.computed_at, override=outputs.get("override"),
         automated_tier=outputs.get("automated_tier"), horizon_days=registry.horizon_days(row.model_version_id),
+        unavailable=quality.unavailable_list(unavailable), tier_basis=(row.explanation or {}).get("tiers"),
     )
 
 
@@ -1174,6 +1181,9 @@ def model_activate(*, version: str, force: bool = False, actor: str) -> ModelVer
     if target.status == ModelVersion.Status.ACTIVE:
         return target
     registry.verify(target)
+    refusal = quality.activation_refusal(target)
+    if refusal:  # the quality floors hold even for a first model and even when forced
+        raise Conflict(f"The model does not meet the quality floor: {refusal}", code="model_below_floor")
     current = _active(target.kind)
     worse = worse_metrics(target.metrics, current.metrics) if current is not None and not force else []
     if worse:
@@ -1257,7 +1267,7 @@ def model_train_from_attributes(
 
     result = training.train_churn_from_attributes(label=label, seed=seed, purpose=purpose, config=config)
     version = model_version_store(obj=result.model, kind=ModelVersion.Kind.CHURN_TABLE, card=result.card,
-                                  metrics=result.model.metrics, population={}, seed=seed, actor=actor)
+                                  metrics=result.model.metrics, population=result.population, seed=seed, actor=actor)
     if activate:
         _activate_if_better(version, force=force, actor=actor)
     return version
@@ -1266,9 +1276,10 @@ def model_train_from_attributes(
 def _activate_if_better(version: ModelVersion, *, force: bool, actor: str) -> None:
     try:
         model_activate(version=version.version, force=force, actor=actor)
-    except Conflict:
-        logger.info("trained model kept as candidate (not better than the active one)",
-                    extra={"event": "scoring.model.candidate", "model_version": version.version})
+    except Conflict as exc:
+        logger.info("trained model kept as candidate (below the quality floor or not better than the active one)",
+                    extra={"event": "scoring.model.candidate", "model_version": version.version,
+                           "code": getattr(exc, "code", "")})
 
 
 __all__ = [

@@ -42,7 +42,8 @@ def _score_payload(result: services.ScoreResult, horizon_days: int) -> dict[str,
     return {
         "customer": result.customer_id,
         "purpose": result.purpose,
-        "clv": {"amount": f"{result.clv:.2f}", "currency": result.currency, "horizon_days": horizon_days},
+        "clv": None if result.clv is None else {"amount": f"{result.clv:.2f}", "currency": result.currency,
+                                                "horizon_days": horizon_days},
         "clv_score": result.clv_score,
         "churn_probability": result.churn_probability,
         "risk_level": result.risk_level,
@@ -57,6 +58,8 @@ def _score_payload(result: services.ScoreResult, horizon_days: int) -> dict[str,
         "decision_id": result.decision_id,
         "computed_at": result.computed_at,
         "override": override,
+        "unavailable": result.unavailable,
+        "tier_basis": result.tier_basis,
     }
 
 
