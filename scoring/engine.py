@@ -220,14 +220,7 @@ def tier_basis(models: LoadedModels) -> dict[str, str]:
     """What the tiers rank by, in words (served in the response and in the explanation)."""
     from scoring import quality
 
-    if "clv" not in models.unavailable:
-        if models.bundle is None:
-            return {"method": quality.TIER_BASIS_ESTIMATE,
-                    "text": "Tiers rank customers by a CLV estimated from their monthly charges and churn risk."}
-        return {"method": quality.TIER_BASIS_MODEL, "text": "Tiers rank customers by the CLV model."}
-    return {"method": quality.TIER_BASIS_NAIVE,
-            "text": "No CLV model passed its quality floor: tiers fall back to the naive ranking by historical "
-                    "spend."}
+    return quality.tier_basis(models.unavailable, table_only=models.bundle is None)
 
 
 def _table_scores(models: LoadedModels, columns: dict[str, np.ndarray], n: int
@@ -332,14 +325,13 @@ def score_batch(
         _floor_at_zero(explanations["clv"], np.asarray(contribs["clv"].output, dtype=np.float64))
     outputs = {key: np.asarray(contribs[key].output, dtype=np.float64) / (1.0 if key == "clv" else 100.0)
                if served[key] else np.zeros(n) for key in MODEL_KEYS}
-    basis = tier_basis(models)
     versions = models.versions()
     feature_names_all = list(feature_columns)
     features = [dict(zip(feature_names_all, row, strict=True))
                 for row in zip(*(_cleaned(np.asarray(col)) for col in feature_columns.values()), strict=True)]
     if not feature_names_all:
         features = [{} for _ in ids]
-    explanation = [{**{key: explanations[key][i] for key in MODEL_KEYS}, "tiers": basis} for i in range(n)]
+    explanation = [{key: explanations[key][i] for key in MODEL_KEYS} for i in range(n)]
     features_json = [_compact(f) for f in features]
     models_json = _compact(versions)
     return ScoredBatch(
@@ -445,8 +437,6 @@ def contribution_text(name: str, value: Any, contribution: float, unit: str) -> 
 def explanation_in_words(explanation: dict[str, Any], top_k: int = 5) -> dict[str, Any]:
     """API form: per model the top contributions in words and numbers, baseline, output and the rest."""
     out: dict[str, Any] = dict.fromkeys(MODEL_KEYS)  # a kind not served (scoring.quality): None
-    if explanation.get("tiers"):
-        out["tiers"] = dict(explanation["tiers"])
     for key in MODEL_KEYS:
         exp = explanation.get(key)
         if not exp:

@@ -15,6 +15,7 @@ validation windows), written into ``ModelVersion.card["quality"]`` at training. 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -94,3 +95,15 @@ def unavailable_kinds(full_id: int, churn_id: int | None) -> dict[str, str]:
 def unavailable_list(unavailable: dict[str, str]) -> list[dict[str, str]]:
     """The API form: ``[{"kind", "code": "model_unavailable", "reason"}]`` in kind order."""
     return [{"kind": k, "code": CODE, "reason": unavailable[k]} for k in KINDS if k in unavailable]
+
+
+def tier_basis(unavailable: Mapping[str, str], *, table_only: bool) -> dict[str, str]:
+    """What the tiers rank by, in words (the response's ``tier_basis`` and its explanation's ``tiers``)."""
+    if "clv" not in unavailable:
+        if table_only:
+            return {"method": TIER_BASIS_ESTIMATE,
+                    "text": "Tiers rank customers by a CLV estimated from their monthly charges and churn risk."}
+        return {"method": TIER_BASIS_MODEL, "text": "Tiers rank customers by the CLV model."}
+    return {"method": TIER_BASIS_NAIVE,
+            "text": "No CLV model passed its quality floor: tiers fall back to the naive ranking by historical "
+                    "spend (CLV unavailable: " + unavailable["clv"] + ")"}

@@ -463,7 +463,8 @@ def _serve_decision(cid: uuid.UUID, purpose: str, requester: str, gate: Any, cur
         explanation=row.explanation, model_versions=current.versions, decision_id=decision.pk,
         computed_at=row.computed_at, override=outputs.get("override"),
         automated_tier=outputs.get("automated_tier"), horizon_days=registry.horizon_days(row.model_version_id),
-        unavailable=quality.unavailable_list(unavailable), tier_basis=(row.explanation or {}).get("tiers"),
+        unavailable=quality.unavailable_list(unavailable),
+        tier_basis=quality.tier_basis(unavailable, table_only=row.model_version_id == row.churn_model_version_id),
     )
 
 

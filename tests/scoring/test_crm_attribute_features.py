@@ -270,7 +270,9 @@ def test_scoring_reads_the_attribute_columns_stores_them_and_explains_them_faith
     from scoring.models import CustomerScore
 
     ids, plan, seats = plan_population()
-    services.model_train(actor="cli", seed=0, horizon_days=HORIZON)
+    v = services.model_train(actor="cli", seed=0, horizon_days=HORIZON)
+    served = {k for k, e in v.card["quality"].items() if e["status"] == "ok"}
+    assert "churn" in served  # kinds weak on this small history (upsell, advocacy, at times clv) are not served
     i = next(i for i in range(len(ids)) if plan[i] == "monthly" and np.isfinite(seats[i]))
     j = next(j for j in range(len(ids)) if plan[j] == "annual" and not np.isfinite(seats[j]))
 
@@ -287,6 +289,9 @@ def test_scoring_reads_the_attribute_columns_stores_them_and_explains_them_faith
     assert result.explanation == row.explanation
     for key in MODEL_KEYS:  # faithful: contributions (with the remainder) sum to output - baseline
         exp = row.explanation[key]
+        if key not in served:  # a kind below its quality floor is not served, nor explained
+            assert exp is None
+            continue
         total = sum(c for _, _, c in exp["contributions"]) + exp["remainder"]
         assert total == pytest.approx(exp["output"] - exp["baseline"], abs=1e-6), key
 
