@@ -261,6 +261,15 @@ class ValueModel:
     estimator: Any | None = None
     btyd: BTYDValue | None = None
     btyd_weight: float = 0.0
+    # CLV of customers with no purchase yet: a regressor of their next-horizon revenue on everything known about
+    # them (engagement, tickets, reviews, tenure/cohort, CRM attributes), trained on the no-purchase rows of the
+    # training cutoffs. Without it (too few such rows), they get the main model's value.
+    prospect: Any | None = None
+
+    def _no_purchase(self, X: np.ndarray) -> np.ndarray:
+        if self.prospect is None:
+            return np.zeros(len(X), dtype=bool)
+        return np.asarray(X[:, list(self.feature_names).index("frequency")] <= 0, dtype=bool)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
@@ -269,10 +278,24 @@ class ValueModel:
             out += self.btyd_weight * self.btyd.predict(X)
         if self.estimator is not None and self.btyd_weight < 1:
             out += (1.0 - self.btyd_weight) * self.estimator.predict(X)
+        rows = self._no_purchase(X)
+        if rows.any():
+            out[rows] = self.prospect.predict(X[rows])
         return out
 
     def contributions(self, X: np.ndarray) -> Contributions:
         X = np.asarray(X, dtype=np.float64)
+        out = self._main_contributions(X)
+        rows = self._no_purchase(X)
+        if rows.any():  # exact per row: the no-purchase rows are explained by the model that scores them
+            p = tree_contributions(self.prospect, X[rows], self.feature_names).scaled(1.0, "currency")
+            out.baseline = np.array(out.baseline, dtype=np.float64)
+            out.values = np.array(out.values, dtype=np.float64)
+            out.output = np.array(out.output, dtype=np.float64)
+            out.baseline[rows], out.values[rows], out.output[rows] = p.baseline, p.values, p.output
+        return out
+
+    def _main_contributions(self, X: np.ndarray) -> Contributions:
         parts: list[tuple[float, Contributions]] = []
         if self.btyd is not None and self.btyd_weight > 0:
             parts.append((self.btyd_weight, btyd_contributions(self.btyd, X, self.feature_names)))
@@ -606,6 +629,26 @@ def _classifier_metrics(model: ClassifierModel, X: np.ndarray, y: np.ndarray) ->
     }
 
 
+MIN_PROSPECT_ROWS = 30
+
+
+def _fit_prospect(snaps: Sequence[Snapshot], names: Sequence[str], cfg: ModelConfig, seed: int) -> Any | None:
+    """The CLV regressor of customers without a purchase (see ``ValueModel.prospect``): fitted on the rows of the
+    final cutoffs whose customers existed but had not bought yet, when there are enough of them and some went
+    on to spend; else None."""
+    col = list(names).index("frequency")
+    Xs, ys = [], []
+    for snap in snaps:
+        rows = snap.mask() & (np.asarray(snap.X[:, col]) <= 0)
+        Xs.append(snap.X[rows])
+        ys.append(np.asarray(snap.future_revenue, dtype=np.float64)[rows])
+    X, y = np.vstack(Xs), np.concatenate(ys)
+    if len(y) < MIN_PROSPECT_ROWS or not np.any(y > 0):
+        return None
+    keep = _subsample(len(X), cfg.max_train_rows, seed)
+    return _fit_regressor("gradient_boosting", X[keep], y[keep], cfg, seed)
+
+
 def _baseline_metrics(
     key: str, X: np.ndarray, y: np.ndarray, y_train: np.ndarray, names: Sequence[str]
 ) -> dict[str, float]:
@@ -898,7 +941,8 @@ def train_all(
             else min(("random_forest", "gradient_boosting"), key=lambda k: clv_rmse[k])
         )
         estimator = _fit_regressor(ml_kind, Xtr[keep], ytr[keep], cfg, seed)
-    clv = ValueModel(served, h, names, estimator, btyd_final, weight)
+    clv = ValueModel(served, h, names, estimator, btyd_final, weight,
+                     _fit_prospect([p[0] for p in pairs], names, cfg, seed))
     classifiers = {}
     for key in ("churn", "upsell", "advocacy"):
         Xc, yc = _stack([p[0] for p in pairs], [p[1] for p in pairs], key, [None] * len(pairs))
