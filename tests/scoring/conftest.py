@@ -78,3 +78,13 @@ def seed_population(db: None) -> Callable[..., list[uuid.UUID]]:
     return make
 
 
+
+
+@pytest.fixture(autouse=True)
+def _quality_cache_clear() -> Any:
+    """Model version ids repeat across tests (each test's database starts empty): forget their cached quality."""
+    from scoring import quality
+
+    quality.cache_clear()
+    yield
+    quality.cache_clear()
