@@ -107,3 +107,27 @@ def tier_basis(unavailable: Mapping[str, str], *, table_only: bool) -> dict[str,
     return {"method": TIER_BASIS_NAIVE,
             "text": "No CLV model passed its quality floor: tiers fall back to the naive ranking by historical "
                     "spend (CLV unavailable: " + unavailable["clv"] + ")"}
+
+
+#: An "ok" AUC within this margin of the floor is flagged as weak on the console (served, but watch it).
+WEAK_MARGIN = 0.05
+
+
+def active_quality() -> list[dict[str, Any]]:
+    """The console's side-by-side view: per active version, each kind's metric, the naive baseline's, the floor,
+    the status and a warning where the score is weak (not served, or close to the floor)."""
+    out = []
+    for v in ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).order_by("kind", "-id"):
+        q = version_quality(kind=v.kind, card=v.card, metrics=v.metrics)
+        rows = []
+        for kind in KINDS:
+            e = q[kind]
+            value, floor = e.get("value"), e.get("floor")
+            warning = ""
+            if e.get("status") != ml_quality.OK:
+                warning = f"Not served ({e.get('status')}): {e.get('reason')}"
+            elif value is not None and floor is not None and value < floor + WEAK_MARGIN:
+                warning = f"Weak: {e.get('metric')} {value:.3f} is close to the floor {floor:.2f}."
+            rows.append({"kind": kind, **e, "warning": warning})
+        out.append({"version": v.version, "kind": v.kind, "rows": rows})
+    return out

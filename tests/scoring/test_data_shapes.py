@@ -233,3 +233,27 @@ def test_the_activation_gate_refuses_a_version_whose_every_kind_fails(synthetic_
     v.refresh_from_db()
     assert v.status == "candidate"
     assert datetime.now(UTC)  # nothing else changed
+
+
+def test_the_console_model_page_shows_model_and_baseline_side_by_side_with_a_warning(dpo_client, active_model):
+    from django.urls import reverse
+
+    from scoring import registry
+
+    active_model.card = {**active_model.card, "quality": {
+        **active_model.card["quality"],
+        "upsell": {**active_model.card["quality"]["upsell"], "value": 0.55, "status": "below_floor",
+                   "reason": "The upsell model's AUC 0.550 is below the quality floor 0.60."}}}
+    active_model.save(update_fields=["card"])
+    registry.cache_clear()
+    response = dpo_client.get(reverse("console:model-overview"))
+    assert response.status_code == 200
+    [q] = response.context["quality"]
+    rows = {r["kind"]: r for r in q["rows"]}
+    assert rows["churn"]["value"] == active_model.card["quality"]["churn"]["value"]
+    assert rows["churn"]["baseline"] == active_model.card["quality"]["churn"]["baseline"]
+    assert rows["churn"]["warning"] == "" and rows["upsell"]["warning"].startswith("Not served (below_floor)")
+    html = response.content.decode()
+    assert "Quality: model against naive baseline" in html
+    assert "recency rank (days since the last order)" in html
+    assert "⚠ Not served (below_floor)" in html
