@@ -270,9 +270,13 @@ def test_scoring_reads_the_attribute_columns_stores_them_and_explains_them_faith
     from scoring.models import CustomerScore
 
     ids, plan, seats = plan_population()
-    v = services.model_train(actor="cli", seed=0, horizon_days=HORIZON)
-    served = {k for k, e in v.card["quality"].items() if e["status"] == "ok"}
-    assert "churn" in served  # kinds weak on this small history (upsell, advocacy, at times clv) are not served
+    v = services.model_train(actor="cli", seed=0, horizon_days=HORIZON, activate=False)
+    # This test is about the attribute columns' explanations, not about model quality (this small history is
+    # weak on some kinds, varying with the random ids): every kind is marked as passing, so every kind is served.
+    v.card = {**v.card, "quality": {k: {**e, "status": "ok"} for k, e in v.card["quality"].items()}}
+    v.save(update_fields=["card"])
+    services.model_activate(version=v.version, actor="cli")
+    served = set(v.card["quality"])
     i = next(i for i in range(len(ids)) if plan[i] == "monthly" and np.isfinite(seats[i]))
     j = next(j for j in range(len(ids)) if plan[j] == "annual" and not np.isfinite(seats[j]))
 
