@@ -89,6 +89,22 @@ def test_attribute_only_data_imports_trains_and_scores(api, small_models):
     other = _score(api, "A0001")
     assert float(other["clv"]["amount"]) != float(body["clv"]["amount"])
 
+    # the nightly batch scores attribute-only customers the same way: every one, tiers at the configured shares
+    from collections import Counter
+
+    from scoring import services
+    from scoring.models import CustomerScore
+
+    run = services.rescore_run_start(purpose=SCORING, requester="job:test", chunk_size=200)
+    for ids in services.rescore_pending_chunks(run_id=run.id):
+        services.rescore_chunk(run_id=run.id, customer_ids=ids)
+    rows = CustomerScore.objects.filter(purpose=SCORING)
+    assert rows.count() == 500
+    assert Counter(rows.values_list("tier", flat=True)) == {"VIP": 50, "Premium": 100, "Standard": 300,
+                                                            "Basic": 50}
+    assert all(e["upsell"] is None and e["advocacy"] is None and e["clv"]["output"] >= 0
+               for e in rows.values_list("explanation", flat=True))
+
 
 def test_orders_only_data_imports_trains_and_scores(api, small_models):
     from scoring.models import ModelVersion
