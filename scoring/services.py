@@ -1199,7 +1199,9 @@ def model_activate(*, version: str, force: bool = False, actor: str) -> ModelVer
     target.activated_at = now
     target.retired_at = None
     target.save(update_fields=["status", "activated_at", "retired_at"])
-    if target.kind == ModelVersion.Kind.CHURN_TABLE:  # full versions: freshness checks the active status
+    # full versions: freshness checks the active status; a first full version also replaces scores of the
+    # churn-table model serving alone (attribute-only data), whose version stays active
+    if target.kind == ModelVersion.Kind.CHURN_TABLE or current is None:
         CustomerScore.objects.filter(stale=False).update(stale=True)
     audit_services.governance_record(
         kind="model.activated", actor=actor,

@@ -81,10 +81,11 @@ def seed_population(db: None) -> Callable[..., list[uuid.UUID]]:
 
 
 @pytest.fixture(autouse=True)
-def _quality_cache_clear() -> Any:
-    """Model version ids repeat across tests (each test's database starts empty): forget their cached quality."""
-    from scoring import quality
+def _registry_cache_clear() -> Any:
+    """Model version ids repeat across tests (each test's database starts empty): forget what the registry
+    cached per version id (artifacts, horizons, quality)."""
+    from scoring import registry
 
-    quality.cache_clear()
+    registry.cache_clear()
     yield
-    quality.cache_clear()
+    registry.cache_clear()
