@@ -162,7 +162,8 @@ def quality_floors(res: SectionResult, *, quick: bool) -> None:
     from scoring.ml.cdnow import event_log, load_cdnow
     from scoring.ml.models import ModelConfig, TrainingData, train_all
 
-    cfg = ModelConfig(n_folds=2, rf_trees=10, gb_trees=15, clf_trees=15, calibration_cv=2) if quick else ModelConfig()
+    cfg = (ModelConfig(n_folds=1, final_cutoffs=1, rf_trees=8, gb_trees=10, clf_trees=15, calibration_cv=2) if quick
+           else ModelConfig())
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
