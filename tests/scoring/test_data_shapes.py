@@ -273,3 +273,31 @@ def test_the_console_model_page_shows_model_and_baseline_side_by_side_with_a_war
     assert "Quality: model against naive baseline" in html
     assert "recency rank (days since the last order)" in html
     assert "⚠ Not served (below_floor)" in html
+
+
+def test_attribute_only_data_without_monthly_charges_serves_churn_and_ranks_tiers_naively(api, small_models):
+    import random
+
+    from profiles.services import customer_ingest
+    from scoring import services
+    from tests.scoring.helpers import ACTOR, grant
+
+    rng = random.Random(7)
+    for i in range(400):
+        plan = rng.choice(["basic", "pro", "enterprise"])
+        seats = rng.randint(1, 50)
+        risk = {"basic": 0.8, "pro": 0.4, "enterprise": 0.1}[plan] - seats / 250
+        cid = customer_ingest(source="crm", external_id=f"NOMRR-{i}", personal={}, actor=ACTOR,
+                              attributes={"plan": plan, "seats": seats, "total_spend": seats * 100,
+                                          "churned": rng.random() < risk},
+                              feature_attributes=["plan", "seats", "total_spend"]).customer_id
+        grant(cid)
+    version = services.model_train_from_attributes(actor="cli", label="churned")
+    version.refresh_from_db()
+    assert version.status == "active"
+    assert version.card["quality"]["clv"]["status"] == "not_trained"
+    body = _score(api, "NOMRR-3")
+    assert _consistent(body) == {"churn"}
+    assert [u["kind"] for u in body["unavailable"]] == ["clv", "upsell", "advocacy"]
+    assert body["tier_basis"]["method"] == "historical_spend"
+    assert body["clv"] is None and body["churn_probability"] is not None
