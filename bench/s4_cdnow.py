@@ -146,4 +146,42 @@ def run(ctx: SectionContext) -> SectionResult:
         res.notes.append(f"baseline cross-check: lifetimes with its own data preparation predicts "
                          f"{ref['predicted_total']:.1f} vs {first['lifetimes_bgnbd']['predicted_total']:.1f} "
                          f"through scoring.ml.cdnow (actual {ref['actual_total']:.0f})")
+    with step(res, "quality floors: each model against its naive baseline"):
+        quality_floors(res, quick=ctx.quick)
     return res
+
+
+#: Horizon of the product-path training on CDNOW: 546 days of history hold 90 days of calibration plus 26 weeks.
+QUALITY_HORIZON_DAYS = 182
+
+
+def quality_floors(res: SectionResult, *, quick: bool) -> None:
+    """The product's own training (``scoring.ml.models.train_all``: temporal validation, the naive baselines on
+    the same validation windows, ``scoring.ml.quality``) on CDNOW: each score kind's metric beside its baseline's
+    and the floor. CDNOW has orders only: advocacy has no labels (not trained)."""
+    from scoring.ml.cdnow import event_log, load_cdnow
+    from scoring.ml.models import ModelConfig, TrainingData, train_all
+
+    cfg = (ModelConfig(n_folds=1, final_cutoffs=1, rf_trees=8, gb_trees=10, clf_trees=15, calibration_cv=2) if quick
+           else ModelConfig())
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bundle = train_all(TrainingData(events=event_log(load_cdnow())), horizon_days=QUALITY_HORIZON_DAYS,
+                           seed=0, config=cfg)
+    seconds = time.perf_counter() - t0
+    quality = bundle.model_card["quality"]
+    res.metrics["quality_floors"] = {"horizon_days": QUALITY_HORIZON_DAYS, "train_seconds": seconds,
+                                     "cross_validation": bundle.model_card["data_window"]["cross_validation"],
+                                     "quality": quality}
+    for kind, q in quality.items():
+        value, base = q.get("value"), q.get("baseline")
+        shown = "n/a" if value is None else f"{value:.4f}"
+        res.notes.append(f"quality floor, {kind}: {q['metric']} model {shown} vs baseline "
+                         f"{'n/a' if base is None else format(base, '.4f')} ({q['baseline_method']}); floor "
+                         f"{q.get('floor') if q.get('floor') is not None else '—'}; status {q['status']}")
+        if value is not None and base is not None:
+            unit = "pp" if kind == "clv" else "AUC"
+            scale = 100.0 if kind == "clv" else 1.0
+            res.target(f"{kind}: model - naive baseline ({q['metric']})", (value - base) * scale, ">=", 0.0, unit,
+                       kind="comparison")

@@ -18,7 +18,7 @@ from uuid import UUID
 import numpy as np
 from django.conf import settings
 
-from profiles.aggregates import ATTRIBUTE_PREFIX, fact_aggregates
+from profiles.aggregates import ATTRIBUTE_PREFIX, KNOWN_COLUMN, fact_aggregates
 from scoring.ml.explain import Contributions, format_contribution
 from scoring.ml.features import (
     CLV_FLOOR,
@@ -94,8 +94,8 @@ class ComputedScore:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def outputs(self) -> dict[str, Any]:
-        """PII-free decision facts for the audit record."""
-        return {
+        """PII-free decision facts for the audit record (a kind not served, ``scoring.quality``: None)."""
+        out = {
             "clv": round(self.clv, 2),
             "currency": currency(),
             "clv_score": int(self.clv_score),
@@ -108,6 +108,16 @@ class ComputedScore:
             "service_level": self.service_level,
             "recommendation": self.recommendation,
         }
+        for key, field_name in UNAVAILABLE_FIELDS.items():
+            if not (self.explanation or {}).get(key, True):
+                for name in field_name:
+                    out[name] = None
+        return out
+
+
+#: Output fields left empty (None) when a score kind is not served.
+UNAVAILABLE_FIELDS = {"clv": ("clv", "clv_score"), "churn": ("churn_probability",), "upsell": ("upsell",),
+                      "advocacy": ("advocacy",)}
 
 
 def _clean(value: Any) -> Any:
@@ -196,9 +206,44 @@ def bundle_matrix(bundle: TrainedBundle, columns: dict[str, np.ndarray]) -> np.n
 
 
 def rank_values(models: LoadedModels, columns: dict[str, np.ndarray]) -> np.ndarray:
-    """The CLV used to rank customers into tiers (same computation in both passes of a run)."""
+    """The value used to rank customers into tiers (same computation in both passes of a run): the CLV
+    model's, else (CLV not served, ``scoring.quality``) the naive ranking by historical spend."""
+    if models.bundle is None:
+        return _table_scores(models, columns, len(columns[KNOWN_COLUMN]))[2]
+    if "clv" in models.unavailable:
+        return np.asarray(columns["monetary_total"], dtype=np.float64)
     X = bundle_matrix(models.bundle, columns)
     return np.asarray(models.bundle.clv.predict(X), dtype=np.float64)
+
+
+def tier_basis(models: LoadedModels) -> dict[str, str]:
+    """What the tiers rank by, in words (served in the response and in the explanation)."""
+    from scoring import quality
+
+    return quality.tier_basis(models.unavailable, table_only=models.bundle is None)
+
+
+def _table_scores(models: LoadedModels, columns: dict[str, np.ndarray], n: int
+                  ) -> tuple[dict[str, Contributions], dict[str, np.ndarray], np.ndarray]:
+    """Attribute-only serving (no full bundle): churn from the CRM-table model, the CLV estimated from the
+    monthly charges and that churn risk (``scoring.ml.attribute_clv``), else the naive historical spend as
+    the rank. Returns the contributions, the shown feature columns and the rank values."""
+    from scoring import registry
+    from scoring.ml import attribute_clv
+
+    assert models.churn is not None
+    names = tuple(models.churn.feature_names)
+    table = churn_table_matrix(columns, names, n)
+    contribs = {"churn": models.churn.contributions(table)}
+    shown = {ATTRIBUTE_PREFIX + name: table[:, j] for j, name in enumerate(names)}
+    monthly = attribute_clv.find_column(names, attribute_clv.MONTHLY_NAMES)
+    if monthly is not None and "clv" not in models.unavailable:
+        churn = np.asarray(contribs["churn"].output, dtype=np.float64) / 100.0
+        contribs["clv"] = attribute_clv.estimate(monthly, table[:, names.index(monthly)], churn,
+                                                 registry.horizon_days(models.full.id))
+        return contribs, shown, np.asarray(contribs["clv"].output, dtype=np.float64)
+    fallback = np.asarray(columns.get("monetary_total", np.zeros(n)), dtype=np.float64)
+    return contribs, shown, attribute_clv.naive_spend(names, table, fallback)
 
 
 def _shown_attributes(X: np.ndarray, columns: dict[str, np.ndarray], names: Sequence[str],
@@ -234,6 +279,7 @@ class ScoredBatch:
     # ``features`` / ``explanation`` encoded once (sorted keys, compact: as sealed and as hashed)
     features_json: list[str] = field(default_factory=list)
     explanation_json: list[str] = field(default_factory=list)
+    unavailable: frozenset[str] = frozenset()  # kinds not served (scoring.quality); their values are 0 here
 
     def __len__(self) -> int:
         return len(self.customer_ids)
@@ -248,43 +294,54 @@ def score_batch(
     from scoring.ml.models import predict_all
 
     ids = list(customer_ids)
+    n = len(ids)
     bundle = models.bundle
-    names = tuple(bundle.feature_names)
-    X = bundle_matrix(bundle, columns)
-    pred = predict_all(bundle, X, explain=True)
-    rank = np.asarray(bundle.clv.predict(X), dtype=np.float64)
-    # shown (stored, explained) values: a CRM attribute the customer has no value for is shown as such, not
-    # as the fill the models read
-    shown = _shown_attributes(X, columns, names, bundle.attributes)
-    contribs: dict[str, Contributions] = {key: replace(c, X=shown) for key, c in pred.contributions.items()}
-    churn = np.asarray(pred.churn_probability, dtype=np.float64)
-    feature_columns: dict[str, np.ndarray] = {name: shown[:, j] for j, name in enumerate(names)}
-    if models.churn is not None:
-        table_names = tuple(models.churn.feature_names)
-        table = churn_table_matrix(columns, table_names, len(ids))
-        contribs["churn"] = models.churn.contributions(table)
-        churn = np.asarray(contribs["churn"].output, dtype=np.float64) / 100.0
-        for j, name in enumerate(table_names):
-            feature_columns[ATTRIBUTE_PREFIX + name] = table[:, j]
-    explanations = {key: _explanation_rows(contribs[key], top_k) for key in MODEL_KEYS}
-    _floor_at_zero(explanations["clv"], np.asarray(pred.clv, dtype=np.float64))
+    unavailable = frozenset(models.unavailable)
+    if bundle is None:  # attribute-only data: the CRM-table churn model serves alone
+        contribs, feature_columns, rank = _table_scores(models, columns, n)
+        segment = [""] * n
+    else:
+        names = tuple(bundle.feature_names)
+        X = bundle_matrix(bundle, columns)
+        pred = predict_all(bundle, X, explain=True)
+        rank = (np.asarray(columns["monetary_total"], dtype=np.float64) if "clv" in unavailable
+                else np.asarray(bundle.clv.predict(X), dtype=np.float64))
+        # shown (stored, explained) values: a CRM attribute the customer has no value for is shown as such,
+        # not as the fill the models read
+        shown = _shown_attributes(X, columns, names, bundle.attributes)
+        contribs = {key: replace(c, X=shown) for key, c in pred.contributions.items()}
+        feature_columns = {name: shown[:, j] for j, name in enumerate(names)}
+        segment = [str(s) for s in pred.segment]
+        if models.churn is not None:
+            table_names = tuple(models.churn.feature_names)
+            table = churn_table_matrix(columns, table_names, n)
+            contribs["churn"] = models.churn.contributions(table)
+            for j, name in enumerate(table_names):
+                feature_columns[ATTRIBUTE_PREFIX + name] = table[:, j]
+    served = {key: key in contribs and key not in unavailable for key in MODEL_KEYS}
+    explanations = {key: _explanation_rows(contribs[key], top_k) if served[key] else [None] * n
+                    for key in MODEL_KEYS}
+    if served["clv"]:
+        _floor_at_zero(explanations["clv"], np.asarray(contribs["clv"].output, dtype=np.float64))
+    outputs = {key: np.asarray(contribs[key].output, dtype=np.float64) / (1.0 if key == "clv" else 100.0)
+               if served[key] else np.zeros(n) for key in MODEL_KEYS}
     versions = models.versions()
     feature_names_all = list(feature_columns)
     features = [dict(zip(feature_names_all, row, strict=True))
                 for row in zip(*(_cleaned(np.asarray(col)) for col in feature_columns.values()), strict=True)]
     if not feature_names_all:
         features = [{} for _ in ids]
-    explanation = [{key: explanations[key][i] for key in MODEL_KEYS} for i in range(len(ids))]
+    explanation = [{key: explanations[key][i] for key in MODEL_KEYS} for i in range(n)]
     features_json = [_compact(f) for f in features]
     models_json = _compact(versions)
     return ScoredBatch(
         customer_ids=ids,
-        clv=np.maximum(np.asarray(pred.clv, dtype=np.float64), 0.0),
-        churn=np.clip(churn, 0.0, 1.0),
-        upsell=np.clip(np.asarray(pred.upsell, dtype=np.float64), 0.0, 1.0),
-        advocacy=np.clip(np.asarray(pred.advocacy, dtype=np.float64), 0.0, 1.0),
-        rank=rank,
-        segment=[str(s) for s in pred.segment],
+        clv=np.maximum(outputs["clv"], 0.0),
+        churn=np.clip(outputs["churn"], 0.0, 1.0),
+        upsell=np.clip(outputs["upsell"], 0.0, 1.0),
+        advocacy=np.clip(outputs["advocacy"], 0.0, 1.0),
+        rank=np.asarray(rank, dtype=np.float64),
+        segment=segment,
         features=features,
         explanation=explanation,
         # == features_hash(f, versions): the same bytes, composed from the encoded parts
@@ -293,6 +350,7 @@ def score_batch(
         tiebreak=np.asarray([tiebreak(c) for c in ids]),
         features_json=features_json,
         explanation_json=[_compact(e) for e in explanation],
+        unavailable=frozenset(k for k in MODEL_KEYS if not served[k]),
     )
 
 
@@ -309,7 +367,8 @@ def finish_scores(batch: ScoredBatch, *, reference: Reference, rows: Sequence[in
     tiers = reference.tiers_for_keys(rank, batch.tiebreak[sel])
     clv_scores = reference.clv_scores(rank).tolist()
     thresholds = risk_thresholds()
-    risks = np.asarray(risk_level(churn, thresholds)).tolist()
+    risks = (["unavailable"] * len(sel) if "churn" in batch.unavailable
+             else np.asarray(risk_level(churn, thresholds)).tolist())
     clv_l, churn_l, upsell_l, advocacy_l, rank_l = (a.tolist() for a in (batch.clv[sel], churn, upsell, advocacy, rank))
     levels: dict[str, dict[str, Any]] = {}
     actions: dict[tuple[Any, ...], dict[str, str]] = {}
@@ -377,7 +436,7 @@ def contribution_text(name: str, value: Any, contribution: float, unit: str) -> 
 
 def explanation_in_words(explanation: dict[str, Any], top_k: int = 5) -> dict[str, Any]:
     """API form: per model the top contributions in words and numbers, baseline, output and the rest."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = dict.fromkeys(MODEL_KEYS)  # a kind not served (scoring.quality): None
     for key in MODEL_KEYS:
         exp = explanation.get(key)
         if not exp:

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from config.errors import ServiceUnavailable
@@ -44,12 +44,17 @@ class ModelRef:
 
 @dataclass(frozen=True)
 class LoadedModels:
-    """The active full bundle, plus the active churn model trained from a CRM table (if any)."""
+    """The active full bundle, plus the active churn model trained from a CRM table (if any).
+
+    With attribute-only data no full bundle exists: ``full`` is then the churn-table version itself and
+    ``bundle`` is None (``scoring.engine`` scores from the CRM table). ``unavailable`` maps each score kind
+    that is not served (its quality is not "ok", ``scoring.quality``) to the reason."""
 
     full: ModelRef
-    bundle: TrainedBundle
+    bundle: TrainedBundle | None
     churn_ref: ModelRef | None = None
     churn: ClassifierModel | None = None
+    unavailable: Mapping[str, str] = field(default_factory=dict)
 
     def versions(self) -> dict[str, str]:
         v = self.full.version
@@ -63,6 +68,9 @@ class LoadedModels:
 
 
 def cache_clear() -> None:
+    from scoring import quality
+
+    quality.cache_clear()
     with _lock:
         _models.clear()
         _references.clear()
@@ -140,8 +148,15 @@ def verify(version: ModelVersion) -> None:
 
 
 def loaded_models(full: ModelRef, churn: ModelRef | None) -> LoadedModels:
-    bundle = load(full)
-    return LoadedModels(full, bundle, churn, load(churn) if churn is not None else None)
+    from scoring import quality
+
+    if full.kind == ModelVersion.Kind.CHURN_TABLE:  # attribute-only data: the table model serves alone
+        churn = full
+        bundle = None
+    else:
+        bundle = load(full)
+    unavailable = quality.unavailable_kinds(full.id, churn.id if churn is not None else None)
+    return LoadedModels(full, bundle, churn, load(churn) if churn is not None else None, unavailable)
 
 
 def active_models() -> LoadedModels:
@@ -151,6 +166,8 @@ def active_models() -> LoadedModels:
     )
     full = next((_ref(r) for r in rows if r["kind"] == ModelVersion.Kind.FULL), None)
     churn = next((_ref(r) for r in rows if r["kind"] == ModelVersion.Kind.CHURN_TABLE), None)
+    if full is None:
+        full = churn  # attribute-only data: the churn-table model serves alone (scoring.engine)
     if full is None:
         raise ModelUnavailable("No scoring model has been trained and activated yet.")
     return loaded_models(full, churn)

@@ -43,7 +43,7 @@ from consent import selectors as consent_selectors
 from profiles import selectors as profiles_selectors
 from profiles import services as profiles_services
 from profiles.aggregates import ids_in
-from scoring import engine, registry
+from scoring import engine, quality, registry
 from scoring.models import (
     CustomerScore,
     ModelArtifact,
@@ -149,6 +149,9 @@ class ScoreResult:
     #: The customer's current mood from their latest tickets (``profiles.selectors.customer_current_mood``),
     #: read after the consent gate like the rest of the answer.
     current_mood: dict[str, Any] | None = None
+    # score kinds not served (quality floors, scoring.quality): [{"kind", "code", "reason"}]; their fields are None
+    unavailable: list[dict[str, str]] = field(default_factory=list)
+    tier_basis: dict[str, str] | None = None  # what the tiers rank by (the CLV model, or the naive fallback)
 
 
 @dataclass
@@ -512,6 +515,9 @@ def _serve_decision(cid: uuid.UUID, purpose: str, requester: str, gate: Any, cur
     """Record the served score as a decision and answer it."""
     row = current.row
     outputs = _effective_outputs(row, current.override)
+    unavailable = quality.unavailable_kinds(row.model_version_id, row.churn_model_version_id)
+    for kind in unavailable:
+        outputs.update(dict.fromkeys(engine.UNAVAILABLE_FIELDS[kind]))
     decision = audit_services.decision_record(
         customer=cid, purpose=purpose, decision_type="served_score", requester=requester,
         consent_event_id=gate.consent_event_id, notice_version=gate.notice_version,
@@ -531,6 +537,8 @@ def _serve_decision(cid: uuid.UUID, purpose: str, requester: str, gate: Any, cur
         computed_at=row.computed_at, override=outputs.get("override"),
         automated_tier=outputs.get("automated_tier"), horizon_days=registry.horizon_days(row.model_version_id),
         current_mood=profiles_selectors.customer_current_mood(customer_id=cid),
+        unavailable=quality.unavailable_list(unavailable),
+        tier_basis=quality.tier_basis(unavailable, table_only=row.model_version_id == row.churn_model_version_id),
     )
 
 
@@ -1291,6 +1299,9 @@ def model_activate(*, version: str, force: bool = False, actor: str) -> ModelVer
     if target.status == ModelVersion.Status.ACTIVE:
         return target
     registry.verify(target)
+    refusal = quality.activation_refusal(target)
+    if refusal:  # the quality floors hold even for a first model and even when forced
+        raise Conflict(f"The model does not meet the quality floor: {refusal}", code="model_below_floor")
     current = _active(target.kind)
     worse = worse_metrics(target.metrics, current.metrics) if current is not None and not force else []
     if worse:
@@ -1305,7 +1316,9 @@ def model_activate(*, version: str, force: bool = False, actor: str) -> ModelVer
     target.activated_at = now
     target.retired_at = None
     target.save(update_fields=["status", "activated_at", "retired_at"])
-    if target.kind == ModelVersion.Kind.CHURN_TABLE:  # full versions: freshness checks the active status
+    # full versions: freshness checks the active status; a first full version also replaces scores of the
+    # churn-table model serving alone (attribute-only data), whose version stays active
+    if target.kind == ModelVersion.Kind.CHURN_TABLE or current is None:
         CustomerScore.objects.filter(stale=False).update(stale=True)
     audit_services.governance_record(
         kind="model.activated", actor=actor,
@@ -1374,7 +1387,7 @@ def model_train_from_attributes(
 
     result = training.train_churn_from_attributes(label=label, seed=seed, purpose=purpose, config=config)
     version = model_version_store(obj=result.model, kind=ModelVersion.Kind.CHURN_TABLE, card=result.card,
-                                  metrics=result.model.metrics, population={}, seed=seed, actor=actor)
+                                  metrics=result.model.metrics, population=result.population, seed=seed, actor=actor)
     if activate:
         _activate_if_better(version, force=force, actor=actor)
     return version
@@ -1383,9 +1396,10 @@ def model_train_from_attributes(
 def _activate_if_better(version: ModelVersion, *, force: bool, actor: str) -> None:
     try:
         model_activate(version=version.version, force=force, actor=actor)
-    except Conflict:
-        logger.info("trained model kept as candidate (not better than the active one)",
-                    extra={"event": "scoring.model.candidate", "model_version": version.version})
+    except Conflict as exc:
+        logger.info("trained model kept as candidate (below the quality floor or not better than the active one)",
+                    extra={"event": "scoring.model.candidate", "model_version": version.version,
+                           "code": getattr(exc, "code", "")})
 
 
 __all__ = [

@@ -32,6 +32,7 @@ from config.errors import Unprocessable
 from consent import selectors as consent_selectors
 from profiles import aggregates
 from profiles import selectors as profiles_selectors
+from scoring.ml import attribute_clv
 from scoring.ml.features import ATTRIBUTE_PURPOSE, build_matrix, feature_names
 from scoring.ml.models import (
     ClassifierModel,
@@ -44,6 +45,8 @@ from scoring.ml.models import (
     train_all,
     train_churn_from_table,
 )
+from scoring.ml.quality import assess as assess_quality
+from scoring.ml.quality import not_trained
 from scoring.models import Outcome
 from scoring.population import reference_from_population
 
@@ -78,6 +81,7 @@ class TrainingResult:
 class TableTrainingResult:
     model: ClassifierModel
     card: dict[str, Any]
+    population: dict[str, Any] = field(default_factory=dict)
 
 
 def consented_customers(*, purpose: str, seed: int = 0, limit: int | None = None) -> list[UUID]:
@@ -155,9 +159,15 @@ def train_from_database(
         raise Unprocessable("Too few customers with consent to train on (need at least 20).", code="too_little_data")
     first, _ = aggregates.fact_time_range()
     if first is None:
-        raise Unprocessable("There are no facts (orders, tickets, ...) to train on.", code="too_little_data")
+        raise Unprocessable("There are no facts (orders, tickets, ...) to train on. For a CRM table with a churn "
+                            "flag, train with `manage.py train --from-attributes --label <column>`.",
+                            code="too_little_data")
     first_day = 0
     now_day = int((now - first).total_seconds() // 86400)
+    requested = h
+    h = fitted_horizon(history_days=now_day, horizon_days=h, cfg=cfg)
+    if h != requested:
+        say(f"history of {now_day} days: horizon shortened from {requested} to {h} days")
     cutoffs = planned_cutoffs(now_day=now_day, first_day=first_day, horizon=h, cfg=cfg)
     if not cutoffs:
         raise Unprocessable("The history is shorter than the horizon: no labels can be derived.",
@@ -183,14 +193,18 @@ def train_from_database(
     data = TrainingData(snapshots=snapshots, as_of=now_day, current_X=build_matrix(columns), first_day=first_day,
                         attribute_columns={k: v for k, v in columns.items() if k.startswith(aggregates.ATTRIBUTE_PREFIX)})
     bundle = train_all(data, horizon_days=h, seed=seed, outcomes=outcomes, config=cfg)
+    bundle.model_card["quality"] = assess_quality(bundle.metrics, floor=quality_floor())
     current = data.current()
-    rank = np.asarray(bundle.clv.predict(current), dtype=np.float64)
+    rank = (np.asarray(bundle.clv.predict(current), dtype=np.float64)
+            if bundle.model_card["quality"]["clv"]["status"] == "ok"
+            else np.asarray(columns["monetary_total"], dtype=np.float64))  # tiers' naive fallback
     population = reference_from_population(rank, [str(c) for c in ids], source="model:training").to_json()
     card = dict(bundle.model_card)
     card["data_window"] = {
         **card.get("data_window", {}),
         "first_fact_at": first.isoformat(), "as_of_at": now.isoformat(),
         "cutoffs_at": [at(c).isoformat() for c in cutoffs],
+        "history_days": now_day, "horizon_requested_days": requested, "horizon_fitted": h != requested,
     }
     card["training_population"] = {
         "customers": len(ids), "purpose": purpose,
@@ -199,6 +213,33 @@ def train_from_database(
     }
     card["score_distribution"] = _distribution(bundle, current)
     return TrainingResult(bundle=bundle, card=card, population=population, customer_ids=ids)
+
+
+def quality_floor() -> float:
+    from scoring.quality import floor_auc
+
+    return floor_auc()
+
+
+def fitted_horizon(*, history_days: int, horizon_days: int, cfg: ModelConfig) -> int:
+    """The horizon training uses: the requested one when the history covers the calibration window
+    (``cfg.min_history_days``) plus the horizon, else the longest the history supports (recorded in the model
+    card), but never below ``SCORING_MIN_HORIZON_DAYS``: then training refuses, saying how many days of history
+    exist and how many are needed."""
+    needed = cfg.min_history_days + horizon_days
+    if history_days >= needed:
+        return horizon_days
+    shortest = max(7, int(getattr(settings, "SCORING_MIN_HORIZON_DAYS", 30)))
+    fitted = history_days - cfg.min_history_days
+    if fitted < shortest:
+        raise Unprocessable(
+            f"The history covers {max(history_days, 0)} days; training needs at least "
+            f"{cfg.min_history_days + shortest} days ({cfg.min_history_days} days of calibration plus a horizon of at "
+            f"least {shortest} days), and {needed} days for the requested {horizon_days}-day horizon.",
+            code="history_too_short", extra={"history_days": max(history_days, 0),
+                                             "needed_days": cfg.min_history_days + shortest,
+                                             "needed_days_for_requested_horizon": needed})
+    return fitted
 
 
 def _distribution(bundle: TrainedBundle, X: np.ndarray) -> dict[str, Any]:
@@ -243,6 +284,8 @@ def train_churn_from_attributes(
     model = train_churn_from_table(X, y, names, seed=seed, config=config or configured_model_config())
     positives = int(np.sum(np.isin(np.char.lower(np.asarray(y).astype(str)),
                                    ["1", "1.0", "true", "yes", "y", "churned"])))
+    horizon = int(getattr(settings, "SCORING_HORIZON_DAYS", 365))
+    quality, rank = _table_quality_and_rank(model, names, cols, ids, horizon)
     card = {
         "name": "churn model from CRM attributes",
         "kind": "churn_table",
@@ -252,5 +295,42 @@ def train_churn_from_attributes(
         "training_population": {"customers": int(present.sum()), "positives": positives, "purpose": purpose},
         "metrics": dict(model.metrics),
         "seed": seed,
+        "quality": quality,
+        "data_window": {"horizon_days": horizon, "label": "the churn flag as given by the import",
+                        "validation": "stratified 25 % holdout"},
+        "clv_from_attributes": {
+            "monthly_charges": attribute_clv.find_column(names, attribute_clv.MONTHLY_NAMES),
+            "rule": "monthly charges x horizon months x (1 - churn probability / 2)",
+        },
     }
-    return TableTrainingResult(model=model, card=card)
+    population = reference_from_population(rank, [str(c) for c in ids], source="model:training").to_json()
+    return TableTrainingResult(model=model, card=card, population=population)
+
+
+def _table_quality_and_rank(model: ClassifierModel, names: list[str], cols: dict[str, np.ndarray],
+                            ids: Sequence[UUID], horizon: int) -> tuple[dict[str, Any], np.ndarray]:
+    """Quality of a churn model trained from a CRM table (churn judged on its holdout against the floor and
+    the prior rate; the CLV an estimate from the monthly charges, else unavailable; no upsell/advocacy model)
+    and the tier rank of the training population (``scoring.ml.attribute_clv``)."""
+    quality = assess_quality(model.metrics, floor=quality_floor(), kinds=("churn",))
+    quality["churn"]["baseline_method"] = "prior rate (no order history for a recency rank)"
+    n = len(ids)
+    table = np.empty((n, len(names)), dtype=object)
+    for j, name in enumerate(names):
+        table[:, j] = np.asarray(cols[name], dtype=object) if name in cols else None
+    monthly = attribute_clv.find_column(names, attribute_clv.MONTHLY_NAMES)
+    if monthly is not None and quality["churn"]["status"] == "ok":
+        quality["clv"] = {
+            "metric": "estimate", "value": None, "baseline": None, "baseline_method": "none (not validated)",
+            "floor": None, "status": "ok",
+            "reason": f"Estimated as {monthly} x {attribute_clv.horizon_months(horizon):.1f} months x (1 - churn "
+                      "probability / 2); there are no orders to validate a CLV model against.",
+        }
+        churn = model.predict_proba(table)
+        rank = np.asarray(attribute_clv.estimate(monthly, table[:, names.index(monthly)], churn, horizon).output)
+    else:
+        quality["clv"] = not_trained("clv", "No order history and no monthly-charges column: the CLV is "
+                                            "unavailable and tiers rank by historical spend.",
+                                     metric="top_decile_share")
+        rank = attribute_clv.naive_spend(names, table, np.zeros(n))
+    return quality, np.asarray(rank, dtype=np.float64)

@@ -196,6 +196,10 @@ SCORE_MAX_AGE_HOURS = env.int("SCORE_MAX_AGE_HOURS", default=48)
 SCORING_TRAINING_PURPOSE = env("SCORING_TRAINING_PURPOSE", default="automated_scoring")
 SCORING_TRAINING_MAX_CUSTOMERS = env.int("SCORING_TRAINING_MAX_CUSTOMERS", default=200_000)
 SCORING_MODEL_CONFIG = env.json("SCORING_MODEL_CONFIG", default={})
+# Quality floors (issue 16): a score kind below this validation AUC (or below its naive baseline) is never served
+SCORING_QUALITY_FLOOR_AUC = env.float("SCORING_QUALITY_FLOOR_AUC", default=0.60)
+# The CLV horizon is shortened to fit a shorter history (never below this many days); else training refuses
+SCORING_MIN_HORIZON_DAYS = env.int("SCORING_MIN_HORIZON_DAYS", default=30)
 IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=2000)
 RETENTION_DAYS = env.json(
     "RETENTION_DAYS", default={"orders": 3650, "interactions": 730, "tickets": 1095, "reviews": 1825}

@@ -90,11 +90,26 @@ class ModelExplanationOutput(serializers.Serializer):
     other_features = serializers.FloatField(help_text="Sum of the contributions not listed.")
 
 
+class TierBasisOutput(serializers.Serializer):
+    method = serializers.ChoiceField(
+        choices=["clv_model", "clv_estimate_from_attributes", "historical_spend"],
+        help_text="What the tiers rank by: the CLV model, a CLV estimated from CRM attributes (attribute-only "
+                  "data), or the naive fallback by historical spend when no CLV model passed its quality floor.")
+    text = serializers.CharField()
+
+
 class ExplanationOutput(serializers.Serializer):
-    clv = ModelExplanationOutput()
-    churn = ModelExplanationOutput()
-    upsell = ModelExplanationOutput()
-    advocacy = ModelExplanationOutput()
+    clv = ModelExplanationOutput(allow_null=True, help_text="null when the CLV is unavailable.")
+    churn = ModelExplanationOutput(allow_null=True, help_text="null when the churn score is unavailable.")
+    upsell = ModelExplanationOutput(allow_null=True, help_text="null when the upsell score is unavailable.")
+    advocacy = ModelExplanationOutput(allow_null=True, help_text="null when the advocacy score is unavailable.")
+    tiers = TierBasisOutput(required=False, allow_null=True)
+
+
+class UnavailableOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["clv", "churn", "upsell", "advocacy"])
+    code = serializers.ChoiceField(choices=["model_unavailable"])
+    reason = serializers.CharField()
 
 
 class OverrideOutput(serializers.Serializer):
@@ -116,12 +131,12 @@ class MoodOutput(serializers.Serializer):
 class ScoreOutput(serializers.Serializer):
     customer = serializers.UUIDField()
     purpose = serializers.CharField()
-    clv = MoneyOutput()
-    clv_score = serializers.IntegerField(min_value=0, max_value=100)
-    churn_probability = serializers.FloatField()
-    risk_level = serializers.CharField()
-    upsell = serializers.FloatField()
-    advocacy = serializers.FloatField()
+    clv = MoneyOutput(allow_null=True, help_text="null when unavailable (see `unavailable`).")
+    clv_score = serializers.IntegerField(min_value=0, max_value=100, allow_null=True)
+    churn_probability = serializers.FloatField(allow_null=True, help_text="null when unavailable.")
+    risk_level = serializers.CharField(help_text="low / medium / high, or unavailable with the churn score.")
+    upsell = serializers.FloatField(allow_null=True, help_text="null when unavailable.")
+    advocacy = serializers.FloatField(allow_null=True, help_text="null when unavailable.")
     segment = serializers.CharField()
     tier = serializers.CharField()
     service_level = ServiceLevelOutput()
@@ -132,6 +147,10 @@ class ScoreOutput(serializers.Serializer):
     computed_at = serializers.DateTimeField()
     override = OverrideOutput(allow_null=True)
     current_mood = MoodOutput()
+    unavailable = UnavailableOutput(
+        many=True, help_text="Score kinds not served because no model of that kind passed its quality floor and "
+        "naive baseline (code model_unavailable); their fields are null.")
+    tier_basis = TierBasisOutput(allow_null=True)
 
 
 class TicketCategoryField(serializers.ChoiceField):

@@ -48,6 +48,7 @@ from .features import (
     validate_extra_features,
     window_outcomes,
 )
+from .quality import assess as assess_quality
 
 CLV_CANDIDATES = ("btyd", "random_forest", "gradient_boosting", "blend")
 SEGMENT_COLUMNS = ("recency_days", "frequency", "monetary_total", "tenure_days")
@@ -89,6 +90,7 @@ class ModelConfig:
     upsell_margin: float = 0.25
     n_segments: int = 5
     blend_weight: float = 0.5  # BTYD weight of the "blend" candidate
+    quality_floor_auc: float = 0.60  # scoring.ml.quality: a classifier below this AUC is never served
 
 
 @dataclass
@@ -259,6 +261,15 @@ class ValueModel:
     estimator: Any | None = None
     btyd: BTYDValue | None = None
     btyd_weight: float = 0.0
+    # CLV of customers with no purchase yet: a regressor of their next-horizon revenue on everything known about
+    # them (engagement, tickets, reviews, tenure/cohort, CRM attributes), trained on the no-purchase rows of the
+    # training cutoffs. Without it (too few such rows), they get the main model's value.
+    prospect: Any | None = None
+
+    def _no_purchase(self, X: np.ndarray) -> np.ndarray:
+        if self.prospect is None:
+            return np.zeros(len(X), dtype=bool)
+        return np.asarray(X[:, list(self.feature_names).index("frequency")] <= 0, dtype=bool)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
@@ -267,10 +278,24 @@ class ValueModel:
             out += self.btyd_weight * self.btyd.predict(X)
         if self.estimator is not None and self.btyd_weight < 1:
             out += (1.0 - self.btyd_weight) * self.estimator.predict(X)
+        rows = self._no_purchase(X)
+        if rows.any():
+            out[rows] = self.prospect.predict(X[rows])
         return out
 
     def contributions(self, X: np.ndarray) -> Contributions:
         X = np.asarray(X, dtype=np.float64)
+        out = self._main_contributions(X)
+        rows = self._no_purchase(X)
+        if rows.any():  # exact per row: the no-purchase rows are explained by the model that scores them
+            p = tree_contributions(self.prospect, X[rows], self.feature_names).scaled(1.0, "currency")
+            out.baseline = np.array(out.baseline, dtype=np.float64)
+            out.values = np.array(out.values, dtype=np.float64)
+            out.output = np.array(out.output, dtype=np.float64)
+            out.baseline[rows], out.values[rows], out.output[rows] = p.baseline, p.values, p.output
+        return out
+
+    def _main_contributions(self, X: np.ndarray) -> Contributions:
         parts: list[tuple[float, Contributions]] = []
         if self.btyd is not None and self.btyd_weight > 0:
             parts.append((self.btyd_weight, btyd_contributions(self.btyd, X, self.feature_names)))
@@ -604,6 +629,48 @@ def _classifier_metrics(model: ClassifierModel, X: np.ndarray, y: np.ndarray) ->
     }
 
 
+MIN_PROSPECT_ROWS = 30
+
+
+def _fit_prospect(snaps: Sequence[Snapshot], names: Sequence[str], cfg: ModelConfig, seed: int) -> Any | None:
+    """The CLV regressor of customers without a purchase (see ``ValueModel.prospect``): fitted on the rows of the
+    final cutoffs whose customers existed but had not bought yet, when there are enough of them and some went
+    on to spend; else None."""
+    col = list(names).index("frequency")
+    Xs, ys = [], []
+    for snap in snaps:
+        rows = snap.mask() & (np.asarray(snap.X[:, col]) <= 0)
+        Xs.append(snap.X[rows])
+        ys.append(np.asarray(snap.future_revenue, dtype=np.float64)[rows])
+    X, y = np.vstack(Xs), np.concatenate(ys)
+    if len(y) < MIN_PROSPECT_ROWS or not np.any(y > 0):
+        return None
+    keep = _subsample(len(X), cfg.max_train_rows, seed)
+    return _fit_regressor("gradient_boosting", X[keep], y[keep], cfg, seed)
+
+
+def _baseline_metrics(
+    key: str, X: np.ndarray, y: np.ndarray, y_train: np.ndarray, names: Sequence[str]
+) -> dict[str, float]:
+    """The naive baselines of a classifier on its validation rows: the prior rate of the training labels
+    (a constant: AUC 0.5, judged by its Brier score) and, for churn, the recency rank (days since the last
+    order: the longer, the likelier to churn)."""
+    y = np.asarray(y).astype(int)
+    if len(y) == 0:
+        return {"baseline_auc": float("nan"), "prior_brier": float("nan")}
+    prior = float(np.mean(y_train)) if len(y_train) else 0.0
+    out = {"prior_brier": float(brier_score_loss(y, np.full(len(y), prior), labels=[0, 1])),
+           "baseline_auc": 0.5 if len(np.unique(y)) == 2 else float("nan")}
+    if key == "churn":
+        out["baseline_auc"] = _auc(y, np.asarray(X, dtype=np.float64)[:, list(names).index("recency_days")])
+    return out
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    vals = [v for v in values if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
 def fit_segments(X: np.ndarray, names: Sequence[str], k: int, seed: int) -> SegmentModel:
     """KMeans segments named from centroid ranks (deterministic rules)."""
     cols = tuple(list(names).index(c) for c in SEGMENT_COLUMNS)
@@ -790,6 +857,7 @@ def train_all(
     clv_scores: dict[str, list[dict[str, float]]] = {k: [] for k in CLV_CANDIDATES}
     clf_scores: dict[str, list[dict[str, float]]] = {k: [] for k in ("churn", "upsell", "advocacy")}
     fold_cards = []
+    clv_baselines: list[float] = []
     for fold in folds:
         pairs = [snap_labels(c) for c in fold.train]
         vsnap, vlab = snap_labels(fold.val)
@@ -809,13 +877,17 @@ def train_all(
             clv_scores[kind].append(
                 {"rmse": rmse(yva, p), "mae": mae(yva, p), "top_decile_share": top_share(yva, p)}
             )
+        # naive baseline of the CLV ranking on the same validation rows: historical spend
+        clv_baselines.append(top_share(yva, Xva[:, names.index("monetary_total")]))
         for key in clf_scores:
             Xc, yc = _stack([p[0] for p in pairs], [p[1] for p in pairs], key, train_rows)
             keep_c = _subsample(len(Xc), cfg.max_train_rows, seed)
             model = fit_classifier(key, Xc[keep_c], yc[keep_c], names, cfg, seed)
             m, y = vlab[key]
             m = m if fold.split is None else m & fold.split
-            clf_scores[key].append(_classifier_metrics(model, vsnap.X[m], y[m]))
+            scores = _classifier_metrics(model, vsnap.X[m], y[m])
+            scores.update(_baseline_metrics(key, vsnap.X[m], y[m], yc[keep_c], names))
+            clf_scores[key].append(scores)
         fold_cards.append(
             {
                 "train_cutoffs": fold.train,
@@ -842,6 +914,14 @@ def train_all(
         "churn_ece": mean(clf_scores["churn"], "ece"),
         "upsell_auc": mean(clf_scores["upsell"], "auc"),
         "advocacy_auc": mean(clf_scores["advocacy"], "auc"),
+        # naive baselines on the same validation windows (scoring.ml.quality compares them)
+        "clv_baseline_top_decile_share": _nanmean(clv_baselines),
+        "churn_baseline_auc": mean(clf_scores["churn"], "baseline_auc"),
+        "churn_prior_brier": mean(clf_scores["churn"], "prior_brier"),
+        "upsell_brier": mean(clf_scores["upsell"], "brier"),
+        "upsell_prior_brier": mean(clf_scores["upsell"], "prior_brier"),
+        "advocacy_brier": mean(clf_scores["advocacy"], "brier"),
+        "advocacy_prior_brier": mean(clf_scores["advocacy"], "prior_brier"),
     }
     for kind in CLV_CANDIDATES:
         metrics[f"clv_rmse_{kind}"] = clv_rmse[kind]
@@ -861,7 +941,8 @@ def train_all(
             else min(("random_forest", "gradient_boosting"), key=lambda k: clv_rmse[k])
         )
         estimator = _fit_regressor(ml_kind, Xtr[keep], ytr[keep], cfg, seed)
-    clv = ValueModel(served, h, names, estimator, btyd_final, weight)
+    clv = ValueModel(served, h, names, estimator, btyd_final, weight,
+                     _fit_prospect([p[0] for p in pairs], names, cfg, seed))
     classifiers = {}
     for key in ("churn", "upsell", "advocacy"):
         Xc, yc = _stack([p[0] for p in pairs], [p[1] for p in pairs], key, [None] * len(pairs))
@@ -885,6 +966,7 @@ def train_all(
         len(Xtr),
         segments,
     )
+    card["quality"] = assess_quality(metrics, floor=cfg.quality_floor_auc)
     return TrainedBundle(
         clv,
         classifiers["churn"],
@@ -1026,6 +1108,10 @@ def train_churn_from_table(
             val[rng.permutation(idx)[: max(1, int(round(0.25 * len(idx))))]] = True
         held = fit_classifier("churn", Z[~val], y_arr[~val], names, cfg, seed)
         metrics = {f"churn_{k}": v for k, v in _classifier_metrics(held, Z[val], y_arr[val]).items()}
+        # naive baseline on the same holdout: the prior rate (no order history, so no recency rank)
+        base = _baseline_metrics("prior", Z[val], y_arr[val], y_arr[~val], names)
+        metrics["churn_baseline_auc"] = base["baseline_auc"]
+        metrics["churn_prior_brier"] = base["prior_brier"]
     model = fit_classifier("churn", Z, y_arr, names, cfg, seed, encoder=enc)
     model.metrics = metrics
     return model

@@ -119,6 +119,7 @@ def bundle_to_dict(bundle: TrainedBundle) -> dict[str, Any]:
             "estimator": clv.estimator,
             "btyd": _btyd_to_dict(clv.btyd),
             "btyd_weight": float(clv.btyd_weight),
+            "prospect": clv.prospect,
         },
         "churn": classifier_to_dict(bundle.churn),
         "upsell": classifier_to_dict(bundle.upsell),
@@ -145,6 +146,7 @@ def bundle_from_dict(d: dict[str, Any]) -> TrainedBundle:
         c["estimator"],
         _btyd_from_dict(c["btyd"]),
         float(c["btyd_weight"]),
+        c.get("prospect"),  # absent in bundles trained before the no-purchase CLV model
     )
     s = d["segments"]
     seg = SegmentModel(s["scaler"], s["kmeans"], tuple(s["names"]), tuple(s["columns"]))

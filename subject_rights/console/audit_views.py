@@ -567,7 +567,14 @@ def model_overview(request: HttpRequest) -> HttpResponse:
         pass
     active = overview.get("active", []) if isinstance(overview, Mapping) else []
     versions = overview.get("versions", []) if isinstance(overview, Mapping) else []
+    try:  # model vs naive baseline per score kind, with warnings (issue 16)
+        from scoring.quality import active_quality
+
+        quality = active_quality()
+    except (ImportError, AttributeError):
+        quality = []
     return page(request, "console/model_overview.html", {
+        "quality": quality,
         "available": overview is not None,
         "active": [{"version": item.get("version"), "facts": _flatten(item)} for item in active if isinstance(item, Mapping)],
         "versions": [v for v in versions if isinstance(v, Mapping)],

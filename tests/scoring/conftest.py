@@ -78,3 +78,14 @@ def seed_population(db: None) -> Callable[..., list[uuid.UUID]]:
     return make
 
 
+
+
+@pytest.fixture(autouse=True)
+def _registry_cache_clear() -> Any:
+    """Model version ids repeat across tests (each test's database starts empty): forget what the registry
+    cached per version id (artifacts, horizons, quality)."""
+    from scoring import registry
+
+    registry.cache_clear()
+    yield
+    registry.cache_clear()

@@ -36,9 +36,11 @@ def test_score_response_has_every_documented_field(api, active_model):
     assert set(body) == {
         "customer", "purpose", "clv", "clv_score", "churn_probability", "risk_level", "upsell", "advocacy",
         "segment", "tier", "service_level", "recommendation", "explanation", "model_versions", "decision_id",
-        "computed_at", "override",
+        "computed_at", "override", "unavailable", "tier_basis",
         "current_mood",  # issue 18
     }
+    assert body["unavailable"] == []  # every kind of the test bundle passes its quality floor
+    assert body["tier_basis"]["method"] == "clv_model"
     assert body["customer"] == str(cid)
     assert set(body["clv"]) == {"amount", "currency", "horizon_days"}
     # the horizon the serving model was trained for (the test bundle: 180 days), not the setting's 365
@@ -48,7 +50,8 @@ def test_score_response_has_every_documented_field(api, active_model):
     assert body["risk_level"] in {"low", "medium", "high"}
     assert set(body["service_level"]) == {"response_time", "response_time_hours", "escalation", "extras"}
     assert set(body["recommendation"]) == {"code", "text"}
-    assert set(body["explanation"]) == {"clv", "churn", "upsell", "advocacy"}
+    assert set(body["explanation"]) == {"clv", "churn", "upsell", "advocacy", "tiers"}
+    assert body["explanation"]["tiers"] == body["tier_basis"]
     churn = body["explanation"]["churn"]
     assert churn["unit"] == "points" and churn["contributions"]
     first = churn["contributions"][0]
@@ -66,6 +69,8 @@ def test_api_explanations_add_up_within_rounding(api, active_model):
     cid = customer_with_history(orders=6)
     body = api.get(_url(cid)).json()
     for key, exp in body["explanation"].items():
+        if key == "tiers":  # what the tiers rank by, in words (no contributions)
+            continue
         total = sum(c["contribution"] for c in exp["contributions"]) + exp["other_features"]
         assert total == pytest.approx(exp["output"] - exp["baseline"], abs=1e-4), key
 

@@ -270,7 +270,13 @@ def test_scoring_reads_the_attribute_columns_stores_them_and_explains_them_faith
     from scoring.models import CustomerScore
 
     ids, plan, seats = plan_population()
-    services.model_train(actor="cli", seed=0, horizon_days=HORIZON)
+    v = services.model_train(actor="cli", seed=0, horizon_days=HORIZON, activate=False)
+    # This test is about the attribute columns' explanations, not about model quality (this small history is
+    # weak on some kinds, varying with the random ids): every kind is marked as passing, so every kind is served.
+    v.card = {**v.card, "quality": {k: {**e, "status": "ok"} for k, e in v.card["quality"].items()}}
+    v.save(update_fields=["card"])
+    services.model_activate(version=v.version, actor="cli")
+    served = set(v.card["quality"])
     i = next(i for i in range(len(ids)) if plan[i] == "monthly" and np.isfinite(seats[i]))
     j = next(j for j in range(len(ids)) if plan[j] == "annual" and not np.isfinite(seats[j]))
 
@@ -287,6 +293,9 @@ def test_scoring_reads_the_attribute_columns_stores_them_and_explains_them_faith
     assert result.explanation == row.explanation
     for key in MODEL_KEYS:  # faithful: contributions (with the remainder) sum to output - baseline
         exp = row.explanation[key]
+        if key not in served:  # a kind below its quality floor is not served, nor explained
+            assert exp is None
+            continue
         total = sum(c for _, _, c in exp["contributions"]) + exp["remainder"]
         assert total == pytest.approx(exp["output"] - exp["baseline"], abs=1e-6), key
 
