@@ -32,3 +32,4 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"client": "100000
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": f"{_tmp}/test.sqlite3"}
+SCORING_INPROCESS_SCHEDULER = False  # never a scheduler thread in tests (they drive its clock themselves)
