@@ -348,15 +348,16 @@ class InProcessScheduler:
                     ran.append(job.name)
                 except Exception:  # noqa: BLE001 - logged; the scheduler keeps going
                     logger.exception("scheduled job failed", extra={"event": "scoring.schedule.failed"})
-                finally:
-                    from django.db import close_old_connections
-
-                    close_old_connections()
         return ran
 
     def _loop(self) -> None:
+        from django.db import close_old_connections
+
         while not self._stop.wait(self.interval):
-            self.tick()
+            try:
+                self.tick()
+            finally:
+                close_old_connections()  # this thread's own connection, as after a request
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="scoring-scheduler", daemon=True)
