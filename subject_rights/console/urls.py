@@ -6,6 +6,8 @@ human reviews; ``breach_views`` holds the personal-data breach register (Art. 33
 """
 
 from subject_rights.console import audit_views, breach_views, request_views
+from subject_rights.console import model_views  # model governance: fairness, drift, training history
 
 app_name = "console"
 urlpatterns = [*audit_views.urlpatterns, *request_views.urlpatterns, *breach_views.urlpatterns]
+urlpatterns += model_views.urlpatterns
