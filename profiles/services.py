@@ -26,7 +26,6 @@ from config.envelope import DecryptionError
 from config.errors import ApplicationError, NotFound
 
 from . import data_keys
-from .protected import audit_field, feature_refusal
 from .data_keys import DataKey
 from .errors import IdentifierInUse, MergeConflict, RecordInvalid
 from .identifiers import identifier_kind, is_direct_identifier_name
@@ -48,6 +47,7 @@ from .models import (
     Ticket,
     Tombstone,
 )
+from .protected import audit_field, feature_refusal
 from .signals import customer_facts_changed, customers_merged
 
 __all__ = [
