@@ -26,6 +26,28 @@ def _group_label(value: Any) -> str | None:
     return text or None
 
 
+AGE_BANDS = ((0, 25, "under 25"), (25, 35, "25-34"), (35, 45, "35-44"), (45, 55, "45-54"), (55, 65, "55-64"),
+             (65, 200, "65 and over"))
+
+
+def age_band(value: Any, *, year: int) -> str | None:
+    """An age, a birth year or an ISO birth date -> an age band (``None`` when it is none of these), so that
+    an age-like characteristic is reported by band rather than by single year."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None
+    head = text[:4] if len(text) >= 10 and text[4] == "-" else text
+    try:
+        number = float(head)
+    except ValueError:
+        return None
+    age = year - number if number >= 1900 else number
+    for lo, hi, label in AGE_BANDS:
+        if lo <= age < hi:
+            return label
+    return None
+
+
 def characteristic_report(values: Sequence[Any], tiers: Sequence[str], risk_levels: Sequence[str], *,
                           tier_names: Sequence[str], min_group: int) -> dict[str, Any]:
     """The report of one characteristic (``values`` aligned with ``tiers`` and ``risk_levels``)."""

@@ -270,6 +270,7 @@ def _governance_card(bundle: TrainedBundle, current: np.ndarray, ids: Sequence[U
       cutoffs that came from explicit outcomes (``POST /api/v1/outcomes``) or were derived from the history;
     - ``fairness``: per audit-only characteristic and group (``scoring.fairness``), decrypted in memory only.
     """
+    from profiles.protected import protected_category
     from scoring import drift, fairness
     from scoring.engine import risk_thresholds
     from scoring.ml.tiers import risk_level
@@ -282,6 +283,11 @@ def _governance_card(bundle: TrainedBundle, current: np.ndarray, ids: Sequence[U
         "labels": _label_counts(bundle, snapshots, outcomes),
     }
     characteristics = profiles_selectors.audit_characteristics(customer_ids=list(ids))
+    for name, values in characteristics.items():  # ages and birth years are reported by band
+        if protected_category(name) == "age":
+            banded = [fairness.age_band(v, year=timezone.now().year) for v in values]
+            if sum(b is not None for b in banded) >= sum(v is not None for v in values) / 2:
+                characteristics[name] = banded
     if characteristics:
         rank = np.asarray(bundle.clv.predict(current), dtype=np.float64)
         reference = Reference.from_json(population)

@@ -72,10 +72,12 @@ def test_training_reports_fairness_per_audit_only_group_from_ciphertext_in_memor
 
     ids = seed_population(120, seed=41)
     genders = ["female" if i % 2 else "male" for i in range(114)] + ["other"] * 6
-    for cid, gender in zip(ids, genders, strict=True):
-        customer_rectify(customer_id=cid, fields={"audit_gender": gender}, actor="test")
-    rows = list(PersonalField.objects.filter(field="audit_gender"))
-    assert len(rows) == 120 and not any(b"male" in bytes(r.ciphertext) for r in rows)
+    year = timezone.now().year
+    for i, (cid, gender) in enumerate(zip(ids, genders, strict=True)):
+        born = str(year - 40) if i < 60 else str(year - 70)
+        customer_rectify(customer_id=cid, fields={"audit_gender": gender, "audit_birth_year": born}, actor="test")
+    rows = list(PersonalField.objects.filter(field__startswith="audit_"))
+    assert len(rows) == 240 and not any(b"male" in bytes(r.ciphertext) for r in rows)
 
     version = services.model_train(actor="cli", seed=0, horizon_days=180)
     report = version.card["fairness"]
@@ -90,6 +92,8 @@ def test_training_reports_fairness_per_audit_only_group_from_ciphertext_in_memor
     expected = 1.0 if max(rates.values()) == 0 else round(min(rates.values()) / max(rates.values()), 4)
     assert g["high_risk_ratio"] == pytest.approx(expected, abs=1e-4)
     assert g["flagged"] == (g["high_risk_ratio"] < 0.8)
+    ages = report["characteristics"]["birth_year"]  # reported by age band, never by single year
+    assert {k: v["n"] for k, v in ages["groups"].items()} == {"35-44": 60, "65 and over": 60}
     assert "other" not in json.dumps(version.card)  # the suppressed group's label is nowhere in the card
     assert "gender" not in {f["name"] for f in version.card["features"]}  # never a feature
 
@@ -357,3 +361,11 @@ def test_models_active_is_in_the_openapi_schema_with_a_typed_response(client):
     assert {"401", "403"} <= set(operation["responses"])
     model = schema["components"]["schemas"]["ActiveModelOutput"]["properties"]
     assert {"version", "trained_at", "data_window", "horizon_days", "quality", "metrics", "fairness", "drift"} <= set(model)
+
+
+@pytest.mark.parametrize(("value", "band"), [("1980", "45-54"), ("1980-05-01", "45-54"), ("23", "under 25"),
+                                             (67, "65 and over"), ("2001", "25-34"), ("n/a", None), (None, None)])
+def test_age_like_audit_values_are_reported_by_band(value, band):
+    from scoring.fairness import age_band
+
+    assert age_band(value, year=2026) == band
