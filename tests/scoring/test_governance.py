@@ -369,3 +369,13 @@ def test_age_like_audit_values_are_reported_by_band(value, band):
     from scoring.fairness import age_band
 
     assert age_band(value, year=2026) == band
+
+
+def test_drift_reports_and_schedule_runs_are_listed_read_only_in_the_admin(admin_client, active_model):
+    from scoring.models import DriftReport, ScheduleRun
+
+    DriftReport.objects.create(model_version=active_model, job="rescore", population=5, psi={}, max_psi=0.01)
+    ScheduleRun.objects.create(job="rescore", trigger="schedule", status="completed")
+    for page in ("/admin/scoring/driftreport/", "/admin/scoring/schedulerun/"):
+        assert admin_client.get(page).status_code == 200
+    assert admin_client.get("/admin/scoring/schedulerun/add/").status_code == 403
