@@ -101,7 +101,7 @@ def test_training_reports_fairness_per_audit_only_group_from_ciphertext_in_memor
 # --------------------------------------------------------------------------- explicit outcomes are labels
 
 
-def test_explicit_outcomes_change_the_next_models_labels(seed_population, small_models):
+def test_explicit_outcomes_change_the_next_models_labels(api, seed_population, small_models):
     from profiles.models import Order
     from scoring import services
     from scoring.ml.features import build_matrix
@@ -117,9 +117,10 @@ def test_explicit_outcomes_change_the_next_models_labels(seed_population, small_
 
     first = services.model_train(actor="cli", seed=0, horizon_days=180, as_of=as_of)
     assert first.card["labels"]["explicit"] == 0
-    for cid in kept:
-        services.outcome_record(customer_id=cid, kind="churned", at=as_of - timedelta(days=10), source="crm",
-                                actor="test")
+    for cid in kept:  # reported through the API, as an internal system would
+        response = api.post("/api/v1/outcomes", {"customer": str(cid), "kind": "churned",
+                                                 "at": (as_of - timedelta(days=10)).isoformat()}, format="json")
+        assert response.status_code == 201, response.content
     second = services.model_train(actor="cli", seed=0, horizon_days=180, as_of=as_of)
 
     a, b = first.card["labels"], second.card["labels"]
