@@ -42,6 +42,7 @@ SECTIONS: dict[int, tuple[str, str, int, int]] = {
     6: ("bench.s6_import", "s6-import", 40, 1800),
     7: ("bench.s7_webhooks", "s7-webhooks", 90, 1800),
     8: ("bench.s8_sentiment", "s8-sentiment", 30, 600),  # issue 18: ticket sentiment per language
+    11: ("bench.s7_schedule", "s11-schedule", 120, 3600),  # issue 16: scheduled rescore and retrain on the demo
 }
 QUICK_BUDGET_SECONDS = 285
 

@@ -19,7 +19,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
-    "nightly-rescore": {"task": "scoring.tasks.rescore_all_nightly", "schedule": crontab(hour=2, minute=0)},
     "rescore-stale": {"task": "scoring.tasks.rescore_stale", "schedule": 300.0},
     "dsr-deadline-check": {"task": "subject_rights.tasks.flag_due_requests", "schedule": crontab(hour=6, minute=0)},
     "dsr-export-cleanup": {"task": "subject_rights.tasks.delete_expired_exports", "schedule": 3600.0},
@@ -30,6 +29,16 @@ app.conf.beat_schedule = {
     "webhooks-deliver": {"task": "webhooks.tasks.deliver_due", "schedule": 5.0},
     "retention-purge": {"task": "profiles.tasks.purge_expired", "schedule": crontab(hour=3, minute=30)},
 }
+
+
+@app.on_after_configure.connect
+def _scoring_schedule(sender: Celery, **_: object) -> None:
+    """The daily rescore (with drift and triggered retrains) and the weekly retrain, on the cron expressions of
+    SCORING_RESCORE_SCHEDULE / SCORING_RETRAIN_SCHEDULE (read from the settings once they are loaded); they
+    replace the former plain nightly rescore."""
+    from scoring.schedule import beat_entries
+
+    sender.conf.beat_schedule.update(beat_entries())
 
 
 @before_task_publish.connect

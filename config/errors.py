@@ -126,6 +126,9 @@ _FIELD_MESSAGES = {
     "date": "Invalid date.",
     "datetime": "Invalid date/time.",
     "special_category": "Looks like special-category data (GDPR Art. 9), which may not be a scoring feature.",
+    "protected_characteristic": "A protected characteristic (gender or sex, age) may not be a scoring feature; "
+                                "declare it audit-only instead (used only for the fairness report).",
+    "audit_only": "Declared audit-only in the same record: send it only as an audit attribute (stored encrypted).",
     "personal_data": "Looks like a direct identifier (an e-mail address, phone number, IBAN or payment card "
                      "number); this field is stored unencrypted, so send it as a personal field instead.",
     "personal_field": "The name of a direct identifier; send it as a personal field (stored encrypted) instead.",

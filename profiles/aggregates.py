@@ -89,9 +89,11 @@ def _days_between(later: datetime, earlier: datetime) -> float:
 
 
 def is_special_category(name: str) -> bool:
-    from scoring.ml.features import special_category_match  # pure module, no Django
+    """True when ``name`` may not be a feature: Art. 9 data, or another protected characteristic (gender,
+    age unless ``SCORING_ALLOW_AGE_FEATURE``); see ``profiles.protected``."""
+    from .protected import is_protected_feature_name
 
-    return special_category_match(name) is not None
+    return is_protected_feature_name(name)
 
 
 def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime) -> dict[str, np.ndarray]:

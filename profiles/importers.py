@@ -44,7 +44,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "referrals": ("external_id", "at"),
 }
 DEFAULT_KIND = {"crm": "customers", "erp": "orders", "support": "tickets", "web": "interactions"}
-_PREFIXED = re.compile(r"^(attr|feature|personal)_([a-z][a-z0-9_]{0,60})$")
+_PREFIXED = re.compile(r"^(attr|feature|personal|audit)_([a-z][a-z0-9_]{0,60})$")
 
 
 def _value(values: dict[str, str], column: str) -> str | None:
@@ -89,6 +89,7 @@ def customer_record_from_row(values: dict[str, str]) -> dict[str, Any]:
     }
     attributes: dict[str, Any] = {}
     features: list[str] = []
+    audit: dict[str, str] = {}
     for column, raw in values.items():
         match = _PREFIXED.match(column or "")
         if not match or raw is None or not raw.strip():
@@ -96,6 +97,8 @@ def customer_record_from_row(values: dict[str, str]) -> dict[str, Any]:
         prefix, attr = match.groups()
         if prefix == "personal":
             personal[attr] = raw.strip()
+        elif prefix == "audit":  # audit-only (fairness report): stored encrypted, never a feature
+            audit[attr] = raw.strip()
         else:
             attributes[attr] = _attribute_value(raw.strip())
             if prefix == "feature":
@@ -109,6 +112,7 @@ def customer_record_from_row(values: dict[str, str]) -> dict[str, Any]:
         "attributes": attributes,
         "feature_attributes": sorted(features) or None,
         "country": _value(values, "country"),
+        **({"audit_attributes": audit} if audit else {}),
     }
 
 

@@ -402,3 +402,32 @@ def customer_current_mood(*, customer_id: UUID, now: datetime | None = None) -> 
         return {"label": LABEL_UNKNOWN, "score": None, "tickets": 0, "window_days": MOOD_WINDOW_DAYS}
     mean = round(sum(scores) / len(scores), 4)
     return {"label": label_for(mean), "score": mean, "tickets": len(scores), "window_days": MOOD_WINDOW_DAYS}
+def audit_characteristics(*, customer_ids: list[UUID], chunk_size: int = 2000) -> dict[str, list[str | None]]:
+    """The audit-only protected characteristics (``profiles.protected``) of ``customer_ids``, decrypted in
+    memory only, aligned with the input order: ``{characteristic: [value or None per customer]}``.
+
+    For the fairness report of training (``scoring.fairness``); nothing is written, logged or cached, and the
+    values never leave the calling process. A customer without a data key (erased) gives ``None``.
+    """
+    from .protected import AUDIT_FIELD_PREFIX
+
+    position = {cid: i for i, cid in enumerate(customer_ids)}
+    out: dict[str, list[str | None]] = {}
+    for start in range(0, len(customer_ids), chunk_size):
+        part = customer_ids[start:start + chunk_size]
+        rows = list(PersonalField.objects.filter(customer_id__in=part, field__startswith=AUDIT_FIELD_PREFIX)
+                    .values_list("customer_id", "field", "ciphertext", "key_version"))
+        if not rows:
+            continue
+        keys = data_keys.key_get_many(list({r[0] for r in rows}))
+        for cid, field, ciphertext, key_version in rows:
+            key = keys.get(cid)
+            if key is None:
+                continue
+            try:
+                value = key.decrypt_field(field, bytes(ciphertext), key_version)
+            except DecryptionError:
+                continue
+            column = out.setdefault(field[len(AUDIT_FIELD_PREFIX):], [None] * len(customer_ids))
+            column[position[cid]] = value
+    return out

@@ -26,7 +26,6 @@ from config.envelope import DecryptionError
 from config.errors import ApplicationError, NotFound
 
 from . import data_keys
-from .aggregates import is_special_category
 from .data_keys import DataKey
 from .errors import IdentifierInUse, MergeConflict, RecordInvalid
 from .identifiers import identifier_kind, is_direct_identifier_name
@@ -48,6 +47,7 @@ from .models import (
     Ticket,
     Tombstone,
 )
+from .protected import audit_field, feature_refusal
 from .signals import customer_facts_changed, customers_merged
 
 __all__ = [
@@ -194,10 +194,39 @@ def _clean_attributes(attributes: dict | None, feature_attributes: list[str] | N
         not isinstance(feature_attributes, list) or not all(isinstance(f, str) for f in feature_attributes)
     ):
         raise RecordInvalid("feature_attributes", "invalid")
-    if feature_attributes and any(is_special_category(name) for name in feature_attributes):
-        # Art. 22(4): refused at the door, loudly; aggregation and training also drop such names (defence in depth).
-        raise RecordInvalid("feature_attributes", "special_category")
+    for name in feature_attributes or ():
+        # Art. 22(4) and non-discrimination: a protected characteristic is refused as a feature at the door,
+        # loudly, naming the attribute (a schema name, never a value); aggregation and training also drop
+        # such names (defence in depth). It may be declared audit-only instead (``audit_attributes``).
+        code = feature_refusal(name)
+        if code is not None:
+            raise RecordInvalid(f"feature_attributes.{name}" if _FIELD_NAME.match(name) else "feature_attributes",
+                                code)
     return attributes, feature_attributes
+
+
+def _clean_audit_attributes(audit_attributes: dict | None, attributes: dict) -> dict[str, str]:
+    """Audit-only characteristics (e.g. gender for the fairness report) -> encrypted personal-field values
+    (``audit_<name>``). Never a feature; a name may not also be sent as a plain (unencrypted) attribute."""
+    if not audit_attributes:
+        return {}
+    if not isinstance(audit_attributes, dict) or len(audit_attributes) > 20:
+        raise RecordInvalid("audit_attributes", "invalid")
+    out: dict[str, str] = {}
+    for name, raw in audit_attributes.items():
+        if not isinstance(name, str) or not _FIELD_NAME.match(name) or len(name) > 56:
+            raise RecordInvalid("audit_attributes", "invalid_field_name")
+        if name in attributes:
+            raise RecordInvalid(f"attributes.{name}", "audit_only")
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            continue
+        if not isinstance(raw, str | int | float | bool):
+            raise RecordInvalid(f"audit_attributes.{name}", "invalid")
+        value = str(raw).strip()
+        if len(value) > 200:
+            raise RecordInvalid(f"audit_attributes.{name}", "max_length")
+        out[audit_field(name)] = value
+    return out
 
 
 def _check_country(country: str | None) -> str | None:
@@ -280,6 +309,7 @@ class _IngestRecord:
 def _ingest_prepare(
     *, source: str, external_id: str, personal: dict[str, str | None], attributes: dict | None = None,
     feature_attributes: list[str] | None = None, country: str | None = None,
+    audit_attributes: dict[str, Any] | None = None,
 ) -> _IngestRecord:
     """Validate and normalize one record (no database access); ``RecordInvalid`` names the first bad field."""
     _check_source(source)
@@ -287,6 +317,7 @@ def _ingest_prepare(
     country = _check_country(country)
     values = _clean_personal(personal, country)
     attributes, feature_attributes = _clean_attributes(attributes, feature_attributes)
+    values.update(_clean_audit_attributes(audit_attributes, attributes))
 
     record_digests: dict[str, str] = {}
     for kind in STRONG_KINDS:
@@ -311,6 +342,7 @@ def customer_ingest(
     feature_attributes: list[str] | None = None,
     actor: str,
     country: str | None = None,
+    audit_attributes: dict[str, Any] | None = None,
 ) -> IngestResult:
     """Upsert one customer record from a source system, resolving identity by blind indexes.
 
@@ -318,10 +350,12 @@ def customer_ingest(
     several identifiers are merged into the oldest one, unless their strong identifiers (e-mail, phone)
     disagree: then ``MergeConflict`` is raised and nothing is written. A record matched only by e-mail or
     phone whose other strong identifier differs from the customer's is also refused (not guessed).
-    Empty personal values are ignored (use ``customer_rectify`` to clear a field).
+    Empty personal values are ignored (use ``customer_rectify`` to clear a field). ``audit_attributes``
+    (protected characteristics kept only for the fairness report) are stored encrypted as ``audit_<name>``
+    personal fields; a protected characteristic declared as a feature is refused (``profiles.protected``).
     """
     p = _ingest_prepare(source=source, external_id=external_id, personal=personal, attributes=attributes,
-                        feature_attributes=feature_attributes, country=country)
+                        feature_attributes=feature_attributes, country=country, audit_attributes=audit_attributes)
     external_id, country, values = p.external_id, p.country, p.values
     attributes, feature_attributes = p.attributes, p.feature_attributes
     record_digests, source_digest = p.record_digests, p.source_digest

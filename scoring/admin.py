@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 
-from scoring.models import ModelVersion, RescoreRun
+from scoring.models import DriftReport, ModelVersion, RescoreRun, ScheduleRun
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -33,3 +33,15 @@ class RescoreRunAdmin(ReadOnlyAdmin):
                     "finished_at")
     list_filter = ("purpose", "status")
     exclude = ("thresholds",)
+
+
+@admin.register(DriftReport)
+class DriftReportAdmin(ReadOnlyAdmin):
+    list_display = ("computed_at", "model_version", "job", "population", "max_psi", "retrain_triggered")
+    list_filter = ("job", "retrain_triggered")
+
+
+@admin.register(ScheduleRun)
+class ScheduleRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "job", "trigger", "status", "seconds", "model_version", "activated")
+    list_filter = ("job", "trigger", "status")

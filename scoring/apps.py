@@ -14,3 +14,7 @@ class ScoringConfig(AppConfig):
         signals.customer_facts_changed.connect(on_customer_facts_changed, dispatch_uid="scoring.facts_changed")
         signals.customers_merged.connect(on_customers_merged, dispatch_uid="scoring.customers_merged")
         consent_signals.consent_changed.connect(on_consent_changed, dispatch_uid="scoring.consent_changed")
+
+        from scoring.schedule import start_in_process  # embedded mode, runserver only (guarded by a setting)
+
+        start_in_process()

@@ -228,3 +228,58 @@ class RescoreChunk(models.Model):
 
     def __str__(self) -> str:
         return f"rescore:{self.run_id}:{self.chunk_no}"
+
+
+class DriftReport(models.Model):
+    """Feature drift of the current population against the active model's training population (PSI per
+    feature, ``scoring.drift``), computed by each scheduled rescore or retrain. Numbers about features only."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="drift_reports")
+    computed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    job = models.CharField(max_length=16)  # "rescore" | "retrain" | "manual"
+    population = models.PositiveIntegerField(default=0)  # customers in the current population (sampled)
+    psi = models.JSONField(default=dict)  # {feature: psi}
+    top_features = models.JSONField(default=list)  # the most important features at training, best first
+    drifted_features = models.JSONField(default=list)  # top features with PSI above the threshold
+    threshold = models.FloatField(default=0.2)
+    max_psi = models.FloatField(null=True, blank=True)
+    retrain_triggered = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"drift:{self.model_version_id}:{self.computed_at:%Y-%m-%d}"
+
+
+class ScheduleRun(models.Model):
+    """One run of a scheduled job (daily rescore, weekly or triggered retrain): the training history."""
+
+    class Job(models.TextChoices):
+        RESCORE = "rescore"
+        RETRAIN = "retrain"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPLETED = "completed"
+        SKIPPED = "skipped"
+        FAILED = "failed"
+
+    job = models.CharField(max_length=16, choices=Job.choices)
+    trigger = models.CharField(max_length=16)  # "schedule" | "drift" | "outcomes" | "manual"
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")  # the version trained (retrain) or used (rescore)
+    activated = models.BooleanField(default=False)
+    drift_report = models.ForeignKey(DriftReport, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Non-personal details: reason code and message, counts, the retrain trigger decided by a rescore.
+    detail = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"schedule:{self.job}:{self.started_at:%Y-%m-%dT%H:%M}"

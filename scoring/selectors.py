@@ -302,6 +302,8 @@ def explanation_readable(*, explanation: dict[str, Any] | None) -> list[dict[str
         out.append({"key": key, "title": part["title"], "unit": unit, "baseline": part["baseline"],
                     "output": part["output"], "rows": rows, "other": part["other_features"]})
     return out
+
+
 def customer_current_mood(*, customer_id: Any, purpose: str) -> dict[str, Any] | None:
     """The customer's current mood as the score answer shows it (issue 18), or None when the processing gate
     refuses the purpose now (no consent, restriction, objection, erasure): the mood is part of the scored
@@ -318,3 +320,118 @@ def customer_current_mood(*, customer_id: Any, purpose: str) -> dict[str, Any] |
     if not gate.allowed:
         return None
     return profiles_selectors.customer_current_mood(customer_id=cid)
+
+
+# --------------------------------------------------------------------------- governance: active models report
+
+SCORE_KINDS = ("clv", "churn", "upsell", "advocacy")
+#: The headline metric of each kind when the card has no quality block (contract 1 of the team's branches).
+_HEADLINE = {"clv": "top_decile_share", "churn": "auc", "upsell": "auc", "advocacy": "auc"}
+
+
+def _kind_metrics(version: ModelVersion, kind: str) -> dict[str, float | None]:
+    metrics = version.metrics or {}
+    if version.kind == ModelVersion.Kind.CHURN_TABLE:
+        return {str(k): _finite(v) for k, v in metrics.items() if not isinstance(v, dict | list)}
+    prefix = f"{kind}_"
+    return {k[len(prefix):]: _finite(v) for k, v in metrics.items() if k.startswith(prefix)
+            and not isinstance(v, dict | list)}
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _quality(version: ModelVersion, kind: str, metrics: dict[str, float | None]) -> dict[str, Any]:
+    """``card["quality"][kind]`` when the card has one; otherwise the headline metric with no baseline."""
+    stored = ((version.card or {}).get("quality") or {}).get(kind)
+    if isinstance(stored, dict):
+        return {"metric": str(stored.get("metric") or _HEADLINE[kind]), "value": _finite(stored.get("value")),
+                "baseline": _finite(stored.get("baseline")), "baseline_method": stored.get("baseline_method") or "",
+                "floor": _finite(stored.get("floor")), "status": str(stored.get("status") or "ok"),
+                "reason": str(stored.get("reason") or "")}
+    metric = _HEADLINE[kind]
+    return {"metric": metric, "value": metrics.get(metric), "baseline": None, "baseline_method": "",
+            "floor": None, "status": "not_assessed", "reason": "this model version predates the quality floors"}
+
+
+def drift_latest(*, model_version_id: int) -> dict[str, Any] | None:
+    """The latest feature-drift report of a model version (PSI per top feature, max PSI, status)."""
+    from scoring.drift import status_of
+    from scoring.models import DriftReport
+
+    report = DriftReport.objects.filter(model_version_id=model_version_id).first()
+    if report is None:
+        return None
+    importance = ((report.model_version.card or {}).get("feature_importance") or {})
+    return {
+        "computed_at": report.computed_at, "job": report.job, "population": report.population,
+        "threshold": report.threshold, "max_psi": report.max_psi, "status": status_of(report.max_psi),
+        "top_features": [{"feature": f, "psi": _finite(report.psi.get(f)), "importance": _finite(importance.get(f))}
+                         for f in report.top_features],
+        "drifted_features": list(report.drifted_features), "retrain_triggered": report.retrain_triggered,
+    }
+
+
+def models_active_report() -> dict[str, Any]:
+    """Per score kind served now: the model version, training time, data window and horizon, its metrics with
+    the naive baseline's beside them, the label provenance, the fairness report and the latest drift."""
+    active = {v.kind: v for v in ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE)}
+    full = active.get(ModelVersion.Kind.FULL)
+    out: list[dict[str, Any]] = []
+    drift_cache: dict[int, dict[str, Any] | None] = {}
+    for kind in SCORE_KINDS:
+        version = active.get(ModelVersion.Kind.CHURN_TABLE) if kind == "churn" else None
+        version = version or full
+        if version is None:
+            continue
+        card = version.card or {}
+        window = card.get("data_window") or {}
+        metrics = _kind_metrics(version, kind)
+        labels = (card.get("labels") or {}).get("by_kind", {}).get(kind)
+        if version.pk not in drift_cache:
+            drift_cache[version.pk] = drift_latest(model_version_id=version.pk)
+        out.append({
+            "kind": kind, "version": version.version, "model_type": version.kind, "trained_at": version.created_at,
+            "activated_at": version.activated_at,
+            "data_window": {"first_fact_at": window.get("first_fact_at"), "as_of": window.get("as_of_at"),
+                            "cutoffs": list(window.get("cutoffs_at") or []),
+                            "cross_validation": window.get("cross_validation")},
+            "horizon_days": window.get("horizon_days") if version.kind == ModelVersion.Kind.FULL else None,
+            "quality": _quality(version, kind, metrics),
+            "metrics": metrics,
+            "labels": labels if isinstance(labels, dict) else None,
+            "fairness": card.get("fairness"),
+            "drift": drift_cache[version.pk],
+        })
+    return {"models": out}
+
+
+def schedule_history(*, limit: int = 30) -> list[dict[str, Any]]:
+    """The latest scheduled runs (rescores and retrains, newest first) for the console's training history."""
+    from scoring.models import ScheduleRun
+
+    rows = ScheduleRun.objects.select_related("model_version").order_by("-started_at", "-id")[:limit]
+    return [{
+        "job": r.job, "trigger": r.trigger, "status": r.status, "started_at": r.started_at,
+        "finished_at": r.finished_at, "seconds": r.seconds, "activated": r.activated,
+        "version": r.model_version.version if r.model_version is not None else None,
+        "labels": (r.detail or {}).get("labels"), "outcome": (r.detail or {}).get("outcome"),
+        "retrain_trigger": (r.detail or {}).get("retrain_trigger"), "reason": (r.detail or {}).get("reason"),
+    } for r in rows]
+
+
+def drift_history(*, limit: int = 30) -> list[dict[str, Any]]:
+    """The latest drift reports, newest first."""
+    from scoring.drift import status_of
+    from scoring.models import DriftReport
+
+    return [{
+        "computed_at": r.computed_at, "version": r.model_version.version, "job": r.job, "population": r.population,
+        "max_psi": r.max_psi, "status": status_of(r.max_psi), "drifted_features": list(r.drifted_features),
+        "top_features": [(f, _finite(r.psi.get(f))) for f in r.top_features], "retrain_triggered": r.retrain_triggered,
+    } for r in DriftReport.objects.select_related("model_version").order_by("-computed_at", "-id")[:limit]]

@@ -81,3 +81,23 @@ def rescore_stale() -> int:
         return 0
     services.rescore_runs_dispatch(run_ids=[run.id for run in runs])
     return len(ids)
+
+
+@shared_task(name="scoring.tasks.scheduled_rescore", acks_late=True, ignore_result=True,
+             soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
+def scheduled_rescore() -> int | None:
+    """The daily rescore: drift, a retrain when triggered, then a full rescore (``scoring.schedule``)."""
+    from scoring import schedule
+
+    run = schedule.scheduled_rescore()
+    return run.pk if run is not None else None
+
+
+@shared_task(name="scoring.tasks.scheduled_retrain", acks_late=True, ignore_result=True,
+             soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
+def scheduled_retrain() -> int | None:
+    """The weekly retrain through the activation gate (``scoring.schedule``)."""
+    from scoring import schedule
+
+    run = schedule.scheduled_retrain()
+    return run.pk if run is not None else None

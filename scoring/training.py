@@ -212,6 +212,7 @@ def train_from_database(
         "explicit_outcomes": outcome_counts,
     }
     card["score_distribution"] = _distribution(bundle, current)
+    card.update(_governance_card(bundle, current, ids, population, snapshots, outcomes, seed=seed))
     return TrainingResult(bundle=bundle, card=card, population=population, customer_ids=ids)
 
 
@@ -334,3 +335,74 @@ def _table_quality_and_rank(model: ClassifierModel, names: list[str], cols: dict
                                      metric="top_decile_share")
         rank = attribute_clv.naive_spend(names, table, np.zeros(n))
     return quality, np.asarray(rank, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- governance (issue 16 §5 §6)
+
+
+def _governance_card(bundle: TrainedBundle, current: np.ndarray, ids: Sequence[UUID], population: dict[str, Any],
+                     snapshots: Sequence[Snapshot], outcomes: Outcomes, *, seed: int) -> dict[str, Any]:
+    """Model-card entries for drift monitoring, label provenance and fairness:
+
+    - ``feature_distribution``: per feature, the training population's decile bins (``scoring.drift``);
+    - ``feature_importance``: mean |explanation contribution| share per feature (averaged over the models);
+    - ``labels``: ``{"explicit": n, "derived": n, "by_kind": ...}`` -- label rows of the final training
+      cutoffs that came from explicit outcomes (``POST /api/v1/outcomes``) or were derived from the history;
+    - ``fairness``: per audit-only characteristic and group (``scoring.fairness``), decrypted in memory only.
+    """
+    from profiles.protected import protected_category
+    from scoring import drift, fairness
+    from scoring.engine import risk_thresholds
+    from scoring.ml.tiers import risk_level
+    from scoring.population import Reference
+
+    names = [str(n) for n in bundle.feature_names]
+    out: dict[str, Any] = {
+        "feature_distribution": drift.reference_distribution(current, names),
+        "feature_importance": drift.feature_importance(bundle, current, seed=seed),
+        "labels": _label_counts(bundle, snapshots, outcomes),
+    }
+    characteristics = profiles_selectors.audit_characteristics(customer_ids=list(ids))
+    for name, values in characteristics.items():  # ages and birth years are reported by band
+        if protected_category(name) == "age":
+            banded = [fairness.age_band(v, year=timezone.now().year) for v in values]
+            if sum(b is not None for b in banded) >= sum(v is not None for v in values) / 2:
+                characteristics[name] = banded
+    if characteristics:
+        rank = np.asarray(bundle.clv.predict(current), dtype=np.float64)
+        reference = Reference.from_json(population)
+        tiers = reference.tiers_for(rank, [str(c) for c in ids])
+        risks = np.asarray(risk_level(bundle.churn.predict_proba(current), risk_thresholds())).tolist()
+        out["fairness"] = fairness.fairness_report(
+            characteristics, tiers, risks, tier_names=list(reference.tiers),
+            min_group=int(getattr(settings, "SCORING_FAIRNESS_MIN_GROUP", 10)))
+        del characteristics  # plaintext audit values: in memory only, dropped as soon as the report is made
+    else:
+        out["fairness"] = {"characteristics": {}, "note": "no audit-only characteristic was imported"}
+    return out
+
+
+def _label_counts(bundle: TrainedBundle, snapshots: Sequence[Snapshot], outcomes: Outcomes) -> dict[str, Any]:
+    """Label rows of the final training cutoffs per classifier: explicit (an outcome reported through the API
+    overrode or supplied the label, at the most recent cutoff) or derived from the history."""
+    from scoring.ml.models import _labels
+
+    window = bundle.model_card.get("data_window") or {}
+    final = [int(c) for c in window.get("final_training_cutoffs") or []]
+    h = int(window.get("horizon_days") or bundle.horizon_days)
+    cfg = configured_model_config()
+    names = feature_names()
+    by_kind = {k: {"explicit": 0, "derived": 0} for k in ("churn", "upsell", "advocacy")}
+    for snap in snapshots:
+        if snap.cutoff not in final:
+            continue
+        n = len(snap.X)
+        given = {"churn": outcomes.churn(n) >= 0, "upsell": outcomes.upsell(n) >= 0,
+                 "advocacy": outcomes.advocacy(n) >= 0} if snap.cutoff == final[0] else None
+        labels = _labels(snap, names, cfg, h, outcomes if given is not None else None)
+        for key, (mask, _) in labels.items():
+            explicit = int(np.sum(mask & given[key])) if given is not None else 0
+            by_kind[key]["explicit"] += explicit
+            by_kind[key]["derived"] += int(np.sum(mask)) - explicit
+    return {"explicit": sum(v["explicit"] for v in by_kind.values()),
+            "derived": sum(v["derived"] for v in by_kind.values()), "by_kind": by_kind}

@@ -200,6 +200,24 @@ SCORING_MODEL_CONFIG = env.json("SCORING_MODEL_CONFIG", default={})
 SCORING_QUALITY_FLOOR_AUC = env.float("SCORING_QUALITY_FLOOR_AUC", default=0.60)
 # The CLV horizon is shortened to fit a shorter history (never below this many days); else training refuses
 SCORING_MIN_HORIZON_DAYS = env.int("SCORING_MIN_HORIZON_DAYS", default=30)
+
+# --- Governance (issue 16 §5-§7): protected characteristics, fairness, drift, learning on a schedule.
+# Age (age, date/year of birth, age band) may be a model feature only when this is true; gender or sex and
+# special-category data (Art. 9) never are. Audit-only characteristics feed the fairness report (groups smaller
+# than SCORING_FAIRNESS_MIN_GROUP are suppressed).
+SCORING_ALLOW_AGE_FEATURE = env.bool("SCORING_ALLOW_AGE_FEATURE", default=False)
+SCORING_FAIRNESS_MIN_GROUP = env.int("SCORING_FAIRNESS_MIN_GROUP", default=10)
+# Cron expressions (UTC; minute hour day-of-month month day-of-week) of the daily rescore and weekly retrain:
+# Celery beat in production, the in-process scheduler of `make run` (embedded mode, runserver only).
+SCORING_RESCORE_SCHEDULE = env("SCORING_RESCORE_SCHEDULE", default="0 2 * * *")
+SCORING_RETRAIN_SCHEDULE = env("SCORING_RETRAIN_SCHEDULE", default="0 3 * * sun")
+SCORING_INPROCESS_SCHEDULER = env.bool("SCORING_INPROCESS_SCHEDULER", default=not env("CELERY_BROKER_URL", default=""))
+SCORING_SCHEDULER_INTERVAL = env.float("SCORING_SCHEDULER_INTERVAL", default=30.0)
+# A retrain is also triggered when a top-N feature's PSI exceeds the threshold, or enough new explicit outcomes.
+SCORING_DRIFT_PSI_THRESHOLD = env.float("SCORING_DRIFT_PSI_THRESHOLD", default=0.2)
+SCORING_DRIFT_TOP_FEATURES = env.int("SCORING_DRIFT_TOP_FEATURES", default=5)
+SCORING_DRIFT_SAMPLE = env.int("SCORING_DRIFT_SAMPLE", default=20_000)
+SCORING_RETRAIN_MIN_NEW_OUTCOMES = env.int("SCORING_RETRAIN_MIN_NEW_OUTCOMES", default=100)
 IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=2000)
 RETENTION_DAYS = env.json(
     "RETENTION_DAYS", default={"orders": 3650, "interactions": 730, "tickets": 1095, "reviews": 1825}

@@ -36,3 +36,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 WEBHOOK_ALLOW_HTTP = True
 WEBHOOK_ALLOWED_PRIVATE_HOSTS = ["127.0.0.1"]
 WEBHOOK_TIMEOUT_SECONDS = 2.0
+SCORING_INPROCESS_SCHEDULER = False  # never a scheduler thread in tests (they drive its clock themselves)

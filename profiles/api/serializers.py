@@ -50,6 +50,11 @@ class CustomerRecordSerializer(serializers.Serializer):
     attributes = serializers.DictField(required=False, help_text="Non-personal CRM attributes (stored in clear).")
     feature_attributes = serializers.ListField(child=serializers.CharField(max_length=63), required=False,
                                                allow_null=True)
+    audit_attributes = serializers.DictField(
+        child=serializers.CharField(allow_null=True, allow_blank=True, max_length=200), required=False,
+        help_text="Audit-only protected characteristics (e.g. gender): stored encrypted, used only for the "
+                  "fairness report of training, never as a feature.",
+    )
 
     def to_service(self) -> dict:
         data = dict(self.validated_data)
@@ -62,6 +67,7 @@ class CustomerRecordSerializer(serializers.Serializer):
             "source": data["source"], "external_id": data["external_id"], "personal": personal,
             "attributes": data.get("attributes") or {}, "feature_attributes": data.get("feature_attributes"),
             "country": data.get("country") or None,
+            **({"audit_attributes": data["audit_attributes"]} if data.get("audit_attributes") else {}),
         }
 
 

@@ -207,3 +207,97 @@ class OutcomeOutput(serializers.Serializer):
     kind = serializers.CharField()
     at = serializers.DateTimeField()
     source = serializers.CharField()  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------------- GET /api/v1/models/active
+
+
+class ErrorOutput(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    correlation_id = serializers.CharField(allow_null=True)
+
+
+class DataWindowOutput(serializers.Serializer):
+    first_fact_at = serializers.DateTimeField(allow_null=True, help_text="Earliest fact in the training data.")
+    as_of = serializers.DateTimeField(allow_null=True, help_text="The training's as-of time.")
+    cutoffs = serializers.ListField(child=serializers.DateTimeField(), help_text="Label cutoffs (features as of).")
+    cross_validation = serializers.CharField(allow_null=True)
+
+
+class QualityOutput(serializers.Serializer):
+    metric = serializers.CharField(help_text="Headline metric (auc; top_decile_share for CLV).")
+    value = serializers.FloatField(allow_null=True)
+    baseline = serializers.FloatField(allow_null=True, help_text="The naive baseline on the same validation window.")
+    baseline_method = serializers.CharField(allow_blank=True)
+    floor = serializers.FloatField(allow_null=True)
+    status = serializers.CharField(help_text="ok | below_floor | below_baseline | not_trained | not_assessed")
+    reason = serializers.CharField(allow_blank=True)
+
+
+class LabelCountsOutput(serializers.Serializer):
+    explicit = serializers.IntegerField(help_text="Labels from outcomes reported through POST /api/v1/outcomes.")
+    derived = serializers.IntegerField(help_text="Labels derived from the history.")
+
+
+class FairnessGroupOutput(serializers.Serializer):
+    n = serializers.IntegerField()
+    tier_shares = serializers.DictField(child=serializers.FloatField())
+    high_risk_rate = serializers.FloatField()
+
+
+class FairnessCharacteristicOutput(serializers.Serializer):
+    groups = serializers.DictField(child=FairnessGroupOutput())
+    missing = serializers.IntegerField()
+    suppressed_groups = serializers.IntegerField()
+    suppressed_customers = serializers.IntegerField()
+    high_risk_ratio = serializers.FloatField(allow_null=True, help_text="Lowest group's high-risk rate / highest's.")
+    lowest_group = serializers.CharField(allow_null=True)
+    highest_group = serializers.CharField(allow_null=True)
+    flagged = serializers.BooleanField(help_text="True when the ratio is below 0.8 (four-fifths rule).")
+
+
+class FairnessOutput(serializers.Serializer):
+    rule = serializers.CharField(required=False)
+    threshold = serializers.FloatField(required=False)
+    min_group_size = serializers.IntegerField(required=False)
+    population = serializers.IntegerField(required=False)
+    characteristics = serializers.DictField(child=FairnessCharacteristicOutput())
+    note = serializers.CharField(required=False)
+
+
+class DriftFeatureOutput(serializers.Serializer):
+    feature = serializers.CharField()
+    psi = serializers.FloatField(allow_null=True)
+    importance = serializers.FloatField(allow_null=True)
+
+
+class DriftOutput(serializers.Serializer):
+    computed_at = serializers.DateTimeField()
+    job = serializers.CharField()
+    population = serializers.IntegerField()
+    threshold = serializers.FloatField()
+    max_psi = serializers.FloatField(allow_null=True)
+    status = serializers.CharField(help_text="stable (< 0.1) | moderate (<= 0.2) | significant | unknown")
+    top_features = DriftFeatureOutput(many=True)
+    drifted_features = serializers.ListField(child=serializers.CharField())
+    retrain_triggered = serializers.BooleanField()
+
+
+class ActiveModelOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["clv", "churn", "upsell", "advocacy"])
+    version = serializers.CharField()
+    model_type = serializers.CharField(help_text="full (fact history) or churn_table (CRM table with a label)")
+    trained_at = serializers.DateTimeField()
+    activated_at = serializers.DateTimeField(allow_null=True)
+    data_window = DataWindowOutput()
+    horizon_days = serializers.IntegerField(allow_null=True)
+    quality = QualityOutput()
+    metrics = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    labels = LabelCountsOutput(allow_null=True)
+    fairness = FairnessOutput(allow_null=True)
+    drift = DriftOutput(allow_null=True)
+
+
+class ActiveModelsOutput(serializers.Serializer):
+    models = ActiveModelOutput(many=True)

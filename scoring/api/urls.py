@@ -7,4 +7,5 @@ urlpatterns = [
     path("score", views.ScoreLookupView.as_view(), name="score-lookup"),
     path("route", views.RouteView.as_view(), name="route"),
     path("outcomes", views.OutcomeView.as_view(), name="outcomes"),
+    path("models/active", views.ActiveModelsView.as_view(), name="models-active"),
 ]

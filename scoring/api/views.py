@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -153,3 +153,22 @@ class OutcomeView(APIView):
         outcome = services.outcome_record(customer_id=data["customer"], kind=data["kind"], at=data.get("at"),
                                           source=data.get("source") or _client(request).name, actor=requester)
         return Response(s.OutcomeOutput(outcome).data, status=status.HTTP_201_CREATED)
+
+
+class ActiveModelsView(APIView):
+    """The models serving each score kind now, with their quality, fairness report and latest drift."""
+
+    required_scopes = {"GET": "score:read"}
+
+    @extend_schema(
+        responses={
+            200: s.ActiveModelsOutput,
+            401: OpenApiResponse(s.ErrorOutput, description="Missing or invalid token (not_authenticated)."),
+            403: OpenApiResponse(s.ErrorOutput, description="The client lacks the score:read scope (forbidden)."),
+        },
+        tags=["scoring"], summary="Active models per score kind: version, window, metrics vs baseline, fairness, drift",
+    )
+    def get(self, request: Request) -> Response:
+        from scoring import selectors
+
+        return Response(s.ActiveModelsOutput(selectors.models_active_report()).data)

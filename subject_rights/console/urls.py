@@ -5,8 +5,15 @@ chain status, records of processing, exports); ``request_views`` holds the subje
 human reviews; ``breach_views`` holds the personal-data breach register (Art. 33).
 """
 
-from subject_rights.console import audit_views, breach_views, request_views, webhook_views
+from subject_rights.console import (
+    audit_views,
+    breach_views,
+    model_views,  # model governance: fairness, drift, training history
+    request_views,
+    webhook_views,
+)
 
 app_name = "console"
 urlpatterns = [*audit_views.urlpatterns, *request_views.urlpatterns, *breach_views.urlpatterns,
                *webhook_views.urlpatterns]
+urlpatterns += model_views.urlpatterns

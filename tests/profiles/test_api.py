@@ -158,7 +158,8 @@ def test_declaring_special_category_data_as_a_feature_is_rejected_per_record_and
     response = post(api, "customers", records)
     assert response.status_code == 200
     body = response.json()
-    assert body["rejected"] == [{"index": 0, "errors": [{"field": "feature_attributes", "code": "special_category"}]}]
+    assert body["rejected"] == [
+        {"index": 0, "errors": [{"field": "feature_attributes.health_status", "code": "special_category"}]}]
     assert [r["outcome"] for r in body["results"]] == ["rejected", "created"]
     assert list(Customer.objects.values_list("feature_attributes", flat=True)) == [["plan"]]
     assert not Customer.objects.filter(attributes__has_key="health_status").exists()
