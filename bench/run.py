@@ -40,6 +40,7 @@ SECTIONS: dict[int, tuple[str, str, int, int]] = {
     4: ("bench.s4_cdnow", "s4-cdnow", 60, 900),
     5: ("bench.s5_subject_audit", "s5-subject-audit", 80, 2 * 3600),
     6: ("bench.s6_import", "s6-import", 40, 1800),
+    7: ("bench.s7_demo", "s7-demo-signal", 60, 1800),
 }
 QUICK_BUDGET_SECONDS = 285
 
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="small scales, < 5 minutes (default)")
     mode.add_argument("--full", action="store_true", help="full scales (headline figures)")
-    p.add_argument("--sections", default="1,2,3,4,5,6", help="comma-separated section numbers (default all)")
+    p.add_argument("--sections", default="1,2,3,4,5,6,7", help="comma-separated section numbers (default all)")
     p.add_argument("--scale", default=None,
                    help="section-specific sizes, e.g. 10k,100k (section 2 customers, 5 decision records, "
                         "6 rows, 3 English texts, 1 seconds per load step)")
