@@ -170,7 +170,7 @@ def run(ctx: SectionContext) -> SectionResult:
     customers = ctx.scale[0] if ctx.scale else CUSTOMERS
     res.params.update({"customers": customers, "seed": SEED, "goals": GOALS,
                        "high_risk_share_goal": HIGH_RISK_SHARE_GOAL})
-    res.headers = ["path", "churn AUC", "upsell AUC", "advocacy AUC", "high risk", "VIPs at high risk", "seconds"]
+    res.headers = ["path", "churn AUC", "upsell AUC", "advocacy AUC", "high-risk share", "VIPs at high risk", "seconds"]
     goal_row = ["goal", f">= {GOALS['churn_auc']}", f">= {GOALS['upsell_auc']}", f">= {GOALS['advocacy_auc']}",
                 f">= {HIGH_RISK_SHARE_GOAL:.0%}", ">= 1", ""]
     measured: list[tuple[str, dict[str, Any]]] = []

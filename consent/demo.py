@@ -6,6 +6,16 @@ with every time expressed as "days ago". :func:`load_plan` writes a plan through
 (one Presidio batch call per chunk for ticket/review/NPS text) and ``consent.services`` -- so the demo data
 is stored exactly as production data would be.
 
+Cause and effect: behaviour comes from a hidden per-customer state (:class:`Latent`) simulated week by week
+from sign-up to today (:func:`_simulate`), never from a label. Health falls after a poorly handled support
+contact (slow first response, low satisfaction, escalation) or for outside reasons (a decline), and as it falls
+orders thin out, invoices are paid late, returns and visits change, tickets turn negative and escalate, NPS drops;
+below :data:`CHURN_HEALTH` the customer has left. Growth and breadth raise spend and open new categories (upsell);
+advocacy drives NPS answers, reviews and referrals. Every fact is emitted at the time it happens from the state
+at that time, so features as of a cutoff never see what comes after it (the labels of ``manage.py train``).
+Ticket texts (``consent.demo_texts``) are in the customer's language with a mood that follows the state; tickets
+carry a first-response time by segment and channel.
+
 Everything personal here is fake (Faker); e-mail addresses use the reserved ``example.*`` domains.
 """
 
@@ -246,7 +256,7 @@ def _simulate(rng: random.Random, c: DemoCustomer, *, b2b: bool, language: str, 
     tried = [categories.pop()]
     next_survey = c.signup_days_ago - rng.uniform(20, 120)
     visits: dict[tuple[str, int], int] = {}
-    first_order = max(c.signup_days_ago - rng.uniform(0, 10), 0.2)
+    first_order: float | None = max(c.signup_days_ago - rng.uniform(0, 10), 0.2)
     if c.signup_days_ago < HISTORY_DAYS - 45 and rng.random() < ONE_AND_DONE[c.segment]:
         s.health = s.baseline = rng.uniform(0.55, 0.75)
         _start_decline(rng, s, c.signup_days_ago)
