@@ -125,7 +125,7 @@ WEEK = 7.0
 SEGMENTS: tuple[tuple[str, float], ...] = (("vip", 0.07), ("regular", 0.63), ("occasional", 0.30))
 ORDERS_PER_YEAR = {"vip": (8.0, 26.0), "regular": (3.0, 9.0), "occasional": (0.8, 2.2)}
 # yearly probability that something outside the shop (a competitor, changed needs) starts a decline
-DECLINE_PER_YEAR = {"vip": 0.15, "regular": 0.18, "occasional": 0.25}
+DECLINE_PER_YEAR = {"vip": 0.2, "regular": 0.18, "occasional": 0.25}
 # share of new customers who never really engage: after the first order or two they drift away
 ONE_AND_DONE = {"vip": 0.05, "regular": 0.2, "occasional": 0.45}
 # median hours to the first response of support, by segment (service levels differ) and channel
@@ -230,8 +230,8 @@ def _latent(rng: random.Random, segment: str, b2b: bool, language: str) -> Laten
         basket=basket,
         health=baseline,
         baseline=baseline,
-        growth=(rng.uniform(0.6, 1.2) if grower else rng.gauss(-0.05, 0.1)),
-        breadth=(rng.uniform(0.3, 0.5) if grower else rng.uniform(0.0, 0.05)),
+        growth=(rng.uniform(0.7, 1.3) if grower else rng.gauss(-0.05, 0.08)),
+        breadth=(rng.uniform(0.3, 0.5) if grower else rng.uniform(0.0, 0.03)),
         advocacy=rng.gauss(0.0, 1.0),
         # B2B customers pay invoices; so do many consumers where paying by invoice is common
         pays_by_invoice=b2b or rng.random() < {"de": 0.4, "nl": 0.3, "sv": 0.45, "fi": 0.4}.get(language, 0.1),
@@ -280,6 +280,8 @@ def _simulate(rng: random.Random, c: DemoCustomer, *, b2b: bool, language: str, 
             break
         # --- orders
         expected = s.rate / 52.0 * span * _order_factor(s.health) * math.exp(0.5 * s.growth * years)
+        if s.decline > 0.0:  # unhappy customers start buying elsewhere at once
+            expected *= 0.25
         n = _poisson(rng, expected)
         if first_order is not None and first_order >= week_end:
             n, first_order = max(n, 1), None
@@ -298,7 +300,9 @@ def _simulate(rng: random.Random, c: DemoCustomer, *, b2b: bool, language: str, 
         # --- visits
         engagement = min(max((s.health - 0.1) / 0.7, 0.0), 1.0)
         for kind, rates in INTERACTION_RATES.items():
-            count = _poisson(rng, rates[seg] * span * engagement)
+            # customers who are expanding browse more: they open offers and try features
+            interest = 1.0 + 1.5 * max(s.growth, 0.0) if kind in ("email_click", "feature_use") else 1.0
+            count = _poisson(rng, rates[seg] * span * engagement * interest)
             if count:
                 key = (kind, int(day // INTERACTION_BLOCK_DAYS[kind]))
                 visits[key] = visits.get(key, 0) + count
@@ -338,7 +342,7 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 def _order(rng: random.Random, c: DemoCustomer, s: Latent, b2b: bool, at: float, years: float,
            categories: list[str], tried: list[str]) -> None:
-    amount = s.basket * math.exp(s.growth * years) * rng.lognormvariate(0.0, 0.35)
+    amount = s.basket * math.exp(s.growth * years) * rng.lognormvariate(0.0, 0.25)
     amount = round(min(max(amount, 3.0), 25_000.0), 2)
     if categories and rng.random() < s.breadth:  # explores a category new to them
         tried.append(categories.pop())
@@ -372,7 +376,7 @@ def _ticket(rng: random.Random, c: DemoCustomer, s: Latent, texts: dict[str, tup
     bad = complaint or rng.random() < 0.12 + 0.55 * (1.0 - s.health) + (0.15 if response_h > 24 else 0.0)
     if problem and bad and not complaint:
         s.health = max(s.health - rng.uniform(0.08, 0.2), 0.0)
-        if s.decline == 0.0 and rng.random() < 0.35:
+        if s.decline == 0.0 and rng.random() < (0.5 if c.segment == "vip" else 0.35):  # VIPs expect more
             _start_decline(rng, s, at)
     elif not bad:
         s.health = min(s.health + 0.03, 1.0)
