@@ -136,8 +136,9 @@ INTERACTION_RATES = {  # per week at full engagement: (kind, vip, regular, occas
     "login": (6.0, 2.0, 0.5), "email_open": (3.0, 1.5, 0.8), "email_click": (1.0, 0.4, 0.15),
     "feature_use": (3.0, 0.8, 0.2), "cart_abandon": (0.6, 0.3, 0.1),
 }
-# visits are stored aggregated: one record (with a count) per kind and block of days
-INTERACTION_BLOCK_DAYS = {"login": 91.0, "email_open": 182.0, "email_click": 365.0, "feature_use": 365.0,
+# visits are stored aggregated, as a web analytics export would: one record (with a count) per kind and quarter,
+# half-year or year counted back from today
+INTERACTION_BLOCK_DAYS = {"login": 91.25, "email_open": 182.5, "email_click": 365.0, "feature_use": 365.0,
                           "cart_abandon": 365.0}
 
 
@@ -268,6 +269,9 @@ def _simulate(rng: random.Random, c: DemoCustomer, *, b2b: bool, language: str, 
         # --- the state evolves
         if s.decline == 0.0 and rng.random() < hazard * span:
             _start_decline(rng, s, day)
+            # whatever the outside cause, it usually surfaces as a complaint first
+            if rng.random() < 0.7:
+                _ticket(rng, c, s, texts, people, at=_days_between(rng, day, week_end), problem=True, complaint=True)
         if s.decline > 0.0:
             s.health -= s.decline * span
             if rng.random() < 0.006 * span:  # won back
@@ -295,10 +299,10 @@ def _simulate(rng: random.Random, c: DemoCustomer, *, b2b: bool, language: str, 
         # --- other contacts: questions, complaints of customers on the way out
         if rng.random() < 0.006 * span:
             _ticket(rng, c, s, texts, people, at=_days_between(rng, day, week_end), problem=False)
-        if s.decline > 0.0 and rng.random() < 0.07 * span:
+        if s.decline > 0.0 and rng.random() < 0.1 * span:
             _ticket(rng, c, s, texts, people, at=_days_between(rng, day, week_end), problem=True, complaint=True)
         # --- visits
-        engagement = min(max((s.health - 0.1) / 0.7, 0.0), 1.0)
+        engagement = min(max((s.health - 0.1) / 0.7, 0.0), 1.0) * (0.2 if s.decline > 0.0 else 1.0)
         for kind, rates in INTERACTION_RATES.items():
             # customers who are expanding browse more: they open offers and try features
             interest = 1.0 + 1.5 * max(s.growth, 0.0) if kind in ("email_click", "feature_use") else 1.0
