@@ -6,11 +6,22 @@ with every time expressed as "days ago". :func:`load_plan` writes a plan through
 (one Presidio batch call per chunk for ticket/review/NPS text) and ``consent.services`` -- so the demo data
 is stored exactly as production data would be.
 
+Cause and effect: behaviour comes from a hidden per-customer state (:class:`Latent`) simulated week by week
+from sign-up to today (:func:`_simulate`), never from a label. Health falls after a poorly handled support
+contact (slow first response, low satisfaction, escalation) or for outside reasons (a decline), and as it falls
+orders thin out, invoices are paid late, returns and visits change, tickets turn negative and escalate, NPS drops;
+below :data:`CHURN_HEALTH` the customer has left. Growth and breadth raise spend and open new categories (upsell);
+advocacy drives NPS answers, reviews and referrals. Every fact is emitted at the time it happens from the state
+at that time, so features as of a cutoff never see what comes after it (the labels of ``manage.py train``).
+Ticket texts (``consent.demo_texts``) are in the customer's language with a mood that follows the state; tickets
+carry a first-response time by segment and channel.
+
 Everything personal here is fake (Faker); e-mail addresses use the reserved ``example.*`` domains.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import unicodedata
@@ -24,6 +35,8 @@ import phonenumbers
 from django.db import transaction
 from django.utils import timezone
 
+from consent.demo_texts import REVIEW_TEXTS, TICKET_CATEGORIES, TICKET_TEXTS
+
 ACTOR = "job:demo_seed"
 MONTHS = 18
 HISTORY_DAYS = 548  # 18 months
@@ -34,72 +47,8 @@ LOCALES: tuple[tuple[str, float], ...] = (
 CONSENT_SHARE = 0.80  # automated_scoring + service_prioritization
 MARKETING_SHARE = 0.50
 SCORING_PURPOSES = ("automated_scoring", "service_prioritization")
-CATEGORIES = ("electronics", "home", "fashion", "sports", "books", "garden", "toys", "beauty")
-
-TICKET_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "en": (
-        "Hi, this is {name}. My order {order} arrived damaged. Please call me on {phone} or write to {email}.",
-        "Please refund the amount to my account {iban}. Thanks, {name}",
-        "I can't log in to the app since yesterday. My e-mail is {email}. Regards, {first}",
-        "Where is my parcel? Order {order}. You can reach me at {phone}. {name}",
-        "The invoice for order {order} is wrong, please correct it. {name}, {email}",
-    ),
-    "de": (
-        "Hallo, hier ist {name}. Meine Bestellung {order} kam beschädigt an. Bitte rufen Sie mich unter {phone} "
-        "an oder schreiben Sie an {email}.",
-        "Bitte erstatten Sie den Betrag auf mein Konto {iban}. Danke, {name}",
-        "Ich kann mich seit gestern nicht in der App anmelden. Meine E-Mail ist {email}. Gruß, {first}",
-        "Wo bleibt mein Paket? Bestellung {order}. Sie erreichen mich unter {phone}. {name}",
-        "Die Rechnung zur Bestellung {order} ist falsch, bitte korrigieren. {name}, {email}",
-    ),
-    "nl": (
-        "Hallo, met {name}. Mijn bestelling {order} is beschadigd aangekomen. Bel me op {phone} of mail naar {email}.",
-        "Graag het bedrag terugstorten op rekening {iban}. Groeten, {name}",
-        "Ik kan sinds gisteren niet inloggen in de app. Mijn e-mailadres is {email}. Groet, {first}",
-        "Waar blijft mijn pakket? Bestelling {order}. U kunt me bereiken op {phone}. {name}",
-        "De factuur van bestelling {order} klopt niet, graag aanpassen. {name}, {email}",
-    ),
-    "pl": (
-        "Dzień dobry, tu {name}. Moje zamówienie {order} dotarło uszkodzone. Proszę o kontakt pod numerem {phone} "
-        "lub na adres {email}.",
-        "Proszę o zwrot pieniędzy na konto {iban}. Pozdrawiam, {name}",
-        "Od wczoraj nie mogę zalogować się do aplikacji. Mój e-mail to {email}. Pozdrawiam, {first}",
-        "Gdzie jest moja paczka? Zamówienie {order}. Mój numer telefonu: {phone}. {name}",
-        "Faktura do zamówienia {order} jest błędna, proszę o korektę. {name}, {email}",
-    ),
-    "fi": (
-        "Hei, täällä {name}. Tilaukseni {order} saapui vaurioituneena. Soittakaa minulle numeroon {phone} tai "
-        "kirjoittakaa osoitteeseen {email}.",
-        "Palauttakaa summa tililleni {iban}. Kiitos, {name}",
-        "En pääse kirjautumaan sovellukseen eilisestä asti. Sähköpostini on {email}. Terveisin {first}",
-        "Missä pakettini on? Tilaus {order}. Tavoitatte minut numerosta {phone}. {name}",
-        "Tilauksen {order} lasku on väärin, korjatkaa se. {name}, {email}",
-    ),
-    "sv": (
-        "Hej, det här är {name}. Min beställning {order} kom fram skadad. Ring mig på {phone} eller skriv till "
-        "{email}.",
-        "Vänligen återbetala beloppet till mitt konto {iban}. Tack, {name}",
-        "Jag kan inte logga in i appen sedan igår. Min e-post är {email}. Hälsningar, {first}",
-        "Var är mitt paket? Beställning {order}. Ni når mig på {phone}. {name}",
-        "Fakturan för beställning {order} är fel, vänligen rätta den. {name}, {email}",
-    ),
-}
-REVIEW_TEXTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # (positive, negative)
-    "en": (("Great quality and fast delivery.", "Very happy, will order again. {first}"),
-           ("Arrived late and the box was damaged.", "Customer service never called back. {name}")),
-    "de": (("Super Qualität und schnelle Lieferung.", "Sehr zufrieden, gerne wieder. {first}"),
-           ("Kam zu spät und der Karton war beschädigt.", "Der Kundenservice hat nie zurückgerufen. {name}")),
-    "nl": (("Goede kwaliteit en snelle levering.", "Heel tevreden, bestel zeker weer. {first}"),
-           ("Te laat geleverd en de doos was beschadigd.", "De klantenservice belde nooit terug. {name}")),
-    "pl": (("Świetna jakość i szybka dostawa.", "Jestem bardzo zadowolona, zamówię ponownie. {first}"),
-           ("Przesyłka spóźniona, karton uszkodzony.", "Obsługa klienta nigdy nie oddzwoniła. {name}")),
-    "fi": (("Hyvä laatu ja nopea toimitus.", "Erittäin tyytyväinen, tilaan uudelleen. {first}"),
-           ("Toimitus myöhästyi ja laatikko oli rikki.", "Asiakaspalvelu ei koskaan soittanut takaisin. {name}")),
-    "sv": (("Bra kvalitet och snabb leverans.", "Mycket nöjd, beställer igen. {first}"),
-           ("Kom sent och kartongen var skadad.", "Kundtjänst ringde aldrig tillbaka. {name}")),
-}
-
+CATEGORIES = ("electronics", "home", "fashion", "sports", "books", "garden", "toys", "beauty", "kitchen", "pets",
+              "office", "stationery")
 
 @dataclass
 class ConsentStep:
@@ -118,7 +67,7 @@ class DemoCustomer:
     external_id: str
     personal: dict[str, str | None]
     segment: str  # "vip" | "regular" | "occasional"
-    churner: bool
+    churner: bool  # left, or on the way out, by the end of the history (from the latent state; never stored)
     signup_days_ago: float
     ip: str
     orders: list[dict[str, Any]] = field(default_factory=list)
@@ -128,6 +77,7 @@ class DemoCustomer:
     nps: list[dict[str, Any]] = field(default_factory=list)
     referrals: list[dict[str, Any]] = field(default_factory=list)
     consents: list[ConsentStep] = field(default_factory=list)
+    latent: Latent | None = None  # the hidden state at the end of the history (never stored)
 
     def consent_now(self, purpose: str) -> str | None:
         """The latest action for ``purpose`` ("grant" | "withdraw"), or None if never asked."""
@@ -169,6 +119,55 @@ def _weighted(rng: random.Random, options: Sequence[tuple[Any, float]]) -> Any:
     return rng.choices([o for o, _ in options], weights=[w for _, w in options], k=1)[0]
 
 
+# Behaviour model (see build_plan): segment -> base order rate and basket size; every customer carries a latent
+# state that evolves week by week and drives what they do.
+WEEK = 7.0
+SEGMENTS: tuple[tuple[str, float], ...] = (("vip", 0.07), ("regular", 0.63), ("occasional", 0.30))
+ORDERS_PER_YEAR = {"vip": (8.0, 26.0), "regular": (3.0, 9.0), "occasional": (0.8, 2.2)}
+# yearly probability that something outside the shop (a competitor, changed needs) starts a decline
+DECLINE_PER_YEAR = {"vip": 0.2, "regular": 0.18, "occasional": 0.25}
+# share of new customers who never really engage: after the first order or two they drift away
+ONE_AND_DONE = {"vip": 0.05, "regular": 0.2, "occasional": 0.45}
+# median hours to the first response of support, by segment (service levels differ) and channel
+FIRST_RESPONSE_HOURS = {"vip": 1.5, "regular": 9.0, "occasional": 20.0}
+CHANNEL_SPEED = {"phone": 0.08, "chat": 0.25, "email": 1.0, "web": 1.3}
+CHURN_HEALTH = 0.15  # below this the customer has left (no more orders, visits or surveys)
+INTERACTION_RATES = {  # per week at full engagement: (kind, vip, regular, occasional)
+    "login": (6.0, 2.0, 0.5), "email_open": (3.0, 1.5, 0.8), "email_click": (1.0, 0.4, 0.15),
+    "feature_use": (3.0, 0.8, 0.2), "cart_abandon": (0.6, 0.3, 0.1),
+}
+# visits are stored aggregated, as a web analytics export would: one record (with a count) per kind and quarter,
+# half-year or year counted back from today
+INTERACTION_BLOCK_DAYS = {"login": 91.25, "email_open": 182.5, "email_click": 365.0, "feature_use": 365.0,
+                          "cart_abandon": 365.0}
+
+
+@dataclass
+class Latent:
+    """A customer's hidden state. ``health`` (0-1) is satisfaction/engagement: it drives order frequency,
+    visits, late payments, returns, ticket mood and satisfaction, and the customer leaves when it falls below
+    :data:`CHURN_HEALTH`. ``decline`` (health lost per week, 0 = stable) starts after a bad support experience
+    or for outside reasons, and sometimes reverses. ``growth`` (log-spend per year) and ``breadth`` (chance an
+    order explores a new category) make up the expansion that upsell follows; ``advocacy`` (standard normal)
+    drives NPS answers, reviews and referrals."""
+
+    rate: float
+    basket: float
+    health: float
+    baseline: float
+    growth: float
+    breadth: float
+    advocacy: float
+    pays_by_invoice: bool
+    decline: float = 0.0
+    declined_at: float | None = None  # days ago the decline started
+    churned_at: float | None = None  # days ago the customer left
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
 def build_plan(*, customers: int, seed: int) -> DemoPlan:
     """The demo data set, as plain data (deterministic for a given ``customers`` and ``seed``)."""
     from faker import Faker
@@ -203,131 +202,226 @@ def build_plan(*, customers: int, seed: int) -> DemoPlan:
             "date_of_birth": fake.date_of_birth(minimum_age=18, maximum_age=85).isoformat(),
         }
         iban = fake.iban()
-        segment = _weighted(rng, (("vip", 0.07), ("regular", 0.63), ("occasional", 0.30)))
-        churner = rng.random() < (0.10 if segment == "vip" else 0.22)
-        signup = rng.uniform(7, 45) if rng.random() < 0.06 else rng.uniform(60, HISTORY_DAYS)
+        segment = _weighted(rng, SEGMENTS)
+        # Half were customers before the 18 months of history began; a few joined in the last weeks.
+        r = rng.random()
+        signup = (rng.uniform(HISTORY_DAYS - 30, HISTORY_DAYS) if r < 0.5 else rng.uniform(7, 45) if r < 0.56
+                  else rng.uniform(60, HISTORY_DAYS))
         customer = DemoCustomer(
             index=i, locale=locale, country=country, external_id=f"CRM-{seed}-{i:06d}", personal=personal,
-            segment=segment, churner=churner, signup_days_ago=signup, ip=fake.ipv4_public(),
+            segment=segment, churner=False, signup_days_ago=signup, ip=fake.ipv4_public(),
         )
-        # Activity window: from sign-up to "now", or to the day a churner stopped buying.
-        active_end = rng.uniform(120, max(121.0, min(400.0, signup - 20))) if churner and signup > 140 else 0.0
-        active_start = signup - 1 if signup > active_end + 2 else active_end + 1
-        _orders(rng, customer, b2b, active_start, active_end)
-        _interactions(rng, customer, active_start, active_end)
-        _tickets(rng, customer, language, name, first, email, phone, iban)
-        _feedback(rng, customer, language, name, first)
+        sim = random.Random(f"demo:{seed}:{i}")  # the behaviour's own stream: identities stay as they were
+        _simulate(sim, customer, b2b=b2b, language=language, people={
+            "name": name, "first": first, "email": email, "phone": phone, "iban": iban})
         _consents(rng, customer)
         plan.append(customer)
     return DemoPlan(seed=seed, customers=plan)
 
 
+def _latent(rng: random.Random, segment: str, b2b: bool, language: str) -> Latent:
+    low, high = ORDERS_PER_YEAR[segment]
+    basket = rng.lognormvariate(3.9, 0.45)
+    if segment == "vip":
+        basket *= 2.5 * rng.paretovariate(1.8) * (2.0 if b2b else 1.0)
+    grower = rng.random() < 0.25
+    baseline = rng.uniform(0.75, 1.0)
+    return Latent(
+        rate=rng.uniform(low, high),
+        basket=basket,
+        health=baseline,
+        baseline=baseline,
+        growth=(rng.uniform(0.7, 1.3) if grower else rng.gauss(-0.05, 0.08)),
+        breadth=(rng.uniform(0.3, 0.5) if grower else rng.uniform(0.0, 0.03)),
+        advocacy=rng.gauss(0.0, 1.0),
+        # B2B customers pay invoices; so do many consumers where paying by invoice is common
+        pays_by_invoice=b2b or rng.random() < {"de": 0.4, "nl": 0.3, "sv": 0.45, "fi": 0.4}.get(language, 0.1),
+    )
+
+
+def _order_factor(health: float) -> float:
+    """Order frequency relative to the customer's normal rate: full when healthy, falling fast in a decline."""
+    return min(max((health - 0.35) / 0.45, 0.0), 1.0) ** 2
+
+
+def _simulate(rng: random.Random, c: DemoCustomer, *, b2b: bool, language: str, people: dict[str, str]) -> None:
+    """Week by week from sign-up to today: the latent state evolves and produces orders, visits, tickets,
+    survey answers, reviews and referrals."""
+    s = _latent(rng, c.segment, b2b, language)
+    texts = TICKET_TEXTS[language]
+    positive_reviews, negative_reviews = REVIEW_TEXTS[language]
+    seg = ("vip", "regular", "occasional").index(c.segment)
+    hazard = -math.log(1.0 - DECLINE_PER_YEAR[c.segment]) / 52.0
+    categories = list(CATEGORIES)
+    rng.shuffle(categories)
+    tried = [categories.pop()]
+    next_survey = c.signup_days_ago - rng.uniform(20, 120)
+    visits: dict[tuple[str, int], int] = {}
+    first_order: float | None = max(c.signup_days_ago - rng.uniform(0, 10), 0.2)
+    if c.signup_days_ago < HISTORY_DAYS - 45 and rng.random() < ONE_AND_DONE[c.segment]:
+        s.health = s.baseline = rng.uniform(0.55, 0.75)
+        _start_decline(rng, s, c.signup_days_ago)
+    day = c.signup_days_ago
+    while day > 0:
+        week_end = max(day - WEEK, 0.0)
+        span = (day - week_end) / WEEK
+        years = (c.signup_days_ago - day) / 365.0
+        # --- the state evolves
+        if s.decline == 0.0 and rng.random() < hazard * span:
+            _start_decline(rng, s, day)
+            # whatever the outside cause, it usually surfaces as a complaint first
+            if rng.random() < 0.7:
+                _ticket(rng, c, s, texts, people, at=_days_between(rng, day, week_end), problem=True, complaint=True)
+        if s.decline > 0.0:
+            s.health -= s.decline * span
+            if rng.random() < 0.006 * span:  # won back
+                s.decline, s.declined_at = 0.0, None
+        else:
+            s.health += 0.15 * (s.baseline - s.health) * span
+        s.health = min(max(s.health + rng.gauss(0.0, 0.015), 0.0), 1.0)
+        if s.health < CHURN_HEALTH:
+            s.churned_at = day
+            break
+        # --- orders
+        expected = s.rate / 52.0 * span * _order_factor(s.health) * math.exp(0.5 * s.growth * years)
+        if s.decline > 0.0:  # unhappy customers start buying elsewhere at once
+            expected *= 0.25
+        n = _poisson(rng, expected)
+        if first_order is not None and first_order >= week_end:
+            n, first_order = max(n, 1), None
+        for _ in range(n):
+            at = _days_between(rng, day, week_end)
+            _order(rng, c, s, b2b, at, years, categories, tried)
+            if rng.random() < 0.06 + 0.12 * (1.0 - s.health):  # something went wrong with it
+                _ticket(rng, c, s, texts, people, at=max(at - rng.uniform(0.5, 6), 0.02), problem=True)
+            if rng.random() < 0.015 + 0.08 * _sigmoid(2.0 * (s.advocacy - 0.5)):
+                _review(rng, c, s, positive_reviews, negative_reviews, people, max(at - rng.uniform(3, 20), 0.02))
+        # --- other contacts: questions, complaints of customers on the way out
+        if rng.random() < 0.006 * span:
+            _ticket(rng, c, s, texts, people, at=_days_between(rng, day, week_end), problem=False)
+        if s.decline > 0.0 and rng.random() < 0.1 * span:
+            _ticket(rng, c, s, texts, people, at=_days_between(rng, day, week_end), problem=True, complaint=True)
+        # --- visits
+        engagement = min(max((s.health - 0.1) / 0.7, 0.0), 1.0) * (0.2 if s.decline > 0.0 else 1.0)
+        for kind, rates in INTERACTION_RATES.items():
+            # customers who are expanding browse more: they open offers and try features
+            interest = 1.0 + 1.5 * max(s.growth, 0.0) if kind in ("email_click", "feature_use") else 1.0
+            count = _poisson(rng, rates[seg] * span * engagement * interest)
+            if count:
+                key = (kind, int(day // INTERACTION_BLOCK_DAYS[kind]))
+                visits[key] = visits.get(key, 0) + count
+        # --- surveys and referrals
+        if day <= next_survey:
+            next_survey = day - rng.uniform(80, 110)
+            if rng.random() < 0.25 + 0.5 * _sigmoid(1.5 * s.advocacy):
+                _nps(rng, c, s, positive_reviews, negative_reviews, people, _days_between(rng, day, week_end))
+        if s.health > 0.5 and rng.random() < 0.04 * _sigmoid(3.0 * (s.advocacy - 1.0)) * span:
+            c.referrals.append({"external_id": f"REF-{c.external_id}-{len(c.referrals)}",
+                                "days_ago": _days_between(rng, day, week_end), "converted": rng.random() < 0.4})
+        day = week_end
+    # one record per kind and block, dated at the end of its block (when the period's figures are reported), so a
+    # record never carries visits from after its own date
+    for (kind, block), count in sorted(visits.items(), key=lambda kv: (-kv[0][1], kv[0][0])):
+        c.interactions.append({"external_id": f"WEB-{c.external_id}-{len(c.interactions):03d}", "kind": kind,
+                               "days_ago": max(block * INTERACTION_BLOCK_DAYS[kind], 0.05), "count": count})
+    c.churner = s.churned_at is not None or s.decline > 0.0
+    c.latent = s
+
+
+def _start_decline(rng: random.Random, s: Latent, day: float) -> None:
+    s.decline = rng.uniform(0.025, 0.07)
+    s.declined_at = day
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean <= 0.0:
+        return 0
+    n, p, limit = 0, 1.0, math.exp(-mean)
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return n
+        n += 1
+
+
+def _order(rng: random.Random, c: DemoCustomer, s: Latent, b2b: bool, at: float, years: float,
+           categories: list[str], tried: list[str]) -> None:
+    amount = s.basket * math.exp(s.growth * years) * rng.lognormvariate(0.0, 0.25)
+    amount = round(min(max(amount, 3.0), 25_000.0), 2)
+    if categories and rng.random() < s.breadth:  # explores a category new to them
+        tried.append(categories.pop())
+        category = tried[-1]
+    else:  # mostly the first category, else one already tried
+        category = tried[0] if rng.random() < 0.7 else rng.choice(tried)
+    late = None
+    if s.pays_by_invoice:
+        late = int(rng.expovariate(1 / (5 + 25 * (1 - s.health)))) + 1 if rng.random() < (
+            0.05 + 0.7 * (1.0 - s.health) ** 2) else 0
+    c.orders.append({
+        "external_id": f"ERP-{c.external_id}-{len(c.orders):03d}",
+        "days_ago": at,
+        "amount": f"{amount:.2f}",
+        "margin": f"{amount * rng.uniform(0.12, 0.45):.2f}",
+        "returned": rng.random() < (0.02 if c.segment == "vip" else 0.04) + 0.15 * (1.0 - s.health) ** 2,
+        "kind": "invoice" if b2b else "order",
+        "days_late": late,
+        "category": category,
+    })
+
+
+def _ticket(rng: random.Random, c: DemoCustomer, s: Latent, texts: dict[str, tuple[str, ...]],
+            people: dict[str, str], *, at: float, problem: bool, complaint: bool = False) -> None:
+    """A support contact. How it is handled feeds back into the state: a slow or poor resolution can start a
+    decline (or deepen one), a good one lifts health a little. Its text and satisfaction follow the state."""
+    channel = _weighted(rng, (("email", 0.4), ("phone", 0.2), ("chat", 0.25), ("web", 0.15)))
+    response_h = (FIRST_RESPONSE_HOURS[c.segment] * CHANNEL_SPEED[channel] * rng.lognormvariate(0.0, 0.6)
+                  * (1.4 if problem else 1.0))
+    first_response = at - response_h / 24.0
+    bad = complaint or rng.random() < 0.12 + 0.55 * (1.0 - s.health) + (0.15 if response_h > 24 else 0.0)
+    if problem and bad and not complaint:
+        s.health = max(s.health - rng.uniform(0.08, 0.2), 0.0)
+        if s.decline == 0.0 and rng.random() < (0.5 if c.segment == "vip" else 0.35):  # VIPs expect more
+            _start_decline(rng, s, at)
+    elif not bad:
+        s.health = min(s.health + 0.03, 1.0)
+    mood = "negative" if bad and (complaint or rng.random() < 0.75) else (
+        "positive" if not bad and rng.random() < 0.35 else "neutral")
+    j = rng.randrange(len(texts[mood]))
+    category = TICKET_CATEGORIES[mood][j]
+    text = texts[mood][j].format(order=f"#{rng.randint(100000, 999999)}", **people)
+    closed_after = response_h / 24.0 + rng.uniform(0.1, 3 if not bad else 12)
+    c.tickets.append({
+        "external_id": f"SUP-{c.external_id}-{len(c.tickets):02d}",
+        "days_ago": at,
+        "first_response_days_ago": first_response if first_response > 0.01 else None,
+        "closed_after_days": None if at - closed_after < 0.01 else round(closed_after, 3),
+        "text": text,
+        "channel": channel,
+        "escalated": bad and rng.random() < (0.7 if complaint else 0.35),
+        "satisfaction": rng.randint(1, 2) if bad else rng.choice((3, 4, 4, 5, 5)),
+        "category": category,
+    })
+
+
+def _review(rng: random.Random, c: DemoCustomer, s: Latent, positive: tuple[str, ...], negative: tuple[str, ...],
+            people: dict[str, str], at: float) -> None:
+    rating = min(max(round(3.0 + 0.9 * s.advocacy + 3.0 * (s.health - 0.8) + rng.gauss(0.0, 0.6)), 1), 5)
+    text = rng.choice(positive if rating >= 4 else negative).format(**people) if rng.random() < 0.5 else ""
+    c.reviews.append({"external_id": f"REV-{c.external_id}-{len(c.reviews):02d}", "days_ago": at, "rating": rating,
+                      "text": text})
+
+
+def _nps(rng: random.Random, c: DemoCustomer, s: Latent, positive: tuple[str, ...], negative: tuple[str, ...],
+         people: dict[str, str], at: float) -> None:
+    score = min(max(round(7.0 + 1.8 * s.advocacy + 4.0 * (s.health - 0.8) + rng.gauss(0.0, 0.6)), 0), 10)
+    comment = rng.choice(positive if score >= 8 else negative).format(**people) if rng.random() < 0.12 else ""
+    c.nps.append({"external_id": f"NPS-{c.external_id}-{len(c.nps):02d}", "days_ago": at, "score": score,
+                  "comment": comment})
+
+
 def _days_between(rng: random.Random, start: float, end: float) -> float:
     """A "days ago" value between ``start`` (older) and ``end`` (more recent), at least an hour ago."""
     return max(rng.uniform(end, start), 0.05)
-
-
-def _orders(rng: random.Random, c: DemoCustomer, b2b: bool, start: float, end: float) -> None:
-    n = {"vip": rng.randint(12, 36), "regular": rng.randint(2, 9), "occasional": rng.randint(1, 2)}[c.segment]
-    # Categories from their own stream (the plan's other draws stay as they were): a customer mostly buys
-    # from one home category and from another one order in four, so "a first order in a new category"
-    # (the upsell label's second half) means something.
-    categories = random.Random(f"categories:{c.external_id}")
-    home = categories.choice(CATEGORIES)
-    for j in range(n):
-        amount = rng.lognormvariate(3.9, 0.75)
-        if c.segment == "vip":
-            amount *= 2.5 * rng.paretovariate(1.8)
-        amount = round(min(max(amount, 3.0), 25_000.0), 2)
-        c.orders.append({
-            "external_id": f"ERP-{c.external_id}-{j:03d}",
-            "days_ago": _days_between(rng, start, end),
-            "amount": f"{amount:.2f}",
-            "margin": f"{amount * rng.uniform(0.12, 0.45):.2f}",
-            "returned": rng.random() < (0.02 if c.segment == "vip" else 0.06),
-            "kind": "invoice" if b2b else "order",
-            "days_late": (0 if rng.random() < 0.7 else int(rng.expovariate(1 / 12))) if b2b else None,
-            "category": rng.choice(CATEGORIES),
-        })
-        if categories.random() >= 0.25:
-            c.orders[-1]["category"] = home
-
-
-INTERACTION_KINDS = (("login", 0.9), ("page_view", 0.8), ("email_open", 0.6), ("email_click", 0.4),
-                     ("feature_use", 0.5), ("cart_abandon", 0.25))
-
-
-def _interactions(rng: random.Random, c: DemoCustomer, start: float, end: float) -> None:
-    """Web/app events, aggregated (a record carries a count): per kind one record in the customer's last
-    active quarter (and one earlier for logins) -- churners have gone quiet for months."""
-    rate = {"vip": 25.0, "regular": 8.0, "occasional": 2.0}[c.segment]
-    j = 0
-    for kind, probability in INTERACTION_KINDS:
-        if rng.random() >= probability:
-            continue
-        windows = [(min(end + 85, start), end)]
-        if kind == "login" and start > end + 95:
-            windows.append((start, end + 90))
-        for older, recent in windows:
-            c.interactions.append({
-                "external_id": f"WEB-{c.external_id}-{j:03d}",
-                "kind": kind,
-                "days_ago": _days_between(rng, older, recent),
-                "count": 1 + int(rng.expovariate(1 / rate)),
-            })
-            j += 1
-
-
-def _tickets(rng: random.Random, c: DemoCustomer, language: str, name: str, first: str, email: str, phone: str,
-             iban: str) -> None:
-    n = _weighted(rng, ((0, 0.45), (1, 0.30), (2, 0.15), (3, 0.07), (4, 0.03)))
-    if c.churner:
-        n += 1
-    templates = TICKET_TEMPLATES[language]
-    for j in range(n):
-        opened = _days_between(rng, c.signup_days_ago, 0.5)
-        order = f"#{rng.randint(100000, 999999)}"
-        text = rng.choice(templates).format(name=name, first=first, email=email, phone=phone, iban=iban, order=order)
-        low = c.churner or rng.random() < 0.2
-        c.tickets.append({
-            "external_id": f"SUP-{c.external_id}-{j:02d}",
-            "days_ago": opened,
-            "closed_after_days": None if opened < 3 and rng.random() < 0.5 else round(rng.uniform(0.1, 10), 3),
-            "text": text,
-            "channel": rng.choice(("email", "phone", "chat", "web")),
-            "escalated": rng.random() < (0.3 if c.churner else 0.1),
-            "satisfaction": rng.randint(1, 3) if low else rng.randint(3, 5),
-            "category": rng.choice(("delivery", "billing", "account", "product", "returns")),
-        })
-
-
-def _feedback(rng: random.Random, c: DemoCustomer, language: str, name: str, first: str) -> None:
-    happy = not c.churner and rng.random() < 0.8
-    positive, negative = REVIEW_TEXTS[language]
-    if rng.random() < 0.2:
-        rating = rng.randint(4, 5) if happy else rng.randint(1, 3)
-        c.reviews.append({
-            "external_id": f"REV-{c.external_id}",
-            "days_ago": _days_between(rng, c.signup_days_ago, 0.5),
-            "rating": rating,
-            "text": rng.choice(positive if rating >= 4 else negative).format(name=name, first=first),
-        })
-    if rng.random() < 0.35:
-        score = rng.randint(8, 10) if happy else rng.randint(0, 7)
-        comment = rng.choice(positive if score >= 8 else negative).format(name=name, first=first)
-        c.nps.append({
-            "external_id": f"NPS-{c.external_id}",
-            "days_ago": _days_between(rng, c.signup_days_ago, 0.5),
-            "score": score,
-            "comment": comment if rng.random() < 0.4 else "",
-        })
-    if c.segment != "occasional" and happy and rng.random() < 0.15:
-        for j in range(rng.randint(1, 3)):
-            c.referrals.append({
-                "external_id": f"REF-{c.external_id}-{j}",
-                "days_ago": _days_between(rng, c.signup_days_ago, 0.5),
-                "converted": rng.random() < 0.4,
-            })
 
 
 def _consents(rng: random.Random, c: DemoCustomer) -> None:
@@ -422,9 +516,10 @@ def load_plan(plan: DemoPlan, *, now: datetime | None = None, chunk_size: int = 
                     opened = _at(now, t["days_ago"])
                     closed = None if t["closed_after_days"] is None else min(
                         opened + timedelta(days=t["closed_after_days"]), now)
+                    responded = t["first_response_days_ago"]
                     batches["tickets"].append({
                         **ref, "source": "support", "external_id": t["external_id"], "opened_at": opened,
-                        "closed_at": closed, "channel": t["channel"], "escalated": t["escalated"],
+                        "closed_at": closed, "first_response_at": None if responded is None else _at(now, responded), "channel": t["channel"], "escalated": t["escalated"],
                         "satisfaction": t["satisfaction"], "category": t["category"], "text": t["text"],
                     })
                 for r in c.reviews:
@@ -442,7 +537,7 @@ def load_plan(plan: DemoPlan, *, now: datetime | None = None, chunk_size: int = 
                 fact_results = profiles_services.facts_ingest_batch(kind=kind, records=records, actor=ACTOR)
                 ok = sum(1 for r in fact_results if r.outcome != "rejected")
                 setattr(summary, kind, getattr(summary, kind) + ok)
-                summary.rejected += len(results) - ok
+                summary.rejected += len(fact_results) - ok
             for c in chunk:
                 for step in sorted(c.consents, key=lambda s: -s.days_ago):
                     record = consent_services.consent_grant if step.action == "grant" else consent_services.consent_withdraw

@@ -1121,9 +1121,13 @@ def _parse_ticket(r: dict[str, Any]) -> dict[str, Any]:
     closed = _parse_datetime(r.get("closed_at"), "closed_at", required=False)
     if closed is not None and opened is not None and closed < opened:
         raise RecordInvalid("closed_at", "before_opened")
+    first_response = _parse_datetime(r.get("first_response_at"), "first_response_at", required=False)
+    if first_response is not None and opened is not None and first_response < opened:
+        raise RecordInvalid("first_response_at", "before_opened")
     return {
         "opened_at": opened,
         "closed_at": closed,
+        "first_response_at": first_response,
         "channel": _parse_choice(r.get("channel"), "channel", Ticket.Channel.values, default="other"),
         "escalated": _parse_bool(r.get("escalated"), "escalated"),
         "satisfaction": _parse_int(r.get("satisfaction"), "satisfaction", required=False, minimum=1, maximum=5),

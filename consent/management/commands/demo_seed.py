@@ -1,8 +1,11 @@
 """``manage.py demo_seed [--customers 2000] [--seed 42] [--if-empty]``: load the demo data set.
 
 Realistic multi-locale customers (en_GB, de_DE, nl_NL, pl_PL, fi_FI, sv_SE), 18 months of orders with a
-skewed value distribution (VIPs and churners), support tickets naming people (pseudonymized on the way in),
-web/app events, reviews, NPS answers, referrals, and consent for about 80 % of customers. Everything goes
+skewed value distribution (VIPs), driven by a hidden per-customer state that evolves week by week (see
+``consent.demo``): declines after poor support lead to fewer orders, late payments, negative tickets and churn;
+growth leads to upsell; advocates answer NPS high, review and refer. Support tickets in the customer's language,
+some naming their author (pseudonymized on the way in), with first-response times; web/app events, reviews,
+NPS answers, referrals, and consent for about 80 % of customers. Everything goes
 through the real services: encryption, blind indexes, Presidio, consent ledger and audit records.
 """
 
