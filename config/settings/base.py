@@ -11,12 +11,16 @@ from pathlib import Path
 
 import environ
 
+from . import isolation
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-_dotenv = BASE_DIR / ".env"
-if _dotenv.exists():
-    env.read_env(str(_dotenv), overwrite=False)
+# Test settings see neither .env nor stray variables (config.settings.isolation); others read ENV_FILE.
+env.ENVIRON = isolation.environ()
+_dotenv = isolation.dotenv_path(BASE_DIR)
+if _dotenv and Path(_dotenv).exists():
+    env.read_env(_dotenv, overwrite=False)
 
 SECRET_KEY = env("SECRET_KEY", default="insecure-local-development-key-change-me")
 DEBUG = env.bool("DEBUG", default=True)

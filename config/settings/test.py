@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 import tempfile
 
-from .base import *  # noqa: F403
-from .base import DATABASES, REST_FRAMEWORK, env, parse_kek_keys
+from . import isolation
+
+isolation.enable()  # before base is imported: no .env, no stray variables (see isolation.py)
+
+from .base import *  # noqa: E402, F403
+from .base import DATABASES, REST_FRAMEWORK, env, parse_kek_keys  # noqa: E402
 
 DEBUG = False
 SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"

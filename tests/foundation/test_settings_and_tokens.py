@@ -21,11 +21,14 @@ def _key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
+# Only what a process needs to run: never the developer's variables, never the clone's .env (ENV_FILE="").
+_PROCESS_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
+
+
 def _production_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {
-        "SECRET_KEY", "KEK_KEYS", "BLIND_INDEX_KEY", "AUDIT_SIGNING_KEY", "DATABASE_URL", "DEBUG",
-        "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+    env = {k: os.environ[k] for k in _PROCESS_VARIABLES if k in os.environ}
     env.update({
+        "ENV_FILE": "",
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "SECRET_KEY": "x" * 60 + "-production-secret-key-with-enough-entropy-0123456789",
         "KEK_KEYS": f"k1:{_key()},k2:{_key()}",
