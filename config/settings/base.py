@@ -235,7 +235,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["audit.api_clients.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["config.permissions.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.DepthLimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "config.pagination.DefaultPagination",
@@ -278,3 +278,7 @@ LOGGING = {
         "presidio-analyzer": {"level": "ERROR"},
     },
 }
+
+# --- Hardening (issue 20): input limits, lockouts, proxies, headers, production guards --------------
+# JSON bodies nested deeper than this (arrays/objects) are refused with a 400 (config.parsers).
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=20)
