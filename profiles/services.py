@@ -8,6 +8,7 @@ values: only field names and codes.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -182,6 +183,8 @@ def _clean_attributes(attributes: dict | None, feature_attributes: list[str] | N
             raise RecordInvalid("attributes", "invalid_field_name")
         if not (value is None or isinstance(value, str | int | float | bool)):
             raise RecordInvalid("attributes", "invalid")
+        if isinstance(value, float) and not math.isfinite(value):  # 1e400, NaN: no JSON column stores them
+            raise RecordInvalid(f"attributes.{key}", "invalid")
         if isinstance(value, str) and len(value) > 200:
             raise RecordInvalid("attributes", "max_length")
         # Plain attributes are stored unencrypted: a direct identifier belongs in the personal fields.
