@@ -36,6 +36,9 @@ def _production_env(**overrides: str) -> dict[str, str]:
         "AUDIT_SIGNING_KEY": _key(),
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
         "ALLOWED_HOSTS": "scoring.example.com",
+        "EMAIL_URL": "smtp+tls://mailer:pw@smtp.example.com:587",
+        "CACHE_URL": "redis://127.0.0.1:6379/1",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     })
     env.update(overrides)
     return env
@@ -55,6 +58,23 @@ def test_production_refuses_to_start_without_each_secret(missing):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert missing in result.stderr
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("EMAIL_URL", None), ("EMAIL_URL", "consolemail://"), ("EMAIL_URL", "filemail:///tmp/mail"),
+    ("EMAIL_URL", "memorymail://"), ("CACHE_URL", None), ("CACHE_URL", "locmemcache://scoring"),
+    ("CACHE_URL", "dummycache://"), ("CELERY_BROKER_URL", None), ("CELERY_BROKER_URL", "memory://"),
+])
+def test_production_refuses_to_start_without_a_real_mail_server_shared_cache_and_broker(variable, value):
+    env = _production_env()
+    if value is None:
+        env.pop(variable)
+    else:
+        env[variable] = value
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr
 
 
 def test_check_deploy_is_clean_with_production_settings():
