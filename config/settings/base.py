@@ -282,3 +282,25 @@ LOGGING = {
 # --- Hardening (issue 20): input limits, lockouts, proxies, headers, production guards --------------
 # JSON bodies nested deeper than this (arrays/objects) are refused with a 400 (config.parsers).
 JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=20)
+
+# Client addresses (per-address limits: one-time codes, anonymous throttles, login lockouts) are read from
+# X-Forwarded-For only when the peer is one of these proxies (addresses or networks); see config.client_address.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# Brute-force limit on /console/login/ and /admin/login/ (django-axes; config.lockout): per account and per
+# client address, each counted separately, keyed hashes only, in the shared cache.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["config.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("LOGIN_LOCKOUT_MINUTES", default=15.0) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "config.lockout.lockout_address"
+AXES_USERNAME_CALLABLE = "config.lockout.lockout_username"
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    # Local development runs one process; production refuses a per-process cache (settings.production).
+    SILENCED_SYSTEM_CHECKS = ["axes.W001"]

@@ -36,3 +36,6 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"client": "100000
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": f"{_tmp}/test.sqlite3"}
+# One locmem cache lives through the whole run: tests that mistype passwords must not lock out later ones.
+# The lockout tests set their own limit.
+AXES_FAILURE_LIMIT = 1000
