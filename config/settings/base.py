@@ -304,3 +304,7 @@ AXES_VERBOSE = False
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # Local development runs one process; production refuses a per-process cache (settings.production).
     SILENCED_SYSTEM_CHECKS = ["axes.W001"]
+
+# Log lines: runserver's own access line (plain text, raw request line) is replaced by the JSON "request"
+# line of config.logging.CorrelationIdMiddleware; only its errors are kept, as JSON.
+LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "level": "ERROR", "propagate": False}
