@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 .env:
-	$(PY) -m config.keygen > .env
+	$(PY) -m config.keygen --write .env
 	@echo "Wrote .env with fresh random keys for local use (keep it out of version control)."
 
 # The demo's set-up, shared by `make run` and CI (which runs it before `make test` in the same clone).

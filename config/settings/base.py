@@ -89,6 +89,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].update(
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA secure_delete=ON;"}
     )
+    _sqlite_name = str(DATABASES["default"]["NAME"])
+    if not isolation.enabled() and _sqlite_name not in ("", ":memory:") and not _sqlite_name.startswith("file:"):
+        # The database file (and its journal, which SQLite creates with the file's mode) is owner-only.
+        from config.file_modes import ensure_private_file
+
+        ensure_private_file(DATABASES["default"]["NAME"])
 elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql") and env.bool(
         "DB_PREPARED_STATEMENTS", default=True):
     # The real-time path's statements (config.compiled_queries.hot_cursor) are prepared on a connection after
