@@ -143,7 +143,9 @@ def error_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, A
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.status_code, exc.code, exc.detail, **exc.extra), status=exc.status_code)
+        headers = {"Retry-After": str(int(exc.extra.get("retry_after") or 60))} if exc.status_code == 429 else None
+        return Response(error_body(exc.status_code, exc.code, exc.detail, **exc.extra), status=exc.status_code,
+                        headers=headers)
     if isinstance(exc, drf.ValidationError):
         return Response(
             error_body(400, "invalid", "The request is invalid.", errors=_field_errors(exc.detail)), status=400

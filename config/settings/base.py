@@ -314,3 +314,6 @@ if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
 # Log lines: runserver's own access line (plain text, raw request line) is replaced by the JSON "request"
 # line of config.logging.CorrelationIdMiddleware; only its errors are kept, as JSON.
 LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "level": "ERROR", "propagate": False}
+
+# Invalid bearer tokens per client address and window; past it, 429 with Retry-After (config.throttling).
+INVALID_TOKEN_THROTTLE_RATE = env("INVALID_TOKEN_THROTTLE_RATE", default="30/min")

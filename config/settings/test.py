@@ -39,3 +39,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # One locmem cache lives through the whole run: tests that mistype passwords must not lock out later ones.
 # The lockout tests set their own limit.
 AXES_FAILURE_LIMIT = 1000
+INVALID_TOKEN_THROTTLE_RATE = "100000/min"  # the invalid-token tests set their own
