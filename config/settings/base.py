@@ -317,3 +317,25 @@ LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "level": "ERROR"
 
 # Invalid bearer tokens per client address and window; past it, 429 with Retry-After (config.throttling).
 INVALID_TOKEN_THROTTLE_RATE = env("INVALID_TOKEN_THROTTLE_RATE", default="30/min")
+
+# Cache-Control: no-store on the API, the console, the self-service pages and the admin (config.headers).
+MIDDLEWARE += ["config.headers.NoStoreMiddleware"]
+
+# Content-Security-Policy (django-csp 4): no inline scripts or styles anywhere; templates load static files.
+INSTALLED_APPS += ["csp"]
+MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
+_CSP_SELF = "'self'"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [_CSP_SELF],
+        "script-src": [_CSP_SELF],
+        "style-src": [_CSP_SELF],
+        "img-src": [_CSP_SELF, "data:"],
+        "font-src": [_CSP_SELF],
+        "connect-src": [_CSP_SELF],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": [_CSP_SELF],
+    },
+}
