@@ -34,9 +34,10 @@ setup: $(VENV)/.installed .env
 	$(PY) manage.py train --if-none
 	$(PY) manage.py rescore --all
 
+# The demo never serves Django's debug pages (DEBUG=false); --insecure lets runserver still serve static files.
 run: setup
 	$(PY) manage.py demo_credentials --port $(PORT)
-	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
+	DEBUG=false $(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload --insecure
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
