@@ -124,6 +124,8 @@ _FIELD_MESSAGES = {
                      "number); this field is stored unencrypted, so send it as a personal field instead.",
     "personal_field": "The name of a direct identifier; send it as a personal field (stored encrypted) instead.",
     "unique": "Already exists.",
+    "in_future": "Lies in the future.",
+    "too_early": "Earlier than the earliest plausible date (FACT_EARLIEST_DATE).",
 }
 
 

@@ -950,7 +950,24 @@ def _parse_datetime(value: Any, field: str, *, required: bool = True) -> datetim
         parsed = parsed.replace(tzinfo=UTC)
     if parsed > timezone.now() + timedelta(days=1):
         raise RecordInvalid(field, "in_future")
+    if parsed.date() < _earliest_fact_date():  # plausibility bound (FACT_EARLIEST_DATE)
+        raise RecordInvalid(field, "too_early")
     return parsed
+
+
+def _earliest_fact_date() -> date:
+    return date.fromisoformat(str(getattr(settings, "FACT_EARLIEST_DATE", "1970-01-01")))
+
+
+def _bounded_amount(value: Decimal | None, field: str) -> Decimal | None:
+    """Plausibility bounds of money amounts on facts (FACT_AMOUNT_MIN / FACT_AMOUNT_MAX)."""
+    if value is None:
+        return None
+    if value < Decimal(str(getattr(settings, "FACT_AMOUNT_MIN", -100_000))):
+        raise RecordInvalid(field, "min_value")
+    if value > Decimal(str(getattr(settings, "FACT_AMOUNT_MAX", 10_000_000))):
+        raise RecordInvalid(field, "max_value")
+    return value
 
 
 def _parse_decimal(value: Any, field: str, *, required: bool = True, minimum: Decimal | None = None
@@ -1060,8 +1077,8 @@ def _parse_order(r: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": _parse_choice(r.get("kind"), "kind", Order.Kind.values, default="order"),
         "ordered_at": _parse_datetime(r.get("ordered_at"), "ordered_at"),
-        "amount": _parse_decimal(r.get("amount"), "amount"),
-        "margin": _parse_decimal(r.get("margin"), "margin", required=False),
+        "amount": _bounded_amount(_parse_decimal(r.get("amount"), "amount"), "amount"),
+        "margin": _bounded_amount(_parse_decimal(r.get("margin"), "margin", required=False), "margin"),
         "currency": _parse_currency(r.get("currency")),
         "returned": _parse_bool(r.get("returned"), "returned"),
         "days_late": _parse_int(r.get("days_late"), "days_late", required=False, minimum=0, maximum=3650),

@@ -339,3 +339,9 @@ CONTENT_SECURITY_POLICY = {
         "form-action": [_CSP_SELF],
     },
 }
+
+# Plausibility bounds on facts (profiles.services): outside them a record is rejected with min_value /
+# max_value (order amount and margin) or too_early (any fact date); dates more than a day ahead are in_future.
+FACT_AMOUNT_MIN = env.float("FACT_AMOUNT_MIN", default=-100_000)
+FACT_AMOUNT_MAX = env.float("FACT_AMOUNT_MAX", default=10_000_000)
+FACT_EARLIEST_DATE = env("FACT_EARLIEST_DATE", default="1970-01-01")
