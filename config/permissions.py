@@ -63,3 +63,18 @@ def require_any_purpose(client: Any) -> None:
 def visible_to_client(client: Any, purpose: str | None) -> bool:
     """A purpose-scoped item is shown when the client may use its purpose; items for all purposes always."""
     return purpose is None or purpose in client_purposes(client)
+
+
+class DocsAccess(BasePermission):
+    """The OpenAPI schema and docs: everyone when ``API_DOCS_PUBLIC``, else an API client with a valid token
+    or a signed-in staff member of the console."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        from django.conf import settings
+
+        if settings.API_DOCS_PUBLIC:
+            return True
+        if request.auth is not None and hasattr(request.auth, "scopes"):
+            return True
+        user = getattr(request._request, "user", None)
+        return bool(user is not None and user.is_authenticated and user.is_active)

@@ -1,5 +1,6 @@
 """URL map. The API lives under /api/v1/, the DPO console under /console/, the customer pages under /me/."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -27,5 +28,6 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("console/", include("subject_rights.console.urls")),
     path("me/", include("subject_rights.selfservice.urls")),
-    path("admin/", admin.site.urls),
 ]
+if settings.ADMIN_ENABLED:  # production: only with ADMIN_ENABLED=true
+    urlpatterns.append(path("admin/", admin.site.urls))

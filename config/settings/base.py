@@ -345,3 +345,16 @@ CONTENT_SECURITY_POLICY = {
 FACT_AMOUNT_MIN = env.float("FACT_AMOUNT_MIN", default=-100_000)
 FACT_AMOUNT_MAX = env.float("FACT_AMOUNT_MAX", default=10_000_000)
 FACT_EARLIEST_DATE = env("FACT_EARLIEST_DATE", default="1970-01-01")
+
+# Status links of subject requests live for the statutory period (Art. 12(3): one month, plus up to two of
+# extension) and a margin: 92 + 14 days by default (subject_rights.links).
+DSR_STATUS_LINK_TTL_DAYS = env.int("DSR_STATUS_LINK_TTL_DAYS", default=106)
+
+# Schema, API docs and the admin: open in local development; production serves the schema and docs only to an
+# authenticated caller (an API token or a console session) unless API_DOCS_PUBLIC=true, and the admin only
+# with ADMIN_ENABLED=true (config.urls, config.permissions.DocsAccess).
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)
+ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=True)
+SPECTACULAR_SETTINGS["SERVE_AUTHENTICATION"] = [
+    "audit.api_clients.ApiTokenAuthentication", "rest_framework.authentication.SessionAuthentication"]
+SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["config.permissions.DocsAccess"]

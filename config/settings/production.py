@@ -65,3 +65,7 @@ if not CELERY_BROKER_URL or CELERY_BROKER_URL.startswith("memory://"):
     raise ImproperlyConfigured("Production needs CELERY_BROKER_URL (e.g. redis://host:6379/0): a broker for "
                                "the background workers")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# Schema, API docs and admin need authentication in production unless these settings expose them.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
+ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=False)
