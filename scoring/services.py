@@ -108,9 +108,11 @@ def _check_purpose(purpose: Any) -> str:
 # --------------------------------------------------------------------------- the gate
 
 
-def _gate_or_refuse(*, customer_id: uuid.UUID, purpose: str, what: str) -> Any:
-    """The processing gate now; a refusal is logged (ids and codes only) and raised, never recorded."""
-    gate = consent_selectors.processing_gate(customer_id=customer_id, purpose=purpose)
+def _gate_or_refuse(*, customer_id: uuid.UUID, purpose: str, what: str, held: bool = False) -> Any:
+    """The processing gate now; a refusal is logged (ids and codes only) and raised, never recorded.
+    ``held``: the consent state stays locked until the caller's transaction ends (see processing_gate_held)."""
+    gate = (consent_selectors.processing_gate_held if held else consent_selectors.processing_gate)(
+        customer_id=customer_id, purpose=purpose)
     if gate.allowed:
         return gate
     logger.info("scoring refused by the processing gate",
@@ -421,21 +423,19 @@ def _seal(customer_id: uuid.UUID, row: CustomerScore, wrapped_key: dict[str, Any
 def score_serve(*, customer_id: uuid.UUID, purpose: str, requester: str) -> ScoreResult:
     """Gate now -> current score (stored if fresh, else computed) -> override -> decision record.
 
-    A warm request writes one thing, the decision with its sealing-outbox row, which is one statement on
-    PostgreSQL (atomic by itself): it runs without an enclosing transaction, saving the BEGIN and COMMIT
-    round trips (the reads before it see the latest committed state either way, as under READ COMMITTED
-    inside a transaction). A request that must compute and store the score first does both writes in one
-    transaction."""
+    Gate and decision are one transaction, and the gate holds the consent state (``processing_gate_held``:
+    ``FOR SHARE`` on PostgreSQL) until it commits: a withdrawal committed before the gate is seen, and one
+    arriving later waits for this decision's commit. So no decision is ever committed after a withdrawal's
+    commit (issue 20, fault 2; tests/scoring/test_consent_race.py)."""
     cid = _uuid(customer_id)
     purpose = _check_purpose(purpose)
-    gate = _gate_or_refuse(customer_id=cid, purpose=purpose, what="serve")
-    now = timezone.now()
-    stored = _stored_score(customer_id=cid, purpose=purpose)
-    current = _warm(stored, now)
-    if current is not None:
-        return _serve_decision(cid, purpose, requester, gate, current)
     with transaction.atomic():
-        current = _computed(customer_id=cid, purpose=purpose, stored=stored, now=now)
+        gate = _gate_or_refuse(customer_id=cid, purpose=purpose, what="serve", held=True)
+        now = timezone.now()
+        stored = _stored_score(customer_id=cid, purpose=purpose)
+        current = _warm(stored, now)
+        if current is None:
+            current = _computed(customer_id=cid, purpose=purpose, stored=stored, now=now)
         return _serve_decision(cid, purpose, requester, gate, current)
 
 
@@ -473,7 +473,7 @@ def route_ticket(*, customer_id: uuid.UUID, category: str, purpose: str, request
     if not isinstance(category, str) or not category or len(category) > TICKET_CATEGORY_MAX:
         raise ValidationFailed("Invalid ticket category.", extra={"errors": {"ticket_category": [{"code": "invalid"}]}})
     category = category.strip().lower()
-    gate = _gate_or_refuse(customer_id=cid, purpose=purpose, what="route")
+    gate = _gate_or_refuse(customer_id=cid, purpose=purpose, what="route", held=True)
     current = _current_score(customer_id=cid, purpose=purpose)
     row = current.row
     outputs = _effective_outputs(row, current.override)
