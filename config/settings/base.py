@@ -358,3 +358,15 @@ ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=True)
 SPECTACULAR_SETTINGS["SERVE_AUTHENTICATION"] = [
     "audit.api_clients.ApiTokenAuthentication", "rest_framework.authentication.SessionAuthentication"]
 SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["config.permissions.DocsAccess"]
+
+# Celery reliability: database-outage retries outlast CELERY_RETRY_OUTLASTS_S (config.celery.db_retry_policy);
+# the Redis visibility timeout is set deliberately above the longest task time limit (the nightly planner:
+# 3 h + 5 min), so a running task is never delivered twice; a killed worker's chunks are redelivered after it.
+CELERY_RETRY_BACKOFF_S = env.int("CELERY_RETRY_BACKOFF_S", default=5)
+CELERY_RETRY_BACKOFF_MAX_S = env.int("CELERY_RETRY_BACKOFF_MAX_S", default=120)
+CELERY_RETRY_MAX = env.int("CELERY_RETRY_MAX", default=12)
+CELERY_RETRY_OUTLASTS_S = 300
+CELERY_LONGEST_TASK_TIME_LIMIT_S = 3 * 3600 + 300  # scoring.tasks.rescore_all_nightly
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=CELERY_LONGEST_TASK_TIME_LIMIT_S + 900),
+}
