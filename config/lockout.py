@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from axes.backends import AxesStandaloneBackend
+from axes.handlers.cache import AxesCacheHandler
 from axes.signals import user_locked_out
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -34,6 +35,40 @@ def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -
     if not username:
         return None
     return blind_index("login-account", str(username).strip().casefold())[:32]
+
+
+class _FallbackCache:
+    """The shared cache (looked up on every call), or while it is unreachable a process-local one: sign-in
+    keeps working, and counting per process, during a Redis outage instead of answering 500."""
+
+    def __init__(self) -> None:
+        from django.core.cache.backends.locmem import LocMemCache
+
+        self._local = LocMemCache("axes-fallback", {})
+
+    def __getattr__(self, name: str) -> Any:
+        from django.conf import settings
+        from django.core.cache import caches
+
+        shared = getattr(caches[getattr(settings, "AXES_CACHE", "default")], name)
+        if not callable(shared):
+            return shared
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return shared(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - a cache outage must not break sign-in
+                logger.warning("shared cache unavailable; counting sign-in failures locally",
+                               extra={"event": "lockout.cache_unavailable"})
+                return getattr(self._local, name)(*args, **kwargs)
+
+        return call
+
+
+class LockoutCacheHandler(AxesCacheHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cache = _FallbackCache()
 
 
 class LockoutBackend(AxesStandaloneBackend):

@@ -298,7 +298,7 @@ TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
 AUTHENTICATION_BACKENDS = ["config.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_HANDLER = "config.lockout.LockoutCacheHandler"  # axes' cache handler, local while Redis is down
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("LOGIN_LOCKOUT_MINUTES", default=15.0) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
@@ -307,9 +307,6 @@ AXES_USERNAME_CALLABLE = "config.lockout.lockout_username"
 AXES_LOCKOUT_TEMPLATE = "lockout.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
-    # Local development runs one process; production refuses a per-process cache (settings.production).
-    SILENCED_SYSTEM_CHECKS = ["axes.W001"]
 
 # Log lines: runserver's own access line (plain text, raw request line) is replaced by the JSON "request"
 # line of config.logging.CorrelationIdMiddleware; only its errors are kept, as JSON.

@@ -96,3 +96,16 @@ def test_the_lockout_counts_the_client_behind_a_trusted_proxy(staff, settings):
     again = Client().post("/console/login/", {"username": "bob", "password": "bob-correct-horse-9"},
                           REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.5")
     assert again.status_code == 429
+
+
+def test_sign_in_works_and_still_counts_while_the_shared_cache_is_down(staff, settings, caplog):
+    from django.test import override_settings
+
+    settings.AXES_FAILURE_LIMIT = 3
+    down = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                        "LOCATION": "redis://127.0.0.1:1/10"}}
+    with override_settings(CACHES=down):
+        assert _login("/console/login/", "bob", "bob-correct-horse-9", address="192.0.2.61").status_code == 302
+        statuses = [_login("/console/login/", "carol", "wrong", address="192.0.2.62").status_code for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    assert any(getattr(r, "event", None) == "lockout.cache_unavailable" for r in caplog.records)
