@@ -46,6 +46,7 @@ app.conf.beat_schedule = {
     "audit-seal": {"task": "audit.tasks.seal_chain", "schedule": 10.0},
     "audit-checkpoint": {"task": "audit.tasks.write_checkpoint", "schedule": 60.0},
     "retention-purge": {"task": "profiles.tasks.purge_expired", "schedule": crontab(hour=3, minute=30)},
+    "rescore-watchdog": {"task": "scoring.tasks.rescore_watchdog", "schedule": 300.0},  # issue 20
 }
 
 

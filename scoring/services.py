@@ -25,7 +25,7 @@ from typing import Any, cast
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Field, Subquery
+from django.db.models import F, Field, Max, Subquery
 from django.utils import timezone
 
 from audit import services as audit_services
@@ -1278,3 +1278,39 @@ __all__ = [
     "score_override_apply", "score_override_clear", "score_refresh", "score_serve", "scores_erase_customer",
     "scores_invalidate", "scores_mark_stale",
 ]
+
+
+# --------------------------------------------------------------------------- stale-run watchdog (issue 20)
+
+
+def rescore_runs_watchdog(*, now: datetime | None = None) -> dict[str, list[str]]:
+    """Resume or fail runs that stopped making progress (a killed worker, retries exhausted by an outage).
+
+    A ``running`` run whose last progress (its latest finished chunk, else its start) is older than
+    ``RESCORE_WATCHDOG_STALE_MINUTES`` gets its pending chunks queued again (chunks are idempotent: a chunk
+    that is in fact still running, or redelivered later by the broker, writes nothing twice). A run started
+    more than ``RESCORE_WATCHDOG_GIVE_UP_HOURS`` ago is marked ``failed`` instead, for ``rescore --resume``
+    by an operator. Run by beat (``scoring.tasks.rescore_watchdog``)."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(minutes=int(getattr(settings, "RESCORE_WATCHDOG_STALE_MINUTES", 15)))
+    give_up_before = now - timedelta(hours=float(getattr(settings, "RESCORE_WATCHDOG_GIVE_UP_HOURS", 24)))
+    resumed: list[str] = []
+    failed: list[str] = []
+    runs = RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING).annotate(
+        last_progress=Max("chunks__finished_at"))
+    for run in runs:
+        last = max(filter(None, [run.last_progress, run.started_at]))
+        if last >= stale_before:
+            continue
+        if run.started_at < give_up_before:
+            RescoreRun.objects.filter(pk=run.pk, status=RescoreRun.Status.RUNNING).update(
+                status=RescoreRun.Status.FAILED, finished_at=now)
+            logger.error("stale rescore run given up", extra={"event": "scoring.watchdog.failed", "run_id": str(run.pk)})
+            failed.append(str(run.pk))
+            continue
+        with transaction.atomic():
+            queued = rescore_run_dispatch(run_id=run.pk)
+        logger.warning("stale rescore run resumed", extra={"event": "scoring.watchdog.resumed", "run_id": str(run.pk),
+                                                          "count": queued})
+        resumed.append(str(run.pk))
+    return {"resumed": resumed, "failed": failed}

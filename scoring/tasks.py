@@ -81,3 +81,10 @@ def rescore_stale() -> int:
         return 0
     services.rescore_runs_dispatch(run_ids=[run.id for run in runs])
     return len(ids)
+
+
+@shared_task(name="scoring.tasks.rescore_watchdog", acks_late=True, ignore_result=True,
+             soft_time_limit=240, time_limit=300)
+def rescore_watchdog() -> dict:
+    """Beat, every 5 minutes: resume (or, past the give-up age, fail) runs that stopped making progress."""
+    return services.rescore_runs_watchdog()

@@ -367,3 +367,7 @@ CELERY_LONGEST_TASK_TIME_LIMIT_S = 3 * 3600 + 300  # scoring.tasks.rescore_all_n
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=CELERY_LONGEST_TASK_TIME_LIMIT_S + 900),
 }
+# Stale-run watchdog (beat, every 5 minutes): a running rescore run without progress for this long is resumed;
+# one started longer ago than the give-up age is marked failed (scoring.services.rescore_runs_watchdog).
+RESCORE_WATCHDOG_STALE_MINUTES = env.int("RESCORE_WATCHDOG_STALE_MINUTES", default=15)
+RESCORE_WATCHDOG_GIVE_UP_HOURS = env.float("RESCORE_WATCHDOG_GIVE_UP_HOURS", default=24)
