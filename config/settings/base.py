@@ -316,11 +316,12 @@ LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "level": "ERROR"
 INVALID_TOKEN_THROTTLE_RATE = env("INVALID_TOKEN_THROTTLE_RATE", default="30/min")
 
 # Cache-Control: no-store on the API, the console, the self-service pages and the admin (config.headers).
-MIDDLEWARE += ["config.headers.NoStoreMiddleware"]
+# Outermost after the correlation id: also covers responses made by other middleware (lockout page, CSRF).
+MIDDLEWARE.insert(1, "config.headers.NoStoreMiddleware")
 
 # Content-Security-Policy (django-csp 4): no inline scripts or styles anywhere; templates load static files.
 INSTALLED_APPS += ["csp"]
-MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
+MIDDLEWARE.insert(1, "csp.middleware.CSPMiddleware")
 _CSP_SELF = "'self'"
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

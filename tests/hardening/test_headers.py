@@ -83,3 +83,19 @@ def test_api_answers_about_customers_are_no_store(api):
 def test_self_service_and_login_pages_are_no_store(client):
     for path in ["/me/", "/console/login/", "/admin/login/"]:
         assert "no-store" in client.get(path)["Cache-Control"], path
+
+
+def test_the_lockout_page_is_no_store_and_carries_the_policy(settings):
+    from django.contrib.auth.models import User
+    from django.core.cache import cache
+    from django.test import Client
+
+    cache.clear()
+    settings.AXES_FAILURE_LIMIT = 1
+    User.objects.create_user(username="erin", password="erin-correct-horse-9")
+    Client().post("/console/login/", {"username": "erin", "password": "x"}, REMOTE_ADDR="192.0.2.90")
+    locked = Client().post("/console/login/", {"username": "erin", "password": "x"}, REMOTE_ADDR="192.0.2.90")
+    cache.clear()
+    assert locked.status_code == 429
+    assert "no-store" in locked["Cache-Control"]
+    assert "script-src 'self'" in locked["Content-Security-Policy"]
