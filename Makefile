@@ -5,10 +5,12 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck migrate seed bench bench-quick clean worker beat
+DEMO_CUSTOMERS ?= 2000
+.PHONY: help run setup test lint typecheck migrate seed bench bench-quick clean worker beat
 
 help:
 	@echo "make run         install, migrate, load demo data, train, score and serve on 127.0.0.1:$(PORT)"
+	@echo "make setup       the demo's set-up only (what make run does before serving)"
 	@echo "make test        install and run the whole test suite"
 	@echo "make bench       full benchmark harness (writes bench/results/)"
 	@echo "make bench-quick small benchmark run (< 5 min)"
@@ -22,16 +24,20 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 .env:
-	$(PY) -m config.keygen > .env
+	$(PY) -m config.keygen --write .env
 	@echo "Wrote .env with fresh random keys for local use (keep it out of version control)."
 
-run: $(VENV)/.installed .env
+# The demo's set-up, shared by `make run` and CI (which runs it before `make test` in the same clone).
+setup: $(VENV)/.installed .env
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py demo_seed --if-empty
+	$(PY) manage.py demo_seed --if-empty --customers $(DEMO_CUSTOMERS)
 	$(PY) manage.py train --if-none
 	$(PY) manage.py rescore --all
+
+# The demo never serves Django's debug pages (DEBUG=false); --insecure lets runserver still serve static files.
+run: setup
 	$(PY) manage.py demo_credentials --port $(PORT)
-	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
+	DEBUG=false $(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload --insecure
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)

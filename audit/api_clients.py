@@ -15,11 +15,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from audit.models import ApiClient
 from config.compiled_queries import CompiledQuery
+from config.throttling import invalid_token_refuse
 
 KNOWN_SCOPES = (
     "ingest:write",
@@ -147,15 +147,15 @@ class ApiTokenAuthentication(BaseAuthentication):
         if not parts or parts[0].lower() != self.keyword:
             return None
         if len(parts) != 2:
-            raise AuthenticationFailed()
+            invalid_token_refuse(request)
         try:
             token = parts[1].decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise AuthenticationFailed() from exc
+        except UnicodeDecodeError:
+            invalid_token_refuse(request)
         row = _CLIENT_BY_TOKEN.first(token_hash=hash_token(token))
         client = None if row is None else ApiClient.from_db("default", list(row), list(row.values()))
         if client is None or not client.is_active:
-            raise AuthenticationFailed()
+            invalid_token_refuse(request)
         return ApiClientPrincipal(client), client
 
     def authenticate_header(self, request: Request) -> str:

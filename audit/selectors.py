@@ -106,8 +106,10 @@ def _date_range(qs: QuerySet[T], filters: Mapping[str, Any]) -> QuerySet[T]:
         qs = qs.filter(created_at__gte=_day_start(filters["date_from"]))
     if filters.get("date_to"):
         end = filters["date_to"]
-        qs = qs.filter(created_at__lt=_day_start(end) + timedelta(days=1)) if not isinstance(end, datetime) else \
-            qs.filter(created_at__lte=_day_start(end))
+        if isinstance(end, datetime):
+            qs = qs.filter(created_at__lte=_day_start(end))
+        elif end < date.max:  # the last representable day (9999-12-31) has no next day: no upper bound then
+            qs = qs.filter(created_at__lt=_day_start(end) + timedelta(days=1))
     return qs
 
 

@@ -14,6 +14,26 @@ from celery.signals import before_task_publish, task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
+
+
+def db_retry_policy() -> dict:
+    """Retry options of tasks that a database outage interrupts (``OperationalError``): exponential backoff
+    without jitter (``CELERY_RETRY_BACKOFF_S`` doubling up to ``CELERY_RETRY_BACKOFF_MAX_S``) for
+    ``CELERY_RETRY_MAX`` retries, so that the retries outlast an outage of ``CELERY_RETRY_OUTLASTS_S`` (5
+    minutes by default; tests/hardening/test_task_reliability.py computes the schedule with Celery's own
+    formula). What outlasts even that is caught by the stale-run watchdog or ``rescore --resume``."""
+    from django.conf import settings
+    from django.db import OperationalError
+
+    return {
+        "autoretry_for": (OperationalError,),
+        "retry_backoff": settings.CELERY_RETRY_BACKOFF_S,
+        "retry_backoff_max": settings.CELERY_RETRY_BACKOFF_MAX_S,
+        "retry_jitter": False,
+        "max_retries": settings.CELERY_RETRY_MAX,
+    }
+
+
 app = Celery("scoring")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
@@ -28,6 +48,7 @@ app.conf.beat_schedule = {
     "webhooks-relay": {"task": "webhooks.tasks.relay_outbox", "schedule": 5.0},
     "webhooks-deliver": {"task": "webhooks.tasks.deliver_due", "schedule": 5.0},
     "retention-purge": {"task": "profiles.tasks.purge_expired", "schedule": crontab(hour=3, minute=30)},
+    "rescore-watchdog": {"task": "scoring.tasks.rescore_watchdog", "schedule": 300.0},  # issue 20
 }
 
 

@@ -133,6 +133,8 @@ _FIELD_MESSAGES = {
                      "number); this field is stored unencrypted, so send it as a personal field instead.",
     "personal_field": "The name of a direct identifier; send it as a personal field (stored encrypted) instead.",
     "unique": "Already exists.",
+    "in_future": "Lies in the future.",
+    "too_early": "Earlier than the earliest plausible date (FACT_EARLIEST_DATE).",
 }
 
 
@@ -152,7 +154,9 @@ def error_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, A
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.status_code, exc.code, exc.detail, **exc.extra), status=exc.status_code)
+        headers = {"Retry-After": str(int(exc.extra.get("retry_after") or 60))} if exc.status_code == 429 else None
+        return Response(error_body(exc.status_code, exc.code, exc.detail, **exc.extra), status=exc.status_code,
+                        headers=headers)
     if isinstance(exc, drf.ValidationError):
         return Response(
             error_body(400, "invalid", "The request is invalid.", errors=_field_errors(exc.detail)), status=400

@@ -1,7 +1,9 @@
 """Structured JSON logging with an allow-list of fields and a correlation id per request and task.
 
 Privacy rule: a log line never holds personal data. So the formatter
-- writes the message *template* (``record.msg``), never the interpolated arguments;
+- writes the message *template* (``record.msg``), never the interpolated arguments (a library template with
+  named arguments gets only the allow-listed ones: ``SAFE_TEMPLATE_KEYS``);
+- drops every query string (``?...``) from the message and fields, and escapes raw control characters;
 - writes only allow-listed ``extra`` fields;
 - for exceptions, writes the exception class and the code locations, never ``str(exc)`` (database
   errors like ``DETAIL: Key (email)=...`` would otherwise leak).
@@ -10,6 +12,7 @@ Call sites pass ids and counts as ``extra={...}`` with allow-listed keys.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -34,6 +37,35 @@ ALLOWED_EXTRA_FIELDS = frozenset(
     }
 )
 _SAFE_CORRELATION = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# A query string anywhere in a logged text (``/path?email=...``, ``https://host/x?...``): never written.
+_QUERY = re.compile(r"(?<=[\w/.%-])\?[^\s\"'<>]+")
+# Control characters JSON leaves raw (DEL, C1) and line separators: escaped, so a line stays one record.
+_RAW_CONTROL = re.compile("[\x7f-\x9f\u2028\u2029]")
+# Templates whose mapping arguments may be interpolated (library messages such as Celery's "Task
+# %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s"): these keys only, the rest is withheld.
+SAFE_TEMPLATE_KEYS = frozenset({"name", "id", "runtime", "hostname", "pid", "signum", "alias", "type"})
+
+
+class _SafeArguments(dict):
+    def __missing__(self, key: str) -> str:
+        return "[withheld]"
+
+
+def scrub_text(text: str) -> str:
+    """Drop query strings and escape raw control characters in a text bound for a log line."""
+    text = _QUERY.sub("?[query withheld]", text) if "?" in text else text
+    return _RAW_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _message(record: logging.LogRecord) -> str:
+    template = str(record.msg)
+    args = record.args
+    if isinstance(args, dict) and args and "%(" in template:
+        safe = _SafeArguments({k: v for k, v in args.items() if k in SAFE_TEMPLATE_KEYS
+                               and isinstance(v, str | int | float)})
+        with contextlib.suppress(TypeError, ValueError, KeyError):
+            template = template % safe
+    return scrub_text(template)[:300]
 
 
 def get_correlation_id() -> str | None:
@@ -64,7 +96,7 @@ class JsonFormatter(logging.Formatter):
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "msg": str(record.msg)[:300],
+            "msg": _message(record),
         }
         correlation_id = _correlation_id.get()
         if correlation_id:
@@ -75,7 +107,8 @@ class JsonFormatter(logging.Formatter):
         for key in ALLOWED_EXTRA_FIELDS:
             if key in record.__dict__:
                 value = record.__dict__[key]
-                payload[key] = value if isinstance(value, int | float | bool) or value is None else str(value)[:200]
+                payload[key] = (value if isinstance(value, int | float | bool) or value is None
+                                else scrub_text(str(value))[:200])
         if record.exc_info and record.exc_info[0] is not None:
             exc_type, _, tb = record.exc_info
             payload["exc_type"] = exc_type.__name__

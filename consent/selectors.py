@@ -513,6 +513,30 @@ def processing_gate(*, customer_id: uuid.UUID, purpose: str, at: datetime | None
     return _gate_from_row(row)
 
 
+def processing_gate_held(*, customer_id: uuid.UUID, purpose: str) -> GateDecision:
+    """``processing_gate`` now, for a caller that acts on the answer in the SAME transaction (a served score
+    and its decision record). Must run inside ``transaction.atomic()``.
+
+    On PostgreSQL the customer's consent-state row for the purpose is first locked ``FOR SHARE`` until that
+    transaction ends. A withdrawal updates the row under ``FOR UPDATE`` (``services._update_current``), so it
+    either committed before this read (and the gate sees it) or waits until the caller has committed: no
+    decision can be committed after a withdrawal's commit. (SQLite serializes writing transactions anyway:
+    ``transaction_mode=IMMEDIATE``.)"""
+    from django.db import connection
+
+    cid = _as_uuid(customer_id)
+    if connection.vendor == "postgresql":
+        table = ConsentStateCurrent._meta.db_table
+        purposes = Purpose._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {table} c JOIN {purposes} p ON p.id = c.purpose_id "  # noqa: S608 - table names
+                "WHERE c.customer_id = %s AND p.code = %s FOR SHARE OF c",
+                [cid, purpose],
+            )
+    return processing_gate(customer_id=cid, purpose=purpose)
+
+
 def _gate_from_row(row: dict[str, Any] | None) -> GateDecision:
     if row is None:
         return GateDecision(allowed=False, code=GATE_NO_CONSENT)

@@ -28,7 +28,7 @@ import csv
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import IO, Any, Protocol
@@ -177,25 +177,49 @@ class ReadProblem:
     code: str
 
 
-def _decoded_lines(stream: IO[bytes], bad_lines: set[int]) -> Iterator[str]:
-    """Physical lines decoded as UTF-8 one by one; undecodable lines are noted (and decoded lossily)."""
+def _decoded_lines(stream: IO[bytes], bad_lines: set[int], consumed: list[str] | None = None) -> Iterator[str]:
+    """Physical lines decoded as UTF-8 one by one; undecodable lines are noted (and decoded lossily).
+    Each line is also appended to ``consumed`` (the raw text of the record being read)."""
     for number, raw in enumerate(stream, start=1):
         if number == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8):]
         try:
-            yield raw.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
             bad_lines.add(number)
-            yield raw.decode("utf-8", errors="replace")
+            text = raw.decode("utf-8", errors="replace")
+        if consumed is not None:
+            consumed.append(text)
+        yield text
+
+
+# Columns whose values may span lines (free text and postal addresses). A line break in any other column can
+# only come from a quote that was opened and not closed where it should have been: the next record(s) would be
+# swallowed into that field. Importers may add their own with a ``multiline_columns`` attribute.
+MULTILINE_COLUMNS = frozenset({"text", "comment", "comments", "note", "notes", "description", "body", "message",
+                               "address", "street"})
+
+
+def _quote_problem(header: Sequence[str], cells: Sequence[str], raw: str, multiline: frozenset[str]) -> bool:
+    """True when the record shows an unbalanced quote: a quote still open at the end of the file (an odd
+    number of quote characters in the record's text), or a line break inside a column that has none."""
+    if raw.count('"') % 2:
+        return True
+    for index, cell in enumerate(cells):
+        if ("\n" in cell or "\r" in cell) and (header[index] if index < len(header) else "") not in multiline:
+            return True
+    return False
 
 
 def iter_csv(stream: IO[bytes], *, mapping: Mapping | None = None, problems: list[ReadProblem] | None = None,
-             header_out: list[str] | None = None) -> Iterator[CsvRow]:
+             header_out: list[str] | None = None, multiline_columns: Iterable[str] = ()) -> Iterator[CsvRow]:
     """Yield the rows of a UTF-8 CSV (BOM allowed). Bad rows are reported in ``problems`` with their line
-    (``too_many_columns``, ``invalid_encoding``); a broken CSV structure stops the read (``malformed_csv``)."""
+    (``too_many_columns``, ``invalid_encoding``, ``unbalanced_quote``); a broken CSV structure stops the read
+    (``malformed_csv``). A header naming a column twice refuses the file (``duplicate_columns``)."""
     csv.field_size_limit(MAX_FIELD_CHARS)
     bad_lines: set[int] = set()
-    reader = csv.reader(_decoded_lines(stream, bad_lines))
+    consumed: list[str] = []
+    reader = csv.reader(_decoded_lines(stream, bad_lines, consumed))
     problems = problems if problems is not None else []
     try:
         header = next(reader)
@@ -206,10 +230,16 @@ def iter_csv(stream: IO[bytes], *, mapping: Mapping | None = None, problems: lis
     if bad_lines:
         raise ValidationFailed("The header is not valid UTF-8.", code="invalid_encoding")
     header = [h.strip() for h in header]
+    duplicates = sorted({name for name in header if name and header.count(name) > 1})
+    if duplicates:  # the last one would silently win: refuse the file, naming the columns (schema names)
+        raise ValidationFailed("Column names appear more than once.", code="duplicate_columns",
+                               extra={"columns": duplicates})
     if header_out is not None:
         header_out.extend(header)
+    multiline = MULTILINE_COLUMNS | frozenset(multiline_columns)
     previous_end = reader.line_num
     while True:
+        consumed.clear()
         try:
             cells = next(reader)
         except StopIteration:
@@ -223,6 +253,9 @@ def iter_csv(stream: IO[bytes], *, mapping: Mapping | None = None, problems: lis
             problems.append(ReadProblem(line=line, code="invalid_encoding"))
             continue
         if not cells or all(not c.strip() for c in cells):
+            continue
+        if _quote_problem(header, cells, "".join(consumed) if previous_end > line else "", multiline):
+            problems.append(ReadProblem(line=line, code="unbalanced_quote"))
             continue
         if len(cells) > len(header):
             problems.append(ReadProblem(line=line, code="too_many_columns"))
@@ -349,7 +382,8 @@ def run_import(
     kind = job.kind
     problems: list[ReadProblem] = []
     header: list[str] = []
-    rows = iter_csv(stream, mapping=mapper, problems=problems, header_out=header)
+    rows = iter_csv(stream, mapping=mapper, problems=problems, header_out=header,
+                    multiline_columns=getattr(importer, "multiline_columns", ()))
     try:
         first = _take(rows, chunk_rows)
         _check_columns(importer, kind, header, mapper, first)

@@ -8,6 +8,7 @@ values: only field names and codes.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -182,6 +183,8 @@ def _clean_attributes(attributes: dict | None, feature_attributes: list[str] | N
             raise RecordInvalid("attributes", "invalid_field_name")
         if not (value is None or isinstance(value, str | int | float | bool)):
             raise RecordInvalid("attributes", "invalid")
+        if isinstance(value, float) and not math.isfinite(value):  # 1e400, NaN: no JSON column stores them
+            raise RecordInvalid(f"attributes.{key}", "invalid")
         if isinstance(value, str) and len(value) > 200:
             raise RecordInvalid("attributes", "max_length")
         # Plain attributes are stored unencrypted: a direct identifier belongs in the personal fields.
@@ -981,7 +984,24 @@ def _parse_datetime(value: Any, field: str, *, required: bool = True) -> datetim
         parsed = parsed.replace(tzinfo=UTC)
     if parsed > timezone.now() + timedelta(days=1):
         raise RecordInvalid(field, "in_future")
+    if parsed.date() < _earliest_fact_date():  # plausibility bound (FACT_EARLIEST_DATE)
+        raise RecordInvalid(field, "too_early")
     return parsed
+
+
+def _earliest_fact_date() -> date:
+    return date.fromisoformat(str(getattr(settings, "FACT_EARLIEST_DATE", "1970-01-01")))
+
+
+def _bounded_amount(value: Decimal | None, field: str) -> Decimal | None:
+    """Plausibility bounds of money amounts on facts (FACT_AMOUNT_MIN / FACT_AMOUNT_MAX)."""
+    if value is None:
+        return None
+    if value < Decimal(str(getattr(settings, "FACT_AMOUNT_MIN", -100_000))):
+        raise RecordInvalid(field, "min_value")
+    if value > Decimal(str(getattr(settings, "FACT_AMOUNT_MAX", 10_000_000))):
+        raise RecordInvalid(field, "max_value")
+    return value
 
 
 def _parse_decimal(value: Any, field: str, *, required: bool = True, minimum: Decimal | None = None
@@ -1091,8 +1111,8 @@ def _parse_order(r: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": _parse_choice(r.get("kind"), "kind", Order.Kind.values, default="order"),
         "ordered_at": _parse_datetime(r.get("ordered_at"), "ordered_at"),
-        "amount": _parse_decimal(r.get("amount"), "amount"),
-        "margin": _parse_decimal(r.get("margin"), "margin", required=False),
+        "amount": _bounded_amount(_parse_decimal(r.get("amount"), "amount"), "amount"),
+        "margin": _bounded_amount(_parse_decimal(r.get("margin"), "margin", required=False), "margin"),
         "currency": _parse_currency(r.get("currency")),
         "returned": _parse_bool(r.get("returned"), "returned"),
         "days_late": _parse_int(r.get("days_late"), "days_late", required=False, minimum=0, maximum=3650),

@@ -25,7 +25,7 @@ from typing import Any, cast
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Field, Subquery
+from django.db.models import F, Field, Max, Subquery
 from django.utils import timezone
 
 from audit import services as audit_services
@@ -108,9 +108,11 @@ def _check_purpose(purpose: Any) -> str:
 # --------------------------------------------------------------------------- the gate
 
 
-def _gate_or_refuse(*, customer_id: uuid.UUID, purpose: str, what: str) -> Any:
-    """The processing gate now; a refusal is logged (ids and codes only) and raised, never recorded."""
-    gate = consent_selectors.processing_gate(customer_id=customer_id, purpose=purpose)
+def _gate_or_refuse(*, customer_id: uuid.UUID, purpose: str, what: str, held: bool = False) -> Any:
+    """The processing gate now; a refusal is logged (ids and codes only) and raised, never recorded.
+    ``held``: the consent state stays locked until the caller's transaction ends (see processing_gate_held)."""
+    gate = (consent_selectors.processing_gate_held if held else consent_selectors.processing_gate)(
+        customer_id=customer_id, purpose=purpose)
     if gate.allowed:
         return gate
     logger.info("scoring refused by the processing gate",
@@ -493,21 +495,19 @@ def _row_values(row: CustomerScore) -> dict[str, Any]:
 def score_serve(*, customer_id: uuid.UUID, purpose: str, requester: str) -> ScoreResult:
     """Gate now -> current score (stored if fresh, else computed) -> override -> decision record.
 
-    A warm request writes one thing, the decision with its sealing-outbox row, which is one statement on
-    PostgreSQL (atomic by itself): it runs without an enclosing transaction, saving the BEGIN and COMMIT
-    round trips (the reads before it see the latest committed state either way, as under READ COMMITTED
-    inside a transaction). A request that must compute and store the score first does both writes in one
-    transaction."""
+    Gate and decision are one transaction, and the gate holds the consent state (``processing_gate_held``:
+    ``FOR SHARE`` on PostgreSQL) until it commits: a withdrawal committed before the gate is seen, and one
+    arriving later waits for this decision's commit. So no decision is ever committed after a withdrawal's
+    commit (issue 20, fault 2; tests/scoring/test_consent_race.py)."""
     cid = _uuid(customer_id)
     purpose = _check_purpose(purpose)
-    gate = _gate_or_refuse(customer_id=cid, purpose=purpose, what="serve")
-    now = timezone.now()
-    stored = _stored_score(customer_id=cid, purpose=purpose)
-    current = _warm(stored, now)
-    if current is not None:
-        return _serve_decision(cid, purpose, requester, gate, current)
     with transaction.atomic():
-        current = _computed(customer_id=cid, purpose=purpose, stored=stored, now=now)
+        gate = _gate_or_refuse(customer_id=cid, purpose=purpose, what="serve", held=True)
+        now = timezone.now()
+        stored = _stored_score(customer_id=cid, purpose=purpose)
+        current = _warm(stored, now)
+        if current is None:
+            current = _computed(customer_id=cid, purpose=purpose, stored=stored, now=now)
         return _serve_decision(cid, purpose, requester, gate, current)
 
 
@@ -563,7 +563,9 @@ def route_ticket(*, customer_id: uuid.UUID, category: str, purpose: str, request
             extra={"errors": {"ticket_category": [{"code": "invalid_choice", "message": "Not one of the allowed "
                                                    "values.", "allowed": ticket_categories(settings.TICKET_CATEGORY_MAP)}]}})
     category = known
-    gate = consent_selectors.processing_gate(customer_id=cid, purpose=purpose)
+    # Held: the consent state stays locked until this transaction ends, so a withdrawal cannot commit
+    # between the gate and the routing decision (a refusal routes without personalisation instead).
+    gate = consent_selectors.processing_gate_held(customer_id=cid, purpose=purpose)
     if not gate.allowed and gate.code in REFUSALS:
         # No profiling for this purpose now: the helpdesk still needs a queue, so the ticket gets the
         # non-personalised default. Nothing about the person is read, scored or recorded.
@@ -1409,3 +1411,39 @@ __all__ = [
     "score_override_apply", "score_override_clear", "score_refresh", "score_serve", "scores_erase_customer",
     "scores_invalidate", "scores_mark_stale",
 ]
+
+
+# --------------------------------------------------------------------------- stale-run watchdog (issue 20)
+
+
+def rescore_runs_watchdog(*, now: datetime | None = None) -> dict[str, list[str]]:
+    """Resume or fail runs that stopped making progress (a killed worker, retries exhausted by an outage).
+
+    A ``running`` run whose last progress (its latest finished chunk, else its start) is older than
+    ``RESCORE_WATCHDOG_STALE_MINUTES`` gets its pending chunks queued again (chunks are idempotent: a chunk
+    that is in fact still running, or redelivered later by the broker, writes nothing twice). A run started
+    more than ``RESCORE_WATCHDOG_GIVE_UP_HOURS`` ago is marked ``failed`` instead, for ``rescore --resume``
+    by an operator. Run by beat (``scoring.tasks.rescore_watchdog``)."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(minutes=int(getattr(settings, "RESCORE_WATCHDOG_STALE_MINUTES", 15)))
+    give_up_before = now - timedelta(hours=float(getattr(settings, "RESCORE_WATCHDOG_GIVE_UP_HOURS", 24)))
+    resumed: list[str] = []
+    failed: list[str] = []
+    runs = RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING).annotate(
+        last_progress=Max("chunks__finished_at"))
+    for run in runs:
+        last = max(filter(None, [run.last_progress, run.started_at]))
+        if last >= stale_before:
+            continue
+        if run.started_at < give_up_before:
+            RescoreRun.objects.filter(pk=run.pk, status=RescoreRun.Status.RUNNING).update(
+                status=RescoreRun.Status.FAILED, finished_at=now)
+            logger.error("stale rescore run given up", extra={"event": "scoring.watchdog.failed", "run_id": str(run.pk)})
+            failed.append(str(run.pk))
+            continue
+        with transaction.atomic():
+            queued = rescore_run_dispatch(run_id=run.pk)
+        logger.warning("stale rescore run resumed", extra={"event": "scoring.watchdog.resumed", "run_id": str(run.pk),
+                                                          "count": queued})
+        resumed.append(str(run.pk))
+    return {"resumed": resumed, "failed": failed}

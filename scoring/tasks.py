@@ -11,8 +11,8 @@ from uuid import UUID
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import OperationalError
 
+from config.celery import db_retry_policy
 from scoring import services
 from scoring.registry import ModelUnavailable
 
@@ -22,7 +22,7 @@ STALE_BATCH = 500
 
 @shared_task(
     name="scoring.tasks.rescore_chunk", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-    autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, soft_time_limit=1500, time_limit=1800,
+    **db_retry_policy(), soft_time_limit=1500, time_limit=1800,
 )
 def rescore_chunk(run_id: str, customer_ids: list[str]) -> dict:
     counts = services.rescore_chunk(run_id=UUID(run_id), customer_ids=[UUID(c) for c in customer_ids])
@@ -31,7 +31,7 @@ def rescore_chunk(run_id: str, customer_ids: list[str]) -> dict:
 
 @shared_task(
     name="scoring.tasks.rescore_chunks", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-    autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, soft_time_limit=1500, time_limit=1800,
+    **db_retry_policy(), soft_time_limit=1500, time_limit=1800,
 )
 def rescore_chunks(run_ids: list[str], customer_ids: list[str]) -> dict:
     """One chunk of runs planned together (one per batch purpose), scored for all of them at once."""
@@ -41,7 +41,7 @@ def rescore_chunks(run_ids: list[str], customer_ids: list[str]) -> dict:
 
 @shared_task(
     bind=True, name="scoring.tasks.rescore_customer", acks_late=True, ignore_result=True,
-    autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5, soft_time_limit=120, time_limit=180,
+    **db_retry_policy(), soft_time_limit=120, time_limit=180,
 )
 def rescore_customer(self: Task, customer_id: str, purpose: str) -> str:
     key = f"refresh:{self.request.id}:{purpose}" if self.request.id else None
@@ -101,3 +101,10 @@ def scheduled_retrain() -> int | None:
 
     run = schedule.scheduled_retrain()
     return run.pk if run is not None else None
+
+
+@shared_task(name="scoring.tasks.rescore_watchdog", acks_late=True, ignore_result=True,
+             soft_time_limit=240, time_limit=300)
+def rescore_watchdog() -> dict:
+    """Beat, every 5 minutes: resume (or, past the give-up age, fail) runs that stopped making progress."""
+    return services.rescore_runs_watchdog()

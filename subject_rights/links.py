@@ -1,7 +1,8 @@
 """Signed links for the customer: the status page of a verified request and the export download.
 
 Both carry only an id, signed with SECRET_KEY (``django.core.signing.TimestampSigner``) and limited in
-time: status links for STATUS_LINK_TTL_SECONDS (six months), export links for EXPORT_LINK_TTL_SECONDS.
+time: status links for ``DSR_STATUS_LINK_TTL_DAYS`` (default 106: the statutory period of Art. 12(3), one month
+plus two of extension, and a two-week margin), export links for EXPORT_LINK_TTL_SECONDS.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from config.errors import NotFound
 
 STATUS_SALT = "subject_rights.status"
 EXPORT_SALT = "subject_rights.export"
-STATUS_LINK_TTL_SECONDS = 183 * 24 * 3600
+
+
+def status_link_ttl_seconds() -> int:
+    return int(settings.DSR_STATUS_LINK_TTL_DAYS) * 24 * 3600
 
 
 def status_token(request_id: UUID | str) -> str:
@@ -25,7 +29,7 @@ def status_token(request_id: UUID | str) -> str:
 
 def status_token_read(token: str) -> UUID:
     try:
-        return UUID(signing.TimestampSigner(salt=STATUS_SALT).unsign(token, max_age=STATUS_LINK_TTL_SECONDS))
+        return UUID(signing.TimestampSigner(salt=STATUS_SALT).unsign(token, max_age=status_link_ttl_seconds()))
     except (signing.BadSignature, ValueError) as exc:
         raise NotFound() from exc
 

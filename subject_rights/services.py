@@ -29,6 +29,7 @@ from config import envelope
 from config.blind_index import InvalidIdentifier, email_index, source_index
 from config.envelope import DecryptionError, WrappedKey
 from config.errors import NotFound, ServiceUnavailable, ValidationFailed
+from config.file_modes import open_private, private_dir
 from consent import selectors as consent_selectors
 from consent import services as consent_services
 from events import services as events_services
@@ -980,9 +981,9 @@ def export_build(*, request_id: UUID, actor: str = "job:build_export") -> Export
     export.size_bytes = len(blob)
     export.sha256 = hashlib.sha256(blob).hexdigest()
     path = _export_path(export)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # exports: directory 0700, files 0600 (config.file_modes)
     partial = path.with_suffix(".part")
-    with open(partial, "wb") as handle:
+    with os.fdopen(open_private(partial), "wb") as handle:
         handle.write(blob)
         handle.flush()
         os.fsync(handle.fileno())

@@ -14,7 +14,8 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.cache import cache
+
+from config.throttling import increment
 
 CODE_DIGITS = 8
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
@@ -41,19 +42,19 @@ def _rate() -> tuple[int, int]:
     return int(count), _PERIODS.get(period.strip().lower(), 60)
 
 
+def retry_after_seconds() -> int:
+    """The window of the code limits: a throttled client may try again after at most this long."""
+    return _rate()[1]
+
+
 def _hashed(kind: str, value: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), f"dsr-limit|{kind}|{value}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
 def _hit(key: str, limit: int, period: int) -> bool:
     """Count one hit in a fixed window; True when the limit is exceeded."""
-    cache.add(key, 0, timeout=period)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=period)
-        count = 1
-    return count > limit
+    # config.throttling.increment: a local count while the shared cache is unreachable, never an error.
+    return increment(key, timeout=period) > limit
 
 
 def limit_exceeded(*, email_digest: str, client_address: str) -> bool:

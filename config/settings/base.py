@@ -11,12 +11,16 @@ from pathlib import Path
 
 import environ
 
+from . import isolation
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-_dotenv = BASE_DIR / ".env"
-if _dotenv.exists():
-    env.read_env(str(_dotenv), overwrite=False)
+# Test settings see neither .env nor stray variables (config.settings.isolation); others read ENV_FILE.
+env.ENVIRON = isolation.environ()
+_dotenv = isolation.dotenv_path(BASE_DIR)
+if _dotenv and Path(_dotenv).exists():
+    env.read_env(_dotenv, overwrite=False)
 
 SECRET_KEY = env("SECRET_KEY", default="insecure-local-development-key-change-me")
 DEBUG = env.bool("DEBUG", default=True)
@@ -86,6 +90,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].update(
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA secure_delete=ON;"}
     )
+    _sqlite_name = str(DATABASES["default"]["NAME"])
+    if not isolation.enabled() and _sqlite_name not in ("", ":memory:") and not _sqlite_name.startswith("file:"):
+        # The database file (and its journal, which SQLite creates with the file's mode) is owner-only.
+        from config.file_modes import ensure_private_file
+
+        ensure_private_file(DATABASES["default"]["NAME"])
 elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql") and env.bool(
         "DB_PREPARED_STATEMENTS", default=True):
     # The real-time path's statements (config.compiled_queries.hot_cursor) are prepared on a connection after
@@ -276,7 +286,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["audit.api_clients.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["config.permissions.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.DepthLimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "config.schema.ContractAutoSchema",
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "config.pagination.DefaultPagination",
@@ -328,3 +338,91 @@ LOGGING = {
         "presidio-analyzer": {"level": "ERROR"},
     },
 }
+
+# --- Hardening (issue 20): input limits, lockouts, proxies, headers, production guards --------------
+# JSON bodies nested deeper than this (arrays/objects) are refused with a 400 (config.parsers).
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=20)
+
+# Client addresses (per-address limits: one-time codes, anonymous throttles, login lockouts) are read from
+# X-Forwarded-For only when the peer is one of these proxies (addresses or networks); see config.client_address.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# Brute-force limit on /console/login/ and /admin/login/ (django-axes; config.lockout): per account and per
+# client address, each counted separately, keyed hashes only, in the shared cache.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["config.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "config.lockout.LockoutCacheHandler"  # axes' cache handler, local while Redis is down
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("LOGIN_LOCKOUT_MINUTES", default=15.0) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "config.lockout.lockout_address"
+AXES_USERNAME_CALLABLE = "config.lockout.lockout_username"
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
+# Log lines: runserver's own access line (plain text, raw request line) is replaced by the JSON "request"
+# line of config.logging.CorrelationIdMiddleware; only its errors are kept, as JSON.
+LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "level": "ERROR", "propagate": False}
+
+# Invalid bearer tokens per client address and window; past it, 429 with Retry-After (config.throttling).
+INVALID_TOKEN_THROTTLE_RATE = env("INVALID_TOKEN_THROTTLE_RATE", default="30/min")
+
+# Cache-Control: no-store on the API, the console, the self-service pages and the admin (config.headers).
+# Outermost after the correlation id: also covers responses made by other middleware (lockout page, CSRF).
+MIDDLEWARE.insert(1, "config.headers.NoStoreMiddleware")
+
+# Content-Security-Policy (django-csp 4): no inline scripts or styles anywhere; templates load static files.
+INSTALLED_APPS += ["csp"]
+MIDDLEWARE.insert(1, "csp.middleware.CSPMiddleware")
+_CSP_SELF = "'self'"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [_CSP_SELF],
+        "script-src": [_CSP_SELF],
+        "style-src": [_CSP_SELF],
+        "img-src": [_CSP_SELF, "data:"],
+        "font-src": [_CSP_SELF],
+        "connect-src": [_CSP_SELF],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": [_CSP_SELF],
+    },
+}
+
+# Plausibility bounds on facts (profiles.services): outside them a record is rejected with min_value /
+# max_value (order amount and margin) or too_early (any fact date); dates more than a day ahead are in_future.
+FACT_AMOUNT_MIN = env.float("FACT_AMOUNT_MIN", default=-100_000)
+FACT_AMOUNT_MAX = env.float("FACT_AMOUNT_MAX", default=10_000_000)
+FACT_EARLIEST_DATE = env("FACT_EARLIEST_DATE", default="1970-01-01")
+
+# Status links of subject requests live for the statutory period (Art. 12(3): one month, plus up to two of
+# extension) and a margin: 92 + 14 days by default (subject_rights.links).
+DSR_STATUS_LINK_TTL_DAYS = env.int("DSR_STATUS_LINK_TTL_DAYS", default=106)
+
+# Schema, API docs and the admin: open in local development; production serves the schema and docs only to an
+# authenticated caller (an API token or a console session) unless API_DOCS_PUBLIC=true, and the admin only
+# with ADMIN_ENABLED=true (config.urls, config.permissions.DocsAccess).
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)
+ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=True)
+SPECTACULAR_SETTINGS["SERVE_AUTHENTICATION"] = [
+    "audit.api_clients.ApiTokenAuthentication", "rest_framework.authentication.SessionAuthentication"]
+SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["config.permissions.DocsAccess"]
+
+# Celery reliability: database-outage retries outlast CELERY_RETRY_OUTLASTS_S (config.celery.db_retry_policy);
+# the Redis visibility timeout is set deliberately above the longest task time limit (the nightly planner:
+# 3 h + 5 min), so a running task is never delivered twice; a killed worker's chunks are redelivered after it.
+CELERY_RETRY_BACKOFF_S = env.int("CELERY_RETRY_BACKOFF_S", default=5)
+CELERY_RETRY_BACKOFF_MAX_S = env.int("CELERY_RETRY_BACKOFF_MAX_S", default=120)
+CELERY_RETRY_MAX = env.int("CELERY_RETRY_MAX", default=12)
+CELERY_RETRY_OUTLASTS_S = 300
+CELERY_LONGEST_TASK_TIME_LIMIT_S = 3 * 3600 + 300  # scoring.tasks.rescore_all_nightly
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=CELERY_LONGEST_TASK_TIME_LIMIT_S + 900),
+}
+# Stale-run watchdog (beat, every 5 minutes): a running rescore run without progress for this long is resumed;
+# one started longer ago than the give-up age is marked failed (scoring.services.rescore_runs_watchdog).
+RESCORE_WATCHDOG_STALE_MINUTES = env.int("RESCORE_WATCHDOG_STALE_MINUTES", default=15)
+RESCORE_WATCHDOG_GIVE_UP_HOURS = env.float("RESCORE_WATCHDOG_GIVE_UP_HOURS", default=24)

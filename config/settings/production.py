@@ -1,6 +1,9 @@
 """Production settings: PostgreSQL, Redis broker and real Celery workers, all from the environment.
 
-Refuses to start without its secrets: SECRET_KEY, KEK_KEYS, BLIND_INDEX_KEY and AUDIT_SIGNING_KEY.
+Refuses to start without its secrets: SECRET_KEY, KEK_KEYS, BLIND_INDEX_KEY and AUDIT_SIGNING_KEY; and without
+its services: a real mail server (EMAIL_URL; one-time codes must never land in the server log), a cache
+shared by every process (CACHE_URL: throttles, one-time-code limits and lockouts count across processes) and
+a broker (CELERY_BROKER_URL). Each refusal names the variable.
 """
 
 from __future__ import annotations
@@ -44,7 +47,33 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://scoring")}
+
+# --- Services production cannot do without (issue 20) ------------------------------------------------
+_LOCAL_MAIL_BACKENDS = {"console", "locmem", "filebased", "dummy"}
+_LOCAL_CACHE_BACKENDS = {"LocMemCache", "DummyCache", "FileBasedCache"}
+if not env("EMAIL_URL", default=""):
+    raise ImproperlyConfigured("Production needs EMAIL_URL (an SMTP server, e.g. smtp+tls://user:pw@host:587): "
+                               "without it one-time codes and e-mails would be written to the server log")
+EMAIL_CONFIG = env.email_url("EMAIL_URL")
+if EMAIL_CONFIG["EMAIL_BACKEND"].rsplit(".", 2)[-2] in _LOCAL_MAIL_BACKENDS:
+    raise ImproperlyConfigured("EMAIL_URL must name a real mail server in production, not "
+                               f"{EMAIL_CONFIG['EMAIL_BACKEND'].rsplit('.', 2)[-2]}")
+vars().update(EMAIL_CONFIG)
+if not env("CACHE_URL", default=""):
+    raise ImproperlyConfigured("Production needs CACHE_URL (a cache shared by every process, e.g. redis://host:6379/1)")
+CACHES = {"default": env.cache("CACHE_URL")}
+if CACHES["default"]["BACKEND"].rsplit(".", 1)[-1] in _LOCAL_CACHE_BACKENDS:
+    raise ImproperlyConfigured("CACHE_URL must name a cache shared by every process (Redis, Memcached) in "
+                               "production, not a per-process one")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
+if not CELERY_BROKER_URL or CELERY_BROKER_URL.startswith("memory://"):
+    raise ImproperlyConfigured("Production needs CELERY_BROKER_URL (e.g. redis://host:6379/0): a broker for "
+                               "the background workers")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# Schema, API docs and admin need authentication in production unless these settings expose them.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
+ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=False)
 
 # Webhooks: https only in production, whatever the environment says; private hosts only when listed.
 WEBHOOK_ALLOW_HTTP = False

@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 import tempfile
 
-from .base import *  # noqa: F403
-from .base import DATABASES, REST_FRAMEWORK, env, parse_kek_keys
+from . import isolation
+
+isolation.enable()  # before base is imported: no .env, no stray variables (see isolation.py)
+
+from .base import *  # noqa: E402, F403
+from .base import DATABASES, REST_FRAMEWORK, env, parse_kek_keys  # noqa: E402
 
 DEBUG = False
 SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"
@@ -37,3 +41,7 @@ WEBHOOK_ALLOW_HTTP = True
 WEBHOOK_ALLOWED_PRIVATE_HOSTS = ["127.0.0.1"]
 WEBHOOK_TIMEOUT_SECONDS = 2.0
 SCORING_INPROCESS_SCHEDULER = False  # never a scheduler thread in tests (they drive its clock themselves)
+# One locmem cache lives through the whole run: tests that mistype passwords must not lock out later ones.
+# The lockout tests set their own limit.
+AXES_FAILURE_LIMIT = 1000
+INVALID_TOKEN_THROTTLE_RATE = "100000/min"  # the invalid-token tests set their own

@@ -3,7 +3,7 @@ with an output serializer. Scopes: ``consent:write`` for changes, ``consent:read
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -13,6 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.errors import NotFound
+from config.permissions import require_purpose, visible_to_client
 from consent import selectors, services
 from consent.api import serializers as s
 
@@ -22,14 +24,21 @@ def _requester(request: Request) -> str:
     return str(client.requester)  # "api:<name>"
 
 
+def _known_purposes() -> set[str]:
+    return {purpose.code for purpose in selectors.purpose_list()}
+
+
 class _ConsentChangeView(APIView):
     required_scopes = {"POST": "consent:write"}
     service: Any = None
+    binds_purpose = False
 
     def post(self, request: Request) -> Response:
         body = s.ConsentChangeInput(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        if type(self).binds_purpose and data["purpose"] in _known_purposes():
+            require_purpose(request.auth, data["purpose"])  # grants only; withdrawals always (config.permissions)
         event = type(self).service(
             customer_id=data["customer"], purpose=data["purpose"], source=data["source"], channel=data["channel"],
             evidence=data.get("evidence"), notice_version=data.get("notice_version"), actor=_requester(request),
@@ -42,6 +51,7 @@ class _ConsentChangeView(APIView):
                summary="Record a grant of consent")
 class ConsentGrantView(_ConsentChangeView):
     service = staticmethod(services.consent_grant)
+    binds_purpose = True
 
 
 @extend_schema(request=s.ConsentChangeInput, responses={201: s.ConsentEventOutput}, tags=["consent"],
@@ -62,7 +72,10 @@ class CustomerConsentsView(APIView):
         query = s.StateAtQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         result = selectors.customer_consents(customer_id=customer_id, at=query.validated_data.get("at"))
-        result["consents"] = [asdict(state) for state in result["consents"]]
+        result["consents"] = [asdict(state) for state in result["consents"]
+                              if visible_to_client(request.auth, state.purpose)]
+        result["processing_flags"] = [f for f in result["processing_flags"]
+                                      if visible_to_client(request.auth, f.get("purpose"))]
         return Response(s.CustomerConsentsOutput(result).data)
 
 
@@ -71,7 +84,11 @@ class CustomerConsentHistoryView(APIView):
 
     @extend_schema(responses={200: s.ConsentHistoryOutput}, tags=["consent"], summary="Consent history")
     def get(self, request: Request, customer_id: Any) -> Response:
-        return Response(s.ConsentHistoryOutput(selectors.customer_consent_history(customer_id=customer_id)).data)
+        history = selectors.customer_consent_history(customer_id=customer_id)
+        history["events"] = [e for e in history["events"] if visible_to_client(request.auth, e.get("purpose"))]
+        history["processing_flags"] = [f for f in history["processing_flags"]
+                                       if visible_to_client(request.auth, f.get("purpose"))]
+        return Response(s.ConsentHistoryOutput(history).data)
 
 
 class ConsentReceiptView(APIView):
@@ -79,7 +96,10 @@ class ConsentReceiptView(APIView):
 
     @extend_schema(responses={200: s.ConsentReceiptOutput}, tags=["consent"], summary="Consent receipt (proof)")
     def get(self, request: Request, event_id: int) -> Response:
-        return Response(s.ConsentReceiptOutput(selectors.consent_receipt(event_id=event_id)).data)
+        receipt = selectors.consent_receipt(event_id=event_id)
+        if not visible_to_client(request.auth, receipt["purpose"]["code"]):
+            raise NotFound()  # another purpose's evidence: not this client's to see (nor to know it exists)
+        return Response(s.ConsentReceiptOutput(receipt).data)
 
 
 class ConsentBulkView(APIView):
@@ -90,7 +110,17 @@ class ConsentBulkView(APIView):
     def post(self, request: Request) -> Response:
         body = s.ConsentBulkInput(data=request.data)
         body.is_valid(raise_exception=True)
-        results = services.consent_bulk_record(records=body.validated_data["records"], actor=_requester(request))
+        records = body.validated_data["records"]
+        if not isinstance(records, list) or len(records) > services.bulk_max_records():
+            services.consent_bulk_record(records=records, actor=_requester(request))  # refuses the whole body
+        known = _known_purposes()  # an unknown purpose is the service's invalid error, as before
+        refused = {index for index, record in enumerate(records)  # grants for purposes the client may not use
+                   if isinstance(record, dict) and record.get("action") == "grant"
+                   and record.get("purpose") in known and not visible_to_client(request.auth, record["purpose"])}
+        allowed = [record for index, record in enumerate(records) if index not in refused]
+        recorded = iter(services.consent_bulk_record(records=allowed, actor=_requester(request)))
+        results = [services.BulkRecordResult(index=index, status="rejected", code="purpose_not_allowed", field="purpose")
+                   if index in refused else replace(next(recorded), index=index) for index in range(len(records))]
         payload = {
             "created": sum(1 for r in results if r.status == "created"),
             "unchanged": sum(1 for r in results if r.status == "unchanged"),

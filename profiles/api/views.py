@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import MethodNotAllowed, NotFound, PayloadTooLarge, ValidationFailed
+from config.permissions import require_any_purpose
 from profiles import selectors, services
 
 from .serializers import (
@@ -101,6 +102,7 @@ class CustomerLookupView(APIView):
     required_scopes = {"GET": "score:read", "POST": "score:read"}
 
     def _lookup(self, data: Any) -> Response:
+        require_any_purpose(self.request.auth)  # finding a pseudonym is processing for some purpose
         serializer = LookupInputSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         customer = selectors.customer_find(**serializer.validated_data)

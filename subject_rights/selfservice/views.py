@@ -21,8 +21,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config.client_address import client_address
 from config.errors import ApplicationError, NotFound, ValidationFailed
-from subject_rights import links, selectors, services
+from subject_rights import links, selectors, services, verification
 from subject_rights.errors import TooManyRequests
 from subject_rights.export import SCHEMA_PATH
 from subject_rights.models import Outcome, RequestType, ReviewTask, Status
@@ -33,7 +34,13 @@ SESSION_PENDING = "dsr_pending_request"
 
 
 def _client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or ""
+    return client_address(request)  # REMOTE_ADDR, or X-Forwarded-For behind TRUSTED_PROXIES only
+
+
+def _throttled(request: HttpRequest) -> HttpResponse:
+    response = render(request, "selfservice/throttled.html", status=429)
+    response["Retry-After"] = str(verification.retry_after_seconds())
+    return response
 
 
 def _verified_request(token: str) -> Any:
@@ -61,7 +68,7 @@ def start(request: HttpRequest) -> HttpResponse:
                     language=translation.get_language() or "",
                 )
             except TooManyRequests:
-                return render(request, "selfservice/throttled.html", status=429)
+                return _throttled(request)
             except ValidationFailed:
                 form.add_error("email", _("Enter a valid e-mail address."))
             except ApplicationError:
@@ -122,7 +129,7 @@ def resend(request: HttpRequest) -> HttpResponse:
     try:
         services.verification_resend(request_id=request_id, client_address=_client_address(request))
     except TooManyRequests:
-        return render(request, "selfservice/throttled.html", status=429)
+        return _throttled(request)
     except NotFound:
         return HttpResponseRedirect(reverse("selfservice:start"))
     return render(request, "selfservice/verify.html",

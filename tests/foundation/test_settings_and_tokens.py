@@ -21,11 +21,14 @@ def _key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
+# Only what a process needs to run: never the developer's variables, never the clone's .env (ENV_FILE="").
+_PROCESS_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
+
+
 def _production_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {
-        "SECRET_KEY", "KEK_KEYS", "BLIND_INDEX_KEY", "AUDIT_SIGNING_KEY", "DATABASE_URL", "DEBUG",
-        "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+    env = {k: os.environ[k] for k in _PROCESS_VARIABLES if k in os.environ}
     env.update({
+        "ENV_FILE": "",
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "SECRET_KEY": "x" * 60 + "-production-secret-key-with-enough-entropy-0123456789",
         "KEK_KEYS": f"k1:{_key()},k2:{_key()}",
@@ -34,6 +37,9 @@ def _production_env(**overrides: str) -> dict[str, str]:
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
         "ALLOWED_HOSTS": "scoring.example.com",
         "SITE_URL": "https://scoring.example.com",
+        "EMAIL_URL": "smtp+tls://mailer:pw@smtp.example.com:587",
+        "CACHE_URL": "redis://127.0.0.1:6379/1",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     })
     env.update(overrides)
     return env
@@ -62,6 +68,23 @@ def test_production_refuses_to_start_without_an_https_site_url(site_url):
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and "SITE_URL" in result.stderr
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("EMAIL_URL", None), ("EMAIL_URL", "consolemail://"), ("EMAIL_URL", "filemail:///tmp/mail"),
+    ("EMAIL_URL", "memorymail://"), ("CACHE_URL", None), ("CACHE_URL", "locmemcache://scoring"),
+    ("CACHE_URL", "dummycache://"), ("CELERY_BROKER_URL", None), ("CELERY_BROKER_URL", "memory://"),
+])
+def test_production_refuses_to_start_without_a_real_mail_server_shared_cache_and_broker(variable, value):
+    env = _production_env()
+    if value is None:
+        env.pop(variable)
+    else:
+        env[variable] = value
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr
 
 
 def test_check_deploy_is_clean_with_production_settings():

@@ -3,9 +3,10 @@
 A warm request (stored fresh score, purposes and data key seen before) costs: token authentication (one
 query), the consent gate (one query: purpose, customer liveness, current consent, notice supersession,
 restriction and objection), the stored score with its active override and the customer's wrapped data key
-(one query), the decision with its sealing-outbox row (one statement on PostgreSQL, atomic by itself:
-no BEGIN/COMMIT round trips; two inserts in a transaction of their own on SQLite), and the customer's current
-mood (one indexed query on the tickets' stored sentiment scores, issue 18). Everything that can change is read by those queries at the moment of scoring: a change
+(one query), and the decision with its sealing-outbox row (one statement on PostgreSQL; two inserts on SQLite).
+Gate and decision share one transaction, and on PostgreSQL the gate first locks the consent-state row
+FOR SHARE (one more query), so that no decision commits after a withdrawal (issue 20, fault 2); and the
+customer's current mood (one indexed query on the tickets' stored sentiment scores, issue 18). Everything that can change is read by those queries at the moment of scoring: a change
 committed by another connection just before a request is honoured by that request.
 """
 
@@ -24,9 +25,11 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.scoring.helpers import ACTOR, SCORING, customer_with_history, decisions_for, withdraw
 
-# A warm request opens no transaction of its own. SQLite: the two decision inserts sit in a savepoint (here,
-# inside the test's transaction).
-SERVE_QUERIES = 4 if connection.vendor == "postgresql" else 7
+# A warm request is one transaction (a savepoint here, inside the test's transaction): on PostgreSQL the
+# consent-state lock, the gate, the stored score and the decision; on SQLite the decision's two inserts sit in
+# a savepoint of their own.
+SERVE_QUERIES = 7 if connection.vendor == "postgresql" else 9
+GATE_AT = 2 if connection.vendor == "postgresql" else 1  # index among the serve queries: after the lock
 
 
 def _url(cid: Any) -> str:
@@ -48,10 +51,11 @@ def test_warm_score_serve_makes_exactly_its_queries(active_model, django_assert_
         result = services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
     statements = _statements(ctx)
     if connection.vendor == "postgresql":
-        assert statements == ["SELECT", "SELECT", "WITH", "SELECT"]
+        assert statements == ["SAVEPOINT", "SELECT", "SELECT", "SELECT", "WITH", "SELECT", "RELEASE"]
+        assert "FOR SHARE" in ctx.captured_queries[1]["sql"]
     else:
-        assert statements == ["SELECT", "SELECT", "SAVEPOINT", "INSERT", "INSERT", "RELEASE", "SELECT"]
-    assert "profiles_ticket" in ctx.captured_queries[-1]["sql"]  # the current mood (issue 18)
+        assert statements == ["SAVEPOINT", "SELECT", "SELECT", "SAVEPOINT", "INSERT", "INSERT", "RELEASE", "SELECT", "RELEASE"]
+    assert "profiles_ticket" in ctx.captured_queries[-2]["sql"]  # the current mood (issue 18)
     decision = DecisionRecord.objects.get(pk=result.decision_id)
     assert decision.decision_type == "served_score"
     assert PendingSeal.objects.filter(record_type="decision", row_id=decision.pk,
@@ -70,7 +74,8 @@ def test_warm_score_request_adds_only_token_authentication(api, active_model):
     assert response.status_code == 200
     assert len(ctx.captured_queries) == SERVE_QUERIES + 1
     assert "audit_apiclient" in ctx.captured_queries[0]["sql"]  # then no purpose query: validated from memory
-    assert "consent_purpose" in ctx.captured_queries[1]["sql"] and "profiles_customer" in ctx.captured_queries[1]["sql"]
+    gate = ctx.captured_queries[1 + GATE_AT]["sql"]
+    assert "consent_purpose" in gate and "profiles_customer" in gate
     assert len(decisions_for(cid)) == 2
 
 
