@@ -312,6 +312,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ScoreKindEnum": ["clv", "churn", "upsell", "advocacy"],
+        "OutcomeKindEnum": "scoring.models.Outcome.Kind",
+        "ConsentStopKindEnum": ["withdrawn", "restricted", "objected"],
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.contract_enums"],
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],

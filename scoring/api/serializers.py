@@ -9,6 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from config.schema import ErrorEnvelope
 from scoring.models import Outcome
 
 PURPOSE_MAX = 64
@@ -212,10 +213,8 @@ class OutcomeOutput(serializers.Serializer):
 # --------------------------------------------------------------------------- GET /api/v1/models/active
 
 
-class ErrorOutput(serializers.Serializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    correlation_id = serializers.CharField(allow_null=True)
+#: The one error envelope of the API (config.schema documents it on every operation).
+ErrorOutput = ErrorEnvelope
 
 
 class DataWindowOutput(serializers.Serializer):

@@ -91,7 +91,8 @@ def test_production_refusal_is_not_hidden_by_a_dotenv_when_env_file_is_empty(clo
 def test_production_reads_the_file_env_file_names(clone):
     env = _env(clone, DJANGO_SETTINGS_MODULE="config.settings.production", ENV_FILE=str(clone / ".env"),
                DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres", ALLOWED_HOSTS="scoring.example.com",
-               CACHE_URL="redis://127.0.0.1:6379/1", CELERY_BROKER_URL="redis://127.0.0.1:6379/0")
+               CACHE_URL="redis://127.0.0.1:6379/1", CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+               SITE_URL="https://scoring.example.com")
     result = subprocess.run([sys.executable, "manage.py", "shell", "-c",  # noqa: S603
                              "from django.conf import settings; print(settings.SCORING_CURRENCY)"],
                             cwd=clone, env=env, capture_output=True, text=True, timeout=120)

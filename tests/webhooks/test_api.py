@@ -156,7 +156,8 @@ def test_production_settings_force_https_only(tmp_path):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production", "SECRET_KEY": "x" * 60,
            "KEK_KEYS": "k1:" + "QUJD" * 10 + "QUI=", "BLIND_INDEX_KEY": "QUJD" * 11, "AUDIT_SIGNING_KEY": "QUJD" * 10 + "QUI=",
            "DATABASE_URL": "postgres://u@127.0.0.1:1/x", "ALLOWED_HOSTS": "example.com", "WEBHOOK_ALLOW_HTTP": "true",
-           "SITE_URL": "https://example.com",
+           "SITE_URL": "https://example.com", "EMAIL_URL": "smtp+tls://mailer:pw@smtp.example.com:587",
+           "CACHE_URL": "redis://127.0.0.1:6379/1", "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
            "PYTHONPATH": str(ROOT)}
     env.pop("WEBHOOK_ALLOWED_PRIVATE_HOSTS", None)
     code = ("from django.conf import settings; import django; django.setup(); "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from config.schema import ErrorEnvelope
 from events.services import PUBLIC_EVENT_TYPES
 
 
@@ -29,11 +30,8 @@ class SubscriptionCreatedOutput(SubscriptionOutput):
     secret = serializers.CharField(help_text="whsec_<base64>: the Standard Webhooks signing secret, shown once.")
 
 
-class ErrorOutput(serializers.Serializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    correlation_id = serializers.CharField(required=False)
-    errors = serializers.DictField(required=False)  # type: ignore[assignment]  # a declared field named like Serializer.errors
+#: The one error envelope of the API (config.schema documents it on every operation).
+ErrorOutput = ErrorEnvelope
 
 
 class EventData(serializers.Serializer):
