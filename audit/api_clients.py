@@ -30,6 +30,10 @@ KNOWN_SCOPES = (
     "route:read",
     "dsr:read",
     "dsr:write",
+    # issue 17: next-best actions and KPIs
+    "actions:read",
+    "actions:write",
+    "kpis:read",
 )
 TOKEN_PREFIX = "psk_"
 

@@ -259,3 +259,16 @@ def api_client_list() -> list[dict[str, Any]]:
          "active": c.revoked_at is None and c.expires_at > now}
         for c in ApiClient.objects.order_by("name")
     ]
+
+
+def tier_history(*, customers: Sequence[UUID], before: datetime) -> dict[UUID, list[tuple[datetime, str]]]:
+    """Per customer, the tiers of their decisions (``created_at``, tier) before ``before``, oldest first: the
+    tier in force at a time is the last one at or before it (KPIs: the service level when a ticket opened)."""
+    out: dict[UUID, list[tuple[datetime, str]]] = {}
+    ids = list(dict.fromkeys(customers))
+    for start in range(0, len(ids), 5000):
+        rows = (DecisionRecord.objects.filter(customer__in=ids[start:start + 5000], created_at__lt=before)
+                .exclude(tier="").order_by("created_at", "id").values_list("customer", "created_at", "tier"))
+        for cid, at, tier in rows:
+            out.setdefault(cid, []).append((at, tier))
+    return out

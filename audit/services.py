@@ -45,7 +45,9 @@ from config.errors import NotFound, ValidationFailed
 
 logger = logging.getLogger("audit")
 
-DECISION_TYPES = frozenset(DecisionRecord.DecisionType.values)
+DECISION_TYPES = frozenset(DecisionRecord.DecisionType.values) | {
+    "holdout_assignment",  # issue 17, engagement: the holdout group (the model choice + migration come at merge)
+}
 REVIEW_OUTCOMES = frozenset(HumanReview.Outcome.values)
 # The label under which callers seal decision details with profiles.services.customer_seal.
 DECISION_DETAILS_LABEL = "decision_details"

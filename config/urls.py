@@ -15,6 +15,8 @@ api_v1 = [
     path("", include("profiles.api.urls")),
     path("", include("consent.api.urls")),
     path("", include("scoring.api.urls")),
+    path("", include("engagement.api.urls")),  # issue 17: next-best actions
+    path("", include("kpis.api.urls")),  # issue 17: KPIs
     path("", include("subject_rights.api.urls")),
 ]
 

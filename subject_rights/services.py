@@ -836,10 +836,12 @@ def legal_hold_release(*, hold_id: int, actor: str) -> LegalHold:
 
 def _erase_subject_data(customer_id: UUID, *, actor: str) -> None:
     """The erasure steps after the legal-hold check, in the contract's order."""
+    from engagement import services as engagement_services
     from scoring import services as scoring_services
 
     _exports_shred(Export.objects.filter(subject=customer_id, deleted_at__isnull=True))
     scoring_services.scores_erase_customer(customer_id=customer_id)
+    engagement_services.actions_cancel_for_customer(customer_id=customer_id, reason="erasure")
     consent_services.consent_erase_subject(customer_id=customer_id, actor=actor)
     profile_services.customer_erase(customer_id=customer_id, actor=actor)
     # Other requests of the subject lose their (now undecryptable) contact and payload.
