@@ -69,7 +69,7 @@ def action_funnel(*, start: datetime | None = None, end: datetime | None = None)
     rows: dict[str, dict[str, Any]] = {}
     for t in Action.Type.values:
         rows[t] = {"type": t, "created": 0, "claimed": 0, "completed": 0, "dismissed": 0, "cancelled": 0,
-                   "open": 0, "outcomes": {o: 0 for o in Action.Outcome.values}}
+                   "open": 0, "outcomes": dict.fromkeys(Action.Outcome.values, 0)}
     for r in qs.values("type", "status", "outcome").annotate(n=Count("id")):
         row = rows[r["type"]]
         row["created"] += r["n"]

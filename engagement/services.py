@@ -429,8 +429,8 @@ def actions_sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepCou
                         continue
                     open_pairs.add((cid, c.type))
                     counts.created[c.type] = counts.created.get(c.type, 0) + 1  # type: ignore[index]
-    logger.info("actions sweep done", extra={"event": "engagement.sweep.done", "scanned": counts.scanned,
-                                             "created": sum((counts.created or {}).values())})
+    logger.info("actions sweep done", extra={"event": "engagement.sweep.done", "total": counts.scanned,
+                                             "n_created": sum((counts.created or {}).values())})
     return counts
 
 

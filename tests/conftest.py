@@ -29,7 +29,7 @@ from rest_framework.test import APIClient
 ROOT = Path(__file__).resolve().parent.parent
 ALL_SCOPES = [
     "ingest:write", "consent:read", "consent:write", "score:read", "outcome:write", "route:read", "dsr:read",
-    "dsr:write",
+    "dsr:write", "actions:read", "actions:write", "kpis:read",
 ]
 ALL_PURPOSES = ["automated_scoring", "service_prioritization", "marketing"]
 
