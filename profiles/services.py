@@ -1087,9 +1087,13 @@ def _parse_ticket(r: dict[str, Any]) -> dict[str, Any]:
     closed = _parse_datetime(r.get("closed_at"), "closed_at", required=False)
     if closed is not None and opened is not None and closed < opened:
         raise RecordInvalid("closed_at", "before_opened")
+    responded = _parse_datetime(r.get("first_response_at"), "first_response_at", required=False)
+    if responded is not None and opened is not None and responded < opened:
+        raise RecordInvalid("first_response_at", "before_opened")
     return {
         "opened_at": opened,
         "closed_at": closed,
+        "first_response_at": responded,
         "channel": _parse_choice(r.get("channel"), "channel", Ticket.Channel.values, default="other"),
         "escalated": _parse_bool(r.get("escalated"), "escalated"),
         "satisfaction": _parse_int(r.get("satisfaction"), "satisfaction", required=False, minimum=1, maximum=5),
@@ -1642,10 +1646,12 @@ def ticket_ingest(
     closed_at: datetime | None = None, channel: str = "other", escalated: bool = False,
     satisfaction: int | None = None, category: str = "", customer_id: UUID | None = None,
     customer_external_id: str | None = None, customer_source: str | None = None, customer_email: str | None = None,
+    first_response_at: datetime | None = None,
 ) -> FactResult:
     """Upsert one support ticket; its text is pseudonymized before storage."""
     return _ingest_one("tickets", {
         "source": source, "external_id": external_id, "opened_at": opened_at, "closed_at": closed_at,
+        "first_response_at": first_response_at,
         "channel": channel, "escalated": escalated, "satisfaction": satisfaction, "category": category,
         "text": text, **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
     }, actor)
