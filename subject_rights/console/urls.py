@@ -6,6 +6,8 @@ human reviews; ``breach_views`` holds the personal-data breach register (Art. 33
 """
 
 from subject_rights.console import audit_views, breach_views, request_views
+from subject_rights.console import kpi_views  # issue 17: KPI dashboard
 
 app_name = "console"
 urlpatterns = [*audit_views.urlpatterns, *request_views.urlpatterns, *breach_views.urlpatterns]
+urlpatterns += kpi_views.urlpatterns
