@@ -44,11 +44,11 @@ def store_score(customer_id: uuid.UUID, *, tier: str = "VIP", risk: str = "high"
 
     churn_expl = {"unit": "points", "baseline": 0.2, "output": churn,
                   "contributions": [["days_since_last_order", 120, 0.3], ["n_tickets_90d", 4, 0.1]]}
-    return CustomerScore.objects.update_or_create(customer_id=customer_id, purpose=purpose, defaults=dict(
-        model_version=model_version(), clv=clv, clv_score=90, churn_probability=churn, risk_level=risk,
-        upsell=upsell, advocacy=advocacy, tier=tier, service_level=service_level_for(tier),
-        explanation={"churn": churn_expl}, features={}, features_hash="f" * 64, as_of=timezone.now(),
-        decision_id=decision_id))[0]
+    return CustomerScore.objects.update_or_create(customer_id=customer_id, purpose=purpose, defaults={
+        "model_version": model_version(), "clv": clv, "clv_score": 90, "churn_probability": churn, "risk_level": risk,
+        "upsell": upsell, "advocacy": advocacy, "tier": tier, "service_level": service_level_for(tier),
+        "explanation": {"churn": churn_expl}, "features": {}, "features_hash": "f" * 64, "as_of": timezone.now(),
+        "decision_id": decision_id})[0]
 
 
 def customer(*purposes: str, **score: Any) -> uuid.UUID:
@@ -69,8 +69,8 @@ def score_event(customer_id: uuid.UUID, *, type: str = "score.risk_raised", tier
     """A score event as i17-webhooks emits it (contract 3), in its own transaction."""
     from django.db import transaction
 
-    from scoring.engine import service_level_for
     from events.services import event_record
+    from scoring.engine import service_level_for
 
     with transaction.atomic():
         return event_record(type=type, customer_id=customer_id, purpose=SCORING, payload={
