@@ -30,6 +30,7 @@ run: $(VENV)/.installed .env
 	$(PY) manage.py demo_seed --if-empty
 	$(PY) manage.py train --if-none
 	$(PY) manage.py rescore --all
+	$(PY) manage.py demo_engagement
 	$(PY) manage.py demo_credentials --port $(PORT)
 	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
 

@@ -26,6 +26,8 @@ app.conf.beat_schedule = {
     "audit-seal": {"task": "audit.tasks.seal_chain", "schedule": 10.0},
     "audit-checkpoint": {"task": "audit.tasks.write_checkpoint", "schedule": 60.0},
     "retention-purge": {"task": "profiles.tasks.purge_expired", "schedule": crontab(hour=3, minute=30)},
+    # issue 17: tickets pass their first-response time between rescores (SLA-breach actions)
+    "actions-sweep": {"task": "engagement.tasks.actions_sweep", "schedule": 900.0},
 }
 
 
