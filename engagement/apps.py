@@ -18,9 +18,11 @@ class EngagementConfig(AppConfig):
         from consent import signals as consent_signals
         from engagement import receivers
         from events import signals as event_signals
+        from profiles import signals as profiles_signals
         from scoring import signals as scoring_signals
 
         event_signals.event_recorded.connect(receivers.on_event_recorded, dispatch_uid="engagement.event_recorded")
         consent_signals.consent_changed.connect(receivers.on_consent_changed, dispatch_uid="engagement.consent")
+        profiles_signals.customers_merged.connect(receivers.on_customers_merged, dispatch_uid="engagement.merged")
         scoring_signals.rescore_run_completed.connect(receivers.on_rescore_run_completed,
                                                       dispatch_uid="engagement.rescore_completed")

@@ -32,3 +32,12 @@ def on_rescore_run_completed(sender: Any, run_id: UUID, purpose: str, **kwargs: 
 
     if purpose == services.score_purpose():
         transaction.on_commit(tasks.actions_sweep.delay)
+
+
+def on_customers_merged(sender: Any, survivor_id: UUID, loser_ids: list[UUID], **kwargs: Any) -> None:
+    """Identity resolution joined customers: the aliases' open actions describe no one any more (the survivor's
+    scores are recomputed and the sweep creates what they call for)."""
+    from engagement import services
+
+    for loser in loser_ids:
+        services.actions_cancel_for_customer(customer_id=loser, reason="merged")

@@ -260,3 +260,14 @@ def test_store_score_helper_sanity() -> None:
     cid = customer(SCORING)
     row = store_score(cid, tier="Premium")
     assert row.tier == "Premium"
+
+
+def test_a_merged_alias_loses_its_open_actions() -> None:
+    from profiles import signals as profiles_signals
+
+    alias = customer(SCORING, SERVICE)
+    survivor = customer(SCORING, SERVICE)
+    score_event(alias)
+    with transaction.atomic():
+        profiles_signals.customers_merged.send(sender=None, survivor_id=survivor, loser_ids=[alias])
+    assert open_actions(alias) == []

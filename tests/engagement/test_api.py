@@ -112,3 +112,12 @@ def test_schema_documents_the_endpoints_scopes_and_errors(api: Any) -> None:
     from audit.api_clients import KNOWN_SCOPES
 
     assert {"actions:read", "actions:write", "kpis:read"} <= set(KNOWN_SCOPES)
+
+
+def test_an_erased_customers_cancelled_action_still_lists_without_its_snapshot(api: Any, queue: dict[str, Any]) -> None:
+    from subject_rights.services import erasure_replay
+
+    action = queue["retention_call:Premium"]
+    erasure_replay(customer_id=action.customer_id, actor="job:test")
+    [row] = api.get("/api/v1/actions", {"status": "cancelled"}).json()["results"]
+    assert (row["id"], row["scores"], row["reason"], row["close_reason"]) == (action.pk, {}, "", "erasure")
