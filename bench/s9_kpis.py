@@ -44,7 +44,7 @@ def task_time_kpis(args: dict[str, Any]) -> dict[str, Any]:
 
 def run(ctx: SectionContext) -> SectionResult:
     result = ctx.start(TITLE)
-    sizes = ctx.scale or ([300] if ctx.quick else [1_000_000])
+    sizes = ctx.scale or ([200] if ctx.quick else [1_000_000])
     result.params.update({"customers": sizes, "database": dbutil.engine()})
     result.headers = ["customers", "cold ms", "p50 ms", "p95 ms", "uplift"]
     for n in sizes:
