@@ -78,6 +78,11 @@ class Cell:
     num: float = 0.0
     den: float = 0.0
     values: list[float] = field(default_factory=list)
+    count: int | None = None  # distinct customers, when computed in bulk (else len(customers))
+
+    @property
+    def n(self) -> int:
+        return self.count if self.count is not None else len(self.customers)
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def _ratio(scale: float = 1.0) -> Callable[[Cell], float | None]:
 
 
 def _sum(c: Cell) -> float | None:
-    return round(c.num, 2) if c.customers else None
+    return round(c.num, 2) if c.n else None
 
 
 def _quantile(q: float) -> Callable[[Cell], float | None]:
@@ -191,12 +196,24 @@ def kpi_report(*, start: date, end: date, tier: str | None = None, now: datetime
             if value is not None:
                 c.values.append(value)
 
-    # orders: per customer, revenue by month index
+    # Orders, vectorized: customers x months (from ``active`` months before the first one to the last).
+    ids = list(tiers)
+    position = {cid: i for i, cid in enumerate(ids)}
+    tier_index = np.asarray([rows.index(tiers[cid]) for cid in ids], dtype=np.int64)
+    base = _month_index(first) - active
+    span = _month_index(last) - base + 1
+    revenue_m = np.zeros((len(ids), span))
+    ordered_m = np.zeros((len(ids), span), dtype=bool)
     orders: dict[uuid.UUID, dict[int, float]] = {}
     for cid, month, revenue, _n in profiles_selectors.orders_by_customer_month(
             start=add_months(first, -active), end=window_end):
-        if cid in tiers:
-            orders.setdefault(cid, {})[_month_index(month)] = orders.get(cid, {}).get(_month_index(month), 0.0) + revenue
+        i = position.get(cid)
+        if i is None:
+            continue
+        j = _month_index(month) - base
+        revenue_m[i, j] += revenue
+        ordered_m[i, j] = True
+        orders.setdefault(cid, {})[j + base] = orders.get(cid, {}).get(j + base, 0.0) + revenue
     predictions = scoring_selectors.clv_predictions(purpose=purpose)
     horizons: dict[int | None, int] = {}
 
@@ -208,24 +225,37 @@ def kpi_report(*, start: date, end: date, tier: str | None = None, now: datetime
                 horizons[mv] = 365
         return horizons[mv]
 
+    per_day = np.asarray([max(predictions.get(cid, (0.0, None))[0], 0.0) / horizon(predictions.get(cid, (0, None))[1])
+                          for cid in ids], dtype=np.float64)
+    n_rows = len(rows)
+
+    def by_tier(weights: np.ndarray) -> np.ndarray:
+        out = np.bincount(tier_index, weights=weights, minlength=n_rows).astype(np.float64)
+        out[rows.index(TOTAL)] = out[: rows.index(TOTAL)].sum()
+        return out
+
+    def put(metric: str, month: str, counts: np.ndarray, num: np.ndarray, den: np.ndarray | None = None) -> None:
+        for r, row in enumerate(rows):
+            if counts[r]:
+                cells[metric][(month, row)] = Cell(count=int(counts[r]), num=float(num[r]),
+                                                   den=float(den[r]) if den is not None else 0.0)
+
+    population = by_tier(np.ones(len(ids)))
     for m, key in zip(months, month_keys, strict=True):
-        mi = _month_index(m)
+        j = _month_index(m) - base
         days = calendar.monthrange(m.year, m.month)[1]
-        for cid, t in tiers.items():
-            by_month = orders.get(cid, {})
-            live_start = any((mi - j) in by_month for j in range(1, active + 1))
-            if live_start:
-                live_end = any((mi - j) in by_month for j in range(0, active))
-                add("retention_rate", key, t, cid, num=float(live_end), den=1.0)
-                add("churn_rate", key, t, cid, num=float(live_end), den=1.0)
-            revenue = by_month.get(mi, 0.0)
-            if mi in by_month:
-                add("revenue", key, t, cid, num=revenue)
-            clv, mv = predictions.get(cid, (0.0, None))
-            predicted = max(clv, 0.0) * days / horizon(mv)
-            add("clv_predicted", key, t, cid, num=predicted, den=1.0)
-            add("clv_realised", key, t, cid, num=revenue, den=1.0)
-            add("clv_calibration", key, t, cid, num=revenue, den=predicted)
+        live_start = ordered_m[:, j - active:j].any(axis=1)
+        live_end = ordered_m[:, j - active + 1:j + 1].any(axis=1)
+        starts = by_tier(live_start.astype(np.float64))
+        kept = by_tier((live_start & live_end).astype(np.float64))
+        put("retention_rate", key, starts, kept, starts)
+        put("churn_rate", key, starts, kept, starts)
+        revenue = by_tier(revenue_m[:, j])
+        put("revenue", key, by_tier(ordered_m[:, j].astype(np.float64)), revenue)
+        predicted = by_tier(per_day * days)
+        put("clv_predicted", key, population, predicted, population)
+        put("clv_realised", key, population, revenue, population)
+        put("clv_calibration", key, population, revenue, predicted)
 
     for a in engagement_selectors.actions_closed_between(start=first, end=window_end, type="upsell_offer"):
         if a["status"] == "completed" and a["outcome"] in ("accepted", "declined"):
@@ -257,7 +287,7 @@ def kpi_report(*, start: date, end: date, tier: str | None = None, now: datetime
     shown_rows = [tier] if tier else rows
     metrics_out = []
     for metric in METRICS:
-        grid = {key: {row: len(cells[metric.name].get((key, row), Cell()).customers) for row in rows}
+        grid = {key: {row: cells[metric.name].get((key, row), Cell()).n for row in rows}
                 for key in month_keys}
         marks = stats.suppress(grid, k=k)
         table = []
@@ -266,7 +296,7 @@ def kpi_report(*, start: date, end: date, tier: str | None = None, now: datetime
             for key in month_keys:
                 c = cells[metric.name].get((key, row), Cell())
                 mark = marks.get(key, {}).get(row)
-                n = len(c.customers)
+                n = c.n
                 values[key] = ({"value": None, "n": None, "suppressed": True, "suppression": mark} if mark else
                                {"value": metric.value(c) if n else None, "n": n, "suppressed": False,
                                 "suppression": None})
