@@ -55,8 +55,8 @@ def holdout_groups(*, assigned_before: datetime | None = None) -> dict[uuid.UUID
 
 def actions_between(*, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Actions created in ``[start, end)``: customer, type, tier, status, outcome, created and closed times."""
-    return list(Action.objects.filter(created_at__gte=start, created_at__lt=end)
-                .values("customer_id", "type", "tier", "status", "outcome", "created_at", "closed_at"))
+    return [dict(r) for r in Action.objects.filter(created_at__gte=start, created_at__lt=end)
+            .values("customer_id", "type", "tier", "status", "outcome", "created_at", "closed_at")]
 
 
 def action_funnel(*, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
@@ -80,8 +80,8 @@ def action_funnel(*, start: datetime | None = None, end: datetime | None = None)
         if r["status"] == "completed" and r["outcome"]:
             row["outcomes"][r["outcome"]] += r["n"]
     claimed = qs.filter(claimed_at__isnull=False).values("type").annotate(n=Count("id"))
-    for r in claimed:
-        rows[r["type"]]["claimed"] = r["n"]
+    for c in claimed:
+        rows[c["type"]]["claimed"] = c["n"]
     return list(rows.values())
 
 
@@ -90,4 +90,4 @@ def actions_closed_between(*, start: datetime, end: datetime, type: str | None =
     qs = Action.objects.filter(closed_at__gte=start, closed_at__lt=end)
     if type:
         qs = qs.filter(type=type)
-    return list(qs.values("customer_id", "type", "tier", "status", "outcome", "closed_at"))
+    return [dict(r) for r in qs.values("customer_id", "type", "tier", "status", "outcome", "closed_at")]

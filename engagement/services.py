@@ -22,7 +22,7 @@ import logging
 import math
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -312,13 +312,13 @@ def actions_from_score_event(*, event: Any) -> list[Action]:
 @dataclass
 class SweepCounts:
     scanned: int = 0
-    created: dict[str, int] | None = None
+    created: dict[str, int] = field(default_factory=dict)
     skipped_no_consent: int = 0
     skipped_holdout: int = 0
     already_open: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"scanned": self.scanned, "created": dict(self.created or {}),
+        return {"scanned": self.scanned, "created": dict(self.created),
                 "skipped_no_consent": self.skipped_no_consent, "skipped_holdout": self.skipped_holdout,
                 "already_open": self.already_open}
 
@@ -378,7 +378,7 @@ def actions_sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepCou
     from scoring import selectors as scoring_selectors
 
     now = now or timezone.now()
-    counts = SweepCounts(created={})
+    counts = SweepCounts()
     purpose = score_purpose()
     scores = {row["customer_id"]: row for row in scoring_selectors.scores_for_engagement(purpose=purpose)}
     sla = _sla_candidates(scores, now)
@@ -428,9 +428,9 @@ def actions_sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepCou
                         counts.already_open += 1
                         continue
                     open_pairs.add((cid, c.type))
-                    counts.created[c.type] = counts.created.get(c.type, 0) + 1  # type: ignore[index]
+                    counts.created[c.type] = counts.created.get(c.type, 0) + 1
     logger.info("actions sweep done", extra={"event": "engagement.sweep.done", "total": counts.scanned,
-                                             "n_created": sum((counts.created or {}).values())})
+                                             "n_created": sum(counts.created.values())})
     return counts
 
 

@@ -244,18 +244,18 @@ def kpi_report(*, start: date, end: date, tier: str | None = None, now: datetime
     for m, key in zip(months, month_keys, strict=True):
         j = _month_index(m) - base
         days = calendar.monthrange(m.year, m.month)[1]
-        live_start = ordered_m[:, j - active:j].any(axis=1)
-        live_end = ordered_m[:, j - active + 1:j + 1].any(axis=1)
+        live_start = np.asarray(ordered_m[:, j - active:j].any(axis=1))
+        live_end = np.asarray(ordered_m[:, j - active + 1:j + 1].any(axis=1))
         starts = by_tier(live_start.astype(np.float64))
         kept = by_tier((live_start & live_end).astype(np.float64))
         put("retention_rate", key, starts, kept, starts)
         put("churn_rate", key, starts, kept, starts)
-        revenue = by_tier(revenue_m[:, j])
-        put("revenue", key, by_tier(ordered_m[:, j].astype(np.float64)), revenue)
+        month_revenue = by_tier(revenue_m[:, j])
+        put("revenue", key, by_tier(ordered_m[:, j].astype(np.float64)), month_revenue)
         predicted = by_tier(per_day * days)
         put("clv_predicted", key, population, predicted, population)
-        put("clv_realised", key, population, revenue, population)
-        put("clv_calibration", key, population, revenue, predicted)
+        put("clv_realised", key, population, month_revenue, population)
+        put("clv_calibration", key, population, month_revenue, predicted)
 
     for a in engagement_selectors.actions_closed_between(start=first, end=window_end, type="upsell_offer"):
         if a["status"] == "completed" and a["outcome"] in ("accepted", "declined"):

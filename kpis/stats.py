@@ -18,8 +18,9 @@ bootstrap converges; the answer names the method used.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,10 +31,10 @@ BOOTSTRAP_MAX_N = 20_000
 Z95 = 1.959963984540054
 
 
-def suppress(columns: Mapping[Hashable, Mapping[str, int]], *, k: int) -> dict[Hashable, dict[str, str]]:
+def suppress(columns: Mapping[Any, Mapping[str, int]], *, k: int) -> dict[Any, dict[str, str]]:
     """``columns[month][row] = n`` (rows include ``TOTAL``) -> ``{month: {row: "primary"|"complementary"}}``
     for the suppressed cells."""
-    out: dict[Hashable, dict[str, str]] = {}
+    out: dict[Any, dict[str, str]] = {}
     for col, cells in columns.items():
         marks: dict[str, str] = {row: "primary" for row, n in cells.items() if 0 < n < k}
         interior = [row for row in cells if row != TOTAL]

@@ -13,7 +13,11 @@ class ErrorOutput(serializers.Serializer):
     code = serializers.CharField()
     detail = serializers.CharField()
     correlation_id = serializers.CharField(required=False)
-    errors = serializers.DictField(required=False, help_text="Field name -> list of {code}.")
+
+
+# "errors" would shadow Serializer.errors: declared under its wire name.
+ErrorOutput._declared_fields["errors"] = serializers.DictField(required=False,
+                                                               help_text="Field name -> list of {code}.")
 
 
 class ActionListQuery(serializers.Serializer):

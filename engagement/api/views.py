@@ -48,7 +48,7 @@ class ActionListView(APIView):
 
 
 def _actor(request: Request) -> str:
-    return str(request.auth.requester)
+    return str(getattr(request.auth, "requester", "api"))
 
 
 class ActionClaimView(APIView):
