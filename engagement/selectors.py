@@ -11,10 +11,12 @@ from django.db.models import Count, QuerySet
 from engagement.models import Action, HoldoutAssignment
 
 
-def action_queryset(*, status: str | None = None, type: str | None = None, tier: str | None = None
-                    ) -> QuerySet[Action]:
-    """The queue, highest priority first (then oldest), filtered."""
+def action_queryset(*, status: str | None = None, type: str | None = None, tier: str | None = None,
+                    purposes: list[str] | None = None) -> QuerySet[Action]:
+    """The queue, highest priority first (then oldest), filtered (``purposes``: those the caller may use)."""
     qs = Action.objects.all()
+    if purposes is not None:
+        qs = qs.filter(purpose__in=purposes)
     if status:
         qs = qs.filter(status=status)
     if type:
@@ -31,6 +33,10 @@ def actions_for_customer(*, customer_id: uuid.UUID) -> list[dict[str, Any]]:
          "reason": a.reason, "created_at": a.created_at, "closed_at": a.closed_at}
         for a in Action.objects.filter(customer_id=customer_id).order_by("created_at", "id")
     ]
+
+
+def action_purpose(*, action_id: int) -> str | None:
+    return Action.objects.filter(pk=action_id).values_list("purpose", flat=True).first()
 
 
 def holdout_for_customer(*, customer_id: uuid.UUID) -> dict[str, Any] | None:

@@ -521,15 +521,18 @@ def action_dismiss(*, action_id: int, actor: str) -> Action:
 @transaction.atomic
 def actions_cancel_for_consent(*, customer_id: uuid.UUID, purpose: str | None, kind: str) -> int:
     """Cancel the customer's open actions that depend on ``purpose`` (``None``: all purposes; the scores'
-    purpose: all actions, since every action is built on the scores). In the consent change's transaction."""
-    qs = Action.objects.select_for_update().filter(customer_id=customer_id, status__in=OPEN_STATUSES)
+    purpose: all actions, since every action is built on the scores) and strip the score snapshots, reasons
+    and values of all those actions, closed ones too. In the consent change's transaction."""
+    every = Action.objects.filter(customer_id=customer_id)
     if purpose is not None and purpose != score_purpose():
-        qs = qs.filter(purpose=purpose)
+        every = every.filter(purpose=purpose)
     now = timezone.now()
     n = 0
-    for action in qs.order_by("id"):
+    for action in every.select_for_update().filter(status__in=OPEN_STATUSES).order_by("id"):
         _close(action, status=Action.Status.CANCELLED, now=now, close_reason=f"consent_{kind}"[:32])
         n += 1
+    # Nothing about the customer is served for that purpose any more: closed actions keep only their counts.
+    every.update(scores={}, reason="", value_at_stake=0.0)
     return n
 
 

@@ -145,6 +145,7 @@ def test_consent_changes_cancel_open_actions_in_the_same_transaction(change: str
     cancelled = Action.objects.filter(customer_id=cid, status="cancelled")
     assert cancelled.count() == 2 - len(expected)
     assert all(a.close_reason.startswith("consent_") and a.closed_at is not None for a in cancelled)
+    assert all(a.scores == {} and a.reason == "" and a.value_at_stake == 0.0 for a in cancelled)
     assert len(events_of(["action.closed"])) == 2 - len(expected)
 
 

@@ -121,3 +121,14 @@ def test_an_erased_customers_cancelled_action_still_lists_without_its_snapshot(a
     erasure_replay(customer_id=action.customer_id, actor="job:test")
     [row] = api.get("/api/v1/actions", {"status": "cancelled"}).json()["results"]
     assert (row["id"], row["scores"], row["reason"], row["close_reason"]) == (action.pk, {}, "", "erasure")
+
+
+def test_a_client_sees_and_works_only_actions_of_its_purposes(make_api_client: Any, queue: dict[str, Any]) -> None:
+    service_only = make_api_client(scopes=["actions:read", "actions:write"], purposes=["service_prioritization"])
+    listed = service_only.get("/api/v1/actions").json()["results"]
+    assert sorted(a["type"] for a in listed) == ["retention_call", "retention_call"]
+    upsell = queue["upsell_offer:VIP"]
+    response = service_only.post(f"/api/v1/actions/{upsell.pk}/claim")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    upsell.refresh_from_db()
+    assert upsell.status == "open"
