@@ -390,4 +390,7 @@ def kpi_report_for(*, start: date | None, end: date | None, tier: str | None) ->
     start = start or add_months(month_start(end), -11).date()
     if _month_index(end) - _month_index(start) + 1 > MAX_MONTHS:
         raise ValidationFailed(f"At most {MAX_MONTHS} months per request.", code="range_too_long")
+    known = set(getattr(settings, "TIER_SHARES", {}) or {}) | set(TIER_ORDER)
+    if tier and tier not in known:
+        raise ValidationFailed("Unknown tier.", extra={"errors": {"tier": [{"code": "invalid_choice"}]}})
     return kpi_report(start=start, end=end, tier=tier or None)

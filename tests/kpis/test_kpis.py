@@ -225,6 +225,9 @@ def test_api_answers_and_validates(api: Any, fixture: dict[str, uuid.UUID]) -> N
     assert "from" in body and body["k"] == 2
     assert api.get("/api/v1/kpis", {"from": "2025-04-01", "to": "2025-03-01"}).status_code == 400
     assert api.get("/api/v1/kpis", {"from": "nonsense"}).status_code == 400
+    assert api.get("/api/v1/kpis", {"tier": "Gold"}).status_code == 400
+    vip = api.get("/api/v1/kpis", {"from": "2025-02-01", "to": "2025-03-31", "tier": "VIP"}).json()
+    assert vip["tiers"] == ["VIP"]
     too_long = api.get("/api/v1/kpis", {"from": "2020-01-01", "to": "2025-03-01"})
     assert too_long.status_code == 400 and too_long.json()["code"] == "range_too_long"
 
