@@ -272,3 +272,18 @@ def tier_history(*, customers: Sequence[UUID], before: datetime) -> dict[UUID, l
         for cid, at, tier in rows:
             out.setdefault(cid, []).append((at, tier))
     return out
+
+
+def latest_decision_ids(*, customers: Sequence[UUID], purpose: str, types: Sequence[str]) -> dict[UUID, int]:
+    """Per customer, the id of their latest decision of ``types`` for ``purpose`` (the decision an action
+    built on the stored score refers to)."""
+    from django.db.models import Max
+
+    out: dict[UUID, int] = {}
+    ids = list(dict.fromkeys(customers))
+    for start in range(0, len(ids), 5000):
+        rows = (DecisionRecord.objects.filter(customer__in=ids[start:start + 5000], purpose=purpose,
+                                              decision_type__in=list(types))
+                .values("customer").annotate(last=Max("id")).values_list("customer", "last"))
+        out.update(dict(rows))
+    return out

@@ -39,6 +39,7 @@ from events import services as event_services
 logger = logging.getLogger("engagement")
 
 SCORE_EVENT_TYPES = ("score.tier_changed", "score.risk_raised")
+SCORE_DECISION_TYPES = ("batch_rescore", "tier_change", "served_score")
 HIGH_VALUE_TIERS = ("VIP", "Premium")
 TIER_WEIGHT = {"VIP": 4, "Premium": 3, "Standard": 2, "Basic": 1}
 #: Base priority per type; the value at stake adds ``10 * log10(1 + value)`` (see docs/KPIS.md).
@@ -381,6 +382,13 @@ def actions_sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepCou
     counts = SweepCounts()
     purpose = score_purpose()
     scores = {row["customer_id"]: row for row in scoring_selectors.scores_for_engagement(purpose=purpose)}
+    missing = [cid for cid, row in scores.items() if row.get("decision_id") is None]
+    if missing:  # batch rescoring records its decisions in bulk: find each score's decision
+        from audit import selectors as audit_selectors
+
+        found = audit_selectors.latest_decision_ids(customers=missing, purpose=purpose, types=SCORE_DECISION_TYPES)
+        for cid in missing:
+            scores[cid]["decision_id"] = found.get(cid)
     sla = _sla_candidates(scores, now)
     ids = list(scores)
     for start in range(0, len(ids), batch):

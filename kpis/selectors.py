@@ -14,7 +14,8 @@ ticket opened, see ``_ticket_tier``):
 - upsell_acceptance_rate: upsell offers completed in the month, accepted / (accepted + declined);
 - referrals: referrals made in the month;
 - sla_adherence: tickets opened in the month answered within the first-response time of the tier in force
-  when they opened (unanswered and past it: a breach; unanswered and not yet due: not counted);
+  when they opened (open, unanswered and past it: a breach; not yet due, or closed without a recorded first
+  response: not counted);
 - first_response_median_hours / first_response_p90_hours: over the answered tickets;
 - csat: share of rated tickets rated 4 or 5 (of 5), in %; nps: % promoters (9-10) - % detractors (0-6).
 
@@ -269,7 +270,7 @@ def kpi_report(*, start: date, end: date, tier: str | None = None, now: datetime
             add("nps", month_key(at), tiers[cid], cid, value=float(score))
     tickets = [t for t in profiles_selectors.tickets_between(start=first, end=window_end) if t[0] in tiers]
     history = audit_selectors.tier_history(customers=[t[0] for t in tickets], before=window_end) if tickets else {}
-    for cid, opened, responded, satisfaction in tickets:
+    for cid, opened, responded, satisfaction, closed in tickets:
         key = month_key(opened)
         t = _ticket_tier(history, cid, opened, tiers[cid])
         sla = timedelta(hours=_sla_hours(t))
@@ -278,8 +279,9 @@ def kpi_report(*, start: date, end: date, tier: str | None = None, now: datetime
             add("sla_adherence", key, t, cid, num=float(responded - opened <= sla), den=1.0)
             add("first_response_median_hours", key, t, cid, value=hours)
             add("first_response_p90_hours", key, t, cid, value=hours)
-        elif now > opened + sla:
+        elif closed is None and now > opened + sla:  # still unanswered and past due: a breach
             add("sla_adherence", key, t, cid, num=0.0, den=1.0)
+        # closed without a recorded first response (e.g. imported history): unknown, not counted
         if satisfaction is not None:
             add("csat", key, t, cid, num=float(satisfaction >= 4), den=1.0)
 

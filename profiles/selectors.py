@@ -413,10 +413,11 @@ def orders_by_customer_month(*, start: datetime, end: datetime) -> list[tuple[UU
     return [(cid, month, float(revenue or 0), int(n)) for cid, month, revenue, n in rows]
 
 
-def tickets_between(*, start: datetime, end: datetime) -> list[tuple[UUID, datetime, datetime | None, int | None]]:
-    """``(customer, opened_at, first_response_at, satisfaction)`` of tickets opened in ``[start, end)``."""
+def tickets_between(*, start: datetime, end: datetime
+                    ) -> list[tuple[UUID, datetime, datetime | None, int | None, datetime | None]]:
+    """``(customer, opened_at, first_response_at, satisfaction, closed_at)`` of tickets opened in ``[start, end)``."""
     return list(Ticket.objects.filter(opened_at__gte=start, opened_at__lt=end)
-                .values_list("customer_id", "opened_at", "first_response_at", "satisfaction"))
+                .values_list("customer_id", "opened_at", "first_response_at", "satisfaction", "closed_at"))
 
 
 def nps_between(*, start: datetime, end: datetime) -> list[tuple[UUID, datetime, int]]:

@@ -272,3 +272,17 @@ def test_a_merged_alias_loses_its_open_actions() -> None:
     with transaction.atomic():
         profiles_signals.customers_merged.send(sender=None, survivor_id=survivor, loser_ids=[alias])
     assert open_actions(alias) == []
+
+
+def test_sweep_refers_to_the_scores_audited_decision_when_the_score_row_lacks_it() -> None:
+    from audit import services as audit_services
+    from engagement import services
+    from engagement.models import Action
+
+    cid = customer(SCORING, SERVICE, decision_id=None)
+    decision = audit_services.decision_record(
+        customer=cid, purpose=SCORING, decision_type="batch_rescore", requester="job:test", consent_event_id=None,
+        notice_version=None, model_versions={"full": "engagement-test"}, features_hash="f" * 64,
+        outputs={"tier": "VIP"}, sealed_details=None)
+    services.actions_sweep()
+    assert Action.objects.get(customer_id=cid).decision_id == decision.pk
