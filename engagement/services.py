@@ -7,7 +7,8 @@ Invariants
 - Holdout members never receive proactive actions (``sla_breach``, a late answer to the customer's own
   ticket, is service, not a proactive action: both groups get it).
 - One open action per customer and type: a database constraint; the services check first and treat a lost
-  race (``IntegrityError`` in a savepoint) as "already open".
+  race (``IntegrityError`` in a savepoint) as "already open". A proactive action closed less than
+  ``ENGAGEMENT_COOLDOWN_DAYS`` ago is not created again; an ``sla_breach`` is created once per ticket.
 - Withdrawal, restriction, objection and erasure cancel open actions in the same transaction.
 - Each created or closed action writes ``action.created`` / ``action.closed`` to the outbox in its transaction.
 - The holdout assignment is an automated decision: recorded with ``audit.services.decision_record`` (type
@@ -231,11 +232,26 @@ def _emit(action: Action, event_type: str) -> None:
                                 payload=_action_payload(action))
 
 
-def _open_types(customer_ids: Iterable[uuid.UUID]) -> set[tuple[uuid.UUID, str]]:
+def cooldown() -> timedelta:
+    return timedelta(days=int(getattr(settings, "ENGAGEMENT_COOLDOWN_DAYS", 30)))
+
+
+def _open_types(customer_ids: Iterable[uuid.UUID], *, now: datetime | None = None) -> set[tuple[uuid.UUID, str]]:
+    """(customer, type) pairs not to create now: open ones, and proactive ones closed within the cool-down
+    (a declined offer is not offered again the next night). ``sla_breach`` is blocked per ticket instead."""
     ids = list(customer_ids)
     if not ids:
         return set()
-    return set(Action.objects.filter(customer_id__in=ids, status__in=OPEN_STATUSES).values_list("customer_id", "type"))
+    blocked = set(Action.objects.filter(customer_id__in=ids, status__in=OPEN_STATUSES)
+                  .values_list("customer_id", "type"))
+    since = (now or timezone.now()) - cooldown()
+    blocked |= set(Action.objects.filter(customer_id__in=ids, closed_at__gte=since, type__in=PROACTIVE_TYPES)
+                   .values_list("customer_id", "type"))
+    return blocked
+
+
+def _ticket_handled(ticket_id: int | None) -> bool:
+    return ticket_id is not None and Action.objects.filter(type="sla_breach", ticket_id=ticket_id).exists()
 
 
 def _insert(customer_id: uuid.UUID, c: Candidate, *, source: str, now: datetime) -> Action | None:
@@ -271,7 +287,7 @@ def actions_create_for_customer(*, customer_id: uuid.UUID, candidates: Sequence[
         return []
     gates: dict[str, bool] = {score_purpose(): True}
     assignment: HoldoutAssignment | None = None
-    open_types = {t for _, t in _open_types([cid])}
+    open_types = {t for _, t in _open_types([cid], now=now)}
     created: list[Action] = []
     for c in candidates:
         if c.type in open_types:
@@ -397,7 +413,7 @@ def actions_sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepCou
         with transaction.atomic():
             gates = consent_selectors.processing_gates_bulk(
                 customer_ids=chunk, purposes=list(dict.fromkeys([purpose, *[action_purpose(t) for t in TYPE_BASE]])))
-            open_pairs = _open_types(chunk)
+            open_pairs = _open_types(chunk, now=now)
             assignments = {a.customer_id: a for a in HoldoutAssignment.objects.filter(customer_id__in=chunk)}
             for cid in chunk:
                 counts.scanned += 1
@@ -415,7 +431,7 @@ def actions_sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepCou
                     counts.skipped_no_consent += len(wanted)
                     continue
                 for c in wanted:
-                    if (cid, c.type) in open_pairs:
+                    if (cid, c.type) in open_pairs or (c.type == "sla_breach" and _ticket_handled(c.ticket_id)):
                         counts.already_open += 1
                         continue
                     if not gates[action_purpose(c.type)][cid].allowed:

@@ -274,6 +274,7 @@ ENGAGEMENT_ACTION_PURPOSES = env.json("ENGAGEMENT_ACTION_PURPOSES", default={
 ENGAGEMENT_PROPENSITY_THRESHOLD = env.float("ENGAGEMENT_PROPENSITY_THRESHOLD", default=0.6)
 ENGAGEMENT_LAPSED_DAYS = env.int("ENGAGEMENT_LAPSED_DAYS", default=180)
 ENGAGEMENT_WIN_BACK_MIN_REVENUE = env.float("ENGAGEMENT_WIN_BACK_MIN_REVENUE", default=500.0)
+ENGAGEMENT_COOLDOWN_DAYS = env.int("ENGAGEMENT_COOLDOWN_DAYS", default=30)  # no new action of a type closed since
 # Small-cell suppression threshold k and the uplift/ROI parameters of GET /api/v1/kpis.
 KPI_MIN_CELL = env.int("KPI_MIN_CELL", default=10)
 KPI_ACTIVE_MONTHS = env.int("KPI_ACTIVE_MONTHS", default=3)  # a customer is live if they ordered in this many months

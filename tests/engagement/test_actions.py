@@ -116,8 +116,13 @@ def test_the_database_refuses_a_second_open_action_of_a_type() -> None:
                               priority=1, due_at=timezone.now(), reason="x", source="test")
     first.status = "completed"
     first.outcome = "retained"
+    first.closed_at = timezone.now()
     first.save()
-    score_event(cid)  # closed ones do not block a new one
+    score_event(cid)  # recently closed: the cool-down holds it back
+    assert Action.objects.filter(customer_id=cid).count() == 1
+    first.closed_at = timezone.now() - timedelta(days=31)
+    first.save()
+    score_event(cid)  # closed before the cool-down: a new one
     assert Action.objects.filter(customer_id=cid).count() == 2
 
 
@@ -218,6 +223,9 @@ def test_sweep_creates_missing_actions_sla_breach_and_win_back_once() -> None:
     breach = Action.objects.get(type="sla_breach")
     assert breach.ticket_id is not None and "past the Premium first-response time of 8 h" in breach.reason
     assert services.actions_sweep().created == {}  # idempotent
+    assert Action.objects.count() == 3
+    services.action_complete(action_id=breach.pk, outcome="retained", actor="test")
+    assert services.actions_sweep().created == {}  # the same late ticket makes no second sla_breach
     assert Action.objects.count() == 3
 
 
