@@ -5,8 +5,12 @@ chain status, records of processing, exports); ``request_views`` holds the subje
 human reviews; ``breach_views`` holds the personal-data breach register (Art. 33).
 """
 
-from subject_rights.console import audit_views, breach_views, request_views
-from subject_rights.console import kpi_views  # issue 17: KPI dashboard
+from subject_rights.console import (
+    audit_views,
+    breach_views,
+    kpi_views,  # issue 17: KPI dashboard
+    request_views,
+)
 
 app_name = "console"
 urlpatterns = [*audit_views.urlpatterns, *request_views.urlpatterns, *breach_views.urlpatterns]
