@@ -60,3 +60,26 @@ class ActionOutput(serializers.Serializer):
 
 class CompleteInput(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Action.Outcome.values)
+
+
+class ActionPage(serializers.Serializer):
+    """One page of the queue (cursor pagination: follow ``next``)."""
+
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ActionOutput(many=True)
+
+
+class ActionEventPayload(serializers.Serializer):
+    """Payload of the outbox events ``action.created`` and ``action.closed`` (contract 4; no personal data)."""
+
+    action_id = serializers.IntegerField()
+    action_type = serializers.ChoiceField(choices=Action.Type.values)
+    status = serializers.ChoiceField(choices=Action.Status.values)
+    outcome = serializers.ChoiceField(choices=Action.Outcome.values, allow_null=True)
+    tier = serializers.CharField()
+    priority = serializers.FloatField()
+    value_at_stake = serializers.FloatField()
+    due_at = serializers.DateTimeField()
+    reason = serializers.CharField(allow_blank=True)
+    decision_id = serializers.IntegerField(allow_null=True)

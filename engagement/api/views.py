@@ -38,7 +38,7 @@ class ActionListView(APIView):
 
     @extend_schema(parameters=[s.ActionListQuery,
                                OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
-                   responses={200: s.ActionOutput(many=True), **READ_ERRORS}, tags=["actions"],
+                   responses={200: s.ActionPage, **READ_ERRORS}, tags=["actions"],
                    summary="The next-best-action queue, highest priority first (paginated)")
     def get(self, request: Request) -> Response:
         query = s.ActionListQuery(data=request.query_params)

@@ -132,3 +132,15 @@ def test_a_client_sees_and_works_only_actions_of_its_purposes(make_api_client: A
     assert response.status_code == 404 and response.json()["code"] == "not_found"
     upsell.refresh_from_db()
     assert upsell.status == "open"
+
+
+def test_event_payloads_match_their_documented_serializer(queue: dict[str, Any]) -> None:
+    from engagement.api.serializers import ActionEventPayload
+    from events.models import OutboxEvent
+
+    events = list(OutboxEvent.objects.filter(type__in=["action.created", "action.closed"]))
+    assert events
+    for event in events:
+        checked = ActionEventPayload(data=event.payload)
+        assert checked.is_valid(), checked.errors
+        assert set(event.payload) == set(ActionEventPayload().fields)
