@@ -47,7 +47,6 @@ TIER_WEIGHT = {"VIP": 4, "Premium": 3, "Standard": 2, "Basic": 1}
 TYPE_BASE = {"sla_breach": 50.0, "retention_call": 40.0, "win_back": 20.0, "upsell_offer": 15.0,
              "advocacy_ask": 10.0}
 PROACTIVE_TYPES = frozenset({"retention_call", "upsell_offer", "advocacy_ask", "win_back"})
-DEFAULT_RESPONSE_HOURS = 24
 HOLDOUT_KEY_LABEL = b"engagement.holdout.v1"
 HOLDOUT_DECISION = "holdout_assignment"
 HOLDOUT_MODEL = {"holdout": "keyed-hash-v1"}
@@ -170,10 +169,9 @@ def _response_hours(service_level: Any, tier: str) -> float:
             value = service_level.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
                 return float(value)
-    from scoring.ml.tiers import SERVICE_LEVELS
+    from scoring import selectors as scoring_selectors
 
-    level = SERVICE_LEVELS.get(tier)
-    return float(level.response_hours) if level else float(DEFAULT_RESPONSE_HOURS)
+    return scoring_selectors.first_response_hours(tier=tier)
 
 
 def candidates_from_score(score: dict[str, Any]) -> list[Candidate]:
@@ -257,14 +255,14 @@ def _ticket_handled(ticket_id: int | None) -> bool:
 def _insert(customer_id: uuid.UUID, c: Candidate, *, source: str, now: datetime) -> Action | None:
     """Create one action in a savepoint; None when one of the type is already open (the constraint)."""
     due = now if c.type == "sla_breach" else now + timedelta(hours=c.response_hours)
-    from scoring.engine import currency
+    from scoring import selectors as scoring_selectors
 
     try:
         with transaction.atomic():
             action = Action.objects.create(
                 customer_id=customer_id, type=c.type, status=Action.Status.OPEN, purpose=action_purpose(c.type),
                 tier=c.tier, scores=c.scores, priority=c.priority, value_at_stake=c.value_at_stake,
-                currency=currency(), due_at=due, reason=c.reason[:2000], decision_id=c.decision_id, source=source,
+                currency=scoring_selectors.score_currency(), due_at=due, reason=c.reason[:2000], decision_id=c.decision_id, source=source,
                 ticket_id=c.ticket_id, created_at=now,
             )
     except IntegrityError:

@@ -157,10 +157,9 @@ def _ticket_tier(history: dict[uuid.UUID, list[tuple[datetime, str]]], cid: uuid
 
 
 def _sla_hours(tier: str) -> float:
-    from scoring.ml.tiers import SERVICE_LEVELS
+    from scoring import selectors as scoring_selectors
 
-    level = SERVICE_LEVELS.get(tier) or SERVICE_LEVELS["Standard"]
-    return float(level.response_hours)
+    return scoring_selectors.first_response_hours(tier=tier)
 
 
 def kpi_report(*, start: date, end: date, tier: str | None = None, now: datetime | None = None) -> dict[str, Any]:

@@ -330,3 +330,12 @@ def clv_horizon_days(*, model_version_id: int) -> int:
     from scoring import registry
 
     return int(registry.horizon_days(model_version_id))
+
+
+def first_response_hours(*, tier: str) -> float:
+    """The first-response time (hours) of a tier's service level (Standard's for an unknown tier)."""
+    return float(engine.service_level_for(tier)["response_time_hours"])
+
+
+def score_currency() -> str:
+    return engine.currency()
