@@ -33,6 +33,7 @@ setup: $(VENV)/.installed .env
 	$(PY) manage.py demo_seed --if-empty --customers $(DEMO_CUSTOMERS)
 	$(PY) manage.py train --if-none
 	$(PY) manage.py rescore --all
+	$(PY) manage.py demo_engagement
 
 # The demo never serves Django's debug pages (DEBUG=false); --insecure lets runserver still serve static files.
 run: setup
@@ -44,7 +45,7 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy config audit profiles consent scoring subject_rights
+	$(VENV)/bin/mypy config audit profiles consent scoring engagement kpis subject_rights
 
 migrate: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput

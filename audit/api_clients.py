@@ -31,6 +31,10 @@ KNOWN_SCOPES = (
     "dsr:read",
     "dsr:write",
     "webhooks:admin",
+    # issue 17: next-best actions and KPIs
+    "actions:read",
+    "actions:write",
+    "kpis:read",
 )
 TOKEN_PREFIX = "psk_"
 

@@ -147,6 +147,7 @@ class DecisionRecord(ChainedRecord):
         BATCH_RESCORE = "batch_rescore", "Batch rescore"
         TIER_CHANGE = "tier_change", "Tier change"
         ROUTING = "routing", "Routing"
+        HOLDOUT_ASSIGNMENT = "holdout_assignment", "Holdout assignment"
 
     customer = models.UUIDField()
     purpose = models.CharField(max_length=64)

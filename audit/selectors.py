@@ -271,3 +271,29 @@ def decision_ids_by_key(*, keys: Sequence[str]) -> dict[str, int]:
         found.update(DecisionRecord.objects.filter(decision_key__in=keys[start:start + 500])
                      .values_list("decision_key", "id"))
     return found
+def tier_history(*, customers: Sequence[UUID], before: datetime) -> dict[UUID, list[tuple[datetime, str]]]:
+    """Per customer, the tiers of their decisions (``created_at``, tier) before ``before``, oldest first: the
+    tier in force at a time is the last one at or before it (KPIs: the service level when a ticket opened)."""
+    out: dict[UUID, list[tuple[datetime, str]]] = {}
+    ids = list(dict.fromkeys(customers))
+    for start in range(0, len(ids), 5000):
+        rows = (DecisionRecord.objects.filter(customer__in=ids[start:start + 5000], created_at__lt=before)
+                .exclude(tier="").order_by("created_at", "id").values_list("customer", "created_at", "tier"))
+        for cid, at, tier in rows:
+            out.setdefault(cid, []).append((at, tier))
+    return out
+
+
+def latest_decision_ids(*, customers: Sequence[UUID], purpose: str, types: Sequence[str]) -> dict[UUID, int]:
+    """Per customer, the id of their latest decision of ``types`` for ``purpose`` (the decision an action
+    built on the stored score refers to)."""
+    from django.db.models import Max
+
+    out: dict[UUID, int] = {}
+    ids = list(dict.fromkeys(customers))
+    for start in range(0, len(ids), 5000):
+        rows = (DecisionRecord.objects.filter(customer__in=ids[start:start + 5000], purpose=purpose,
+                                              decision_type__in=list(types))
+                .values("customer").annotate(last=Max("id")).values_list("customer", "last"))
+        out.update(dict(rows))
+    return out

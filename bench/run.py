@@ -44,6 +44,7 @@ SECTIONS: dict[int, tuple[str, str, int, int]] = {
     8: ("bench.s8_sentiment", "s8-sentiment", 30, 600),  # issue 18: ticket sentiment per language
     11: ("bench.s7_schedule", "s11-schedule", 120, 3600),  # issue 16: scheduled rescore and retrain on the demo
     10: ("bench.s7_demo", "s10-demo-signal", 90, 1800),  # issue 16: the demo's out-of-time AUCs
+    9: ("bench.s9_kpis", "s9-kpis", 240, 8 * 3600),  # issue 17: KPI query time
 }
 QUICK_BUDGET_SECONDS = 345  # 285 + 60 for section 7 (demo signal)
 

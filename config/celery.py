@@ -49,6 +49,8 @@ app.conf.beat_schedule = {
     "webhooks-deliver": {"task": "webhooks.tasks.deliver_due", "schedule": 5.0},
     "retention-purge": {"task": "profiles.tasks.purge_expired", "schedule": crontab(hour=3, minute=30)},
     "rescore-watchdog": {"task": "scoring.tasks.rescore_watchdog", "schedule": 300.0},  # issue 20
+    # issue 17: tickets pass their first-response time between rescores (SLA-breach actions)
+    "actions-sweep": {"task": "engagement.tasks.actions_sweep", "schedule": 900.0},
 }
 
 

@@ -17,6 +17,8 @@ api_v1 = [
     path("", include("consent.api.urls")),
     path("", include("scoring.api.urls")),
     path("", include("webhooks.api.urls")),
+    path("", include("engagement.api.urls")),  # issue 17: next-best actions
+    path("", include("kpis.api.urls")),  # issue 17: KPIs
     path("", include("subject_rights.api.urls")),
 ]
 

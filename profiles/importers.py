@@ -27,7 +27,7 @@ FACT_COLUMNS: dict[str, tuple[str, ...]] = {
                "kind"),
     "interactions": ("external_id", "kind", "at", "count"),
     "tickets": ("external_id", "opened_at", "closed_at", "channel", "escalated", "satisfaction", "category",
-                "text"),
+                "text", "first_response_at"),
     "notes": ("external_id", "kind", "at", "text"),
     "reviews": ("external_id", "at", "rating", "text"),
     "nps": ("external_id", "at", "score", "comment"),

@@ -431,3 +431,54 @@ def audit_characteristics(*, customer_ids: list[UUID], chunk_size: int = 2000) -
             column = out.setdefault(field[len(AUDIT_FIELD_PREFIX):], [None] * len(customer_ids))
             column[position[cid]] = value
     return out
+# --------------------------------------------------------------------------- engagement and KPIs (issue 17)
+# Set-based reads of facts about pseudonyms (no personal data): open tickets for the SLA-breach actions,
+# order summaries for win-back, and monthly aggregates for the KPI endpoint.
+
+
+def tickets_unanswered(*, opened_before: datetime) -> list[tuple[int, UUID, datetime]]:
+    """Open tickets with no first response yet, opened before ``opened_before``: ``(ticket id, customer, opened_at)``."""
+    return list(Ticket.objects.filter(first_response_at__isnull=True, closed_at__isnull=True,
+                                      opened_at__lt=opened_before)
+                .values_list("id", "customer_id", "opened_at").order_by("opened_at", "id"))
+
+
+def order_summaries(*, customer_ids: Iterable[UUID]) -> dict[UUID, tuple[datetime, float]]:
+    """Customer -> (last order time, total revenue) over their orders and invoices (returned ones excluded)."""
+    from django.db.models import Max, Sum
+
+    from .aggregates import ids_in
+
+    ids = list(customer_ids)
+    if not ids:
+        return {}
+    rows = (Order.objects.filter(ids_in("customer_id", ids), returned=False)
+            .values("customer_id").annotate(last=Max("ordered_at"), total=Sum("amount")))
+    return {r["customer_id"]: (r["last"], float(r["total"] or 0)) for r in rows}
+
+
+def orders_by_customer_month(*, start: datetime, end: datetime) -> list[tuple[UUID, datetime, float, int]]:
+    """``(customer, month start, revenue, orders)`` for orders with ``start <= ordered_at < end`` (orders and invoices,
+    returned ones excluded), grouped by customer and calendar month (UTC)."""
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncMonth
+
+    rows = (Order.objects.filter(ordered_at__gte=start, ordered_at__lt=end, returned=False)
+            .annotate(month=TruncMonth("ordered_at")).values("customer_id", "month")
+            .annotate(revenue=Sum("amount"), n=Count("id")).values_list("customer_id", "month", "revenue", "n"))
+    return [(cid, month, float(revenue or 0), int(n)) for cid, month, revenue, n in rows]
+
+
+def tickets_between(*, start: datetime, end: datetime
+                    ) -> list[tuple[UUID, datetime, datetime | None, int | None, datetime | None]]:
+    """``(customer, opened_at, first_response_at, satisfaction, closed_at)`` of tickets opened in ``[start, end)``."""
+    return list(Ticket.objects.filter(opened_at__gte=start, opened_at__lt=end)
+                .values_list("customer_id", "opened_at", "first_response_at", "satisfaction", "closed_at"))
+
+
+def nps_between(*, start: datetime, end: datetime) -> list[tuple[UUID, datetime, int]]:
+    return list(NpsAnswer.objects.filter(at__gte=start, at__lt=end).values_list("customer_id", "at", "score"))
+
+
+def referrals_between(*, start: datetime, end: datetime) -> list[tuple[UUID, datetime, bool]]:
+    return list(Referral.objects.filter(at__gte=start, at__lt=end).values_list("customer_id", "at", "converted"))

@@ -1704,10 +1704,12 @@ def ticket_ingest(
     closed_at: datetime | None = None, channel: str = "other", escalated: bool = False,
     satisfaction: int | None = None, category: str = "", customer_id: UUID | None = None,
     customer_external_id: str | None = None, customer_source: str | None = None, customer_email: str | None = None,
+    first_response_at: datetime | None = None,
 ) -> FactResult:
     """Upsert one support ticket; its text is pseudonymized before storage."""
     return _ingest_one("tickets", {
         "source": source, "external_id": external_id, "opened_at": opened_at, "closed_at": closed_at,
+        "first_response_at": first_response_at,
         "channel": channel, "escalated": escalated, "satisfaction": satisfaction, "category": category,
         "text": text, **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
     }, actor)

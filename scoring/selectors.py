@@ -290,6 +290,8 @@ def explanation_readable(*, explanation: dict[str, Any] | None) -> list[dict[str
     words = engine.explanation_in_words(explanation, top_k=10_000)
     out = []
     for key, part in words.items():
+        if part is None:  # a kind not served (scoring.quality)
+            continue
         unit = part["unit"]
         rows = []
         for c in part["contributions"]:
@@ -435,3 +437,65 @@ def drift_history(*, limit: int = 30) -> list[dict[str, Any]]:
         "max_psi": r.max_psi, "status": status_of(r.max_psi), "drifted_features": list(r.drifted_features),
         "top_features": [(f, _finite(r.psi.get(f))) for f in r.top_features], "retrain_triggered": r.retrain_triggered,
     } for r in DriftReport.objects.select_related("model_version").order_by("-computed_at", "-id")[:limit]]
+
+
+# --------------------------------------------------------------------------- next-best actions (engagement)
+
+ENGAGEMENT_SCORE_FIELDS = ("customer_id", "tier", "risk_level", "clv", "churn_probability", "upsell", "advocacy",
+                           "service_level", "decision_id", "explanation", "computed_at")
+
+
+def scores_for_engagement(*, purpose: str, customer_ids: list[uuid.UUID] | None = None,
+                          batch: int = 2000) -> Any:
+    """Stored scores for ``purpose`` (effective tier of an active override), one dict per customer, streamed
+    in pseudonym order, with ``reasons`` in words per model (top 3): what the next-best-action sweep reads.
+    A read: the caller re-checks consent."""
+    qs = CustomerScore.objects.filter(purpose=purpose)
+    if customer_ids is not None:
+        qs = qs.filter(customer_id__in=list(customer_ids))
+    overrides = dict(ScoreOverride.objects.filter(purpose=purpose, active=True).values_list("customer_id", "tier"))
+    for row in qs.order_by("customer_id").values(*ENGAGEMENT_SCORE_FIELDS).iterator(chunk_size=batch):
+        words = engine.explanation_in_words(row.pop("explanation") or {}, top_k=3)
+        row["reasons"] = {key: [c["text"] for c in item["contributions"]] for key, item in words.items() if item}
+        tier = overrides.get(row["customer_id"])
+        if tier is not None:
+            row["tier"] = tier
+            row["service_level"] = engine.service_level_for(tier)
+        yield row
+
+
+def tiers_current(*, purpose: str) -> dict[uuid.UUID, str]:
+    """Pseudonym -> effective tier of the stored scores for ``purpose`` (KPIs per tier)."""
+    tiers = dict(CustomerScore.objects.filter(purpose=purpose).values_list("customer_id", "tier"))
+    tiers.update(dict(ScoreOverride.objects.filter(purpose=purpose, active=True).values_list("customer_id", "tier")))
+    return tiers
+
+
+def clv_predictions(*, purpose: str) -> dict[uuid.UUID, tuple[float, int | None]]:
+    """Pseudonym -> (predicted CLV, model version id) of the stored scores (KPI calibration)."""
+    return {cid: (float(clv), mv) for cid, clv, mv in
+            CustomerScore.objects.filter(purpose=purpose).values_list("customer_id", "clv", "model_version_id")}
+
+
+def outcomes_between(*, start: Any, end: Any, kinds: list[str] | None = None) -> list[tuple[uuid.UUID, str, Any]]:
+    """Explicit outcomes ``(customer_id, kind, at)`` with ``start <= at < end`` (KPIs, uplift)."""
+    qs = Outcome.objects.filter(at__gte=start, at__lt=end)
+    if kinds:
+        qs = qs.filter(kind__in=kinds)
+    return list(qs.values_list("customer_id", "kind", "at"))
+
+
+def clv_horizon_days(*, model_version_id: int) -> int:
+    """The CLV horizon (days) of a full model version (what its CLV amounts mean)."""
+    from scoring import registry
+
+    return int(registry.horizon_days(model_version_id))
+
+
+def first_response_hours(*, tier: str) -> float:
+    """The first-response time (hours) of a tier's service level (Standard's for an unknown tier)."""
+    return float(engine.service_level_for(tier)["response_time_hours"])
+
+
+def score_currency() -> str:
+    return engine.currency()

@@ -44,6 +44,7 @@ from profiles import selectors as profiles_selectors
 from profiles import services as profiles_services
 from profiles.aggregates import ids_in
 from scoring import engine, quality, registry
+from scoring import signals as scoring_signals
 from scoring.models import (
     CustomerScore,
     ModelArtifact,
@@ -1108,6 +1109,7 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
             if run.model_version_id is not None:
                 registry.reference_forget(run.model_version_id, run.purpose)
             logger.info("rescore run completed", extra={"event": "scoring.run.completed", "run_id": str(run.id)})
+            scoring_signals.rescore_run_completed.send(sender=RescoreRun, run_id=run.id, purpose=run.purpose)
         logger.info("rescore chunk done", extra={"event": "scoring.chunk.done", "run_id": str(run.id),
                                                  "chunk": chunk.chunk_no, "scored": run_counts.scored,
                                                  "skipped": sum(run_counts.skipped.values())})

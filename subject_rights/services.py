@@ -868,6 +868,7 @@ def legal_hold_release(*, hold_id: int, actor: str) -> LegalHold:
 
 def _erase_subject_data(customer_id: UUID, *, actor: str) -> None:
     """The erasure steps after the legal-hold check, in the contract's order."""
+    from engagement import services as engagement_services
     from scoring import services as scoring_services
 
     _exports_shred(Export.objects.filter(subject=customer_id, deleted_at__isnull=True))
@@ -876,6 +877,7 @@ def _erase_subject_data(customer_id: UUID, *, actor: str) -> None:
     events_services.event_record(type="customer.erased", customer_id=customer_id, purpose=None,
                                  payload={"aliases": [str(a) for a in aliases]})
     scoring_services.scores_erase_customer(customer_id=customer_id)
+    engagement_services.actions_cancel_for_customer(customer_id=customer_id, reason="erasure")
     consent_services.consent_erase_subject(customer_id=customer_id, actor=actor)
     profile_services.customer_erase(customer_id=customer_id, actor=actor)
     # Other requests of the subject lose their (now undecryptable) contact and payload.

@@ -32,7 +32,7 @@ pytest_plugins = ["tests.skip_guard"]
 ROOT = Path(__file__).resolve().parent.parent
 ALL_SCOPES = [
     "ingest:write", "consent:read", "consent:write", "score:read", "outcome:write", "route:read", "dsr:read",
-    "dsr:write",
+    "dsr:write", "actions:read", "actions:write", "kpis:read", "webhooks:admin",
 ]
 ALL_PURPOSES = ["automated_scoring", "service_prioritization", "marketing"]
 

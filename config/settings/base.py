@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "consent",
     "scoring",
     "webhooks",
+    "engagement",
+    "kpis",
     "subject_rights",
 ]
 
@@ -328,6 +330,25 @@ TICKET_CATEGORY_MAP = env.dict("TICKET_CATEGORY_MAP", default={})
 
 #: Request properties and parameters whose allowed values are this deployment's data (config.schema).
 API_SCHEMA_ENUMS = {"purpose": "consent.selectors.purpose_codes", "notice_version": "consent.selectors.notice_versions"}
+# --- Engagement (next-best actions, holdout) and KPIs (issue 17) ------------------------------------------
+# Share of consented customers kept out of proactive actions (the holdout group, 0..0.5).
+ENGAGEMENT_HOLDOUT_SHARE = env.float("ENGAGEMENT_HOLDOUT_SHARE", default=0.10)
+# The purpose whose stored scores feed actions (its consent is checked as well as the action's own purpose).
+ENGAGEMENT_SCORE_PURPOSE = env("ENGAGEMENT_SCORE_PURPOSE", default="automated_scoring")
+# Action type -> purpose whose active consent it needs at creation (marketing actions need "marketing").
+ENGAGEMENT_ACTION_PURPOSES = env.json("ENGAGEMENT_ACTION_PURPOSES", default={
+    "retention_call": "service_prioritization", "sla_breach": "service_prioritization",
+    "upsell_offer": "marketing", "advocacy_ask": "marketing", "win_back": "marketing"})
+ENGAGEMENT_PROPENSITY_THRESHOLD = env.float("ENGAGEMENT_PROPENSITY_THRESHOLD", default=0.6)
+ENGAGEMENT_LAPSED_DAYS = env.int("ENGAGEMENT_LAPSED_DAYS", default=180)
+ENGAGEMENT_WIN_BACK_MIN_REVENUE = env.float("ENGAGEMENT_WIN_BACK_MIN_REVENUE", default=500.0)
+ENGAGEMENT_COOLDOWN_DAYS = env.int("ENGAGEMENT_COOLDOWN_DAYS", default=30)  # no new action of a type closed since
+# Small-cell suppression threshold k and the uplift/ROI parameters of GET /api/v1/kpis.
+KPI_MIN_CELL = env.int("KPI_MIN_CELL", default=10)
+KPI_ACTIVE_MONTHS = env.int("KPI_ACTIVE_MONTHS", default=3)  # a customer is live if they ordered in this many months
+KPI_UPLIFT_MIN_PER_GROUP = env.int("KPI_UPLIFT_MIN_PER_GROUP", default=30)
+KPI_UPLIFT_MIN_DAYS = env.int("KPI_UPLIFT_MIN_DAYS", default=28)
+KPI_COST_PER_ACTION = env.float("KPI_COST_PER_ACTION", default=5.0)
 
 # --- Logging: JSON lines, allow-listed fields, correlation ids, never personal data -----------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

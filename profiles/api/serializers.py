@@ -100,6 +100,7 @@ class InteractionRecordSerializer(_FactRecord):
 class TicketRecordSerializer(_FactRecord):
     opened_at = serializers.DateTimeField()
     closed_at = serializers.DateTimeField(required=False, allow_null=True)
+    first_response_at = serializers.DateTimeField(required=False, allow_null=True)
     channel = serializers.ChoiceField(choices=Ticket.Channel.values, required=False)
     escalated = serializers.BooleanField(required=False)
     satisfaction = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=5)

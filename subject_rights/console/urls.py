@@ -8,6 +8,7 @@ human reviews; ``breach_views`` holds the personal-data breach register (Art. 33
 from subject_rights.console import (
     audit_views,
     breach_views,
+    kpi_views,  # issue 17: KPI dashboard
     model_views,  # model governance: fairness, drift, training history
     request_views,
     webhook_views,
@@ -17,3 +18,4 @@ app_name = "console"
 urlpatterns = [*audit_views.urlpatterns, *request_views.urlpatterns, *breach_views.urlpatterns,
                *webhook_views.urlpatterns]
 urlpatterns += model_views.urlpatterns
+urlpatterns += kpi_views.urlpatterns

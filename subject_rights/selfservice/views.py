@@ -201,6 +201,8 @@ def why(request: HttpRequest, token: str) -> HttpResponse:
         explanation = None
     latest: dict[str, Any] = {}
     for decision in audit_selectors.decisions_for_subject(customer=req.subject):
+        if decision.decision_type == "holdout_assignment":  # shown on its own below (issue 17)
+            continue
         current = latest.get(decision.purpose)
         if current is None or (decision.created_at, decision.pk) > (current.created_at, current.pk):
             latest[decision.purpose] = decision
@@ -209,8 +211,12 @@ def why(request: HttpRequest, token: str) -> HttpResponse:
                                                                                                      flat=True))
     decisions = [{"id": d.pk, "purpose": d.purpose, "at": d.created_at, "tier": (d.outputs or {}).get("tier"),
                   "under_review": d.pk in open_reviews} for d in sorted(latest.values(), key=lambda d: d.purpose)]
+    from engagement import selectors as engagement_selectors
+
     return render(request, "selfservice/why.html", {"req": req, "token": token, "explanation": explanation,
-                                                     "decisions": decisions})
+                                                     "decisions": decisions,
+                                                     "holdout": engagement_selectors.holdout_for_customer(
+                                                         customer_id=req.subject)})
 
 
 @never_cache

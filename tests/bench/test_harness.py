@@ -17,7 +17,7 @@ import pytest
 def test_every_section_module_exposes_run() -> None:
     from bench.run import SECTIONS
 
-    assert sorted(SECTIONS) == [1, 2, 3, 4, 5, 6, 7, 8, 10, 11]  # 7: webhooks, 8: sentiment, 10: demo, 11: schedule
+    assert sorted(SECTIONS) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]  # 7 webhooks, 8 sentiment, 9 KPIs, 10 demo, 11 schedule
     for module_name, slug, quick_cap, full_cap in SECTIONS.values():
         module = importlib.import_module(module_name)
         assert callable(module.run)
