@@ -1,0 +1,34 @@
+"""German: cues, "-straße/-str./-weg/-allee/..." streets, NNNNN postal codes. Nouns are capitalised in
+German, so capitalisation alone says little: common words count as names only in a name context."""
+
+from __future__ import annotations
+
+from .base import CAP, HOUSE, LanguageSpec
+
+_STREET = (
+    rf"(?<!\w)(?:{CAP}[ \t\-]+){{0,2}}[A-ZÄÖÜ][^\W\d_\-]*(?:-[A-ZÄÖÜ][^\W\d_\-]*)*"
+    rf"(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|chaussee|steig|pfad|markt|graben|hof|"
+    rf"berg|wall|promenade|kai|stieg|twiete|zeile|grund|park|-Straße|-Weg|-Allee|-Platz|-Ring|-Gasse)"
+    rf"\s+{HOUSE}"
+    rf"|(?<!\w)(?:{CAP}[ \t]+)?(?:Straße|Strasse|Str\.|Weg|Allee|Platz|Gasse|Ring|Damm|Ufer|Chaussee|Markt)\s+{HOUSE}"
+)
+_POSTAL_CITY = rf"(?:D-)?\d{{5}}(?:[ \t]+{CAP}(?:[ \t\-]+(?:{CAP}|am|an|der|im|in|ob|bei)){{0,3}})?"
+
+SPEC = LanguageSpec(
+    code="de",
+    country="DE",
+    name_cues=("mein name ist", "ich heiße", "ich heisse", "ich bin", "name", "kunde", "kundin", "herr", "herrn",
+               "frau", "kollege", "kollegin", "nachbar", "nachbarin", "liebe", "lieber", "sehr geehrte",
+               "sehr geehrter", "hallo", "gesprochen mit", "ansprechpartner", "ansprechpartnerin", "von"),
+    titles=("herr", "herrn", "frau", "fräulein", "dr.", "prof.", "hr.", "fr."),
+    signoffs=("mit freundlichen grüßen", "mit freundlichen grüssen", "freundliche grüße", "freundliche grüsse",
+              "viele grüße", "viele grüsse", "beste grüße", "beste grüsse", "liebe grüße", "grüße", "grüsse",
+              "mfg", "lg", "gruß", "gruss", "danke", "vielen dank", "herzliche grüße"),
+    street=_STREET,
+    postal_city=_POSTAL_CITY,
+    months=("jan", "feb", "märz", "maerz", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "dez"),
+    dob_cues=("geboren", "geburtsdatum", "geb.", "geburtstag"),
+    ages=(r"\b(\d{1,3})\s+jahre\s+alt\b", r"\bich\s+bin\s+(\d{1,3})(?:\s+jahre)?\b", r"\balter[:\s]+(\d{1,3})\b",
+          r"\b(\d{1,3})-jährige[rn]?\b"),
+    name_endings=(("s", ""), ("'", "")),
+)
