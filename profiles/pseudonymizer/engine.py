@@ -238,7 +238,9 @@ class Pseudonymizer:
         spans = [s for s in spans if s.score >= self.score_threshold]
         for start, end, entity_type in ner:
             value = text[start:end]
-            if end > start and _has_capitalized_word(value) and not _all_common(value, spec):
+            if end > start and _has_capitalized_word(value) and not (
+                entity_type == "PERSON" and _all_common(value, spec)
+            ):
                 spans.append(_Span(start, end, entity_type, _normalize(entity_type, value), _NER_SCORE, _TIER_NER))
         return _resolve(text, spans)
 
