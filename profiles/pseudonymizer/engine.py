@@ -12,13 +12,13 @@ another language. Overlaps: known identifiers win, then the longest checked/rule
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..language import language_detect, language_of_locale
 from .base import LanguageSpec
-from .known import KnownIdentifiers, _build_known_matcher, _KnownMatcher, _match_known
+from .known import KnownIdentifiers, _build_known_matchers, _KnownMatcher, _match_known
 from .registry import FALLBACK, LANGUAGES, spec_for
 from .shared import (
     PHONE_REGIONS,
@@ -173,15 +173,15 @@ class Pseudonymizer:
         ner_of: dict[int, list[tuple[int, int, str]]] = {}
         if english and self.score_threshold <= _NER_SCORE:
             ner_of = dict(zip(english, self._ner([texts[i] for i in english], batch_size, n_process), strict=True))
-        matchers: dict[int, _KnownMatcher] = {}  # per call only: identifiers are not kept around
+        matchers: dict[int, list[_KnownMatcher]] = {}  # per call only: identifiers are not kept around
         results: list[PseudonymizedText] = []
         for i, text in enumerate(texts):
             k = known[i] if known is not None else None
-            matcher: _KnownMatcher | None = None
+            matcher: list[_KnownMatcher] | None = None
             if k is not None and not k.is_empty():
                 matcher = matchers.get(id(k))
                 if matcher is None:
-                    matcher = matchers[id(k)] = _build_known_matcher(k)
+                    matcher = matchers[id(k)] = _build_known_matchers(k)
             raw_state = placeholder_states[i] if placeholder_states is not None else None
             state = _PlaceholderState(raw_state if raw_state is not None else {})
             spec = spec_for(langs[i])
@@ -209,14 +209,14 @@ class Pseudonymizer:
         text: str,
         spec: LanguageSpec,
         ner: Sequence[tuple[int, int, str]],
-        matcher: _KnownMatcher | None,
+        matcher: list[_KnownMatcher] | None,
         regions: Sequence[str],
     ) -> list[_Span]:
         if not text.strip():
             return []
         spans: list[_Span] = []
-        if matcher is not None:
-            spans.extend(s for s in _match_known(text, matcher) if not _common_word_in_lower_case(text, s, spec))
+        for m in matcher or ():
+            spans.extend(s for s in _match_known(text, m) if not _common_word_in_lower_case(text, s, spec))
         digits = sum(map(str.isdigit, text))
         spans += find_emails(text)
         # Spelled-out e-mails compete with the known names they contain ("jan dot kowalski at ..."): the longer

@@ -221,6 +221,10 @@ class _KnownMatcher:
         return "_KnownMatcher(...)"
 
 
+_GRADATION = re.compile(r"(kk|pp|tt)(?=[^kpt]*$)")
+_GRADED_ENDINGS = ("n", "lle", "lla", "lta", "ksi", "ssa", "sta", "t", "ni", "si", "mme")
+
+
 def _name_tokens(folded_name: str) -> list[str]:
     return [t for t in re.split(r"[\s,]+", folded_name) if t]
 
@@ -271,6 +275,33 @@ def _build_name_matcher(
                         token[:-3] + "s", 4
                     )
     return key, _ordered(exact), _ordered(inflected)
+
+
+def _graded_forms(names: Sequence[str]) -> tuple[_NameAlternative, ...]:
+    """Finnish consonant gradation of the known names ("Matti" -> "Matin", "Matille"; "Pekka" -> "Pekan"),
+    which the stem rule above cannot reach. Matched like exact name parts (kept apart from the matcher the
+    regex oracle describes)."""
+    forms: dict[str, _NameAlternative] = {}
+    for name in names:
+        for token in _name_tokens(_fold(name)):
+            if len(token) < 4 or not token.isalpha() or token[-1] not in "aeiouy":
+                continue
+            body = token[:-1]
+            graded = _GRADATION.sub(lambda m: m.group(1)[0], body)
+            if graded != body:
+                for ending in _GRADED_ENDINGS:
+                    form = graded + token[-1] + ending
+                    forms[form] = _NameAlternative((form,), False)
+    return _ordered(forms)
+
+
+def _build_known_matchers(known: KnownIdentifiers) -> list[_KnownMatcher]:
+    """The oracle-described matcher plus the extra inflected forms (same placeholder key)."""
+    main = _build_known_matcher(known)
+    graded = _graded_forms(known.names)
+    if not graded or not main.name_key:
+        return [main]
+    return [main, _KnownMatcher(name_key=main.name_key, names=graded)]
 
 
 def _build_email_matchers(emails: Sequence[str]) -> list[tuple[str, str]]:
