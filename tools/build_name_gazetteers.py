@@ -13,9 +13,10 @@ Sources and licences (copied beside the data as ``data/LICENSE-*``):
   the dataset's per-country rank, for the countries in ``COUNTRIES``. The raw dataset lists many common words
   as names ("Kot", "Dom", "Tak"): every name that is also a common word of the language is *flagged* (a
   ``*`` after a tab) and the recognizers count a flagged name only in a name context.
+  For a language spoken in several countries, the per-country lists are united.
 * common words: ``wordfreq`` 3.1.1 top list (data CC-BY-SA 4.0), the ``COMMON_N`` most frequent words of the
   language, minus those that ``simplemma`` 2.0.0 (MIT) lemmatizes to a capitalised lemma (proper nouns,
-  i.e. names, in every language but German, where nouns are capitalised too).
+  i.e. names; for German, whose nouns are all capitalised, the English and Dutch dictionaries decide).
 
 A word is "common" when it is in that list. Faker is never a source (the tests and the bench generate their
 texts with Faker, so a gazetteer built from it would measure itself).
@@ -38,9 +39,14 @@ COUNTRIES: dict[str, tuple[str, ...]] = {
     "sv": ("SE",),
     "de": ("DE", "AT", "CH"),
 }
-GIVEN_N = 1500
-SURNAME_N = 6000
+GIVEN_N = 4000  # per country
+SURNAME_N = 8000  # per country
 COMMON_N = 25000
+# names-dataset ranks a name only in its ten biggest countries, so "David" has no rank in NL or SE: every
+# language also gets the names ranked in the top INTERNATIONAL_N of any of these European / English countries.
+INTERNATIONAL = ("GB", "US", "IE", "DE", "AT", "CH", "FR", "NL", "BE", "SE", "FI", "PL", "DK", "NO", "ES", "IT", "PT")
+INTERNATIONAL_GIVEN_N = 1000
+INTERNATIONAL_SURNAME_N = 1000
 
 
 def _package_dir(name: str) -> Path:
@@ -61,13 +67,16 @@ def _plausible(name: str) -> bool:
 
 
 def _top(names: dict, countries: tuple[str, ...], n: int) -> list[str]:
-    scored: dict[str, int] = {}
-    for name, info in names.items():
-        ranks = info.get("rank") or {}
-        best = min((r for c, r in ranks.items() if c in countries and r is not None), default=None)
-        if best is not None and _plausible(name):
-            scored[name] = min(best, scored.get(name, best))
-    return sorted(scored, key=lambda k: (scored[k], k))[:n]
+    """The ``n`` best-ranked names of each country, united, best rank first."""
+    best: dict[str, int] = {}
+    for country in countries:
+        ranked = sorted(
+            (info["rank"][country], name) for name, info in names.items()
+            if (info.get("rank") or {}).get(country) is not None and _plausible(name)
+        )[:n]
+        for rank, name in ranked:
+            best[name] = min(rank, best.get(name, rank))
+    return sorted(best, key=lambda k: (best[k], k))
 
 
 def main() -> None:
@@ -87,12 +96,17 @@ def main() -> None:
             lemma = simplemma.lemmatize(word, lang)
             if lang != "de" and lemma[:1].isupper():
                 continue  # a proper noun (a name, a place): not an ordinary word
+            # German capitalises every noun, so its own lemmas cannot tell a name from a noun: a word that
+            # the English or Dutch dictionary knows as a proper noun ("michael", "thomas") is not ordinary.
+            if lang == "de" and any(simplemma.lemmatize(word, other)[:1].isupper() for other in ("en", "nl")):
+                continue
             common.append(word)
         common_set = set(common)
         (OUT / f"common_{lang}.txt").write_text("\n".join(sorted(common_set)) + "\n", encoding="utf-8")
-        for kind, source, n in (("given", first, GIVEN_N), ("surnames", last, SURNAME_N)):
+        for kind, source, n, n_int in (("given", first, GIVEN_N, INTERNATIONAL_GIVEN_N),
+                                       ("surnames", last, SURNAME_N, INTERNATIONAL_SURNAME_N)):
             rows = []
-            for name in _top(source, countries, n):
+            for name in dict.fromkeys([*_top(source, countries, n), *_top(source, INTERNATIONAL, n_int)]):
                 flag = "\t*" if name.lower() in common_set else ""
                 rows.append(name + flag)
             (OUT / f"{kind}_{lang}.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")

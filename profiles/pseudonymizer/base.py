@@ -99,6 +99,13 @@ class LanguageSpec:
         return re.compile(rf"(?<!\w)(?:{alt})(?:\.|:)?[ \t]*$", re.IGNORECASE)
 
     @cached_property
+    def _cue_words(self) -> frozenset[str]:
+        """Single words that are titles, or the last word of a cue or sign-off ("Herr", "ist", "Grüßen")."""
+        words = {t.rstrip(".").lower() for t in self.titles if " " not in t}
+        words |= {p.split()[-1].rstrip(".,:").lower() for p in (*self.name_cues, *self.signoffs) if p.split()}
+        return frozenset(w for w in words if w)
+
+    @cached_property
     def _signoff_re(self) -> re.Pattern[str] | None:
         if not self.signoffs:
             return None
@@ -170,8 +177,8 @@ class LanguageSpec:
         n = len(tokens)
         while i < n:
             s, e, w = tokens[i]
-            if not _capitalized(w):
-                i += 1
+            if not _capitalized(w) or w.lower() in self._cue_words:
+                i += 1  # a title or cue word ("Herr", "Meneer", "Pozdrawiam") is context, not part of a name
                 continue
             # A run of capitalised tokens separated by one space or hyphen (no punctuation, no line break).
             j = i + 1
@@ -236,7 +243,9 @@ class LanguageSpec:
             if len(names) >= 2:
                 has_given = any(k[0] for k in names)
                 unflagged = any((k[0] or k[1]) and not k[2] for k in names)
-                if has_given or unflagged:
+                all_common = all(self.is_common(t[2]) for t, k in zip(run[a:b], kinds[a:b], strict=True)
+                                 if k is not _PARTICLE_KIND)
+                if unflagged or (has_given and not all_common):
                     return (a, b)
             elif given and not flagged:
                 return (a, b)
