@@ -15,7 +15,7 @@ Sources and licences (copied beside the data as ``data/LICENSE-*``):
   ``*`` after a tab) and the recognizers count a flagged name only in a name context.
   For a language spoken in several countries, the per-country lists are united.
 * common words: ``wordfreq`` 3.1.1 top list (data CC-BY-SA 4.0), the ``COMMON_N`` most frequent words of the
-  language, minus those that ``simplemma`` 2.0.0 (MIT) lemmatizes to a capitalised lemma (proper nouns,
+  language that ``simplemma``'s dictionary knows (frequent non-words are mostly names), minus those that ``simplemma`` 2.0.0 (MIT) lemmatizes to a capitalised lemma (proper nouns,
   i.e. names; for German, whose nouns are all capitalised, the English and Dutch dictionaries decide).
 
 A word is "common" when it is in that list. Faker is never a source (the tests and the bench generate their
@@ -93,6 +93,8 @@ def main() -> None:
         for word in wordfreq.top_n_list(lang, COMMON_N):
             if not word.isalpha():
                 continue
+            if not simplemma.is_known(word, lang) and not (lang == "de" and simplemma.is_known(word.title(), lang)):
+                continue  # frequent, but no dictionary word: mostly names ("nicole", "watkins")
             lemma = simplemma.lemmatize(word, lang)
             if lang != "de" and lemma[:1].isupper():
                 continue  # a proper noun (a name, a place): not an ordinary word

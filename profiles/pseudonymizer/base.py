@@ -128,7 +128,9 @@ class LanguageSpec:
         english = rf"(?:{months})[^\W\d_]*\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{{2}}" if months else ""
         date = "|".join(p for p in (_NUMERIC_DATE, textual, english) if p)
         cues = "|".join(re.escape(c).replace(r"\ ", r"\s+") for c in sorted(self.dob_cues, key=len, reverse=True))
-        return re.compile(rf"(?<!\w)(?:{cues})\b[^\n\d]{{0,25}}?({date})", re.IGNORECASE)
+        # The cue before the date ("born on", "urodził się", "syntyneensä") or right after it ("am ... geboren").
+        return re.compile(rf"(?<!\w)(?:{cues})[^\n\d]{{0,25}}?({date})|({date})[ \t,]{{0,3}}(?:{cues})",
+                          re.IGNORECASE)
 
     @cached_property
     def _age_res(self) -> tuple[re.Pattern[str], ...]:
@@ -274,8 +276,9 @@ class LanguageSpec:
         out = []
         if self._dob_re is not None:
             for m in self._dob_re.finditer(text):
-                s, e = m.span(1)
-                out.append(_Span(s, e, "DATE_OF_BIRTH", _normalize("DATE_OF_BIRTH", m.group(1)), 0.9, _TIER_PATTERN))
+                g = 1 if m.group(1) else 2
+                s, e = m.span(g)
+                out.append(_Span(s, e, "DATE_OF_BIRTH", _normalize("DATE_OF_BIRTH", m.group(g)), 0.9, _TIER_PATTERN))
         for regex in self._age_res:
             for m in regex.finditer(text):
                 s, e = m.span(1)

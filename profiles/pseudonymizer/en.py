@@ -9,7 +9,7 @@ _SUFFIXES = (
     "Street|St|Road|Rd|Avenue|Ave|Av|Lane|Ln|Drive|Dr|Close|Way|Court|Ct|Place|Pl|Square|Sq|Crescent|Cres|"
     "Terrace|Ter|Boulevard|Blvd|Gardens|Gdns|Grove|Gr|Hill|Park|Row|Mews|Walk|Parade|Parkway|Pkwy|Highway|Hwy|"
     "Circle|Cir|Trail|Trl|Plaza|Point|Pt|Ridge|Heights|Hts|View|Vale|Green|Rise|Wharf|Quay|Embankment|Gate|"
-    "Passage|Alley|Path|Pike|Loop|Bend|Crossing|Xing|Cove|Creek|Estates|Falls|Fields|Forest|Glen|Harbor|"
+    "Passage|Alley|Bridge|Brg|Path|Pike|Loop|Bend|Crossing|Xing|Cove|Creek|Estates|Falls|Fields|Forest|Glen|Harbor|"
     "Harbour|Haven|Hollow|Island|Junction|Knoll|Lake|Lakes|Landing|Manor|Meadow|Meadows|Mill|Mills|Mount|"
     "Mountain|Mountains|Orchard|Oval|Pass|Pines|Plains|Port|Prairie|Ranch|Shore|Shores|Spring|Springs|Spur|"
     "Station|Stream|Summit|Trace|Track|Turnpike|Valley|Villages?|Ville|Vista|Well|Wells|Wood|Woods|Brooks?|"
@@ -20,8 +20,10 @@ _SUFFIXES = (
 )
 _UNIT = r"(?:(?:,?\s*)(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|#)\s*\w{1,5})?"
 _STREET = (
-    rf"(?:(?:Flat|Apartment|Apt\.?|Unit)\s+\w{{1,5}},?\s+)?(?<![\w.,])\d{{1,5}}[A-Za-z]?,?\s+(?:{CAP}[ \t]+){{0,3}}"
-    rf"(?:{_SUFFIXES}|(?i:{_SUFFIXES.lower()}))\b\.?{_UNIT}"
+    rf"(?:(?:Flat|Apartment|Apt\.?|Unit|Studio|Suite|Room)[ \t]+\w{{1,5}},?[ \t]+(?:\d{{1,5}}[A-Za-z]?,?[ \t]+)?"
+    rf"|(?<![\w.,])\d{{1,5}}[A-Za-z]?,?[ \t]+)"
+    # a lower-case suffix ("Anthony circles") only after a capitalised word: "2 points" is no street
+    rf"(?:(?:{CAP}[ \t]+){{0,3}}(?:{_SUFFIXES})|(?:{CAP}[ \t]+){{1,3}}(?i:{_SUFFIXES.lower()}))s?\b\.?{_UNIT}"
 )
 _UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}"
 _POSTAL_CITY = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .base import CAP, HOUSE, LanguageSpec
 
 _STREET = (
-    rf"(?<!\w)(?:{CAP}[ \t]+){{0,2}}[A-ZÅÄÖ][^\W\d_]*(?:katu|kadulla|kadun|tie|tiellä|tien|kuja|kujalla|polku|"
+    rf"(?<!\w)(?:{CAP}[ \t]+){{0,2}}[A-ZÅÄÖ][^\W\d_]*[ \t]?(?:katu|kadulla|kadun|tie|tiellä|tien|kuja|kujalla|polku|"
     rf"tori|kaari|rinne|ranta|väylä|raitti|aukio|puistikko|katu|bulevardi|piha|mäki|penger|portti|"
     rf"ntie|nkatu)\s+{HOUSE}(?:\s+[A-Z]\s*\d{{1,3}}|\s+as\.?\s*\d{{1,3}})?"
 )
@@ -33,7 +33,7 @@ SPEC = LanguageSpec(
     street=_STREET,
     postal_city=_POSTAL_CITY,
     months=("tammi", "helmi", "maalis", "huhti", "touko", "kesä", "heinä", "elo", "syys", "loka", "marras", "joulu"),
-    dob_cues=("syntynyt", "syntyneet", "syntymäaika", "syntymäpäivä", "synt.", "s."),
+    dob_cues=("syntyn", "syntymäaika", "syntymäpäivä", "synt."),
     ages=(r"\b(\d{1,3})\s*-?\s*vuotia(?:s|an|aan|alle|ana|ita)\b", r"\bolen\s+(\d{1,3})\s+vuotta\b",
           r"\bikä[:\s]+(\d{1,3})\b"),
     name_endings=tuple(_ENDINGS),

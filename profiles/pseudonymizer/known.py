@@ -295,13 +295,26 @@ def _graded_forms(names: Sequence[str]) -> tuple[_NameAlternative, ...]:
     return _ordered(forms)
 
 
+def _any_separator_rules(values: Sequence[str]) -> tuple[_TokenRule, ...]:
+    """Other identifiers (IBAN, customer numbers, ids) written with separators anywhere ("SE45 5000 ...",
+    "cust 99812" for "CUST-99812"): a gap of up to 4 non-alphanumeric characters may fall at any position."""
+    rules = []
+    for rule in _build_token_matchers(values, "IDENTIFIER", split_parts=False):
+        if len(rule.joined) >= 5:
+            everywhere = frozenset(range(1, len(rule.joined)))
+            rules.append(_TokenRule(rule.joined, everywhere, "", "", rule.placeholder_type, rule.key))
+    return tuple(rules)
+
+
 def _build_known_matchers(known: KnownIdentifiers) -> list[_KnownMatcher]:
-    """The oracle-described matcher plus the extra inflected forms (same placeholder key)."""
+    """The oracle-described matcher plus the extra forms: Finnish graded names and identifiers with any
+    separators (same placeholder keys)."""
     main = _build_known_matcher(known)
-    graded = _graded_forms(known.names)
-    if not graded or not main.name_key:
+    graded = _graded_forms(known.names) if main.name_key else ()
+    anysep = _any_separator_rules(known.other)
+    if not graded and not anysep:
         return [main]
-    return [main, _KnownMatcher(name_key=main.name_key, names=graded)]
+    return [main, _KnownMatcher(name_key=main.name_key, names=graded, tokens=anysep)]
 
 
 def _build_email_matchers(emails: Sequence[str]) -> list[tuple[str, str]]:

@@ -24,8 +24,7 @@ SPEC = LanguageSpec(
     postal_city=_POSTAL_CITY,
     months=("stycz", "lut", "mar", "kwie", "maj", "maja", "czerw", "lip", "sierp", "wrze", "paźdz", "pazdz",
             "listop", "grud"),
-    dob_cues=("urodzony", "urodzona", "urodzon", "ur.", "data urodzenia", "urodziłem się", "urodziłam się",
-              "urodzin"),
+    dob_cues=("urodzi", "urodzon", "ur.", "data urodzenia", "daty urodzenia", "urodzin"),
     ages=(r"\b(?:mam|ma|miał|miała|lat(?:ek)?)\s+(\d{1,3})\s+(?:lat|lata|rok)\b", r"\b(\d{1,3})\s*-?\s*lat(?:ek|ni|nia|ka)\b",
           r"\b(?:mam|ma)\s+(\d{1,3})\s+lat[a]?\b", r"\bwiek(?:u)?[:\s]+(\d{1,3})\b"),
     name_endings=(
