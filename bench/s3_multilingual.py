@@ -99,7 +99,6 @@ def run_multilingual(res, ctx, pseudonymizer, known_cls, analyzer) -> None:
         speed[code] = round(sorted(ratios)[len(ratios) // 2], 2)
     res.metrics["multilingual"] = {"service": svc, "stock": stock, "speedup_vs_stock": speed}
     types = list(GOALS)
-    res.extra_tables = getattr(res, "extra_tables", [])
     for code in cm.LOCALES:
         s = svc[code]
         for t in types:

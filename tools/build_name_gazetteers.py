@@ -47,6 +47,7 @@ COMMON_N = 25000
 INTERNATIONAL = ("GB", "US", "IE", "DE", "AT", "CH", "FR", "NL", "BE", "SE", "FI", "PL", "DK", "NO", "ES", "IT", "PT")
 INTERNATIONAL_GIVEN_N = 1000
 INTERNATIONAL_SURNAME_N = 1000
+TOP_GIVEN_UNFLAGGED = 1500  # German only, see main()
 
 
 def _package_dir(name: str) -> Path:
@@ -108,8 +109,11 @@ def main() -> None:
         for kind, source, n, n_int in (("given", first, GIVEN_N, INTERNATIONAL_GIVEN_N),
                                        ("surnames", last, SURNAME_N, INTERNATIONAL_SURNAME_N)):
             rows = []
+            top_names = set(_top(source, countries, TOP_GIVEN_UNFLAGGED)) if kind == "given" and lang == "de" else set()
             for name in dict.fromkeys([*_top(source, countries, n), *_top(source, INTERNATIONAL, n_int)]):
-                flag = "\t*" if name.lower() in common_set else ""
+                # German: the dictionary lists given names among its nouns ("Maximilian", "Norbert"); a given
+                # name among the country's most common ones is a name first.
+                flag = "\t*" if name.lower() in common_set and name not in top_names else ""
                 rows.append(name + flag)
             (OUT / f"{kind}_{lang}.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
         print(lang, len(common_set), "common words")

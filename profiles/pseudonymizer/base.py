@@ -163,6 +163,11 @@ class LanguageSpec:
                 flagged = flagged or (s and form == lower)
             if given or surname:
                 break
+        if not (given or surname) and "-" in lower:
+            parts = [self.name_kind(part) for part in word.split("-") if part]
+            given = any(k[0] for k in parts)
+            surname = any(k[1] for k in parts)
+            flagged = all(k[2] for k in parts)
         return given, surname, flagged
 
     def is_common(self, word: str) -> bool:
@@ -230,8 +235,11 @@ class LanguageSpec:
             # word after a given name.
             while b < len(run):
                 if kinds[b] is _PARTICLE_KIND:
-                    if b + 1 < len(run) and kinds[b + 1] is not _PARTICLE_KIND and any(kinds[b + 1][:2]):
-                        b += 2
+                    c = b
+                    while c < len(run) and kinds[c] is _PARTICLE_KIND:
+                        c += 1  # "van der", "van den"
+                    if c < len(run) and (any(kinds[c][:2]) or not self.is_common(run[c][2])):
+                        b = c + 1
                         continue
                     break
                 g2, s2, _f2 = kinds[b]
@@ -241,6 +249,9 @@ class LanguageSpec:
                 if kinds[b - 1][0] and not self.is_common(run[b][2]) and len(run[b][2]) > 1:
                     b += 1
                 break
+            if (a > 0 and kinds[a - 1] is not _PARTICLE_KIND and not any(kinds[a - 1][:2])
+                    and not self.is_common(run[a - 1][2]) and len(run[a - 1][2]) > 1):
+                a -= 1  # "Ingbert Johann": an unknown given name before a known name
             names = [k for k in kinds[a:b] if k is not _PARTICLE_KIND]
             if len(names) >= 2:
                 has_given = any(k[0] for k in names)
@@ -254,7 +265,7 @@ class LanguageSpec:
         return None
 
     def _in_context(self, text: str, start: int) -> bool:
-        before = text[max(0, start - 60) : start]
+        before = _TRAILING_PARTICLES.sub("", text[max(0, start - 60) : start])
         if self._cue_re is not None and self._cue_re.search(before):
             return True
         return self._signoff_re is not None and self._signoff_re.search(before) is not None
@@ -288,6 +299,7 @@ class LanguageSpec:
 
 _PARTICLES = frozenset({"van", "de", "der", "den", "von", "ter", "ten", "zu", "af", "av", "la", "le", "da", "di",
                         "del", "van't", "vom", "zum"})
+_TRAILING_PARTICLES = re.compile(r"(?:(?<=\s)(?:van|de|der|den|von|ter|ten|zu|af|av|vom|zum)\s+)+$")
 _PARTICLE_KIND = (False, False, False)  # a particle: continues a name, is none on its own
 
 
