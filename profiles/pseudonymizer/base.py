@@ -33,7 +33,7 @@ from .text import _normalize
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 _NAME_SCORE = 0.8
-_TOKEN = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+_TOKEN = re.compile(r"['’]t(?!\w)|[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 _NUMERIC_DATE = r"(?:\d{1,2}[./\-]\d{1,2}[./\-](?:19|20)?\d{2}|(?:19|20)\d{2}[./\-]\d{1,2}[./\-]\d{1,2})"
 
 _gazetteer_lock = threading.Lock()
@@ -192,14 +192,19 @@ class LanguageSpec:
             while j < n and j - i < 5 and _joined(text, tokens[j - 1][1], tokens[j][0]):
                 if _capitalized(tokens[j][2]):
                     j += 1
-                elif (tokens[j][2] in _PARTICLES and j + 1 < n and _capitalized(tokens[j + 1][2])
-                      and _joined(text, tokens[j][1], tokens[j + 1][0])):
-                    j += 2  # "Daan de Vries", "Ludwig van Beethoven"
                 else:
-                    break
+                    c = j  # "Daan de Vries", "Tijs van der Veen", "Teun van 't Erve"
+                    while (c < n and c - j < 3 and tokens[c][2].lower() in _PARTICLES
+                           and (c == j or _joined(text, tokens[c - 1][1], tokens[c][0]))):
+                        c += 1
+                    if c > j and c < n and _capitalized(tokens[c][2]) and _joined(text, tokens[c - 1][1], tokens[c][0]):
+                        j = c + 1
+                    else:
+                        break
             run = tokens[i:j]
             in_context = self._in_context(text, s)
-            kinds = [_PARTICLE_KIND if t[2] in _PARTICLES else self.name_kind(t[2]) for t in run]
+            kinds = [_PARTICLE_KIND if not _capitalized(t[2]) and t[2].lower() in _PARTICLES
+                     else self.name_kind(t[2]) for t in run]
             picked: tuple[int, int] | None = None
             if in_context:
                 # The capitalised words right after a cue are the name (at most 3, none a plain common word
@@ -298,7 +303,7 @@ class LanguageSpec:
 
 
 _PARTICLES = frozenset({"van", "de", "der", "den", "von", "ter", "ten", "zu", "af", "av", "la", "le", "da", "di",
-                        "del", "van't", "vom", "zum"})
+                        "del", "van't", "vom", "zum", "'t", "’t", "t", "in", "het"})
 _TRAILING_PARTICLES = re.compile(r"(?:(?<=\s)(?:van|de|der|den|von|ter|ten|zu|af|av|vom|zum)\s+)+$")
 _PARTICLE_KIND = (False, False, False)  # a particle: continues a name, is none on its own
 

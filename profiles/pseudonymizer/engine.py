@@ -255,6 +255,8 @@ def _all_common(value: str, spec: LanguageSpec) -> bool:
     words = [w for w in words if w]
     if not words:
         return True
+    if len(words) > 1:
+        return False  # "Jack Morgan": several capitalised words the NER calls a person are trusted
     for w in words:
         given, surname, flagged = spec.name_kind(w)
         if (given or surname) and not flagged:
