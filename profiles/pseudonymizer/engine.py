@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..language import language_detect, language_of_locale
+from ..language import UNDETERMINED, language_detect, language_of_locale
 from .base import LanguageSpec
 from .known import KnownIdentifiers, _build_known_matchers, _KnownMatcher, _match_known
 from .registry import FALLBACK, LANGUAGES, spec_for
@@ -108,12 +108,13 @@ class Pseudonymizer:
     # -- public API --------------------------------------------------------------------------------------
 
     def detect_language(self, text: str, *, locale: str | None = None) -> str:
-        """The language whose recognizers handle ``text`` (a key of the registry)."""
-        lang = language_detect(text, prior=locale) if text.strip() else "und"
+        """The text's language (a key of the registry), or ``"und"`` when neither the text nor the locale
+        tells. An undetermined text gets the rule-based recognizers of ``self.language`` but never the NER."""
+        lang = language_detect(text, prior=locale) if text.strip() else UNDETERMINED
         if lang in LANGUAGES:
             return lang
         prior = language_of_locale(locale)
-        return prior if prior in LANGUAGES else self.language
+        return prior if prior in LANGUAGES else UNDETERMINED
 
     def pseudonymize(
         self,
@@ -169,7 +170,8 @@ class Pseudonymizer:
             lang if lang in LANGUAGES else self.detect_language(text, locale=loc)
             for text, lang, loc in zip(texts, languages, locales, strict=True)
         ]
-        english = [i for i, lang in enumerate(langs) if LANGUAGES[lang].use_ner and texts[i].strip()]
+        english = [i for i, lang in enumerate(langs) if lang in LANGUAGES and LANGUAGES[lang].use_ner
+                   and texts[i].strip()]
         ner_of: dict[int, list[tuple[int, int, str]]] = {}
         if english and self.score_threshold <= _NER_SCORE:
             ner_of = dict(zip(english, self._ner([texts[i] for i in english], batch_size, n_process), strict=True))
@@ -184,7 +186,7 @@ class Pseudonymizer:
                     matcher = matchers[id(k)] = _build_known_matchers(k)
             raw_state = placeholder_states[i] if placeholder_states is not None else None
             state = _PlaceholderState(raw_state if raw_state is not None else {})
-            spec = spec_for(langs[i])
+            spec = spec_for(langs[i] if langs[i] in LANGUAGES else self.language)
             spans = self._detect(text, spec, ner_of.get(i, []), matcher, phone_regions(locales[i], spec))
             results.append(_apply(text, spans, state))
         return results

@@ -11,7 +11,13 @@ import re
 
 import pytest
 
-from profiles.pseudonymizer import LANGUAGES, KnownIdentifiers, Pseudonymizer, get_pseudonymizer, phone_regions
+from profiles.pseudonymizer import (
+    LANGUAGES,
+    KnownIdentifiers,
+    Pseudonymizer,
+    get_pseudonymizer,
+    phone_regions,
+)
 
 PLACEHOLDER = re.compile(r"<([A-Z_]+)_(\d+)>")
 
