@@ -68,6 +68,7 @@ class LanguageSpec:
     name_cues: tuple[str, ...] = ()  # phrases followed by a name ("my name is")
     titles: tuple[str, ...] = ()  # words followed by a surname ("Mr", "Pani")
     signoffs: tuple[str, ...] = ()  # closing formulas followed by the writer's name
+    weak_cues: tuple[str, ...] = ()  # greetings, prepositions, "I am": followed by a name only if a gazetteer one
     street: str = ""  # regex of a street with its house number
     postal_city: str = ""  # regex of a postal code (+ city) that may follow a street
     months: tuple[str, ...] = ()  # month names / stems, for dates of birth
@@ -102,8 +103,16 @@ class LanguageSpec:
     def _cue_words(self) -> frozenset[str]:
         """Single words that are titles, or the last word of a cue or sign-off ("Herr", "ist", "Grüßen")."""
         words = {t.rstrip(".").lower() for t in self.titles if " " not in t}
-        words |= {p.split()[-1].rstrip(".,:").lower() for p in (*self.name_cues, *self.signoffs) if p.split()}
+        words |= {p.split()[-1].rstrip(".,:").lower() for p in (*self.name_cues, *self.signoffs, *self.weak_cues)
+                  if p.split()}
         return frozenset(w for w in words if w)
+
+    @cached_property
+    def _weak_re(self) -> re.Pattern[str] | None:
+        if not self.weak_cues:
+            return None
+        alt = "|".join(re.escape(p) for p in sorted(self.weak_cues, key=len, reverse=True))
+        return re.compile(rf"(?<!\w)(?:{alt})[ \t]*[,.!:]?[ \t]*\n?[ \t]*$", re.IGNORECASE)
 
     @cached_property
     def _signoff_re(self) -> re.Pattern[str] | None:
@@ -202,7 +211,8 @@ class LanguageSpec:
                     else:
                         break
             run = tokens[i:j]
-            in_context = self._in_context(text, s)
+            strength = self._context(text, s)
+            in_context = strength > 0
             kinds = [_PARTICLE_KIND if not _capitalized(t[2]) and t[2].lower() in _PARTICLES
                      else self.name_kind(t[2]) for t in run]
             picked: tuple[int, int] | None = None
@@ -211,7 +221,7 @@ class LanguageSpec:
                 # unless it is also a name).
                 k = 0
                 while k < len(run) and k < 4 and (kinds[k] is _PARTICLE_KIND or any(kinds[k][:2])
-                                                  or not self.is_common(run[k][2])):
+                                                  or (strength > 1 and not self.is_common(run[k][2]))):
                     k += 1
                 while k and kinds[k - 1] is _PARTICLE_KIND:
                     k -= 1
@@ -269,11 +279,15 @@ class LanguageSpec:
                 return (a, b)
         return None
 
-    def _in_context(self, text: str, start: int) -> bool:
+    def _context(self, text: str, start: int) -> int:
+        """2: a cue, title or sign-off stands right before ``start``; 1: a weak cue (a greeting, a
+        preposition, "I am"), after which only a gazetteer name counts; 0: none."""
         before = _TRAILING_PARTICLES.sub("", text[max(0, start - 60) : start])
         if self._cue_re is not None and self._cue_re.search(before):
-            return True
-        return self._signoff_re is not None and self._signoff_re.search(before) is not None
+            return 2
+        if self._signoff_re is not None and self._signoff_re.search(before):
+            return 2
+        return 1 if self._weak_re is not None and self._weak_re.search(before) else 0
 
     def find_addresses(self, text: str) -> list[_Span]:
         if self._street_re is None or not any(c.isdigit() for c in text):
@@ -318,6 +332,6 @@ def _joined(text: str, end: int, start: int) -> bool:
 
 
 # Shared pieces for the language modules.
-HOUSE = r"\d{1,4}[A-Za-z]?(?![\w])(?:[ ]?[/\-][ ]?\d{1,4}[A-Za-z]?)?"
+HOUSE = r"(?!(?:19|20)\d\d(?!\d))\d{1,4}[A-Za-z]?(?![\w])(?:[ ]?[/\-][ ]?\d{1,4}[A-Za-z]?)?"  # not a year
 CAP = r"[A-ZÀ-ÖØ-ÞĄĆĘŁŃŚŹŻŠŽČŘŐŰ][^\W\d_]*"  # a capitalised word (upper-case first letter), no dot
 WORD = r"[^\W\d_][\w'’\-]*\.?"
