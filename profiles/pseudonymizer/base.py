@@ -227,11 +227,14 @@ class LanguageSpec:
                     k -= 1
                 if k:
                     picked = (0, k)
-            if picked is None:
-                picked = self._pick_without_context(run, kinds)
+            plain = self._pick_without_context(run, kinds)
+            if picked is None or (plain is not None and plain[1] - plain[0] > picked[1] - picked[0]):
+                picked = plain
             if picked is not None:
                 a, b = picked
                 start, end = run[a][0], run[b - 1][1]
+                if a == 0:
+                    start = _particles_before(text, start)  # "Meneer van Loon": the particle is the name's
                 out.append(_Span(start, end, "PERSON", _normalize("PERSON", text[start:end]), _NAME_SCORE,
                                  _TIER_PATTERN))
             i = j
@@ -320,6 +323,16 @@ _PARTICLES = frozenset({"van", "de", "der", "den", "von", "ter", "ten", "zu", "a
                         "del", "van't", "vom", "zum", "'t", "’t", "t", "in", "het"})
 _TRAILING_PARTICLES = re.compile(r"(?:(?<=\s)(?:van|de|der|den|von|ter|ten|zu|af|av|vom|zum)\s+)+$")
 _PARTICLE_KIND = (False, False, False)  # a particle: continues a name, is none on its own
+
+
+_PARTICLES_BEFORE = re.compile(
+    r"(?:(?<=\s)|^)(?:(?:van|de|der|den|von|ter|ten|zu|af|av|vom|zum|['’]t)[ ])+$"
+)
+
+
+def _particles_before(text: str, start: int) -> int:
+    m = _PARTICLES_BEFORE.search(text, max(0, start - 20), start)
+    return m.start() if m else start
 
 
 def _capitalized(word: str) -> bool:

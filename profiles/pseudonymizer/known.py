@@ -311,10 +311,23 @@ def _build_known_matchers(known: KnownIdentifiers) -> list[_KnownMatcher]:
     separators (same placeholder keys)."""
     main = _build_known_matcher(known)
     graded = _graded_forms(known.names) if main.name_key else ()
+    endings = _whole_word_endings(known.names) if main.name_key else ()
     anysep = _any_separator_rules(known.other)
-    if not graded and not anysep:
+    if not graded and not anysep and not endings:
         return [main]
-    return [main, _KnownMatcher(name_key=main.name_key, names=graded, tokens=anysep)]
+    return [main, _KnownMatcher(name_key=main.name_key, names=graded, inflected=endings, tokens=anysep)]
+
+
+def _whole_word_endings(names: Sequence[str]) -> tuple[_InflectedAlternative, ...]:
+    """The whole name part plus a case ending of up to 4 letters ("Harju" -> "Harjulle", "Anna" -> "Annasta"),
+    which the vowel-dropping stem above allows only up to 3 letters for short names. Capitalised only."""
+    out: dict[str, _InflectedAlternative] = {}
+    for name in names:
+        for token in _name_tokens(_fold(name)):
+            for part in token.split("-"):
+                if len(part) >= 4 and part.isalpha() and part not in _NAME_PARTICLES:
+                    out[re.escape(part) + _LETTERS + "{1,4}"] = _InflectedAlternative(part, 4)
+    return _ordered(out)
 
 
 def _build_email_matchers(emails: Sequence[str]) -> list[tuple[str, str]]:
@@ -584,7 +597,7 @@ def _match_known(text: str, matcher: _KnownMatcher) -> list[_Span]:
     ft = _FoldedText(text)
     folded, offsets = ft.folded, ft.offsets
     found: list[tuple[int, int, str, str, bool]] = []
-    if matcher.names:
+    if matcher.names or matcher.inflected:
         found += [(a, b, "PERSON", matcher.name_key, cap) for a, b, cap in _match_names(folded, matcher)]
     for literal, key in matcher.emails:
         found += [(a, b, "EMAIL", key, False) for a, b in _match_email(folded, literal)]
