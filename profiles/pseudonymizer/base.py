@@ -299,8 +299,13 @@ class LanguageSpec:
         for m in self._street_re.finditer(text):
             value = m.group().rstrip(" ,")
             if value:
-                out.append(_Span(m.start(), m.start() + len(value), "ADDRESS", _normalize("ADDRESS", value), 0.85,
-                                 _TIER_PATTERN))
+                end = m.start() + len(value)
+                out.append(_Span(m.start(), end, "ADDRESS", _normalize("ADDRESS", value), 0.85, _TIER_PATTERN))
+                # The town right after the address ("…, Leeds", "… w miejscowości Ełk", "… in Utrecht").
+                town = _TOWN_AFTER.match(text, end)
+                if town and not all(self.is_common(w) for w in town.group(1).split()):
+                    s, e = town.span(1)
+                    out.append(_Span(s, e, "LOCATION", _normalize("LOCATION", town.group(1)), 0.8, _TIER_PATTERN))
         return out
 
     def find_dates_of_birth_and_ages(self, text: str) -> list[_Span]:
@@ -327,6 +332,12 @@ _PARTICLE_KIND = (False, False, False)  # a particle: continues a name, is none 
 
 _PARTICLES_BEFORE = re.compile(
     r"(?:(?<=\s)|^)(?:(?:van|de|der|den|von|ter|ten|zu|af|av|vom|zum|['’]t)[ ])+$"
+)
+
+
+_TOWN_AFTER = re.compile(
+    r"[ \t]*(?:,[ \t]*|[ \t]+(?:(?:in|w|we|miejscowości|mieście|i|im|der|bei|te|nabij)[ \t]+){1,2})"
+    r"([A-ZÀ-ÖØ-ÞĄĆĘŁŃŚŹŻŠŽČŘ][^\W\d_]+(?:[ \t\-][A-ZÀ-ÖØ-ÞĄĆĘŁŃŚŹŻŠŽČŘ][^\W\d_]+)?)(?![\w@])"
 )
 
 
