@@ -108,6 +108,13 @@ class LanguageSpec:
         return frozenset(w for w in words if w)
 
     @cached_property
+    def _title_re(self) -> re.Pattern[str] | None:
+        if not self.titles:
+            return None
+        alt = "|".join(re.escape(t.rstrip(".")) for t in sorted(self.titles, key=len, reverse=True))
+        return re.compile(rf"(?<!\w)(?:{alt})\.?[ \t]+$", re.IGNORECASE)
+
+    @cached_property
     def _weak_re(self) -> re.Pattern[str] | None:
         if not self.weak_cues:
             return None
@@ -235,6 +242,9 @@ class LanguageSpec:
                 start, end = run[a][0], run[b - 1][1]
                 if a == 0:
                     start = _particles_before(text, start)  # "Meneer van Loon": the particle is the name's
+                    title = self._title_re.search(text, max(0, start - 16), start) if self._title_re else None
+                    if title is not None:
+                        start = title.start()  # "Mr", "Pani", "Herr": a title says who, it goes too
                 out.append(_Span(start, end, "PERSON", _normalize("PERSON", text[start:end]), _NAME_SCORE,
                                  _TIER_PATTERN))
             i = j
