@@ -76,6 +76,7 @@ class LanguageSpec:
     ages: tuple[str, ...] = ()  # regexes with one group: the age
     name_endings: tuple[tuple[str, str], ...] = ()  # (case ending, replacement) to find a name's base form
     use_ner: bool = False  # the English spaCy NER (English only)
+    phone_regions: tuple[str, ...] = ()  # regions whose national format the language's texts use
     extra_names: Callable[[str], Iterable[str]] | None = field(default=None, compare=False)
 
     # -- compiled, once per language ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ SPEC = LanguageSpec(
     titles=("herr", "herrn", "frau", "fräulein", "dr.", "prof.", "hr.", "fr."),
     signoffs=("mit freundlichen grüßen", "mit freundlichen grüssen", "freundliche grüße", "freundliche grüsse", "viele grüße", "viele grüsse", "beste grüße", "beste grüsse", "liebe grüße", "grüße", "grüsse", "mfg", "lg", "gruß", "gruss", "herzliche grüße"),
     weak_cues=("ich bin", "kunde", "kundin", "kollege", "kollegin", "nachbar", "nachbarin", "hallo", "von", "danke", "vielen dank"),
+    phone_regions=("DE", "AT", "CH"),
     street=_STREET,
     postal_city=_POSTAL_CITY,
     months=("jan", "feb", "märz", "maerz", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "dez"),

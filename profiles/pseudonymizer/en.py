@@ -38,6 +38,7 @@ SPEC = LanguageSpec(
     titles=("mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "lady", "lord"),
     signoffs=("regards", "kind regards", "best regards", "warm regards", "best wishes", "sincerely", "yours sincerely", "yours faithfully", "yours truly", "all the best"),
     weak_cues=("i am", "i'm", "this is", "called", "customer", "from", "colleague", "neighbour", "neighbor", "agent", "hi", "hello", "best", "thanks", "thank you", "many thanks", "cheers"),
+    phone_regions=("GB", "US", "IE"),
     street=_STREET,
     postal_city=_POSTAL_CITY,
     months=("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),

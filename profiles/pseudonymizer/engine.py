@@ -21,7 +21,6 @@ from .base import LanguageSpec
 from .known import KnownIdentifiers, _build_known_matchers, _KnownMatcher, _match_known
 from .registry import FALLBACK, LANGUAGES, spec_for
 from .shared import (
-    PHONE_REGIONS,
     find_cards,
     find_emails,
     find_ibans,
@@ -52,7 +51,7 @@ def _per_text(value: LanguageArg, n: int, name: str) -> list[str | None]:
 
 
 def phone_regions(locale: str | None, spec: LanguageSpec) -> tuple[str, ...]:
-    """The customer's country first (from ``pl-PL``, ``PL`` or ``pl``), then the text language's, then the rest."""
+    """The customer's country first (from ``pl-PL``, ``PL`` or ``pl``), then the text language's countries."""
     first: list[str] = []
     if locale:
         parts = str(locale).replace("_", "-").split("-")
@@ -65,7 +64,10 @@ def phone_regions(locale: str | None, spec: LanguageSpec) -> tuple[str, ...]:
             elif len(parts[0]) == 2:
                 first.append(parts[0].upper())
     first.append(spec.country)
-    return tuple(dict.fromkeys([*first, *PHONE_REGIONS]))
+    # National formats of the customer's country and the text language's countries only: a bare order
+    # number is not a phone because some far-away numbering plan accepts it. International numbers
+    # ("+46 ...", "0046 ...") parse whatever the region.
+    return tuple(dict.fromkeys([*first, *spec.phone_regions]))
 
 
 class Pseudonymizer:

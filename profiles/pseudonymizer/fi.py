@@ -29,6 +29,7 @@ SPEC = LanguageSpec(
     titles=("herra", "rouva", "neiti", "tri", "hra", "rva"),
     signoffs=("terveisin", "ystävällisin terveisin", "parhain terveisin", "t.", "terv.", "yst. terv.", "hyvää päivänjatkoa"),
     weak_cues=("olen", "asiakas", "asiakkaan", "kollega", "naapuri", "naapurini", "hei", "moi", "hyvä", "kiittäen", "kiitos"),
+    phone_regions=("FI",),
     street=_STREET,
     postal_city=_POSTAL_CITY,
     months=("tammi", "helmi", "maalis", "huhti", "touko", "kesä", "heinä", "elo", "syys", "loka", "marras", "joulu"),

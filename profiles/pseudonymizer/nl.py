@@ -18,6 +18,7 @@ SPEC = LanguageSpec(
     titles=("meneer", "mevrouw", "dhr.", "mevr.", "heer", "juffrouw", "dr.", "mr.", "ir.", "drs."),
     signoffs=("met vriendelijke groet", "met vriendelijke groeten", "vriendelijke groet", "vriendelijke groeten", "groeten", "groet", "hartelijke groet", "mvg", "m.v.g.", "alvast bedankt"),
     weak_cues=("ik ben", "klant", "collega", "buurman", "buurvrouw", "hallo", "hoi", "namens", "bedankt", "dank u wel"),
+    phone_regions=("NL", "BE"),
     street=_STREET,
     postal_city=_POSTAL_CITY,
     months=("jan", "feb", "maart", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),

@@ -17,6 +17,7 @@ SPEC = LanguageSpec(
     titles=("pan", "pani", "p.", "dr", "mgr", "inż.", "prof."),
     signoffs=("pozdrawiam", "pozdrawiam serdecznie", "serdecznie pozdrawiam", "z poważaniem", "z wyrazami szacunku", "łączę pozdrowienia", "pozdrowienia"),
     weak_cues=("jestem", "klient", "klientka", "klienta", "od", "kolega", "koleżanka", "sąsiad", "sąsiadka", "sąsiada", "sąsiadki", "u", "dla", "z", "kontakt", "dzień dobry", "witam", "dziękuję", "dzięki"),
+    phone_regions=("PL",),
     street=_STREET,
     postal_city=_POSTAL_CITY,
     months=("stycz", "lut", "mar", "kwie", "maj", "maja", "czerw", "lip", "sierp", "wrze", "paźdz", "pazdz",

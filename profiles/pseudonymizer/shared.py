@@ -58,6 +58,8 @@ __all__ = [
 ]
 
 PHONE_REGIONS: tuple[str, ...] = ("GB", "DE", "NL", "PL", "FI", "SE", "US")
+# Countries whose national numbers have no trunk prefix "0" (a bare "601234567" is a Polish mobile).
+_NO_TRUNK = frozenset({"PL", "US", "CA", "ES", "IT", "PT", "DK", "NO", "GR", "LU"})
 
 #: Cheap pre-filters (also used by :mod:`profiles.identifiers`). Case-insensitive: "pl61 1090 ..." counts.
 IBAN_HINT = re.compile(r"[A-Za-z]{2}\s?\d{2}")
@@ -120,6 +122,8 @@ def find_phones(text: str, regions: Sequence[str], covered: Sequence[tuple[int, 
         offset = cand.start()
         if sum(map(str.isdigit, snippet)) < 7 or any(s <= offset and cand.end() <= e for s, e in covered):
             continue
+        if snippet.isdigit() and snippet[0] != "0" and not _NO_TRUNK.intersection(regions[:1]):
+            continue  # a bare run of digits without the trunk "0" is an order or reference number
         full = len(snippet.rstrip(" \t().-/"))
         found: list[tuple[int, int]] = []
         for region in regions:

@@ -18,6 +18,7 @@ SPEC = LanguageSpec(
     titles=("herr", "fru", "fröken", "dr", "hr"),
     signoffs=("hälsningar", "med vänliga hälsningar", "vänliga hälsningar", "mvh", "bästa hälsningar", "hälsning", "allt gott"),
     weak_cues=("jag är", "kund", "kunden", "kollega", "granne", "grannen", "hej", "hejsan", "tack", "tack på förhand", "vänligen"),
+    phone_regions=("SE",),
     street=_STREET,
     postal_city=_POSTAL_CITY,
     months=("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
