@@ -95,11 +95,11 @@ _CARD_CANDIDATE = re.compile(r"(?<![\d\w])\d(?:[ \-]?\d){11,18}(?![\d\w])")
 
 def find_cards(text: str) -> list[_Span]:
     """Payment cards: 12-19 digits (single spaces or dashes between), Luhn-valid, issuer digit 2-6 (or the
-    JCB 1800 / 2131 ranges)."""
+    JCB 1800 / 2131 and the old Maestro 0604 ranges)."""
     out = []
     for m in _CARD_CANDIDATE.finditer(text):
         digits = re.sub(r"\D", "", m.group())
-        if (digits[0] in "23456" or digits.startswith(("1800", "2131"))) and luhn.is_valid(digits):
+        if (digits[0] in "23456" or digits.startswith(("1800", "2131", "0604"))) and luhn.is_valid(digits):
             out.append(_Span(m.start(), m.end(), "CREDIT_CARD", digits, _SCORE_CHECKED, _TIER_PATTERN))
     return out
 

@@ -279,3 +279,17 @@ def test_general_text_entities_per_language(pz: Pseudonymizer, lang: str) -> Non
     out = pz.pseudonymize(text).text
     assert _types(out) == expected, out
     assert not re.search(r"\d{3}", out), out  # no house number, postal code or birth year left
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("sv", "Ordernummer 123456789, ring 070-123 45 67."),
+        ("en", "Order number 123456789, call 07911 123456."),
+        ("fi", "Tilausnumero 123456789, soita 040 1234567."),
+    ],
+)
+def test_a_bare_reference_number_is_not_a_phone(pz: Pseudonymizer, lang: str, text: str) -> None:
+    out = pz.pseudonymize(text, language=lang).text
+    assert "123456789" in out
+    assert _types(out) == ["PHONE"], out
