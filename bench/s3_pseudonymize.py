@@ -36,7 +36,7 @@ STOCK_ENTITIES = ["PERSON", "LOCATION", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_C
 SERVICE_TYPE_MAP = {"EMAIL": "EMAIL_ADDRESS", "PHONE": "PHONE_NUMBER", "ADDRESS": "STREET_ADDRESS",
                     "IBAN": "IBAN_CODE", "IP": "IP_ADDRESS", "PERSON": "PERSON", "LOCATION": "LOCATION",
                     "CREDIT_CARD": "CREDIT_CARD", "URL": "URL", "NATIONAL_ID": "NATIONAL_ID",
-                    "IDENTIFIER": "IDENTIFIER"}
+                    "IDENTIFIER": "IDENTIFIER", "DATE_OF_BIRTH": "DATE_OF_BIRTH", "AGE": "AGE"}
 STOCK_TYPE_MAP = {"UK_NHS": "NATIONAL_ID", "US_SSN": "NATIONAL_ID"}
 COMPATIBLE = {"LOCATION": {"LOCATION", "STREET_ADDRESS"}, "STREET_ADDRESS": {"STREET_ADDRESS", "LOCATION"}}
 GOLD_TYPES = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "LOCATION", "STREET_ADDRESS", "IBAN_CODE",
@@ -317,6 +317,10 @@ def run(ctx: SectionContext) -> SectionResult:
     res.notes.append(f"ratio of process CPU time (same runs): {cpu_ratio:.2f}x; service "
                      f"{res.metrics['service_cpu_ms_per_text']['median']:.2f} ms/text, stock "
                      f"{res.metrics['stock_cpu_ms_per_text']['median']:.2f} ms/text")
+    with step(res, "multilingual corpus (issue 18)"):
+        from .s3_multilingual import run_multilingual
+
+        run_multilingual(res, ctx, pseudonymizer, known_cls, analyzer)
     res.notes.append("recall = every letter/digit of a gold entity replaced; precision = detected span overlaps "
                      "a gold entity; stock uses Presidio's default threshold 0 (row 'stock @0.5' re-filters "
                      "the same run at the service's threshold)")

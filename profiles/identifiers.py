@@ -26,7 +26,9 @@ import phonenumbers
 from presidio_analyzer import EntityRecognizer
 from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, IbanRecognizer
 
-from .pseudonymizer import _CC_HINT, _IBAN_HINT, _harden_presidio_logging
+from .pseudonymizer.shared import CARD_HINT as _CC_HINT
+from .pseudonymizer.shared import IBAN_HINT as _IBAN_HINT
+from .pseudonymizer.shared import harden_presidio_logging as _harden_presidio_logging
 
 __all__ = ["DIRECT_IDENTIFIER_NAMES", "identifier_kind", "is_direct_identifier_name"]
 

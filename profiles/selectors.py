@@ -354,7 +354,9 @@ def known_identifiers_from_fields(fields: dict[str, str], external_ids: list[str
     return KnownIdentifiers(
         names=tuple(v for v in [fields.get("name")] if v),
         emails=tuple(v for v in [fields.get("email")] if v),
-        phones=tuple(v for v in [fields.get("phone")] if v),
+        # Every phone the profile holds, whatever its validity: the matcher needs only its digits.
+        phones=tuple(dict.fromkeys(v for f, v in fields.items()
+                                   if v and (f == "phone" or any(t in f for t in ("phone", "mobile", "tel"))))),
         addresses=tuple(v for v in [fields.get("address")] if v),
         other=tuple(dict.fromkeys(other)),
     )

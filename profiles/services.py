@@ -1418,8 +1418,10 @@ def free_text_scrub(*, text: str, customer_id: UUID | None = None) -> str:
     return get_pseudonymizer().pseudonymize(text, known=known).text
 
 
-def _pseudonymize(items: list[_Prepared], keys: dict[UUID, DataKey]) -> _TextContext:
+def _pseudonymize(items: list[_Prepared], keys: dict[UUID, DataKey], *, store_language: bool = False
+                 ) -> _TextContext:
     """One Presidio batch call for all texts; states, fields and source ids read with one query each."""
+    from .language import SUPPORTED_LANGUAGES
     from .pseudonymizer import get_pseudonymizer
 
     with_text = [p for p in items if p.text]
@@ -1435,11 +1437,26 @@ def _pseudonymize(items: list[_Prepared], keys: dict[UUID, DataKey]) -> _TextCon
             stored.add(row.customer_id)
     before = {cid: json.dumps(state, sort_keys=True) for cid, state in states.items()}
     known = _known_identifiers(ids, keys)
-    results = get_pseudonymizer().pseudonymize_batch(
+    # Language first (issue 18): each text's language, the customer's country as the prior and as the
+    # default phone region; stored with the text where the model has a ``language`` field (tickets).
+    pseudonymizer = get_pseudonymizer()
+    countries = dict(Customer.objects.filter(id__in=ids).values_list("id", "country"))
+    locales = [countries.get(p.customer_id) or None for p in with_text]
+    # A language the ticket's mood hook already detected (same detector, customer's language as prior) is
+    # reused: one detection per text, and the stored language, mood and recognizers agree.
+    languages = [p.values.get("language") if p.values.get("language") in SUPPORTED_LANGUAGES
+                 else pseudonymizer.detect_language(p.text or "", locale=loc)
+                 for p, loc in zip(with_text, locales, strict=True)]
+    results = pseudonymizer.pseudonymize_batch(
         [p.text or "" for p in with_text],
         known=[known[p.customer_id] for p in with_text],
         placeholder_states=[states[p.customer_id] for p in with_text],
+        language=languages,
+        locale=locales,
     )
+    if store_language:
+        for p, lang in zip(with_text, languages, strict=True):
+            p.values["language"] = lang
     texts = {p.index: r.text for p, r in zip(with_text, results, strict=True)}
     return _TextContext(texts, states, before, stored)
 
@@ -1644,7 +1661,9 @@ def facts_ingest_batch(*, kind: str, records: Sequence[dict[str, Any]], actor: s
         from .mood import tickets_mood_apply
 
         tickets_mood_apply(prepared, keys)
-    ctx = _pseudonymize(prepared, keys) if spec.text_field else _TextContext({}, {}, {}, set())
+    store_language = any(f.name == "language" for f in spec.model._meta.concrete_fields)
+    ctx = (_pseudonymize(prepared, keys, store_language=store_language) if spec.text_field
+           else _TextContext({}, {}, {}, set()))
     try:
         with transaction.atomic():
             written, touched = _write_facts_bulk(kind, spec, prepared, ctx.texts, keys)

@@ -1,0 +1,60 @@
+"""Pseudonymization of free text (support tickets, notes) in the customers' own languages.
+
+Every personal entity is replaced by a typed placeholder that is stable within one customer
+(``<PERSON_1>``, ``<EMAIL_2>``, ...). Language first: each text's language is given or detected offline
+(the customer's locale as a prior), and that language's recognizer set runs:
+
+* the customer's own known identifiers (:mod:`.known`): names in any inflection, e-mails (also spelled
+  out), phones whatever their validity, addresses, IBAN and every other held identifier, in any case and
+  with any separators; these always win;
+* checked numbers and identifiers shared by all languages (:mod:`.shared`): IBAN (stdnum), cards (Luhn),
+  phones (phonenumbers, the customer's country first), national ids with checksums (stdnum), e-mail, IP, URL;
+* the language's own module (:mod:`.en`, :mod:`.pl`, :mod:`.fi`, :mod:`.nl`, :mod:`.sv`, :mod:`.de`):
+  names (gazetteers, cues, capitalisation), streets with house numbers and postal codes, dates of birth,
+  ages; English text alone also goes through the spaCy NER.
+
+Adding a language: one module defining ``SPEC = LanguageSpec(...)`` and one line in :mod:`.registry`.
+
+Privacy notes: nothing is downloaded at run time (see :mod:`profiles.offline_nlp`); no raw value is logged,
+raised or stored in ``placeholder_state`` (keys are HMAC-SHA256 digests under a per-state random salt).
+Pure Python: no Django imports.
+"""
+
+from __future__ import annotations
+
+from .base import LanguageSpec
+from .engine import Pseudonymizer, get_pseudonymizer, phone_regions
+from .known import (
+    _GIVEN_NAME_PARTICLES,
+    _NAME_PARTICLES,
+    KnownIdentifiers,
+    _address_subparts,
+    _build_known_matcher,
+    _match_known,
+)
+from .registry import LANGUAGES
+from .shared import CARD_HINT, IBAN_HINT, PHONE_REGIONS, harden_presidio_logging
+from .spans import PseudonymizedText
+from .text import _FOLD_TABLE, _NON_DIGIT, _NON_WORD, _fold, _fold_with_offsets, _normalize, _text_key
+
+# Former private names of the single-module pseudonymizer, kept for callers that imported them.
+_IBAN_HINT = IBAN_HINT
+_CC_HINT = CARD_HINT
+_harden_presidio_logging = harden_presidio_logging
+
+__all__ = [
+    "CARD_HINT",
+    "IBAN_HINT",
+    "LANGUAGES",
+    "PHONE_REGIONS",
+    "KnownIdentifiers",
+    "LanguageSpec",
+    "PseudonymizedText",
+    "Pseudonymizer",
+    "get_pseudonymizer",
+    "harden_presidio_logging",
+    "phone_regions",
+]
+_REEXPORTED_PRIVATE = (_GIVEN_NAME_PARTICLES, _NAME_PARTICLES, _address_subparts, _build_known_matcher,
+                       _match_known, _FOLD_TABLE, _NON_DIGIT, _NON_WORD, _fold, _fold_with_offsets, _normalize,
+                       _text_key)
