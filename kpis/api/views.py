@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,9 +17,9 @@ class KpiView(APIView):
     required_scopes = {"GET": "kpis:read"}
 
     @extend_schema(
-        parameters=[OpenApiParameter("from", str, description="First month (YYYY-MM-DD, any day of it)"),
-                    OpenApiParameter("to", str, description="Last month (YYYY-MM-DD, any day of it)"),
-                    OpenApiParameter("tier", str)],
+        parameters=[OpenApiParameter("from", OpenApiTypes.DATE, description="First month (YYYY-MM-DD, any day of it)"),
+                    OpenApiParameter("to", OpenApiTypes.DATE, description="Last month (YYYY-MM-DD, any day of it)"),
+                    OpenApiParameter("tier", str, enum=["VIP", "Premium", "Standard", "Basic"])],
         responses={200: s.KpiOutput,
                    400: OpenApiResponse(ErrorOutput, description="Invalid dates, from after to, or too long a range"),
                    401: OpenApiResponse(ErrorOutput, description="Missing or invalid token"),

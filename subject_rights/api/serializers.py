@@ -8,6 +8,9 @@ from rest_framework import serializers
 
 from subject_rights.models import RequestType
 
+#: Visible ASCII, 1-200 characters (the service refuses control characters).
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~][ -~]{0,199}$"
+
 
 class SubjectRequestInput(serializers.Serializer):
     openapi_exactly_one_of = [["customer"], ["email"], ["source", "external_id"]]
@@ -20,8 +23,8 @@ class SubjectRequestInput(serializers.Serializer):
                                   help_text="Looked up through the blind index; never stored or echoed.")
     source = serializers.CharField(required=False, max_length=16)  # type: ignore[assignment]
     external_id = serializers.CharField(required=False, max_length=200)
-    idempotency_key = serializers.CharField(required=False, max_length=200,
-                                            help_text="Or the Idempotency-Key header.")
+    idempotency_key = serializers.RegexField(IDEMPOTENCY_KEY_PATTERN, required=False, max_length=200,
+                                             help_text="Or the Idempotency-Key header (visible ASCII).")
     purpose = serializers.CharField(required=False, max_length=64, help_text="Restriction/objection scope.")
     decision_id = serializers.IntegerField(required=False, min_value=1, help_text="For a contest.")
     fields = serializers.DictField(  # type: ignore[assignment]

