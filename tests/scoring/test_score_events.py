@@ -124,8 +124,8 @@ def test_batch_rescore_records_events_for_changed_customers_with_one_insert_per_
             with CaptureQueriesContext(connection) as ctx:
                 services.rescore_chunk(run_id=run.id, customer_ids=chunk)
             inserts.append(sum(1 for q in ctx.captured_queries
-                               if q["sql"].lstrip().upper().startswith("INSERT")
-                               and OutboxEvent._meta.db_table in q["sql"]))
+                               if (q["sql"] or "").lstrip().upper().startswith("INSERT")  # COPY: no SQL text
+                               and OutboxEvent._meta.db_table in (q["sql"] or "")))
         run.refresh_from_db()
         return run, inserts
 
