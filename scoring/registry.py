@@ -24,6 +24,7 @@ logger = logging.getLogger("scoring.registry")
 
 _lock = threading.Lock()
 _models: dict[tuple[int, str], Any] = {}
+_load_lock = threading.Lock()  # serializes artifact deserialization (see load)
 _references: dict[tuple[int, str], tuple[float, Reference]] = {}
 _horizons: dict[int, int] = {}  # model version id -> CLV horizon in days (a version never changes)
 REFERENCE_TTL_S = 30.0
@@ -106,10 +107,17 @@ def load(ref: ModelRef) -> Any:
         logger.error("model artifact missing", extra={"event": "scoring.artifact_missing", "model_version": ref.version})
         raise ModelUnavailable()
     try:
-        if ref.kind == ModelVersion.Kind.CHURN_TABLE:
-            obj: Any = registry_io.load_classifier(bytes(data), ref.sha256)
-        else:
-            obj = registry_io.load_bundle(bytes(data), ref.sha256)
+        # One deserialization at a time per process: skops parses with ``ast``, which is not safe to run in
+        # several threads at once on CPython 3.11 (SystemError: AST constructor recursion depth mismatch, seen
+        # when 8 threads served the first scores of a new model together).
+        with _load_lock:
+            cached = _models.get(key)
+            if cached is not None:
+                return cached
+            if ref.kind == ModelVersion.Kind.CHURN_TABLE:
+                obj: Any = registry_io.load_classifier(bytes(data), ref.sha256)
+            else:
+                obj = registry_io.load_bundle(bytes(data), ref.sha256)
     except (registry_io.ArtifactTampered, registry_io.UntrustedArtifact):
         logger.error("model artifact refused", extra={"event": "scoring.artifact_refused", "model_version": ref.version})
         raise ModelUnavailable() from None
