@@ -26,7 +26,9 @@ from .customers import IngestResult, customer_ingest, customer_mark_fresh, custo
 from .erasure import customer_erase
 from .facts import (
     FACT_KINDS,
+    ONE_RECORD_ARGUMENTS,
     FactResult,
+    fact_ingest,
     facts_ingest_batch,
     interaction_ingest,
     note_ingest,
@@ -46,6 +48,8 @@ __all__ = [
     "DEFAULT_RETENTION_DAYS",
     "FACT_KINDS",
     "FactResult",
+    "ONE_RECORD_ARGUMENTS",
+    "fact_ingest",
     "INGEST_KINDS",
     "IdentifierInUse",
     "IngestResult",

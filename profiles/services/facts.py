@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -490,105 +488,59 @@ def _ingest_one(kind: str, record: dict[str, Any], actor: str) -> FactResult:
     return result
 
 
-def _customer_ref(customer_id: UUID | None, customer_external_id: str | None, customer_source: str | None,
-                  customer_email: str | None) -> dict[str, Any]:
-    return {"customer_id": customer_id, "customer_external_id": customer_external_id,
-            "customer_source": customer_source, "customer_email": customer_email}
+# One-record ingestion: the arguments each kind takes (required ones, then the optional ones with their
+# defaults). Every kind also takes one customer reference: ``customer_id``, ``customer_external_id`` with
+# ``customer_source``, or ``customer_email``.
+_CUSTOMER_REF: dict[str, Any] = {"customer_id": None, "customer_external_id": None, "customer_source": None,
+                                 "customer_email": None}
+ONE_RECORD_ARGUMENTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "orders": (("source", "external_id", "ordered_at", "amount"),
+               {"currency": "EUR", "margin": None, "returned": False, "days_late": None, "category": "",
+                "kind": "order"}),
+    "interactions": (("source", "kind", "at"), {"count": 1, "external_id": None}),
+    "tickets": (("source", "external_id", "opened_at"),
+                {"closed_at": None, "first_response_at": None, "channel": "other", "escalated": False,
+                 "satisfaction": None, "category": "", "text": ""}),
+    "notes": (("source", "external_id", "at", "text"), {"kind": "note"}),
+    "reviews": (("source", "external_id", "at", "rating"), {"text": ""}),
+    "nps": (("source", "external_id", "at", "score"), {"comment": ""}),
+    "referrals": (("source", "external_id", "at"), {"converted": False}),
+}
 
 
 @transaction.atomic
-def order_ingest(
-    *, source: str, external_id: str, ordered_at: datetime, amount: Decimal | str | int, actor: str,
-    currency: str = "EUR", margin: Decimal | str | None = None, returned: bool = False, days_late: int | None = None,
-    category: str = "", kind: str = "order", customer_id: UUID | None = None,
-    customer_external_id: str | None = None, customer_source: str | None = None, customer_email: str | None = None,
-) -> FactResult:
-    """Upsert one order or invoice (by ``(source, external_id)``)."""
-    return _ingest_one("orders", {
-        "source": source, "external_id": external_id, "ordered_at": ordered_at, "amount": amount,
-        "currency": currency, "margin": margin, "returned": returned, "days_late": days_late,
-        "category": category, "kind": kind,
-        **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
-    }, actor)
+def fact_ingest(*, fact: str, actor: str, **arguments: Any) -> FactResult:
+    """Upsert one fact of kind ``fact`` (a key of ``ONE_RECORD_ARGUMENTS``) by ``(source, external_id)``
+    (interactions without ``external_id``: by customer, kind and time). Free text is pseudonymized before
+    storage. A rejected record raises ``RecordInvalid`` naming the field; nothing is written."""
+    required, optional = ONE_RECORD_ARGUMENTS[fact]
+    missing = [name for name in required if name not in arguments]
+    unknown = sorted(set(arguments) - set(required) - optional.keys() - _CUSTOMER_REF.keys())
+    if missing or unknown:
+        raise TypeError(f"{fact}: missing arguments {missing}, unexpected arguments {unknown}")
+    return _ingest_one(fact, {**optional, **_CUSTOMER_REF, **arguments}, actor)
 
 
-@transaction.atomic
-def interaction_ingest(
-    *, source: str, kind: str, at: datetime, actor: str, count: int = 1, external_id: str | None = None,
-    customer_id: UUID | None = None, customer_external_id: str | None = None, customer_source: str | None = None,
-    customer_email: str | None = None,
-) -> FactResult:
-    """Upsert one interaction; without ``external_id`` the key is (customer, kind, at)."""
-    return _ingest_one("interactions", {
-        "source": source, "kind": kind, "at": at, "count": count, "external_id": external_id,
-        **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
-    }, actor)
+def _one_record(name: str, fact: str, doc: str) -> Callable[..., FactResult]:
+    def ingest(**arguments: Any) -> FactResult:
+        return fact_ingest(fact=fact, **arguments)
+
+    ingest.__name__ = ingest.__qualname__ = name
+    ingest.__doc__ = f"{doc} Same as ``fact_ingest(fact={fact!r}, ...)``."
+    return ingest
 
 
-@transaction.atomic
-def ticket_ingest(
-    *, source: str, external_id: str, opened_at: datetime, actor: str, text: str = "",
-    closed_at: datetime | None = None, channel: str = "other", escalated: bool = False,
-    satisfaction: int | None = None, category: str = "", customer_id: UUID | None = None,
-    customer_external_id: str | None = None, customer_source: str | None = None, customer_email: str | None = None,
-    first_response_at: datetime | None = None,
-) -> FactResult:
-    """Upsert one support ticket; its text is pseudonymized before storage."""
-    return _ingest_one("tickets", {
-        "source": source, "external_id": external_id, "opened_at": opened_at, "closed_at": closed_at,
-        "first_response_at": first_response_at,
-        "channel": channel, "escalated": escalated, "satisfaction": satisfaction, "category": category,
-        "text": text, **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
-    }, actor)
-
-
-@transaction.atomic
-def note_ingest(
-    *, source: str, external_id: str, at: datetime, text: str, actor: str, kind: str = "note",
-    customer_id: UUID | None = None, customer_external_id: str | None = None, customer_source: str | None = None,
-    customer_email: str | None = None,
-) -> FactResult:
-    """Upsert one note or call transcript; its text is pseudonymized before storage."""
-    return _ingest_one("notes", {
-        "source": source, "external_id": external_id, "at": at, "text": text, "kind": kind,
-        **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
-    }, actor)
-
-
-@transaction.atomic
-def review_ingest(
-    *, source: str, external_id: str, at: datetime, rating: int, actor: str, text: str = "",
-    customer_id: UUID | None = None, customer_external_id: str | None = None, customer_source: str | None = None,
-    customer_email: str | None = None,
-) -> FactResult:
-    """Upsert one review (rating 1-5); its text is pseudonymized before storage."""
-    return _ingest_one("reviews", {
-        "source": source, "external_id": external_id, "at": at, "rating": rating, "text": text,
-        **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
-    }, actor)
-
-
-@transaction.atomic
-def nps_ingest(
-    *, source: str, external_id: str, at: datetime, score: int, actor: str, comment: str = "",
-    customer_id: UUID | None = None, customer_external_id: str | None = None, customer_source: str | None = None,
-    customer_email: str | None = None,
-) -> FactResult:
-    """Upsert one NPS answer (score 0-10); its comment is pseudonymized before storage."""
-    return _ingest_one("nps", {
-        "source": source, "external_id": external_id, "at": at, "score": score, "comment": comment,
-        **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
-    }, actor)
-
-
-@transaction.atomic
-def referral_ingest(
-    *, source: str, external_id: str, at: datetime, actor: str, converted: bool = False,
-    customer_id: UUID | None = None, customer_external_id: str | None = None, customer_source: str | None = None,
-    customer_email: str | None = None,
-) -> FactResult:
-    """Upsert one referral made by the customer."""
-    return _ingest_one("referrals", {
-        "source": source, "external_id": external_id, "at": at, "converted": converted,
-        **_customer_ref(customer_id, customer_external_id, customer_source, customer_email),
-    }, actor)
+# The per-kind names callers use (keyword arguments only, as listed in ONE_RECORD_ARGUMENTS).
+order_ingest = _one_record("order_ingest", "orders", "Upsert one order or invoice (by ``(source, external_id)``).")
+interaction_ingest = _one_record(
+    "interaction_ingest", "interactions", "Upsert one interaction; without ``external_id`` the key is (customer, "
+    "kind, at).")
+ticket_ingest = _one_record(
+    "ticket_ingest", "tickets", "Upsert one support ticket; its text is pseudonymized before storage.")
+note_ingest = _one_record(
+    "note_ingest", "notes", "Upsert one note or call transcript; its text is pseudonymized before storage.")
+review_ingest = _one_record(
+    "review_ingest", "reviews", "Upsert one review (rating 1-5); its text is pseudonymized before storage.")
+nps_ingest = _one_record(
+    "nps_ingest", "nps", "Upsert one NPS answer (score 0-10); its comment is pseudonymized before storage.")
+referral_ingest = _one_record("referral_ingest", "referrals", "Upsert one referral made by the customer.")
