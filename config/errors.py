@@ -138,6 +138,11 @@ _FIELD_MESSAGES = {
 }
 
 
+def field_message(code: str) -> str:
+    """The fixed, value-free message for a field error ``code``."""
+    return _FIELD_MESSAGES.get(code, "Invalid value.")
+
+
 def _field_errors(detail: Any) -> Any:
     """Keep the structure and codes of a DRF ValidationError, replace messages with fixed text."""
     if isinstance(detail, dict):

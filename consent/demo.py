@@ -25,7 +25,7 @@ import math
 import random
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +35,7 @@ import phonenumbers
 from django.db import transaction
 from django.utils import timezone
 
+from config.chunking import chunked
 from consent.demo_texts import REVIEW_TEXTS, TICKET_CATEGORIES, TICKET_TEXTS
 
 ACTOR = "job:demo_seed"
@@ -464,11 +465,6 @@ class LoadSummary:
     elapsed_s: float = 0.0
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _at(now: datetime, days_ago: float) -> datetime:
     return now - timedelta(days=days_ago)
 
@@ -482,7 +478,7 @@ def load_plan(plan: DemoPlan, *, now: datetime | None = None, chunk_size: int = 
     now = now or timezone.now()
     started = time.monotonic()
     summary = LoadSummary()
-    for chunk in _chunks(plan.customers, chunk_size):
+    for chunk in chunked(plan.customers, chunk_size):
         with transaction.atomic():
             ids: dict[int, UUID] = {}
             results = profiles_services.customer_ingest_batch(

@@ -34,8 +34,10 @@ from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
 
 from config.blind_index import blind_index
+from config.chunking import chunked
 from config.compiled_queries import CompiledQuery
 from config.errors import NotFound, ValidationFailed
+from config.uuids import as_uuid
 from consent.models import (
     ConsentEvent,
     ConsentNotice,
@@ -175,17 +177,10 @@ def _absent_codes_bulk(customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str
 
 
 def _as_uuid(value: Any) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
     try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError) as exc:
+        return as_uuid(value)
+    except ValueError as exc:
         raise ValidationFailed("Invalid customer id.") from exc
-
-
-def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def bulk_chunk_size() -> int:
@@ -615,7 +610,7 @@ def processing_gate_bulk(
     pid = purpose_id_for(purpose)
     ids = list(dict.fromkeys(_as_uuid(c) for c in customer_ids))
     result: dict[uuid.UUID, GateDecision] = {}
-    for chunk in _chunks(ids, bulk_chunk_size()):
+    for chunk in chunked(ids, bulk_chunk_size()):
         result.update(_gate_chunk(customer_ids=list(chunk), purpose_id=pid, at=at))
     return result
 
@@ -630,7 +625,7 @@ def processing_gates_bulk(
     pids = {purpose: purpose_id_for(purpose) for purpose in dict.fromkeys(purposes)}
     ids = list(dict.fromkeys(_as_uuid(c) for c in customer_ids))
     result: dict[str, dict[uuid.UUID, GateDecision]] = {purpose: {} for purpose in pids}
-    for chunk in _chunks(ids, bulk_chunk_size()):
+    for chunk in chunked(ids, bulk_chunk_size()):
         by_pid = _gate_chunk_now(customer_ids=list(chunk), purpose_ids=list(pids.values()))
         for purpose, pid in pids.items():
             result[purpose].update(by_pid[pid])

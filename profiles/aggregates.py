@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from django.db.models import Count, Exists, F, Lookup, Max, Min, OuterRef, Q, Sum
 
+from config.uuids import as_uuid
 from profiles.models import Customer, Interaction, NpsAnswer, Order, Referral, Review, Ticket
 
 WINDOW_DAYS = 90
@@ -71,11 +72,7 @@ class _InArray(Lookup):
 def ids_in(column: str, ids: Sequence[uuid.UUID]) -> Lookup:
     """A filter expression: ``column`` is one of ``ids`` (UUIDs), e.g.
     ``Order.objects.filter(ids_in("customer_id", ids))``. Set-based reads of a whole chunk use it."""
-    return _InArray(F(column), [_as_uuid(c) for c in ids])
-
-
-def _as_uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    return _InArray(F(column), [as_uuid(c) for c in ids])
 
 
 def _num(value: Any) -> float:
@@ -98,7 +95,7 @@ def is_special_category(name: str) -> bool:
 
 def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime) -> dict[str, np.ndarray]:
     """Every feature column for ``customer_ids`` as of ``as_of`` (arrays aligned with the input order)."""
-    ids = [_as_uuid(c) for c in customer_ids]
+    ids = [as_uuid(c) for c in customer_ids]
     n = len(ids)
     pos = {cid: i for i, cid in enumerate(ids)}
     recent_from = as_of - timedelta(days=WINDOW_DAYS)
@@ -143,7 +140,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     n90, rev90, revprev, n_ret, n_late, late_sum = zeros(), zeros(), zeros(), zeros(), zeros(), zeros()
     categories = zeros()
     for r in order_rows:
-        i = pos[_as_uuid(r["customer_id"])]
+        i = pos[as_uuid(r["customer_id"])]
         freq[i] = r["n"]
         revenue[i] = _num(r["revenue"])
         margin[i] = _num(r["margin"])
@@ -177,7 +174,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     sent_avg, sent_trend, sent_n90 = zeros(), zeros(), zeros()
     satisfaction = np.full(n, np.nan)
     for t in ticket_rows:
-        i = pos[_as_uuid(t["customer_id"])]
+        i = pos[as_uuid(t["customer_id"])]
         tickets[i] = t["n"]
         tickets90[i] = t["n_recent"]
         escalations[i] = t["escalations"]
@@ -199,7 +196,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     )
     interaction_cols = {name: zeros() for name in _INTERACTION_FEATURES}
     for it in interaction_rows:
-        i = pos[_as_uuid(it["customer_id"])]
+        i = pos[as_uuid(it["customer_id"])]
         for name in _INTERACTION_FEATURES:
             interaction_cols[name][i] = _num(it[name])  # type: ignore[literal-required]
         see(i, it["first"])
@@ -213,7 +210,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     )
     reviews, rating = zeros(), np.full(n, np.nan)
     for rv in review_rows:
-        i = pos[_as_uuid(rv["customer_id"])]
+        i = pos[as_uuid(rv["customer_id"])]
         reviews[i] = rv["n"]
         rating[i] = _num(rv["rating_sum"]) / rv["n"]
         see(i, rv["first"])
@@ -226,7 +223,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     )
     referrals = zeros()
     for rf in referral_rows:
-        i = pos[_as_uuid(rf["customer_id"])]
+        i = pos[as_uuid(rf["customer_id"])]
         referrals[i] = rf["n"]
         see(i, rf["first"])
 
@@ -238,7 +235,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         .order_by("customer_id", "at", "id")
         .values_list("customer_id", "at", "score")
     ):
-        i = pos[_as_uuid(cid)]
+        i = pos[as_uuid(cid)]
         nps_last[i] = float(score)
         nps_first.setdefault(i, at)
     for i, at in nps_first.items():
@@ -249,7 +246,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     for cid, created_at, attributes, declared in Customer.objects.filter(ids_in("id", ids)).values_list(
         "id", "created_at", "attributes", "feature_attributes"
     ):
-        i = pos[_as_uuid(cid)]
+        i = pos[as_uuid(cid)]
         see(i, created_at)
         attributes = attributes or {}
         for name in declared or []:
@@ -353,14 +350,14 @@ def customer_attribute_table(
     With ``names`` given (e.g. a label column plus the features of a table-trained model), those
     attributes are read whether declared or not; special-category names are never returned.
     """
-    ids = [_as_uuid(c) for c in customer_ids]
+    ids = [as_uuid(c) for c in customer_ids]
     pos = {cid: i for i, cid in enumerate(ids)}
     wanted = None if names is None else [str(x) for x in names]
     table: dict[str, list[Any]] = {name: [None] * len(ids) for name in wanted or []}
     for cid, attributes, declared in Customer.objects.filter(id__in=ids).values_list(
         "id", "attributes", "feature_attributes"
     ):
-        i = pos[_as_uuid(cid)]
+        i = pos[as_uuid(cid)]
         attributes = attributes or {}
         for name in wanted if wanted is not None else [str(x) for x in declared or []]:
             if name in attributes:
@@ -372,7 +369,7 @@ def declared_feature_attributes(*, customer_ids: Sequence[uuid.UUID | str] | Non
     """Names declared as features by any customer import (sorted), special categories excluded."""
     qs = Customer.objects.exclude(feature_attributes=[])
     if customer_ids is not None:
-        qs = qs.filter(id__in=[_as_uuid(c) for c in customer_ids])
+        qs = qs.filter(id__in=[as_uuid(c) for c in customer_ids])
     names: set[str] = set()
     for declared in qs.values_list("feature_attributes", flat=True).distinct():
         names.update(str(x) for x in declared or [])
@@ -386,7 +383,7 @@ def window_outcomes(
     ``scoring.ml.features.window_outcomes``: net revenue and orders, referrals, an NPS answer >= 9, a review
     rating >= 4, a kept order in a category the customer had not ordered from before. Five set-based
     queries."""
-    ids = [_as_uuid(c) for c in customer_ids]
+    ids = [as_uuid(c) for c in customer_ids]
     n = len(ids)
     pos = {cid: i for i, cid in enumerate(ids)}
     revenue, orders, referrals = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -397,24 +394,24 @@ def window_outcomes(
         .annotate(n=Count("id"), revenue=Sum("amount", filter=Q(returned=False)))
         .order_by()
     ):
-        i = pos[_as_uuid(r["customer_id"])]
+        i = pos[as_uuid(r["customer_id"])]
         orders[i] = r["n"]
         revenue[i] = _num(r["revenue"])
     for cid, count in (
         Referral.objects.filter(customer_id__in=ids, at__gt=start, at__lte=end)
         .values("customer_id").annotate(n=Count("id")).order_by().values_list("customer_id", "n")
     ):
-        referrals[pos[_as_uuid(cid)]] = count
+        referrals[pos[as_uuid(cid)]] = count
     for cid in (
         NpsAnswer.objects.filter(customer_id__in=ids, at__gt=start, at__lte=end, score__gte=9)
         .values_list("customer_id", flat=True).distinct()
     ):
-        promoter[pos[_as_uuid(cid)]] = True
+        promoter[pos[as_uuid(cid)]] = True
     for cid in (
         Review.objects.filter(customer_id__in=ids, at__gt=start, at__lte=end, rating__gte=4)
         .values_list("customer_id", flat=True).distinct()
     ):
-        good_review[pos[_as_uuid(cid)]] = True
+        good_review[pos[as_uuid(cid)]] = True
     new_category = np.zeros(n, dtype=bool)
     tried_before = Order.objects.filter(customer_id=OuterRef("customer_id"), category=OuterRef("category"),
                                         ordered_at__lte=start)
@@ -423,7 +420,7 @@ def window_outcomes(
         .exclude(category="").filter(~Exists(tried_before))
         .values_list("customer_id", flat=True).distinct().order_by()
     ):
-        new_category[pos[_as_uuid(cid)]] = True
+        new_category[pos[as_uuid(cid)]] = True
     return {"revenue": revenue, "orders": orders, "referrals": referrals, "promoter": promoter,
             "good_review": good_review, "advocacy": (referrals > 0) | promoter | good_review,
             "new_category": new_category}
@@ -437,7 +434,7 @@ def fact_time_range(*, customer_ids: Sequence[uuid.UUID | str] | None = None) ->
                           (NpsAnswer, "at"), (Referral, "at")):
         qs = model.objects.all()
         if customer_ids is not None:
-            qs = qs.filter(customer_id__in=[_as_uuid(c) for c in customer_ids])
+            qs = qs.filter(customer_id__in=[as_uuid(c) for c in customer_ids])
         agg = qs.aggregate(lo=Min(column), hi=Max(column))
         if agg["lo"] is not None:
             lows.append(agg["lo"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.errors import _FIELD_MESSAGES, Conflict, ValidationFailed
+from config.errors import Conflict, ValidationFailed, field_message
 
 
 class RecordInvalid(ValidationFailed):
@@ -13,7 +13,7 @@ class RecordInvalid(ValidationFailed):
         self.field_code = code
         super().__init__(
             "The record is invalid.",
-            extra={"errors": {field: [{"code": code, "message": _FIELD_MESSAGES.get(code, "Invalid value.")}]}},
+            extra={"errors": {field: [{"code": code, "message": field_message(code)}]}},
         )
 
 

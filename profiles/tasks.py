@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from uuid import UUID
 
 from celery import shared_task
 from django.db import OperationalError
-from django.utils import timezone
 
 logger = logging.getLogger("profiles.tasks")
 
@@ -32,15 +30,10 @@ def import_chunk(import_id: str, chunk_no: int) -> None:
 def purge_expired() -> dict[str, int]:
     """Nightly retention purge: delete facts older than their category's retention, in bounded batches;
     drop encrypted import chunks of jobs abandoned for more than two days."""
-    from .models import ImportChunk, ImportJob
-    from .services import retention_purge
+    from .services import imports_abandoned_purge, retention_purge
 
     counts = retention_purge()
-    stale = timezone.now() - timedelta(days=2)
-    abandoned, _ = ImportChunk.objects.filter(job__created_at__lt=stale).delete()
-    ImportJob.objects.filter(created_at__lt=stale, status=ImportJob.Status.RUNNING).update(
-        status=ImportJob.Status.FAILED, finished_at=timezone.now()
-    )
+    abandoned = imports_abandoned_purge()
     for target, count in counts.items():
         logger.info("retention purge", extra={"kind": target, "count": count})
     logger.info("retention purge", extra={"kind": "import_chunks", "count": abandoned})

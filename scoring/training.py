@@ -385,7 +385,7 @@ def _governance_card(bundle: TrainedBundle, current: np.ndarray, ids: Sequence[U
 def _label_counts(bundle: TrainedBundle, snapshots: Sequence[Snapshot], outcomes: Outcomes) -> dict[str, Any]:
     """Label rows of the final training cutoffs per classifier: explicit (an outcome reported through the API
     overrode or supplied the label, at the most recent cutoff) or derived from the history."""
-    from scoring.ml.models import _labels
+    from scoring.ml.models import classifier_labels
 
     window = bundle.model_card.get("data_window") or {}
     final = [int(c) for c in window.get("final_training_cutoffs") or []]
@@ -399,7 +399,7 @@ def _label_counts(bundle: TrainedBundle, snapshots: Sequence[Snapshot], outcomes
         n = len(snap.X)
         given = {"churn": outcomes.churn(n) >= 0, "upsell": outcomes.upsell(n) >= 0,
                  "advocacy": outcomes.advocacy(n) >= 0} if snap.cutoff == final[0] else None
-        labels = _labels(snap, names, cfg, h, outcomes if given is not None else None)
+        labels = classifier_labels(snap, names, cfg, h, outcomes if given is not None else None)
         for key, (mask, _) in labels.items():
             explicit = int(np.sum(mask & given[key])) if given is not None else 0
             by_kind[key]["explicit"] += explicit

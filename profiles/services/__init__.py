@@ -39,7 +39,13 @@ from .facts import (
     ticket_ingest,
 )
 from .free_text import free_text_scrub
-from .retention import DEFAULT_RETENTION_DAYS, RETENTION_TARGETS, retention_days, retention_purge
+from .retention import (
+    DEFAULT_RETENTION_DAYS,
+    RETENTION_TARGETS,
+    imports_abandoned_purge,
+    retention_days,
+    retention_purge,
+)
 from .validation import MAX_EXTERNAL_ID_LENGTH, MAX_FREE_TEXT, MAX_VALUE_LENGTH, STRONG_KINDS
 
 __all__ = [
@@ -70,6 +76,7 @@ __all__ = [
     "customer_seal_many",
     "facts_ingest_batch",
     "free_text_scrub",
+    "imports_abandoned_purge",
     "ingest_batch",
     "interaction_ingest",
     "keys_rotate",

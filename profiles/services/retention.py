@@ -10,6 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import (
+    ImportChunk,
+    ImportJob,
     Interaction,
     Note,
     NpsAnswer,
@@ -76,3 +78,18 @@ def retention_purge(*, now: datetime | None = None, batch_size: int = 1000, max_
                 break
         counts[target] = total
     return counts
+
+
+ABANDONED_IMPORT_DAYS = 2
+
+
+@transaction.atomic
+def imports_abandoned_purge() -> int:
+    """Drop the encrypted chunks of CSV imports started more than ``ABANDONED_IMPORT_DAYS`` ago, and mark
+    such jobs still running as failed. Returns the number of rows deleted."""
+    stale = timezone.now() - timedelta(days=ABANDONED_IMPORT_DAYS)
+    abandoned, _ = ImportChunk.objects.filter(job__created_at__lt=stale).delete()
+    ImportJob.objects.filter(created_at__lt=stale, status=ImportJob.Status.RUNNING).update(
+        status=ImportJob.Status.FAILED, finished_at=timezone.now()
+    )
+    return abandoned

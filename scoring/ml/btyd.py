@@ -9,6 +9,7 @@ all in one time unit (days or weeks; parameters are in that unit).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,46 @@ def _minimize(fun, x0: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(best)):
         raise RuntimeError("BTYD maximum likelihood did not converge")
     return best
+
+
+def _fit_purchase_process(
+    log_likelihood: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    frequency: np.ndarray,
+    recency: np.ndarray,
+    T: np.ndarray,
+    weights: np.ndarray | None,
+    *,
+    penalizer: float = 0.0,
+    second_start: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:
+    """The maximum-likelihood fit both purchase processes (BG/NBD, Pareto/NBD) share: time rescaled so that
+    max(T) = 1, the weighted mean negative log-likelihood on bounded log-parameters (plus an optional L2
+    penalty), a unit start and, when ``second_start`` is given and the first search ends near the bound, a
+    second start keeping the better optimum. Returns the parameters (time ones in rescaled units) and the
+    scale (divide the time parameters by it)."""
+    x = np.asarray(frequency, dtype=np.float64)
+    T = np.asarray(T, dtype=np.float64)
+    scale = 1.0 / max(float(T.max()), 1e-12)
+    t_x, T_s = np.asarray(recency, dtype=np.float64) * scale, T * scale
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
+    wsum = w.sum()
+
+    def nll(log_p: np.ndarray) -> float:
+        # Bounded log-parameters: near a -> 0, b -> inf the likelihood loses all precision and a
+        # naive search "finds" spurious optima there (seen on CDNOW at some cutoffs).
+        if not np.all(np.abs(log_p) <= _LOG_BOUND):
+            return 1e100
+        p = np.exp(log_p)
+        val = -(w * log_likelihood(p, x, t_x, T_s)).sum() / wsum
+        if penalizer:
+            val = val + penalizer * float(np.sum(p**2))
+        return float(val) if np.isfinite(val) else 1e100
+
+    best = _minimize(nll, np.zeros(4))
+    if second_start is not None and np.max(np.abs(best)) > _LOG_BOUND - 2.0:
+        other = _minimize(nll, np.log(second_start))
+        best = other if nll(other) < nll(best) else best
+    return np.exp(best), scale
 
 
 @dataclass
@@ -68,30 +109,12 @@ class BetaGeo:
         penalizer: float = 0.0,
     ) -> BetaGeo:
         """Maximum-likelihood fit (time rescaled so that max(T) = 1 for conditioning)."""
-        x = np.asarray(frequency, dtype=np.float64)
-        T = np.asarray(T, dtype=np.float64)
-        scale = 1.0 / max(float(T.max()), 1e-12)
-        t_x, T_s = np.asarray(recency, dtype=np.float64) * scale, T * scale
-        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
-        wsum = w.sum()
-
-        def nll(log_p: np.ndarray) -> float:
-            # Bounded log-parameters: near a -> 0, b -> inf the likelihood loses all precision and a
-            # naive search "finds" spurious optima there (seen on CDNOW at some cutoffs).
-            if not np.all(np.abs(log_p) <= _LOG_BOUND):
-                return 1e100
-            p = np.exp(log_p)
-            ll = self.log_likelihood(p, x, t_x, T_s)
-            val = -(w * ll).sum() / wsum + penalizer * float(np.sum(p**2))
-            return float(val) if np.isfinite(val) else 1e100
-
         # Unit start; if that ends at the search bound (the degenerate no-drop-out corner), a second start
         # (short-lifetime / slow-buyer prior) and keep the better optimum. Interior fits cost one search.
-        best = _minimize(nll, np.zeros(4))
-        if np.max(np.abs(best)) > _LOG_BOUND - 2.0:
-            other = _minimize(nll, np.log(np.array([0.5, 0.2, 1.0, 3.0])))
-            best = other if nll(other) < nll(best) else best
-        r, alpha, a, b = np.exp(best)
+        (r, alpha, a, b), scale = _fit_purchase_process(
+            self.log_likelihood, frequency, recency, T, weights, penalizer=penalizer,
+            second_start=np.array([0.5, 0.2, 1.0, 3.0]),
+        )
         self.r, self.alpha, self.a, self.b = float(r), float(alpha / scale), float(a), float(b)
         return self
 
@@ -211,20 +234,7 @@ class ParetoNBD:
         weights: np.ndarray | None = None,
     ) -> ParetoNBD:
         """Maximum-likelihood fit on log-parameters (time rescaled so that max(T) = 1)."""
-        x = np.asarray(frequency, dtype=np.float64)
-        T = np.asarray(T, dtype=np.float64)
-        scale = 1.0 / max(float(T.max()), 1e-12)
-        t_x, T_s = np.asarray(recency, dtype=np.float64) * scale, T * scale
-        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
-        wsum = w.sum()
-
-        def nll(log_p: np.ndarray) -> float:
-            if not np.all(np.abs(log_p) <= _LOG_BOUND):
-                return 1e100
-            val = -(w * self.log_likelihood(np.exp(log_p), x, t_x, T_s)).sum() / wsum
-            return float(val) if np.isfinite(val) else 1e100
-
-        r, alpha, s, beta = np.exp(_minimize(nll, np.zeros(4)))
+        (r, alpha, s, beta), scale = _fit_purchase_process(self.log_likelihood, frequency, recency, T, weights)
         self.r, self.alpha, self.s, self.beta = float(r), float(alpha / scale), float(s), float(beta / scale)
         return self
 

@@ -231,10 +231,9 @@ def _idempotency_hash(requester: str, key: str | None) -> str | None:
 
 
 def _field_error(field: str, code: str = "invalid") -> ValidationFailed:
-    from config.errors import _FIELD_MESSAGES
+    from config.errors import field_message
 
-    return ValidationFailed(extra={"errors": {field: [{"code": code,
-                                                       "message": _FIELD_MESSAGES.get(code, "Invalid value.")}]}})
+    return ValidationFailed(extra={"errors": {field: [{"code": code, "message": field_message(code)}]}})
 
 
 def _check_type(request_type: str) -> str:

@@ -210,6 +210,38 @@ def test_explanations_add_up_to_each_model_output_minus_its_baseline(active_mode
         assert stored["churn"]["output"] == pytest.approx(100 * result.churn_probability, abs=0.006)
         assert stored["upsell"]["output"] == pytest.approx(100 * result.upsell, abs=0.006)
         assert stored["advocacy"]["output"] == pytest.approx(100 * result.advocacy, abs=0.006)
+        # Not circular: each output is what the stored model itself predicts for this customer's features
+        # (as ml/test_explain.py checks against predict_proba), not only what the explanation says.
+        for key, expected in _stored_model_outputs(cid).items():
+            assert stored[key]["output"] == pytest.approx(expected, abs=1e-6), key
+
+
+def _stored_model_outputs(cid) -> dict[str, float]:
+    """The active stored model's own predictions for ``cid``: scikit-learn's ``predict_proba`` of the
+    calibrated classifiers (x 100, points) and the CLV regressor's prediction, from the customer's features
+    recomputed independently of the serving path. A table churn model, when active, predicts churn."""
+    import numpy as np
+    from django.utils import timezone
+
+    from profiles.aggregates import fact_aggregates
+    from scoring import engine, registry
+
+    models = registry.active_models()
+    columns = fact_aggregates(customer_ids=[cid], as_of=timezone.now())
+    out: dict[str, float] = {}
+    if models.bundle is not None:
+        X = engine.bundle_matrix(models.bundle, columns)
+        for key in ("churn", "upsell", "advocacy"):
+            model = getattr(models.bundle, key)
+            out[key] = 100 * (float(model.calibrated.predict_proba(X)[0, 1]) if model.calibrated is not None
+                              else float(model.constant))
+        out["clv"] = max(0.0, float(models.bundle.clv.predict(X)[0]))
+    if models.churn is not None:
+        table = engine.churn_table_matrix(columns, models.churn.feature_names, 1)
+        Z = models.churn.encoder.transform(table) if models.churn.encoder is not None else table
+        out["churn"] = 100 * float(models.churn.calibrated.predict_proba(np.asarray(Z, dtype=np.float64))[0, 1])
+    assert out, "no stored model is active"
+    return out
 
 
 def test_a_clv_below_zero_is_served_as_zero_and_its_explanation_adds_up_to_the_zero(synthetic_artifact):

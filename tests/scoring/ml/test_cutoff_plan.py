@@ -8,7 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from scoring.ml.models import ModelConfig, Snapshot, TrainingData, _plan, planned_cutoffs
+from scoring.ml.models import ModelConfig, Snapshot, TrainingData, planned_cutoffs
+from scoring.ml.models.evaluation import _plan
 from scoring.ml.synthetic import generate_events
 
 N = 6

@@ -9,7 +9,7 @@ from scoring.ml.models import (
     Outcomes,
     Snapshot,
     TrainingData,
-    _labels,
+    classifier_labels,
     expected_calibration_error,
     is_better,
     name_segments,
@@ -81,7 +81,8 @@ def test_all_served_clv_kinds_explain_exactly(small_bundle, current_X) -> None:
     import dataclasses
 
     from scoring.ml.btyd import fit_btyd_value
-    from scoring.ml.models import ValueModel, _fit_regressor
+    from scoring.ml.models import ValueModel
+    from scoring.ml.models.trees import _fit_regressor
 
     names = feature_names()
     btyd = fit_btyd_value(current_X, names, HORIZON)
@@ -115,14 +116,14 @@ def test_upsell_label_is_spending_more_or_buying_a_new_category() -> None:
     new_category = np.array([False, True, False, True])
     snap = Snapshot(100, X, future_revenue=spend, future_orders=np.ones(4), future_advocacy=np.zeros(4, bool),
                     future_new_category=new_category)
-    assert _labels(snap, names, ModelConfig(), 365, None)["upsell"][1].tolist() == [True, True, False, True]
+    assert classifier_labels(snap, names, ModelConfig(), 365, None)["upsell"][1].tolist() == [True, True, False, True]
     no_categories = Snapshot(100, X, future_revenue=spend, future_orders=np.ones(4),
                              future_advocacy=np.zeros(4, bool))
-    assert _labels(no_categories, names, ModelConfig(), 365, None)["upsell"][1].tolist() == [
+    assert classifier_labels(no_categories, names, ModelConfig(), 365, None)["upsell"][1].tolist() == [
         True, False, False, True]
     # an explicit decline still overrides the derived label
     out = Outcomes(upsell_declined=np.array([0, 1, 0, 0], bool))
-    assert _labels(snap, names, ModelConfig(), 365, out)["upsell"][1].tolist() == [True, False, False, True]
+    assert classifier_labels(snap, names, ModelConfig(), 365, out)["upsell"][1].tolist() == [True, False, False, True]
 
 
 def test_explicit_outcomes_override_labels() -> None:
@@ -144,7 +145,7 @@ def test_explicit_outcomes_override_labels() -> None:
     )
     from scoring.ml.models import ModelConfig
 
-    derived = _labels(snap, names, ModelConfig(), 365, None)
+    derived = classifier_labels(snap, names, ModelConfig(), 365, None)
     assert derived["churn"][1].tolist() == [True, False, False, True, True, True]
     assert derived["churn"][0].tolist() == [True, True, True, False, True, True]  # no orders -> not eligible
     out = Outcomes(
@@ -154,7 +155,7 @@ def test_explicit_outcomes_override_labels() -> None:
         upsell_declined=np.array([0, 1, 0, 0, 0, 0], bool),
         referred=np.array([0, 0, 0, 0, 1, 0], bool),
     )
-    lab = _labels(snap, names, ModelConfig(), 365, out)
+    lab = classifier_labels(snap, names, ModelConfig(), 365, out)
     assert lab["churn"][1].tolist() == [False, True, False, False, True, True]
     assert lab["churn"][0][3]  # explicit outcome makes the customer eligible
     assert lab["upsell"][1][:3].tolist() == [False, False, True]
