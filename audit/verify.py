@@ -236,7 +236,7 @@ def _link_pass(start: int, checkpoints: dict[int, str], findings: _Findings) -> 
     checked = 0
     link_hash = canonical.link_hash
     sql = (
-        f"SELECT {_qn('seq')}, {_qn('record_type')}, {_qn('row_id')}, {_qn('entry_hash')}, "  # noqa: S608
+        f"SELECT {_qn('seq')}, {_qn('record_type')}, {_qn('row_id')}, {_qn('entry_hash')}, "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         f"{_qn('prev_link_hash')}, {_qn('link_hash')} FROM {table} WHERE {_qn('seq')} >= %s ORDER BY {_qn('seq')}"
     )
     for seq, record_type, row_id, entry_hash, prev_link_hash, stored_link_hash in _stream(sql, [start]):
@@ -273,7 +273,7 @@ def _record_pass(model: type[ChainedRecord], start: int, findings: _Findings) ->
     id_col, rt_col, row_col = _qn("id"), _qn("record_type"), _qn("row_id")
     seq_col, entry_col = _qn("seq"), _qn("entry_hash")
     sql = (
-        f"SELECT t.{id_col}, t.{_qn('content_hash')}, {', '.join(_column_sql(model, 't'))}, "  # noqa: S608
+        f"SELECT t.{id_col}, t.{_qn('content_hash')}, {', '.join(_column_sql(model, 't'))}, "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         f"l.{seq_col}, l.{entry_col}, p.{entry_col}, p.{_qn('created_at')} "
         f"FROM {table} t "
         f"LEFT JOIN {links} l ON l.{rt_col} = %s AND l.{row_col} = t.{id_col} "
@@ -298,12 +298,12 @@ def _sql_link_pass(start: int, checkpoints: dict[int, str], findings: _Findings)
     links = _qn(ChainLink._meta.db_table)
     seq_col = _qn("seq")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*), MAX({seq_col}) FROM {links} WHERE {seq_col} >= %s", [start])  # noqa: S608
+        cursor.execute(f"SELECT COUNT(*), MAX({seq_col}) FROM {links} WHERE {seq_col} >= %s", [start])  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         checked, last = cursor.fetchone()
     prev = _start_hash(start, findings)
     computed = canonical.sql_link_hash("l", _qn)
     sql = (
-        "SELECT seq, record_type, row_id, hash_ok, prev_ok, prev_seq, link_hash FROM ("  # noqa: S608
+        "SELECT seq, record_type, row_id, hash_ok, prev_ok, prev_seq, link_hash FROM ("  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         f"SELECT l.{seq_col} AS seq, l.{_qn('record_type')} AS record_type, l.{_qn('row_id')} AS row_id, "
         f"l.{_qn('link_hash')} AS link_hash, ({computed} = l.{_qn('link_hash')}) AS hash_ok, "
         f"(l.{_qn('prev_link_hash')} = COALESCE(lag(l.{_qn('link_hash')}) OVER w, %s)) AS prev_ok, "
@@ -334,7 +334,7 @@ def _sql_record_pass(model: type[ChainedRecord], start: int, findings: _Findings
         _qn("entry_hash")
     expression, expression_params = canonical.sql_content_hash(model, "t", _qn)
     sql = (
-        f"SELECT r.id, r.h = r.content_hash, l.{seq_col}, l.{entry_col} = r.h, p.{entry_col} = r.h, "  # noqa: S608
+        f"SELECT r.id, r.h = r.content_hash, l.{seq_col}, l.{entry_col} = r.h, p.{entry_col} = r.h, "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         f"p.{_qn('created_at')}, p.{row_col} IS NOT NULL "
         f"FROM (SELECT t.{id_col} AS id, t.{_qn('content_hash')} AS content_hash, {expression} AS h FROM {table} t) r "
         f"LEFT JOIN {links} l ON l.{rt_col} = %s AND l.{row_col} = r.id "
@@ -363,11 +363,11 @@ def _orphans_and_duplicates(model: type[ChainedRecord], start: int, findings: _F
     table = _qn(model._meta.db_table)
     id_col, rt_col, row_col, seq_col = _qn("id"), _qn("record_type"), _qn("row_id"), _qn("seq")
     orphan_sql = (
-        f"SELECT l.{seq_col}, l.{row_col} FROM {links} l WHERE l.{rt_col} = %s AND l.{seq_col} >= %s "  # noqa: S608
+        f"SELECT l.{seq_col}, l.{row_col} FROM {links} l WHERE l.{rt_col} = %s AND l.{seq_col} >= %s "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{id_col} = l.{row_col}) ORDER BY l.{seq_col}"
     )
     duplicate_sql = (
-        f"SELECT {row_col}, MAX({seq_col}) FROM {links} WHERE {rt_col} = %s GROUP BY {row_col} "  # noqa: S608
+        f"SELECT {row_col}, MAX({seq_col}) FROM {links} WHERE {rt_col} = %s GROUP BY {row_col} "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         f"HAVING COUNT(*) > 1 AND MAX({seq_col}) >= %s ORDER BY MAX({seq_col})"
     )
     with connection.cursor() as cursor:
@@ -391,7 +391,7 @@ def _decision_search_columns(start: int, findings: _Findings) -> None:
     links = _qn(ChainLink._meta.db_table)
     mv, mv1, mv2 = _qn("model_versions"), _qn("model_version_1"), _qn("model_version_2")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {mv}, {mv1}, {mv2} FROM {table} GROUP BY {mv}, {mv1}, {mv2}")  # noqa: S608
+        cursor.execute(f"SELECT {mv}, {mv1}, {mv2} FROM {table} GROUP BY {mv}, {mv1}, {mv2}")  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         combinations = cursor.fetchall()
     for text, first, second in combinations:
         try:
@@ -403,7 +403,7 @@ def _decision_search_columns(start: int, findings: _Findings) -> None:
         second_sql, params = (f"t.{mv2} IS NULL", [text, first]) if second is None else \
             (f"t.{mv2} = %s", [text, first, second])
         sql = (
-            f"SELECT MIN(l.{_qn('seq')}), MIN(t.{_qn('id')}) FROM {table} t "  # noqa: S608
+            f"SELECT MIN(l.{_qn('seq')}), MIN(t.{_qn('id')}) FROM {table} t "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
             f"LEFT JOIN {links} l ON l.{_qn('record_type')} = %s AND l.{_qn('row_id')} = t.{_qn('id')} "
             f"WHERE t.{mv} = %s AND t.{mv1} = %s AND {second_sql} AND (l.{_qn('seq')} IS NULL OR l.{_qn('seq')} >= %s)"
         )
