@@ -24,7 +24,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from audit import canonical
-from audit.checkpoints import checkpoint_store, sign
+from audit.checkpoints import SignedCheckpoint, checkpoint_store, head_read, head_write, sign
 from audit.models import (
     MAX_MODEL_VERSIONS,
     AccessRecord,
@@ -552,6 +552,46 @@ def checkpoint_write(*, force: bool = False) -> Checkpoint | None:
     checkpoint.save()
     logger.info("audit checkpoint written", extra={"event": "audit.checkpoint", "seq": head_seq})
     return checkpoint
+
+
+@transaction.atomic
+def chain_head_sign() -> SignedCheckpoint | None:
+    """Sign the newest link and put it in the checkpoint store's head slot, unless the signed head is
+    already that link. Runs after every seal (``audit.tasks.seal_chain``: on commit, and by beat every
+    ``AUDIT_HEAD_SIGN_SECONDS``; embedded mode: ``audit.embedded``), under the chain-head lock so that
+    concurrent signers never replace a newer head with an older one.
+
+    The signature covers the links only: a record is protected by it from the first head signature after
+    its seal on (docs/AUDIT.md, "The remaining window"). Returns the new signed head, or None."""
+    row = _lock_head()
+    last = ChainLink.objects.order_by("-seq").values_list("seq", "link_hash").first()
+    if last is None:
+        return None
+    seq, link_hash = last
+    if (row.seq, row.link_hash) != (seq, link_hash):
+        # The sealer updates the row with its links in one transaction: a difference is tampering (or a
+        # database restored without the row). Never sign it; verification reports it.
+        logger.error("audit chain head row disagrees with the newest link; head not signed",
+                     extra={"event": "audit.head_mismatch", "seq": seq})
+        return None
+    store = checkpoint_store()
+    current = head_read(store)
+    if current is not None and current.seq >= seq:
+        if current.seq > seq:
+            logger.error("audit signed head is ahead of the chain; head not signed",
+                         extra={"event": "audit.head_behind_signature", "seq": seq})
+        return None
+    signed = sign(seq=seq, link_hash=link_hash, signed_at=canonical.iso_utc(timezone.now()))
+    head_write(store, signed)
+    return signed
+
+
+def chain_seal_and_sign() -> int:
+    """Seal waiting records, sign the new head, and write a permanent checkpoint when one is due."""
+    sealed = chain_seal()
+    chain_head_sign()
+    checkpoint_write()
+    return sealed
 
 
 @transaction.atomic

@@ -43,12 +43,14 @@ from audit.checkpoints import (
     CheckpointStore,
     SignedCheckpoint,
     checkpoint_store,
+    head_read,
     signature_valid,
     verify_keys,
 )
 from audit.models import (
     RECORD_TYPES,
     ChainedRecord,
+    ChainHead,
     ChainLink,
     DecisionRecord,
     PendingSeal,
@@ -70,6 +72,7 @@ class VerifyResult:
     unsealed: int = 0
     elapsed_s: float = 0.0
     problems: int = 0
+    signed_head_seq: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,10 +110,36 @@ def _qn(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _load_checkpoints(store: CheckpointStore, findings: _Findings, start: int) -> tuple[dict[int, str], int]:
+SIGNED_CHECKPOINT = "signed checkpoint"
+SIGNED_HEAD = "signed head"
+HEAD_ROW = "chain-head row"
+
+
+@dataclass
+class _Witnesses:
+    """What the links are compared with: the signed checkpoints and the signed head (from the store
+    outside the database), and the chain-head row (in the database: not signed, but a truncation or a
+    recomputation that forgets it shows). ``at[seq]`` lists (label, link hash) in the order checked."""
+
+    at: dict[int, list[tuple[str, str]]]
+    signed_head_seq: int = 0
+    head_row: tuple[int, str] | None = None
+
+    def seqs(self) -> list[int]:
+        return sorted(self.at)
+
+    def add(self, seq: int, label: str, link_hash: str) -> None:
+        self.at.setdefault(seq, []).append((label, link_hash))
+
+
+def _load_witnesses(store: CheckpointStore, findings: _Findings, start: int) -> tuple[_Witnesses, int]:
+    """Signed checkpoints and the signed head from the store, then the chain-head row. Read in this order and
+    before the links: a seal or head signature that commits meanwhile only adds links after them, so a
+    verification running beside the sealer sees no false break."""
     keys = verify_keys()
     valid: dict[int, str] = {}
     checked = 0
+    witnesses = _Witnesses(at={})
     for checkpoint in store.read_all():
         if checkpoint.seq < start and checkpoint.seq >= 0:
             continue
@@ -121,7 +150,28 @@ def _load_checkpoints(store: CheckpointStore, findings: _Findings, start: int) -
         if checkpoint.seq in valid and valid[checkpoint.seq] != checkpoint.link_hash:
             findings.add(checkpoint.seq, None, f"conflicting signed checkpoints at seq {checkpoint.seq}")
         valid[checkpoint.seq] = checkpoint.link_hash
-    return valid, checked
+    for seq, link_hash in valid.items():
+        witnesses.add(seq, SIGNED_CHECKPOINT, link_hash)
+    head = head_read(store)
+    if head is not None:
+        if not signature_valid(head, keys):
+            findings.add(max(head.seq, 1), None, f"signed head {head.name or head.seq}: signature invalid")
+        else:
+            witnesses.signed_head_seq = head.seq
+            if head.seq >= start:
+                if head.seq in valid and valid[head.seq] != head.link_hash:
+                    findings.add(head.seq, None, f"the signed head contradicts the signed checkpoint at seq {head.seq}")
+                witnesses.add(head.seq, SIGNED_HEAD, head.link_hash)
+    row = ChainHead.objects.filter(pk=1).values_list("seq", "link_hash").first()
+    row_seq = int(row[0]) if row is not None else 0
+    if row_seq < witnesses.signed_head_seq:
+        findings.add(row_seq + 1, None, f"the chain-head row (seq {row_seq}) is behind the signed head "
+                                        f"(seq {witnesses.signed_head_seq}): links were removed from the end")
+    if row is not None and row_seq > 0:
+        witnesses.head_row = (row_seq, str(row[1]))
+        if row_seq >= start:
+            witnesses.add(row_seq, HEAD_ROW, str(row[1]))
+    return witnesses, checked
 
 
 # ------------------------------------------------------------------------------------ the checks
@@ -131,13 +181,14 @@ def _load_checkpoints(store: CheckpointStore, findings: _Findings, start: int) -
 
 class _LinkChecks:
     """The per-link step of the link pass: sequence gaps and repeats, unknown record types, the link to the
-    previous link, the link's own hash, and the comparison with the signed checkpoints."""
+    previous link, the link's own hash, and the comparison with the witnesses (signed checkpoints, the
+    signed head, the chain-head row)."""
 
-    def __init__(self, start: int, checkpoints: dict[int, str], findings: _Findings) -> None:
-        self.checkpoints = checkpoints
+    def __init__(self, start: int, witnesses: _Witnesses, findings: _Findings) -> None:
+        self.witnesses = witnesses
         self.findings = findings
         self.last_good_checkpoint = start - 1
-        self.broken_since_checkpoint = False  # a break explains a later checkpoint mismatch
+        self.broken_since_checkpoint = False  # a break explains a later witness mismatch
 
     def link(self, *, seq: int, record_type: str, row_id: int, expected: int, prev_ok: bool, hash_ok: bool,
              link_hash: str) -> None:
@@ -156,26 +207,29 @@ class _LinkChecks:
         if not hash_ok:
             findings.add(seq, record, f"link {seq} hash does not recompute")
         self.broken_since_checkpoint = self.broken_since_checkpoint or findings.count > before
-        signed = self.checkpoints.get(seq)
-        if signed is None:
-            return
-        if signed != link_hash and not self.broken_since_checkpoint:
-            # Internally consistent links that contradict a signed head: the chain was recomputed after
-            # the last checkpoint that still matches.
-            findings.add(
-                self.last_good_checkpoint + 1, None,
-                f"chain differs from the signed checkpoint at seq {seq} (rewritten after seq {self.last_good_checkpoint})",
-            )
-        elif signed == link_hash:
-            self.last_good_checkpoint = seq
-            self.broken_since_checkpoint = False
+        for label, witnessed in self.witnesses.at.get(seq, ()):
+            if witnessed != link_hash and not self.broken_since_checkpoint:
+                # Internally consistent links that contradict a witness: the chain was recomputed after the
+                # last signed checkpoint that still matches.
+                findings.add(
+                    self.last_good_checkpoint + 1, None,
+                    f"chain differs from the {label} at seq {seq} (rewritten after seq {self.last_good_checkpoint})",
+                )
+                self.broken_since_checkpoint = True
+            elif witnessed == link_hash and label != HEAD_ROW:  # the row is not signed: it proves nothing
+                self.last_good_checkpoint = seq
+                self.broken_since_checkpoint = False
 
     def end(self, last_seq: int) -> None:
-        """The chain must not end before the newest signed checkpoint (truncation)."""
-        beyond = [seq for seq in self.checkpoints if seq > last_seq]
-        if beyond:
-            self.findings.add(last_seq + 1, None,
-                              f"chain ends at seq {last_seq} but a signed checkpoint exists at seq {max(beyond)}")
+        """The chain must not end before a signed checkpoint, the signed head or the chain-head row
+        (truncation). Links after them are normal: a seal may commit while verification runs."""
+        for seq in sorted(self.witnesses.at, reverse=True):
+            if seq <= last_seq:
+                break
+            names = " and the ".join(label for label, _ in self.witnesses.at[seq])
+            self.findings.add(last_seq + 1, None, f"chain ends at seq {last_seq}, before seq {seq} named by the "
+                                                  f"{names}: records were removed from the end")
+            return
 
 
 class _RecordChecks:
@@ -227,11 +281,11 @@ def _start_hash(start: int, findings: _Findings) -> str:
 
 # ------------------------------------------------------------------------------ Python engine
 
-def _link_pass(start: int, checkpoints: dict[int, str], findings: _Findings) -> tuple[int, int]:
+def _link_pass(start: int, witnesses: _Witnesses, findings: _Findings) -> tuple[int, int]:
     """Returns (links checked, last seq seen)."""
     table = _qn(ChainLink._meta.db_table)
     prev = _start_hash(start, findings)
-    checks = _LinkChecks(start, checkpoints, findings)
+    checks = _LinkChecks(start, witnesses, findings)
     expected = start
     checked = 0
     link_hash = canonical.link_hash
@@ -293,7 +347,7 @@ def _record_pass(model: type[ChainedRecord], start: int, findings: _Findings) ->
 
 # ------------------------------------------------------------------------------ SQL engine
 
-def _sql_link_pass(start: int, checkpoints: dict[int, str], findings: _Findings) -> tuple[int, int]:
+def _sql_link_pass(start: int, witnesses: _Witnesses, findings: _Findings) -> tuple[int, int]:
     """The link pass computed in PostgreSQL: only broken links and checkpointed links come back."""
     links = _qn(ChainLink._meta.db_table)
     seq_col = _qn("seq")
@@ -312,8 +366,8 @@ def _sql_link_pass(start: int, checkpoints: dict[int, str], findings: _Findings)
         "WHERE NOT hash_ok OR NOT prev_ok OR seq <> COALESCE(prev_seq + 1, %s) "
         "OR NOT (record_type = ANY(%s)) OR seq = ANY(%s) ORDER BY seq"
     )
-    params = [prev, start, start, list(RECORD_TYPES), sorted(checkpoints)]
-    checks = _LinkChecks(start, checkpoints, findings)
+    params = [prev, start, start, list(RECORD_TYPES), witnesses.seqs()]
+    checks = _LinkChecks(start, witnesses, findings)
     for seq, record_type, row_id, hash_ok, prev_ok, prev_seq, stored_link_hash in _stream(sql, params,
                                                                                             server_side=False):
         checks.link(seq=seq, record_type=record_type, row_id=row_id,
@@ -430,7 +484,7 @@ def verify_chain(
     began = time.monotonic()
     start = max(1, int(from_seq or 1))
     findings = _Findings()
-    checkpoints, checkpoints_checked = _load_checkpoints(store or checkpoint_store(), findings, start)
+    witnesses, checkpoints_checked = _load_witnesses(store or checkpoint_store(), findings, start)
     # The SQL engine runs in a transaction to switch JIT off locally (compiling the long hash expressions
     # costs more than it saves). The Python engine takes no transaction: on SQLite that would be a write
     # lock (IMMEDIATE mode) held for the whole verification.
@@ -438,12 +492,13 @@ def verify_chain(
         if engine == "sql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
-        checked, last_seq = link_pass(start, checkpoints, findings)
+        checked, last_seq = link_pass(start, witnesses, findings)
         unsealed = sum(record_pass(model, start, findings) for model in RECORD_TYPES.values())
         _decision_search_columns(start, findings)
     elapsed = round(time.monotonic() - began, 3)
     common: dict[str, Any] = {"checked": checked, "checkpoints_checked": checkpoints_checked, "head_seq": last_seq,
-              "unsealed": unsealed, "elapsed_s": elapsed, "problems": findings.count}
+              "unsealed": unsealed, "elapsed_s": elapsed, "problems": findings.count,
+              "signed_head_seq": witnesses.signed_head_seq}
     if findings.best_seq is not None:
         seq, record, reason = findings.best_seq
         return VerifyResult(ok=False, first_bad_seq=seq, first_bad_record=record, reason=reason, **common)
