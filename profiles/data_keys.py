@@ -74,11 +74,19 @@ def unwrap(row: CustomerKey) -> bytes:
     return dek
 
 
-def key_create(customer: Customer) -> DataKey:
+def key_new(customer: Customer) -> tuple[DataKey, CustomerKey]:
+    """A new data key for a customer not saved yet (its id is set at construction), and its unsaved key row:
+    the caller encrypts the customer's own columns with it, then inserts the customer, then the row."""
     dek = envelope.new_data_key()
     wrapped = envelope.wrap_data_key(dek, customer_id=customer.id)
-    CustomerKey.objects.create(customer=customer, kek_id=wrapped.kek_id, wrapped=wrapped.wrapped, key_version=1)
-    return DataKey(customer.id, dek, 1)
+    row = CustomerKey(customer=customer, kek_id=wrapped.kek_id, wrapped=wrapped.wrapped, key_version=1)
+    return DataKey(customer.id, dek, 1), row
+
+
+def key_create(customer: Customer) -> DataKey:
+    key, row = key_new(customer)
+    row.save(force_insert=True)
+    return key
 
 
 def key_get(customer_id: UUID) -> DataKey:
