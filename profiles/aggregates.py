@@ -250,6 +250,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     # The attributes are encrypted per customer (profiles.attribute_sealing): the key columns come with the
     # same query, and only customers that declared feature attributes are decrypted.
     attrs: dict[str, list[Any]] = {}
+    usable: dict[str, bool] = {}  # name -> may be a feature (decided once per name, not per customer)
     for cid, created_at, declared, *sealed in Customer.objects.filter(ids_in("id", ids)).values_list(
         "id", "created_at", "feature_attributes", *attribute_sealing.KEY_COLUMNS
     ):
@@ -257,10 +258,14 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         see(i, created_at)
         if not declared:
             continue
-        attributes = _attributes_or_none(_as_uuid(cid), sealed)
+        attributes = _attributes_or_empty(_as_uuid(cid), sealed)
         for name in declared:
             name = str(name)
-            if name in attributes and not is_special_category(name):
+            if name not in attributes:
+                continue
+            if name not in usable:
+                usable[name] = not is_special_category(name)
+            if usable[name]:
                 attrs.setdefault(name, [None] * n)[i] = attributes[name]
 
     # --- assemble, exactly as scoring.ml.features.aggregate_from_events ------------------------------
@@ -351,7 +356,7 @@ def attribute_column(values: Sequence[Any]) -> np.ndarray:
     return np.array([None if v is None or v == "" else str(v).strip() for v in values], dtype=object)
 
 
-def _attributes_or_none(customer_id: uuid.UUID, sealed: Sequence[Any]) -> dict[str, Any]:
+def _attributes_or_empty(customer_id: uuid.UUID, sealed: Sequence[Any]) -> dict[str, Any]:
     """Decrypted attributes from the ``attribute_sealing.KEY_COLUMNS`` values ({} when the key is gone: a
     customer erased while the batch ran has no attributes any more)."""
     try:
@@ -376,7 +381,7 @@ def customer_attribute_table(
         "id", "feature_attributes", *attribute_sealing.KEY_COLUMNS
     ):
         i = pos[_as_uuid(cid)]
-        attributes = _attributes_or_none(_as_uuid(cid), sealed)
+        attributes = _attributes_or_empty(_as_uuid(cid), sealed)
         for name in wanted if wanted is not None else [str(x) for x in declared or []]:
             if name in attributes:
                 table.setdefault(name, [None] * len(ids))[i] = attributes[name]

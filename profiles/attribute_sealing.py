@@ -20,11 +20,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
+from config import envelope
 from config.envelope import DecryptionError
 
 from . import data_keys
 from .data_keys import DataKey
-from .models import Customer, CustomerKey
+from .models import Customer
 
 FIELD = "crm_attributes"
 # Extra columns of a Customer ``values_list`` that let ``attributes_from_values`` decrypt without another query.
@@ -87,9 +88,12 @@ def attributes_from_values(customer_id: UUID, blob: bytes | memoryview | None, k
         return {}
     if kek_id is None or wrapped is None or dek_version is None:
         raise DecryptionError()
-    row = CustomerKey(customer_id=customer_id, kek_id=kek_id, wrapped=bytes(wrapped), key_version=int(dek_version))
-    key = DataKey(customer_id, data_keys.unwrap(row), row.key_version)
-    return attributes_open(key, blob, key_version)
+    dek = data_keys.unwrap_values(customer_id, kek_id, bytes(wrapped), int(dek_version))
+    aad = envelope.field_aad(customer_id=customer_id, field=FIELD, key_version=int(key_version or dek_version))
+    value = json.loads(envelope.decrypt(dek, bytes(blob), aad))
+    if not isinstance(value, dict):
+        raise DecryptionError()
+    return value
 
 
 def attributes_many(customer_ids: Iterable[UUID]) -> dict[UUID, dict[str, Any]]:
