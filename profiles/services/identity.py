@@ -224,7 +224,7 @@ def _apply_record(
             external_id_encrypted=key.encrypt_field(f"source:{source}", external_id),
         )
         changed = True
-    update = []
+    update: list[str] = []
     if attributes_merge(customer, key, attributes):
         update.extend(ATTRIBUTE_FIELDS)
     if feature_attributes is not None and sorted(feature_attributes) != sorted(customer.feature_attributes):

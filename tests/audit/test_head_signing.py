@@ -90,6 +90,7 @@ def console_shows_break(client, dpo_user, expected_seq: int) -> None:
     client.force_login(dpo_user)
     page = client.get(reverse("console:chain-status")).content.decode()
     assert f"broken at sequence {expected_seq}" in page
+    assert "Signed head</dt><dd>sequence " in page  # the page shows what the newest head signature covers
     status = selectors.chain_status()
     assert status["last_verification"].ok is False and status["last_verification"].first_bad_seq == expected_seq
 
