@@ -7,6 +7,9 @@
    ``prev_link_hash`` is the previous link's hash and its ``link_hash`` recomputes; at every signed
    checkpoint the link hash equals the signed one (this catches a writer who rewrote records and
    recomputed the whole chain), and the chain is not shorter than the newest checkpoint (truncation).
+   The signed head (re-signed within ``AUDIT_HEAD_SIGN_SECONDS`` of every write) and the chain-head row
+   are checked the same way, and the row must not be behind the signed head (docs/AUDIT.md, "The
+   remaining window").
 2. **Record pass** (per record type, records left-joined with their links in id order, plus an
    anti-join for links whose record is gone): every record's
    content recomputes to its stored hash and to its link's entry hash, every link points at an existing
