@@ -12,6 +12,10 @@ class AuditConfig(AppConfig):
         if getattr(settings, "AUDIT_ALLOW_TRUNCATE", False):
             connection_created.connect(_allow_truncate, dispatch_uid="audit.allow_truncate")
 
+        from audit import embedded  # embedded mode: seal and sign the head on a timer (runserver only)
+
+        embedded.start_if_embedded()
+
 
 def _allow_truncate(sender: object, connection: object, **kwargs: object) -> None:
     """Test databases only (settings.AUDIT_ALLOW_TRUNCATE): let Django's flush TRUNCATE audit tables.

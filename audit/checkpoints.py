@@ -8,11 +8,19 @@ the checkpoint store (ideally WORM storage or another host), so verification cat
 Stores are pluggable: ``settings.AUDIT_CHECKPOINT_STORE`` names a class with ``write(signed)``,
 ``read_all()`` and ``describe()``; the default ``DirectoryStore`` keeps one JSON file per checkpoint in
 ``settings.AUDIT_CHECKPOINT_DIR``, written atomically and never overwritten.
+
+Besides the permanent checkpoints, the store keeps the **signed head**: the same signed statement for the
+newest link, re-signed within ``AUDIT_HEAD_SIGN_SECONDS`` of every write (``audit.services.chain_head_sign``)
+and kept in one slot that each signature replaces (``write_head``/``read_head``; ``head.json`` in the
+directory store). It closes the window between permanent checkpoints: a truncation or recomputation of
+records sealed before the last head signature contradicts it. A store without a head slot gets head
+signatures as ordinary checkpoints (``head_write``/``head_read`` below).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -183,6 +191,40 @@ class DirectoryStore:
         finally:
             os.close(fd)
 
+    HEAD_NAME = "head.json"
+
+    def write_head(self, checkpoint: SignedCheckpoint) -> str:
+        """Replace the signed head (temporary file, fsync, atomic rename). The caller holds the chain-head
+        lock and never replaces a head with an older one."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-head-", dir=self.directory)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(checkpoint.to_json())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.directory / self.HEAD_NAME)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        self._fsync_dir()
+        return self.HEAD_NAME
+
+    def read_head(self) -> SignedCheckpoint | None:
+        path = self.directory / self.HEAD_NAME
+        try:
+            text = path.read_text(encoding="ascii")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        try:
+            return SignedCheckpoint.from_json(text, name=self.HEAD_NAME)
+        except (ValueError, KeyError, TypeError):
+            # An unreadable head counts as a forged one (verification reports its signature as invalid).
+            return SignedCheckpoint(seq=-1, link_hash="", signed_at="", key_id="", signature="", name=self.HEAD_NAME)
+
     def read_all(self) -> list[SignedCheckpoint]:
         if not self.directory.is_dir():
             return []
@@ -196,6 +238,18 @@ class DirectoryStore:
                 out.append(SignedCheckpoint(seq=seq, link_hash="", signed_at="", key_id="", signature="",
                                             name=path.name))
         return sorted(out, key=lambda c: (c.seq, c.name))
+
+
+def head_write(store: CheckpointStore, checkpoint: SignedCheckpoint) -> str:
+    """Store a head signature: in the store's head slot, or as an ordinary checkpoint when it has none."""
+    writer = getattr(store, "write_head", None)
+    return str(writer(checkpoint)) if writer is not None else store.write(checkpoint)
+
+
+def head_read(store: CheckpointStore) -> SignedCheckpoint | None:
+    """The newest head signature (None when the store has no head slot or nothing was signed yet)."""
+    reader = getattr(store, "read_head", None)
+    return reader() if reader is not None else None
 
 
 def checkpoint_store() -> CheckpointStore:

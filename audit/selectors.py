@@ -14,10 +14,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from django.conf import settings
 from django.db.models import Count, Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from audit.checkpoints import checkpoint_store
+from audit.checkpoints import checkpoint_store, head_read
 from audit.models import (
     AccessRecord,
     ApiClient,
@@ -223,8 +224,11 @@ def governance_list(*, filters: Mapping[str, Any] | None = None, cursor: str | N
 # ---------------------------------------------------------------------------------------- chain
 
 def chain_status() -> dict[str, Any]:
-    """Head of the chain, records waiting to be sealed, the last verification and the last checkpoint."""
+    """Head of the chain, records waiting to be sealed, the last verification, the last checkpoint and the
+    signed head."""
     head = ChainLink.objects.order_by("-seq").values("seq", "link_hash", "sealed_at").first()
+    store = checkpoint_store()
+    signed_head = head_read(store)
     oldest_pending = PendingSeal.objects.order_by("created_at").values_list("created_at", flat=True).first()
     return {
         "head_seq": head["seq"] if head else 0,
@@ -234,7 +238,10 @@ def chain_status() -> dict[str, Any]:
         "oldest_unsealed_at": oldest_pending,
         "last_verification": VerificationRun.objects.order_by("-finished_at", "-id").first(),
         "last_checkpoint": Checkpoint.objects.order_by("-seq").first(),
-        "checkpoint_store": checkpoint_store().describe(),
+        "checkpoint_store": store.describe(),
+        # The newest head signature (seq, signed_at ISO text); records sealed after it are in the tamper window.
+        "signed_head": {"seq": signed_head.seq, "signed_at": signed_head.signed_at} if signed_head else None,
+        "head_sign_seconds": float(getattr(settings, "AUDIT_HEAD_SIGN_SECONDS", 5.0)),
     }
 
 

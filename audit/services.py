@@ -24,7 +24,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from audit import canonical
-from audit.checkpoints import checkpoint_store, sign
+from audit.checkpoints import SignedCheckpoint, checkpoint_store, head_read, head_write, sign
 from audit.models import (
     MAX_MODEL_VERSIONS,
     AccessRecord,
@@ -250,7 +250,7 @@ def _decision_insert(values: dict[str, Any]) -> int:
         _DECISION_INSERT_FIELDS[:] = fields
         # Identifiers come from model metadata; every value is a parameter.
         _decision_insert_sql = (
-            f"WITH inserted AS (INSERT INTO {qn(DecisionRecord._meta.db_table)} "  # noqa: S608
+            f"WITH inserted AS (INSERT INTO {qn(DecisionRecord._meta.db_table)} "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
             f"({', '.join(qn(str(f.column)) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))}) "
             f"RETURNING {qn('id')}) "
             f"INSERT INTO {qn(seal.db_table)} ({seal_columns}) SELECT %s, {qn('id')}, %s, %s FROM inserted "
@@ -370,7 +370,7 @@ def _copy_decisions_with_seals(rows: list[dict[str, Any]]) -> int:
     seal_columns = ", ".join(qn(str(cast(Field, seal.get_field(n)).column))
                              for n in ("record_type", "row_id", "entry_hash", "created_at"))
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
                        f"SELECT {columns} FROM {qn(table)} WITH NO DATA")
         cursor.execute(f"TRUNCATE {stage}")
         attnames = [f.attname for f in _INSERT_FIELDS]
@@ -379,7 +379,7 @@ def _copy_decisions_with_seals(rows: list[dict[str, Any]]) -> int:
             for values in rows:
                 copy.write_row([values[name] for name in attnames])
         cursor.execute(
-            f"WITH inserted AS (INSERT INTO {qn(table)} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
+            f"WITH inserted AS (INSERT INTO {qn(table)} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
             f"ON CONFLICT DO NOTHING RETURNING {qn('id')}, {qn('content_hash')}, {qn('created_at')}) "
             f"INSERT INTO {qn(seal.db_table)} ({seal_columns}) "
             f"SELECT %s, {qn('id')}, {qn('content_hash')}, {qn('created_at')} FROM inserted",
@@ -400,7 +400,7 @@ def _insert_ignoring_conflicts(rows: list[dict[str, Any]]) -> list[tuple[int, st
     columns = ", ".join(qn(str(f.column)) for f in _INSERT_FIELDS)
     returning = f" ON CONFLICT DO NOTHING RETURNING {qn('id')}, {qn('content_hash')}"
     row_sql = "(" + ", ".join(["%s"] * len(_INSERT_FIELDS)) + ")"
-    sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row_sql] * len(rows)) + returning  # noqa: S608
+    sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row_sql] * len(rows)) + returning  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
     if connection.vendor == "postgresql":  # psycopg adapts UUID, datetime, bytes and str natively
         params: list[Any] = [values[f.attname] for values in rows for f in _INSERT_FIELDS]
     else:
@@ -552,6 +552,46 @@ def checkpoint_write(*, force: bool = False) -> Checkpoint | None:
     checkpoint.save()
     logger.info("audit checkpoint written", extra={"event": "audit.checkpoint", "seq": head_seq})
     return checkpoint
+
+
+@transaction.atomic
+def chain_head_sign() -> SignedCheckpoint | None:
+    """Sign the newest link and put it in the checkpoint store's head slot, unless the signed head is
+    already that link. Runs after every seal (``audit.tasks.seal_chain``: on commit, and by beat every
+    ``AUDIT_HEAD_SIGN_SECONDS``; embedded mode: ``audit.embedded``), under the chain-head lock so that
+    concurrent signers never replace a newer head with an older one.
+
+    The signature covers the links only: a record is protected by it from the first head signature after
+    its seal on (docs/AUDIT.md, "The remaining window"). Returns the new signed head, or None."""
+    row = _lock_head()
+    last = ChainLink.objects.order_by("-seq").values_list("seq", "link_hash").first()
+    if last is None:
+        return None
+    seq, link_hash = last
+    if (row.seq, row.link_hash) != (seq, link_hash):
+        # The sealer updates the row with its links in one transaction: a difference is tampering (or a
+        # database restored without the row). Never sign it; verification reports it.
+        logger.error("audit chain head row disagrees with the newest link; head not signed",
+                     extra={"event": "audit.head_mismatch", "seq": seq})
+        return None
+    store = checkpoint_store()
+    current = head_read(store)
+    if current is not None and current.seq >= seq:
+        if current.seq > seq:
+            logger.error("audit signed head is ahead of the chain; head not signed",
+                         extra={"event": "audit.head_behind_signature", "seq": seq})
+        return None
+    signed = sign(seq=seq, link_hash=link_hash, signed_at=canonical.iso_utc(timezone.now()))
+    head_write(store, signed)
+    return signed
+
+
+def chain_seal_and_sign() -> int:
+    """Seal waiting records, sign the new head, and write a permanent checkpoint when one is due."""
+    sealed = chain_seal()
+    chain_head_sign()
+    checkpoint_write()
+    return sealed
 
 
 @transaction.atomic

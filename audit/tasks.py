@@ -1,5 +1,6 @@
-"""Audit tasks: seal the chain (on commit of any audit write, and by beat every 10 s), write signed
-checkpoints when due (beat, every minute) and verify on demand. No arguments, so nothing personal."""
+"""Audit tasks: seal the chain and sign its head (on commit of any audit write, and by beat every
+``AUDIT_HEAD_SIGN_SECONDS``), write permanent signed checkpoints when due (beat, every minute) and verify on
+demand. No arguments, so nothing personal."""
 
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ from audit import services
 def seal_chain() -> int:
     # Clear the de-duplication flag first: a write committing from now on queues a fresh run.
     cache.delete(services.SEAL_REQUEST_FLAG)
-    sealed = services.chain_seal()
-    services.checkpoint_write()
-    return sealed
+    return services.chain_seal_and_sign()
 
 
 @shared_task(name="audit.tasks.write_checkpoint", acks_late=True, ignore_result=True, soft_time_limit=300,
              time_limit=360)
 def write_checkpoint() -> int | None:
     services.chain_seal()
+    services.chain_head_sign()
     checkpoint = services.checkpoint_write()
     return checkpoint.seq if checkpoint is not None else None
 

@@ -7,6 +7,9 @@
    ``prev_link_hash`` is the previous link's hash and its ``link_hash`` recomputes; at every signed
    checkpoint the link hash equals the signed one (this catches a writer who rewrote records and
    recomputed the whole chain), and the chain is not shorter than the newest checkpoint (truncation).
+   The signed head (re-signed within ``AUDIT_HEAD_SIGN_SECONDS`` of every write) and the chain-head row
+   are checked the same way, and the row must not be behind the signed head (docs/AUDIT.md, "The
+   remaining window").
 2. **Record pass** (per record type, records left-joined with their links in id order, plus an
    anti-join for links whose record is gone): every record's
    content recomputes to its stored hash and to its link's entry hash, every link points at an existing
@@ -43,12 +46,14 @@ from audit.checkpoints import (
     CheckpointStore,
     SignedCheckpoint,
     checkpoint_store,
+    head_read,
     signature_valid,
     verify_keys,
 )
 from audit.models import (
     RECORD_TYPES,
     ChainedRecord,
+    ChainHead,
     ChainLink,
     DecisionRecord,
     PendingSeal,
@@ -70,6 +75,7 @@ class VerifyResult:
     unsealed: int = 0
     elapsed_s: float = 0.0
     problems: int = 0
+    signed_head_seq: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,10 +113,36 @@ def _qn(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _load_checkpoints(store: CheckpointStore, findings: _Findings, start: int) -> tuple[dict[int, str], int]:
+SIGNED_CHECKPOINT = "signed checkpoint"
+SIGNED_HEAD = "signed head"
+HEAD_ROW = "chain-head row"
+
+
+@dataclass
+class _Witnesses:
+    """What the links are compared with: the signed checkpoints and the signed head (from the store
+    outside the database), and the chain-head row (in the database: not signed, but a truncation or a
+    recomputation that forgets it shows). ``at[seq]`` lists (label, link hash) in the order checked."""
+
+    at: dict[int, list[tuple[str, str]]]
+    signed_head_seq: int = 0
+    head_row: tuple[int, str] | None = None
+
+    def seqs(self) -> list[int]:
+        return sorted(self.at)
+
+    def add(self, seq: int, label: str, link_hash: str) -> None:
+        self.at.setdefault(seq, []).append((label, link_hash))
+
+
+def _load_witnesses(store: CheckpointStore, findings: _Findings, start: int) -> tuple[_Witnesses, int]:
+    """Signed checkpoints and the signed head from the store, then the chain-head row. Read in this order and
+    before the links: a seal or head signature that commits meanwhile only adds links after them, so a
+    verification running beside the sealer sees no false break."""
     keys = verify_keys()
     valid: dict[int, str] = {}
     checked = 0
+    witnesses = _Witnesses(at={})
     for checkpoint in store.read_all():
         if checkpoint.seq < start and checkpoint.seq >= 0:
             continue
@@ -121,7 +153,28 @@ def _load_checkpoints(store: CheckpointStore, findings: _Findings, start: int) -
         if checkpoint.seq in valid and valid[checkpoint.seq] != checkpoint.link_hash:
             findings.add(checkpoint.seq, None, f"conflicting signed checkpoints at seq {checkpoint.seq}")
         valid[checkpoint.seq] = checkpoint.link_hash
-    return valid, checked
+    for seq, link_hash in valid.items():
+        witnesses.add(seq, SIGNED_CHECKPOINT, link_hash)
+    head = head_read(store)
+    if head is not None:
+        if not signature_valid(head, keys):
+            findings.add(max(head.seq, 1), None, f"signed head {head.name or head.seq}: signature invalid")
+        else:
+            witnesses.signed_head_seq = head.seq
+            if head.seq >= start:
+                if head.seq in valid and valid[head.seq] != head.link_hash:
+                    findings.add(head.seq, None, f"the signed head contradicts the signed checkpoint at seq {head.seq}")
+                witnesses.add(head.seq, SIGNED_HEAD, head.link_hash)
+    row = ChainHead.objects.filter(pk=1).values_list("seq", "link_hash").first()
+    row_seq = int(row[0]) if row is not None else 0
+    if row_seq < witnesses.signed_head_seq:
+        findings.add(row_seq + 1, None, f"the chain-head row (seq {row_seq}) is behind the signed head "
+                                        f"(seq {witnesses.signed_head_seq}): links were removed from the end")
+    if row is not None and row_seq > 0:
+        witnesses.head_row = (row_seq, str(row[1]))
+        if row_seq >= start:
+            witnesses.add(row_seq, HEAD_ROW, str(row[1]))
+    return witnesses, checked
 
 
 # ------------------------------------------------------------------------------------ the checks
@@ -131,13 +184,14 @@ def _load_checkpoints(store: CheckpointStore, findings: _Findings, start: int) -
 
 class _LinkChecks:
     """The per-link step of the link pass: sequence gaps and repeats, unknown record types, the link to the
-    previous link, the link's own hash, and the comparison with the signed checkpoints."""
+    previous link, the link's own hash, and the comparison with the witnesses (signed checkpoints, the
+    signed head, the chain-head row)."""
 
-    def __init__(self, start: int, checkpoints: dict[int, str], findings: _Findings) -> None:
-        self.checkpoints = checkpoints
+    def __init__(self, start: int, witnesses: _Witnesses, findings: _Findings) -> None:
+        self.witnesses = witnesses
         self.findings = findings
         self.last_good_checkpoint = start - 1
-        self.broken_since_checkpoint = False  # a break explains a later checkpoint mismatch
+        self.broken_since_checkpoint = False  # a break explains a later witness mismatch
 
     def link(self, *, seq: int, record_type: str, row_id: int, expected: int, prev_ok: bool, hash_ok: bool,
              link_hash: str) -> None:
@@ -156,26 +210,29 @@ class _LinkChecks:
         if not hash_ok:
             findings.add(seq, record, f"link {seq} hash does not recompute")
         self.broken_since_checkpoint = self.broken_since_checkpoint or findings.count > before
-        signed = self.checkpoints.get(seq)
-        if signed is None:
-            return
-        if signed != link_hash and not self.broken_since_checkpoint:
-            # Internally consistent links that contradict a signed head: the chain was recomputed after
-            # the last checkpoint that still matches.
-            findings.add(
-                self.last_good_checkpoint + 1, None,
-                f"chain differs from the signed checkpoint at seq {seq} (rewritten after seq {self.last_good_checkpoint})",
-            )
-        elif signed == link_hash:
-            self.last_good_checkpoint = seq
-            self.broken_since_checkpoint = False
+        for label, witnessed in self.witnesses.at.get(seq, ()):
+            if witnessed != link_hash and not self.broken_since_checkpoint:
+                # Internally consistent links that contradict a witness: the chain was recomputed after the
+                # last signed checkpoint that still matches.
+                findings.add(
+                    self.last_good_checkpoint + 1, None,
+                    f"chain differs from the {label} at seq {seq} (rewritten after seq {self.last_good_checkpoint})",
+                )
+                self.broken_since_checkpoint = True
+            elif witnessed == link_hash and label != HEAD_ROW:  # the row is not signed: it proves nothing
+                self.last_good_checkpoint = seq
+                self.broken_since_checkpoint = False
 
     def end(self, last_seq: int) -> None:
-        """The chain must not end before the newest signed checkpoint (truncation)."""
-        beyond = [seq for seq in self.checkpoints if seq > last_seq]
-        if beyond:
-            self.findings.add(last_seq + 1, None,
-                              f"chain ends at seq {last_seq} but a signed checkpoint exists at seq {max(beyond)}")
+        """The chain must not end before a signed checkpoint, the signed head or the chain-head row
+        (truncation). Links after them are normal: a seal may commit while verification runs."""
+        for seq in sorted(self.witnesses.at, reverse=True):
+            if seq <= last_seq:
+                break
+            names = " and the ".join(label for label, _ in self.witnesses.at[seq])
+            self.findings.add(last_seq + 1, None, f"chain ends at seq {last_seq}, before seq {seq} named by the "
+                                                  f"{names}: records were removed from the end")
+            return
 
 
 class _RecordChecks:
@@ -227,16 +284,16 @@ def _start_hash(start: int, findings: _Findings) -> str:
 
 # ------------------------------------------------------------------------------ Python engine
 
-def _link_pass(start: int, checkpoints: dict[int, str], findings: _Findings) -> tuple[int, int]:
+def _link_pass(start: int, witnesses: _Witnesses, findings: _Findings) -> tuple[int, int]:
     """Returns (links checked, last seq seen)."""
     table = _qn(ChainLink._meta.db_table)
     prev = _start_hash(start, findings)
-    checks = _LinkChecks(start, checkpoints, findings)
+    checks = _LinkChecks(start, witnesses, findings)
     expected = start
     checked = 0
     link_hash = canonical.link_hash
     sql = (
-        f"SELECT {_qn('seq')}, {_qn('record_type')}, {_qn('row_id')}, {_qn('entry_hash')}, "  # noqa: S608
+        f"SELECT {_qn('seq')}, {_qn('record_type')}, {_qn('row_id')}, {_qn('entry_hash')}, "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         f"{_qn('prev_link_hash')}, {_qn('link_hash')} FROM {table} WHERE {_qn('seq')} >= %s ORDER BY {_qn('seq')}"
     )
     for seq, record_type, row_id, entry_hash, prev_link_hash, stored_link_hash in _stream(sql, [start]):
@@ -273,7 +330,7 @@ def _record_pass(model: type[ChainedRecord], start: int, findings: _Findings) ->
     id_col, rt_col, row_col = _qn("id"), _qn("record_type"), _qn("row_id")
     seq_col, entry_col = _qn("seq"), _qn("entry_hash")
     sql = (
-        f"SELECT t.{id_col}, t.{_qn('content_hash')}, {', '.join(_column_sql(model, 't'))}, "  # noqa: S608
+        f"SELECT t.{id_col}, t.{_qn('content_hash')}, {', '.join(_column_sql(model, 't'))}, "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         f"l.{seq_col}, l.{entry_col}, p.{entry_col}, p.{_qn('created_at')} "
         f"FROM {table} t "
         f"LEFT JOIN {links} l ON l.{rt_col} = %s AND l.{row_col} = t.{id_col} "
@@ -293,17 +350,17 @@ def _record_pass(model: type[ChainedRecord], start: int, findings: _Findings) ->
 
 # ------------------------------------------------------------------------------ SQL engine
 
-def _sql_link_pass(start: int, checkpoints: dict[int, str], findings: _Findings) -> tuple[int, int]:
+def _sql_link_pass(start: int, witnesses: _Witnesses, findings: _Findings) -> tuple[int, int]:
     """The link pass computed in PostgreSQL: only broken links and checkpointed links come back."""
     links = _qn(ChainLink._meta.db_table)
     seq_col = _qn("seq")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*), MAX({seq_col}) FROM {links} WHERE {seq_col} >= %s", [start])  # noqa: S608
+        cursor.execute(f"SELECT COUNT(*), MAX({seq_col}) FROM {links} WHERE {seq_col} >= %s", [start])  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         checked, last = cursor.fetchone()
     prev = _start_hash(start, findings)
     computed = canonical.sql_link_hash("l", _qn)
     sql = (
-        "SELECT seq, record_type, row_id, hash_ok, prev_ok, prev_seq, link_hash FROM ("  # noqa: S608
+        "SELECT seq, record_type, row_id, hash_ok, prev_ok, prev_seq, link_hash FROM ("  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         f"SELECT l.{seq_col} AS seq, l.{_qn('record_type')} AS record_type, l.{_qn('row_id')} AS row_id, "
         f"l.{_qn('link_hash')} AS link_hash, ({computed} = l.{_qn('link_hash')}) AS hash_ok, "
         f"(l.{_qn('prev_link_hash')} = COALESCE(lag(l.{_qn('link_hash')}) OVER w, %s)) AS prev_ok, "
@@ -312,8 +369,8 @@ def _sql_link_pass(start: int, checkpoints: dict[int, str], findings: _Findings)
         "WHERE NOT hash_ok OR NOT prev_ok OR seq <> COALESCE(prev_seq + 1, %s) "
         "OR NOT (record_type = ANY(%s)) OR seq = ANY(%s) ORDER BY seq"
     )
-    params = [prev, start, start, list(RECORD_TYPES), sorted(checkpoints)]
-    checks = _LinkChecks(start, checkpoints, findings)
+    params = [prev, start, start, list(RECORD_TYPES), witnesses.seqs()]
+    checks = _LinkChecks(start, witnesses, findings)
     for seq, record_type, row_id, hash_ok, prev_ok, prev_seq, stored_link_hash in _stream(sql, params,
                                                                                             server_side=False):
         checks.link(seq=seq, record_type=record_type, row_id=row_id,
@@ -334,7 +391,7 @@ def _sql_record_pass(model: type[ChainedRecord], start: int, findings: _Findings
         _qn("entry_hash")
     expression, expression_params = canonical.sql_content_hash(model, "t", _qn)
     sql = (
-        f"SELECT r.id, r.h = r.content_hash, l.{seq_col}, l.{entry_col} = r.h, p.{entry_col} = r.h, "  # noqa: S608
+        f"SELECT r.id, r.h = r.content_hash, l.{seq_col}, l.{entry_col} = r.h, p.{entry_col} = r.h, "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         f"p.{_qn('created_at')}, p.{row_col} IS NOT NULL "
         f"FROM (SELECT t.{id_col} AS id, t.{_qn('content_hash')} AS content_hash, {expression} AS h FROM {table} t) r "
         f"LEFT JOIN {links} l ON l.{rt_col} = %s AND l.{row_col} = r.id "
@@ -363,11 +420,11 @@ def _orphans_and_duplicates(model: type[ChainedRecord], start: int, findings: _F
     table = _qn(model._meta.db_table)
     id_col, rt_col, row_col, seq_col = _qn("id"), _qn("record_type"), _qn("row_id"), _qn("seq")
     orphan_sql = (
-        f"SELECT l.{seq_col}, l.{row_col} FROM {links} l WHERE l.{rt_col} = %s AND l.{seq_col} >= %s "  # noqa: S608
+        f"SELECT l.{seq_col}, l.{row_col} FROM {links} l WHERE l.{rt_col} = %s AND l.{seq_col} >= %s "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{id_col} = l.{row_col}) ORDER BY l.{seq_col}"
     )
     duplicate_sql = (
-        f"SELECT {row_col}, MAX({seq_col}) FROM {links} WHERE {rt_col} = %s GROUP BY {row_col} "  # noqa: S608
+        f"SELECT {row_col}, MAX({seq_col}) FROM {links} WHERE {rt_col} = %s GROUP BY {row_col} "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         f"HAVING COUNT(*) > 1 AND MAX({seq_col}) >= %s ORDER BY MAX({seq_col})"
     )
     with connection.cursor() as cursor:
@@ -391,7 +448,7 @@ def _decision_search_columns(start: int, findings: _Findings) -> None:
     links = _qn(ChainLink._meta.db_table)
     mv, mv1, mv2 = _qn("model_versions"), _qn("model_version_1"), _qn("model_version_2")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {mv}, {mv1}, {mv2} FROM {table} GROUP BY {mv}, {mv1}, {mv2}")  # noqa: S608
+        cursor.execute(f"SELECT {mv}, {mv1}, {mv2} FROM {table} GROUP BY {mv}, {mv1}, {mv2}")  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
         combinations = cursor.fetchall()
     for text, first, second in combinations:
         try:
@@ -403,7 +460,7 @@ def _decision_search_columns(start: int, findings: _Findings) -> None:
         second_sql, params = (f"t.{mv2} IS NULL", [text, first]) if second is None else \
             (f"t.{mv2} = %s", [text, first, second])
         sql = (
-            f"SELECT MIN(l.{_qn('seq')}), MIN(t.{_qn('id')}) FROM {table} t "  # noqa: S608
+            f"SELECT MIN(l.{_qn('seq')}), MIN(t.{_qn('id')}) FROM {table} t "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
             f"LEFT JOIN {links} l ON l.{_qn('record_type')} = %s AND l.{_qn('row_id')} = t.{_qn('id')} "
             f"WHERE t.{mv} = %s AND t.{mv1} = %s AND {second_sql} AND (l.{_qn('seq')} IS NULL OR l.{_qn('seq')} >= %s)"
         )
@@ -430,7 +487,7 @@ def verify_chain(
     began = time.monotonic()
     start = max(1, int(from_seq or 1))
     findings = _Findings()
-    checkpoints, checkpoints_checked = _load_checkpoints(store or checkpoint_store(), findings, start)
+    witnesses, checkpoints_checked = _load_witnesses(store or checkpoint_store(), findings, start)
     # The SQL engine runs in a transaction to switch JIT off locally (compiling the long hash expressions
     # costs more than it saves). The Python engine takes no transaction: on SQLite that would be a write
     # lock (IMMEDIATE mode) held for the whole verification.
@@ -438,12 +495,13 @@ def verify_chain(
         if engine == "sql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
-        checked, last_seq = link_pass(start, checkpoints, findings)
+        checked, last_seq = link_pass(start, witnesses, findings)
         unsealed = sum(record_pass(model, start, findings) for model in RECORD_TYPES.values())
         _decision_search_columns(start, findings)
     elapsed = round(time.monotonic() - began, 3)
     common: dict[str, Any] = {"checked": checked, "checkpoints_checked": checkpoints_checked, "head_seq": last_seq,
-              "unsealed": unsealed, "elapsed_s": elapsed, "problems": findings.count}
+              "unsealed": unsealed, "elapsed_s": elapsed, "problems": findings.count,
+              "signed_head_seq": witnesses.signed_head_seq}
     if findings.best_seq is not None:
         seq, record, reason = findings.best_seq
         return VerifyResult(ok=False, first_bad_seq=seq, first_bad_record=record, reason=reason, **common)

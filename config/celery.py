@@ -42,7 +42,7 @@ app.conf.beat_schedule = {
     "rescore-stale": {"task": "scoring.tasks.rescore_stale", "schedule": 300.0},
     "dsr-deadline-check": {"task": "subject_rights.tasks.flag_due_requests", "schedule": crontab(hour=6, minute=0)},
     "dsr-export-cleanup": {"task": "subject_rights.tasks.delete_expired_exports", "schedule": 3600.0},
-    "audit-seal": {"task": "audit.tasks.seal_chain", "schedule": 10.0},
+    "audit-seal": {"task": "audit.tasks.seal_chain", "schedule": 5.0},  # AUDIT_HEAD_SIGN_SECONDS (below)
     "audit-checkpoint": {"task": "audit.tasks.write_checkpoint", "schedule": 60.0},
     # Webhooks: safety net of the on-commit relay kick, and the retry schedule of failed deliveries.
     "webhooks-relay": {"task": "webhooks.tasks.relay_outbox", "schedule": 5.0},
@@ -62,6 +62,10 @@ def _scoring_schedule(sender: Celery, **_: object) -> None:
     from scoring.schedule import beat_entries
 
     sender.conf.beat_schedule.update(beat_entries())
+    # Seal and sign the audit chain head at least every AUDIT_HEAD_SIGN_SECONDS (docs/AUDIT.md).
+    from django.conf import settings
+
+    sender.conf.beat_schedule["audit-seal"]["schedule"] = float(getattr(settings, "AUDIT_HEAD_SIGN_SECONDS", 5.0))
 
 
 @before_task_publish.connect

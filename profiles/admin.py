@@ -36,8 +36,8 @@ class CustomerAdmin(ReadOnlyAdmin):
     list_display = ("id", "created_at", "country", "stale_since", "merged_into")
     list_filter = ("country",)
     search_fields = ("=id",)
-    fields = ("id", "created_at", "updated_at", "country", "attributes", "feature_attributes", "stale_since",
-              "merged_into")
+    # CRM attribute values are encrypted per customer (profiles.attribute_sealing): the admin never shows them.
+    fields = ("id", "created_at", "updated_at", "country", "feature_attributes", "stale_since", "merged_into")
     readonly_fields = fields
 
 

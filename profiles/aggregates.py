@@ -34,7 +34,9 @@ from typing import Any
 import numpy as np
 from django.db.models import Count, Exists, F, Lookup, Max, Min, OuterRef, Q, Sum
 
+from config.envelope import DecryptionError
 from config.uuids import as_uuid
+from profiles import attribute_sealing
 from profiles.models import Customer, Interaction, NpsAnswer, Order, Referral, Review, Ticket
 
 WINDOW_DAYS = 90
@@ -242,16 +244,25 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         see(i, at)
 
     # --- customers: creation time and declared CRM feature attributes --------------------------------
+    # The attributes are encrypted per customer (profiles.attribute_sealing): the key columns come with the
+    # same query, and only customers that declared feature attributes are decrypted.
     attrs: dict[str, list[Any]] = {}
-    for cid, created_at, attributes, declared in Customer.objects.filter(ids_in("id", ids)).values_list(
-        "id", "created_at", "attributes", "feature_attributes"
+    usable: dict[str, bool] = {}  # name -> may be a feature (decided once per name, not per customer)
+    for cid, created_at, declared, *sealed in Customer.objects.filter(ids_in("id", ids)).values_list(
+        "id", "created_at", "feature_attributes", *attribute_sealing.KEY_COLUMNS
     ):
         i = pos[as_uuid(cid)]
         see(i, created_at)
-        attributes = attributes or {}
-        for name in declared or []:
+        if not declared:
+            continue
+        attributes = _attributes_or_empty(as_uuid(cid), sealed)
+        for name in declared:
             name = str(name)
-            if name in attributes and not is_special_category(name):
+            if name not in attributes:
+                continue
+            if name not in usable:
+                usable[name] = not is_special_category(name)
+            if usable[name]:
                 attrs.setdefault(name, [None] * n)[i] = attributes[name]
 
     # --- assemble, exactly as scoring.ml.features.aggregate_from_events ------------------------------
@@ -342,6 +353,15 @@ def attribute_column(values: Sequence[Any]) -> np.ndarray:
     return np.array([None if v is None or v == "" else str(v).strip() for v in values], dtype=object)
 
 
+def _attributes_or_empty(customer_id: uuid.UUID, sealed: Sequence[Any]) -> dict[str, Any]:
+    """Decrypted attributes from the ``attribute_sealing.KEY_COLUMNS`` values ({} when the key is gone: a
+    customer erased while the batch ran has no attributes any more)."""
+    try:
+        return attribute_sealing.attributes_from_values(customer_id, *sealed)
+    except DecryptionError:
+        return {}
+
+
 def customer_attribute_table(
     *, customer_ids: Sequence[uuid.UUID | str], names: Sequence[str] | None = None
 ) -> dict[str, np.ndarray]:
@@ -354,11 +374,11 @@ def customer_attribute_table(
     pos = {cid: i for i, cid in enumerate(ids)}
     wanted = None if names is None else [str(x) for x in names]
     table: dict[str, list[Any]] = {name: [None] * len(ids) for name in wanted or []}
-    for cid, attributes, declared in Customer.objects.filter(id__in=ids).values_list(
-        "id", "attributes", "feature_attributes"
+    for cid, declared, *sealed in Customer.objects.filter(id__in=ids).values_list(
+        "id", "feature_attributes", *attribute_sealing.KEY_COLUMNS
     ):
         i = pos[as_uuid(cid)]
-        attributes = attributes or {}
+        attributes = _attributes_or_empty(as_uuid(cid), sealed)
         for name in wanted if wanted is not None else [str(x) for x in declared or []]:
             if name in attributes:
                 table.setdefault(name, [None] * len(ids))[i] = attributes[name]

@@ -60,13 +60,19 @@ def cache_clear(customer_id: UUID | None = None) -> None:
 
 
 def unwrap(row: CustomerKey) -> bytes:
-    key = _cache_key(row)
+    return unwrap_values(row.customer_id, row.kek_id, bytes(row.wrapped), row.key_version)
+
+
+def unwrap_values(customer_id: UUID, kek_id: str, wrapped: bytes, key_version: int) -> bytes:
+    """``unwrap`` from the key row's values as read by the caller's own query (batch readers: no model
+    instance per customer)."""
+    key = (str(customer_id), kek_id, key_version, hashlib.sha256(wrapped).hexdigest())
     with _lock:
         dek = _cache.get(key)
         if dek is not None:
             _cache.move_to_end(key)
             return dek
-    dek = envelope.unwrap_data_key(WrappedKey(row.kek_id, bytes(row.wrapped)), customer_id=row.customer_id)
+    dek = envelope.unwrap_data_key(WrappedKey(kek_id, wrapped), customer_id=customer_id)
     with _lock:
         _cache[key] = dek
         while len(_cache) > _CACHE_SIZE:
@@ -74,11 +80,19 @@ def unwrap(row: CustomerKey) -> bytes:
     return dek
 
 
-def key_create(customer: Customer) -> DataKey:
+def key_new(customer: Customer) -> tuple[DataKey, CustomerKey]:
+    """A new data key for a customer not saved yet (its id is set at construction), and its unsaved key row:
+    the caller encrypts the customer's own columns with it, then inserts the customer, then the row."""
     dek = envelope.new_data_key()
     wrapped = envelope.wrap_data_key(dek, customer_id=customer.id)
-    CustomerKey.objects.create(customer=customer, kek_id=wrapped.kek_id, wrapped=wrapped.wrapped, key_version=1)
-    return DataKey(customer.id, dek, 1)
+    row = CustomerKey(customer=customer, kek_id=wrapped.kek_id, wrapped=wrapped.wrapped, key_version=1)
+    return DataKey(customer.id, dek, 1), row
+
+
+def key_create(customer: Customer) -> DataKey:
+    key, row = key_new(customer)
+    row.save(force_insert=True)
+    return key
 
 
 def key_get(customer_id: UUID) -> DataKey:

@@ -1,8 +1,9 @@
 """A guard for the plaintext columns: no direct identifier where only a non-personal label belongs.
 
-Order and ticket categories and plain (non-personal) CRM attributes are stored unencrypted, so an e-mail
-address mapped into one of them by mistake would be personal data at rest in plaintext. Such a value is
-refused at the door, with a code and never the value, and the sender is told to send it as a personal
+Order and ticket categories are stored unencrypted, so an e-mail address mapped into one of them by mistake
+would be personal data at rest in plaintext. Plain CRM attributes are encrypted under the customer's key
+(``profiles.attribute_sealing``) but are no personal fields: an identifier there would escape the blind index,
+rectification and the personal-data view. Such a value is refused at the door, with a code and never the value, and the sender is told to send it as a personal
 field (encrypted under the customer's key).
 
 A refusal must never fire on an ordinary label or product code, so only high-precision detections count:

@@ -45,8 +45,11 @@ class Customer(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     # Coarse, non-identifying: ISO 3166-1 alpha-2 country (phone normalization, locale recognizers).
     country = models.CharField(max_length=2, blank=True, default="")
-    # Non-personal CRM attributes (e.g. lifecycle stage, segment) and which of them are scoring features.
-    attributes = models.JSONField(default=dict, blank=True)
+    # Plain CRM attributes (e.g. lifecycle stage, segment): one JSON object encrypted under the customer's data
+    # key (profiles.attribute_sealing; NULL when none), so erasure crypto-shreds them. Which of them are scoring
+    # features (names only, no values) stays in clear.
+    attributes_encrypted = models.BinaryField(null=True, blank=True, editable=False)
+    attributes_key_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
     feature_attributes = models.JSONField(default=list, blank=True)
     # Set when new facts arrive; scoring's rescore_stale picks these up and clears it.
     stale_since = models.DateTimeField(null=True, blank=True, db_index=True)

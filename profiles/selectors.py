@@ -21,6 +21,7 @@ from config.envelope import DecryptionError
 from config.errors import NotFound
 
 from . import data_keys
+from .attribute_sealing import attributes_of
 from .data_keys import DataKey
 from .models import (
     PERSONAL_FIELDS,
@@ -184,8 +185,17 @@ def customer_personal_data(*, customer_id: UUID) -> dict[str, str | None]:
     return data
 
 
+def _attributes_or_empty(customer_id: UUID) -> dict[str, Any]:
+    try:
+        return attributes_of(customer_id)
+    except DecryptionError:  # no key any more (erased meanwhile): nothing to show
+        return {}
+
+
 def customer_profile(*, customer_id: UUID) -> dict[str, Any]:
-    """Non-personal profile facts: pseudonym, created, country, attributes, features, staleness, aliases."""
+    """Profile facts: pseudonym, created, country, CRM attributes (decrypted: personal data, so callers
+    showing them to a person write an access record, as for ``customer_personal_data``), declared features,
+    staleness, aliases."""
     resolved = customer_resolve(customer_id=customer_id)
     customer = Customer.objects.filter(id=resolved).first() if resolved else None
     if customer is None:
@@ -194,7 +204,7 @@ def customer_profile(*, customer_id: UUID) -> dict[str, Any]:
         "customer_id": customer.id,
         "created_at": customer.created_at,
         "country": customer.country or None,
-        "attributes": dict(customer.attributes),
+        "attributes": _attributes_or_empty(customer.id),
         "feature_attributes": list(customer.feature_attributes),
         "stale_since": customer.stale_since,
         "aliases": customer_aliases(customer_id=customer.id),

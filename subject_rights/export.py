@@ -25,7 +25,7 @@ from profiles import selectors as profile_selectors
 from profiles import services as profile_services
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "export_schema.json"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: crm_attributes (issue 20, fault 7)
 FACT_SOURCES_NOTE = {
     "crm": "Customer relationship management system",
     "erp": "Orders and invoicing (ERP)",
@@ -165,6 +165,14 @@ def _as_dict(value: Any) -> Any:
     return str(value)
 
 
+def _crm_attributes(customer_id: UUID) -> dict[str, Any]:
+    """The customer's plain CRM attributes (decrypted under its key) and which of them scoring uses (Art. 15:
+    everything held, including what feeds the automated decisions)."""
+    profile = profile_selectors.customer_profile(customer_id=customer_id)
+    return {"values": dict(sorted(profile["attributes"].items())),
+            "used_for_scoring": sorted(str(name) for name in profile["feature_attributes"])}
+
+
 def _processing_flags(customer_id: UUID) -> list[dict[str, Any]]:
     history = getattr(consent_selectors, "processing_flag_history", None)
     return list(history(customer_id=customer_id)) if history is not None else []
@@ -189,6 +197,7 @@ def export_document(*, customer_id: UUID, request_id: UUID, request_type: str, g
         "request_id": request_id,
         "subject": customer_id,
         "personal_data": profile_selectors.customer_personal_data(customer_id=customer_id),
+        "crm_attributes": _crm_attributes(customer_id),
         "source_identities": identities,
         "facts": facts,
         "consent_history": consent_selectors.consent_history(customer_id=customer_id),

@@ -171,6 +171,10 @@ AUDIT_CHECKPOINT_STORE = env("AUDIT_CHECKPOINT_STORE", default="audit.checkpoint
 AUDIT_SEAL_MAX_LAG_SECONDS = env.int("AUDIT_SEAL_MAX_LAG_SECONDS", default=3600)
 # At most one seal request (cache + broker round trip) per process per this many seconds (0: every commit).
 AUDIT_SEAL_REQUEST_INTERVAL_S = env.float("AUDIT_SEAL_REQUEST_INTERVAL_S", default=1.0)
+# The chain head is signed (into the checkpoint store's head slot) after every seal, and at least this often
+# while records wait: beat's seal-and-sign interval, and the embedded timer of `make run`. Records sealed
+# since the last head signature are the only ones a database owner can rewrite or cut off undetected.
+AUDIT_HEAD_SIGN_SECONDS = env.float("AUDIT_HEAD_SIGN_SECONDS", default=5.0)
 AUDIT_EXPORT_MAX_ROWS = env.int("AUDIT_EXPORT_MAX_ROWS", default=100_000)
 AUDIT_ALLOW_TRUNCATE = False  # tests only: lets Django flush the append-only tables on PostgreSQL
 # Free text typed by the DPO into the audit app (breach register) is pseudonymized by this callable.

@@ -47,7 +47,7 @@ class CustomerRecordSerializer(serializers.Serializer):
         child=serializers.CharField(allow_null=True, allow_blank=True, max_length=500), required=False,
         help_text="Extra CRM attributes that are personal data (stored encrypted).",
     )
-    attributes = serializers.DictField(required=False, help_text="Non-personal CRM attributes (stored in clear).")
+    attributes = serializers.DictField(required=False, help_text="Plain CRM attributes (stored encrypted under the customer's key, not searchable; no direct identifiers).")
     feature_attributes = serializers.ListField(child=serializers.CharField(max_length=63), required=False,
                                                allow_null=True)
     audit_attributes = serializers.DictField(

@@ -14,10 +14,12 @@ from django.utils import timezone
 from config.errors import ApplicationError
 
 from .. import data_keys
+from ..attribute_sealing import ATTRIBUTE_FIELDS, attributes_merge, attributes_put
 from ..data_keys import DataKey
 from ..models import (
     BlindIndexEntry,
     Customer,
+    CustomerKey,
     PersonalField,
     SourceIdentity,
 )
@@ -188,9 +190,7 @@ def _flush_updates(pending: list[tuple[int, dict[str, Any], _IngestRecord, UUID]
             else:
                 existing.ciphertext, existing.key_version, existing.updated_at = ciphertext, key.key_version, now
                 changed_rows.append(existing)
-        new_attributes = {**customer.attributes, **p.attributes}
-        if new_attributes != customer.attributes:
-            customer.attributes = new_attributes
+        if attributes_merge(customer, key, p.attributes):
             changed = True
         if p.feature_attributes is not None and sorted(p.feature_attributes) != sorted(customer.feature_attributes):
             customer.feature_attributes = sorted(set(p.feature_attributes))
@@ -206,7 +206,7 @@ def _flush_updates(pending: list[tuple[int, dict[str, Any], _IngestRecord, UUID]
         with transaction.atomic():
             PersonalField.objects.bulk_update(changed_rows, ["ciphertext", "key_version", "updated_at"])
             PersonalField.objects.bulk_create(new_rows)
-            Customer.objects.bulk_update(changed_customers, ["attributes", "feature_attributes", "country",
+            Customer.objects.bulk_update(changed_customers, [*ATTRIBUTE_FIELDS, "feature_attributes", "country",
                                                              "updated_at"])
             _mark_stale([c.id for c in changed_customers])
     except IntegrityError:  # a concurrent writer: decide these records one by one
@@ -253,11 +253,16 @@ def _customers_create_bulk(items: list[_IngestRecord]) -> list[UUID]:
             now = previous + timedelta(microseconds=1)
         previous = now
         customers.append(Customer(
-            country=p.country or "", attributes=p.attributes, feature_attributes=p.feature_attributes or [],
+            country=p.country or "", feature_attributes=p.feature_attributes or [],
             created_at=now, updated_at=now, stale_since=now,
         ))
+    # Each customer's data key first: the attributes are encrypted under it in the customer row itself.
+    prepared = [data_keys.key_new(customer) for customer in customers]
+    keys = {customer.id: key for customer, (key, _) in zip(customers, prepared, strict=True)}
+    for customer, p in zip(customers, items, strict=True):
+        attributes_put(customer, keys[customer.id], p.attributes)
     Customer.objects.bulk_create(customers)
-    keys = data_keys.key_create_many(customers)
+    CustomerKey.objects.bulk_create([row for _, row in prepared])
     fields: list[PersonalField] = []
     entries: list[BlindIndexEntry] = []
     identities: list[SourceIdentity] = []

@@ -14,6 +14,7 @@ from django.utils import timezone
 from config.errors import NotFound
 
 from .. import data_keys
+from ..attribute_sealing import attributes_put
 from ..errors import RecordInvalid
 from ..models import (
     BlindIndexEntry,
@@ -124,11 +125,11 @@ def _customer_create(
     *, source: str, external_id: str, source_digest: str, values: dict[str, str], record_digests: dict[str, str],
     attributes: dict, feature_attributes: list[str] | None, country: str | None,
 ) -> IngestResult:
-    customer = Customer.objects.create(
-        country=country or "", attributes=attributes, feature_attributes=feature_attributes or [],
-        stale_since=timezone.now(),
-    )
-    key = data_keys.key_create(customer)
+    customer = Customer(country=country or "", feature_attributes=feature_attributes or [], stale_since=timezone.now())
+    key, key_row = data_keys.key_new(customer)
+    attributes_put(customer, key, attributes)  # encrypted under the customer's own key (erasure shreds it)
+    customer.save(force_insert=True)
+    key_row.save(force_insert=True)
     for field, value in values.items():
         _write_field(customer.id, key, field, value)
     for kind, digest in record_digests.items():

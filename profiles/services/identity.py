@@ -11,6 +11,7 @@ from config import blind_index
 from config.blind_index import InvalidIdentifier
 
 from .. import data_keys
+from ..attribute_sealing import ATTRIBUTE_FIELDS, attributes_get, attributes_merge, attributes_put
 from ..data_keys import DataKey
 from ..errors import IdentifierInUse, MergeConflict, RecordInvalid
 from ..models import (
@@ -174,14 +175,16 @@ def _merge_into(
                 fact.key_version = survivor_key.key_version
             fact.save(update_fields=["customer", "text_original_encrypted", "key_version"])
 
-    if not survivor.attributes and loser.attributes:
-        survivor.attributes = loser.attributes
+    survivor_attributes = attributes_get(survivor, survivor_key)
+    loser_attributes = attributes_get(loser, loser_key)
+    if not survivor_attributes and loser_attributes:
+        attributes_put(survivor, survivor_key, loser_attributes)
         survivor.feature_attributes = loser.feature_attributes
-    else:
-        survivor.attributes = {**loser.attributes, **survivor.attributes}
+    elif loser_attributes:
+        attributes_put(survivor, survivor_key, {**loser_attributes, **survivor_attributes})
     if not survivor.country and loser.country:
         survivor.country = loser.country
-    survivor.save(update_fields=["attributes", "feature_attributes", "country"])
+    survivor.save(update_fields=[*ATTRIBUTE_FIELDS, "feature_attributes", "country"])
 
     # The loser keeps its own data key (earlier sealed decision details stay readable until erasure) and
     # becomes an alias. Its placeholder state stays with it: its old texts keep their own numbering.
@@ -221,11 +224,9 @@ def _apply_record(
             external_id_encrypted=key.encrypt_field(f"source:{source}", external_id),
         )
         changed = True
-    new_attributes = {**customer.attributes, **attributes}
-    update = []
-    if new_attributes != customer.attributes:
-        customer.attributes = new_attributes
-        update.append("attributes")
+    update: list[str] = []
+    if attributes_merge(customer, key, attributes):
+        update.extend(ATTRIBUTE_FIELDS)
     if feature_attributes is not None and sorted(feature_attributes) != sorted(customer.feature_attributes):
         customer.feature_attributes = sorted(set(feature_attributes))
         update.append("feature_attributes")

@@ -117,7 +117,8 @@ def _clean_attributes(attributes: dict | None, feature_attributes: list[str] | N
             raise RecordInvalid(f"attributes.{key}", "invalid")
         if isinstance(value, str) and len(value) > 200:
             raise RecordInvalid("attributes", "max_length")
-        # Plain attributes are stored unencrypted: a direct identifier belongs in the personal fields.
+        # Plain attributes are no personal fields (encrypted as one blob, not indexed or rectifiable): a direct
+        # identifier belongs in the personal fields.
         # (The error names the attribute: a schema name of the sender's, never a value.)
         if is_direct_identifier_name(key):
             raise RecordInvalid(f"attributes.{key}", "personal_field")

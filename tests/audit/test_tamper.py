@@ -16,7 +16,7 @@ from django.db import connection, transaction
 
 from audit import canonical, services
 from audit.checkpoints import DirectoryStore, SignedCheckpoint, public_key_b64, sign
-from audit.models import RECORD_TYPES, ChainLink, DecisionRecord
+from audit.models import RECORD_TYPES, ChainHead, ChainLink, DecisionRecord
 from audit.verify import verify_chain
 
 pytestmark = pytest.mark.django_db
@@ -225,8 +225,9 @@ def test_deleted_record_is_named_by_its_sequence_number_and_id(sealed_chain):
     assert "missing" in result.reason
 
 
-def _recompute_chain_from(seq_from: int) -> None:
-    """What a writer with database access would do: recompute every link after an edit."""
+def _recompute_chain_from(seq_from: int, *, head_row: bool = True) -> None:
+    """What a writer with database access would do: recompute every link after an edit (and, with
+    ``head_row``, the chain-head row too)."""
     prev = ChainLink.objects.filter(seq=seq_from - 1).values_list("link_hash", flat=True).first() or canonical.GENESIS_HASH
     for seq, record_type, row_id in ChainLink.objects.filter(seq__gte=seq_from).order_by("seq").values_list(
             "seq", "record_type", "row_id"):
@@ -235,6 +236,8 @@ def _recompute_chain_from(seq_from: int) -> None:
         execute(f"UPDATE {qn(ChainLink._meta.db_table)} SET entry_hash = %s, prev_link_hash = %s, link_hash = %s "
                 "WHERE seq = %s", [entry, prev, digest, seq])
         prev = digest
+    if head_row:
+        execute(f"UPDATE {qn(ChainHead._meta.db_table)} SET link_hash = %s WHERE id = 1", [prev])
 
 
 def test_full_recompute_of_the_chain_is_caught_by_the_signed_checkpoints(sealed_chain, settings, tmp_path):
@@ -264,7 +267,7 @@ def test_truncation_after_the_last_checkpoint_is_caught(sealed_chain):
         mutate_truncate_tail(random.Random(3))
         result = verify_chain()
         transaction.set_rollback(True)
-    assert not result.ok and "checkpoint exists at seq 48" in result.reason
+    assert not result.ok and "before seq 48 named by the signed checkpoint" in result.reason
 
 
 def test_forged_checkpoint_file_is_detected_by_its_signature(sealed_chain, checkpoint_dir):

@@ -162,4 +162,6 @@ def test_declaring_special_category_data_as_a_feature_is_rejected_per_record_and
         {"index": 0, "errors": [{"field": "feature_attributes.health_status", "code": "special_category"}]}]
     assert [r["outcome"] for r in body["results"]] == ["rejected", "created"]
     assert list(Customer.objects.values_list("feature_attributes", flat=True)) == [["plan"]]
-    assert not Customer.objects.filter(attributes__has_key="health_status").exists()
+    from profiles.attribute_sealing import attributes_of
+
+    assert [attributes_of(cid) for cid in Customer.objects.values_list("id", flat=True)] == [{"plan": "gold"}]

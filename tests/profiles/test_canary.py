@@ -234,11 +234,11 @@ def test_canary_scanners_detect_a_planted_canary(caplog: pytest.LogCaptureFixtur
 
     [c] = _canaries("k1")[:1]
     cid = make_customer()
-    Customer.objects.filter(id=cid).update(attributes={"note": c.email})
+    Customer.objects.filter(id=cid).update(feature_attributes=[c.email])  # names only in clear: a planted leak
     Ticket.objects.create(customer_id=cid, source="support", external_digest="x", opened_at="2025-01-01T00:00:00Z",
                           text_pseudonymized=f"hello {c.name}")
     logging.getLogger("tests.control").warning("leak %s", c.phone_e164)
-    assert sorted(_scan_database(c.needles())) == ["profiles_customer.attributes", "profiles_ticket.text_pseudonymized"]
+    assert sorted(_scan_database(c.needles())) == ["profiles_customer.feature_attributes", "profiles_ticket.text_pseudonymized"]
     assert len(_scan_logs(caplog.records, c.needles())) == 1
 
 

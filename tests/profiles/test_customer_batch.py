@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from audit.models import GovernanceEvent
 from config.errors import ApplicationError
 from profiles import selectors, services
+from profiles.attribute_sealing import attributes_of
 from profiles.imports import rejected_outcome, run_import
 from profiles.models import BlindIndexEntry, Customer, CustomerKey, MergeRecord, PersonalField, SourceIdentity
 from profiles.services import customer_batch
@@ -137,7 +138,7 @@ def _state(outcomes: list[tuple[str, UUID | None, Any]], governance_after: int) 
         customers[key] = {
             "personal": selectors.customer_personal_data(customer_id=c.id),
             "index": sorted(BlindIndexEntry.objects.filter(customer=c).values_list("kind", "digest")),
-            "attributes": c.attributes, "features": sorted(c.feature_attributes), "country": c.country,
+            "attributes": attributes_of(c.id), "features": sorted(c.feature_attributes), "country": c.country,
             "aliases": len(selectors.customer_aliases(customer_id=c.id)),
             "stale": c.stale_since is not None,
         }
@@ -305,5 +306,5 @@ def test_reimport_is_set_based_and_reports_unchanged_and_updated(facts_changed: 
     assert stale == {created[i].customer_id for i in changed}
     assert selectors.customer_personal_data(customer_id=created[3].customer_id)["name"] == "Renamed"
     assert selectors.customer_personal_data(customer_id=created[7].customer_id)["company"] == "Acme"
-    assert Customer.objects.get(id=created[5].customer_id).attributes == {"tier": 2}
+    assert attributes_of(created[5].customer_id) == {"tier": 2}
     assert PersonalField.objects.count() == 81

@@ -111,15 +111,13 @@ def test_facts_after_as_of_are_ignored_and_unknown_customers_get_empty_features(
 @pytest.mark.django_db
 def test_declared_crm_attributes_become_features_and_special_categories_never_do():
     from profiles.aggregates import fact_aggregates
-    from profiles.models import Customer
-    from tests.factories import make_customer
+    from tests.factories import make_customer, set_attributes
 
     a = make_customer(attributes={"plan": "pro", "seats": 12, "churned": True},
                       feature_attributes=["plan", "seats"])
     b = make_customer(attributes={"plan": "basic"}, feature_attributes=["plan", "seats"])
     # A special-category attribute declared as a feature (bypassing ingest validation) is still never used.
-    Customer.objects.filter(id=b).update(attributes={"plan": "basic", "health_status": "x"},
-                                         feature_attributes=["plan", "seats", "health_status"])
+    set_attributes(b, {"plan": "basic", "health_status": "x"}, feature_attributes=["plan", "seats", "health_status"])
     cols = fact_aggregates(customer_ids=[a, b], as_of=timezone.now())
     assert cols["attr:plan"].tolist() == ["pro", "basic"]
     assert cols["attr:seats"][0] == 12.0 and np.isnan(cols["attr:seats"][1])

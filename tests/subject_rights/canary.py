@@ -1,5 +1,5 @@
-"""Canary customers: unique fake name, e-mail, phone, IBAN and ticket phrase, created through the real
-services (encrypted fields, blind indexes, pseudonymized ticket text with the original kept encrypted),
+"""Canary customers: unique fake name, e-mail, phone, IBAN, ticket phrase and CRM attribute, created through the
+real services (encrypted fields, blind indexes, pseudonymized ticket text with the original kept encrypted),
 with consent and one served (recorded) automated decision."""
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ class Canary:
     iban: str
     phrase: str
     external_id: str
+    attribute: str = ""  # a plain CRM attribute value (lifecycle_stage), encrypted under the customer's key
 
     @property
     def needles(self) -> dict[str, str]:
         return {"name": self.name, "surname": self.name.split()[-1], "email": self.email,
                 "phone": self.phone, "phone_national": self.phone[3:], "iban": self.iban, "phrase": self.phrase,
-                "external_id": self.external_id}
+                "external_id": self.external_id, **({"attribute": self.attribute} if self.attribute else {})}
 
 
 _DIGITS_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
@@ -40,8 +41,10 @@ def make_canary(tag: str, i: int, *, serve: bool = True) -> Canary:
     # letters only: a phrase with a run of digits can look like a number to the pseudonymizer and be rewritten
     phrase = "zorgleflux-" + f"{tag}-{i:03d}".translate(_DIGITS_AS_LETTERS)
     external_id = f"CRM-{tag}-{i:03d}"
+    attribute = "stagecanary-" + f"{tag}-{i:03d}".translate(_DIGITS_AS_LETTERS)
     cid = make_customer(name=canary_name, email=email, phone=phone, personal={"iban": iban}, source="crm",
-                        external_id=external_id)
+                        external_id=external_id, attributes={"lifecycle_stage": attribute, "seats": 3},
+                        feature_attributes=["seats"])
     make_order(cid, amount="120.00", days_ago=40)
     make_order(cid, amount="80.50", days_ago=10)
     make_ticket(cid, days_ago=5, source="support",
@@ -52,7 +55,7 @@ def make_canary(tag: str, i: int, *, serve: bool = True) -> Canary:
         from scoring.services import score_serve
 
         score_serve(customer_id=cid, purpose="automated_scoring", requester="api:support-desk")
-    return Canary(cid, canary_name, email, phone, iban, phrase, external_id)
+    return Canary(cid, canary_name, email, phone, iban, phrase, external_id, attribute)
 
 
 def new_tag() -> str:

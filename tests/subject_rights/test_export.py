@@ -61,6 +61,9 @@ def test_export_contains_every_canary_field_of_the_subject_and_none_of_another(
     assert (personal["name"], personal["email"], personal["phone"], personal["iban"]) == (
         subject.name, subject.email, subject.phone, subject.iban)
     assert [i["external_id"] for i in document["source_identities"]] == [subject.external_id]
+    # Art. 15 completeness (issue 20, fault 7): the plain CRM attributes, and which of them scoring uses.
+    assert document["crm_attributes"] == {"values": {"lifecycle_stage": subject.attribute, "seats": 3},
+                                          "used_for_scoring": ["seats"]}
     [ticket] = document["facts"]["tickets"]
     assert subject.phrase in ticket["text"] and subject.name not in ticket["text"]  # stored pseudonymized
     assert subject.name in ticket["text_original"] and subject.iban in ticket["text_original"]
