@@ -32,7 +32,7 @@ from audit import selectors as audit_selectors
 from audit import services as audit_services
 from config.envelope import DecryptionError
 from config.errors import ApplicationError, NotFound, ValidationFailed
-from subject_rights.console.auth import actor_of, dpo_required
+from console.auth import actor_of, dpo_required
 
 logger = logging.getLogger("console")
 

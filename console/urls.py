@@ -5,7 +5,7 @@ chain status, records of processing, exports); ``request_views`` holds the subje
 human reviews; ``breach_views`` holds the personal-data breach register (Art. 33).
 """
 
-from subject_rights.console import (
+from console import (
     audit_views,
     breach_views,
     kpi_views,  # issue 17: KPI dashboard

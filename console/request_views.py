@@ -1,7 +1,7 @@
 """DPO console: the subject-request queue (due dates, overdue highlighting, filters), request detail
 with its actions, legal holds, and human reviews of contested decisions (review time, override rate).
 
-DPO-only (group "dpo"), through ``subject_rights.console.auth.dpo_required``. Pages show pseudonyms,
+DPO-only (group "dpo"), through ``console.auth.dpo_required``. Pages show pseudonyms,
 statuses and dates; the review page decrypts the decision's inputs and explanation, which writes an
 access record.
 """
@@ -26,8 +26,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import ApplicationError, NotFound
+from console.auth import actor_of, dpo_required
 from subject_rights import selectors, services
-from subject_rights.console.auth import actor_of, dpo_required
 from subject_rights.models import (
     Channel,
     ExtensionCode,
@@ -117,7 +117,7 @@ class ReviewDecisionForm(forms.Form):
 
 def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
     """Render with the console's navigation (the accountability module's ``page`` helper)."""
-    from subject_rights.console import audit_views
+    from console import audit_views
 
     render_page = getattr(audit_views, "page", None)
     if render_page is not None:

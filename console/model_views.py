@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_GET
 
-from subject_rights.console.auth import dpo_required
+from console.auth import dpo_required
 
 FOUR_FIFTHS = 0.8
 

@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import ApplicationError
-from subject_rights.console.auth import actor_of, dpo_required
+from console.auth import actor_of, dpo_required
 from webhooks import selectors, services
 
 

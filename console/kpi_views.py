@@ -21,7 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
 from config.errors import ValidationFailed
-from subject_rights.console.auth import dpo_required
+from console.auth import dpo_required
 
 CHARTED = ("retention_rate", "revenue", "sla_adherence", "first_response_median_hours", "csat", "nps")
 COLOURS = {"VIP": "#7b2cbf", "Premium": "#0b5cad", "Standard": "#1a7f37", "Basic": "#b35c00", "All tiers": "#57606a"}

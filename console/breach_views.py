@@ -2,8 +2,9 @@
 
 List (72-hour deadline, overdue highlighting), new-incident form, detail with the Art. 33(3) facts and
 the actions: update the facts / mark assessed / record that the subjects were told, record the
-authority notification (reasons required after 72 hours), close. DPO-only. Every write goes through
-``audit.breach`` (which records a governance event in the same transaction); the register holds no
+authority notification (reasons required after 72 hours), close. DPO-only. Every read goes through
+``audit.selectors``; every write goes through ``audit.breach`` (which records a governance event in the same
+transaction); the register holds no
 personal data, and text containing an e-mail address is refused.
 """
 
@@ -23,9 +24,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit import breach
-from audit.models import BreachIncident
+from audit import selectors as audit_selectors
 from config.errors import ApplicationError, NotFound
-from subject_rights.console.auth import actor_of, dpo_required
+from console.auth import actor_of, dpo_required
 
 NO_PII = ("No personal data: describe categories and numbers. Text containing an e-mail address is refused; names "
           "and other identifiers are replaced by placeholders before the text is stored.")
@@ -51,7 +52,7 @@ class DateTimeInput(forms.DateTimeInput):
 class BreachFactsForm(forms.Form):
     """The Art. 33(3) facts and the risk assessment (new incident and updates)."""
 
-    nature = forms.MultipleChoiceField(label="Nature of the breach", choices=BreachIncident.Nature.choices,
+    nature = forms.MultipleChoiceField(label="Nature of the breach", choices=audit_selectors.breach_choices()["nature"],
                                        widget=forms.CheckboxSelectMultiple)
     description = forms.CharField(label="What happened", max_length=breach.MAX_TEXT, help_text=NO_PII,
                                   widget=forms.Textarea(attrs={"rows": 4}))
@@ -65,7 +66,7 @@ class BreachFactsForm(forms.Form):
                                    widget=forms.Textarea(attrs={"rows": 3}))
     measures = forms.CharField(label="Measures taken or proposed (including to mitigate)", max_length=breach.MAX_TEXT,
                                help_text=NO_PII, widget=forms.Textarea(attrs={"rows": 3}))
-    risk = forms.ChoiceField(label="Risk to people's rights and freedoms", choices=BreachIncident.Risk.choices)
+    risk = forms.ChoiceField(label="Risk to people's rights and freedoms", choices=audit_selectors.breach_choices()["risk"])
 
     def facts(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -109,9 +110,8 @@ def _form_errors(form: forms.Form) -> str:
                      f"{' '.join(str(e) for e in errors)}".lstrip(": ") for name, errors in form.errors.items())
 
 
-def _row(incident: BreachIncident, now: datetime) -> dict[str, Any]:
-    return {"incident": incident, "deadline": breach.breach_deadline(incident),
-            "overdue": breach.breach_is_overdue(incident, now), "needs_notification": breach.breach_needs_notification(incident)}
+def _row(incident: Any, now: datetime) -> dict[str, Any]:
+    return {"incident": incident, **audit_selectors.breach_state(incident=incident, now=now)}
 
 
 # --------------------------------------------------------------------------------------------- pages
@@ -123,9 +123,9 @@ def breach_register(request: HttpRequest) -> HttpResponse:
     show = request.GET.get("show") or "open"
     status = None if show == "all" else "open"
     now = timezone.now()
-    rows = [_row(incident, now) for incident in breach.breach_list(status=status)[:500]]
+    rows = [_row(incident, now) for incident in audit_selectors.breach_list(status=status)[:500]]
     return render(request, "console/breaches/list.html", {
-        "rows": rows, "show": show, "overdue_count": breach.breaches_overdue(now).count(), "now": now,
+        "rows": rows, "show": show, "overdue_count": audit_selectors.breach_overdue_count(now=now), "now": now,
     })
 
 
@@ -144,15 +144,15 @@ def breach_new(request: HttpRequest) -> HttpResponse:
             messages.error(request, f"Not recorded: {exc.detail}")
         else:
             messages.success(request, f"{incident.reference} recorded; the DPO was alerted. The authority must be "
-                                      f"notified by {breach.breach_deadline(incident):%Y-%m-%d %H:%M} UTC.")
+                                      f"notified by {audit_selectors.breach_state(incident=incident)['deadline']:%Y-%m-%d %H:%M} UTC.")
             return HttpResponseRedirect(reverse("console:breach-detail", kwargs={"incident_id": incident.pk}))
     status = 400 if request.method == "POST" else 200
     return render(request, "console/breaches/new.html", {"form": form}, status=status)
 
 
-def _get(incident_id: int) -> BreachIncident:
+def _get(incident_id: int) -> Any:
     try:
-        return breach.breach_get(incident_id=incident_id)
+        return audit_selectors.breach_get(incident_id=incident_id)
     except NotFound as exc:
         raise Http404() from exc
 
@@ -172,13 +172,13 @@ def breach_detail(request: HttpRequest, incident_id: int) -> HttpResponse:
     return render(request, "console/breaches/detail.html", {
         **_row(incident, timezone.now()), "update_form": update_form,
         "notify_form": NotifyForm(initial={"at": timezone.now().strftime("%Y-%m-%dT%H:%M")}),
-        "close_form": CloseForm(), "is_open": incident.status != BreachIncident.Status.CLOSED,
+        "close_form": CloseForm(), "is_open": incident.status != audit_selectors.breach_choices()["closed"],
     })
 
 
 # ------------------------------------------------------------------------------------------- actions
 
-def _action(handler: Callable[[HttpRequest, BreachIncident], str | None]) -> Callable[..., HttpResponse]:
+def _action(handler: Callable[[HttpRequest, Any], str | None]) -> Callable[..., HttpResponse]:
     @never_cache
     @require_POST
     @dpo_required
@@ -197,7 +197,7 @@ def _action(handler: Callable[[HttpRequest, BreachIncident], str | None]) -> Cal
     return view
 
 
-def _update(request: HttpRequest, incident: BreachIncident) -> str | None:
+def _update(request: HttpRequest, incident: Any) -> str | None:
     form = BreachUpdateForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Not saved: {_form_errors(form)}")
@@ -210,7 +210,7 @@ def _update(request: HttpRequest, incident: BreachIncident) -> str | None:
     return "Saved." if updated.updated_at != incident.updated_at else "Nothing changed."
 
 
-def _notify(request: HttpRequest, incident: BreachIncident) -> str | None:
+def _notify(request: HttpRequest, incident: Any) -> str | None:
     form = NotifyForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Not recorded: {_form_errors(form)}")
@@ -221,7 +221,7 @@ def _notify(request: HttpRequest, incident: BreachIncident) -> str | None:
     return "Notification of the supervisory authority recorded."
 
 
-def _close(request: HttpRequest, incident: BreachIncident) -> str | None:
+def _close(request: HttpRequest, incident: Any) -> str | None:
     form = CloseForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Not closed: {_form_errors(form)}")

@@ -1,0 +1,15 @@
+"""Fixtures of the console tests: the audit fixtures (checkpoint directory, sealed decisions), the subject-rights fixtures (customers, purposes, consent, the erasure
+ledger directory, heavy imports before freezegun) and the webhook receiver fixtures, from their homes."""
+
+from __future__ import annotations
+
+from tests.audit.conftest import checkpoint_dir, customer, make_decision, mixed_chain, sealed_decision  # noqa: F401
+from tests.subject_rights.conftest import (  # noqa: F401 - fixtures
+    _import_heavy_modules_before_freezing_time,
+    _ledger_dir,
+    customer_factory,
+    governance,
+    grant,
+    purposes,
+)
+from tests.webhooks.conftest import consented, receiver, subscribe  # noqa: F401 - fixtures
