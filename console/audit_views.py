@@ -13,7 +13,6 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import timedelta
 from typing import Any, cast
 
 from django import forms
@@ -121,18 +120,6 @@ def _query_without_cursor(request: HttpRequest) -> str:
 
 def _filters_for_record(filters: Mapping[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in sorted(filters.items())}
-
-
-# ---------------------------------------------------------------------------------- overview
-
-@require_GET
-@dpo_required
-def home(request: HttpRequest) -> HttpResponse:
-    since = timezone.now() - timedelta(days=1)
-    return page(request, "console/home.html", {
-        "counts": sorted(audit_selectors.decision_counts(since=since).items()),
-        "chain": audit_selectors.chain_status(),
-    })
 
 
 # --------------------------------------------------------------------------------- decisions
@@ -694,7 +681,6 @@ def ropa_export(request: HttpRequest, fmt: str) -> HttpResponse:
 
 
 urlpatterns = [
-    path("", home, name="home"),
     path("login/", ConsoleLoginView.as_view(), name="login"),
     path("logout/", console_logout, name="logout"),
     path("decisions/", decisions, name="decisions"),

@@ -1,5 +1,6 @@
 """DPO console: the subject-request queue (due dates, overdue highlighting, filters), request detail
-with its actions, legal holds, and human reviews of contested decisions (review time, override rate).
+with its actions (an erasure only after a preview of what it destroys and the customer's pseudonym typed
+to confirm), legal holds, and human reviews of contested decisions (review time, override rate).
 
 DPO-only (group "dpo"), through ``console.auth.dpo_required``. Pages show pseudonyms,
 statuses and dates; the review page decrypts the decision's inputs and explanation, which writes an
@@ -214,9 +215,43 @@ def _start(request: HttpRequest, req: Any) -> str:
     return _("Marked as in progress.")
 
 
-def _execute(request: HttpRequest, req: Any) -> str:
+class EraseConfirmForm(forms.Form):
+    confirm_pseudonym = forms.CharField(label=_lazy("Type the customer's pseudonym to confirm"), max_length=64,
+                                        strip=True)
+
+
+def _erasure_confirmed(request: HttpRequest, req: Any) -> bool:
+    """An erasure of a known customer runs only when the DPO typed its pseudonym (from the preview page)."""
+    form = EraseConfirmForm(request.POST)
+    return form.is_valid() and form.cleaned_data["confirm_pseudonym"].lower() == str(req.subject).lower()
+
+
+def _execute(request: HttpRequest, req: Any) -> str | None:
+    if req.type == RequestType.ERASURE and req.subject is not None and not _erasure_confirmed(request, req):
+        messages.error(request, _("Not erased: the pseudonym typed does not match this request's customer. "
+                                  "Nothing was changed."))
+        return None
     services.request_execute(request_id=req.id, actor=actor_of(request))
     return _("Carried out.")
+
+
+@never_cache
+@require_GET
+@dpo_required
+def request_erase_preview(request: HttpRequest, request_id: UUID) -> HttpResponse:
+    """What the erasure will destroy, counted, and the confirmation form (the pseudonym must be typed)."""
+    req = _request_or_404(request_id)
+    if req.type != RequestType.ERASURE:
+        raise Http404()
+    preview = None
+    if req.subject is not None:
+        try:
+            preview = selectors.erasure_preview(customer_id=req.subject)
+        except NotFound:
+            preview = None
+    return _render(request, "console/requests/erase_preview.html", _base_context(
+        req=req, preview=preview, form=EraseConfirmForm(), workable=req.status in services.WORKABLE,
+    ))
 
 
 def _complete(request: HttpRequest, req: Any) -> str | None:
@@ -330,6 +365,7 @@ urlpatterns = [
     path("requests/<uuid:request_id>/", request_detail, name="request-detail"),
     path("requests/<uuid:request_id>/verify/", _action(_verify), name="request-verify"),
     path("requests/<uuid:request_id>/start/", _action(_start), name="request-start"),
+    path("requests/<uuid:request_id>/erase/", request_erase_preview, name="request-erase"),
     path("requests/<uuid:request_id>/execute/", _action(_execute), name="request-execute"),
     path("requests/<uuid:request_id>/complete/", _action(_complete), name="request-complete"),
     path("requests/<uuid:request_id>/reject/", _action(_reject), name="request-reject"),

@@ -4,6 +4,7 @@ ledger directory, heavy imports before freezegun) and the webhook receiver fixtu
 from __future__ import annotations
 
 from tests.audit.conftest import checkpoint_dir, customer, make_decision, mixed_chain, sealed_decision  # noqa: F401
+from tests.scoring.conftest import _registry_cache_clear, active_model, synthetic_artifact  # noqa: F401
 from tests.subject_rights.conftest import (  # noqa: F401 - fixtures
     _import_heavy_modules_before_freezing_time,
     _ledger_dir,

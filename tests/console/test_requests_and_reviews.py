@@ -117,7 +117,8 @@ def test_dpo_verifies_on_behalf_executes_erasure_and_completes(
     req.refresh_from_db()
     assert req.status == "verified"
     with django_capture_on_commit_callbacks(execute=True):
-        response = dpo_client.post(f"/console/requests/{req.id}/execute/", follow=True)
+        response = dpo_client.post(f"/console/requests/{req.id}/execute/", {"confirm_pseudonym": str(cid)},
+                                   follow=True)
     assert "Carried out." in response.content.decode()
     req.refresh_from_db()
     assert (req.status, req.outcome) == ("completed", "erased")
