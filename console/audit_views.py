@@ -537,7 +537,7 @@ def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
         return out
     if isinstance(data, list):
         return [(prefix.rstrip("."), ", ".join(str(x) for x in data))]
-    return [(prefix.rstrip("."), str(data))]
+    return [(prefix.rstrip("."), data)]  # the template renders it readable (rounded, localised)
 
 
 @require_GET
@@ -611,6 +611,30 @@ def chain_verify(request: HttpRequest) -> HttpResponse:
 
 # ---------------------------------------------------------------------- records of processing
 
+def retention_per_category() -> list[dict[str, str]]:
+    """Retention per data category (Art. 30(1)(f)), from the settings the purge and the erasure apply."""
+    from profiles.selectors import retention_by_category
+
+    facts = [{"category": f"customer facts: {row['category']}",
+              "retention": f"{row['days']} days after the fact's date, then deleted by the nightly purge"
+                           + (f" (follows {row['follows']})" if row["follows"] else ""),
+              "setting": "RETENTION_DAYS"} for row in retention_by_category()]
+    return [
+        {"category": "personal fields (name, e-mail, phone, address, ...)", "setting": "-",
+         "retention": "while the customer is on file; destroyed on erasure (the data key is shredded)"},
+        *facts,
+        {"category": "consent events and processing flags", "setting": "-",
+         "retention": "append-only while the customer is on file (proof of consent); erased with the customer"},
+        {"category": "scores", "setting": "-",
+         "retention": "replaced at every rescore; deleted on erasure"},
+        {"category": "decision records (audit log)", "setting": "-",
+         "retention": "kept for the life of the service; their inputs and explanation are crypto-shredded on erasure"},
+        {"category": "subject-request exports", "setting": "EXPORT_LINK_TTL_SECONDS",
+         "retention": f"{settings.EXPORT_LINK_TTL_SECONDS // 3600} hours after creation, then the file and its key "
+                      "are deleted"},
+    ]
+
+
 def records_of_processing() -> dict[str, Any]:
     """Art. 30(1) record generated from the configuration: purposes (lawful basis, categories, retention),
     recipients (API clients), and the security measures."""
@@ -640,6 +664,7 @@ def records_of_processing() -> dict[str, Any]:
             for c in audit_selectors.api_client_list()
         ],
         "retention": {
+            "per_category": retention_per_category(),
             "per_purpose_days": {p["code"]: p.get("retention_days") for p in purposes},
             "subject_request_exports_seconds": settings.EXPORT_LINK_TTL_SECONDS,
             "audit_records": "kept for the life of the service; sensitive details crypto-shredded on erasure",
@@ -675,6 +700,10 @@ def ropa_export(request: HttpRequest, fmt: str) -> HttpResponse:
             writer.writerow([_safe_cell(p.get("code")), _safe_cell(p.get("name")), _safe_cell(p.get("lawful_basis")),
                              _safe_cell(";".join(p.get("data_categories", []))), _safe_cell(p.get("recipients")),
                              p.get("retention_days")])
+        writer.writerow([])
+        writer.writerow(["data_category", "retention", "setting"])
+        for row in data["retention"]["per_category"]:
+            writer.writerow([_safe_cell(row["category"]), _safe_cell(row["retention"]), _safe_cell(row["setting"])])
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="records-of-processing-{stamp}.{fmt}"'
     return response

@@ -440,6 +440,17 @@ def customer_erasure_preview(*, customer_id: UUID) -> dict[str, Any]:
     }
 
 
+def retention_by_category() -> list[dict[str, Any]]:
+    """How long each category of customer facts is kept (``RETENTION_DAYS`` over the defaults, as the nightly
+    purge applies it): ``[{"category", "days", "follows"}]``; ``follows`` names the category whose setting
+    applies when the category has none of its own."""
+    from .services import RETENTION_TARGETS, retention_days
+
+    days = retention_days()
+    return [{"category": target, "days": days.get(target, days[category]),
+             "follows": None if target in days else category} for target, category, _, _ in RETENTION_TARGETS]
+
+
 def audit_characteristics(*, customer_ids: list[UUID], chunk_size: int = 2000) -> dict[str, list[str | None]]:
     """The audit-only protected characteristics (``profiles.protected``) of ``customer_ids``, decrypted in
     memory only, aligned with the input order: ``{characteristic: [value or None per customer]}``.

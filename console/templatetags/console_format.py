@@ -38,12 +38,17 @@ def _number(value: Any) -> float | None:
 
 
 @register.filter
-def money(value: Any, currency: str = "EUR") -> str:
-    """``1234.5`` -> ``1,234.50 EUR`` (grouping and decimal mark of the reader's locale)."""
+def money(value: Any, currency: str | None = None) -> str:
+    """``1234.5`` -> ``1,234.50 EUR`` (grouping and decimal mark of the reader's locale); without a currency,
+    the score currency (``SCORING_CURRENCY``)."""
     number = _number(value)
     if number is None:
         return "-"
-    return f"{formats.number_format(round(number, 2), 2, force_grouping=True)} {currency or 'EUR'}"
+    if not currency:
+        from scoring import selectors as scoring_selectors
+
+        currency = scoring_selectors.score_currency()
+    return f"{formats.number_format(round(number, 2), 2, force_grouping=True)} {currency}"
 
 
 @register.filter
@@ -119,7 +124,7 @@ def _words(key: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def readable_value(value: Any, key: str = "", currency: str = "EUR") -> str:
+def readable_value(value: Any, key: str = "", currency: str | None = None) -> str:
     """Any stored value as short text: money and probabilities by their key, floats rounded, booleans as
     yes/no, dates localised, dicts as ``Key: value; ...`` and lists joined."""
     if value is None or value == "":
@@ -159,3 +164,11 @@ def readable_rows(value: Any) -> SafeString:
         return format_html_join("", "<tr><td colspan=\"2\">{}</td></tr>", [(readable_value(value),)])
     return format_html_join("", "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
                             [(_words(str(k)), readable_value(v, str(k))) for k, v in value.items()])
+
+
+@register.simple_tag
+def score_currency() -> str:
+    """The currency of money scores (``SCORING_CURRENCY``)."""
+    from scoring import selectors as scoring_selectors
+
+    return scoring_selectors.score_currency()

@@ -137,7 +137,7 @@ def test_decision_detail_shows_inputs_explanation_and_records_the_access(dpo_cli
         ("orders_90d", 310.0), ("tenure_days", 150.0), ("support_escalations", -60.0), ("(all other features)", 12.5)]
     assert charts["clv"]["baseline"] + sum(b["contribution"] for b in charts["clv"]["bars"]) == charts["clv"]["output"]
     assert "<svg" in html and "Bar chart of feature contributions for clv" in html
-    assert "Escalations were the carrier&#x27;s fault." in html and "tier=Premium" in html
+    assert "Escalations were the carrier&#x27;s fault." in html and "Tier: Premium" in html
     assert "Ada" not in html and "ada.lovelace" not in html
     access = AccessRecord.objects.get(what="decision.inputs")
     assert (access.actor, access.purpose, access.subject, access.details) == (

@@ -259,3 +259,31 @@ def test_filters_render_money_percentages_dates_and_features_for_people():
         assert money(1234.5, "EUR") == "1.234,50 EUR"
         assert percent(0.12345) == "12,3 %"
         assert when(moment) == "04.03.2025 15:06"
+
+
+# ------------------------------------------------------------------------------ records and model pages
+
+def test_records_of_processing_show_retention_per_data_category(dpo_client, settings):
+    settings.RETENTION_DAYS = {"orders": 3650, "interactions": 730, "tickets": 1095, "reviews": 1825, "nps": 400}
+    page = dpo_client.get("/console/records-of-processing/")
+    assert page.status_code == 200
+    rows = {r["category"]: r["retention"] for r in page.context["ropa"]["retention"]["per_category"]}
+    assert rows["customer facts: orders"].startswith("3650 days")
+    assert rows["customer facts: notes"] == "1095 days after the fact's date, then deleted by the nightly purge " \
+                                            "(follows tickets)"
+    assert rows["customer facts: nps"].startswith("400 days") and "follows" not in rows["customer facts: nps"]
+    assert rows["subject-request exports"].startswith("24 hours")
+    assert "shredded" in rows["personal fields (name, e-mail, phone, address, ...)"]
+    html = page.content.decode()
+    assert 'data-testid="retention-per-category"' in html and "customer facts: referrals" in html
+    exported = dpo_client.get("/console/records-of-processing/export.csv").content.decode()
+    assert "data_category,retention,setting" in exported and 'customer facts: tickets,"1095 days' in exported
+
+
+def test_model_page_flags_a_kind_below_its_floor(dpo_client):
+    _weak_unfair_model()
+    html = dpo_client.get("/console/models/").content.decode()
+    row = html.split('<th scope="row">upsell</th>', 1)[1].split("</tr>", 1)[0]
+    assert 'role="alert"' in row and "Not served (below_floor)" in row and "0.440" in row
+    churn = html.split('<th scope="row">churn</th>', 1)[1].split("</tr>", 1)[0]
+    assert 'role="alert"' not in churn

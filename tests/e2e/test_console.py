@@ -96,8 +96,8 @@ def test_dpo_filters_decisions_opens_one_sees_explanation_and_exports_csv(live_s
     page.get_by_role("heading", name="Explanation").wait_for()
     chart = page.get_by_role("img", name="Bar chart of feature contributions for clv")
     assert chart.is_visible()
-    assert "orders_90d" in chart.inner_html() and "+310.000" in chart.inner_html()
-    assert page.get_by_role("cell", name="-60.000").first.is_visible()
+    assert "orders in last 90 days" in chart.inner_html() and "+310.00" in chart.inner_html()
+    assert page.get_by_role("cell", name="-60.00").first.is_visible()
     assert "Grace" not in page.content()
     context.close()
 
