@@ -119,7 +119,14 @@ def feature_value(value: Any, name: Any) -> str:
     return scoring_selectors.feature_in_words(name=str(name), value=value)["value"] or "-"
 
 
+#: Names of score outputs in words (the rest: underscores to spaces, first letter capital).
+OUTPUT_WORDS = {"clv": "Customer lifetime value", "clv_score": "CLV percentile", "churn_probability":
+                "Churn probability", "upsell": "Upsell propensity", "advocacy": "Advocacy propensity"}
+
+
 def _words(key: str) -> str:
+    if key in OUTPUT_WORDS:
+        return OUTPUT_WORDS[key]
     text = str(key).replace("_", " ").strip()
     return text[:1].upper() + text[1:]
 

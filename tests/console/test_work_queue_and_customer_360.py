@@ -254,7 +254,7 @@ def test_filters_render_money_percentages_dates_and_features_for_people():
     with translation.override("en"):
         assert when(moment) == "03/04/2025 3:06 p.m."
         assert readable_value({"tier": "VIP", "clv": 650.456, "churn_probability": 0.0812}) == (
-            "Tier: VIP; Clv: 650.46 EUR; Churn probability: 8.1 %")
+            "Tier: VIP; Customer lifetime value: 650.46 EUR; Churn probability: 8.1 %")
     with translation.override("de"):
         assert money(1234.5, "EUR") == "1.234,50 EUR"
         assert percent(0.12345) == "12,3 %"
