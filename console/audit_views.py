@@ -555,9 +555,9 @@ def model_overview(request: HttpRequest) -> HttpResponse:
     active = overview.get("active", []) if isinstance(overview, Mapping) else []
     versions = overview.get("versions", []) if isinstance(overview, Mapping) else []
     try:  # model vs naive baseline per score kind, with warnings (issue 16)
-        from scoring.quality import active_quality
+        from scoring.selectors import model_quality_active
 
-        quality = active_quality()
+        quality = model_quality_active()
     except (ImportError, AttributeError):
         quality = []
     return page(request, "console/model_overview.html", {
@@ -647,7 +647,7 @@ def records_of_processing() -> dict[str, Any]:
     except (ImportError, AttributeError):
         purposes = []
     try:
-        from profiles.models import PERSONAL_FIELDS
+        from profiles.selectors import PERSONAL_FIELDS
 
         personal_fields = list(PERSONAL_FIELDS)
     except ImportError:

@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.errors import ApplicationError, NotFound
 from console.auth import actor_of, dpo_required
 from subject_rights import selectors, services
-from subject_rights.models import (
+from subject_rights.selectors import (
     Channel,
     ExtensionCode,
     Outcome,

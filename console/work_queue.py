@@ -38,7 +38,7 @@ def _level(count: int, *, bad: bool = False) -> str:
 def _requests(now: datetime) -> tuple[QueueItem, list[dict[str, Any]]]:
     from subject_rights import selectors as dsr
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     overdue = due_soon = 0
     for req in dsr.request_list(filters={"status": "open"}):
         alert = dsr.request_alert(request=req, now=now)

@@ -412,11 +412,10 @@ def customer_tickets_pseudonymized(*, customer_id: UUID, limit: int = 200) -> li
     resolved = customer_resolve(customer_id=customer_id)
     if resolved is None:
         raise NotFound()
-    return list(
-        Ticket.objects.filter(customer_id=resolved).order_by("-opened_at", "-id")
-        .values("source", "opened_at", "closed_at", "channel", "escalated", "satisfaction", "category",
-                "text_pseudonymized", "language", "sentiment_label", "sentiment_score")[:limit]
-    )
+    rows = (Ticket.objects.filter(customer_id=resolved).order_by("-opened_at", "-id")
+            .values("source", "opened_at", "closed_at", "channel", "escalated", "satisfaction", "category",
+                    "text_pseudonymized", "language", "sentiment_label", "sentiment_score")[:limit])
+    return [dict(row) for row in rows]
 
 
 def customer_erasure_preview(*, customer_id: UUID) -> dict[str, Any]:

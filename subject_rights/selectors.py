@@ -16,14 +16,23 @@ from config.errors import NotFound
 from . import clock
 from .models import (
     OPEN_STATUSES,
+    Channel,
     ErasureLedgerEntry,
     Export,
+    ExtensionCode,
     LegalHold,
+    Outcome,
+    RejectionCode,
+    RequestType,
     ReviewTask,
     Status,
     StatusChange,
     SubjectRequest,
 )
+
+#: The vocabulary of subject requests, for other apps' forms and filters (the console): they read it here,
+#: never from ``subject_rights.models``.
+VOCABULARY = (Channel, ExtensionCode, Outcome, RejectionCode, RequestType, ReviewTask, Status)
 
 
 def request_get(*, request_id: UUID | str) -> SubjectRequest:

@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone, translation
 from freezegun import freeze_time
 
+from tests.hardening.test_headers import _inline_findings
 from tests.subject_rights.canary import make_canary, new_tag
 
 pytestmark = pytest.mark.django_db
@@ -131,6 +132,7 @@ def test_customer_360_shows_everything_but_personal_fields_until_revealed(dpo_cl
     assert "{'" not in html and "&#x27;" not in html  # no Python dict anywhere
     assert "call me on &lt;PHONE_1&gt;" in html and "Negative (-0.48)" in html  # pseudonymized ticket, its mood
     assert list(AccessRecord.objects.values_list("what", "subject")) == [("customer.360", canary.customer_id)]
+    assert _inline_findings(html) == [] and "no-store" in page["Cache-Control"]  # the CSP holds: no inline code
 
     revealed = dpo_client.post(f"/console/customers/{canary.customer_id}/reveal/")
     assert revealed.status_code == 200
