@@ -536,7 +536,7 @@ def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
             out.extend(_flatten(v, f"{prefix}{k}." if isinstance(v, Mapping) else f"{prefix}{k}"))
         return out
     if isinstance(data, list):
-        return [(prefix.rstrip("."), ", ".join(str(x) for x in data))]
+        return [(prefix.rstrip("."), data)]
     return [(prefix.rstrip("."), data)]  # the template renders it readable (rounded, localised)
 
 

@@ -141,7 +141,8 @@ def readable_value(value: Any, key: str = "", currency: str | None = None) -> st
     if isinstance(value, Mapping):
         return "; ".join(f"{_words(k)}: {readable_value(v, str(k), currency)}" for k, v in value.items()) or "-"
     if isinstance(value, list | tuple):
-        return ", ".join(readable_value(v, key, currency) for v in value) or "-"
+        sep = " | " if any(isinstance(v, Mapping) for v in value) else ", "
+        return sep.join(readable_value(v, key, currency) for v in value) or "-"
     if isinstance(value, datetime | date):
         return when(value)
     if isinstance(value, int | float):

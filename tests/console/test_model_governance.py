@@ -40,7 +40,7 @@ def test_a_ratio_below_four_fifths_is_flagged_with_drift_and_history_shown(dpo_c
     response = dpo_client.get("/console/models/governance/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Flagged:" in html and "0.4 (below 0.8)" in html
+    assert "Flagged:" in html and "0.40 (below 0.8)" in html
     assert "recency_days 0.340" in html and "significant" in html and "triggered" in html
     assert "retrain" in html and "drift" in html and "3 / 97" in html
 
@@ -48,7 +48,7 @@ def test_a_ratio_below_four_fifths_is_flagged_with_drift_and_history_shown(dpo_c
 def test_a_ratio_at_or_above_four_fifths_is_not_flagged(dpo_client):
     _model((0.2, 0.24))
     html = dpo_client.get("/console/models/governance/").content.decode()
-    assert "Flagged:" not in html and "0.8333" in html
+    assert "Flagged:" not in html and "0.83" in html
 
 
 def test_the_model_governance_page_is_for_the_dpo_only(client):

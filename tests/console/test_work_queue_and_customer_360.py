@@ -23,9 +23,8 @@ def _quality(kind: str, status: str, value: float) -> dict[str, Any]:
             "status": status, "reason": "below the floor" if status != "ok" else ""}
 
 
-def _weak_unfair_model() -> Any:
-    from scoring.models import ModelVersion
-
+def _weak_unfair_card() -> dict[str, Any]:
+    """A model card whose upsell AUC (0.44) is below the floor and whose gender ratio (0.5) fails 4/5."""
     group = {"n": 40, "tier_shares": {"VIP": 0.1, "Basic": 0.9}}
     card = {"quality": {"clv": {"metric": "top_decile_share", "value": 0.3, "baseline": 0.2, "floor": None,
                                 "status": "ok", "baseline_method": "spend", "reason": ""},
@@ -33,9 +32,16 @@ def _weak_unfair_model() -> Any:
                         "advocacy": _quality("advocacy", "ok", 0.7)},
             "fairness": {"characteristics": {"gender": {
                 "groups": {"f": {**group, "high_risk_rate": 0.1}, "m": {**group, "high_risk_rate": 0.2}},
-                "high_risk_ratio": 0.5, "lowest_group": "f", "highest_group": "m"}}}}
+                "high_risk_ratio": 0.5, "lowest_group": "f", "highest_group": "m", "suppressed_groups": 0,
+                "suppressed_customers": 0, "missing": 0}}}}
+    return card
+
+
+def _weak_unfair_model() -> Any:
+    from scoring.models import ModelVersion
+
     return ModelVersion.objects.create(version="wq-weak-1", status=ModelVersion.Status.ACTIVE, sha256="0" * 64,
-                                       card=card, metrics={"upsell_auc": 0.44})
+                                       card=_weak_unfair_card(), metrics={"upsell_auc": 0.44})
 
 
 def _dead_letter(customer_id: uuid.UUID | None = None) -> Any:
@@ -289,3 +295,38 @@ def test_model_page_flags_a_kind_below_its_floor(dpo_client):
     assert 'role="alert"' in row and "Not served (below_floor)" in row and "0.440" in row
     churn = html.split('<th scope="row">churn</th>', 1)[1].split("</tr>", 1)[0]
     assert 'role="alert"' not in churn
+
+
+def _visible_text(html: str) -> str:
+    body = html.split("<main", 1)[-1]
+    body = re.sub(r"<svg.*?</svg>", " ", body, flags=re.S)  # chart geometry (coordinates) is not text
+    return re.sub(r"<[^>]+>", " ", body)
+
+
+def test_no_console_page_shows_a_python_dict_or_an_unrounded_float(dpo_client, console_objects, active_model,
+                                                                    purposes):
+    """Every HTML page of the console, with real objects behind it (a scored customer, a decision, a review,
+    a breach, a dead letter, an active model and one with a fairness flag): no ``{'...'}``, no float with more
+    than three decimals, no ``None``/``True``/``False`` in the visible text."""
+    from django.urls import reverse
+
+    from scoring.models import ModelVersion
+    from tests.foundation.test_authorization_matrix import CONSOLE_ROUTES
+
+    canary = make_canary(new_tag(), 0)
+    model = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
+    model.card = {**model.card, "fairness": _weak_unfair_card()["fairness"]}
+    model.save(update_fields=["card"])
+    objects = {**console_objects, "customer_id": canary.customer_id}
+    checked = 0
+    for name, keys, method, _body, status in CONSOLE_ROUTES:
+        if method != "get" or status != 200 or "fmt" in keys or "table" in keys:
+            continue
+        response = dpo_client.get(reverse(f"console:{name}", kwargs={k: objects[k] for k in keys}))
+        assert response.status_code == 200, name
+        text = _visible_text(response.content.decode())
+        assert "{'" not in text and "{&#x27;" not in text, name
+        assert not re.search(r"(?<![\w.-])\d+\.\d{4,}(?![\w.-])", text), (name, re.findall(r"\S*\d+\.\d{4,}\S*", text))
+        assert not re.search(r"\b(None|True|False)\b", text), (name, re.findall(r".{0,60}\b(?:None|True|False)\b.{0,20}", text))
+        checked += 1
+    assert checked == 23

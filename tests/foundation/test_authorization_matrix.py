@@ -210,7 +210,7 @@ def console_objects(db, settings, tmp_path):
     review = ReviewTask.objects.get(request=contest)
     incident = breach.breach_record(actor="user:dpo", nature=["confidentiality"], description="Bucket was public.",
                                     detected_at=timezone.now(), subjects_estimate=1, records_estimate=1,
-                                    data_categories=["contact details"], consequences="None.", measures="Closed.",
+                                    data_categories=["contact details"], consequences="Unlikely harm.", measures="Closed.",
                                     risk="risk")
     sub = WebhookSubscription.objects.create(url="https://hooks.example.net/in", events=["score.tier_changed"],
                                              purpose="automated_scoring", secret_sealed=b"x", secret_kek_id="k1",
