@@ -47,7 +47,7 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy config audit profiles consent scoring engagement kpis subject_rights
+	$(VENV)/bin/mypy config audit profiles consent scoring engagement kpis subject_rights console
 
 migrate: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput

@@ -39,7 +39,7 @@ from config.errors import Conflict, NotFound, ValidationFailed
 logger = logging.getLogger("audit")
 
 NOTIFICATION_WINDOW = timedelta(hours=72)
-# The console page of an incident (subject_rights.console.breach_views, "console:breach-detail").
+# The console page of an incident (console.breach_views, "console:breach-detail").
 CONSOLE_PATH = "/console/breaches/{id}/"
 MAX_TEXT = 4000
 MAX_CATEGORY = 80

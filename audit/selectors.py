@@ -304,3 +304,46 @@ def latest_decision_ids(*, customers: Sequence[UUID], purpose: str, types: Seque
                 .values("customer").annotate(last=Max("id")).values_list("customer", "last"))
         out.update(dict(rows))
     return out
+
+
+# ------------------------------------------------------------------------ breaches (the console's reads)
+
+def breach_list(*, status: str | None = None, include_drills: bool = True) -> QuerySet[Any]:
+    """Incidents, newest detection first (``audit.breach.breach_list``)."""
+    from audit import breach
+
+    return breach.breach_list(status=status, include_drills=include_drills)
+
+
+def breach_get(*, incident_id: int) -> Any:
+    from audit import breach
+
+    return breach.breach_get(incident_id=incident_id)
+
+
+def breach_state(*, incident: Any, now: datetime | None = None) -> dict[str, Any]:
+    """The 72-hour deadline of an incident, whether it is overdue and whether it needs notifying."""
+    from audit import breach
+
+    return {"deadline": breach.breach_deadline(incident), "overdue": breach.breach_is_overdue(incident, now),
+            "needs_notification": breach.breach_needs_notification(incident)}
+
+
+def breach_overdue_count(*, now: datetime | None = None) -> int:
+    from audit import breach
+
+    return breach.breaches_overdue(now).count()
+
+
+def breach_open_count() -> int:
+    from audit import breach
+
+    return breach.breach_list(status="open").count()
+
+
+def breach_choices() -> dict[str, Any]:
+    """Form choices of the breach register: nature and risk, and the closed status."""
+    from audit.models import BreachIncident
+
+    return {"nature": list(BreachIncident.Nature.choices), "risk": list(BreachIncident.Risk.choices),
+            "closed": BreachIncident.Status.CLOSED}

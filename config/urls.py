@@ -30,7 +30,7 @@ urlpatterns = [
     # The split view serves its initialiser as a script file: no inline script (Content-Security-Policy).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
-    path("console/", include("subject_rights.console.urls")),
+    path("console/", include("console.urls")),
     path("me/", include("subject_rights.selfservice.urls")),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the customer's stored language choice
 ]

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "customer_count",
+    "customer_erasure_preview",
+    "customer_tickets_pseudonymized",
     "customers_erased",
     "customers_existing",
     "customer_aliases",
@@ -414,6 +416,50 @@ def customer_current_mood(*, customer_id: UUID, now: datetime | None = None) -> 
         return {"label": LABEL_UNKNOWN, "score": None, "tickets": 0, "window_days": MOOD_WINDOW_DAYS}
     mean = round(sum(scores) / len(scores), 4)
     return {"label": label_for(mean), "score": mean, "tickets": len(scores), "window_days": MOOD_WINDOW_DAYS}
+def customer_tickets_pseudonymized(*, customer_id: UUID, limit: int = 200) -> list[dict[str, Any]]:
+    """The customer's tickets, newest first, with the pseudonymized text and the mood (sentiment) only:
+    nothing is decrypted (the console's Customer 360)."""
+    resolved = customer_resolve(customer_id=customer_id)
+    if resolved is None:
+        raise NotFound()
+    rows = (Ticket.objects.filter(customer_id=resolved).order_by("-opened_at", "-id")
+            .values("source", "opened_at", "closed_at", "channel", "escalated", "satisfaction", "category",
+                    "text_pseudonymized", "language", "sentiment_label", "sentiment_score")[:limit])
+    return [dict(row) for row in rows]
+
+
+def customer_erasure_preview(*, customer_id: UUID) -> dict[str, Any]:
+    """What erasing the customer would destroy in this app, counted (no values): personal fields, facts by
+    kind, blind-index entries, source identities and the pseudonyms merged into it."""
+    resolved = customer_resolve(customer_id=customer_id)
+    if resolved is None:
+        raise NotFound()
+    group = [resolved, *customer_aliases(customer_id=resolved)]
+    fact_models: tuple[Any, ...] = (Order, Interaction, Ticket, Note, Review, NpsAnswer, Referral)
+    facts = {model._meta.verbose_name_plural.replace("_", " "): model.objects.filter(customer_id__in=group).count()
+             for model in fact_models}
+    return {
+        "customer_id": resolved,
+        "aliases": len(group) - 1,
+        "profile_fields": PersonalField.objects.filter(customer_id__in=group).count(),
+        "facts": facts,
+        "facts_total": sum(facts.values()),
+        "blind_indexes": BlindIndexEntry.objects.filter(customer_id__in=group).count(),
+        "source_identities": SourceIdentity.objects.filter(customer_id__in=group).count(),
+    }
+
+
+def retention_by_category() -> list[dict[str, Any]]:
+    """How long each category of customer facts is kept (``RETENTION_DAYS`` over the defaults, as the nightly
+    purge applies it): ``[{"category", "days", "follows"}]``; ``follows`` names the category whose setting
+    applies when the category has none of its own."""
+    from .services import RETENTION_TARGETS, retention_days
+
+    days = retention_days()
+    return [{"category": target, "days": days.get(target, days[category]),
+             "follows": None if target in days else category} for target, category, _, _ in RETENTION_TARGETS]
+
+
 def audit_characteristics(*, customer_ids: list[UUID], chunk_size: int = 2000) -> dict[str, list[str | None]]:
     """The audit-only protected characteristics (``profiles.protected``) of ``customer_ids``, decrypted in
     memory only, aligned with the input order: ``{characteristic: [value or None per customer]}``.

@@ -310,6 +310,50 @@ def explanation_readable(*, explanation: dict[str, Any] | None) -> list[dict[str
     return out
 
 
+def feature_in_words(*, name: str, value: Any = None) -> dict[str, str]:
+    """A model input for a person to read (the console): its label in words and, given a value, the value as
+    the explanations show it (``3 days``-style units, yes/no, percentages)."""
+    spec = engine.feature_spec(name)
+    shown = ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        shown = spec.format_value(float(value))
+    elif value is not None:
+        shown = str(value)
+    return {"label": spec.label, "unit": spec.unit, "value": shown}
+
+
+def model_quality_active() -> list[dict[str, Any]]:
+    """Per active model version and score kind: metric, naive baseline, floor, status and the console's
+    warning (``scoring.quality.active_quality``); a kind below its floor is not served and says so."""
+    from scoring.quality import active_quality
+
+    return active_quality()
+
+
+def model_kinds_below_floor() -> list[dict[str, Any]]:
+    """The (version, kind) pairs of the active models whose quality is not "ok" (below the floor, not
+    trained or not assessed): the console's work queue counts them."""
+    return [{"version": v["version"], "kind": row["kind"], "status": row.get("status"), "value": row.get("value"),
+             "floor": row.get("floor"), "metric": row.get("metric")}
+            for v in model_quality_active() for row in v["rows"] if row.get("status") != "ok"]
+
+
+def fairness_flags(*, threshold: float = 0.8) -> list[dict[str, Any]]:
+    """Protected characteristics whose high-risk ratio between groups is below ``threshold`` (the
+    four-fifths rule) in an active model's fairness report, one entry per version and characteristic."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for item in models_active_report()["models"]:
+        characteristics = ((item.get("fairness") or {}).get("characteristics") or {})
+        for name, report in characteristics.items():
+            ratio = _finite((report or {}).get("high_risk_ratio"))
+            if ratio is None or ratio >= threshold or (item["version"], name) in seen:
+                continue
+            seen.add((item["version"], name))
+            out.append({"version": item["version"], "characteristic": name, "ratio": ratio})
+    return out
+
+
 def customer_current_mood(*, customer_id: Any, purpose: str) -> dict[str, Any] | None:
     """The customer's current mood as the score answer shows it (issue 18), or None when the processing gate
     refuses the purpose now (no consent, restriction, objection, erasure): the mood is part of the scored

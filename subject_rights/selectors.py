@@ -16,14 +16,23 @@ from config.errors import NotFound
 from . import clock
 from .models import (
     OPEN_STATUSES,
+    Channel,
     ErasureLedgerEntry,
     Export,
+    ExtensionCode,
     LegalHold,
+    Outcome,
+    RejectionCode,
+    RequestType,
     ReviewTask,
     Status,
     StatusChange,
     SubjectRequest,
 )
+
+#: The vocabulary of subject requests, for other apps' forms and filters (the console): they read it here,
+#: never from ``subject_rights.models``.
+VOCABULARY = (Channel, ExtensionCode, Outcome, RejectionCode, RequestType, ReviewTask, Status)
 
 
 def request_get(*, request_id: UUID | str) -> SubjectRequest:
@@ -113,6 +122,32 @@ def legal_hold_list(*, subject: UUID | None = None, active_only: bool = True) ->
 
 def erasure_ledger_list() -> QuerySet[ErasureLedgerEntry]:
     return ErasureLedgerEntry.objects.order_by("erased_at", "id")
+
+
+def erasure_preview(*, customer_id: UUID) -> dict[str, Any]:
+    """What executing an erasure for this customer would do, counted (the console shows it before the DPO
+    confirms): profile fields, facts, blind indexes and aliases destroyed (profiles); stored scores deleted
+    (scoring); decision records kept as tombstones with their details crypto-shredded (audit); open actions
+    cancelled (engagement); webhook subscriptions told (webhooks); active legal holds that would stop it."""
+    from audit import selectors as audit_selectors
+    from engagement import selectors as engagement_selectors
+    from profiles import selectors as profile_selectors
+    from scoring import selectors as scoring_selectors
+    from webhooks import selectors as webhook_selectors
+
+    profile = profile_selectors.customer_erasure_preview(customer_id=customer_id)
+    cid = profile["customer_id"]
+    group = [cid, *profile_selectors.customer_aliases(customer_id=cid)]
+    actions = [a for g in group for a in engagement_selectors.actions_for_customer(customer_id=g)]
+    return {
+        **profile,
+        "scores": sum(len(scoring_selectors.scores_for_customer(customer_id=g)) for g in group),
+        "decisions_kept": sum(len(audit_selectors.decisions_for_subject(customer=g)) for g in group),
+        "actions_cancelled": sum(1 for a in actions if a["status"] in ("open", "claimed")),
+        "actions_total": len(actions),
+        "subscriptions_notified": len(webhook_selectors.erasure_notice_recipients(customer_ids=group)),
+        "legal_holds": legal_hold_list(subject=cid).count(),
+    }
 
 
 def review_list(*, state: str | None = None) -> QuerySet[ReviewTask]:

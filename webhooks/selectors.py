@@ -34,6 +34,15 @@ def deliveries_for_customer(*, customer_id: uuid.UUID) -> list[Delivery]:
     return list(Delivery.objects.filter(customer_id=customer_id).order_by("seq", "id"))
 
 
+def erasure_notice_recipients(*, customer_ids: list[uuid.UUID]) -> list[WebhookSubscription]:
+    """The live subscriptions an erasure of these pseudonyms would notify (GDPR Art. 19): those subscribed
+    to ``customer.erased`` and every past recipient of the customer's data."""
+    from webhooks.models import WebhookRecipient
+
+    past = set(WebhookRecipient.objects.filter(customer_id__in=customer_ids).values_list("subscription_id", flat=True))
+    return [s for s in subscription_list() if "customer.erased" in (s.events or []) or s.id in past]
+
+
 def delivery_health(*, recent: int = 20) -> dict[str, Any]:
     """Counts by state, deliveries failing now (pending after a failed attempt), the most recent failures,
     the outbox backlog and the deliveries of the last 24 hours."""

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "engagement",
     "kpis",
     "subject_rights",
+    "console",  # the DPO console: top of the house, nothing imports it
 ]
 
 MIDDLEWARE = [

@@ -66,7 +66,7 @@ def test_console_pages_render_without_inline_script_or_style(dpo_client):
 
 
 def test_the_console_stylesheet_is_a_static_file():
-    css = (ROOT / "subject_rights" / "static" / "console" / "console.css").read_text()
+    css = (ROOT / "console" / "static" / "console" / "console.css").read_text()
     assert "--accent" in css and "tr.overdue" in css
 
 
