@@ -62,6 +62,12 @@ def _scoring_schedule(sender: Celery, **_: object) -> None:
     from scoring.schedule import beat_entries
 
     sender.conf.beat_schedule.update(beat_entries())
+    # issue 17: the KPI rollup (also refreshed after each rescore of the scores' purpose)
+    from django.conf import settings
+
+    every = float(getattr(settings, "KPI_ROLLUP_REFRESH_SECONDS", 900))
+    if every > 0:
+        sender.conf.beat_schedule["kpis-rollup-refresh"] = {"task": "kpis.tasks.rollup_refresh", "schedule": every}
 
 
 @before_task_publish.connect
