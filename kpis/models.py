@@ -21,6 +21,7 @@ class KpiSnapshot(models.Model):
     trigger = models.CharField(max_length=32, default="manual")
     seconds = models.FloatField(default=0.0)
     customers = models.PositiveIntegerField(default=0)
+    timings = models.JSONField(default=dict)  # seconds per step of the refresh (population, orders, ...)
 
     class Meta:
         indexes = [models.Index(fields=["taken_at", "id"], name="kpi_snapshot_taken")]

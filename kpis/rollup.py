@@ -221,6 +221,8 @@ def compute(*, now: datetime) -> Rollup:
             cursor.execute("SET LOCAL work_mem = '256MB'")
         t = time.perf_counter()
         horizons = _population_table(cursor, purpose)
+        rollup.timings["population_table_s"] = time.perf_counter() - t
+        t = time.perf_counter()
         _order_cells(cursor, rollup, horizons=horizons)
         rollup.timings["orders_s"] = time.perf_counter() - t
         t = time.perf_counter()
