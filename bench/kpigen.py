@@ -91,7 +91,7 @@ def load(n_customers: int, *, seed: int = 42, progress: bool = False) -> dict[st
             uid = [datagen._uuid_value(u, pg) for u in pop.ids]
             with transaction.atomic():
                 signup = [clock(d) for d in pop.signup_day]
-                add("customers", t_customer.write(((uid[i], signup[i], now, "GB", null) for i in range(pop.n))))
+                add("customers", t_customer.write((uid[i], signup[i], now, "GB", null) for i in range(pop.n)))
                 oc = pop.order_customer
                 amount = [f"{a:.2f}" for a in pop.order_amount]
                 margin = [f"{m:.2f}" for m in pop.order_margin]

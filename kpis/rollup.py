@@ -21,6 +21,9 @@ itself, on the same inputs. Sums are exact in any order (amounts in whole cents;
 with ``math.fsum``) and every other float is computed by the same expression on the same operands, so the
 rollup's figures are the live report's to the last bit (``tests/kpis/test_rollup.py`` proves it on randomized
 fixtures).
+
+The SQL text holds only table names (from the models' meta) and the temporary table's name; every value is a
+query parameter, so no identifier or personal data reaches SQL text or logs.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ from django.db import connection
 from django.db.models import OuterRef
 
 from kpis import selectors as kpi
-from kpis.stats import TOTAL
 
 POP_TABLE = "kpi_rollup_population"
 
@@ -96,8 +98,8 @@ def _population_table(cursor: Any, purpose: str) -> dict[int | None, int]:
 
     cursor.execute(f"DROP TABLE IF EXISTS {POP_TABLE}")
     sql, params = scoring_selectors.tier_population_queryset(purpose=purpose).query.sql_with_params()
-    cursor.execute(f"CREATE TEMPORARY TABLE {POP_TABLE} AS SELECT * FROM ({sql}) AS p", params)
-    cursor.execute(f"SELECT DISTINCT model_version_id FROM {POP_TABLE}")
+    cursor.execute(f"CREATE TEMPORARY TABLE {POP_TABLE} AS SELECT * FROM ({sql}) AS p", params)  # noqa: S608
+    cursor.execute(f"SELECT DISTINCT model_version_id FROM {POP_TABLE}")  # noqa: S608
     horizons = {mv: kpi.clv_horizon(mv) for (mv,) in cursor.fetchall()}
     if connection.vendor == "postgresql":
         cursor.execute(f"ANALYZE {POP_TABLE}")
@@ -111,10 +113,9 @@ def _order_cells(cursor: Any, rollup: Rollup, *, horizons: dict[int | None, int]
     base = kpi._month_index(first) - active
     span = kpi._month_index(last) - base + 1
     n_rows = len(rows)
-    total = rows.index(TOTAL)
     index = {t: i for i, t in enumerate(rows)}
     # Population and predicted CLV per day, per tier (summed exactly, as the live path does).
-    cursor.execute(f"SELECT kpi_tier, clv, model_version_id FROM {POP_TABLE}")
+    cursor.execute(f"SELECT kpi_tier, clv, model_version_id FROM {POP_TABLE}")  # noqa: S608
     tier_of, per_day_of = [], []
     while batch := cursor.fetchmany(50_000):
         for tier, clv, mv in batch:
@@ -127,7 +128,7 @@ def _order_cells(cursor: Any, rollup: Rollup, *, horizons: dict[int | None, int]
     orders = _table("profiles", "Order")
     mi = _month_index_sql("o.ordered_at")
     cursor.execute(
-        f"WITH cm AS (SELECT o.customer_id AS cid, {mi} AS m, SUM(o.amount) AS rev FROM {orders} o "
+        f"WITH cm AS (SELECT o.customer_id AS cid, {mi} AS m, SUM(o.amount) AS rev FROM {orders} o "  # noqa: S608
         f"JOIN {POP_TABLE} p ON p.customer_id = o.customer_id "
         f"WHERE NOT o.returned AND o.ordered_at >= %s AND o.ordered_at < %s GROUP BY o.customer_id, {mi}), "
         f"g AS (SELECT cid, m, rev, LEAD(m) OVER (PARTITION BY cid ORDER BY m) AS nxt FROM cm) "
@@ -186,7 +187,7 @@ def _tickets(first: datetime, window_end: datetime, tiers: dict[uuid.UUID, str])
     return out
 
 
-def _uplift_orders(cursor: Any, start: datetime, end: datetime) -> dict[uuid.UUID, dict[int, float]]:
+def _uplift_orders(cursor: Any, start: datetime, end: datetime) -> dict[uuid.UUID, dict[int, int]]:
     """Revenue per assigned customer of the population over the months of ``[start, end)`` (the live path's
     ``orders`` restricted to the window, summed: one entry at the window's first month index)."""
     holdout = _table("engagement", "HoldoutAssignment")
@@ -194,7 +195,7 @@ def _uplift_orders(cursor: Any, start: datetime, end: datetime) -> dict[uuid.UUI
     first_i = kpi._month_index(start)
     upto = kpi.add_months(kpi.month_start(end - timedelta(microseconds=1)), 1)
     cursor.execute(
-        f"SELECT o.customer_id, SUM(o.amount) FROM {orders} o "
+        f"SELECT o.customer_id, SUM(o.amount) FROM {orders} o "  # noqa: S608
         f"JOIN {POP_TABLE} p ON p.customer_id = o.customer_id "
         f"JOIN {holdout} h ON h.customer_id = o.customer_id "
         f"WHERE NOT o.returned AND o.ordered_at >= %s AND o.ordered_at < %s GROUP BY o.customer_id",
