@@ -34,6 +34,7 @@ setup: $(VENV)/.installed .env
 	$(PY) manage.py train --if-none
 	$(PY) manage.py rescore --all
 	$(PY) manage.py demo_engagement
+	$(PY) manage.py kpi_rollup_refresh
 
 # The demo never serves Django's debug pages (DEBUG=false); --insecure lets runserver still serve static files.
 # It accepts webhook receivers on this machine (http://127.0.0.1:...), so that a local receiver can be tried;

@@ -291,6 +291,16 @@ def tier_history(*, customers: Sequence[UUID], before: datetime) -> dict[UUID, l
     return out
 
 
+def tier_in_force_expression(*, customer: Any, at: Any) -> Any:
+    """A subquery expression: the tier of the customer's latest decision (with a tier) created at or before
+    ``at`` (``customer`` and ``at`` are expressions, e.g. ``OuterRef``): the same rule as ``tier_history`` plus
+    a bisect, for set-based readers (the KPI rollup). NULL when no decision is that old."""
+    from django.db.models import Subquery
+
+    return Subquery(DecisionRecord.objects.filter(customer=customer, created_at__lte=at).exclude(tier="")
+                    .order_by("-created_at", "-id").values("tier")[:1])
+
+
 def latest_decision_ids(*, customers: Sequence[UUID], purpose: str, types: Sequence[str]) -> dict[UUID, int]:
     """Per customer, the id of their latest decision of ``types`` for ``purpose`` (the decision an action
     built on the stored score refers to)."""

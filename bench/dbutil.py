@@ -43,7 +43,11 @@ def engine() -> str:
 def namespace() -> str:
     """Short tag of the database the harness was started with (``scoring_ci`` -> ``scoring_ci``), so that two
     harness runs against different databases (a developer's full run, CI's quick run) never share or drop
-    each other's bench databases and files."""
+    each other's bench databases and files. ``BENCH_NAMESPACE`` overrides it (two harness runs sharing one
+    DATABASE_URL, e.g. two lanes' full runs on one server, set different ones)."""
+    override = os.environ.get("BENCH_NAMESPACE", "").strip()
+    if override:
+        return re.sub(r"[^a-z0-9]+", "_", override.lower())[:24].strip("_") or "default"
     if engine() != "postgresql":
         return "sqlite"
     name = urlsplit(original_database_url()).path.lstrip("/") or "default"
@@ -100,7 +104,8 @@ def child_env(name: str, **extra: str) -> dict[str, str]:
 
 def migrations_fingerprint() -> str:
     h = hashlib.sha256()
-    for app in _MIGRATION_APPS:
+    apps = sorted({*_MIGRATION_APPS, *(p.parent.name for p in REPO.glob("*/migrations") if p.is_dir())})
+    for app in apps:
         folder = REPO / app / "migrations"
         for path in sorted(folder.glob("*.py")) if folder.exists() else []:
             h.update(path.name.encode())

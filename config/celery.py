@@ -66,6 +66,10 @@ def _scoring_schedule(sender: Celery, **_: object) -> None:
     from django.conf import settings
 
     sender.conf.beat_schedule["audit-seal"]["schedule"] = float(getattr(settings, "AUDIT_HEAD_SIGN_SECONDS", 5.0))
+    # issue 17: the KPI rollup (also refreshed after each rescore of the scores' purpose)
+    every = float(getattr(settings, "KPI_ROLLUP_REFRESH_SECONDS", 900))
+    if every > 0:
+        sender.conf.beat_schedule["kpis-rollup-refresh"] = {"task": "kpis.tasks.rollup_refresh", "schedule": every}
 
 
 @before_task_publish.connect

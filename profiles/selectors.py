@@ -530,8 +530,14 @@ def orders_by_customer_month(*, start: datetime, end: datetime) -> list[tuple[UU
 def tickets_between(*, start: datetime, end: datetime
                     ) -> list[tuple[UUID, datetime, datetime | None, int | None, datetime | None]]:
     """``(customer, opened_at, first_response_at, satisfaction, closed_at)`` of tickets opened in ``[start, end)``."""
-    return list(Ticket.objects.filter(opened_at__gte=start, opened_at__lt=end)
+    return list(tickets_between_queryset(start=start, end=end)
                 .values_list("customer_id", "opened_at", "first_response_at", "satisfaction", "closed_at"))
+
+
+def tickets_between_queryset(*, start: datetime, end: datetime) -> Any:
+    """Tickets opened in ``[start, end)`` as a queryset, for set-based readers that annotate it (the KPI rollup
+    adds the tier in force when each opened). No personal data is selected unless the caller asks for it."""
+    return Ticket.objects.filter(opened_at__gte=start, opened_at__lt=end)
 
 
 def nps_between(*, start: datetime, end: datetime) -> list[tuple[UUID, datetime, int]]:

@@ -519,6 +519,25 @@ def tiers_current(*, purpose: str) -> dict[uuid.UUID, str]:
     return tiers
 
 
+def tier_population_queryset(*, purpose: str) -> Any:
+    """The customers of ``tiers_current`` as one queryset of ``(customer_id, kpi_tier, clv, model_version_id)``
+    (set-based readers: the KPI rollup): the active override's tier wins; a customer with an active override and
+    no stored score has CLV 0 and no model version."""
+    from django.db.models import F, FloatField, IntegerField, OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    overrides = ScoreOverride.objects.filter(purpose=purpose, active=True).order_by()
+    scored = (CustomerScore.objects.filter(purpose=purpose)
+              .annotate(kpi_tier=Coalesce(Subquery(overrides.filter(customer_id=OuterRef("customer_id"))
+                                                   .order_by("-id").values("tier")[:1]), "tier"))
+              .values_list("customer_id", "kpi_tier", "clv", "model_version_id"))
+    unscored = (overrides.exclude(customer_id__in=CustomerScore.objects.filter(purpose=purpose).values("customer_id"))
+                .annotate(kpi_tier=F("tier"), kpi_clv=Value(0.0, output_field=FloatField()),
+                          kpi_mv=Value(None, output_field=IntegerField()))
+                .values_list("customer_id", "kpi_tier", "kpi_clv", "kpi_mv"))
+    return scored.union(unscored, all=True)
+
+
 def clv_predictions(*, purpose: str) -> dict[uuid.UUID, tuple[float, int | None]]:
     """Pseudonym -> (predicted CLV, model version id) of the stored scores (KPI calibration)."""
     return {cid: (float(clv), mv) for cid, clv, mv in

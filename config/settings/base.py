@@ -354,6 +354,13 @@ KPI_ACTIVE_MONTHS = env.int("KPI_ACTIVE_MONTHS", default=3)  # a customer is liv
 KPI_UPLIFT_MIN_PER_GROUP = env.int("KPI_UPLIFT_MIN_PER_GROUP", default=30)
 KPI_UPLIFT_MIN_DAYS = env.int("KPI_UPLIFT_MIN_DAYS", default=28)
 KPI_COST_PER_ACTION = env.float("KPI_COST_PER_ACTION", default=5.0)
+# The KPI rollup (docs/KPIS.md): served while younger than KPI_ROLLUP_MAX_AGE_SECONDS (0: always live), refreshed
+# after each rescore and every KPI_ROLLUP_REFRESH_SECONDS (beat / the embedded scheduler; 0: only after rescores),
+# covering the last KPI_ROLLUP_MONTHS months and the uplift of the windows of KPI_ROLLUP_UPLIFT_WINDOWS months.
+KPI_ROLLUP_MAX_AGE_SECONDS = env.int("KPI_ROLLUP_MAX_AGE_SECONDS", default=3600)
+KPI_ROLLUP_REFRESH_SECONDS = env.int("KPI_ROLLUP_REFRESH_SECONDS", default=900)
+KPI_ROLLUP_MONTHS = env.int("KPI_ROLLUP_MONTHS", default=36)
+KPI_ROLLUP_UPLIFT_WINDOWS = [int(x) for x in env.list("KPI_ROLLUP_UPLIFT_WINDOWS", default=["12"])]
 
 # --- Logging: JSON lines, allow-listed fields, correlation ids, never personal data -----------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

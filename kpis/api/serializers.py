@@ -92,3 +92,16 @@ class KpiOutput(serializers.Serializer):
 
 
 KpiOutput._declared_fields["from"] = serializers.DateField()
+
+
+class KpiSource(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["rollup", "live"],
+                                   help_text="rollup: served from the newest fresh snapshot; live: computed now.")
+    as_of = serializers.DateTimeField(help_text="The moment the figures describe (the snapshot's time, or now).")
+    snapshot_id = serializers.IntegerField(allow_null=True)
+    reason = serializers.CharField(allow_null=True, help_text="Why a live answer was computed (no_snapshot, "
+                                   "snapshot_stale, settings_changed, months_not_in_snapshot, "
+                                   "window_not_in_snapshot, rollup_disabled); null otherwise.")
+
+
+KpiOutput._declared_fields["source"] = KpiSource()
