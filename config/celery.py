@@ -59,9 +59,12 @@ def _scoring_schedule(sender: Celery, **_: object) -> None:
     """The daily rescore (with drift and triggered retrains) and the weekly retrain, on the cron expressions of
     SCORING_RESCORE_SCHEDULE / SCORING_RETRAIN_SCHEDULE (read from the settings once they are loaded); they
     replace the former plain nightly rescore."""
+    from django.conf import settings
+
     from scoring.schedule import beat_entries
 
     sender.conf.beat_schedule.update(beat_entries())
+    sender.conf.beat_schedule["rescore-watchdog"]["schedule"] = float(settings.RESCORE_WATCHDOG_INTERVAL_S)
 
 
 @before_task_publish.connect

@@ -452,3 +452,4 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # one started longer ago than the give-up age is marked failed (scoring.services.rescore_runs_watchdog).
 RESCORE_WATCHDOG_STALE_MINUTES = env.int("RESCORE_WATCHDOG_STALE_MINUTES", default=15)
 RESCORE_WATCHDOG_GIVE_UP_HOURS = env.float("RESCORE_WATCHDOG_GIVE_UP_HOURS", default=24)
+RESCORE_WATCHDOG_INTERVAL_S = env.float("RESCORE_WATCHDOG_INTERVAL_S", default=300.0)  # how often beat runs it
