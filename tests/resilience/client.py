@@ -14,7 +14,7 @@ from tests.resilience.servers import Stack
 SCOPES = ["ingest:write", "consent:read", "consent:write", "score:read", "outcome:write", "route:read", "dsr:read",
           "dsr:write", "actions:read", "actions:write", "kpis:read", "webhooks:admin"]
 PURPOSES = ["automated_scoring", "service_prioritization", "marketing"]
-TIMEOUT_S = 60.0  # a request that takes longer counts as a hang (gunicorn's own timeout is 30 s)
+TIMEOUT_S = 90.0  # a request that takes longer counts as a hang (gunicorn's own timeout is 60 s)
 
 
 def api_token(stack: Stack, name: str) -> str:

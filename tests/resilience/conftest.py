@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
 import pytest
 
 from tests.resilience.client import Api, Db, api_token
@@ -26,11 +28,20 @@ CUSTOMERS = int(os.environ.get("RESILIENCE_CUSTOMERS", "2000"))
 # enough of them to be interrupted; a watchdog that beat runs every 10 s and that resumes a run without progress
 # for a minute (production: every 5 minutes, 15 minutes).
 APP_SETTINGS = {
-    "RESCORE_CHUNK_SIZE": "50",
+    "RESCORE_CHUNK_SIZE": os.environ.get("RESILIENCE_CHUNK_SIZE", "50"),
     "RESCORE_WATCHDOG_STALE_MINUTES": "1",
     "RESCORE_WATCHDOG_INTERVAL_S": "10",
     "AUDIT_SEAL_REQUEST_INTERVAL_S": "0",
 }
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM (CI stopping the background suite) tears the servers down like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

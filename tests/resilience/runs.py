@@ -41,7 +41,7 @@ def send_task(stack: Stack, name: str) -> None:
 
 def start_nightly(stack: Stack, sql: Db, timeout: float = 600) -> list[Run]:
     """Queue the nightly rescore as beat does; return its runs (one per batch purpose) once planned."""
-    before = sql.value("SELECT coalesce(max(started_at), '-infinity') FROM scoring_rescorerun")
+    before = sql.value("SELECT now()")
     send_task(stack, "scoring.tasks.rescore_all_nightly")
 
     def planned() -> list[Run] | None:

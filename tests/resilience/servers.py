@@ -9,6 +9,7 @@ Nothing here is a stub: PostgreSQL comes from ``/usr/lib/postgresql/*/bin`` (``i
 from __future__ import annotations
 
 import base64
+import contextlib
 import glob
 import os
 import secrets
@@ -28,6 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 BIN = Path(PYTHON).parent
+GUNICORN_CONF = Path(__file__).with_name("gunicorn_conf.py")
+WEB_TIMEOUT_S = 60  # gunicorn --timeout: the configured bound on any request (the suite's "hang" threshold)
 
 
 def spare_port() -> int:
@@ -47,7 +50,7 @@ def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2) -
         time.sleep(interval)
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -228,7 +231,7 @@ class Proc:
     handle: Any = None
 
     def start(self) -> None:
-        self.handle = open(self.log, "ab")
+        self.handle = open(self.log, "ab")  # noqa: SIM115 - kept open for the process's lifetime
         self.popen = subprocess.Popen(self.cmd, env=self.env, cwd=str(ROOT), stdout=self.handle,
                                       stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -258,10 +261,8 @@ class Proc:
                 break
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and _group_alive(pgid):
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     self.popen.wait(0.2)
-                except subprocess.TimeoutExpired:
-                    pass
             if not _group_alive(pgid):
                 break
         if self.popen.poll() is None:
@@ -358,11 +359,12 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def start_web(self, workers: int = 4, timeout: int = 30) -> None:
+    def start_web(self, workers: int = 4, timeout: int = WEB_TIMEOUT_S) -> None:
         proc = self._proc("web", [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-                                  "--workers", str(workers), "--timeout", str(timeout), "--graceful-timeout", "5"])
+                                  "--workers", str(workers), "--timeout", str(timeout), "--graceful-timeout", "5",
+                                  "--config", str(GUNICORN_CONF)])
         proc.start()
-        wait_for(lambda: _port_open(self.web_port), 90, "gunicorn")
+        wait_for(lambda: port_open(self.web_port), 180, "gunicorn")
 
     def start_worker(self, concurrency: int = 2, name: str = "worker") -> Proc:
         proc = self._proc(name, [str(BIN / "celery"), "-A", "config", "worker", "--loglevel=INFO",
@@ -392,10 +394,8 @@ class Stack:
                 proc.stop()
         if names is None:
             for pgid in self.orphans:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             self.orphans.clear()
 
     @property

@@ -15,10 +15,17 @@ from typing import Any
 import pytest
 
 from tests.resilience.client import Api, Db
-from tests.resilience.runs import CONSENTED_SQL, Run, assert_exactly_once, progress, start_nightly, wait_completed
-from tests.resilience.servers import Stack, wait_for
+from tests.resilience.runs import (
+    CONSENTED_SQL,
+    Run,
+    assert_exactly_once,
+    progress,
+    start_nightly,
+    wait_completed,
+)
+from tests.resilience.servers import WEB_TIMEOUT_S, Stack, wait_for
 
-REQUEST_TIMEOUT_S = 30  # gunicorn --timeout of the suite's web server (servers.Stack.start_web)
+REQUEST_TIMEOUT_S = WEB_TIMEOUT_S  # gunicorn --timeout of the suite's web server
 # Retries of a task interrupted by a database outage outlast 5 minutes (config.celery.db_retry_policy); after the
 # outage a run still waits at most for its next retry (<= CELERY_RETRY_BACKOFF_MAX_S, 120 s) or the watchdog.
 RECOVERY_BUDGET_S = 900

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.resilience.client import Console, Db
-from tests.resilience.servers import Proc, Stack, spare_port, wait_for, _port_open
+from tests.resilience.servers import BIN, GUNICORN_CONF, Proc, Stack, port_open, spare_port, wait_for
 
 BASE, CASE = "tamper_base", "tamper_case"
 SIGNED, UNSIGNED = 40, 20
@@ -93,12 +93,12 @@ def chain(stack: Stack) -> Iterator[Chain]:
     assert head - checkpoint == UNSIGNED and checkpoint - first + 1 == SIGNED, (first, checkpoint, head)
     port = spare_port()
     web_env = {**stack.app_env(CASE), "AUDIT_CHECKPOINT_DIR": str(case_dir), "DB_CONN_MAX_AGE": "0"}
-    web = Proc(name="tamper-web", cmd=[str(Path(stack.procs["web"].cmd[0])), "config.wsgi", "--bind",
-                                       f"127.0.0.1:{port}", "--workers", "1", "--timeout", "30"],
+    web = Proc(name="tamper-web", cmd=[str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
+                                       "--workers", "1", "--timeout", "60", "--config", str(GUNICORN_CONF)],
                env=web_env, log=stack.root / "logs" / "tamper-web.log")
     web.start()
     try:
-        wait_for(lambda: _port_open(port), 90, "the console for the tampered copies")
+        wait_for(lambda: port_open(port), 90, "the console for the tampered copies")
         yield Chain(stack, first, checkpoint, head, base_dir, case_dir, web, port)
     finally:
         web.stop()
