@@ -88,6 +88,9 @@ def stack() -> Iterator[Stack]:
             "u.groups.add(Group.objects.get_or_create(name='dpo')[0])\n")
         st.token = api_token(st, "resilience")
         st.start_web()
+        warm = Api(st.base_url, st.token)
+        for _ in range(8):  # every gunicorn worker has loaded the model before the tests time requests
+            warm.get("/api/v1/purposes")
         st.start_worker()
         st.start_beat()
         yield st
