@@ -182,6 +182,9 @@ EXPORT_DIR = env("EXPORT_DIR", default=str(VAR_DIR / "exports"))
 # Append-only erasure ledger, kept OUTSIDE the database so that a restored backup can be re-erased
 # (manage.py replay_erasures). Put it on storage that is not restored with the database.
 ERASURE_LEDGER_DIR = env("ERASURE_LEDGER_DIR", default=str(VAR_DIR / "erasure-ledger"))
+# After each erasure (and replay) commits, VACUUM the tables it deleted from, so that PostgreSQL prunes the
+# erased rows' dead tuples from the table files at once instead of at the next autovacuum (docs/RELIABILITY.md).
+ERASURE_VACUUM = env.bool("ERASURE_VACUUM", default=True)
 # Absolute prefix for links in e-mails (e.g. https://scoring.example.com); empty = relative links.
 #: Where people reach this service: the prefix of every link in e-mails (absolute, never relative).
 #: PUBLIC_BASE_URL is its former name and still read. Production requires an https SITE_URL.

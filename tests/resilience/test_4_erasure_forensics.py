@@ -163,6 +163,10 @@ def erased(stack: Stack, api: Api, sql: Db) -> Erased:
     assert r.status_code == 302, (r.status_code, r.text[:300])
     wait_for(lambda: sql.value("SELECT outcome FROM subject_rights_subjectrequest WHERE id = %s", [request_id])
              == "erased", 60, "the erasure")
+    erased_at = sql.value("SELECT completed_at FROM subject_rights_subjectrequest WHERE id = %s", [request_id])
+    # the worker vacuums the tables the erasure deleted from (subject_rights.tasks.vacuum_after_erasure)
+    wait_for(lambda: sql.value("SELECT last_vacuum > %s FROM pg_stat_user_tables WHERE relname = "
+                               "'profiles_customer'", [erased_at]), 120, "the post-erasure vacuum")
     wait_for(lambda: sql.value("SELECT count(*) FROM audit_pendingseal") == 0, 120, "the audit chain to be sealed")
     stack.pg.psql(stack.db, "CHECKPOINT")
     assert stack.redis.cli("SAVE").strip() == "OK"
