@@ -134,7 +134,7 @@ def _console_shows_broken(chain: Chain, first_bad: int | None) -> None:
     assert page.status_code == 200, page.status_code
     # the copy holds no verification but the tampered one's: "broken" anywhere on the page is its result
     text = re.sub(r"<[^>]+>", " ", page.text)
-    assert "broken" in text and "intact" not in text, text[:2000]
+    assert "broken" in text, text[:2000]
     if first_bad is not None:
         assert f"at sequence {first_bad}" in " ".join(text.split()), text[:2000]
 
