@@ -39,5 +39,5 @@ def test_worker_main_process_killed_three_times_run_completes_exactly_once(stack
     # the killed workers' messages were picked up by the watchdog, not by a manual resume
     assert sql.value("SELECT count(*) FROM scoring_rescorerun WHERE id = ANY(%s::uuid[]) AND status = 'completed'",
                      [[r.id for r in runs]]) == 2
-    print(f"\nscenario 1: killed after {killed_at} chunk(s) done; completed {elapsed:.0f} s after the last restart; "
+    print(f"\nscenario 1: killed after {[k // 2 for k in killed_at]} of {chunks_total} chunk tasks; completed {elapsed:.0f} s after the last restart; "
           f"{figures}")
