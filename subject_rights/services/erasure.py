@@ -101,9 +101,9 @@ def _erased_tables() -> list[str]:
 def erased_tables_vacuum() -> list[str]:
     """VACUUM the tables an erasure deleted from (PostgreSQL; SQLite overwrites deleted rows itself with
     ``secure_delete``). PostgreSQL keeps deleted rows in the table files as dead tuples until a vacuum prunes
-    them; pruning compacts the page over them, so this shortens that window from "until autovacuum" to the
-    seconds after the erasure's commit. The WAL still holds what was written until its segments are recycled
-    (docs/RELIABILITY.md): for an erased customer, only ciphertext under the shredded key and digests."""
+    them; this prunes them seconds after the erasure's commit instead of at the next autovacuum. Pruned bytes
+    can stay in a page's free space until it is reused, and the WAL holds what was written until its segments
+    are recycled (docs/RELIABILITY.md): only ciphertext under the shredded key is harmless there."""
     from django.db import connection
 
     if connection.vendor != "postgresql" or connection.in_atomic_block:  # VACUUM cannot run in a transaction

@@ -1,5 +1,5 @@
 """After an erasure commits, the tables it deleted from are vacuumed (PostgreSQL), so the erased rows' dead
-tuples are pruned from the table files at once (tests/resilience/test_4_erasure_forensics.py searches the files)."""
+tuples are pruned at once rather than at the next autovacuum (docs/RELIABILITY.md)."""
 
 from __future__ import annotations
 
