@@ -59,17 +59,18 @@ def _scoring_schedule(sender: Celery, **_: object) -> None:
     """The daily rescore (with drift and triggered retrains) and the weekly retrain, on the cron expressions of
     SCORING_RESCORE_SCHEDULE / SCORING_RETRAIN_SCHEDULE (read from the settings once they are loaded); they
     replace the former plain nightly rescore."""
+    from django.conf import settings
+
     from scoring.schedule import beat_entries
 
     sender.conf.beat_schedule.update(beat_entries())
     # Seal and sign the audit chain head at least every AUDIT_HEAD_SIGN_SECONDS (docs/AUDIT.md).
-    from django.conf import settings
-
     sender.conf.beat_schedule["audit-seal"]["schedule"] = float(getattr(settings, "AUDIT_HEAD_SIGN_SECONDS", 5.0))
     # issue 17: the KPI rollup (also refreshed after each rescore of the scores' purpose)
     every = float(getattr(settings, "KPI_ROLLUP_REFRESH_SECONDS", 900))
     if every > 0:
         sender.conf.beat_schedule["kpis-rollup-refresh"] = {"task": "kpis.tasks.rollup_refresh", "schedule": every}
+    sender.conf.beat_schedule["rescore-watchdog"]["schedule"] = float(settings.RESCORE_WATCHDOG_INTERVAL_S)
 
 
 @before_task_publish.connect

@@ -35,3 +35,14 @@ def delete_expired_exports() -> int:
     from .services import exports_delete_expired
 
     return exports_delete_expired()
+
+
+@shared_task(name="subject_rights.tasks.vacuum_after_erasure", acks_late=True, ignore_result=True, time_limit=3600,
+             soft_time_limit=3540)
+def vacuum_after_erasure() -> int:
+    """After an erasure's commit: VACUUM the tables it deleted from (dead tuples pruned from the table files)."""
+    from .services.erasure import erased_tables_vacuum
+
+    tables = erased_tables_vacuum()
+    logger.info("tables vacuumed after erasure", extra={"event": "dsr.erasure.vacuumed", "count": len(tables)})
+    return len(tables)

@@ -29,6 +29,14 @@ from rest_framework.test import APIClient
 
 pytest_plugins = ["tests.skip_guard"]
 
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The resilience suite (own servers, ~20 minutes) runs only when named: ``pytest tests/resilience``."""
+    if collection_path.name == "resilience" and collection_path.parent == Path(__file__).parent:
+        named = any("resilience" in str(arg) for arg in config.args)
+        return None if named else True
+    return None
+
 ROOT = Path(__file__).resolve().parent.parent
 ALL_SCOPES = [
     "ingest:write", "consent:read", "consent:write", "score:read", "outcome:write", "route:read", "dsr:read",

@@ -187,6 +187,9 @@ EXPORT_DIR = env("EXPORT_DIR", default=str(VAR_DIR / "exports"))
 # Append-only erasure ledger, kept OUTSIDE the database so that a restored backup can be re-erased
 # (manage.py replay_erasures). Put it on storage that is not restored with the database.
 ERASURE_LEDGER_DIR = env("ERASURE_LEDGER_DIR", default=str(VAR_DIR / "erasure-ledger"))
+# After each erasure (and replay) commits, VACUUM the tables it deleted from, so that PostgreSQL prunes the
+# erased rows' dead tuples from the table files at once instead of at the next autovacuum (docs/RELIABILITY.md).
+ERASURE_VACUUM = env.bool("ERASURE_VACUUM", default=True)
 # Absolute prefix for links in e-mails (e.g. https://scoring.example.com); empty = relative links.
 #: Where people reach this service: the prefix of every link in e-mails (absolute, never relative).
 #: PUBLIC_BASE_URL is its former name and still read. Production requires an https SITE_URL.
@@ -464,3 +467,4 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # one started longer ago than the give-up age is marked failed (scoring.services.rescore_runs_watchdog).
 RESCORE_WATCHDOG_STALE_MINUTES = env.int("RESCORE_WATCHDOG_STALE_MINUTES", default=15)
 RESCORE_WATCHDOG_GIVE_UP_HOURS = env.float("RESCORE_WATCHDOG_GIVE_UP_HOURS", default=24)
+RESCORE_WATCHDOG_INTERVAL_S = env.float("RESCORE_WATCHDOG_INTERVAL_S", default=300.0)  # how often beat runs it

@@ -79,6 +79,40 @@ def _erase_subject_data(customer_id: UUID, *, actor: str) -> None:
         contact_sealed=None, contact_key_wrapped=None, contact_kek_id="", contact_mode="", payload_sealed=None,
         email_digest="",
     )
+    if settings.ERASURE_VACUUM:
+        from ..tasks import vacuum_after_erasure
+
+        vacuum_after_erasure.delay_on_commit()
+
+
+def _erased_tables() -> list[str]:
+    """The tables erasure deletes rows from (or overwrites rows of)."""
+    from django.apps import apps
+
+    names = {m._meta.db_table for m in apps.get_app_config("profiles").get_models()}
+    names -= {"profiles_tombstone", "profiles_importjob", "profiles_importchunk", "profiles_mergerecord"}
+    for label in ("scoring.CustomerScore", "consent.ConsentStateCurrent", "consent.ProcessingFlagCurrent",
+                  "consent.ConsentEvent", "consent.ProcessingFlag", "subject_rights.SubjectRequest",
+                  "subject_rights.Export"):
+        names.add(apps.get_model(label)._meta.db_table)
+    return sorted(names)
+
+
+def erased_tables_vacuum() -> list[str]:
+    """VACUUM the tables an erasure deleted from (PostgreSQL; SQLite overwrites deleted rows itself with
+    ``secure_delete``). PostgreSQL keeps deleted rows in the table files as dead tuples until a vacuum prunes
+    them; this prunes them seconds after the erasure's commit instead of at the next autovacuum. Pruned bytes
+    can stay in a page's free space until it is reused, and the WAL holds what was written until its segments
+    are recycled (docs/RELIABILITY.md): only ciphertext under the shredded key is harmless there."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or connection.in_atomic_block:  # VACUUM cannot run in a transaction
+        return []
+    tables = _erased_tables()
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM {connection.ops.quote_name(table)}")
+    return tables
 
 
 def _ledger_write(customer_id: UUID, *, request_id: UUID | None) -> ErasureLedgerEntry:
