@@ -107,6 +107,8 @@ def run_worker(db: str, task: str, args: dict[str, Any] | None = None, *, timeou
             result = json.loads(line[len(MARKER):])
     result["wall_seconds"] = wall
     result["peak_rss_mb"] = round(rusage.ru_maxrss / 1024.0, 1)
+    # CPU of the child and the descendants it waited for (its forked workers); not the database server's
+    result["cpu_seconds"] = round(rusage.ru_utime + rusage.ru_stime, 2)
     if tree_rss:
         result["peak_tree_rss_mb"] = round(max(peak_tree[0], rusage.ru_maxrss) / 1024.0, 1)
     result["stdout_tail"] = stdout[-1500:] if not cmd else stdout[-3000:]

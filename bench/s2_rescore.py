@@ -226,7 +226,8 @@ def _rescore(ctx: SectionContext, res: SectionResult, entry: dict[str, Any], nam
                     by["profile_samples"] = _samples(spy["raw"])
                     spy["raw"].unlink(missing_ok=True)
             runs.append({"seconds": r["seconds"], "wall_seconds": r["wall_seconds"], "peak_rss_mb": r["peak_rss_mb"],
-                         "peak_tree_rss_mb": r.get("peak_tree_rss_mb"), "stdout": r.get("stdout", "")[-600:]})
+                         "peak_tree_rss_mb": r.get("peak_tree_rss_mb"), "cpu_seconds": r.get("cpu_seconds"),
+                         "stdout": r.get("stdout", "")[-600:]})
             if attempt == 0:
                 verify = run_worker(copy, "command", {"argv": ["audit_verify", "--json"]}, timeout=limit)
                 report = json.loads(verify.get("stdout", "{}").strip().splitlines()[-1])
@@ -241,6 +242,7 @@ def _rescore(ctx: SectionContext, res: SectionResult, entry: dict[str, Any], nam
         by["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
         by["peak_tree_rss_mb"] = max(x["peak_tree_rss_mb"] or 0 for x in runs)
         by["customers_per_s"] = n / by["rescore_seconds"]["median"]
+        by["python_cpu_ms_per_customer"] = 1000.0 * min(x["cpu_seconds"] or 0 for x in runs) / n
 
 
 def _samples(raw: Any) -> int:
@@ -263,8 +265,8 @@ def run(ctx: SectionContext) -> SectionResult:
                                   "measured), then manage.py audit_verify",
                        "workers": worker_counts})
     res.headers = ["customers", "workers", "orders", "load s", "train s", "rescore s (median)", "IQR s",
-                   "customers/s", "vs 180 s at 1M", "peak MB (all processes)", "audit_verify",
-                   "lifetimes total s"]
+                   "customers/s", "vs 180 s at 1M", "Python CPU ms/customer", "peak MB (all processes)",
+                   "audit_verify", "lifetimes total s"]
     curve: dict[int, dict[str, Any]] = {}
     incremental = bool(ctx.options.get("incremental", True))
     res.params["incremental"] = incremental
@@ -310,7 +312,7 @@ def run(ctx: SectionContext) -> SectionResult:
                              None if train.get("inherited") else train.get("seconds"), med,
                              (w.get("rescore_seconds") or {}).get("iqr"), w.get("customers_per_s"),
                              (f"{projected:,.0f} s" + ("" if n == 1_000_000 else " (linear from here)"))
-                             if projected else None,
+                             if projected else None, w.get("python_cpu_ms_per_customer"),
                              w.get("peak_tree_rss_mb"), (w.get("audit_verify") or {}).get("result"),
                              lt.get("total_seconds")])
     for workers in worker_counts:
