@@ -229,10 +229,14 @@ def _rescore(ctx: SectionContext, res: SectionResult, entry: dict[str, Any], nam
                          "peak_tree_rss_mb": r.get("peak_tree_rss_mb"), "cpu_seconds": r.get("cpu_seconds"),
                          "stdout": r.get("stdout", "")[-600:]})
             if attempt == 0:
-                verify = run_worker(copy, "command", {"argv": ["audit_verify", "--json"]}, timeout=limit)
-                report = json.loads(verify.get("stdout", "{}").strip().splitlines()[-1])
-                by["audit_verify"] = {"result": "intact" if report.get("ok") else "BROKEN",
-                                      "checked": report.get("checked"), "seconds": verify["seconds"]}
+                try:
+                    verify = run_worker(copy, "command", {"argv": ["audit_verify", "--json"]}, timeout=limit)
+                except WorkerFailed as exc:  # exit 1: the chain does not verify
+                    by["audit_verify"] = {"result": "BROKEN", "error": str(exc)[-500:]}
+                else:
+                    report = json.loads(verify.get("stdout", "{}").strip().splitlines()[-1])
+                    by["audit_verify"] = {"result": "intact" if report.get("ok") else "BROKEN",
+                                          "checked": report.get("checked"), "seconds": verify["seconds"]}
         finally:
             dbutil.drop(copy)
         by["rescore_runs"] = runs
