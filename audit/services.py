@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
@@ -356,6 +357,69 @@ def decision_records_bulk(*, records: list[dict]) -> int:
 
 
 _INSERT_FIELDS = [f for f in DecisionRecord._meta.concrete_fields if not f.primary_key]
+
+
+#: One record of ``decision_records_bulk_encoded``: (customer, decision_type, consent_event_id, notice_version,
+#: features_hash, outputs as canonical JSON text, tier, sealed_details, decision_key).
+EncodedDecision = tuple[UUID, str, int | None, str | None, str, str, str, bytes, str]
+
+
+@transaction.atomic
+def decision_records_bulk_encoded(*, purpose: str, requester: str, model_versions: dict[str, str],
+                                  records: Sequence[EncodedDecision]) -> int:
+    """``decision_records_bulk`` for the decisions of one batch-rescoring chunk and purpose, with each
+    record's ``outputs`` given as its canonical JSON text (``canonical.canonical_text``): the values the
+    records share (purpose, requester, model versions, each distinct notice version) are validated once,
+    the per-record ones by type and length. The rows, their content hashes and outbox rows are the ones
+    ``decision_records_bulk`` writes for the same input, byte for byte (tests/scoring/test_rescore_fast.py);
+    idempotent by ``decision_key`` in the same way. Returns the number of records written."""
+    if not records:
+        return 0
+    now = timezone.now()
+    shared = _decision_values(
+        customer=records[0][0], purpose=purpose, decision_type="batch_rescore", requester=requester,
+        consent_event_id=None, notice_version=None, model_versions=model_versions, features_hash="0" * 64,
+        outputs={}, sealed_details=None, decision_key=None, created_at=now,
+    )
+    notices: dict[Any, str | None] = {}
+    built: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for customer, decision_type, consent_event_id, notice_version, features_hash, outputs, tier, sealed, key \
+            in records:
+        if key in seen:
+            continue
+        seen.add(key)
+        notice = notices.get(notice_version, "")
+        if notice == "":
+            notice = notices[notice_version] = _text(notice_version, "notice_version", max_length=64,
+                                                     required=False)
+        if (decision_type not in DECISION_TYPES or customer.__class__ is not UUID
+                or not isinstance(features_hash, str) or len(features_hash) > 64 or not features_hash
+                or not isinstance(outputs, str) or not outputs.startswith("{")
+                or not isinstance(key, str) or len(key) > 200 or not isinstance(sealed, bytes)
+                or (consent_event_id is not None and consent_event_id.__class__ is not int)):
+            raise ValidationFailed("records are invalid.")
+        if "@" in outputs and _EMAIL_LIKE.search(outputs):
+            raise ValidationFailed("outputs must not contain personal data (ids, codes and counts only).")
+        values = dict(shared)
+        values.update(customer=customer, decision_type=decision_type, consent_event_id=consent_event_id,
+                      notice_version=notice, features_hash=features_hash, outputs=outputs, tier=str(tier)[:32],
+                      sealed_details=sealed, decision_key=key)
+        values["content_hash"] = canonical.content_hash_of_values(DecisionRecord, values)
+        built.append(values)
+    if connection.vendor == "postgresql":
+        written = _copy_decisions_with_seals(built)
+    else:
+        written = 0
+        for start in range(0, len(built), BULK_BATCH):
+            rows = _insert_ignoring_conflicts(built[start : start + BULK_BATCH])
+            PendingSeal.objects.bulk_create(
+                [PendingSeal(record_type=DecisionRecord.RECORD_TYPE, row_id=row_id, entry_hash=entry_hash,
+                             created_at=now) for row_id, entry_hash in rows])
+            written += len(rows)
+    if written:
+        _request_seal()
+    return written
 
 
 def _copy_decisions_with_seals(rows: list[dict[str, Any]]) -> int:

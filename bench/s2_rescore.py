@@ -2,10 +2,13 @@
 
 For each scale N (customers; ~10 orders each): a fresh bench database loaded by :mod:`bench.datagen`
 (real per-customer keys, encrypted personal fields, blind indexes, consent ledger), ``manage.py train
---force`` (timed separately), then ``manage.py rescore --all --no-progress`` in a fresh child process:
-both batch purposes (``SCORING_BATCH_PURPOSES``), pass 1 (gate + population reference), pass 2 per chunk
-(gate re-checked, features, all models, tiers, explanations, sealed details, decision records, scores),
-then the chain sealed by the audit app. Wall time and the child's peak RSS are measured around it.
+--force`` (timed separately), then ``manage.py rescore --all --no-progress --workers W`` for W = 1 and 2
+(``--option workers=1,2``), each on a fresh copy of the loaded database, in a fresh child process: both
+batch purposes (``SCORING_BATCH_PURPOSES``), pass 1 (gate + population reference), pass 2 per chunk in W
+processes (gate re-checked and held, features, all models, tiers, explanations, sealed details, decision
+records, scores), with the chain sealed by the audit app in-process. Wall time, the child's peak RSS and
+the peak summed RSS of all its processes are measured around it; ``audit_verify`` then checks the chain.
+``--option profile=true``: py-spy samples the largest scale's first run (all processes).
 
 In the same run, on the same database: ``lifetimes`` ``BetaGeoFitter`` + ``GammaGammaFitter`` fitted on the
 same orders (read from the database, summarised with ``lifetimes.utils.summary_data_from_transaction_data``)
@@ -27,6 +30,10 @@ from .proc import WorkerFailed, run_worker
 TITLE = "Nightly batch rescoring scale curve (+ lifetimes on the same transactions)"
 TARGET_SECONDS_1M = 180.0
 TARGET_PEAK_MB = 4096.0
+TARGET_GROWTH = 11.0
+#: The next-best-action sweep that a completed run queues (engagement, on a Celery worker in production)
+#: would run inside the command here (tasks are eager in the bench): not part of the rescore measured.
+NO_SWEEP = {"ENGAGEMENT_SCORE_PURPOSE": "none"}
 
 
 def task_lifetimes(args: dict[str, Any]) -> dict[str, Any]:
@@ -167,15 +174,103 @@ def _partial(name: str, n: int, limit: float) -> dict[str, Any]:
                      for r in runs]}
 
 
+def _rescore(ctx: SectionContext, res: SectionResult, entry: dict[str, Any], name: str, n: int, workers: int,
+             repeats: int, *, profile: bool) -> None:
+    """``rescore --all`` with ``workers`` scoring processes, each repeat on a fresh copy of the loaded
+    database ``name`` (a rescore writes scores and decisions: a second one on the same data would not be
+    the nightly run), then ``audit_verify`` on the result. With ``profile``, py-spy samples the first run
+    (all processes, ``--subprocesses``) and its summary goes to ``bench/results/profiles``."""
+    by = entry.setdefault("by_workers", {}).setdefault(str(workers), {})
+    runs: list[dict[str, Any]] = []
+    limit = float(ctx.options.get("rescore_timeout_1m", 1500) if n >= 1_000_000
+                  else ctx.options.get("rescore_timeout", 4 * 3600))
+    argv = ["rescore", "--all", "--no-progress", "--workers", str(workers)]
+    for attempt in range(repeats):
+        copy = f"{name}_w{workers}"
+        dbutil.clone(name, copy)
+        spy: dict[str, Any] = {}
+
+        def attach(pid: int, spy: dict[str, Any] = spy, attempt: int = attempt) -> None:
+            if profile and attempt == 0:
+                from .profiling import profile_path, pyspy_start
+
+                spy["raw"] = profile_path(f"s2-rescore-{n}-w{workers}.raw")
+                spy["proc"] = pyspy_start(pid, limit, spy["raw"], subprocesses=True, rate=20)
+
+        try:
+            t0 = time.perf_counter()
+            try:
+                r = run_worker(copy, "command", {"argv": argv}, timeout=limit, on_start=attach, tree_rss=True,
+                               env_extra=NO_SWEEP)
+            except WorkerFailed:
+                if time.perf_counter() - t0 < limit:
+                    raise
+                by["rescore_partial"] = _partial(copy, n, limit)
+                part = by["rescore_partial"]
+                est = part.get("estimated_seconds")
+                res.notes.append(f"{n:,} customers, {workers} worker(s): rescore stopped at its {limit:.0f} s limit "
+                                 f"with {part['fraction'] * 100:.1f} % of the customer-purposes scored"
+                                 + (f"; at that pace the whole run would take ~{est:,.0f} s" if est else ""))
+                ctx.save()
+                return
+            finally:
+                if spy.get("proc") is not None:
+                    spy["proc"].wait(timeout=120)
+                    from .profiling import summarize_collapsed
+
+                    text = summarize_collapsed(spy["raw"], top=40)
+                    out = spy["raw"].with_suffix(".txt")
+                    out.write_text(f"py-spy record --subprocesses --rate 20, manage.py {' '.join(argv)}, {n:,} "
+                                   f"customers\n\n{text}")
+                    by["profile"] = str(out.relative_to(out.parents[2]))
+                    by["profile_samples"] = _samples(spy["raw"])
+                    spy["raw"].unlink(missing_ok=True)
+            runs.append({"seconds": r["seconds"], "wall_seconds": r["wall_seconds"], "peak_rss_mb": r["peak_rss_mb"],
+                         "peak_tree_rss_mb": r.get("peak_tree_rss_mb"), "cpu_seconds": r.get("cpu_seconds"),
+                         "stdout": r.get("stdout", "")[-600:]})
+            if attempt == 0:
+                try:
+                    verify = run_worker(copy, "command", {"argv": ["audit_verify", "--json"]}, timeout=limit)
+                except WorkerFailed as exc:  # exit 1: the chain does not verify
+                    by["audit_verify"] = {"result": "BROKEN", "error": str(exc)[-500:]}
+                else:
+                    report = json.loads(verify.get("stdout", "{}").strip().splitlines()[-1])
+                    by["audit_verify"] = {"result": "intact" if report.get("ok") else "BROKEN",
+                                          "checked": report.get("checked"), "seconds": verify["seconds"]}
+        finally:
+            dbutil.drop(copy)
+        by["rescore_runs"] = runs
+        ctx.save()
+    if runs:
+        by["rescore_seconds"] = summarize(x["seconds"] for x in runs)
+        by["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
+        by["peak_tree_rss_mb"] = max(x["peak_tree_rss_mb"] or 0 for x in runs)
+        by["customers_per_s"] = n / by["rescore_seconds"]["median"]
+        by["python_cpu_ms_per_customer"] = 1000.0 * min(x["cpu_seconds"] or 0 for x in runs) / n
+
+
+def _samples(raw: Any) -> int:
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        _, _, count = line.rpartition(" ")
+        total += int(count) if count.isdigit() else 0
+    return total
+
+
 def run(ctx: SectionContext) -> SectionResult:
     res = ctx.start(TITLE)
     scales = ctx.scale or ([1_000, 3_000] if ctx.quick else [10_000, 100_000, 1_000_000])
     big_repeats = int(ctx.options.get("rescore_repeats_1m", 1))
+    worker_counts = [int(w) for w in str(ctx.options.get("workers", "1,2")).split(",")]
     res.params.update({"scales": scales, "orders_per_customer": "~10 (1 + negative binomial, mean 9)",
                        "database": dbutil.engine(), "purposes": "SCORING_BATCH_PURPOSES (both batch purposes)",
-                       "command": "manage.py rescore --all --no-progress"})
-    res.headers = ["customers", "orders", "load s", "train s", "rescore s (median)", "IQR s", "customers/s",
-                   "peak MB", "lifetimes fit+predict s", "lifetimes total s", "rescore / lifetimes total"]
+                       "command": "manage.py rescore --all --no-progress --workers W (each on a fresh copy of "
+                                  "the loaded database; the engagement sweep a completed run queues is not "
+                                  "measured), then manage.py audit_verify",
+                       "workers": worker_counts})
+    res.headers = ["customers", "workers", "orders", "load s", "train s", "rescore s (median)", "IQR s",
+                   "customers/s", "vs 180 s at 1M", "Python CPU ms/customer", "peak MB (all processes)",
+                   "audit_verify", "lifetimes total s"]
     curve: dict[int, dict[str, Any]] = {}
     incremental = bool(ctx.options.get("incremental", True))
     res.params["incremental"] = incremental
@@ -198,46 +293,10 @@ def run(ctx: SectionContext) -> SectionResult:
         if not prep.ok:
             continue
         repeats = ctx.repeats if n <= 100_000 else big_repeats
-        with step(res, f"{n} customers: rescore"):
-            runs = []
-            limit = float(ctx.options.get("rescore_timeout", 4 * 3600))
-            if n >= 1_000_000:
-                limit = float(ctx.options.get("rescore_timeout_1m", 1500))
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                try:
-                    r = run_worker(name, "command", {"argv": ["rescore", "--all", "--no-progress"]}, timeout=limit)
-                except WorkerFailed:
-                    if time.perf_counter() - t0 < limit:
-                        raise
-                    entry["rescore_partial"] = _partial(name, n, limit)
-                    part = entry["rescore_partial"]
-                    est = part.get("estimated_seconds")
-                    res.notes.append(f"{n:,} customers: rescore stopped at its {limit:.0f} s limit with "
-                                     f"{part['fraction'] * 100:.1f} % of the customer-purposes scored"
-                                     + (f"; at that pace the whole run would take ~{est:,.0f} s" if est else ""))
-                    ctx.save()
-                    break
-                runs.append({"seconds": r["seconds"], "wall_seconds": r["wall_seconds"],
-                             "peak_rss_mb": r["peak_rss_mb"], "stdout": r.get("stdout", "")[-600:]})
-                entry["rescore_runs"] = runs
-                ctx.save()
-                slow = float(ctx.options.get("repeat_if_under", 300))
-                if len(runs) < repeats and r["seconds"] > slow:
-                    res.notes.append(f"{n:,} customers: rescore not repeated ({r['seconds']:.0f} s > {slow:.0f} s)")
-                    break
-            if runs:
-                entry["rescore_seconds"] = summarize(x["seconds"] for x in runs)
-                entry["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
-                entry["customers_per_s"] = n / entry["rescore_seconds"]["median"]
-        if ctx.options.get("profile") and n == max(scales):
-            with step(res, f"{n} customers: profile"):
-                from .profiling import profile_path
-
-                out = profile_path(f"s2-rescore-{n}.txt")
-                run_worker(name, "command", {"argv": ["rescore", "--all", "--no-progress"]}, timeout=4 * 3600,
-                           env_extra={"BENCH_PROFILE": str(out)})
-                entry["profile"] = str(out.relative_to(out.parents[2]))
+        for workers in worker_counts:
+            with step(res, f"{n} customers: rescore, {workers} worker(s)"):
+                _rescore(ctx, res, entry, name, n, workers, repeats, profile=bool(ctx.options.get("profile"))
+                         and n == max(scales) and workers == worker_counts[0])
         with step(res, f"{n} customers: lifetimes"):
             lt = run_worker(name, "bench.s2_rescore.task_lifetimes", {}, timeout=3 * 3600)
             entry["lifetimes"] = {k: v for k, v in lt.items() if k != "stdout_tail"}
@@ -248,39 +307,50 @@ def run(ctx: SectionContext) -> SectionResult:
         ctx.save()
 
     for n, e in curve.items():
-        rs = e.get("rescore_seconds") or {}
         lt = e.get("lifetimes") or {}
-        med = rs.get("median")
-        res.rows.append([n, (e.get("totals") or {}).get("orders"), (e.get("load") or {}).get("seconds"),
-                         None if (e.get("train") or {}).get("inherited") else (e.get("train") or {}).get("seconds"), med, rs.get("iqr"), e.get("customers_per_s"),
-                         e.get("peak_rss_mb"), lt.get("fit_predict_seconds"), lt.get("total_seconds"),
-                         (med / lt["total_seconds"]) if med and lt.get("total_seconds") else None])
-    measured = sorted(n for n, e in curve.items() if e.get("rescore_seconds"))
-    if 100_000 in measured and 1_000_000 in measured:
-        ratio = curve[1_000_000]["rescore_seconds"]["median"] / curve[100_000]["rescore_seconds"]["median"]
-        res.metrics["growth_100k_to_1m"] = ratio
-        res.notes.append(f"growth 100k -> 1M: {ratio:.1f}x (linear = 10x)")
-    elif len(measured) >= 2:
-        a, b = measured[-2], measured[-1]
-        ratio = curve[b]["rescore_seconds"]["median"] / curve[a]["rescore_seconds"]["median"]
-        res.metrics[f"growth_{a}_to_{b}"] = ratio
-        res.notes.append(f"growth {a:,} -> {b:,}: {ratio:.1f}x (linear = {b / a:.0f}x)")
-    partial = (curve.get(1_000_000) or {}).get("rescore_partial")
-    if 1_000_000 in measured:
-        res.target("1M customers rescored (s)", curve[1_000_000]["rescore_seconds"]["median"], "<=", TARGET_SECONDS_1M,
-                   "s")
-    elif partial and partial.get("estimated_seconds"):
-        res.target("1M customers rescored (s, estimated from the part done before the time limit)",
-                   partial["estimated_seconds"], "<=", TARGET_SECONDS_1M, "s")
-    elif partial:
-        res.target("1M customers rescored (s, lower bound: not finished within the time limit)",
-                   partial["limit_seconds"], "<=", TARGET_SECONDS_1M, "s")
-    elif measured:
-        top = measured[-1]
-        estimate = curve[top]["rescore_seconds"]["median"] * 1_000_000 / top
-        res.metrics["estimated_1m_seconds_linear"] = estimate
-        res.target(f"1M customers (linear extrapolation from {top:,})", estimate, "<=", TARGET_SECONDS_1M, "s")
-    if measured:
-        top = measured[-1]
-        res.target(f"peak memory at {top:,} customers", curve[top]["peak_rss_mb"], "<=", TARGET_PEAK_MB, "MB")
+        train = e.get("train") or {}
+        for workers, w in sorted((e.get("by_workers") or {}).items(), key=lambda kv: int(kv[0])):
+            med = (w.get("rescore_seconds") or {}).get("median")
+            projected = med * 1_000_000 / n if med else None
+            res.rows.append([n, int(workers), (e.get("totals") or {}).get("orders"), (e.get("load") or {}).get("seconds"),
+                             None if train.get("inherited") else train.get("seconds"), med,
+                             (w.get("rescore_seconds") or {}).get("iqr"), w.get("customers_per_s"),
+                             (f"{projected:,.0f} s" + ("" if n == 1_000_000 else " (linear from here)"))
+                             if projected else None, w.get("python_cpu_ms_per_customer"),
+                             w.get("peak_tree_rss_mb"), (w.get("audit_verify") or {}).get("result"),
+                             lt.get("total_seconds")])
+    for workers in worker_counts:
+        key = str(workers)
+        measured = sorted(n for n, e in curve.items() if ((e.get("by_workers") or {}).get(key) or {}).get(
+            "rescore_seconds"))
+
+        def seconds(n: int, key: str = key) -> float:
+            return float(curve[n]["by_workers"][key]["rescore_seconds"]["median"])
+
+        if 100_000 in measured and 1_000_000 in measured:
+            ratio = seconds(1_000_000) / seconds(100_000)
+            res.metrics[f"growth_100k_to_1m_w{workers}"] = ratio
+            res.target(f"growth 100k -> 1M, {workers} worker(s)", ratio, "<=", TARGET_GROWTH, "x")
+        elif len(measured) >= 2:
+            a, b = measured[-2], measured[-1]
+            res.metrics[f"growth_{a}_to_{b}_w{workers}"] = seconds(b) / seconds(a)
+            res.notes.append(f"growth {a:,} -> {b:,}, {workers} worker(s): {seconds(b) / seconds(a):.1f}x "
+                             f"(linear = {b / a:.0f}x)")
+        partial = ((curve.get(1_000_000) or {}).get("by_workers") or {}).get(key, {}).get("rescore_partial")
+        if 1_000_000 in measured:
+            res.target(f"1M customers rescored, {workers} worker(s) (s)", seconds(1_000_000), "<=",
+                       TARGET_SECONDS_1M, "s")
+        elif partial and partial.get("estimated_seconds"):
+            res.target(f"1M customers rescored, {workers} worker(s) (s, estimated from the part done before the "
+                       "time limit)", partial["estimated_seconds"], "<=", TARGET_SECONDS_1M, "s")
+        elif measured:
+            top = measured[-1]
+            estimate = seconds(top) * 1_000_000 / top
+            res.metrics[f"estimated_1m_seconds_linear_w{workers}"] = estimate
+            res.target(f"1M customers, {workers} worker(s) (LINEAR EXTRAPOLATION from {top:,})", estimate, "<=",
+                       TARGET_SECONDS_1M, "s")
+        if measured:
+            top = measured[-1]
+            res.target(f"peak memory at {top:,} customers, {workers} worker(s), all processes",
+                       curve[top]["by_workers"][key]["peak_tree_rss_mb"], "<=", TARGET_PEAK_MB, "MB")
     return res

@@ -632,6 +632,30 @@ def processing_gates_bulk(
     return result
 
 
+def processing_gates_bulk_held(
+    *, customer_ids: Sequence[uuid.UUID], purposes: Sequence[str]
+) -> dict[str, dict[uuid.UUID, GateDecision]]:
+    """``processing_gates_bulk`` for a caller that acts on the answers in the SAME transaction (a batch
+    rescoring chunk and its decision records). Must run inside ``transaction.atomic()``.
+
+    On PostgreSQL the consent-state rows of these customers for these purposes are first locked ``FOR
+    SHARE`` until that transaction ends, one statement per id chunk (set-based, as ``processing_gate_held``
+    does for one customer): a withdrawal either committed before this read (and the gate sees it) or waits
+    until the chunk has committed."""
+    if connection.vendor == "postgresql":
+        ids = list(dict.fromkeys(_as_uuid(c) for c in customer_ids))
+        pids = [purpose_id_for(purpose) for purpose in dict.fromkeys(purposes)]
+        table = ConsentStateCurrent._meta.db_table
+        with connection.cursor() as cursor:
+            for chunk in _chunks(ids, bulk_chunk_size()):
+                cursor.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE customer_id = ANY(%s) "  # noqa: S608
+                    "AND purpose_id = ANY(%s) FOR SHARE) AS held",
+                    [list(chunk), pids],
+                )
+    return processing_gates_bulk(customer_ids=customer_ids, purposes=purposes)
+
+
 def _gate_chunk_now(*, customer_ids: list[uuid.UUID], purpose_ids: list[int]) -> dict[int, dict[uuid.UUID, GateDecision]]:
     from profiles.aggregates import ids_in
 

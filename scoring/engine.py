@@ -287,10 +287,14 @@ class ScoredBatch:
 
 def score_batch(
     customer_ids: Sequence[UUID], *, columns: dict[str, np.ndarray], models: LoadedModels,
-    top_k: int = TOP_CONTRIBUTIONS,
+    top_k: int = TOP_CONTRIBUTIONS, encoded: bool = False,
 ) -> ScoredBatch:
     """Features, predictions and exact explanations of all models for ``customer_ids`` (vectorized),
-    from the aggregate ``columns`` (``profiles.aggregates.fact_aggregates``, aligned with the ids)."""
+    from the aggregate ``columns`` (``profiles.aggregates.fact_aggregates``, aligned with the ids).
+
+    ``encoded`` (the batch fast path): the features and explanations are built as their JSON text only,
+    from whole arrays (``_encoded_batch``; the same text as ``_compact`` of the objects, which are decoded
+    from it on demand)."""
     from scoring.ml.models import predict_all
 
     ids = list(customer_ids)
@@ -319,6 +323,9 @@ def score_batch(
             for j, name in enumerate(table_names):
                 feature_columns[ATTRIBUTE_PREFIX + name] = table[:, j]
     served = {key: key in contribs and key not in unavailable for key in MODEL_KEYS}
+    if encoded:
+        return _encoded_batch(ids, contribs=contribs, served=served, feature_columns=feature_columns, rank=rank,
+                              segment=segment, versions=models.versions(), top_k=top_k)
     explanations = {key: _explanation_rows(contribs[key], top_k) if served[key] else [None] * n
                     for key in MODEL_KEYS}
     if served["clv"]:
@@ -402,6 +409,130 @@ def finish_scores(batch: ScoredBatch, *, reference: Reference, rows: Sequence[in
             rank_value=rank_l[j],
         ))
     return out
+
+
+# --------------------------------------------------------------------------- encoded (the batch fast path)
+#
+# The JSON text of the features and explanations built from whole arrays: object arrays of JSON pieces
+# joined by numpy's element-wise ``+`` (str concatenation in C loops), so that no dict or list is built per
+# customer. The text is byte for byte what ``_compact`` gives for the objects the reference path builds
+# (``json.dumps(..., sort_keys=True, separators=(",", ":"), default=str)``): floats as ``float.__repr__``
+# (``NaN``/``Infinity`` where not cleaned), cleaned values (``_clean``) as ``json.dumps`` encodes them.
+# tests/scoring/test_rescore_fast.py compares both on random batches.
+
+
+def _json_floats(values: np.ndarray, *, cleaned: bool) -> np.ndarray:
+    """JSON text of each float (an object array of the same shape); non-finite: ``null`` when
+    ``cleaned`` (as ``_clean``), else as ``json.dumps`` writes them."""
+    a = np.asarray(values, dtype=np.float64)
+    out = np.empty(a.shape, dtype=object)
+    out.ravel()[:] = list(map(float.__repr__, a.ravel().tolist())) if a.size else []
+    bad = ~np.isfinite(a)
+    if bad.any():
+        out[bad] = ["null" if cleaned else json.dumps(v) for v in a[bad].tolist()]
+    return out
+
+
+def _json_values(values: np.ndarray) -> np.ndarray:
+    """JSON text of each value as ``_cleaned`` cleans it (an object array of the same shape)."""
+    a = np.asarray(values)
+    if a.dtype.kind == "f":
+        return _json_floats(a, cleaned=True)
+    out = np.empty(a.shape, dtype=object)
+    out.ravel()[:] = [json.dumps(_clean(v), default=str) for v in a.ravel().tolist()] if a.size else []
+    return out
+
+
+def _join_rows(pieces: np.ndarray) -> np.ndarray:
+    """``",".join`` of each row of a 2-D object array of str (an object array of rows)."""
+    out = np.empty(len(pieces), dtype=object)
+    out[:] = [",".join(row) for row in pieces.tolist()] if len(pieces) else []
+    return out
+
+
+def _explanation_json(contrib: Contributions, top_k: int, *, floor_at_zero: bool) -> np.ndarray:
+    """The JSON text of each row's explanation of one model (``_explanation_rows``, with
+    ``_floor_at_zero`` for the CLV)."""
+    n = len(contrib.output)
+    width = contrib.values.shape[1]
+    k = min(top_k, width)
+    idx, vals = contrib.top(k)
+    names = np.asarray([json.dumps(name) for name in contrib.feature_names] or [""], dtype=object)
+    shown = _json_values(np.take_along_axis(np.asarray(contrib.X), idx, axis=1))
+    triples = "[" + names[idx] + "," + shown + "," + _json_floats(vals, cleaned=False) + "]"
+    contributions = _join_rows(triples)
+    output = _json_floats(np.asarray(contrib.output, dtype=np.float64), cleaned=False)
+    if floor_at_zero:
+        raw = np.asarray(contrib.output, dtype=np.float64)
+        for i in np.flatnonzero(raw < 0).tolist():
+            value = float(raw[i])
+            lift = "[" + json.dumps(CLV_FLOOR.name) + "," + json.dumps(value) + "," + json.dumps(-value) + "]"
+            contributions[i] = lift + ("," + contributions[i] if contributions[i] else "")
+            output[i] = "0.0"
+    remainder = (np.full(n, "0.0", dtype=object) if k == width
+                 else _json_floats(contrib.values.sum(axis=1) - vals.sum(axis=1), cleaned=False))
+    return ('{"baseline":' + _json_floats(np.asarray(contrib.baseline, dtype=np.float64), cleaned=False)
+            + ',"contributions":[' + contributions + '],"output":' + output + ',"remainder":' + remainder
+            + ',"unit":' + json.dumps(contrib.unit) + "}")
+
+
+class _Decoded(Sequence[Any]):
+    """The objects of JSON texts, decoded when read (the fast path reads a few: score events)."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self._texts = texts
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [json.loads(t) for t in self._texts[i]]
+        return json.loads(self._texts[i])
+
+
+def _encoded_batch(ids: list[UUID], *, contribs: dict[str, Contributions], served: dict[str, bool],
+                   feature_columns: dict[str, np.ndarray], rank: np.ndarray, segment: list[str],
+                   versions: dict[str, str], top_k: int) -> ScoredBatch:
+    """``score_batch``'s result with the features and explanations built as JSON text (see above)."""
+    n = len(ids)
+    null = np.full(n, "null", dtype=object)
+    parts = {key: _explanation_json(contribs[key], top_k, floor_at_zero=key == "clv") if served[key] else null
+             for key in MODEL_KEYS}
+    explanation = "{"
+    for j, key in enumerate(sorted(MODEL_KEYS)):
+        explanation = explanation + (("," if j else "") + json.dumps(key) + ":") + parts[key]
+    explanation = explanation + "}"
+    features: Any = "{"
+    for j, name in enumerate(sorted(feature_columns)):
+        features = features + (("," if j else "") + json.dumps(name) + ":") + _json_values(
+            np.asarray(feature_columns[name]))
+    features = features + "}"
+    if isinstance(features, str):  # no feature columns
+        features = np.full(n, "{}", dtype=object)
+    features_json: list[str] = features.tolist()
+    explanation_json: list[str] = (explanation.tolist() if not isinstance(explanation, str)
+                                   else [explanation] * n)
+    models_json = _compact(versions)
+    outputs = {key: np.asarray(contribs[key].output, dtype=np.float64) / (1.0 if key == "clv" else 100.0)
+               if served[key] else np.zeros(n) for key in MODEL_KEYS}
+    return ScoredBatch(
+        customer_ids=ids,
+        clv=np.maximum(outputs["clv"], 0.0),
+        churn=np.clip(outputs["churn"], 0.0, 1.0),
+        upsell=np.clip(outputs["upsell"], 0.0, 1.0),
+        advocacy=np.clip(outputs["advocacy"], 0.0, 1.0),
+        rank=np.asarray(rank, dtype=np.float64),
+        segment=segment,
+        features=_Decoded(features_json),  # type: ignore[arg-type]
+        explanation=_Decoded(explanation_json),  # type: ignore[arg-type]
+        features_hash=[hashlib.sha256(('{"features":' + f + ',"models":' + models_json + "}").encode()).hexdigest()
+                       for f in features_json],
+        tiebreak=np.asarray([tiebreak(c) for c in ids]),
+        features_json=features_json,
+        explanation_json=explanation_json,
+        unavailable=frozenset(k for k in MODEL_KEYS if not served[k]),
+    )
 
 
 def compute_scores(

@@ -208,6 +208,9 @@ RESCORE_CHUNK_SIZE = env.int("RESCORE_CHUNK_SIZE", default=5000)
 RESCORE_STALE_BATCH = env.int("RESCORE_STALE_BATCH", default=500)
 RESCORE_WORKERS = env.int("RESCORE_WORKERS", default=0)  # rescore --all processes; 0: the CPU count, up to 4
 RESCORE_FEATURE_CACHE_CUSTOMERS = env.int("RESCORE_FEATURE_CACHE_CUSTOMERS", default=2_000_000)
+# Rescoring chunks written by the fast path (scoring/services/rescore_fast.py); False: the reference path
+# (same rows, tests/scoring/test_rescore_fast.py).
+RESCORE_FAST_PATH = env.bool("RESCORE_FAST_PATH", default=True)
 SCORING_CURRENCY = env("SCORING_CURRENCY", default="EUR")
 # Purposes the nightly batch scores (each gated by its own consent); the API may ask any purpose.
 SCORING_BATCH_PURPOSES = env.list("SCORING_BATCH_PURPOSES", default=["automated_scoring", "service_prioritization"])

@@ -34,6 +34,7 @@ from scoring import signals as scoring_signals
 from scoring.models import CustomerScore, ModelVersion, RescoreChunk, RescoreRun
 from scoring.population import Reference, reference_from_keys, tiebreak
 from scoring.registry import LoadedModels
+from scoring.services import rescore_fast
 from scoring.services.checks import check_purpose, parse_uuid
 from scoring.services.scores import (
     EncodedJson,
@@ -280,6 +281,13 @@ def _seal_many(items: list[tuple[uuid.UUID, dict[str, Any] | bytes]]) -> dict[uu
     return dict(profiles_services.customer_seal_many(items=[(cid, label, payload) for cid, payload in items]))
 
 
+def rescore_fast_path() -> bool:
+    """``RESCORE_FAST_PATH`` (default on): chunks are written by ``rescore_fast.group_write``; off, by the
+    reference path below (one object per customer and purpose through the generic writers). Both write the
+    same rows (tests/scoring/test_rescore_fast.py)."""
+    return bool(getattr(settings, "RESCORE_FAST_PATH", True))
+
+
 def _done_counts(chunk: RescoreChunk) -> ChunkCounts:
     counts = chunk.counts or {}
     return ChunkCounts(total=int(counts.get("total", 0)), scored=int(counts.get("scored", 0)),
@@ -351,7 +359,9 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
         return result
     counts = {run.pk: ChunkCounts(total=len(ids)) for run in pending}
     gates: dict[uuid.UUID, dict[uuid.UUID, Any]] = {}
-    gates_by = consent_selectors.processing_gates_bulk(customer_ids=ids, purposes=[run.purpose for run in pending])
+    # held: the consent-state rows stay locked FOR SHARE until this chunk commits (as the real-time path)
+    gates_by = consent_selectors.processing_gates_bulk_held(customer_ids=ids,
+                                                            purposes=[run.purpose for run in pending])
     for run in pending:
         run_gates = gates_by[run.purpose]
         gates[run.pk] = run_gates
@@ -367,6 +377,7 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
     for run in pending:
         group_key = (run.model_version_id, (run.thresholds or {}).get("churn_model_version_id"), run.as_of)
         groups.setdefault(group_key, []).append(run)
+    fast = rescore_fast_path()
     records: list[dict[str, Any]] = []
     score_rows: list[dict[str, Any]] = []
     event_candidates: list[tuple[uuid.UUID, str, str, tuple[str, str] | None, dict[str, Any], dict[str, Any]]] = []
@@ -381,7 +392,7 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
             from profiles.aggregates import fact_aggregates
 
             columns = fact_aggregates(customer_ids=allowed, as_of=as_of)
-        batch = engine.score_batch(allowed, columns=columns, models=models)
+        batch = engine.score_batch(allowed, columns=columns, models=models, encoded=fast)
         # features and explanation encoded once per customer: sealed details and both purposes' score rows
         sealed = _seal_many([(cid, _details_plaintext(batch.features_json[i], batch.explanation_json[i]))
                              for i, cid in enumerate(allowed)])
@@ -394,6 +405,12 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
                         "churn_model_version_id": models.churn_ref.id if models.churn_ref is not None else None}
         now = timezone.now()
         currency = engine.currency()
+        if fast:
+            event_candidates.extend(rescore_fast.group_write(
+                group=group, allowed=allowed, batch=batch, sealed=sealed, gates=gates, previous=previous,
+                overrides=overrides, versions=versions, model_fields=model_fields, now=now, currency=currency,
+                counts=counts, reference_of=_run_reference))
+            continue
         for run in group:
             run_gates = gates[run.pk]
             rows = [i for i, cid in enumerate(allowed) if run_gates[cid].allowed]

@@ -56,7 +56,7 @@ def row_fields(c: engine.ComputedScore, *, models: LoadedModels, reference: Refe
 _SCORE_JSON = frozenset({"service_level", "recommendation", "explanation", "features"})
 
 
-def _score_columns() -> list[tuple[str, str, bool]]:
+def score_columns() -> list[tuple[str, str, bool]]:
     """(attribute name, column, is JSON) of the columns an upsert writes."""
     out = []
     for name in ("customer_id", "purpose", *SCORE_FIELDS):
@@ -74,7 +74,7 @@ def score_rows_upsert(rows: list[dict[str, Any]]) -> None:
     CONFLICT DO UPDATE`` per 500 rows (PostgreSQL and SQLite), JSON encoded once."""
     if not rows:
         return
-    cols = _score_columns()
+    cols = score_columns()
     qn = connection.ops.quote_name
     table = qn(CustomerScore._meta.db_table)
     postgres = connection.vendor == "postgresql"
@@ -103,9 +103,21 @@ def score_rows_upsert(rows: list[dict[str, Any]]) -> None:
             cursor.execute(head + ", ".join([f"({placeholders})"] * len(part)) + tail, params)
 
 
-def _copy_upsert_score_rows(rows: list[dict[str, Any]], cols: list[tuple[str, str, bool]]) -> None:
+def score_rows_copy(rows: list[list[Any]]) -> bool:
+    """``score_rows_upsert`` of rows given as value lists in ``score_columns()`` order (JSON values as
+    ``EncodedJson`` or objects), on PostgreSQL from 50 rows (the batch fast path). False (nothing written)
+    where ``score_rows_upsert`` would not ``COPY``: the caller passes the rows to it as dicts instead."""
+    if connection.vendor != "postgresql" or len(rows) < 50:
+        return False
+    _copy_upsert_score_rows(rows, score_columns(), lists=True)
+    return True
+
+
+def _copy_upsert_score_rows(rows: list[Any], cols: list[tuple[str, str, bool]], *, lists: bool = False) -> None:
     """PostgreSQL: ``COPY`` into a temporary staging table, then one ``INSERT ... SELECT ... ON CONFLICT DO
-    UPDATE`` (no SQL text proportional to the number of rows)."""
+    UPDATE`` (no SQL text proportional to the number of rows). ``rows``: dicts by attribute name, or with
+    ``lists`` value lists in ``cols`` order."""
+    json_at = [k for k, (_, _, is_json) in enumerate(cols) if is_json]
     qn = connection.ops.quote_name
     table = CustomerScore._meta.db_table
     columns = ", ".join(qn(col) for _, col, _ in cols)
@@ -117,8 +129,15 @@ def _copy_upsert_score_rows(rows: list[dict[str, Any]], cols: list[tuple[str, st
                        f"SELECT {columns} FROM {qn(table)} WITH NO DATA")
         cursor.execute(f"TRUNCATE {stage}")
         with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([_json_text(row[attname]) if is_json else row[attname] for attname, _, is_json in cols])
+            if lists:
+                for values in rows:
+                    for k in json_at:
+                        values[k] = _json_text(values[k])
+                    copy.write_row(values)
+            else:
+                for row in rows:
+                    copy.write_row([_json_text(row[attname]) if is_json else row[attname]
+                                    for attname, _, is_json in cols])
         cursor.execute(f"INSERT INTO {qn(table)} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
                        f"ON CONFLICT ({qn('customer_id')}, {qn('purpose')}) DO UPDATE SET {updates}")
         cursor.execute(f"TRUNCATE {stage}")
@@ -126,7 +145,7 @@ def _copy_upsert_score_rows(rows: list[dict[str, Any]], cols: list[tuple[str, st
 
 def scores_upsert(rows: list[CustomerScore]) -> None:
     score_rows_upsert([
-        {attname: getattr(row, attname) for attname, _, _ in _score_columns()} for row in rows
+        {attname: getattr(row, attname) for attname, _, _ in score_columns()} for row in rows
     ])
 
 

@@ -120,25 +120,28 @@ def test_a_retried_chunk_writes_nothing_twice(active_model, seed_population):
     assert all(len(decisions_for(c)) == 1 for c in ids)
 
 
+@pytest.mark.parametrize(("fast", "writer"), [(True, "decision_records_bulk_encoded"),
+                                              (False, "decision_records_bulk")])
 def test_a_chunk_that_dies_midway_leaves_nothing_and_its_redelivery_scores_everyone_once(
-        active_model, seed_population):
+        active_model, seed_population, settings, fast, writer):
     from audit import services as audit_services
     from audit.models import DecisionRecord
     from scoring import services
     from scoring.models import CustomerScore, RescoreChunk
 
+    settings.RESCORE_FAST_PATH = fast
     ids = seed_population(16)
     run = services.rescore_run_start(purpose=SCORING, requester="job:test", chunk_size=8)
     chunks = services.rescore_pending_chunks(run_id=run.id)
     services.rescore_chunk(run_id=run.id, customer_ids=chunks[0])
 
-    real_bulk = audit_services.decision_records_bulk
+    real_bulk = getattr(audit_services, writer)
 
-    def dies_after_writing(*, records):
-        real_bulk(records=records)  # the decisions are written ... then the worker dies
+    def dies_after_writing(**kwargs):
+        real_bulk(**kwargs)  # the decisions are written ... then the worker dies
         raise SystemExit("worker killed")
 
-    with mock.patch.object(audit_services, "decision_records_bulk", side_effect=dies_after_writing), \
+    with mock.patch.object(audit_services, writer, side_effect=dies_after_writing), \
             pytest.raises(SystemExit):
         services.rescore_chunk(run_id=run.id, customer_ids=chunks[1])
     assert DecisionRecord.objects.filter(decision_key__startswith=str(run.id)).count() == 8  # rolled back

@@ -182,3 +182,44 @@ def test_repeated_races_never_commit_a_decision_after_the_withdrawal(active_mode
             rows = cursor.fetchall()
         assert len(rows) >= 8
         assert [decision_id for decision_id, visible in rows if not visible] == []
+
+
+def test_a_withdrawal_waits_for_a_rescore_chunk_whose_gate_was_already_read(active_model, monkeypatch):
+    """The batch path holds the gate like the real-time path: once a chunk has read the gate of its
+    customers (one set-based query, FOR SHARE), a withdrawal waits for the chunk's commit; the chunk's
+    decision for that customer is committed before the withdrawal, and the next chunk run refuses."""
+    from scoring import services
+    from scoring.services import rescore_fast
+
+    cid = customer_with_history()
+    other = customer_with_history()
+    run = services.rescore_run_start(purpose=SCORING, requester="job:race-test", customer_ids=[cid, other])
+    [chunk] = services.rescore_pending_chunks(run_id=run.id)
+    gate_read, release = threading.Event(), threading.Event()
+    original = rescore_fast.group_write
+
+    def paused(**kwargs: Any) -> Any:
+        gate_read.set()
+        release.wait(60)
+        return original(**kwargs)
+
+    monkeypatch.setattr(rescore_fast, "group_write", paused)
+    scorer = _Thread(lambda: services.rescore_chunk(run_id=run.id, customer_ids=chunk))
+    scorer.start()
+    assert gate_read.wait(60)
+    withdrawal = _Thread(lambda: _withdraw(cid))
+    withdrawal.start()
+    _wait_for(lambda: withdrawal.pid is not None and scorer.pid in _blocked_by(withdrawal.pid),
+              "the withdrawal is blocked by the rescore chunk's transaction")
+    assert withdrawal.is_alive() and withdrawal.result is None
+    release.set()
+    scorer.join(60)
+    withdrawal.join(60)
+    assert scorer.error is None and withdrawal.error is None, (scorer.error, withdrawal.error)
+    assert scorer.result.scored == 2
+    assert [d.decision_key for d in decisions_for(cid)] == [f"{run.id}:{cid}:{SCORING}"]
+    later = services.rescore_run_start(purpose=SCORING, requester="job:race-test", customer_ids=[cid, other])
+    [ids] = services.rescore_pending_chunks(run_id=later.id)
+    counts = services.rescore_chunk(run_id=later.id, customer_ids=ids)
+    assert (counts.scored, counts.skipped) == (1, {"skipped_no_consent": 1})
+    assert len(decisions_for(cid)) == 1
