@@ -239,7 +239,7 @@ def test_seal_requests_are_throttled_per_process_but_every_decision_waits_in_the
 def test_hot_reads_are_compiled_once_and_return_what_their_queryset_returns(active_model):
     from django.utils import timezone
 
-    from consent import selectors as consent_selectors
+    from consent.selectors import gate as consent_gate
     from scoring import selectors as scoring_selectors
     from scoring import services
 
@@ -248,18 +248,18 @@ def test_hot_reads_are_compiled_once_and_return_what_their_queryset_returns(acti
     services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
     now = timezone.now()
     cases = [
-        (consent_selectors._GATE_NOW, {"customer_id": cid, "purpose": SCORING, "now": now}),
-        (consent_selectors._GATE_NOW, {"customer_id": never_asked, "purpose": SCORING, "now": now}),
-        (consent_selectors._GATE_NOW, {"customer_id": cid, "purpose": "marketing", "now": now}),
+        (consent_gate._GATE_NOW, {"customer_id": cid, "purpose": SCORING, "now": now}),
+        (consent_gate._GATE_NOW, {"customer_id": never_asked, "purpose": SCORING, "now": now}),
+        (consent_gate._GATE_NOW, {"customer_id": cid, "purpose": "marketing", "now": now}),
         (scoring_selectors.STORED_SCORE_QUERY, {"customer_id": cid, "purpose": SCORING}),
         (scoring_selectors.STORED_SCORE_QUERY, {"customer_id": never_asked, "purpose": SCORING}),
     ]
     for compiled, arguments in cases:
         assert compiled._compile("default") is not None  # not the run-the-queryset fallback
         assert compiled.first(**arguments) == next(iter(compiled.build(**arguments)[:1]), None)
-    gate = consent_selectors._GATE_NOW.first(customer_id=cid, purpose=SCORING, now=now)
+    gate = consent_gate._GATE_NOW.first(customer_id=cid, purpose=SCORING, now=now)
     assert gate is not None and gate["live"] and gate["c_granted"] and gate["c_event"] is not None
-    assert consent_selectors._GATE_NOW.first(customer_id=never_asked, purpose=SCORING, now=now)["c_event"] is None
+    assert consent_gate._GATE_NOW.first(customer_id=never_asked, purpose=SCORING, now=now)["c_event"] is None
     assert scoring_selectors.STORED_SCORE_QUERY.first(customer_id=never_asked, purpose=SCORING) is None
 
 
