@@ -108,12 +108,14 @@ def test_no_private_name_is_imported_from_outside_its_package() -> None:
     for module, path in MODULES:
         tree = ast.parse(path.read_text(), str(path))
         aliases: dict[str, str] = {}  # local name -> module of ours it is bound to
+        asnames = {(node.lineno, alias.name): alias.asname or alias.name for node in ast.walk(tree)
+                   if isinstance(node, ast.ImportFrom) for alias in node.names}
         for line, target, names in _imports(module, path):
             if target not in KNOWN and not any(f"{target}.{n}" in KNOWN for n in names):
                 continue
             for name in names:
                 if f"{target}.{name}" in KNOWN:  # a submodule imported by name
-                    aliases[name] = f"{target}.{name}"
+                    aliases[asnames.get((line, name), name)] = f"{target}.{name}"
                     continue
                 owner = _package_of(target, ROOT / (target.replace(".", "/") + "/__init__.py")) \
                     if (ROOT / target.replace(".", "/") / "__init__.py").exists() else target.rpartition(".")[0]
@@ -121,11 +123,6 @@ def test_no_private_name_is_imported_from_outside_its_package() -> None:
                     module == owner or module.startswith(owner + ".")
                 ):
                     violations.append(f"{path.relative_to(ROOT)}:{line} imports {name} from {target}")
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                for alias in node.names:
-                    if alias.asname and alias.name in aliases:
-                        aliases[alias.asname] = aliases.pop(alias.name)
         for node in ast.walk(tree):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
                     and node.value.id in aliases and node.attr.startswith("_") and not node.attr.startswith("__")):
