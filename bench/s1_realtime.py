@@ -95,7 +95,7 @@ class Server:
         self._log = log.open("w")
         cmd = [sys.executable, "-m", "gunicorn", "bench.wsgi:application", "-b", f"127.0.0.1:{self.port}",
                "-w", str(workers), "-k", worker_class, *(["--threads", str(threads)] if worker_class == "gthread" else []),
-               "--keep-alive", "30",
+               "--keep-alive", "30", "--timeout", "180",  # a worker's first request imports the URLconf (slow on a busy machine)
                "-c", "python:bench.gunicorn_warm",
                "--log-level", "warning", "--backlog", "2048"]
         # Same process group as the section: a section stopped on timeout takes the server down with it.
