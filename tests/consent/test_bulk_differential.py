@@ -165,3 +165,49 @@ def test_a_chunk_the_database_refuses_is_recorded_the_reference_way(new_customer
     assert [(r.status, r.code) for r in results] == [("created", None), ("rejected", "invalid")]
     assert ConsentEvent.objects.filter(customer_id=cid).count() == 1  # the refused chunk's write rolled back
     assert ConsentEvent.objects.get(customer_id=cid).source == "web"
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_the_csv_importer_chunk_gives_the_outcomes_and_rows_of_one_row_at_a_time(seed, new_customer):
+    from audit.models import GovernanceEvent
+    from consent.importer import ConsentCsvImporter
+    from consent.models import ConsentEvent
+    from profiles.imports import CsvRow, RowImporter
+
+    rng = random.Random(seed)
+    refs = []
+    for i in range(4):
+        new_customer(source="crm", external_id=f"C-{seed}-{i}", email=f"person{seed}{i}@example.com")
+        refs.append({"source": "crm", "external_id": f"C-{seed}-{i}"})
+        refs.append({"source": "web", "email": f"person{seed}{i}@example.com"})
+    refs += [{"source": "crm", "external_id": "nobody"}, {"source": "mars", "external_id": "C-1"}, {"source": "crm"},
+             {"source": "web", "email": "not an address"}]
+    base = timezone.now() - timedelta(days=1)
+    rows = []
+    for line in range(2, 2 + rng.randrange(30, 60)):
+        values = {**rng.choice(refs), "purpose": rng.choice(PURPOSES + ["astrology"]),
+                  "action": rng.choice(["grant", "GRANT", "withdraw", "maybe"]),
+                  "channel": rng.choice(["web", "email", "fax"]),
+                  "occurred_at": rng.choice([(base - timedelta(days=rng.randrange(0, 9))).isoformat(), "", "yesterday"]),
+                  "notice_version": rng.choice(["", "", "v1", "v7"])}
+        rows.append(CsvRow(line=line, values={k: str(v) for k, v in values.items()}))
+    rows += [CsvRow(line=rows[-1].line + 1, values=dict(rows[0].values))]  # a repeated row
+    importer = ConsentCsvImporter()
+    before_event = ConsentEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    before_gov = GovernanceEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+    def run(fast: bool):
+        with transaction.atomic():
+            if fast:
+                outcomes = importer.process_rows(rows, kind="consents", source="consent", actor=ACTOR)
+            else:
+                outcomes = RowImporter.process_rows(importer, rows, kind="consents", source="consent", actor=ACTOR)
+        return outcomes, _snapshot(before_event, before_gov, [], [])
+
+    sid = transaction.savepoint()
+    reference = run(fast=False)
+    transaction.savepoint_rollback(sid)
+    fast = run(fast=True)
+    assert fast == reference
+    assert {o.outcome for o in reference[0]} >= {"created", "rejected"}
+    assert {o.code for o in reference[0]} >= {"unknown_customer", "required"}
