@@ -389,7 +389,7 @@ MOOD_WINDOW_DAYS = 90
 MOOD_EXPRESSION_NAMES = tuple(f"mood_score_{i}" for i in range(MOOD_TICKETS))
 
 
-def _mood_window(now: datetime) -> tuple[datetime, datetime]:
+def mood_window(now: datetime) -> tuple[datetime, datetime]:
     from datetime import timedelta
 
     return now - timedelta(days=MOOD_WINDOW_DAYS), now
@@ -399,7 +399,7 @@ def customer_mood_expressions(*, customer_id: UUID, since: datetime, now: dateti
     """Correlated index lookups of the sentiment scores of the customer's latest ``MOOD_TICKETS`` scored tickets
     opened in ``(since, now]``, newest first (names ``MOOD_EXPRESSION_NAMES``, None past the last one), for
     another app to annotate onto its own single read; ``customer_mood_from_values`` turns them into the mood.
-    ``since, now = _mood_window(now)``."""
+    ``since, now = mood_window(now)``."""
     scored = (Ticket.objects.filter(customer_id=customer_id, opened_at__gt=since, opened_at__lte=now,
                                     sentiment_score__isnull=False)
               .order_by("-opened_at", "-id").values("sentiment_score"))
@@ -440,7 +440,7 @@ def customer_current_mood(*, customer_id: UUID, now: datetime | None = None) -> 
     Labels and thresholds are those of ``profiles.sentiment``. Reads scores only, never text."""
     from django.utils import timezone
 
-    since, now = _mood_window(now or timezone.now())
+    since, now = mood_window(now or timezone.now())
     values = _MOOD.first(customer_id=customer_id, since=since, now=now)
     if values is not None:
         return customer_mood_from_values(values)
