@@ -117,6 +117,7 @@ class ConsentCsvImporter(RowImporter):
             by_source.setdefault(group, set()).add(digest)
         found: dict[tuple[str, str], UUID] = {}
         for group, values in by_source.items():
+            rows: Any
             if group == "email":
                 rows = BlindIndexEntry.objects.filter(kind="email", digest__in=values).values_list("digest", "customer_id")
             else:
@@ -176,6 +177,6 @@ class ConsentCsvImporter(RowImporter):
             elif result.code == NotFound.code and result.field is None:
                 outcomes[i] = RowOutcome(line, "rejected", "external_id", "unknown_customer")
             else:
-                column = {"customer": None, "record": None}.get(result.field, result.field) if result.field else None
-                outcomes[i] = RowOutcome(line, "rejected", column, result.code)
+                field = {"customer": None, "record": None}.get(result.field, result.field) if result.field else None
+                outcomes[i] = RowOutcome(line, "rejected", field, result.code)
         return [outcomes[i] for i in range(len(rows))]

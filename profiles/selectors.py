@@ -444,11 +444,11 @@ def customer_current_mood(*, customer_id: UUID, now: datetime | None = None) -> 
     values = _MOOD.first(customer_id=customer_id, since=since, now=now)
     if values is not None:
         return customer_mood_from_values(values)
-    scores = list(
-        Ticket.objects.filter(customer_id=customer_id, opened_at__gt=since, opened_at__lte=now,
-                              sentiment_score__isnull=False)
-        .order_by("-opened_at", "-id").values_list("sentiment_score", flat=True)[:MOOD_TICKETS]
-    )
+    scores = [score for score in
+              Ticket.objects.filter(customer_id=customer_id, opened_at__gt=since, opened_at__lte=now,
+                                    sentiment_score__isnull=False)
+              .order_by("-opened_at", "-id").values_list("sentiment_score", flat=True)[:MOOD_TICKETS]
+              if score is not None]
     return _mood_of(scores)
 
 
