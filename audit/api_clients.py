@@ -5,6 +5,7 @@ Tokens look like ``psk_<43 url-safe chars>``; only ``sha256(token)`` is stored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -134,13 +135,86 @@ class ApiClientPrincipal:
         return self.client.requester
 
 
-# Every API request looks its client up by token hash: compiled once per thread (no ORM work per request;
-# every call still reads the database, so a revocation takes effect on the next request).
+# Every API request looks its client up by token hash: compiled once per thread (no ORM work per request).
 _CLIENT_BY_TOKEN = CompiledQuery(
     lambda *, token_hash: ApiClient.objects.filter(token_hash=token_hash).values(
         *(f.attname for f in ApiClient._meta.concrete_fields)),
     token_hash="text",
 )
+_CLIENT_FIELDS = [f.attname for f in ApiClient._meta.concrete_fields]
+
+# ---- token lookup cache (shared cache only) ------------------------------------------------------------
+# With a shared cache (Redis, Memcached: every process sees the same entries), a client's row is kept there
+# for ``API_TOKEN_CACHE_SECONDS`` under its token hash, so that a request costs one cache read instead of a
+# database query. Revocation is immediate in every process: before a client's row changes (revoke, rotate,
+# any save or delete), its key is overwritten with a HOLD marker in the same shared cache, and while a key
+# holds the marker every process reads the database (which has the change once it commits). Entries are
+# only ever added with ``cache.add`` (never over a HOLD), so a request that read the row just before the
+# change cannot put the old row back. A HOLD outlives any request by far (``_HOLD_SECONDS``); after it the
+# next read caches the row as it is then (revoked, rotated away, expired: refused as before). If the HOLD
+# cannot be written the change is refused (``TokenCacheUnavailable``), never applied silently stale.
+# A per-process cache (local memory, the default without CACHE_URL) is not shared: no caching then.
+_KEY_PREFIX = "apitoken:v1:"
+_HOLD = "hold"
+_HOLD_SECONDS = 300
+
+
+class TokenCacheUnavailable(RuntimeError):
+    """The shared cache could not be told of a client change; the change was not applied."""
+
+
+def token_cache_enabled() -> bool:
+    seconds = int(getattr(settings, "API_TOKEN_CACHE_SECONDS", 0) or 0)
+    if seconds <= 0:
+        return False
+    backend = str(settings.CACHES.get("default", {}).get("BACKEND", ""))
+    return not backend.endswith(("LocMemCache", "DummyCache"))
+
+
+def _cache_key(token_hash: str) -> str:
+    return _KEY_PREFIX + token_hash
+
+
+def token_cache_hold(*token_hashes: str) -> None:
+    """Make every process read these clients from the database (see above). Raises TokenCacheUnavailable."""
+    if not token_cache_enabled():
+        return
+    from django.core.cache import cache
+
+    try:
+        cache.set_many({_cache_key(h): _HOLD for h in token_hashes if h}, timeout=_HOLD_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - any cache failure: refuse the change (it would not be immediate)
+        raise TokenCacheUnavailable("The shared cache is unreachable: the API client was not changed.") from exc
+
+
+def _hold_on_change(sender: Any, instance: ApiClient, **kwargs: Any) -> None:
+    """``pre_save``/``pre_delete`` of ApiClient: hold the token hash the database has for it now (a new
+    client's hash cannot be cached yet: only rows that exist are ever cached)."""
+    if instance.pk is None or instance._state.adding:
+        return
+    stored = ApiClient.objects.filter(pk=instance.pk).values_list("token_hash", flat=True).first()
+    if stored:
+        token_cache_hold(stored)
+
+
+def _client_row(token_hash: str) -> dict[str, Any] | None:
+    if not token_cache_enabled():
+        return _CLIENT_BY_TOKEN.first(token_hash=token_hash)
+    from django.core.cache import cache
+
+    key = _cache_key(token_hash)
+    try:
+        cached = cache.get(key)
+    except Exception:  # noqa: BLE001 - cache down: the database answers
+        return _CLIENT_BY_TOKEN.first(token_hash=token_hash)
+    if isinstance(cached, tuple):
+        return dict(zip(_CLIENT_FIELDS, cached, strict=True))
+    row = _CLIENT_BY_TOKEN.first(token_hash=token_hash)
+    if cached is None and row is not None:
+        with contextlib.suppress(Exception):  # cache down: not cached this time
+            cache.add(key, tuple(row[name] for name in _CLIENT_FIELDS),
+                      timeout=int(settings.API_TOKEN_CACHE_SECONDS))
+    return row
 
 
 class ApiTokenAuthentication(BaseAuthentication):
@@ -156,8 +230,8 @@ class ApiTokenAuthentication(BaseAuthentication):
             token = parts[1].decode("ascii")
         except UnicodeDecodeError:
             invalid_token_refuse(request)
-        row = _CLIENT_BY_TOKEN.first(token_hash=hash_token(token))
-        client = None if row is None else ApiClient.from_db("default", list(row), list(row.values()))
+        row = _client_row(hash_token(token))
+        client = None if row is None else ApiClient.from_db("default", _CLIENT_FIELDS, [row[n] for n in _CLIENT_FIELDS])
         if client is None or not client.is_active:
             invalid_token_refuse(request)
         return ApiClientPrincipal(client), client

@@ -534,6 +534,36 @@ def governance_record(
     return _append(record)  # type: ignore[return-value]
 
 
+def governance_records_bulk(*, records: list[dict[str, Any]]) -> list[GovernanceEvent]:
+    """``governance_record`` for many events at once (bulk imports), in the caller's transaction: each item
+    (``kind``, ``actor``, ``subject``, ``details``) validated the same way, then one insert of the records and
+    one of their sealing outbox rows; the same content hashes as one ``governance_record`` call each."""
+    built: list[GovernanceEvent] = []
+    now = timezone.now()
+    for item in records:
+        kind = item["kind"]
+        if not isinstance(kind, str) or len(kind) > 64 or not _KIND.match(kind):
+            raise ValidationFailed("kind is invalid.")
+        record = GovernanceEvent(
+            kind=kind, actor=_actor(item["actor"]), subject=_uuid(item.get("subject"), "subject", required=False),
+            details=_json(item.get("details"), "details", pii_free=True), created_at=now,
+        )
+        record.content_hash = canonical.content_hash(record)
+        built.append(record)
+    if not built:
+        return []
+    GovernanceEvent.objects.bulk_create(built)
+    if any(r.pk is None for r in built):  # a backend that does not return ids from a bulk insert
+        for r in built:
+            r.save(force_insert=True)
+    PendingSeal.objects.bulk_create([
+        PendingSeal(record_type=GovernanceEvent.RECORD_TYPE, row_id=r.pk, entry_hash=r.content_hash,
+                    created_at=r.created_at) for r in built
+    ])
+    _request_seal()
+    return built
+
+
 # ----------------------------------------------------------------------------------------- chain
 
 def _lock_head() -> ChainHead:

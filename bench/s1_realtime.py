@@ -95,7 +95,7 @@ class Server:
         self._log = log.open("w")
         cmd = [sys.executable, "-m", "gunicorn", "bench.wsgi:application", "-b", f"127.0.0.1:{self.port}",
                "-w", str(workers), "-k", worker_class, *(["--threads", str(threads)] if worker_class == "gthread" else []),
-               "--keep-alive", "30",
+               "--keep-alive", "30", "--timeout", "180",  # a worker's first request imports the URLconf (slow on a busy machine)
                "-c", "python:bench.gunicorn_warm",
                "--log-level", "warning", "--backlog", "2048"]
         # Same process group as the section: a section stopped on timeout takes the server down with it.
@@ -249,13 +249,20 @@ def run(ctx: SectionContext) -> SectionResult:
         else:
             res.target(f"score p99 at concurrency {c} (queueing; bare p99 {data['bare']['p99_ms']['median']:.0f} ms)",
                        data["score"]["p99_ms"]["median"], "<=", 20.0, "ms", kind="comparison")
+    # Issue 21 §3: at concurrency 8, the score's p99 within 1.5x the bare endpoint's p99 and its throughput at
+    # least 0.7x bare, both from runs interleaved in the same server (ratios of the same run are what a shared
+    # machine's load affects least).
     if "8" in summary:
+        pairs8 = list(zip(results["score"][8], results["bare"][8], strict=False))
+        p99_ratio = summarize(s["p99_ms"] / b["p99_ms"] for s, b in pairs8 if b["p99_ms"])
+        summary["8"]["score_over_bare_p99"] = p99_ratio
+        res.target("score p99 / bare p99 at concurrency 8 (same run)", p99_ratio.get("median"), "<=", 1.5, "x")
         res.target("score throughput / bare at concurrency 8", summary["8"]["score_over_bare_rps"].get("median"),
-                   ">=", 0.5, "x")
+                   ">=", 0.7, "x")
     for c, data in summary.items():
         if c != "8":
             res.target(f"score throughput / bare at concurrency {c}", data["score_over_bare_rps"].get("median"), ">=",
-                       0.5, "x", kind="comparison")
+                       0.7, "x", kind="comparison")
     with step(res, "database size"):
         res.metrics["database_bytes"] = dbutil.database_size(name)
     if not ctx.options.get("keep_databases"):

@@ -534,16 +534,19 @@ def load_plan(plan: DemoPlan, *, now: datetime | None = None, chunk_size: int = 
                 ok = sum(1 for r in fact_results if r.outcome != "rejected")
                 setattr(summary, kind, getattr(summary, kind) + ok)
                 summary.rejected += len(fact_results) - ok
-            for c in chunk:
-                for step in sorted(c.consents, key=lambda s: -s.days_ago):
-                    record = consent_services.consent_grant if step.action == "grant" else consent_services.consent_withdraw
-                    record(
-                        customer_id=ids[c.index], purpose=step.purpose, source=step.source, channel=step.channel,
-                        evidence={"form_id": f"demo-{step.channel}-form", "ip": c.ip,
-                                  "double_opt_in": step.channel == "email"},
-                        actor=ACTOR, at=_at(now, step.days_ago),
-                    )
-                    summary.consent_events += 1
+            # Consent events set-based per chunk (consent.bulk: what one consent_grant/consent_withdraw per
+            # event would store, in the same order).
+            consents = [
+                {"customer": ids[c.index], "purpose": step.purpose, "action": step.action, "source": step.source,
+                 "channel": step.channel, "occurred_at": _at(now, step.days_ago),
+                 "evidence": {"form_id": f"demo-{step.channel}-form", "ip": c.ip,
+                              "double_opt_in": step.channel == "email"}}
+                for c in chunk for step in sorted(c.consents, key=lambda s: -s.days_ago)
+            ]
+            for result in consent_services.consent_record_many(records=consents, actor=ACTOR):
+                if result.status == "rejected":
+                    raise RuntimeError(f"demo consent event rejected: {result.field} {result.code}")
+                summary.consent_events += 1
         if progress is not None:
             progress(len(chunk))
     summary.elapsed_s = round(time.monotonic() - started, 1)

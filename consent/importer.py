@@ -16,18 +16,22 @@ column             required  meaning
 ``notice_version`` no        the notice version shown (default: the version in force at ``occurred_at``)
 =================  ========  ==========================================================================
 
-Each row is validated and written in its own savepoint; a bad row is rejected with its line, column and a
-code (never its value). Re-importing the same file changes nothing: an event with the same customer,
+Rows are recorded set-based per chunk (``consent.bulk``: customers looked up by blind index in one query per
+identifier kind, then what one ``consent_record_import`` per row would store); a bad row is rejected alone, with
+its line, column and a code (never its value). ``import_row`` (one row in its own savepoint) is the reference
+path, and ``tests/consent/test_bulk_differential.py`` checks that both give the same outcomes and rows. Re-importing the same file changes nothing: an event with the same customer,
 purpose, action, time, source, channel and notice is recognised and reported ``unchanged``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from config.errors import ApplicationError, NotFound
 from consent import services
-from profiles.imports import CsvRow, RowImporter, RowRejected
+from profiles.imports import CsvRow, RowImporter, RowOutcome, RowRejected
 
 CUSTOMER_SOURCES = ("crm", "erp", "support", "web")
 
@@ -88,3 +92,91 @@ class ConsentCsvImporter(RowImporter):
         except ApplicationError as exc:
             raise _rejection(exc, None) from exc
         return "created" if created else "unchanged"
+
+    # ---- set-based per chunk (the default path of ``import_csv --source consent``)
+
+    def _customers_many(self, refs: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], UUID | None]:
+        """``profiles.selectors.customer_find`` for many ``(kind, source, value)`` references at once."""
+        from config import blind_index
+        from config.blind_index import InvalidIdentifier
+        from consent.bulk import _resolve_customers
+        from profiles.models import BlindIndexEntry, SourceIdentity
+
+        digests: dict[tuple[str, str, str], tuple[str, str]] = {}
+        for ref in set(refs):
+            kind, source, value = ref
+            try:
+                if kind == "email":
+                    digests[ref] = ("email", blind_index.email_index(value))
+                else:
+                    digests[ref] = (source, blind_index.source_index(source, value))
+            except InvalidIdentifier:
+                continue
+        by_source: dict[str, set[str]] = {}
+        for group, digest in digests.values():
+            by_source.setdefault(group, set()).add(digest)
+        found: dict[tuple[str, str], UUID] = {}
+        for group, values in by_source.items():
+            rows: Any
+            if group == "email":
+                rows = BlindIndexEntry.objects.filter(kind="email", digest__in=values).values_list("digest", "customer_id")
+            else:
+                rows = SourceIdentity.objects.filter(source=group, digest__in=values).values_list("digest", "customer_id")
+            for digest, cid in rows:
+                found.setdefault((group, digest), cid)
+        resolved = _resolve_customers(set(found.values()))
+        return {ref: resolved.get(found[d]) if d in found else None for ref, d in
+                ((ref, digests.get(ref)) for ref in set(refs))}
+
+    def process_rows(self, rows: Sequence[CsvRow], *, kind: str, source: str, actor: str) -> list[RowOutcome]:
+        outcomes: dict[int, RowOutcome] = {}
+        pending: list[tuple[int, CsvRow, tuple[str, str, str], str, str]] = []
+        for i, row in enumerate(rows):
+            values = row.values
+            customer_source = (values.get("source") or "").strip().lower()
+            if customer_source not in CUSTOMER_SOURCES:
+                outcomes[i] = RowOutcome(row.line, "rejected", "source",
+                                         "invalid_choice" if customer_source else "required")
+                continue
+            external_id = (values.get("external_id") or "").strip()
+            email = (values.get("email") or "").strip()
+            if external_id:
+                ref, column = ("source", customer_source, external_id), "external_id"
+            elif email:
+                ref, column = ("email", "", email), "email"
+            else:
+                outcomes[i] = RowOutcome(row.line, "rejected", "external_id", "required")
+                continue
+            pending.append((i, row, ref, column, customer_source))
+        customers = self._customers_many([p[2] for p in pending])
+        records: list[dict[str, Any]] = []
+        positions: list[int] = []
+        for i, row, ref, column, customer_source in pending:
+            customer = customers.get(ref)
+            if customer is None:
+                outcomes[i] = RowOutcome(row.line, "rejected", column, "unknown_customer")
+                continue
+            values = row.values
+            record = {
+                "customer": customer, "purpose": (values.get("purpose") or "").strip(),
+                "action": (values.get("action") or "").strip().lower(), "source": customer_source,
+                "channel": (values.get("channel") or "").strip().lower(),
+                "occurred_at": (values.get("occurred_at") or "").strip(),
+                "notice_version": (values.get("notice_version") or "").strip() or None,
+                "evidence": {"import_line": row.line},
+            }
+            if not record["occurred_at"]:
+                outcomes[i] = RowOutcome(row.line, "rejected", "occurred_at", "required")
+                continue
+            records.append(record)
+            positions.append(i)
+        for i, result in zip(positions, services.consent_record_many(records=records, actor=actor), strict=True):
+            line = rows[i].line
+            if result.status != "rejected":
+                outcomes[i] = RowOutcome(line, result.status)
+            elif result.code == NotFound.code and result.field is None:
+                outcomes[i] = RowOutcome(line, "rejected", "external_id", "unknown_customer")
+            else:
+                field = {"customer": None, "record": None}.get(result.field, result.field) if result.field else None
+                outcomes[i] = RowOutcome(line, "rejected", field, result.code)
+        return [outcomes[i] for i in range(len(rows))]

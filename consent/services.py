@@ -44,6 +44,7 @@ __all__ = [
     "consent_erase_subject",
     "consent_grant",
     "consent_merge_carry_over",
+    "consent_record_many",
     "consent_record_import",
     "consent_withdraw",
     "notice_publish",
@@ -389,8 +390,22 @@ def consent_bulk_record(*, records: list[Any], actor: str, source_label: str = "
         raise _invalid("records", "not_a_list")
     if len(records) > bulk_max_records():
         raise PayloadTooLarge("Too many records in one request.", extra={"max_records": bulk_max_records()})
+    results = _record_chunks(records, actor=actor)
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("created", "unchanged", "rejected")}
+    audit_services.governance_record(
+        kind="import.completed", actor=actor, subject=None,
+        details={"source": source_label, "records": len(records), **counts},
+    )
+    return results
+
+
+BULK_CHUNK = 500
+
+
+def _record_one_by_one(records: list[Any], *, actor: str, offset: int = 0) -> list[BulkRecordResult]:
+    """The reference path: each record validated and written in its own savepoint."""
     results: list[BulkRecordResult] = []
-    for index, record in enumerate(records):
+    for index, record in enumerate(records, start=offset):
         try:
             with transaction.atomic():
                 event, created = _bulk_one(record, actor=actor)
@@ -399,12 +414,37 @@ def consent_bulk_record(*, records: list[Any], actor: str, source_label: str = "
             results.append(BulkRecordResult(index=index, status="rejected", code=code, field=field))
             continue
         results.append(BulkRecordResult(index=index, status="created" if created else "unchanged", event_id=event.id))
-    counts = {s: sum(1 for r in results if r.status == s) for s in ("created", "unchanged", "rejected")}
-    audit_services.governance_record(
-        kind="import.completed", actor=actor, subject=None,
-        details={"source": source_label, "records": len(records), **counts},
-    )
     return results
+
+
+def _record_chunks(records: list[Any], *, actor: str) -> list[BulkRecordResult]:
+    """Record ``records`` set-based per chunk (``consent.bulk``); a chunk the database refuses while writing
+    (a duplicate committed concurrently) is rolled back to its savepoint and recorded the reference way."""
+    from consent import bulk
+
+    results: list[BulkRecordResult] = []
+    for start in range(0, len(records), BULK_CHUNK):
+        chunk = records[start:start + BULK_CHUNK]
+        try:
+            with transaction.atomic():
+                outcomes = bulk.record_many(chunk, actor=actor)
+        except IntegrityError:
+            results.extend(_record_one_by_one(chunk, actor=actor, offset=start))
+            continue
+        for index, outcome in enumerate(outcomes, start=start):
+            if outcome.error is not None:
+                field, code = _error_field(outcome.error)
+                results.append(BulkRecordResult(index=index, status="rejected", code=code, field=field))
+            else:
+                results.append(BulkRecordResult(index=index, status=outcome.status, event_id=outcome.event_id))
+    return results
+
+
+def consent_record_many(*, records: list[Any], actor: str) -> list[BulkRecordResult]:
+    """Record many consent events (bulk fields) in the caller's transaction, set-based per chunk, without the
+    ``import.completed`` summary of ``consent_bulk_record`` (the demo's set-up, CSV imports: their callers
+    record their own). One result per record, in order; a bad record is rejected alone."""
+    return _record_chunks(records, actor=_check_actor(actor))
 
 
 # --- Processing flags (Art. 18 restriction, Art. 21 objection) -------------------------------------------

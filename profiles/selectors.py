@@ -17,6 +17,7 @@ from django.db.models import Exists, Subquery
 
 from config import blind_index, envelope
 from config.blind_index import InvalidIdentifier
+from config.compiled_queries import CompiledQuery
 from config.envelope import DecryptionError
 from config.errors import NotFound
 
@@ -397,21 +398,40 @@ MOOD_TICKETS = 3
 MOOD_WINDOW_DAYS = 90
 
 
-def customer_current_mood(*, customer_id: UUID, now: datetime | None = None) -> dict[str, Any]:
-    """``{"label", "score", "tickets", "window_days"}`` from the latest scored tickets (one indexed query).
-    Labels and thresholds are those of ``profiles.sentiment``. Reads scores only, never text."""
+MOOD_EXPRESSION_NAMES = tuple(f"mood_score_{i}" for i in range(MOOD_TICKETS))
+
+
+def mood_window(now: datetime) -> tuple[datetime, datetime]:
     from datetime import timedelta
 
-    from django.utils import timezone
+    return now - timedelta(days=MOOD_WINDOW_DAYS), now
 
+
+def customer_mood_expressions(*, customer_id: UUID, since: datetime, now: datetime) -> dict[str, Subquery]:
+    """Correlated index lookups of the sentiment scores of the customer's latest ``MOOD_TICKETS`` scored tickets
+    opened in ``(since, now]``, newest first (names ``MOOD_EXPRESSION_NAMES``, None past the last one), for
+    another app to annotate onto its own single read; ``customer_mood_from_values`` turns them into the mood.
+    ``since, now = mood_window(now)``."""
+    scored = (Ticket.objects.filter(customer_id=customer_id, opened_at__gt=since, opened_at__lte=now,
+                                    sentiment_score__isnull=False)
+              .order_by("-opened_at", "-id").values("sentiment_score"))
+    return {name: Subquery(scored[i:i + 1]) for i, name in enumerate(MOOD_EXPRESSION_NAMES)}
+
+
+def customer_mood_from_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The mood from the values of ``customer_mood_expressions`` (the same answer as ``customer_current_mood``)."""
+    scores = []
+    for name in MOOD_EXPRESSION_NAMES:
+        value = values[name]
+        if value is None:
+            break
+        scores.append(value)
+    return _mood_of(scores)
+
+
+def _mood_of(scores: list[float]) -> dict[str, Any]:
     from .sentiment import LABEL_UNKNOWN, label_for
 
-    now = now or timezone.now()
-    scores = list(
-        Ticket.objects.filter(customer_id=customer_id, opened_at__gt=now - timedelta(days=MOOD_WINDOW_DAYS),
-                              opened_at__lte=now, sentiment_score__isnull=False)
-        .order_by("-opened_at", "-id").values_list("sentiment_score", flat=True)[:MOOD_TICKETS]
-    )
     if not scores:
         return {"label": LABEL_UNKNOWN, "score": None, "tickets": 0, "window_days": MOOD_WINDOW_DAYS}
     mean = round(sum(scores) / len(scores), 4)
@@ -458,6 +478,32 @@ def retention_by_category() -> list[dict[str, Any]]:
     days = retention_days()
     return [{"category": target, "days": days.get(target, days[category]),
              "follows": None if target in days else category} for target, category, _, _ in RETENTION_TARGETS]
+
+
+# The real-time score reads the mood on every request: compiled once per thread (see config.compiled_queries),
+# one statement with the customer's row as its anchor (no row: the plain query below).
+_MOOD = CompiledQuery(
+    lambda *, customer_id, since, now: Customer.objects.filter(pk=customer_id).order_by().annotate(
+        **customer_mood_expressions(customer_id=customer_id, since=since, now=now)).values(*MOOD_EXPRESSION_NAMES),
+    customer_id="uuid", since="datetime", now="datetime",
+)
+
+
+def customer_current_mood(*, customer_id: UUID, now: datetime | None = None) -> dict[str, Any]:
+    """``{"label", "score", "tickets", "window_days"}`` from the latest scored tickets (one indexed query).
+    Labels and thresholds are those of ``profiles.sentiment``. Reads scores only, never text."""
+    from django.utils import timezone
+
+    since, now = mood_window(now or timezone.now())
+    values = _MOOD.first(customer_id=customer_id, since=since, now=now)
+    if values is not None:
+        return customer_mood_from_values(values)
+    scores = [score for score in
+              Ticket.objects.filter(customer_id=customer_id, opened_at__gt=since, opened_at__lte=now,
+                                    sentiment_score__isnull=False)
+              .order_by("-opened_at", "-id").values_list("sentiment_score", flat=True)[:MOOD_TICKETS]
+              if score is not None]
+    return _mood_of(scores)
 
 
 def audit_characteristics(*, customer_ids: list[UUID], chunk_size: int = 2000) -> dict[str, list[str | None]]:

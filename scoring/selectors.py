@@ -6,10 +6,12 @@ import math
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, F, Q, Subquery
+from django.utils import timezone
 
 from config.compiled_queries import CompiledQuery
 from config.errors import NotFound, ValidationFailed
@@ -585,33 +587,38 @@ class StoredScore:
     row: CustomerScore
     override: ScoreOverride | None
     wrapped_key: dict[str, Any]  # the customer's wrapped data key (profiles' expressions), for sealing
+    mood: dict[str, Any] | None = None  # the customer's current mood (profiles' expressions), read with it
 
 
-def _stored_score_query(*, customer_id: uuid.UUID, purpose: str) -> Any:
+def _stored_score_query(*, customer_id: uuid.UUID, purpose: str, mood_since: datetime, now: datetime) -> Any:
     override = ScoreOverride.objects.filter(customer_id=customer_id, purpose=purpose, active=True).order_by()
     return (
         CustomerScore.objects.filter(customer_id=customer_id, purpose=purpose)
         .annotate(**{f"override_{name}": Subquery(override.values(name)[:1]) for name in _OVERRIDE_FIELDS})
         .annotate(**profiles_selectors.customer_key_expressions(customer_id=customer_id))
+        .annotate(**profiles_selectors.customer_mood_expressions(customer_id=customer_id, since=mood_since, now=now))
         .values(
             *_SCORE_COLUMNS,
             *(f"{relation}__{name}" for relation in _VERSION_RELATIONS for name in _VERSION_FIELDS),
             *(f"override_{name}" for name in _OVERRIDE_FIELDS),
             *profiles_selectors.KEY_EXPRESSION_NAMES,
+            *profiles_selectors.MOOD_EXPRESSION_NAMES,
         )
         .order_by()
     )
 
 
-#: Compiled once per thread; every call runs the query with this call's customer and purpose.
-STORED_SCORE_QUERY = CompiledQuery(_stored_score_query, customer_id="uuid", purpose="text")
+#: Compiled once per thread; every call runs the query with this call's customer, purpose and time.
+STORED_SCORE_QUERY = CompiledQuery(_stored_score_query, customer_id="uuid", purpose="text", mood_since="datetime",
+                                   now="datetime")
 
 
-def score_stored_get(*, customer_id: uuid.UUID, purpose: str) -> StoredScore | None:
+def score_stored_get(*, customer_id: uuid.UUID, purpose: str, now: datetime | None = None) -> StoredScore | None:
     """One query: the stored score with its model versions' registry fields and, through correlated index
-    lookups, the active override and the customer's wrapped data key (profiles' expressions). ``None``
-    when no score is stored."""
-    values = STORED_SCORE_QUERY.first(customer_id=customer_id, purpose=purpose)
+    lookups, the active override, the customer's wrapped data key and the scores of their latest tickets
+    (profiles' expressions: the current mood as of ``now``). ``None`` when no score is stored."""
+    since, now = profiles_selectors.mood_window(now or timezone.now())
+    values = STORED_SCORE_QUERY.first(customer_id=customer_id, purpose=purpose, mood_since=since, now=now)
     if values is None:
         return None
     row = CustomerScore(**{name: values[name] for name in _SCORE_COLUMNS})
@@ -624,7 +631,7 @@ def score_stored_get(*, customer_id: uuid.UUID, purpose: str) -> StoredScore | N
     if values["override_id"] is not None:
         found = ScoreOverride(customer_id=customer_id, purpose=purpose, active=True,
                               **{name: values[f"override_{name}"] for name in _OVERRIDE_FIELDS})
-    return StoredScore(row, found, wrapped_key)
+    return StoredScore(row, found, wrapped_key, profiles_selectors.customer_mood_from_values(values))
 
 
 def score_override_active(*, customer_id: uuid.UUID, purpose: str) -> ScoreOverride | None:

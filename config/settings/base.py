@@ -314,6 +314,9 @@ REST_FRAMEWORK = {
 }
 CONSENT_BULK_MAX_RECORDS = env.int("CONSENT_BULK_MAX_RECORDS", default=1000)
 API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=365)
+# Seconds a client's row stays in the SHARED cache after a token lookup (0: every request reads the database;
+# a per-process cache is never used). Revocation and rotation still take effect at once (audit.api_clients).
+API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=60)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Privacy-first customer scoring API",

@@ -86,7 +86,10 @@ def processing_gate_held(*, customer_id: uuid.UUID, purpose: str) -> GateDecisio
     if connection.vendor == "postgresql":
         table = ConsentStateCurrent._meta.db_table
         purposes = Purpose._meta.db_table
-        with connection.cursor() as cursor:
+        from config.compiled_queries import hot_cursor
+
+        # A hot statement (every served score runs it): prepared on the connection after a few runs.
+        with hot_cursor(connection) as cursor:
             cursor.execute(
                 f"SELECT 1 FROM {table} c JOIN {purposes} p ON p.id = c.purpose_id "  # noqa: S608 - table names
                 "WHERE c.customer_id = %s AND p.code = %s FOR SHARE OF c",

@@ -130,6 +130,7 @@ class _Current:
     override: ScoreOverride | None = None
     wrapped_key: dict[str, Any] | None = None  # read with the score (profiles' expressions), for sealing
     previous: tuple[str, str] | None = None  # (tier, risk level) of the stored score this one replaced
+    mood: dict[str, Any] | None = None  # the current mood, read with the stored score (None: read it apart)
 
 
 def _is_fresh(row: CustomerScore, now: datetime) -> bool:
@@ -153,7 +154,7 @@ def _stored_score(*, customer_id: uuid.UUID, purpose: str) -> _Current | None:
     stored = scoring_selectors.score_stored_get(customer_id=customer_id, purpose=purpose)
     if stored is None:
         return None
-    return _Current(stored.row, {}, False, stored.override, stored.wrapped_key)
+    return _Current(stored.row, {}, False, stored.override, stored.wrapped_key, mood=stored.mood)
 
 
 def _current_score(*, customer_id: uuid.UUID, purpose: str) -> _Current:
@@ -190,7 +191,7 @@ def _computed(*, customer_id: uuid.UUID, purpose: str, stored: _Current | None, 
         override = scoring_selectors.score_override_active(customer_id=customer_id, purpose=purpose)
         return _Current(fresh, models.versions(), True, override)
     return _Current(fresh, models.versions(), True, stored.override, stored.wrapped_key,
-                    previous=(stored.row.tier, stored.row.risk_level))
+                    previous=(stored.row.tier, stored.row.risk_level), mood=stored.mood)
 
 
 def _seal(customer_id: uuid.UUID, row: CustomerScore, wrapped_key: dict[str, Any] | None = None) -> bytes:
@@ -250,7 +251,7 @@ def _serve_decision(cid: uuid.UUID, purpose: str, requester: str, gate: Any, cur
         explanation=row.explanation, model_versions=current.versions, decision_id=decision.pk,
         computed_at=row.computed_at, override=outputs.get("override"),
         automated_tier=outputs.get("automated_tier"), horizon_days=registry.horizon_days(row.model_version_id),
-        current_mood=profiles_selectors.customer_current_mood(customer_id=cid),
+        current_mood=current.mood or profiles_selectors.customer_current_mood(customer_id=cid),
         unavailable=quality.unavailable_list(unavailable),
         tier_basis=quality.tier_basis(unavailable, table_only=row.model_version_id == row.churn_model_version_id),
     )

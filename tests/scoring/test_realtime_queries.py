@@ -5,8 +5,9 @@ query), the consent gate (one query: purpose, customer liveness, current consent
 restriction and objection), the stored score with its active override and the customer's wrapped data key
 (one query), and the decision with its sealing-outbox row (one statement on PostgreSQL; two inserts on SQLite).
 Gate and decision share one transaction, and on PostgreSQL the gate first locks the consent-state row
-FOR SHARE (one more query), so that no decision commits after a withdrawal (issue 20, fault 2); and the
-customer's current mood (one indexed query on the tickets' stored sentiment scores, issue 18). Everything that can change is read by those queries at the moment of scoring: a change
+FOR SHARE (one more query), so that no decision commits after a withdrawal (issue 20, fault 2). The
+customer's current mood (issue 18: the stored sentiment scores of their latest tickets) is read by the stored
+score's query too (issue 21 §3: one round trip fewer). Everything that can change is read by those queries at the moment of scoring: a change
 committed by another connection just before a request is honoured by that request.
 """
 
@@ -16,6 +17,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from unittest import mock
 
@@ -28,7 +30,7 @@ from tests.scoring.helpers import ACTOR, SCORING, customer_with_history, decisio
 # A warm request is one transaction (a savepoint here, inside the test's transaction): on PostgreSQL the
 # consent-state lock, the gate, the stored score and the decision; on SQLite the decision's two inserts sit in
 # a savepoint of their own.
-SERVE_QUERIES = 7 if connection.vendor == "postgresql" else 9
+SERVE_QUERIES = 6 if connection.vendor == "postgresql" else 8
 GATE_AT = 2 if connection.vendor == "postgresql" else 1  # index among the serve queries: after the lock
 
 
@@ -51,11 +53,12 @@ def test_warm_score_serve_makes_exactly_its_queries(active_model, django_assert_
         result = services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
     statements = _statements(ctx)
     if connection.vendor == "postgresql":
-        assert statements == ["SAVEPOINT", "SELECT", "SELECT", "SELECT", "WITH", "SELECT", "RELEASE"]
+        assert statements == ["SAVEPOINT", "SELECT", "SELECT", "SELECT", "WITH", "RELEASE"]
         assert "FOR SHARE" in ctx.captured_queries[1]["sql"]
     else:
-        assert statements == ["SAVEPOINT", "SELECT", "SELECT", "SAVEPOINT", "INSERT", "INSERT", "RELEASE", "SELECT", "RELEASE"]
-    assert "profiles_ticket" in ctx.captured_queries[-2]["sql"]  # the current mood (issue 18)
+        assert statements == ["SAVEPOINT", "SELECT", "SELECT", "SAVEPOINT", "INSERT", "INSERT", "RELEASE", "RELEASE"]
+    stored_read = ctx.captured_queries[GATE_AT + 1]["sql"]
+    assert "scoring_customerscore" in stored_read and "profiles_ticket" in stored_read  # score + mood, one read
     decision = DecisionRecord.objects.get(pk=result.decision_id)
     assert decision.decision_type == "served_score"
     assert PendingSeal.objects.filter(record_type="decision", row_id=decision.pk,
@@ -240,6 +243,7 @@ def test_hot_reads_are_compiled_once_and_return_what_their_queryset_returns(acti
     from django.utils import timezone
 
     from consent.selectors import gate as consent_gate
+    from profiles import selectors as profiles_selectors
     from scoring import selectors as scoring_selectors
     from scoring import services
 
@@ -247,12 +251,16 @@ def test_hot_reads_are_compiled_once_and_return_what_their_queryset_returns(acti
     never_asked = customer_with_history(purposes=())
     services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
     now = timezone.now()
+    since = now - timedelta(days=90)
     cases = [
         (consent_gate._GATE_NOW, {"customer_id": cid, "purpose": SCORING, "now": now}),
         (consent_gate._GATE_NOW, {"customer_id": never_asked, "purpose": SCORING, "now": now}),
         (consent_gate._GATE_NOW, {"customer_id": cid, "purpose": "marketing", "now": now}),
-        (scoring_selectors.STORED_SCORE_QUERY, {"customer_id": cid, "purpose": SCORING}),
-        (scoring_selectors.STORED_SCORE_QUERY, {"customer_id": never_asked, "purpose": SCORING}),
+        (scoring_selectors.STORED_SCORE_QUERY, {"customer_id": cid, "purpose": SCORING, "mood_since": since,
+                                                "now": now}),
+        (scoring_selectors.STORED_SCORE_QUERY, {"customer_id": never_asked, "purpose": SCORING, "mood_since": since,
+                                                "now": now}),
+        (profiles_selectors._MOOD, {"customer_id": cid, "since": since, "now": now}),
     ]
     for compiled, arguments in cases:
         assert compiled._compile("default") is not None  # not the run-the-queryset fallback
@@ -260,7 +268,8 @@ def test_hot_reads_are_compiled_once_and_return_what_their_queryset_returns(acti
     gate = consent_gate._GATE_NOW.first(customer_id=cid, purpose=SCORING, now=now)
     assert gate is not None and gate["live"] and gate["c_granted"] and gate["c_event"] is not None
     assert consent_gate._GATE_NOW.first(customer_id=never_asked, purpose=SCORING, now=now)["c_event"] is None
-    assert scoring_selectors.STORED_SCORE_QUERY.first(customer_id=never_asked, purpose=SCORING) is None
+    assert scoring_selectors.STORED_SCORE_QUERY.first(customer_id=never_asked, purpose=SCORING, mood_since=since,
+                                                      now=now) is None
 
 
 @pytest.mark.django_db
@@ -300,10 +309,12 @@ def test_the_hot_statements_are_prepared_after_a_few_runs_and_answer_the_same(ac
     cid = customer_with_history()
     results = [services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
                for _ in range(7)]
-    prepared = _prepared_statements()  # on this connection: the three hot statements, and nothing else
-    assert len(prepared) == 3  # (the current mood's ticket query, issue 18, is a plain ORM query: not prepared)
-    assert sum("consent_consentstatecurrent" in s for s in prepared) == 1  # the gate
-    assert sum(s.startswith('SELECT "scoring_customerscore"') for s in prepared) == 1  # the stored score
+    prepared = _prepared_statements()  # on this connection: the four hot statements, and nothing else
+    assert len(prepared) == 4
+    assert sum("FOR SHARE" in s for s in prepared) == 1  # the consent-state lock
+    assert sum("consent_consentstatecurrent" in s and "FOR SHARE" not in s for s in prepared) == 1  # the gate
+    assert sum(s.startswith('SELECT "scoring_customerscore"') and "profiles_ticket" in s
+               for s in prepared) == 1  # the stored score with the current mood
     assert sum("audit_pendingseal" in s for s in prepared) == 1  # the decision with its outbox row
     warm = results[1:]  # the first computed and stored the score; runs 2-5 read it unprepared, 6-7 prepared
     assert len({(r.tier, r.clv, r.churn_probability, str(r.explanation), str(r.model_versions)) for r in warm}) == 1
