@@ -55,7 +55,13 @@ def month_start(d: date | datetime) -> datetime:
 
 
 def add_months(d: datetime, n: int) -> datetime:
+    """The first of the month ``n`` months away, held inside the calendar's range (a window at year 1 or 9999
+    looks back to year 1 and ends at the last instant of 9999, instead of failing)."""
     index = d.year * 12 + d.month - 1 + n
+    if index < 12:
+        return datetime(1, 1, 1, tzinfo=UTC)
+    if index // 12 > 9999:
+        return datetime.max.replace(tzinfo=UTC)
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
 
 
@@ -382,16 +388,21 @@ MAX_MONTHS = 36
 
 
 def kpi_report_for(*, start: date | None, end: date | None, tier: str | None) -> dict[str, Any]:
-    """The API's defaults and limits around ``kpi_report``: ``end`` today, ``start`` 11 months earlier, at
-    most ``MAX_MONTHS`` months (400 ``range_too_long`` beyond)."""
+    """The API's defaults and limits around ``kpi_report``: ``end`` today, ``start`` 11 months earlier. A window
+    longer than ``MAX_MONTHS`` months is answered a page at a time: its first ``MAX_MONTHS`` months, with
+    ``next`` naming the window that remains (``from``/``to`` to ask for next); ``next`` is null on the last page.
+    (A limit on the distance between two parameters cannot be stated in an OpenAPI schema; paging can.)"""
     from config.errors import ValidationFailed
 
     today = timezone.now().date()
     end = end or today
     start = start or add_months(month_start(end), -11).date()
+    following: dict[str, date] | None = None
     if _month_index(end) - _month_index(start) + 1 > MAX_MONTHS:
-        raise ValidationFailed(f"At most {MAX_MONTHS} months per request.", code="range_too_long")
+        page_end = add_months(month_start(start), MAX_MONTHS) - timedelta(days=1)
+        following = {"from": (page_end + timedelta(days=1)).date(), "to": end}
+        end = page_end.date()
     known = set(getattr(settings, "TIER_SHARES", {}) or {}) | set(TIER_ORDER)
     if tier and tier not in known:
         raise ValidationFailed("Unknown tier.", extra={"errors": {"tier": [{"code": "invalid_choice"}]}})
-    return kpi_report(start=start, end=end, tier=tier or None)
+    return {**kpi_report(start=start, end=end, tier=tier or None), "next": following}

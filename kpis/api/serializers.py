@@ -92,3 +92,13 @@ class KpiOutput(serializers.Serializer):
 
 
 KpiOutput._declared_fields["from"] = serializers.DateField()
+
+
+class KpiNextPage(serializers.Serializer):
+    to = serializers.DateField()
+
+
+KpiNextPage._declared_fields["from"] = serializers.DateField()
+KpiOutput._declared_fields["next"] = KpiNextPage(
+    allow_null=True, help_text="A window longer than 36 months is answered 36 months at a time: the rest of the "
+                               "window, to ask for next with these `from` and `to`; null on the last page.")

@@ -12,7 +12,9 @@ from events.services import PUBLIC_EVENT_TYPES
 class SubscriptionInput(serializers.Serializer):
     url = serializers.URLField(max_length=2000, help_text="https URL of the receiver (production: https only, "
                                "public addresses only unless the host is in WEBHOOK_ALLOWED_PRIVATE_HOSTS); "
-                               "an unsafe or unresolvable URL is refused with 400.")
+                               "an unsafe URL is refused with 400. A host that does not resolve yet is "
+                               "accepted: it is resolved and checked before every delivery, and a delivery to a "
+                               "host that still does not resolve fails and is retried.")
     events = serializers.ListField(child=serializers.ChoiceField(choices=list(PUBLIC_EVENT_TYPES)),
                                    allow_empty=False, max_length=len(PUBLIC_EVENT_TYPES))
     purpose = serializers.CharField(max_length=64, help_text="The purpose the receiver processes data for: it "
