@@ -223,7 +223,10 @@ def test_api_answers_and_validates(api: Any, fixture: dict[str, uuid.UUID]) -> N
     body = response.json()
     assert body["months"] == ["2025-02", "2025-03"] and body["uplift"]["status"] == "insufficient_data"
     assert "from" in body and body["k"] == 2
-    assert api.get("/api/v1/kpis", {"from": "2025-04-01", "to": "2025-03-01"}).status_code == 400
+    empty = api.get("/api/v1/kpis", {"from": "2025-04-01", "to": "2025-03-01"})  # from after to: no months
+    assert empty.status_code == 200
+    assert (empty.json()["months"], empty.json()["uplift"]["status"]) == ([], "insufficient_data")
+    assert all(row["months"] == {} for metric in empty.json()["metrics"] for row in metric["rows"])
     assert api.get("/api/v1/kpis", {"from": "nonsense"}).status_code == 400
     assert api.get("/api/v1/kpis", {"tier": "Gold"}).status_code == 400
     vip = api.get("/api/v1/kpis", {"from": "2025-02-01", "to": "2025-03-31", "tier": "VIP"}).json()
