@@ -129,12 +129,12 @@ def _self_service_flow(live_server: Any, browser: Any, scored_customer: Any, tmp
 
     status_url = page.url
     page.get_by_role("link", name="Read it here (web page)").click()
-    assert page.get_by_role("heading", name="Your data", exact=True).is_visible()
+    page.get_by_role("heading", name="Your data", exact=True).wait_for()
     assert canary.name in page.content()
 
     page.goto(status_url)
     page.get_by_role("link", name="See your tier, the main reasons, and how to contest it").click()
-    assert page.get_by_role("heading", name="Why am I treated this way?").is_visible()
+    page.get_by_role("heading", name="Why am I treated this way?").wait_for()
     _assert_why_page_is_this_customers(page, canary.customer_id)
     assert page.get_by_role("button", name=re.compile("Contest the decision")).count() == 1
     context.close()
@@ -217,7 +217,7 @@ def _polish_walk(live_server: Any, browser: Any, scored_customer: Any, request: 
     status_url = page.url
 
     page.get_by_role("link", name="Przeczytaj tutaj (strona internetowa)").click()
-    assert page.get_by_role("heading", name="Twoje dane", exact=True).is_visible()
+    page.get_by_role("heading", name="Twoje dane", exact=True).wait_for()
     for title in ("Twoje dane osobowe", "Twoje zgody", "Zamówienia, kontakty i zgłoszenia do obsługi klienta",
                   "Zautomatyzowane decyzje dotyczące Ciebie"):
         assert page.get_by_role("heading", name=title, exact=True).is_visible(), title
@@ -231,7 +231,7 @@ def _polish_walk(live_server: Any, browser: Any, scored_customer: Any, request: 
 
     page.goto(status_url)
     page.get_by_role("link", name="Zobacz swój poziom obsługi, główne powody i sposób zakwestionowania").click()
-    assert page.get_by_role("heading", name="Dlaczego jestem tak traktowany?").is_visible()
+    page.get_by_role("heading", name="Dlaczego jestem tak traktowany?").wait_for()
     reasons = page.get_by_test_id("reasons").first.locator("li").all_inner_texts()
     assert reasons and all(re.search(r" – (podwyższyło|obniżyło) wynik o ", r) for r in reasons)
     page.screenshot(path=str(shots / "pl-5-why.png"), full_page=True)
@@ -240,7 +240,7 @@ def _polish_walk(live_server: Any, browser: Any, scored_customer: Any, request: 
     page.get_by_role("button", name=re.compile("Zakwestionuj decyzję")).click()
     page.wait_for_url("**/me/status/**")
     contest_url = page.url
-    assert page.get_by_text("Pracownik sprawdza decyzję, którą zakwestionowałeś.").is_visible()
+    page.get_by_text("Pracownik sprawdza decyzję, którą zakwestionowałeś.").wait_for()
     page.screenshot(path=str(shots / "pl-6-contested.png"), full_page=True)
 
     review = ReviewTask.objects.get(subject=canary.customer_id)
