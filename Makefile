@@ -36,9 +36,11 @@ setup: $(VENV)/.installed .env
 	$(PY) manage.py demo_engagement
 
 # The demo never serves Django's debug pages (DEBUG=false); --insecure lets runserver still serve static files.
+# It accepts webhook receivers on this machine (http://127.0.0.1:...), so that a local receiver can be tried;
+# production settings accept https only and no private or loopback address unless listed (docs/WEBHOOKS.md).
 run: setup
 	$(PY) manage.py demo_credentials --port $(PORT)
-	DEBUG=false $(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload --insecure
+	DEBUG=false WEBHOOK_ALLOW_HTTP=true WEBHOOK_ALLOWED_PRIVATE_HOSTS=127.0.0.1,localhost,::1 $(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload --insecure
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -26,9 +26,7 @@ import phonenumbers
 from presidio_analyzer import EntityRecognizer
 from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, IbanRecognizer
 
-from .pseudonymizer.shared import CARD_HINT as _CC_HINT
-from .pseudonymizer.shared import IBAN_HINT as _IBAN_HINT
-from .pseudonymizer.shared import harden_presidio_logging as _harden_presidio_logging
+from .pseudonymizer.shared import CARD_HINT, IBAN_HINT, harden_presidio_logging
 
 __all__ = ["DIRECT_IDENTIFIER_NAMES", "identifier_kind", "is_direct_identifier_name"]
 
@@ -55,7 +53,7 @@ def _iban_and_card() -> tuple[EntityRecognizer, EntityRecognizer]:
     if _recognizers is None:
         with _recognizers_lock:
             if _recognizers is None:
-                _harden_presidio_logging()  # Presidio may log a matched value
+                harden_presidio_logging()  # Presidio may log a matched value
                 _recognizers = (IbanRecognizer(supported_language="en"), CreditCardRecognizer(supported_language="en"))
     return _recognizers
 
@@ -90,8 +88,8 @@ def identifier_kind(text: str) -> str | None:
     if digits < 8:
         return None
     iban, card = _iban_and_card()
-    if _IBAN_HINT.search(text) and _found(iban, text):
+    if IBAN_HINT.search(text) and _found(iban, text):
         return "iban"
-    if digits >= 13 and _CC_HINT.search(text) and _found(card, text):
+    if digits >= 13 and CARD_HINT.search(text) and _found(card, text):
         return "payment_card"
     return None

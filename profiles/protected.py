@@ -3,7 +3,7 @@
 A declared feature attribute is refused when its name looks like
 - special-category data (GDPR Art. 9 / Art. 10: health, religion, ethnic origin, sexual orientation, politics,
   trade-union membership, biometric and genetic data, criminal records; the vocabulary of
-  ``scoring.ml.features.SPECIAL_CATEGORY_DENYLIST``) -> code ``special_category``;
+  ``config.special_categories.SPECIAL_CATEGORY_DENYLIST``) -> code ``special_category``;
 - gender or sex, or age (date or year of birth, age band) -> code ``protected_characteristic``.
   Age is allowed as a feature only when ``SCORING_ALLOW_AGE_FEATURE`` is true (documented in the README).
 
@@ -22,6 +22,8 @@ import re
 import unicodedata
 
 from django.conf import settings
+
+from config.special_categories import special_category_match
 
 #: Prefix of the encrypted personal-field rows holding audit-only characteristics.
 AUDIT_FIELD_PREFIX = "audit_"
@@ -95,8 +97,6 @@ def protected_category(name: str) -> str | None:
         pairs = {f"{a}_{b}" for a, b in zip(tokens, tokens[1:], strict=False)}
         if pairs & words or any(f in joined or f.replace("_", "") in compact for f in fragments):
             return category
-    from scoring.ml.features import special_category_match  # pure module (no Django); the Art. 9 vocabulary
-
     return SPECIAL_CATEGORY if special_category_match(" ".join(tokens)) is not None else None
 
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Subquery
 
-from config.errors import NotFound
+from config.compiled_queries import CompiledQuery
+from config.errors import NotFound, ValidationFailed
+from profiles import selectors as profiles_selectors
 from scoring import engine
-from scoring.models import CustomerScore, ModelVersion, Outcome, RescoreRun, ScoreOverride
+from scoring.models import CustomerScore, ModelVersion, Outcome, RescoreChunk, RescoreRun, ScoreOverride
 from scoring.population import tier_shares
 
 
@@ -499,3 +503,122 @@ def first_response_hours(*, tier: str) -> float:
 
 def score_currency() -> str:
     return engine.currency()
+
+
+# --------------------------------------------------------------------------- reads of the scoring services
+#
+# What serving reads of a stored score: its own columns, the registry fields of its model versions (not
+# their large card/metrics/population JSON), the active override and the customer's wrapped data key.
+_SCORE_COLUMNS = tuple(f.attname for f in CustomerScore._meta.concrete_fields)
+_VERSION_FIELDS = ("id", "version", "sha256", "kind", "status")
+_VERSION_RELATIONS = ("model_version", "churn_model_version")
+_OVERRIDE_FIELDS = ("id", "decision_id", "tier", "service_level", "created_at")
+
+
+@dataclass
+class StoredScore:
+    """A stored score as serving reads it (``score_stored_get``)."""
+
+    row: CustomerScore
+    override: ScoreOverride | None
+    wrapped_key: dict[str, Any]  # the customer's wrapped data key (profiles' expressions), for sealing
+
+
+def _stored_score_query(*, customer_id: uuid.UUID, purpose: str) -> Any:
+    override = ScoreOverride.objects.filter(customer_id=customer_id, purpose=purpose, active=True).order_by()
+    return (
+        CustomerScore.objects.filter(customer_id=customer_id, purpose=purpose)
+        .annotate(**{f"override_{name}": Subquery(override.values(name)[:1]) for name in _OVERRIDE_FIELDS})
+        .annotate(**profiles_selectors.customer_key_expressions(customer_id=customer_id))
+        .values(
+            *_SCORE_COLUMNS,
+            *(f"{relation}__{name}" for relation in _VERSION_RELATIONS for name in _VERSION_FIELDS),
+            *(f"override_{name}" for name in _OVERRIDE_FIELDS),
+            *profiles_selectors.KEY_EXPRESSION_NAMES,
+        )
+        .order_by()
+    )
+
+
+#: Compiled once per thread; every call runs the query with this call's customer and purpose.
+STORED_SCORE_QUERY = CompiledQuery(_stored_score_query, customer_id="uuid", purpose="text")
+
+
+def score_stored_get(*, customer_id: uuid.UUID, purpose: str) -> StoredScore | None:
+    """One query: the stored score with its model versions' registry fields and, through correlated index
+    lookups, the active override and the customer's wrapped data key (profiles' expressions). ``None``
+    when no score is stored."""
+    values = STORED_SCORE_QUERY.first(customer_id=customer_id, purpose=purpose)
+    if values is None:
+        return None
+    row = CustomerScore(**{name: values[name] for name in _SCORE_COLUMNS})
+    for relation in _VERSION_RELATIONS:
+        version_id = values[f"{relation}__id"]
+        setattr(row, relation, None if version_id is None else ModelVersion(
+            **{name: values[f"{relation}__{name}"] for name in _VERSION_FIELDS}))
+    wrapped_key = {name: values[name] for name in profiles_selectors.KEY_EXPRESSION_NAMES}
+    found = None
+    if values["override_id"] is not None:
+        found = ScoreOverride(customer_id=customer_id, purpose=purpose, active=True,
+                              **{name: values[f"override_{name}"] for name in _OVERRIDE_FIELDS})
+    return StoredScore(row, found, wrapped_key)
+
+
+def score_override_active(*, customer_id: uuid.UUID, purpose: str) -> ScoreOverride | None:
+    return ScoreOverride.objects.filter(customer_id=customer_id, purpose=purpose, active=True).first()
+
+
+def _run_uuid(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        raise ValidationFailed("Invalid customer id.", extra={"errors": {"run": [{"code": "invalid"}]}}) from None
+
+
+def rescore_pending_chunks(*, run_id: uuid.UUID) -> list[list[str]]:
+    return list(rescore_pending_chunk_ids(run_ids=[run_id]))
+
+
+def rescore_pending_chunk_ids(*, run_ids: Sequence[uuid.UUID], page: int = 50, worker: int = 0, workers: int = 1
+                              ) -> Iterator[list[str]]:
+    """Customer ids of each chunk not yet done in any of ``run_ids`` (chunk order), read ``page`` chunks
+    at a time (the whole plan is never in memory). With ``workers > 1``, only the chunks whose number is
+    ``worker`` modulo ``workers`` (so parallel workers share the plan without overlap)."""
+    keys = [_run_uuid(r) for r in run_ids]
+    last = -1
+    while True:
+        qs = RescoreChunk.objects.filter(run_id__in=keys, done=False, chunk_no__gt=last)
+        if workers > 1:
+            qs = qs.annotate(_slot=F("chunk_no") % workers).filter(_slot=worker)
+        rows = list(qs.order_by("chunk_no").values_list("chunk_no", "customer_ids")[: page * len(keys)])
+        if not rows:
+            return
+        seen: set[int] = set()
+        for chunk_no, ids in rows:
+            if chunk_no not in seen:
+                seen.add(chunk_no)
+                yield list(ids)
+        last = rows[-1][0]
+
+
+def scores_previous_many(*, customer_ids: list[uuid.UUID], purposes: list[str]
+                         ) -> dict[tuple[uuid.UUID, str], tuple[str, str]]:
+    """(tier, risk level) of the stored scores of these customers for these purposes (a chunk's "before")."""
+    from profiles.aggregates import ids_in
+
+    return {
+        (cid, purpose): (tier, risk) for cid, purpose, tier, risk in CustomerScore.objects.filter(
+            ids_in("customer_id", customer_ids), purpose__in=purposes).values_list(
+                "customer_id", "purpose", "tier", "risk_level")
+    }
+
+
+def score_overrides_active_many(*, customer_ids: list[uuid.UUID], purposes: list[str]
+                                ) -> dict[tuple[uuid.UUID, str], ScoreOverride]:
+    """The active reviewer overrides of these customers for these purposes."""
+    from profiles.aggregates import ids_in
+
+    return {(o.customer_id, o.purpose): o for o in ScoreOverride.objects.filter(
+        ids_in("customer_id", customer_ids), purpose__in=purposes, active=True)}

@@ -37,11 +37,6 @@ from .shared import CARD_HINT, IBAN_HINT, PHONE_REGIONS, harden_presidio_logging
 from .spans import PseudonymizedText
 from .text import _FOLD_TABLE, _NON_DIGIT, _NON_WORD, _fold, _fold_with_offsets, _normalize, _text_key
 
-# Former private names of the single-module pseudonymizer, kept for callers that imported them.
-_IBAN_HINT = IBAN_HINT
-_CC_HINT = CARD_HINT
-_harden_presidio_logging = harden_presidio_logging
-
 __all__ = [
     "CARD_HINT",
     "IBAN_HINT",

@@ -19,12 +19,13 @@ Day convention: events carry an integer ``day`` offset. Features "as of" day ``A
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from config.special_categories import special_category_match
 
 SOURCES = ("orders", "tickets", "interactions", "reviews", "crm")
 
@@ -300,71 +301,6 @@ CLV_FLOOR = FeatureSpec(
     "A customer's expected revenue cannot be negative; the explanation shows the lift to zero.",
 )
 _BY_NAME[CLV_FLOOR.name] = CLV_FLOOR
-
-#: Name fragments of GDPR Art. 9 special-category data (and Art. 10 criminal data). A declared CRM
-#: attribute whose name contains one of these is refused: Art. 22(4) forbids automated decisions on them.
-SPECIAL_CATEGORY_DENYLIST: tuple[str, ...] = (
-    "health",
-    "medical",
-    "diagnos",
-    "disease",
-    "illness",
-    "disabilit",
-    "handicap",
-    "pregnan",
-    "mental",
-    "prescription",
-    "religio",
-    "faith",
-    "church",
-    "belief",
-    "philosoph",
-    "ethnic",
-    "race",
-    "racial",
-    "national_origin",
-    "skin_colo",
-    "politic",
-    "party_member",
-    "sexual",
-    "sex_life",
-    "lgbt",
-    "gay",
-    "lesbian",
-    "trade_union",
-    "union_member",
-    "tradeunion",
-    "biometric",
-    "fingerprint",
-    "face_scan",
-    "retina",
-    "iris_scan",
-    "genetic",
-    "genome",
-    "dna",
-    "criminal",
-    "conviction",
-    "offence",
-)
-_SHORT_TOKEN_FRAGMENTS = {"race", "gay", "dna", "faith", "church", "belief", "mental"}  # token match only
-
-
-def _tokens(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    return [t for t in re.split(r"[^a-z0-9]+", spaced.lower()) if t]
-
-
-def special_category_match(name: str) -> str | None:
-    """Return the denylist fragment that ``name`` matches, or ``None``."""
-    tokens = _tokens(name)
-    joined = "_".join(tokens)
-    for fragment in SPECIAL_CATEGORY_DENYLIST:
-        if fragment in _SHORT_TOKEN_FRAGMENTS:
-            if fragment in tokens:
-                return fragment
-        elif fragment in joined or fragment.replace("_", "") in joined.replace("_", ""):
-            return fragment
-    return None
 
 
 def validate_extra_features(names: Iterable[str]) -> None:

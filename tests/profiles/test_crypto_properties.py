@@ -13,7 +13,7 @@ from config import blind_index, envelope
 from config.envelope import DecryptionError
 from profiles import data_keys, selectors, services
 from profiles.data_keys import DataKey
-from profiles.models import CustomerKey, PersonalField
+from profiles.models import BlindIndexEntry, CustomerKey, PersonalField
 from tests.factories import make_customer
 
 FIELDS = ("name", "email", "phone", "address", "company", "job_title", "date_of_birth")
@@ -130,7 +130,7 @@ def test_blind_index_phone_lookup_survives_formatting_variants(number: int, styl
 @pytest.mark.django_db
 def test_blind_index_is_keyed_and_no_plaintext_identifier_is_stored() -> None:
     cid = make_customer(email="keyed.index@example.com", phone="+447700900111", name="Kay Index")
-    digests = set(services.BlindIndexEntry.objects.filter(customer_id=cid).values_list("digest", flat=True))
+    digests = set(BlindIndexEntry.objects.filter(customer_id=cid).values_list("digest", flat=True))
     assert blind_index.email_index("keyed.index@example.com") in digests
     import hashlib
 

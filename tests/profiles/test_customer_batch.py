@@ -22,6 +22,7 @@ from config.errors import ApplicationError
 from profiles import selectors, services
 from profiles.imports import rejected_outcome, run_import
 from profiles.models import BlindIndexEntry, Customer, CustomerKey, MergeRecord, PersonalField, SourceIdentity
+from profiles.services import customer_batch
 
 pytestmark = pytest.mark.django_db
 ACTOR = "job:test"
@@ -165,15 +166,15 @@ def _both(records: list[dict[str, Any]], repeat: int = 1) -> tuple[list[dict], l
 
 @pytest.mark.parametrize(("seed", "chunk"), [(1, 500), (2, 500), (3, 7), (4, 13)])
 def test_batch_matches_per_row_ingestion(seed: int, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services, "_BATCH_CHUNK", chunk)
+    monkeypatch.setattr(customer_batch, "_BATCH_CHUNK", chunk)
     bulk_updates: list[int] = []
-    real_flush = services._flush_updates
+    real_flush = customer_batch._flush_updates
 
     def counting_flush(pending: list[Any], *args: Any) -> None:
         bulk_updates.append(len(pending))
         real_flush(pending, *args)
 
-    monkeypatch.setattr(services, "_flush_updates", counting_flush)
+    monkeypatch.setattr(customer_batch, "_flush_updates", counting_flush)
     # A few customers already exist (both states), so records also match the database.
     existing = _records(seed + 100, 15)
     for r in existing:
@@ -240,7 +241,7 @@ def test_identifier_taken_concurrently_falls_back_to_per_record_resolution(monke
     rolled back and the records are decided one by one (the one with the taken e-mail joins that customer)."""
     records = [{"source": "crm", "external_id": f"R-{i}", "personal": {"email": f"r{i}@example.com"}}
                for i in range(3)]
-    real = services._known_identifier_keys
+    real = customer_batch._known_identifier_keys
 
     def lookup_then_concurrent_write(items: list[Any]) -> set[tuple[str, ...]]:
         known = real(items)
@@ -248,7 +249,7 @@ def test_identifier_taken_concurrently_falls_back_to_per_record_resolution(monke
                                  actor=ACTOR)
         return known
 
-    monkeypatch.setattr(services, "_known_identifier_keys", lookup_then_concurrent_write)
+    monkeypatch.setattr(customer_batch, "_known_identifier_keys", lookup_then_concurrent_write)
     results = services.customer_ingest_batch(records=records, actor=ACTOR)
 
     assert [r.outcome for r in results] == ["created", "merged", "created"]

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from profiles import selectors, services
 from profiles.models import Customer, Interaction, Order, PlaceholderState, Ticket
+from profiles.services import chunking, facts
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -180,14 +181,14 @@ def test_failed_bulk_write_is_rolled_back_and_the_batch_written_record_by_record
            "ordered_at": "2025-01-01T10:00:00Z", "amount": "1.00"}
     services.facts_ingest_batch(kind="orders", records=[old], actor=ACTOR)
     facts_changed.clear()
-    real = services._write_facts_bulk
+    real = facts._write_facts_bulk
     attempts: list[int] = []
 
     def failing(*args, **kwargs):
         attempts.append(len(real(*args, **kwargs)[0]))  # the rows are written, then the write fails
         raise IntegrityError("simulated concurrent insert")
 
-    monkeypatch.setattr(services, "_write_facts_bulk", failing)
+    monkeypatch.setattr(facts, "_write_facts_bulk", failing)
     records = [*_orders("FBN", refs, 3), old, {**old, "amount": "2.00"}]
 
     results = services.facts_ingest_batch(kind="orders", records=records, actor=ACTOR)
@@ -232,7 +233,7 @@ def test_ticket_batch_for_several_customers_keeps_placeholders_and_originals_per
 
 
 def test_lookups_split_into_bounded_in_queries_give_the_same_outcomes(monkeypatch) -> None:
-    monkeypatch.setattr(services, "_IN_CHUNK", 3)
+    monkeypatch.setattr(chunking, "_IN_CHUNK", 3)
     refs = [f"CH-{i}" for i in range(5)]
     ids = {ref: make_customer(source="erp", external_id=ref) for ref in refs}
     records = _orders("CHK", refs, 11)

@@ -28,7 +28,7 @@ def synthetic_artifact() -> SimpleNamespace:
     from scoring.ml.registry_io import dump_bundle
     from scoring.ml.synthetic import generate_events
     from scoring.population import reference_from_population
-    from scoring.services import _clean_json
+    from scoring.services.model_registry import clean_json
 
     events = generate_events(600, seed=11, days=800)
     bundle = train_all(TrainingData(events=events), horizon_days=180, seed=0, config=small_config())
@@ -41,7 +41,7 @@ def synthetic_artifact() -> SimpleNamespace:
 
     card = {**bundle.model_card, "score_distribution": _distribution(bundle, X)}
     return SimpleNamespace(bundle=bundle, data=data, sha=sha, population=population,
-                           metrics=_clean_json(bundle.metrics), card=_clean_json(card))
+                           metrics=clean_json(bundle.metrics), card=clean_json(card))
 
 
 @pytest.fixture

@@ -181,7 +181,7 @@ def test_planning_commits_its_chunks_as_it_goes_and_a_failed_plan_is_marked_fail
         if len(calls) == 2:
             raise RuntimeError("planner stopped")
 
-    with mock.patch("scoring.services.RESCORE_PLAN_FLUSH_CHUNKS", 1), pytest.raises(RuntimeError):
+    with mock.patch("scoring.services.rescore.RESCORE_PLAN_FLUSH_CHUNKS", 1), pytest.raises(RuntimeError):
         services.rescore_runs_start(purposes=[SCORING], requester="job:test", chunk_size=2, progress=progress)
     run = RescoreRun.objects.get()
     assert run.status == RescoreRun.Status.FAILED

@@ -73,17 +73,18 @@ def _withdraw(cid) -> Any:
 
 def test_a_withdrawal_waits_for_a_decision_whose_gate_was_already_read(active_model, monkeypatch):
     from scoring import services
+    from scoring.services import serve
 
     cid = customer_with_history()
     gate_read, release = threading.Event(), threading.Event()
-    original = services._serve_decision
+    original = serve._serve_decision
 
     def paused(*args: Any, **kwargs: Any) -> Any:
         gate_read.set()
         release.wait(60)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_serve_decision", paused)
+    monkeypatch.setattr(serve, "_serve_decision", paused)
     scorer = _Thread(lambda: services.score_serve(customer_id=cid, purpose=SCORING, requester="api:race-test"))
     scorer.start()
     assert gate_read.wait(60)

@@ -240,6 +240,7 @@ def test_hot_reads_are_compiled_once_and_return_what_their_queryset_returns(acti
     from django.utils import timezone
 
     from consent import selectors as consent_selectors
+    from scoring import selectors as scoring_selectors
     from scoring import services
 
     cid = customer_with_history()
@@ -250,8 +251,8 @@ def test_hot_reads_are_compiled_once_and_return_what_their_queryset_returns(acti
         (consent_selectors._GATE_NOW, {"customer_id": cid, "purpose": SCORING, "now": now}),
         (consent_selectors._GATE_NOW, {"customer_id": never_asked, "purpose": SCORING, "now": now}),
         (consent_selectors._GATE_NOW, {"customer_id": cid, "purpose": "marketing", "now": now}),
-        (services._STORED_SCORE, {"customer_id": cid, "purpose": SCORING}),
-        (services._STORED_SCORE, {"customer_id": never_asked, "purpose": SCORING}),
+        (scoring_selectors.STORED_SCORE_QUERY, {"customer_id": cid, "purpose": SCORING}),
+        (scoring_selectors.STORED_SCORE_QUERY, {"customer_id": never_asked, "purpose": SCORING}),
     ]
     for compiled, arguments in cases:
         assert compiled._compile("default") is not None  # not the run-the-queryset fallback
@@ -259,7 +260,7 @@ def test_hot_reads_are_compiled_once_and_return_what_their_queryset_returns(acti
     gate = consent_selectors._GATE_NOW.first(customer_id=cid, purpose=SCORING, now=now)
     assert gate is not None and gate["live"] and gate["c_granted"] and gate["c_event"] is not None
     assert consent_selectors._GATE_NOW.first(customer_id=never_asked, purpose=SCORING, now=now)["c_event"] is None
-    assert services._STORED_SCORE.first(customer_id=never_asked, purpose=SCORING) is None
+    assert scoring_selectors.STORED_SCORE_QUERY.first(customer_id=never_asked, purpose=SCORING) is None
 
 
 @pytest.mark.django_db

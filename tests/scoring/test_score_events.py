@@ -102,7 +102,9 @@ def test_score_event_rolls_back_with_its_decision(active_model, monkeypatch):
     def failing(**kwargs):
         raise RuntimeError("the last write of the refresh fails, after the event")
 
-    monkeypatch.setattr(services.profiles_services, "customer_mark_fresh", failing)
+    from profiles import services as profiles_services
+
+    monkeypatch.setattr(profiles_services, "customer_mark_fresh", failing)
     with pytest.raises(RuntimeError):
         services.score_refresh(customer_id=cid, purpose=SCORING)
     assert _score_events() == []

@@ -1,0 +1,282 @@
+"""The customer batch path: many records resolved and written with a bounded number of queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError
+
+from .. import data_keys
+from ..data_keys import DataKey
+from ..models import (
+    BlindIndexEntry,
+    Customer,
+    PersonalField,
+    SourceIdentity,
+)
+from ..signals import customer_facts_changed
+from .chunking import _chunked
+from .customers import _mark_stale, customer_ingest
+from .identity import _ingest_prepare
+from .validation import STRONG_KINDS
+
+if TYPE_CHECKING:
+    from .identity import _IngestRecord
+
+
+@dataclass(frozen=True)
+class CustomerBatchResult:
+    index: int
+    outcome: str  # "created" | "updated" | "merged" | "unchanged" | "rejected"
+    customer_id: UUID | None = None
+    error: Exception | None = None  # for "rejected": the error ``customer_ingest`` raised for this record
+
+
+_BATCH_CHUNK = 500
+
+
+@transaction.atomic
+def customer_ingest_batch(
+    *, source: str | None = None, records: Sequence[dict[str, Any]], actor: str
+) -> list[CustomerBatchResult]:
+    """``customer_ingest`` for many records, set-based; one result per record, in order.
+
+    Each record holds ``customer_ingest``'s keyword arguments except ``actor`` (``source`` defaults to the
+    argument). Per chunk: every record is validated first (a bad record is rejected with the error
+    ``customer_ingest`` raises, nothing written for it); identities are resolved with one query per
+    identifier kind over the chunk's digests. A record none of whose identifiers (source id, e-mail, phone)
+    is known -- in the database or from an earlier record of the batch -- is a new customer: those are
+    written in bulk (customers, data keys, encrypted fields, blind-index entries, source identities). A
+    record whose every identifier already belongs to the live customer owning its source id (a re-import)
+    is applied in bulk too (changed fields re-encrypted, attributes merged: "updated" or "unchanged"). Every
+    other record (merges, conflicts, moved identifiers, intra-batch repeats) goes through ``customer_ingest``
+    itself, in its own savepoint, after the records before it were written, so the results are those of
+    ingesting the records one by one, in order. Customers changed in bulk get one ``customer_facts_changed``
+    per write (as ``facts_ingest_batch`` does).
+    """
+    results: list[CustomerBatchResult | None] = [None] * len(records)
+    for start in range(0, len(records), _BATCH_CHUNK):
+        _ingest_chunk(source, records[start : start + _BATCH_CHUNK], start, actor, results)
+    return [r for r in results if r is not None]
+
+
+def _ingest_chunk(source: str | None, records: Sequence[dict[str, Any]], offset: int, actor: str,
+                  results: list[CustomerBatchResult | None]) -> None:
+    prepared: list[tuple[int, dict[str, Any], _IngestRecord]] = []
+    for i, record in enumerate(records):
+        index = offset + i
+        args = {"source": source, **record} if source is not None else dict(record)
+        try:
+            prepared.append((index, args, _ingest_prepare(**args)))
+        except ApplicationError as exc:
+            results[index] = CustomerBatchResult(index=index, outcome="rejected", error=exc)
+    known = _known_identifier_keys([p for _, _, p in prepared])  # identifier -> customer id, in the database
+    owners = _lock_owners(known)
+    taken: set[tuple[str, ...]] = set(known)  # known, or written by an earlier record of this chunk
+    touched: set[tuple[str, ...]] = set()  # written (or to be written) by an earlier record of this chunk
+    touched_customers: set[UUID] = set()
+    creates: list[tuple[int, dict[str, Any], _IngestRecord]] = []
+    updates: list[tuple[int, dict[str, Any], _IngestRecord, UUID]] = []
+    stale = False  # a record went through customer_ingest since the lookup (a merge moves identifiers)
+    for position, (index, args, p) in enumerate(prepared):
+        keys = _identifier_keys(p)
+        if not any(k in taken for k in keys):
+            creates.append((index, args, p))
+            taken.update(keys)
+            touched.update(keys)
+            continue
+        if stale and keys[0] in known and not any(k in touched for k in keys):
+            _flush_updates(updates, owners, actor, results)  # (none pending: they wait for a fresh lookup)
+            updates = []
+            known = _known_identifier_keys([q for _, _, q in prepared[position:]])
+            owners = _lock_owners(known)
+            taken.update(known)
+            stale = False
+        owner = known.get(keys[0])
+        if (not stale and owner is not None and owner in owners and owner not in touched_customers
+                and not any(k in touched for k in keys) and all(known.get(k) == owner for k in keys)):
+            updates.append((index, args, p, owner))
+            touched.update(keys)
+            touched_customers.add(owner)
+            continue
+        _flush_creates(creates, actor, results)
+        _flush_updates(updates, owners, actor, results)
+        creates, updates = [], []
+        results[index] = _ingest_fallback(index, args, actor)
+        stale = True
+        if results[index].outcome != "rejected":  # type: ignore[union-attr]
+            taken.update(keys)
+            touched.update(keys)
+    _flush_creates(creates, actor, results)
+    _flush_updates(updates, owners, actor, results)
+
+
+def _identifier_keys(p: _IngestRecord) -> list[tuple[str, ...]]:
+    """The record's identifiers; the source identity first."""
+    return [("source", p.source, p.source_digest), *((kind, digest) for kind, digest in p.record_digests.items())]
+
+
+def _known_identifier_keys(items: list[_IngestRecord]) -> dict[tuple[str, ...], UUID]:
+    """The identifiers of ``items`` already in the database and their customers: one query per identifier
+    kind (and source)."""
+    known: dict[tuple[str, ...], UUID] = {}
+    by_source: dict[str, set[str]] = {}
+    for p in items:
+        by_source.setdefault(p.source, set()).add(p.source_digest)
+    for src, source_digests in by_source.items():
+        for part in _chunked(sorted(source_digests)):
+            rows = SourceIdentity.objects.filter(source=src, digest__in=part).values_list("digest", "customer_id")
+            known.update((("source", src, digest), cid) for digest, cid in rows)
+    for kind in STRONG_KINDS:
+        digests = sorted({p.record_digests[kind] for p in items if kind in p.record_digests})
+        for part in _chunked(digests):
+            entries = BlindIndexEntry.objects.filter(kind=kind, digest__in=part).values_list("digest", "customer_id")
+            known.update(((kind, digest), cid) for digest, cid in entries)
+    return known
+
+
+def _lock_owners(known: dict[tuple[str, ...], UUID]) -> dict[UUID, tuple[Customer, DataKey]]:
+    """The live customers owning a known source identity (locked, as ``customer_ingest`` locks them), with
+    their data keys. Aliases and customers without a key are left out (their records take the per-record path)."""
+    ids = sorted({cid for key, cid in known.items() if key[0] == "source"}, key=str)
+    owners: dict[UUID, tuple[Customer, DataKey]] = {}
+    for part in _chunked(ids):
+        customers = list(Customer.objects.select_for_update().filter(id__in=part, merged_into__isnull=True)
+                         .order_by("created_at", "id"))
+        keys = data_keys.key_get_many([c.id for c in customers])
+        owners.update((c.id, (c, keys[c.id])) for c in customers if c.id in keys)
+    return owners
+
+
+def _flush_updates(pending: list[tuple[int, dict[str, Any], _IngestRecord, UUID]],
+                   owners: dict[UUID, tuple[Customer, DataKey]], actor: str,
+                   results: list[CustomerBatchResult | None]) -> None:
+    """``_apply_record`` for records matching exactly their own customer on every identifier they carry
+    (no identifier to move, nothing to merge): changed fields re-encrypted, attributes merged, in bulk."""
+    if not pending:
+        return
+    ids = [owner for _, _, _, owner in pending]
+    current: dict[UUID, dict[str, PersonalField]] = {cid: {} for cid in ids}
+    for part in _chunked(ids):
+        for row in PersonalField.objects.filter(customer_id__in=part):
+            current[row.customer_id][row.field] = row
+    now = timezone.now()
+    changed_rows: list[PersonalField] = []
+    new_rows: list[PersonalField] = []
+    changed_customers: list[Customer] = []
+    outcomes: list[str] = []
+    for _, _, p, owner in pending:
+        customer, key = owners[owner]
+        changed = False
+        rows = current[owner]
+        for field, value in p.values.items():
+            existing = rows.get(field)
+            if existing is not None and key.decrypt_field(field, existing.ciphertext, existing.key_version) == value:
+                continue
+            changed = True
+            ciphertext = key.encrypt_field(field, value)
+            if existing is None:
+                new_rows.append(PersonalField(customer_id=owner, field=field, ciphertext=ciphertext,
+                                              key_version=key.key_version, updated_at=now))
+            else:
+                existing.ciphertext, existing.key_version, existing.updated_at = ciphertext, key.key_version, now
+                changed_rows.append(existing)
+        new_attributes = {**customer.attributes, **p.attributes}
+        if new_attributes != customer.attributes:
+            customer.attributes = new_attributes
+            changed = True
+        if p.feature_attributes is not None and sorted(p.feature_attributes) != sorted(customer.feature_attributes):
+            customer.feature_attributes = sorted(set(p.feature_attributes))
+            changed = True
+        if p.country and p.country != customer.country:
+            customer.country = p.country
+            changed = True
+        if changed:
+            customer.updated_at = now
+            changed_customers.append(customer)
+        outcomes.append("updated" if changed else "unchanged")
+    try:
+        with transaction.atomic():
+            PersonalField.objects.bulk_update(changed_rows, ["ciphertext", "key_version", "updated_at"])
+            PersonalField.objects.bulk_create(new_rows)
+            Customer.objects.bulk_update(changed_customers, ["attributes", "feature_attributes", "country",
+                                                             "updated_at"])
+            _mark_stale([c.id for c in changed_customers])
+    except IntegrityError:  # a concurrent writer: decide these records one by one
+        for _, _, _, owner in pending:
+            owners[owner][0].refresh_from_db()
+        for index, args, _, _ in pending:
+            results[index] = _ingest_fallback(index, args, actor)
+        return
+    for (index, _, _, owner), outcome in zip(pending, outcomes, strict=True):
+        results[index] = CustomerBatchResult(index=index, outcome=outcome, customer_id=owner)
+
+
+def _ingest_fallback(index: int, args: dict[str, Any], actor: str) -> CustomerBatchResult:
+    try:
+        with transaction.atomic():
+            res = customer_ingest(actor=actor, **args)
+    except (ApplicationError, IntegrityError) as exc:
+        return CustomerBatchResult(index=index, outcome="rejected", error=exc)
+    return CustomerBatchResult(index=index, outcome=res.outcome, customer_id=res.customer_id)
+
+
+def _flush_creates(pending: list[tuple[int, dict[str, Any], _IngestRecord]], actor: str,
+                   results: list[CustomerBatchResult | None]) -> None:
+    if not pending:
+        return
+    try:
+        with transaction.atomic():
+            ids = _customers_create_bulk([p for _, _, p in pending])
+    except IntegrityError:  # a concurrent writer took an identifier: decide these records one by one
+        for index, args, _ in pending:
+            results[index] = _ingest_fallback(index, args, actor)
+        return
+    for (index, _, _), customer_id in zip(pending, ids, strict=True):
+        results[index] = CustomerBatchResult(index=index, outcome="created", customer_id=customer_id)
+
+
+def _customers_create_bulk(items: list[_IngestRecord]) -> list[UUID]:
+    """``_customer_create`` for many records: the same rows, one INSERT per table."""
+    customers: list[Customer] = []
+    previous: datetime | None = None
+    for p in items:
+        now = timezone.now()
+        if previous is not None and now <= previous:  # keep creation order (merges keep the oldest)
+            now = previous + timedelta(microseconds=1)
+        previous = now
+        customers.append(Customer(
+            country=p.country or "", attributes=p.attributes, feature_attributes=p.feature_attributes or [],
+            created_at=now, updated_at=now, stale_since=now,
+        ))
+    Customer.objects.bulk_create(customers)
+    keys = data_keys.key_create_many(customers)
+    fields: list[PersonalField] = []
+    entries: list[BlindIndexEntry] = []
+    identities: list[SourceIdentity] = []
+    for customer, p in zip(customers, items, strict=True):
+        key = keys[customer.id]
+        fields.extend(
+            PersonalField(customer_id=customer.id, field=field, ciphertext=key.encrypt_field(field, value),
+                          key_version=key.key_version, updated_at=customer.created_at)
+            for field, value in p.values.items()
+        )
+        entries.extend(BlindIndexEntry(customer_id=customer.id, kind=kind, digest=digest)
+                       for kind, digest in p.record_digests.items())
+        identities.append(SourceIdentity(
+            customer_id=customer.id, source=p.source, digest=p.source_digest, key_version=key.key_version,
+            external_id_encrypted=key.encrypt_field(f"source:{p.source}", p.external_id),
+        ))
+    PersonalField.objects.bulk_create(fields)
+    BlindIndexEntry.objects.bulk_create(entries)
+    SourceIdentity.objects.bulk_create(identities)
+    ids = [c.id for c in customers]
+    customer_facts_changed.send(sender=Customer, customer_ids=ids)
+    return ids

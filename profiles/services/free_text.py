@@ -1,0 +1,133 @@
+"""Free text: Presidio pseudonymization before storage, placeholder state per customer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from django.utils import timezone
+
+from .. import data_keys
+from ..data_keys import DataKey
+from ..models import (
+    Customer,
+    PersonalField,
+    PlaceholderState,
+    SourceIdentity,
+)
+from .chunking import _chunked
+
+if TYPE_CHECKING:
+    from .facts import _Prepared
+
+
+def _original_text_field(model: Any, external_digest: str) -> str:
+    return f"text:{model.__name__.lower()}:{external_digest}"
+
+
+@dataclass
+class _TextContext:
+    """What pseudonymizing a batch produced: texts by record index, placeholder states (as updated and as
+    loaded, JSON) and which customers already had a stored state."""
+
+    texts: dict[int, str]
+    states: dict[UUID, dict[str, str]]
+    before: dict[UUID, str]
+    stored: set[UUID]
+
+
+def _known_identifiers(ids: Sequence[UUID], keys: dict[UUID, DataKey]) -> dict[UUID, Any]:
+    """The customers' own identifiers (decrypted fields and source ids, one query each per chunk), which
+    the pseudonymizer must always redact in their texts. Kept in memory for the call only."""
+    from ..selectors import known_identifiers_from_fields
+
+    fields: dict[UUID, dict[str, str]] = {cid: {} for cid in ids}
+    external_ids: dict[UUID, list[str]] = {cid: [] for cid in ids}
+    for chunk in _chunked(list(ids)):
+        for field_row in PersonalField.objects.filter(customer_id__in=chunk).order_by("customer_id", "id"):
+            fields[field_row.customer_id][field_row.field] = keys[field_row.customer_id].decrypt_field(
+                field_row.field, field_row.ciphertext, field_row.key_version)
+        for identity in SourceIdentity.objects.filter(customer_id__in=chunk).order_by("customer_id", "id"):
+            external_ids[identity.customer_id].append(keys[identity.customer_id].decrypt_field(
+                f"source:{identity.source}", identity.external_id_encrypted, identity.key_version))
+    return {cid: known_identifiers_from_fields(fields[cid], external_ids[cid]) for cid in ids}
+
+
+def free_text_scrub(*, text: str, customer_id: UUID | None = None) -> str:
+    """Pseudonymize free text typed by an operator (a DPO's reason, rationale, justification or breach
+    description) before it is stored: the same Presidio pipeline as customer texts, with the customer's
+    own identifiers always redacted when the text concerns one customer. Placeholders are numbered per
+    text (no state is kept). An unknown or erased customer is scrubbed without known identifiers."""
+    from ..pseudonymizer import get_pseudonymizer
+
+    if not isinstance(text, str) or not text.strip():
+        return text if isinstance(text, str) else ""
+    known = None
+    if customer_id is not None:
+        keys = data_keys.key_get_many([customer_id])
+        if customer_id in keys:
+            known = _known_identifiers([customer_id], keys)[customer_id]
+    return get_pseudonymizer().pseudonymize(text, known=known).text
+
+
+def _pseudonymize(items: list[_Prepared], keys: dict[UUID, DataKey], *, store_language: bool = False
+                 ) -> _TextContext:
+    """One Presidio batch call for all texts; states, fields and source ids read with one query each."""
+    from ..language import SUPPORTED_LANGUAGES
+    from ..pseudonymizer import get_pseudonymizer
+
+    with_text = [p for p in items if p.text]
+    if not with_text:
+        return _TextContext({}, {}, {}, set())
+    ids = sorted({p.customer_id for p in with_text}, key=str)
+    states: dict[UUID, dict[str, str]] = {cid: {} for cid in ids}
+    stored: set[UUID] = set()
+    for chunk in _chunked(ids):
+        for row in PlaceholderState.objects.filter(customer_id__in=chunk):
+            states[row.customer_id] = json.loads(
+                keys[row.customer_id].decrypt_field("placeholder_state", row.ciphertext, row.key_version))
+            stored.add(row.customer_id)
+    before = {cid: json.dumps(state, sort_keys=True) for cid, state in states.items()}
+    known = _known_identifiers(ids, keys)
+    # Language first (issue 18): each text's language, the customer's country as the prior and as the
+    # default phone region; stored with the text where the model has a ``language`` field (tickets).
+    pseudonymizer = get_pseudonymizer()
+    countries = dict(Customer.objects.filter(id__in=ids).values_list("id", "country"))
+    locales = [countries.get(p.customer_id) or None for p in with_text]
+    # A language the ticket's mood hook already detected (same detector, customer's language as prior) is
+    # reused: one detection per text, and the stored language, mood and recognizers agree.
+    languages = [p.values.get("language") if p.values.get("language") in SUPPORTED_LANGUAGES
+                 else pseudonymizer.detect_language(p.text or "", locale=loc)
+                 for p, loc in zip(with_text, locales, strict=True)]
+    results = pseudonymizer.pseudonymize_batch(
+        [p.text or "" for p in with_text],
+        known=[known[p.customer_id] for p in with_text],
+        placeholder_states=[states[p.customer_id] for p in with_text],
+        language=languages,
+        locale=locales,
+    )
+    if store_language:
+        for p, lang in zip(with_text, languages, strict=True):
+            p.values["language"] = lang
+    texts = {p.index: r.text for p, r in zip(with_text, results, strict=True)}
+    return _TextContext(texts, states, before, stored)
+
+
+def _save_placeholder_states(ctx: _TextContext, keys: dict[UUID, DataKey]) -> None:
+    """Store the states that changed: one bulk UPDATE for existing rows, one bulk INSERT for new ones."""
+    now = timezone.now()
+    changed = [
+        PlaceholderState(customer_id=cid, ciphertext=keys[cid].encrypt_field(
+            "placeholder_state", json.dumps(state, sort_keys=True)), key_version=keys[cid].key_version,
+            updated_at=now)
+        for cid, state in ctx.states.items() if json.dumps(state, sort_keys=True) != ctx.before.get(cid)
+    ]
+    update = [row for row in changed if row.customer_id in ctx.stored]
+    create = [row for row in changed if row.customer_id not in ctx.stored]
+    if update:
+        PlaceholderState.objects.bulk_update(update, ["ciphertext", "key_version", "updated_at"], batch_size=200)
+    if create:
+        PlaceholderState.objects.bulk_create(create, batch_size=500)

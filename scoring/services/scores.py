@@ -1,0 +1,250 @@
+"""Stored scores: the rows (one upsert path for real time and batch), the outputs a decision records
+(one body for both paths, with a reviewer's override applied), score events, and their deletion."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from django.db import connection, transaction
+from django.db.models import Field
+
+from scoring import engine
+from scoring.models import CustomerScore, Outcome, ScoreOverride
+from scoring.population import Reference
+from scoring.registry import LoadedModels
+from scoring.services.checks import parse_uuid
+
+SCORE_FIELDS = (
+    "model_version", "churn_model_version", "clv", "currency", "clv_score", "churn_probability", "risk_level",
+    "upsell", "advocacy", "segment", "tier", "service_level", "recommendation", "explanation", "features",
+    "features_hash", "thresholds_ref", "as_of", "computed_at", "run_id", "decision_id", "stale",
+)
+#: The score values a decision's outputs and the score events are made of.
+OUTPUT_FIELDS = ("clv", "currency", "clv_score", "churn_probability", "risk_level", "upsell", "advocacy", "segment",
+                 "tier", "service_level", "recommendation")
+
+
+class EncodedJson(str):
+    """A JSON value already encoded (written as is by the score upsert)."""
+
+
+def computed_fields(c: engine.ComputedScore, *, thresholds_ref: str, as_of: datetime, run_id: uuid.UUID | None,
+                     now: datetime, currency: str | None = None) -> dict[str, Any]:
+    return {
+        "clv": c.clv, "currency": currency or engine.currency(), "clv_score": c.clv_score,
+        "churn_probability": c.churn_probability, "risk_level": c.risk_level, "upsell": c.upsell,
+        "advocacy": c.advocacy, "segment": c.segment, "tier": c.tier, "service_level": c.service_level,
+        "recommendation": c.recommendation, "explanation": c.explanation, "features": c.features,
+        "features_hash": c.features_hash, "thresholds_ref": thresholds_ref, "as_of": as_of,
+        "computed_at": now, "run_id": run_id, "decision_id": None, "stale": False,
+    }
+
+
+def row_fields(c: engine.ComputedScore, *, models: LoadedModels, reference: Reference, as_of: datetime,
+                run_id: uuid.UUID | None, now: datetime) -> dict[str, Any]:
+    return {
+        "model_version_id": models.full.id,
+        "churn_model_version_id": models.churn_ref.id if models.churn_ref is not None else None,
+        **computed_fields(c, thresholds_ref=reference.source[:80], as_of=as_of, run_id=run_id, now=now),
+    }
+
+
+_SCORE_JSON = frozenset({"service_level", "recommendation", "explanation", "features"})
+
+
+def _score_columns() -> list[tuple[str, str, bool]]:
+    """(attribute name, column, is JSON) of the columns an upsert writes."""
+    out = []
+    for name in ("customer_id", "purpose", *SCORE_FIELDS):
+        fld = cast(Field, CustomerScore._meta.get_field(name))
+        out.append((fld.attname, str(fld.column), name in _SCORE_JSON))
+    return out
+
+
+def _json_text(value: Any) -> str:
+    return str(value) if isinstance(value, EncodedJson) else json.dumps(value)
+
+
+def score_rows_upsert(rows: list[dict[str, Any]]) -> None:
+    """Insert or replace the score of each ``(customer_id, purpose)``: one multi-row ``INSERT ... ON
+    CONFLICT DO UPDATE`` per 500 rows (PostgreSQL and SQLite), JSON encoded once."""
+    if not rows:
+        return
+    cols = _score_columns()
+    qn = connection.ops.quote_name
+    table = qn(CustomerScore._meta.db_table)
+    postgres = connection.vendor == "postgresql"
+    if postgres and len(rows) >= 50:  # batch: COPY; a single score (real time): one INSERT
+        _copy_upsert_score_rows(rows, cols)
+        return
+    placeholders = ", ".join("%s::jsonb" if (postgres and is_json) else "%s" for _, _, is_json in cols)
+    updates = ", ".join(f"{qn(col)} = EXCLUDED.{qn(col)}" for attname, col, _ in cols
+                        if attname not in ("customer_id", "purpose"))
+    head = f"INSERT INTO {table} ({', '.join(qn(col) for _, col, _ in cols)}) VALUES "  # noqa: S608
+    tail = f" ON CONFLICT ({qn('customer_id')}, {qn('purpose')}) DO UPDATE SET {updates}"
+    if postgres:
+        def prepare(attname: str, value: Any, is_json: bool) -> Any:
+            return _json_text(value) if is_json else value
+    else:
+        fields = {f.attname: f for f in CustomerScore._meta.concrete_fields}
+
+        def prepare(attname: str, value: Any, is_json: bool) -> Any:
+            if is_json:
+                return _json_text(value)
+            return fields[attname].get_db_prep_save(value, connection)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            part = rows[start:start + 500]
+            params = [prepare(attname, row[attname], is_json) for row in part for attname, _, is_json in cols]
+            cursor.execute(head + ", ".join([f"({placeholders})"] * len(part)) + tail, params)
+
+
+def _copy_upsert_score_rows(rows: list[dict[str, Any]], cols: list[tuple[str, str, bool]]) -> None:
+    """PostgreSQL: ``COPY`` into a temporary staging table, then one ``INSERT ... SELECT ... ON CONFLICT DO
+    UPDATE`` (no SQL text proportional to the number of rows)."""
+    qn = connection.ops.quote_name
+    table = CustomerScore._meta.db_table
+    columns = ", ".join(qn(col) for _, col, _ in cols)
+    stage = qn(f"_stage_{table}_{len(cols)}")
+    updates = ", ".join(f"{qn(col)} = EXCLUDED.{qn(col)}" for attname, col, _ in cols
+                        if attname not in ("customer_id", "purpose"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
+                       f"SELECT {columns} FROM {qn(table)} WITH NO DATA")
+        cursor.execute(f"TRUNCATE {stage}")
+        with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_json_text(row[attname]) if is_json else row[attname] for attname, _, is_json in cols])
+        cursor.execute(f"INSERT INTO {qn(table)} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
+                       f"ON CONFLICT ({qn('customer_id')}, {qn('purpose')}) DO UPDATE SET {updates}")
+        cursor.execute(f"TRUNCATE {stage}")
+
+
+def scores_upsert(rows: list[CustomerScore]) -> None:
+    score_rows_upsert([
+        {attname: getattr(row, attname) for attname, _, _ in _score_columns()} for row in rows
+    ])
+
+
+
+# --------------------------------------------------------------------------- decision outputs
+
+
+def score_values(row: CustomerScore) -> dict[str, Any]:
+    """The output values of a score row, by field name (as the batch path holds them)."""
+    return {name: getattr(row, name) for name in OUTPUT_FIELDS}
+
+
+def effective_outputs(row: Mapping[str, Any], override: ScoreOverride | None) -> dict[str, Any]:
+    """The outputs a decision records for a score (its values by field name, ``score_values``), with the
+    active reviewer override applied. One body for the real-time and the batch decisions."""
+    outputs = {
+        "clv": round(float(row["clv"]), 2), "currency": row["currency"], "clv_score": int(row["clv_score"]),
+        "churn_probability": round(float(row["churn_probability"]), 4), "risk_level": row["risk_level"],
+        "upsell": round(float(row["upsell"]), 4), "advocacy": round(float(row["advocacy"]), 4),
+        "segment": row["segment"], "tier": row["tier"], "service_level": row["service_level"],
+        "recommendation": row["recommendation"],
+    }
+    if override is not None:
+        outputs["automated_tier"] = row["tier"]
+        outputs["tier"] = override.tier
+        outputs["service_level"] = override.service_level or engine.service_level_for(override.tier)
+        outputs["recommendation"] = engine.recommendation_for(
+            override.tier, float(row["churn_probability"]), float(row["upsell"]), float(row["advocacy"]))
+        outputs["override"] = {"review_of_decision": override.decision_id, "tier": override.tier,
+                               "since": override.created_at.isoformat()}
+    return outputs
+
+
+# --------------------------------------------------------------------------- score events (outbox)
+#
+# ``score.tier_changed`` / ``score.risk_raised`` are recorded in the decision's transaction, only when the
+# tier changes or the risk level rises against the previous STORED score of the customer and purpose (a
+# first score has nothing to change from). Payloads hold scores, tiers and reasons in words: no personal data.
+
+_RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
+REASONS_PER_EVENT = 3
+
+
+def score_event_types(previous: tuple[str, str] | None, tier: str, risk_level: str) -> list[str]:
+    if previous is None:
+        return []
+    types = []
+    if previous[0] != tier:
+        types.append("score.tier_changed")
+    if _RISK_ORDER.get(risk_level, -1) > _RISK_ORDER.get(previous[1], -1):
+        types.append("score.risk_raised")
+    return types
+
+
+def _event_reasons(explanation: dict[str, Any], model: str) -> list[str]:
+    """The largest contributions of ``model`` (``clv`` for a tier, ``churn`` for a risk), in words."""
+    exp = explanation.get(model) if isinstance(explanation, dict) else None
+    if not exp:
+        return []
+    items = [item for item in exp.get("contributions", []) if item[2] != 0.0][:REASONS_PER_EVENT]
+    return [engine.contribution_text(name, value, float(c), exp["unit"]) for name, value, c in items]
+
+
+def score_events(*, customer_id: uuid.UUID, purpose: str, decision_id: int, previous: tuple[str, str] | None,
+                  row: dict[str, Any], explanation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The score events (``events.services`` records) of one scored customer; ``row`` holds its score values."""
+    types = score_event_types(previous, row["tier"], row["risk_level"])
+    if not types or previous is None:
+        return []
+    base = {
+        "decision_id": int(decision_id), "tier": row["tier"], "previous_tier": previous[0],
+        "risk_level": row["risk_level"], "previous_risk_level": previous[1],
+        "clv": round(float(row["clv"]), 2), "churn_probability": round(float(row["churn_probability"]), 4),
+        "upsell": round(float(row["upsell"]), 4), "advocacy": round(float(row["advocacy"]), 4),
+        "service_level": dict(row["service_level"] or {}),
+    }
+    return [{"type": kind, "customer_id": customer_id, "purpose": purpose,
+             "payload": {**base, "reasons": _event_reasons(explanation, "clv" if kind == "score.tier_changed"
+                                                           else "churn")}}
+            for kind in types]
+
+
+def score_events_record(events: list[dict[str, Any]]) -> None:
+    if events:
+        from events import services as events_services
+
+        events_services.events_record_many(events=events)
+
+
+# --------------------------------------------------------------------------- deletion
+
+
+@transaction.atomic
+def scores_erase_customer(*, customer_id: uuid.UUID) -> int:
+    """Delete everything scoring holds about a customer (scores, overrides, outcomes). Returns the count.
+
+    Decision records stay in the audit trail (pseudonym and PII-free facts; their sealed details become
+    unreadable when profiles crypto-shreds the data key).
+    """
+    cid = parse_uuid(customer_id)
+    count = CustomerScore.objects.filter(customer_id=cid).delete()[0]
+    count += ScoreOverride.objects.filter(customer_id=cid).delete()[0]
+    count += Outcome.objects.filter(customer_id=cid).delete()[0]
+    return count
+
+
+@transaction.atomic
+def scores_invalidate(*, customer_id: uuid.UUID, purpose: str | None = None) -> int:
+    """Delete stored scores (e.g. consent withdrawn for ``purpose``; ``None``: every purpose)."""
+    qs = CustomerScore.objects.filter(customer_id=parse_uuid(customer_id))
+    if purpose is not None:
+        qs = qs.filter(purpose=purpose)
+    return qs.delete()[0]
+
+
+@transaction.atomic
+def scores_mark_stale(*, customer_ids: Sequence[uuid.UUID]) -> int:
+    return CustomerScore.objects.filter(customer_id__in=list(customer_ids), stale=False).update(stale=True)
+
+
+# --------------------------------------------------------------------------- registry

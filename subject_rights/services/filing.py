@@ -1,0 +1,298 @@
+"""Filing and verification: submissions (API, self-service, contests), verification codes."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.blind_index import InvalidIdentifier, email_index
+from config.errors import NotFound
+from profiles import selectors as profile_selectors
+from profiles import services as profile_services
+
+from .. import clock, notifications, verification
+from ..errors import (
+    IdempotencyKeyReused,
+    TooManyRequests,
+)
+from ..models import (
+    Channel,
+    RequestType,
+    ReviewTask,
+    Status,
+    StatusChange,
+    SubjectRequest,
+    VerificationCode,
+)
+from .execution import _dispatch_verified
+from .workflow import (
+    MAX_STATEMENT_LENGTH,
+    PAYLOAD_LABEL,
+    SELF,
+    STATEMENT_LABEL,
+    _check_fields,
+    _check_purpose,
+    _check_type,
+    _contact_open,
+    _contact_seal,
+    _decision_belongs,
+    _field_error,
+    _governance,
+    _hmac_hex,
+    _idempotency_hash,
+    _lock,
+    _profile_email,
+    _resolve_subject,
+    _transition,
+    logger,
+)
+
+
+@dataclass(frozen=True)
+class Submission:
+    request: SubjectRequest
+    created: bool
+
+
+def _create(*, idempotency_hash: str | None, fingerprint: str, **fields: Any) -> Submission:
+    """Insert the request; a concurrent insert with the same key loses and returns the winner."""
+    if idempotency_hash:
+        existing = SubjectRequest.objects.filter(idempotency_key=idempotency_hash).first()
+        if existing is not None:
+            return _replayed(existing, fingerprint)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            req = SubjectRequest.objects.create(
+                idempotency_key=idempotency_hash, fingerprint=fingerprint, received_at=now, status_changed_at=now,
+                due_at=clock.add_calendar_months(now, 1), **fields,
+            )
+    except IntegrityError:
+        existing = SubjectRequest.objects.filter(idempotency_key=idempotency_hash).first()
+        if idempotency_hash is None or existing is None:
+            raise
+        return _replayed(existing, fingerprint)
+    StatusChange.objects.create(request=req, from_status="", to_status=Status.RECEIVED, actor=req.requester, at=now)
+    _governance(req=req, actor=req.requester, from_status="", to_status=Status.RECEIVED)
+    return Submission(request=req, created=True)
+
+
+def _replayed(existing: SubjectRequest, fingerprint: str) -> Submission:
+    if not hmac.compare_digest(existing.fingerprint, fingerprint):
+        raise IdempotencyKeyReused()
+    return Submission(request=existing, created=False)
+
+
+@transaction.atomic
+def request_submit(
+    *,
+    type: str,  # noqa: A002 - the domain word
+    channel: str,
+    requester: str,
+    customer_id: UUID | None = None,
+    email: str | None = None,
+    source: str | None = None,
+    external_id: str | None = None,
+    idempotency_key: str | None = None,
+    purpose: str | None = None,
+    decision_id: int | None = None,
+    fields: dict[str, str | None] | None = None,
+    contact_email: str | None = None,
+    language: str = "",
+) -> Submission:
+    """File a request on the customer's behalf (internal API or the DPO). The caller vouches for the
+    requester's identity, so the request is verified at once and, where no human is needed, carried out.
+
+    The subject is resolved through the blind index; when nobody matches, the request is answered as
+    "no data held". The same idempotency key from the same requester returns the same request.
+    """
+    _check_type(type)
+    if channel not in (Channel.API, Channel.DPO):
+        raise _field_error("channel", "invalid_choice")
+    purpose_code = _check_purpose(purpose)
+    subject, identifier = _resolve_subject(customer_id=customer_id, email=email, source=source,
+                                           external_id=external_id)
+    if type == RequestType.CONTEST:
+        if decision_id is None:
+            raise _field_error("decision_id", "required")
+        _decision_belongs(decision_id, subject)
+    elif decision_id is not None:
+        raise _field_error("decision_id", "invalid")
+    if type == RequestType.RECTIFICATION:
+        fields = _check_fields(fields)
+    elif fields:
+        raise _field_error("fields", "invalid")
+    address = None
+    if contact_email:
+        try:
+            email_index(contact_email)
+        except InvalidIdentifier as exc:
+            raise _field_error("contact_email") from exc
+        address = contact_email.strip()
+    fingerprint = _hmac_hex(
+        "submit", type, channel, identifier, purpose_code, str(decision_id or ""),
+        json.dumps(fields or {}, sort_keys=True),
+    )
+    submission = _create(
+        idempotency_hash=_idempotency_hash(requester, idempotency_key), fingerprint=fingerprint,
+        type=type, channel=channel, requester=requester, subject=subject, purpose=purpose_code,
+        decision_id=decision_id, language=(language or "")[:8],
+    )
+    if not submission.created:
+        return submission
+    req = submission.request
+    if address:
+        _contact_seal(req, address)
+    if fields and subject is not None and profile_selectors.customer_exists(customer_id=subject):
+        req.payload_sealed = profile_services.customer_seal(
+            customer_id=subject, label=f"{PAYLOAD_LABEL}|{req.id}", payload={"fields": fields})
+    req.save()
+    _transition(req, Status.VERIFIED, actor=requester, code=f"vouched_by_{channel}")
+    _dispatch_verified(req, actor=requester)
+    return submission
+
+
+@transaction.atomic
+def request_submit_self_service(
+    *, type: str, email: str, client_address: str, idempotency_key: str | None = None,  # noqa: A002
+    language: str = "",
+) -> SubjectRequest:
+    """File a request from the customer pages. Whatever the e-mail, the same happens: a request is
+    created, the clock is paused, and a one-time code is sent to the address. Whether the address
+    belongs to a customer is never revealed; if it does not, the request ends as "no data held"."""
+    _check_type(type)
+    if type == RequestType.CONTEST:
+        raise _field_error("type", "invalid_choice")
+    try:
+        digest = email_index(email)
+    except InvalidIdentifier as exc:
+        raise _field_error("email") from exc
+    key_hash = _idempotency_hash(SELF, idempotency_key)
+    fingerprint = _hmac_hex("self", type, digest)
+    if key_hash:
+        existing = SubjectRequest.objects.filter(idempotency_key=key_hash).first()
+        if existing is not None:
+            return _replayed(existing, fingerprint).request
+    if verification.limit_exceeded(email_digest=digest, client_address=client_address):
+        raise TooManyRequests()
+    subject = profile_selectors.customer_find(email=email)
+    submission = _create(
+        idempotency_hash=key_hash, fingerprint=fingerprint, type=type, channel=Channel.SELF_SERVICE,
+        requester=SELF, subject=subject, email_digest=digest, language=(language or "")[:8],
+    )
+    req = submission.request
+    if not submission.created:
+        return req
+    address = email.strip()
+    _contact_seal(req, address)
+    req.save()
+    _transition(req, Status.IDENTITY_PENDING, actor=SELF, code="code_sent")
+    _issue_code(req, address)
+    return req
+
+
+def _issue_code(req: SubjectRequest, address: str) -> None:
+    req.codes.filter(used_at__isnull=True, superseded=False).update(superseded=True)
+    code = verification.code_generate()
+    now = timezone.now()
+    VerificationCode.objects.create(
+        request=req, code_hash=verification.code_hash(request_id=req.id, code=code), created_at=now,
+        expires_at=now + timedelta(seconds=settings.DSR_OTP_TTL_SECONDS),
+    )
+    notifications.send_code(to=address, code=code, ttl_minutes=max(1, settings.DSR_OTP_TTL_SECONDS // 60),
+                            language=req.language, request_id=str(req.id))
+
+
+@transaction.atomic
+def verification_resend(*, request_id: UUID, client_address: str) -> None:
+    """Send a fresh code (throttled). Silently does nothing when the request no longer waits for one."""
+    req = _lock(request_id)
+    if req.status != Status.IDENTITY_PENDING:
+        return
+    if verification.limit_exceeded(email_digest=req.email_digest, client_address=client_address):
+        raise TooManyRequests()
+    address = _contact_open(req)
+    if address:
+        _issue_code(req, address)
+
+
+class VerifyResult:
+    OK = "ok"
+    WRONG = "wrong"
+    EXPIRED = "expired"
+    LOCKED = "locked"
+    NOT_PENDING = "not_pending"
+
+
+@transaction.atomic
+def request_verify_code(*, request_id: UUID, code: str) -> str:
+    """Check a one-time code. Returns a ``VerifyResult`` value; failed attempts are counted (and kept)."""
+    req = _lock(request_id)
+    if req.status != Status.IDENTITY_PENDING:
+        return VerifyResult.OK if req.verified_at else VerifyResult.NOT_PENDING
+    current = req.codes.filter(used_at__isnull=True, superseded=False).order_by("-created_at", "-id").first()
+    if current is None:
+        return VerifyResult.EXPIRED
+    if current.attempts >= settings.DSR_OTP_MAX_ATTEMPTS:
+        return VerifyResult.LOCKED
+    if current.expires_at <= timezone.now():
+        return VerifyResult.EXPIRED
+    cleaned = "".join(ch for ch in str(code) if ch.isdigit())[: verification.CODE_DIGITS + 2]
+    if not verification.code_matches(request_id=req.id, code=cleaned, stored_hash=current.code_hash):
+        current.attempts += 1
+        current.save(update_fields=["attempts"])
+        logger.info("verification code rejected", extra={"event": "dsr.code_rejected", "request_id": str(req.id),
+                                                         "attempt": current.attempts})
+        return VerifyResult.LOCKED if current.attempts >= settings.DSR_OTP_MAX_ATTEMPTS else VerifyResult.WRONG
+    current.used_at = timezone.now()
+    current.save(update_fields=["used_at"])
+    _transition(req, Status.VERIFIED, actor=SELF, code="otp")
+    _dispatch_verified(req, actor=SELF)
+    return VerifyResult.OK
+
+
+@transaction.atomic
+def request_contest_submit(*, from_request_id: UUID, decision_id: int, requester: str = SELF,
+                           statement: str = "") -> SubjectRequest:
+    """A verified requester contests one of their automated decisions (from the "why" page): a new
+    contest request, verified through the existing one, opening a human review. The customer's own
+    ``statement`` is sealed under their data key for the reviewer (read on the review page, with an access
+    record) and shredded when the request closes."""
+    origin = _lock(from_request_id)
+    if origin.verified_at is None or origin.subject is None:
+        raise NotFound()
+    _decision_belongs(decision_id, origin.subject)
+    open_review = ReviewTask.objects.filter(subject=origin.subject, decision_id=decision_id,
+                                            state=ReviewTask.State.OPEN).select_related("request").first()
+    if open_review is not None:
+        return open_review.request
+    submission = _create(
+        idempotency_hash=None, fingerprint=_hmac_hex("contest", str(origin.id), str(decision_id)),
+        type=RequestType.CONTEST, channel=origin.channel, requester=requester, subject=origin.subject,
+        decision_id=decision_id, language=origin.language,
+    )
+    req = submission.request
+    # Where to tell the outcome: the origin's address while it is open; once that request closed (its
+    # contact shredded), the e-mail address on the customer's profile, which the requester proved theirs.
+    address = _contact_open(origin) or _profile_email(origin.subject)
+    if address:
+        _contact_seal(req, address)
+    text = (statement or "").strip()
+    if len(text) > MAX_STATEMENT_LENGTH:
+        raise _field_error("statement", "max_length")
+    if text:
+        req.payload_sealed = profile_services.customer_seal(
+            customer_id=origin.subject, label=f"{STATEMENT_LABEL}|{req.id}", payload={"statement": text})
+    if address or text:
+        req.save()
+    _transition(req, Status.VERIFIED, actor=requester, code="verified_via_request")
+    _dispatch_verified(req, actor=requester)
+    return req
