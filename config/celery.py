@@ -38,6 +38,16 @@ app = Celery("scoring")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+
+@app.on_after_configure.connect
+def _embedded_broker(sender: Celery, **_: object) -> None:
+    """Embedded mode (no broker: tasks run eagerly in-process). Celery still acquires a producer for an eager
+    ``apply_async``, and kombu, given no URL, falls back to AMQP on localhost with a "No hostname was supplied"
+    warning in the log at every first task. An in-memory transport (with a host name, so kombu has nothing to fall back on) is what "no broker" means here; nothing is
+    ever sent over it. ``settings.CELERY_BROKER_URL`` stays empty, so embedded mode is still detected by it."""
+    if not sender.conf.broker_url:
+        sender.conf.broker_url = "memory://localhost/"
+
 app.conf.beat_schedule = {
     "rescore-stale": {"task": "scoring.tasks.rescore_stale", "schedule": 300.0},
     "dsr-deadline-check": {"task": "subject_rights.tasks.flag_due_requests", "schedule": crontab(hour=6, minute=0)},

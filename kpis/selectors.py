@@ -55,7 +55,13 @@ def month_start(d: date | datetime) -> datetime:
 
 
 def add_months(d: datetime, n: int) -> datetime:
+    """The first of the month ``n`` months away, held inside the calendar's range (a window at year 1 or 9999
+    looks back to year 1 and ends at the last instant of 9999, instead of failing)."""
     index = d.year * 12 + d.month - 1 + n
+    if index < 12:
+        return datetime(1, 1, 1, tzinfo=UTC)
+    if index // 12 > 9999:
+        return datetime.max.replace(tzinfo=UTC)
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
 
 
@@ -514,25 +520,45 @@ def uplift_report(*, start: datetime, end: datetime, tiers: dict[uuid.UUID, str]
 MAX_MONTHS = 36
 
 
+def _empty_report(*, start: date, end: date, tier: str | None) -> dict[str, Any]:
+    """A window whose ``from`` lies after its ``to`` holds no months: the report's shape (tiers, metrics,
+    suppression threshold) with no month in it, and an uplift with no days of data."""
+    shape = kpi_report(start=end, end=end, tier=tier)
+    return {
+        **shape, "from": start, "to": end, "months": [], "next": None,
+        "metrics": [{**m, "rows": [{**r, "months": {}} for r in m["rows"]]} for m in shape["metrics"]],
+        "uplift": {**shape["uplift"], "status": "insufficient_data", "window": {"from": start, "to": end},
+                   "have": {**shape["uplift"]["have"], "window_days": 0}, "retention": None,
+                   "revenue_per_customer": None, "roi": None, "ci_method": None},
+    }
+
+
 def kpi_report_for(*, start: date | None, end: date | None, tier: str | None) -> dict[str, Any]:
-    """The API's defaults and limits around ``kpi_report``: ``end`` today, ``start`` 11 months earlier, at
-    most ``MAX_MONTHS`` months (400 ``range_too_long`` beyond)."""
+    """The API's defaults and limits around ``kpi_report``: ``end`` today, ``start`` 11 months earlier. A window
+    longer than ``MAX_MONTHS`` months is answered a page at a time: its first ``MAX_MONTHS`` months, with
+    ``next`` naming the window that remains (``from``/``to`` to ask for next); ``next`` is null on the last page.
+    (A limit on the distance between two parameters cannot be stated in an OpenAPI schema; paging can.)"""
     from config.errors import ValidationFailed
 
     today = timezone.now().date()
     end = end or today
     start = start or add_months(month_start(end), -11).date()
-    if _month_index(end) - _month_index(start) + 1 > MAX_MONTHS:
-        raise ValidationFailed(f"At most {MAX_MONTHS} months per request.", code="range_too_long")
     known = set(getattr(settings, "TIER_SHARES", {}) or {}) | set(TIER_ORDER)
     if tier and tier not in known:
         raise ValidationFailed("Unknown tier.", extra={"errors": {"tier": [{"code": "invalid_choice"}]}})
+    if start > end:
+        return _empty_report(start=start, end=end, tier=tier or None)
+    following: dict[str, date] | None = None
+    if _month_index(end) - _month_index(start) + 1 > MAX_MONTHS:
+        page_end = add_months(month_start(start), MAX_MONTHS) - timedelta(days=1)
+        following = {"from": (page_end + timedelta(days=1)).date(), "to": end}
+        end = page_end.date()
     served, reason = rollup_report(start=start, end=end, tier=tier or None)
     if served is not None:
-        return served
+        return {**served, "next": following}
     report = kpi_report(start=start, end=end, tier=tier or None)
     report["source"]["reason"] = reason
-    return report
+    return {**report, "next": following}
 
 
 def rollup_max_age() -> float:

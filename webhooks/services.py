@@ -88,7 +88,7 @@ def subscription_create(*, url: str, events: list[str], purpose: str, actor: str
     event_types = _check_events(events)
     if not consent_selectors.purpose_exists(code=purpose):
         raise _invalid("purpose", "invalid_choice", "Unknown purpose.")
-    target = url_check(url)
+    target = url_check(url, must_resolve=False)  # resolved and checked again before every delivery
     secret = signing.secret_new()
     sub = WebhookSubscription(id=uuid.uuid4(), url=url, events=event_types, purpose=purpose, created_by=actor[:200])
     sub.secret_sealed, sub.secret_kek_id = signing.secret_seal(subscription_id=sub.id, secret=secret)

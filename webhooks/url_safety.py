@@ -3,7 +3,9 @@
 Production (``WEBHOOK_ALLOW_HTTP = False``, the production settings force it) accepts only ``https`` URLs.
 Every address the host resolves to must be public: private, loopback, link-local, multicast, reserved and
 unspecified addresses are refused unless the host is listed in ``WEBHOOK_ALLOWED_PRIVATE_HOSTS``. The check
-runs at registration and again before every connection, and the connection goes to the address that was
+runs at registration (where a host that does not resolve yet is accepted: DNS is the environment's, and a
+schema cannot state it) and again before every connection (where it must resolve, else the attempt fails and
+is retried), and the connection goes to the address that was
 checked (no second DNS lookup between check and connect: no DNS rebinding).
 """
 
@@ -59,8 +61,12 @@ def _resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def url_check(url: object) -> Target:
-    """Parse, resolve and check ``url``; a ``Target`` to connect to, or ``UnsafeUrl`` (400) saying why."""
+def url_check(url: object, *, must_resolve: bool = True) -> Target:
+    """Parse, resolve and check ``url``; a ``Target`` to connect to, or ``UnsafeUrl`` (400) saying why.
+
+    ``must_resolve=False`` (registration): a host that does not resolve (yet, or in this network) is accepted
+    with an empty ``address``; every address it does resolve to must still pass the rules. The check before
+    each delivery always resolves, so nothing is ever sent to an address that was not checked."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise _refuse("invalid_url", f"Give an absolute URL of at most {MAX_URL_LENGTH} characters.")
     try:
@@ -81,7 +87,7 @@ def url_check(url: object) -> Target:
         raise _refuse("invalid_url", "The URL has no host.")
     port = port or (443 if scheme == "https" else 80)
     addresses = _resolve(host, port)
-    if not addresses:
+    if not addresses and must_resolve:
         raise _refuse("unresolvable_host", "The URL's host does not resolve.")
     if not _private_allowed(host) and not all(_address_public(a) for a in addresses):
         raise _refuse("private_address",
@@ -90,4 +96,4 @@ def url_check(url: object) -> Target:
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
-    return Target(scheme=scheme, host=host, port=port, path=path, address=addresses[0])
+    return Target(scheme=scheme, host=host, port=port, path=path, address=addresses[0] if addresses else "")

@@ -9,11 +9,8 @@ class KpiQuery(serializers.Serializer):
     # "from" is a Python keyword: declared below under its query-parameter name.
     to = serializers.DateField(required=False, help_text="Last month included (any date in it); default: today.")
     tier = serializers.CharField(required=False, max_length=32)
-
-    def validate(self, attrs: dict) -> dict:
-        if attrs.get("from") and attrs.get("to") and attrs["from"] > attrs["to"]:
-            raise serializers.ValidationError({"from": ["after_to"]}, code="after_to")
-        return attrs
+    # "from" after "to" is an empty window (no months), not an error: a relation between two parameters is
+    # something an OpenAPI schema cannot state, so a client or fuzzer could not know to avoid it.
 
 
 KpiQuery._declared_fields["from"] = serializers.DateField(
@@ -105,3 +102,13 @@ class KpiSource(serializers.Serializer):
 
 
 KpiOutput._declared_fields["source"] = KpiSource()
+
+
+class KpiNextPage(serializers.Serializer):
+    to = serializers.DateField()
+
+
+KpiNextPage._declared_fields["from"] = serializers.DateField()
+KpiOutput._declared_fields["next"] = KpiNextPage(
+    allow_null=True, help_text="A window longer than 36 months is answered 36 months at a time: the rest of the "
+                               "window, to ask for next with these `from` and `to`; null on the last page.")

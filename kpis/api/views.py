@@ -17,11 +17,13 @@ class KpiView(APIView):
     required_scopes = {"GET": "kpis:read"}
 
     @extend_schema(
-        parameters=[OpenApiParameter("from", OpenApiTypes.DATE, description="First month (YYYY-MM-DD, any day of it)"),
-                    OpenApiParameter("to", OpenApiTypes.DATE, description="Last month (YYYY-MM-DD, any day of it)"),
+        parameters=[OpenApiParameter("from", OpenApiTypes.DATE, description="First month (YYYY-MM-DD, any day of it); "
+                                     "after `to`: an empty window (no months)"),
+                    OpenApiParameter("to", OpenApiTypes.DATE, description="Last month (YYYY-MM-DD, any day of it); a "
+                                     "window longer than 36 months is answered in pages (see `next`)"),
                     OpenApiParameter("tier", str, enum=["VIP", "Premium", "Standard", "Basic"])],
         responses={200: s.KpiOutput,
-                   400: OpenApiResponse(ErrorOutput, description="Invalid dates, from after to, or too long a range"),
+                   400: OpenApiResponse(ErrorOutput, description="Invalid dates or tier"),
                    401: OpenApiResponse(ErrorOutput, description="Missing or invalid token"),
                    403: OpenApiResponse(ErrorOutput, description="The client lacks scope kpis:read")},
         tags=["kpis"], summary="KPIs per tier and month (small cells suppressed), uplift over the holdout, ROI",

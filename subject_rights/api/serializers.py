@@ -23,8 +23,10 @@ class SubjectRequestInput(serializers.Serializer):
                                   help_text="Looked up through the blind index; never stored or echoed.")
     source = serializers.CharField(required=False, max_length=16)  # type: ignore[assignment]
     external_id = serializers.CharField(required=False, max_length=200)
-    idempotency_key = serializers.RegexField(IDEMPOTENCY_KEY_PATTERN, required=False, max_length=200,
-                                             help_text="Or the Idempotency-Key header (visible ASCII).")
+    idempotency_key = serializers.RegexField(
+        IDEMPOTENCY_KEY_PATTERN, required=False, max_length=200,
+        help_text="Deprecated: send the Idempotency-Key header (visible ASCII). This field is the key only when the "
+                  "header is absent; with the header, the header is the key and this field is not used.")
     purpose = serializers.CharField(required=False, max_length=64, help_text="Restriction/objection scope.")
     decision_id = serializers.IntegerField(required=False, min_value=1, help_text="For a contest.")
     fields = serializers.DictField(  # type: ignore[assignment]

@@ -15,5 +15,6 @@ urlpatterns = [
     path("status/<str:token>/contest/", views.contest, name="contest"),
     path("export/<str:token>/", views.export_download, name="export-download"),
     path("export/<str:token>/page/", views.export_page, name="export-page"),
+    path("export/<str:token>/csv/", views.export_csv, name="export-csv"),
     path("export-schema.json", views.export_schema, name="export-schema"),
 ]

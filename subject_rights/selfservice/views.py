@@ -13,7 +13,15 @@ import secrets
 from typing import Any
 from uuid import UUID
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.conf import settings
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
@@ -28,6 +36,7 @@ from subject_rights.errors import TooManyRequests
 from subject_rights.export import SCHEMA_PATH
 from subject_rights.models import Outcome, RequestType, ReviewTask, Status
 
+from . import readable
 from .forms import CodeForm, ContestForm, RectificationForm, RequestForm
 
 SESSION_PENDING = "dsr_pending_request"
@@ -187,18 +196,37 @@ def rectify(request: HttpRequest, token: str) -> HttpResponse:
     }, status=400)
 
 
+def _why_items(customer_id: UUID) -> list[dict[str, Any]]:
+    """Per purpose, the decision in force (a reviewer's override over the automated tier) and its main reasons,
+    in the customer's language."""
+    from scoring import selectors as scoring_selectors
+
+    items = []
+    for score in scoring_selectors.scores_for_customer(customer_id=customer_id):
+        override = score.get("override")
+        hours = (score.get("service_level") or {}).get("response_time_hours")
+        items.append({
+            "purpose": score["purpose"],
+            "purpose_words": readable.value_text(score["purpose"], "purpose"),
+            "tier": score["tier"],
+            "automated_tier": score["automated_tier"],
+            "reviewed_by_a_person": override is not None,
+            "reviewed_decision": (override or {}).get("review_of_decision"),
+            "hours": hours,
+            "reasons": readable.reasons_of(score),
+        })
+    return items
+
+
 @never_cache
 def why(request: HttpRequest, token: str) -> HttpResponse:
     from audit import selectors as audit_selectors
-    from scoring import selectors as scoring_selectors
 
     req = _verified_request(token)
     if req.subject is None or not _subject_live(req.subject):
         raise Http404()
-    try:
-        explanation = scoring_selectors.score_explanation_for_subject(customer_id=req.subject)
-    except NotFound:
-        explanation = None
+    items = _why_items(req.subject)
+    in_force = {item["purpose"]: item for item in items}
     latest: dict[str, Any] = {}
     for decision in audit_selectors.decisions_for_subject(customer=req.subject):
         if decision.decision_type == "holdout_assignment":  # shown on its own below (issue 17)
@@ -209,14 +237,19 @@ def why(request: HttpRequest, token: str) -> HttpResponse:
     open_reviews = set(
         selectors.review_list(state=ReviewTask.State.OPEN).filter(subject=req.subject).values_list("decision_id",
                                                                                                      flat=True))
-    decisions = [{"id": d.pk, "purpose": d.purpose, "at": d.created_at, "tier": (d.outputs or {}).get("tier"),
-                  "under_review": d.pk in open_reviews} for d in sorted(latest.values(), key=lambda d: d.purpose)]
+    decisions = []
+    for d in sorted(latest.values(), key=lambda d: d.purpose):
+        item = in_force.get(d.purpose)
+        overridden = bool(item and item["reviewed_by_a_person"])
+        decisions.append({"id": d.pk, "purpose": d.purpose, "purpose_words": readable.value_text(d.purpose, "purpose"),
+                          "at": d.created_at,
+                          "tier": item["tier"] if overridden else (d.outputs or {}).get("tier"),
+                          "set_by_a_person": overridden, "under_review": d.pk in open_reviews})
     from engagement import selectors as engagement_selectors
 
-    return render(request, "selfservice/why.html", {"req": req, "token": token, "explanation": explanation,
-                                                     "decisions": decisions,
-                                                     "holdout": engagement_selectors.holdout_for_customer(
-                                                         customer_id=req.subject)})
+    return render(request, "selfservice/why.html", {
+        "req": req, "token": token, "items": items, "decisions": decisions, "dpo_email": settings.DPO_EMAIL,
+        "holdout": engagement_selectors.holdout_for_customer(customer_id=req.subject)})
 
 
 @never_cache
@@ -243,22 +276,47 @@ def _export_content(token: str) -> tuple[bytes, Any]:
         raise Http404() from exc
 
 
-@never_cache
-def export_download(request: HttpRequest, token: str) -> HttpResponse:
-    content, export = _export_content(token)
-    response = HttpResponse(content, content_type="application/json; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="my-data-{export.request_id}.json"'
+def _no_store(response: HttpResponse | StreamingHttpResponse) -> HttpResponse | StreamingHttpResponse:
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _chunks(content: bytes, size: int = 64 * 1024) -> Any:
+    view = memoryview(content)
+    for start in range(0, len(view), size):
+        yield bytes(view[start:start + size])
+
+
+@never_cache
+def export_download(request: HttpRequest, token: str) -> StreamingHttpResponse:
+    """The export as JSON, decrypted in memory and streamed: no plaintext file is ever written."""
+    content, export = _export_content(token)
+    response = StreamingHttpResponse(_chunks(content), content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="my-data-{export.request_id}.json"'
+    return _no_store(response)
+
+
+@never_cache
+def export_csv(request: HttpRequest, token: str) -> StreamingHttpResponse:
+    """The export as CSV (one value a row, its place in the JSON document beside it), streamed from memory."""
+    content, export = _export_content(token)
+    document = json.loads(content)
+    del content
+    response = StreamingHttpResponse(readable.csv_lines(document), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="my-data-{export.request_id}.csv"'
+    return _no_store(response)
 
 
 @never_cache
 def export_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The export as a readable page: every section it holds, in plain words of the customer's language."""
     content, export = _export_content(token)
     document = json.loads(content)
-    response = render(request, "selfservice/export_page.html", {"doc": document, "token": token})
-    response["Cache-Control"] = "no-store"
-    return response
+    response = render(request, "selfservice/export_page.html", {
+        "sections": readable.sections(document), "token": token,
+        "generated_at": readable.value_text(document.get("generated_at")),
+    })
+    return _no_store(response)
 
 
 def export_schema(request: HttpRequest) -> FileResponse:

@@ -223,13 +223,26 @@ def test_api_answers_and_validates(api: Any, fixture: dict[str, uuid.UUID]) -> N
     body = response.json()
     assert body["months"] == ["2025-02", "2025-03"] and body["uplift"]["status"] == "insufficient_data"
     assert "from" in body and body["k"] == 2
-    assert api.get("/api/v1/kpis", {"from": "2025-04-01", "to": "2025-03-01"}).status_code == 400
+    empty = api.get("/api/v1/kpis", {"from": "2025-04-01", "to": "2025-03-01"})  # from after to: no months
+    assert empty.status_code == 200
+    assert (empty.json()["months"], empty.json()["uplift"]["status"]) == ([], "insufficient_data")
+    assert all(row["months"] == {} for metric in empty.json()["metrics"] for row in metric["rows"])
     assert api.get("/api/v1/kpis", {"from": "nonsense"}).status_code == 400
     assert api.get("/api/v1/kpis", {"tier": "Gold"}).status_code == 400
     vip = api.get("/api/v1/kpis", {"from": "2025-02-01", "to": "2025-03-31", "tier": "VIP"}).json()
     assert vip["tiers"] == ["VIP"]
-    too_long = api.get("/api/v1/kpis", {"from": "2020-01-01", "to": "2025-03-01"})
-    assert too_long.status_code == 400 and too_long.json()["code"] == "range_too_long"
+    assert body["next"] is None
+    first = api.get("/api/v1/kpis", {"from": "2020-01-15", "to": "2025-03-01"})  # 63 months: pages of 36
+    assert first.status_code == 200
+    assert (first.json()["from"], first.json()["to"]) == ("2020-01-01", "2022-12-31")
+    assert first.json()["months"] == [f"{y}-{m:02d}" for y in (2020, 2021, 2022) for m in range(1, 13)]
+    assert first.json()["next"] == {"from": "2023-01-01", "to": "2025-03-01"}
+    rest = api.get("/api/v1/kpis", first.json()["next"]).json()
+    assert rest["months"][0] == "2023-01" and rest["months"][-1] == "2025-03" and rest["next"] is None
+    oldest = api.get("/api/v1/kpis", {"from": "0001-01-01", "to": "9999-12-31"})
+    assert oldest.status_code == 200 and oldest.json()["next"] == {"from": "0004-01-01", "to": "9999-12-31"}
+    last = api.get("/api/v1/kpis", {"from": "9999-01-01", "to": "9999-12-31"})  # the calendar's edges: no 500
+    assert last.status_code == 200 and last.json()["months"][-1] == "9999-12" and last.json()["next"] is None
 
 
 def test_api_needs_kpis_read(make_api_client: Any) -> None:

@@ -293,3 +293,41 @@ def test_a_contest_carries_the_customers_statement_to_the_reviewer_and_emails_th
     assert f"{settings.SITE_URL}/me/status/" in outcome_mail.body  # an absolute link
     review.request.refresh_from_db()
     assert review.request.payload_sealed is None  # the statement is shredded with the request's close
+
+
+@pytest.mark.django_db
+def test_the_why_page_shows_the_decision_in_force_after_an_override_with_reasons_in_the_customers_language(
+    api: Any, client: Any, canaries: list[Any], dpo_client: Any, mailoutbox: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from audit.models import DecisionRecord
+
+    canary = canaries[0]
+    automated_tier = _score(api, canary.customer_id).json()["tier"]
+    new_tier = "VIP" if automated_tier != "VIP" else "Basic"
+    decision = DecisionRecord.objects.filter(customer=canary.customer_id).order_by("-id").first()
+    request_id = api.post(URL, {"type": "contest", "customer": str(canary.customer_id),
+                                "decision_id": decision.pk}, format="json").json()["id"]
+    review = ReviewTask.objects.get(request_id=request_id)
+    assert dpo_client.post(f"/console/reviews/{review.pk}/", {
+        "outcome": "overridden", "tier": new_tier, "response_time_hours": "2",
+        "rationale": "Long-standing customer; recent large orders count more."}).status_code == 302
+
+    client.get("/me/", HTTP_ACCEPT_LANGUAGE="pl")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/me/", {"type": "access", "email": canary.email, "token": "why-ovr"}, HTTP_ACCEPT_LANGUAGE="pl")
+    code = re.search(r"\b(\d{8})\b", mailoutbox[-1].body).group(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        token = client.post("/me/verify/", {"code": code}, HTTP_ACCEPT_LANGUAGE="pl")["Location"].rstrip("/").split("/")[-1]
+    html = client.get(f"/me/status/{token}/why/", HTTP_ACCEPT_LANGUAGE="pl").content.decode()
+
+    section = html.split('data-testid="purpose-automated_scoring"', 1)[1].split("</section>", 1)[0]
+    assert re.search(r'data-testid="tier">([^<]+)<', section).group(1) == new_tier  # the reviewer's, in force
+    assert "ustalony przez pracownika po weryfikacji" in section
+    assert f"przypisała Cię do poziomu {automated_tier}" in section and f"ustalił poziom {new_tier}" in section
+    assert "w ciągu 2 godzin" in section  # the overridden service level
+    reasons = re.findall(r"<li>([^<]+)</li>", section.split('data-testid="reasons"', 1)[1].split("</ul>", 1)[0])
+    assert reasons and all(re.search(r" – (podwyższyło|obniżyło) wynik o ", r) for r in reasons)
+    assert "raised the result" not in html and "lowered the result" not in html and "points" not in html
+    [row_tier] = re.findall(r'data-testid="decision-tier">([^<(]+)', html)
+    assert row_tier.strip() == new_tier  # the contest table shows the decision in force, not the automated one

@@ -47,7 +47,8 @@ def test_export_contains_every_canary_field_of_the_subject_and_none_of_another(
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     assert response["Content-Disposition"].startswith("attachment;")
-    raw = response.content.decode()
+    assert response.streaming  # decrypted in memory and streamed, never written to a file
+    raw = b"".join(response.streaming_content).decode()
     for field, value in subject.needles.items():
         assert value in raw, field
     for field, value in other.needles.items():
@@ -245,3 +246,87 @@ def test_export_reads_decisions_reviews_and_sealed_details_with_a_fixed_number_o
         [("confirmed", f"checked {k}")] for k in range(12)]
     assert large_doc["decisions"][0]["explanation"] and large_doc["decisions"][0]["human_reviews"] == []
     assert all(d["model_versions"] == {"clv": "v1", "churn": "churn-1"} for d in added)
+
+
+def _leaves(value: Any, path: str = "") -> list[tuple[str, str]]:
+    """(path, value) of every leaf of a JSON document, written as the CSV download writes them."""
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, f"{path}.{k}" if path else k)] or [(path, "")]
+    if isinstance(value, list):
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, f"{path}[{i}]")] or [(path, "")]
+    text = "" if value is None else ("true" if value is True else "false" if value is False else str(value))
+    return [(path, "'" + text if text[:1] in ("=", "+", "@") else text)]
+
+
+def _files(directory: Path) -> set[str]:
+    return {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()} if directory.exists() else set()
+
+
+@pytest.mark.django_db
+def test_export_page_reads_in_the_customers_language_and_the_downloads_hold_everything_without_a_file(
+    api: Any, client: Any, pair: tuple[Any, Any], django_capture_on_commit_callbacks: Any, settings: Any,
+) -> None:
+    import csv
+    import io
+    import re
+
+    subject, other = pair
+    req = _file_access(api, subject, django_capture_on_commit_callbacks)
+    export = Export.objects.get(request=req)
+    token = links.export_token(export.id)
+    on_disk = _files(Path(settings.EXPORT_DIR))
+    document = json.loads(b"".join(client.get(f"/me/export/{token}/").streaming_content))
+
+    page = client.get(f"/me/export/{token}/page/", HTTP_ACCEPT_LANGUAGE="pl")
+    assert page.status_code == 200 and "no-store" in page["Cache-Control"]
+    html = page.content.decode()
+    assert '<html lang="pl"' in html
+    # Every section the export holds is on the page (its generated explanation is told under the scores).
+    shown = re.findall(r'data-testid="section-([a-z_]+)"', html)
+    assert shown == [k for k in document if k not in {"schema", "schema_version", "format", "generated_at",
+                                                       "request_id", "subject", "explanation"}]
+    for polish in ("Twoje dane", "Twoje zgody", "Zamówienia", "Zgłoszenia do obsługi klienta", "Kwota",
+                   "zgoda udzielona", "automatyczna ocena klientów", "Główne powody", "Pobierz jako CSV"):
+        assert polish in html, polish
+    assert re.search(r"(podwyższyło|obniżyło) wynik o", html)  # the reasons as Polish sentences
+    text = re.sub(r"<[^>]+>", " ", html)
+    for raw_key in ("ordered_at", "sentiment_label", "churn_probability", "consent_history", "personal_data",
+                    "text_original", "automated_scoring", "Download as JSON", "Your details"):
+        assert raw_key not in text, raw_key  # plain words in Polish, not field names or English
+    assert subject.name in html and subject.phrase in html and subject.iban in html
+    assert all(value not in html for value in other.needles.values())
+
+    response = client.get(f"/me/export/{token}/csv/")
+    assert response.status_code == 200 and response.streaming and "no-store" in response["Cache-Control"]
+    assert response["Content-Type"].startswith("text/csv") and response["Content-Disposition"].endswith('.csv"')
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert rows[0] == ["section", "field", "value"]
+    assert sorted((field, value) for _, field, value in rows[1:]) == sorted(_leaves(document))
+    assert {section for section, _, _ in rows[1:]} == set(document)
+    assert export.file_name in on_disk and _files(Path(settings.EXPORT_DIR)) == on_disk  # nothing new on disk
+
+
+def test_sections_are_rendered_generically_whatever_the_export_holds() -> None:
+    from django.utils import translation
+
+    from subject_rights.selfservice import readable
+
+    document = {"schema": "x", "personal_data": {"name": "A"}, "crm_attributes": {"plan": "gold", "seats": 12},
+                "loyalty_cards": [{"card_tier": "silver", "issued_at": "2025-03-01T10:00:00+00:00"}]}
+    with translation.override("de"):
+        sections = readable.sections(document)
+    assert [(s.key, s.title) for s in sections] == [
+        ("personal_data", "Ihre Angaben"), ("crm_attributes", "Weitere Angaben aus unserer Kundenkartei"),
+        ("loyalty_cards", "Loyalty cards")]
+    assert [(name, cell.text) for name, cell in sections[1].body.rows] == [("Plan", "gold"), ("Seats", "12")]
+    table = sections[2].body
+    assert table.kind == "table" and table.columns == ["Card tier", "Issued at"]
+    assert table.cells[0][0].text == "silver" and "2025" in table.cells[0][1].text
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
+    from subject_rights.selfservice import readable
+
+    lines = list(readable.csv_lines({"facts": {"notes": [{"text": "=HYPERLINK(\"http://x\")"}, {"amount": "-12.5"}]}}))
+    assert lines[1].split(",", 2)[2].startswith("\"'=HYPERLINK")
+    assert lines[2].rstrip("\r\n").endswith(",-12.5")  # a negative number stays a number

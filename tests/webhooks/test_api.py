@@ -110,7 +110,6 @@ PRODUCTION_RULES = {"WEBHOOK_ALLOW_HTTP": False, "WEBHOOK_ALLOWED_PRIVATE_HOSTS"
     ("https://[::ffff:127.0.0.1]/hook", "private_address"),
     ("https://0.0.0.0/hook", "private_address"),
     ("https://100.64.0.1/hook", "private_address"),
-    ("https://no-such-host.invalid/hook", "unresolvable_host"),
 ])
 def test_production_rules_refuse_http_and_private_addresses(make_api_client, settings, url, code):
     from webhooks.models import WebhookSubscription
@@ -148,6 +147,28 @@ def test_an_address_that_became_private_is_refused_at_send_time(subscribe, conse
     relay_and_send()
     [d] = Delivery.objects.all()
     assert (d.state, d.last_error, d.last_status) == ("pending", "private_address", None)
+
+
+def test_a_host_that_does_not_resolve_is_accepted_and_never_called_until_it_does(make_api_client, consented,
+                                                                                   settings):
+    """Registration cannot know the receiver's DNS (the API contract cannot state it either): the subscription
+    is stored, and every delivery attempt resolves again and fails with ``unresolvable_host`` (nothing sent)."""
+    from consent.services import consent_withdraw
+    from tests.webhooks.conftest import relay_and_send
+    from webhooks.models import Delivery, WebhookSubscription
+
+    for name, value in PRODUCTION_RULES.items():
+        setattr(settings, name, value)
+    admin = make_api_client(scopes=["webhooks:admin"])
+    response = admin.post(URL, _body("https://no-such-host.invalid/hook", events=["consent.withdrawn"]),
+                          format="json")
+    assert response.status_code == 201
+    assert WebhookSubscription.objects.get().url == "https://no-such-host.invalid/hook"
+    cid = consented()
+    consent_withdraw(customer_id=cid, purpose=SCORING, source="web", channel="web", actor="job:test")
+    relay_and_send()
+    [d] = Delivery.objects.all()
+    assert (d.state, d.last_error, d.last_status, d.attempts) == ("pending", "unresolvable_host", None, 1)
 
 
 def test_production_settings_force_https_only(tmp_path):

@@ -39,7 +39,7 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"demo_seed: planning {n} customers (seed {options['seed']}) ...")
         plan = demo.build_plan(customers=n, seed=options["seed"])
-        with tqdm(total=n, unit="customer", desc="demo_seed", disable=options["verbosity"] == 0) as bar:
+        with tqdm(total=n, unit="customer", desc="demo_seed", disable=True if options["verbosity"] == 0 else None) as bar:
             summary = demo.load_plan(plan, chunk_size=max(1, options["chunk_size"]), progress=bar.update)
         lines = [
             f"customers      {summary.customers}",

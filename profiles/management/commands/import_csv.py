@@ -43,7 +43,7 @@ class Command(BaseCommand):
             raise CommandError("File not found.")
         background = True if options["background"] else (False if options["inline"] else None)
         try:
-            with path.open("rb") as stream, tqdm(desc="rows", unit="row", disable=options["verbosity"] == 0,
+            with path.open("rb") as stream, tqdm(desc="rows", unit="row", disable=True if options["verbosity"] == 0 else None,
                                                  file=self.stderr._out) as bar:
                 job = run_import(
                     stream=stream, source=options["source"], kind=options["kind"], mapping=options["mapping"],

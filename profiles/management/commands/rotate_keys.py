@@ -30,7 +30,7 @@ class Command(BaseCommand):
             self.stdout.write(f"dry run: {result.remaining} data keys to re-wrap under {result.kek_id}")
             return
         total = CustomerKey.objects.exclude(kek_id=envelope.active_kek_id()).count()
-        with tqdm(total=total, desc="keys", unit="key", disable=options["verbosity"] == 0,
+        with tqdm(total=total, desc="keys", unit="key", disable=True if options["verbosity"] == 0 else None,
                   file=self.stderr._out) as bar:
             result = keys_rotate(actor=options["actor"], batch_size=max(1, options["batch_size"]),
                                  progress=bar.update)

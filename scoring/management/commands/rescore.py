@@ -43,7 +43,7 @@ class Command(BaseCommand):
                 self._execute([UUID(r) for r in opts["resume"].split(",")], opts)
                 return
             purposes = opts["purpose"] or services.batch_purposes()
-            bar = tqdm(desc=f"planning {', '.join(purposes)}", unit="customer", disable=opts["no_progress"])
+            bar = tqdm(desc=f"planning {', '.join(purposes)}", unit="customer", disable=True if opts["no_progress"] else None)
             runs = services.rescore_runs_start(purposes=purposes, requester="cli", chunk_size=opts["chunk_size"],
                                                progress=bar.update, keep_features=not opts["run_async"])
             bar.close()
@@ -58,7 +58,7 @@ class Command(BaseCommand):
         progress = [selectors.rescore_run_progress(run_id=run_id) for run_id in run_ids]
         bar = tqdm(total=sum(p["total"] for p in progress), initial=sum(p["done"] for p in progress),
                    desc=f"scoring {', '.join(p['purpose'] for p in progress)}", unit="customer-purpose",
-                   disable=opts["no_progress"])
+                   disable=True if opts["no_progress"] else None)
         if opts["run_async"]:
             from django.db import transaction
 

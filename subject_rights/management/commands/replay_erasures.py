@@ -37,7 +37,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"would erase again: {cid}")
             return
         erased = 0
-        for cid in tqdm(list(pseudonyms), disable=len(pseudonyms) < 100, desc="replaying"):
+        for cid in tqdm(list(pseudonyms), disable=True if len(pseudonyms) < 100 else None, desc="replaying"):
             if erasure_replay(customer_id=cid, actor="job:replay_erasures"):
                 erased += 1
         self.stdout.write(self.style.SUCCESS(f"erased again: {erased}"))
