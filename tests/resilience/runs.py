@@ -29,14 +29,23 @@ class Run:
 
 
 def send_task(stack: Stack, name: str) -> None:
+    """Queue ``name`` on the suite's own broker. Celery's ``broker_url`` prefers the CELERY_BROKER_URL environment
+    variable over the configured one, so it is taken out of this process's environment for the call (CI exports it
+    for the main test run: the task would otherwise land on CI's Redis, and no worker of the suite would see it)."""
+    import os
+
     from celery import Celery
 
+    saved = os.environ.pop("CELERY_BROKER_URL", None)
     app = Celery("resilience", broker=stack.redis.url(0))
     app.conf.task_serializer = "json"
     try:
+        assert app.conf.broker_url == stack.redis.url(0), app.conf.broker_url
         app.send_task(name)
     finally:
         app.close()
+        if saved is not None:
+            os.environ["CELERY_BROKER_URL"] = saved
 
 
 def start_nightly(stack: Stack, sql: Db, timeout: float = 600) -> list[Run]:
