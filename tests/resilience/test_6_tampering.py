@@ -32,7 +32,7 @@ services.chain_seal()
 services.checkpoint_write(force=True)
 for i in range({UNSIGNED}):
     services.governance_record(kind="resilience.unsigned", actor="job:resilience", details={{"n": i}})
-services.chain_seal()
+services.chain_seal_and_sign()  # as the seal task does: chained, and the head signed (no checkpoint since)
 """
 
 # Rewrite one record and recompute its content hash, every later link hash and the head row (no signing key).
