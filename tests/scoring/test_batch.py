@@ -189,6 +189,10 @@ def test_rescore_command_draws_its_progress_bars(active_model, seed_population, 
 
     seed_population(10)
     call_command("rescore", "--all", "--purpose", SCORING, "--chunk-size", "4")
+    captured = capsys.readouterr()  # stderr is not a terminal: no bar by default (logs stay JSON lines)
+    assert f"planning {SCORING}:" not in captured.err and f"scoring {SCORING}:" not in captured.err
+    assert "scored 10" in captured.out
+    call_command("rescore", "--all", "--purpose", SCORING, "--chunk-size", "4", "--progress")
     captured = capsys.readouterr()
     bars = captured.err.replace("\r", "\n")
     assert f"planning {SCORING}:" in bars

@@ -31,6 +31,9 @@ class Command(BaseCommand):
         parser.add_argument("--resume", default=None,
                             help="Resume the pending chunks of a run (or of runs planned together: ID,ID).")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--progress", action="store_true",
+                            help="Draw the progress bars even when stderr is not a terminal (by default only a "
+                                 "terminal gets them, so that logs stay JSON lines).")
         parser.add_argument("--workers", type=int, default=None,
                             help="Processes scoring chunks in parallel (default: RESCORE_WORKERS, else the CPU "
                                  "count up to 4 on PostgreSQL; 1 inside a transaction or on SQLite).")
@@ -43,7 +46,7 @@ class Command(BaseCommand):
                 self._execute([UUID(r) for r in opts["resume"].split(",")], opts)
                 return
             purposes = opts["purpose"] or services.batch_purposes()
-            bar = tqdm(desc=f"planning {', '.join(purposes)}", unit="customer", disable=True if opts["no_progress"] else None)
+            bar = tqdm(desc=f"planning {', '.join(purposes)}", unit="customer", disable=_bar_disabled(opts))
             runs = services.rescore_runs_start(purposes=purposes, requester="cli", chunk_size=opts["chunk_size"],
                                                progress=bar.update, keep_features=not opts["run_async"])
             bar.close()
@@ -58,7 +61,7 @@ class Command(BaseCommand):
         progress = [selectors.rescore_run_progress(run_id=run_id) for run_id in run_ids]
         bar = tqdm(total=sum(p["total"] for p in progress), initial=sum(p["done"] for p in progress),
                    desc=f"scoring {', '.join(p['purpose'] for p in progress)}", unit="customer-purpose",
-                   disable=True if opts["no_progress"] else None)
+                   disable=_bar_disabled(opts))
         if opts["run_async"]:
             from django.db import transaction
 
@@ -145,3 +148,10 @@ def _score_slot(run_ids: list[str], worker: int, workers: int) -> None:
             services.rescore_chunks(run_ids=keys, customer_ids=ids)
     finally:
         connections.close_all()
+
+
+def _bar_disabled(opts: dict[str, Any]) -> bool | None:
+    """tqdm's ``disable``: off with --no-progress, forced on with --progress, else only on a terminal (None)."""
+    if opts["no_progress"]:
+        return True
+    return False if opts.get("progress") else None
