@@ -192,7 +192,9 @@ def test_export_is_built_by_the_celery_worker_from_the_request_id_alone(
     assert req.outcome == "exported"
     assert ("subject_rights.tasks.build_export", [request_id]) in celery_messages_args
     export = Export.objects.get(request_id=request_id)
-    body = client.get(f"/me/export/{links.export_token(export.id)}/").content.decode()
+    download = client.get(f"/me/export/{links.export_token(export.id)}/")  # streamed from memory
+    assert download.status_code == 200
+    body = b"".join(download.streaming_content).decode()
     assert canary.email in body and canary.phrase in body
 
 
