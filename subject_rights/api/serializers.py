@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from subject_rights.models import RequestType
+from subject_rights.services.workflow import MAX_FIELDS
+
+
+@extend_schema_field({
+    "type": "object", "minProperties": 1, "maxProperties": MAX_FIELDS,
+    "propertyNames": {"type": "string", "minLength": 1, "maxLength": 63},
+    "additionalProperties": {"type": "string", "nullable": True, "maxLength": 500},
+})
+class RectificationFields(serializers.DictField):
+    """The corrected fields: 1 to MAX_FIELDS names of 1 to 63 characters, each a text (at most 500) or null;
+    the schema states the same limits the service checks."""
 
 #: Visible ASCII, 1-200 characters (the service refuses control characters).
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~][ -~]{0,199}$"
@@ -29,7 +41,7 @@ class SubjectRequestInput(serializers.Serializer):
                   "header is absent; with the header, the header is the key and this field is not used.")
     purpose = serializers.CharField(required=False, max_length=64, help_text="Restriction/objection scope.")
     decision_id = serializers.IntegerField(required=False, min_value=1, help_text="For a contest.")
-    fields = serializers.DictField(  # type: ignore[assignment]
+    fields = RectificationFields(  # type: ignore[assignment]
         child=serializers.CharField(allow_null=True, allow_blank=True, max_length=500), required=False,
         allow_empty=False,
         help_text="Rectification: the corrected personal fields (never echoed).",
