@@ -7,18 +7,17 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from profiles.models import PERSONAL_FIELDS
 from subject_rights.models import RequestType
 from subject_rights.services.workflow import MAX_FIELDS
 
 
 @extend_schema_field({
-    "type": "object", "minProperties": 1, "maxProperties": MAX_FIELDS,
-    "propertyNames": {"type": "string", "minLength": 1, "maxLength": 63},
-    "additionalProperties": {"type": "string", "nullable": True, "maxLength": 500},
+    "type": "object", "minProperties": 1, "maxProperties": MAX_FIELDS, "additionalProperties": False,
+    "properties": {name: {"type": "string", "nullable": True, "maxLength": 500} for name in PERSONAL_FIELDS},
 })
 class RectificationFields(serializers.DictField):
-    """The corrected fields: 1 to MAX_FIELDS names of 1 to 63 characters, each a text (at most 500) or null;
-    the schema states the same limits the service checks."""
+    """The corrected personal fields (``profiles.models.PERSONAL_FIELDS``), each a text (at most 500) or null."""
 
 #: Visible ASCII, 1-200 characters (the service refuses control characters).
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~][ -~]{0,199}$"
