@@ -567,7 +567,14 @@ def governance_records_bulk(*, records: list[dict[str, Any]]) -> list[Governance
 # ----------------------------------------------------------------------------------------- chain
 
 def _lock_head() -> ChainHead:
-    head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1)
+    """Lock the chain-head row, creating it on the first seal without a unique violation: two sealers racing on
+    the first seal both ``INSERT ... ON CONFLICT DO NOTHING`` (the second waits for the first's commit and inserts
+    nothing), so PostgreSQL never logs a ``duplicate key ... audit_chainhead_pkey`` error (``get_or_create``
+    would let the second INSERT fail and retry)."""
+    head = ChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        ChainHead.objects.bulk_create([ChainHead(pk=1)], ignore_conflicts=True)
+        head = ChainHead.objects.select_for_update().get(pk=1)
     return head
 
 

@@ -1,8 +1,10 @@
 """Structured JSON logging with an allow-list of fields and a correlation id per request and task.
 
 Privacy rule: a log line never holds personal data. So the formatter
-- writes the message *template* (``record.msg``), never the interpolated arguments (a library template with
-  named arguments gets only the allow-listed ones: ``SAFE_TEMPLATE_KEYS``);
+- writes the message *template* (``record.msg``), never the interpolated arguments, except for Celery's and
+  kombu's own lines: their named arguments in ``SAFE_TEMPLATE_KEYS`` and the positional arguments of the
+  templates in ``SAFE_POSITIONAL_TEMPLATES`` (task names, ids, runtimes, broker URLs without credentials), each
+  checked against its kind (a value that does not look like a task name, id or number is withheld);
 - drops every query string (``?...``) from the message and fields, and escapes raw control characters;
 - writes only allow-listed ``extra`` fields;
 - for exceptions, writes the exception class and the code locations, never ``str(exc)`` (database
@@ -41,14 +43,93 @@ _SAFE_CORRELATION = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _QUERY = re.compile(r"(?<=[\w/.%-])\?[^\s\"'<>]+")
 # Control characters JSON leaves raw (DEL, C1) and line separators: escaped, so a line stays one record.
 _RAW_CONTROL = re.compile("[\x7f-\x9f\u2028\u2029]")
-# Templates whose mapping arguments may be interpolated (library messages such as Celery's "Task
-# %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s"): these keys only, the rest is withheld.
-SAFE_TEMPLATE_KEYS = frozenset({"name", "id", "runtime", "hostname", "pid", "signum", "alias", "type"})
+# Loggers whose templates may be filled: the worker's and beat's library lines. Application code never relies on
+# interpolation (it passes ids and counts as allow-listed ``extra`` fields), so a template of its own stays raw.
+_LIBRARY_LOGGERS = ("celery", "kombu")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}")  # task and schedule entry names (no "@": not an address)
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # task ids (UUIDs)
+_OUTCOMES = frozenset({"raised expected", "raised unexpected", "INTERNAL ERROR", "ignored", "rejected"})
+_WITHHELD = "[withheld]"
+
+
+def _safe_name(value: object) -> str | None:
+    return value if isinstance(value, str) and _NAME.fullmatch(value) else None
+
+
+def _safe_node(value: object) -> str | None:
+    """A Celery node name ``worker@<this machine's host name>`` (an address-like value for any other host is
+    withheld)."""
+    import socket
+
+    if not isinstance(value, str) or "@" not in value:
+        return None
+    name, host = value.rsplit("@", 1)
+    return value if _NAME.fullmatch(name) and host == socket.gethostname() else None
+
+
+def _safe_id(value: object) -> str | None:
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None
+
+
+def _safe_number(value: object) -> int | float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _safe_outcome(value: object) -> str | None:
+    return value if isinstance(value, str) and value in _OUTCOMES else None
+
+
+def _safe_url(value: object) -> str | None:
+    """A broker URL without user, password, path parameters or query: ``redis://host:port/db``."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        return None
+    try:
+        parts = urlsplit(value)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not parts.scheme.isalnum() or not host or not _HOST.fullmatch(host):
+        return None
+    path = parts.path if re.fullmatch(r"[A-Za-z0-9_/.-]{0,64}", parts.path) else ""
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}{path}"
+
+
+_KINDS: dict[str, Callable[[object], object | None]] = {
+    "name": _safe_name, "node": _safe_node, "id": _safe_id, "number": _safe_number, "outcome": _safe_outcome, "url": _safe_url,
+}
+# Celery's named arguments (``Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s``, ``Task
+# %(name)s[%(id)s] %(description)s: %(exc)s``) by kind; the others (``return_value``, ``exc``, ...) are withheld.
+SAFE_TEMPLATE_KEYS: dict[str, str] = {
+    "name": "name", "id": "id", "runtime": "number", "hostname": "node", "pid": "number", "signum": "number",
+    "alias": "name", "type": "name", "description": "outcome",
+}
+# Celery's positional templates (logger, template) -> the kind of each argument; "withheld" is never written
+# (exception texts, retry reasons and reprs may quote a task's arguments).
+SAFE_POSITIONAL_TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("celery.beat", "Scheduler: Sending due task %s (%s)"): ("name", "name"),
+    ("celery.beat", "beat pidbox: Connected to %s."): ("url",),
+    ("celery.beat", "beat: Connection error: %s. Trying again in %s seconds..."): ("withheld", "number"),
+    ("celery.worker.consumer.connection", "Connected to %s"): ("url",),
+    ("celery.worker.consumer.consumer", "consumer: Cannot connect to %s: %s.\n%s\n"): ("url", "withheld", "withheld"),
+    ("celery.apps.worker", "%s ready."): ("node",),
+    ("celery.worker.request", "Task %s[%s] retry: %s"): ("name", "id", "withheld"),
+    ("celery.worker.request", "Hard time limit (%ss) exceeded for %s[%s]"): ("number", "name", "id"),
+    ("celery.worker.request", "Task accepted: %s[%s] pid:%r"): ("name", "id", "number"),
+}
 
 
 class _SafeArguments(dict):
     def __missing__(self, key: str) -> str:
-        return "[withheld]"
+        return _WITHHELD
+
+
+def _checked(kind: str, value: object) -> object:
+    check = _KINDS.get(kind)
+    safe = check(value) if check is not None else None
+    return _WITHHELD if safe is None else safe
 
 
 def scrub_text(text: str) -> str:
@@ -60,11 +141,19 @@ def scrub_text(text: str) -> str:
 def _message(record: logging.LogRecord) -> str:
     template = str(record.msg)
     args = record.args
-    if isinstance(args, dict) and args and "%(" in template:
-        safe = _SafeArguments({k: v for k, v in args.items() if k in SAFE_TEMPLATE_KEYS
-                               and isinstance(v, str | int | float)})
+    library = record.name.split(".", 1)[0] in _LIBRARY_LOGGERS
+    if library and isinstance(args, dict) and args and "%(" in template:
+        safe = _SafeArguments({k: _checked(SAFE_TEMPLATE_KEYS[k], v) for k, v in args.items()
+                               if k in SAFE_TEMPLATE_KEYS})
         with contextlib.suppress(TypeError, ValueError, KeyError):
             template = template % safe
+    elif library and isinstance(args, tuple) and args:
+        kinds = SAFE_POSITIONAL_TEMPLATES.get((record.name, template))
+        if kinds is not None and len(kinds) == len(args):
+            filled = tuple(_checked(kind, value) for kind, value in zip(kinds, args, strict=True))
+            # %r of an allowed value: its repr is the number or name itself
+            with contextlib.suppress(TypeError, ValueError):
+                template = template.replace("%r", "%s") % filled
     return scrub_text(template)[:300]
 
 

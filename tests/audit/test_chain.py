@@ -179,3 +179,51 @@ def test_a_committed_audit_write_is_sealed_by_the_worker_shortly_after(celery_wo
                               timeout=60)
     assert PendingSeal.objects.count() == 0
     assert verify_chain().ok
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the unique-violation race needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_first_seal_racing_another_creates_the_head_row_without_a_unique_violation():
+    """Two sealers on the very first seal: the second must not run into ``audit_chainhead_pkey`` (PostgreSQL
+    logs every unique violation as an ERROR, even one the application handles): the head row is created with
+    ``INSERT ... ON CONFLICT DO NOTHING``, and the second sealer waits for the first's commit."""
+    from audit.models import ChainHead
+
+    ChainHead.objects.all().delete()
+    inserted, done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first_sealer() -> None:  # holds a fresh head row uncommitted until the other sealer waits on it
+        try:
+            with transaction.atomic():
+                ChainHead.objects.bulk_create([ChainHead(pk=1)], ignore_conflicts=True)
+                inserted.set()
+                with connection.cursor() as c:
+                    for _ in range(600):
+                        c.execute("SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))")
+                        if c.fetchone()[0]:
+                            break
+                        done.wait(0.05)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    failed: list[str] = []
+
+    def record_failures(execute, sql, params, many, context):
+        try:
+            return execute(sql, params, many, context)
+        except Exception as exc:
+            failed.append(f"{type(exc).__name__}: {sql}")
+            raise
+
+    thread = threading.Thread(target=first_sealer)
+    thread.start()
+    assert inserted.wait(30)
+    with connection.execute_wrapper(record_failures):
+        services.chain_seal()  # blocks on the uncommitted row, then locks it
+    thread.join(60)
+    assert errors == []
+    assert failed == []
+    assert ChainHead.objects.count() == 1

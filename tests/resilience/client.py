@@ -17,8 +17,18 @@ PURPOSES = ["automated_scoring", "service_prioritization", "marketing"]
 TIMEOUT_S = 90.0  # a request that takes longer counts as a hang (gunicorn's own timeout is 60 s)
 
 
-def api_token(stack: Stack, name: str) -> str:
-    out = stack.manage("create_api_client", name, "--scopes", *SCOPES, "--purposes", *PURPOSES).stdout
+DPO_USER = ("from django.contrib.auth.models import Group, User\n"
+            "u = User.objects.create_user(username='dpo', password='resilience-dpo-pw-1')\n"
+            "u.groups.add(Group.objects.get_or_create(name='dpo')[0])\n")
+
+
+def api_token(stack: Stack, name: str, *, before: str = "") -> str:
+    """An API client made by the product's ``create_api_client`` command (after the code ``before``, in the same
+    process); returns its token."""
+    code = (f"{before}\nimport io\nfrom django.core.management import call_command\nout = io.StringIO()\n"
+            f"call_command('create_api_client', {name!r}, '--scopes', *{SCOPES!r}, '--purposes', *{PURPOSES!r}, "
+            "stdout=out)\nprint(out.getvalue())\n")
+    out = stack.shell(code)
     return out.strip().splitlines()[-1].strip()
 
 

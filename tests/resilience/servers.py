@@ -305,6 +305,7 @@ class Stack:
     redis: Redis
     smtp: SmtpSink
     db: str = "scoring"
+    blank_db: str = "scoring_blank"  # migrated, no data: a template for tests that build their own
     web_port: int = field(default_factory=spare_port)
     procs: dict[str, Proc] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)

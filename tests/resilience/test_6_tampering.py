@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.resilience.client import Console, Db
+from tests.resilience.client import DPO_USER, Console, Db
 from tests.resilience.servers import BIN, GUNICORN_CONF, Proc, Stack, port_open, spare_port, wait_for
 
 BASE, CASE = "tamper_base", "tamper_case"
@@ -75,16 +75,11 @@ class Chain:
 
 @pytest.fixture(scope="module")
 def chain(stack: Stack) -> Iterator[Chain]:
-    stack.pg.psql("postgres", f"CREATE DATABASE {BASE}")
+    stack.pg.psql("postgres", f"CREATE DATABASE {BASE} TEMPLATE {stack.blank_db}")  # migrated, empty
     base_dir = stack.root / "tamper-checkpoints" / "base"
     case_dir = stack.root / "tamper-checkpoints" / "case"
     env = {"AUDIT_CHECKPOINT_DIR": str(base_dir)}
-    stack.manage("migrate", "--noinput", db=BASE)
-    stack.manage("shell", "-c",
-                 "from django.contrib.auth.models import Group, User\n"
-                 "u = User.objects.create_user(username='dpo', password='resilience-dpo-pw-1')\n"
-                 "u.groups.add(Group.objects.get_or_create(name='dpo')[0])\n", db=BASE, extra_env=env)
-    stack.manage("shell", "-c", BUILD, db=BASE, extra_env=env)
+    stack.manage("shell", "-c", DPO_USER + BUILD, db=BASE, extra_env=env)
     base = Db(stack, BASE)
     head = base.value("SELECT max(seq) FROM audit_chainlink")
     checkpoint = base.value("SELECT max(seq) FROM audit_checkpoint")
