@@ -551,7 +551,7 @@ def order_summaries(*, customer_ids: Iterable[UUID]) -> dict[UUID, tuple[datetim
     """Customer -> (last order time, total revenue) over their orders and invoices (returned ones excluded)."""
     from django.db.models import Max, Sum
 
-    from .aggregates import ids_in
+    from config.lookups import ids_in
 
     ids = list(customer_ids)
     if not ids:

@@ -225,7 +225,7 @@ def processing_gates_bulk_held(
 
 
 def _gate_chunk_now(*, customer_ids: list[uuid.UUID], purpose_ids: list[int]) -> dict[int, dict[uuid.UUID, GateDecision]]:
-    from profiles.aggregates import ids_in
+    from config.lookups import ids_in
 
     now = timezone.now()
     rows = (

@@ -1,4 +1,4 @@
-"""profiles.aggregates.fact_aggregates: set-based SQL features equal the pure reference implementation."""
+"""scoring.features.aggregates.fact_aggregates: set-based SQL features equal the pure reference implementation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from tests.scoring.helpers import ACTOR, _bulk_facts
 
 @pytest.mark.django_db
 def test_sql_features_equal_the_reference_aggregation_of_the_same_events():
-    from profiles.aggregates import KNOWN_COLUMN, fact_aggregates
     from profiles.services import customer_ingest
+    from scoring.features.aggregates import KNOWN_COLUMN, fact_aggregates
     from scoring.ml.features import aggregate_from_events, feature_names
     from scoring.ml.synthetic import generate_events
 
@@ -44,8 +44,8 @@ def test_sql_features_equal_the_reference_aggregation_of_the_same_events():
 def test_sql_window_outcomes_equal_the_reference_including_new_categories():
     from datetime import timedelta
 
-    from profiles.aggregates import window_outcomes as sql_window_outcomes
     from profiles.services import customer_ingest
+    from scoring.features.aggregates import window_outcomes as sql_window_outcomes
     from scoring.ml.features import window_outcomes
     from scoring.ml.synthetic import generate_events
 
@@ -67,8 +67,8 @@ def test_sql_window_outcomes_equal_the_reference_including_new_categories():
 
 @pytest.mark.django_db
 def test_aggregates_run_a_fixed_number_of_queries_whatever_the_number_of_customers(django_assert_max_num_queries):
-    from profiles.aggregates import fact_aggregates
     from profiles.services import customer_ingest
+    from scoring.features.aggregates import fact_aggregates
     from scoring.ml.synthetic import generate_events
 
     events = generate_events(60, seed=9, days=400)
@@ -85,7 +85,7 @@ def test_aggregates_run_a_fixed_number_of_queries_whatever_the_number_of_custome
 def test_facts_after_as_of_are_ignored_and_unknown_customers_get_empty_features():
     import uuid
 
-    from profiles.aggregates import KNOWN_COLUMN, fact_aggregates
+    from scoring.features.aggregates import KNOWN_COLUMN, fact_aggregates
     from tests.factories import make_customer, make_order
 
     cid = make_customer()
@@ -110,7 +110,7 @@ def test_facts_after_as_of_are_ignored_and_unknown_customers_get_empty_features(
 
 @pytest.mark.django_db
 def test_declared_crm_attributes_become_features_and_special_categories_never_do():
-    from profiles.aggregates import fact_aggregates
+    from scoring.features.aggregates import fact_aggregates
     from tests.factories import make_customer, set_attributes
 
     a = make_customer(attributes={"plan": "pro", "seats": 12, "churned": True},
