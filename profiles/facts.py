@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
 
 from config.envelope import DecryptionError
@@ -232,3 +233,113 @@ def fact_time_range(*, customer_ids: Sequence[uuid.UUID | str] | None = None
             lows.append(agg["lo"])
             highs.append(agg["hi"])
     return (min(lows) if lows else None, max(highs) if highs else None)
+
+
+# --- the same reads as columns (PostgreSQL): one statement per fact table, no Python object per row ----------
+
+#: name -> (model, time column, SELECT expressions after the position). ``%(as_of)s``, ``%(recent)s`` and
+#: ``%(prev)s`` are the window bounds; every sum is cast to float8 after it is summed exactly (numeric), and
+#: ages are ``as_of - time`` in seconds (exact interval epoch, then float8), as Python's
+#: ``timedelta.total_seconds()`` gives them.
+_COLUMN_READS: dict[str, tuple[type, str, list[tuple[str, str]]]] = {
+    "order": (Order, "ordered_at", [
+        ("n", "count(*)"),
+        ("revenue", "coalesce(sum(f.amount) filter (where not f.returned), 0)::float8"),
+        ("margin", "coalesce(sum(f.margin) filter (where not f.returned), 0)::float8"),
+        ("first_age", "extract(epoch from (%(as_of)s - min(f.ordered_at)))::float8"),
+        ("last_age", "extract(epoch from (%(as_of)s - max(f.ordered_at)))::float8"),
+        ("n_recent", "count(*) filter (where f.ordered_at > %(recent)s)"),
+        ("revenue_recent", "coalesce(sum(f.amount) filter (where f.ordered_at > %(recent)s and not f.returned), 0)"
+                           "::float8"),
+        ("revenue_prev", "coalesce(sum(f.amount) filter (where f.ordered_at > %(prev)s and f.ordered_at <= "
+                         "%(recent)s and not f.returned), 0)::float8"),
+        ("n_returned", "count(*) filter (where f.returned)"),
+        ("n_late", "count(*) filter (where f.days_late > 0)"),
+        ("days_late", "coalesce(sum(f.days_late) filter (where f.days_late > 0), 0)::float8"),
+        ("categories", "count(distinct f.category) filter (where f.category <> '')"),
+    ]),
+    "ticket": (Ticket, "opened_at", [
+        ("n", "count(*)"),
+        ("n_recent", "count(*) filter (where f.opened_at > %(recent)s)"),
+        ("escalations", "count(*) filter (where f.escalated)"),
+        ("sat_sum", "coalesce(sum(f.satisfaction), 0)::float8"),
+        ("sat_n", "count(f.satisfaction)"),
+        ("first_age", "extract(epoch from (%(as_of)s - min(f.opened_at)))::float8"),
+        ("sent_sum", "coalesce(sum(f.sentiment_score), 0)::float8"),
+        ("sent_n", "count(f.sentiment_score)"),
+        ("sent_recent_sum", "coalesce(sum(f.sentiment_score) filter (where f.opened_at > %(recent)s), 0)::float8"),
+        ("sent_recent_n", "count(f.sentiment_score) filter (where f.opened_at > %(recent)s)"),
+        ("sent_prev_sum", "coalesce(sum(f.sentiment_score) filter (where f.opened_at > %(prev)s and f.opened_at <= "
+                          "%(recent)s), 0)::float8"),
+        ("sent_prev_n", "count(f.sentiment_score) filter (where f.opened_at > %(prev)s and f.opened_at <= "
+                        "%(recent)s)"),
+    ]),
+    "interaction": (Interaction, "at", [
+        ("first_age", "extract(epoch from (%(as_of)s - min(f.at)))::float8"),
+        *[(name, f"coalesce(sum(f.count) filter (where f.at > %(recent)s and f.kind = '{kind.value}'), 0)::float8")
+          for name, kind in INTERACTION_FEATURES.items()],
+    ]),
+    "review": (Review, "at", [
+        ("n", "count(*)"),
+        ("rating_sum", "coalesce(sum(f.rating), 0)::float8"),
+        ("first_age", "extract(epoch from (%(as_of)s - min(f.at)))::float8"),
+    ]),
+    "referral": (Referral, "at", [
+        ("n", "count(*)"),
+        ("first_age", "extract(epoch from (%(as_of)s - min(f.at)))::float8"),
+    ]),
+}
+
+
+def fact_columns(*, customer_ids: Sequence[uuid.UUID], as_of: datetime, recent_from: datetime,
+                 prev_from: datetime) -> dict[str, dict[str, np.ndarray]] | None:
+    """The reads above as float columns aligned with ``customer_ids`` (PostgreSQL; ``None`` elsewhere or when
+    the ids repeat): per table ``"present"`` (1.0 where the customer has a row) and one column per aggregate
+    (0 where absent; ages NaN where absent). Also ``"nps"`` (``last`` score by time then row, ``first_age``)
+    and ``"customer"`` (``created_age``; ``declared``: 1.0 where feature attributes are declared).
+    One statement per table whatever the number of customers; the database returns each customer's position
+    in ``customer_ids``, so no id is parsed or hashed in Python."""
+    from django.db import connection
+
+    ids = [as_uuid(c) for c in customer_ids]
+    if connection.vendor != "postgresql" or len(set(ids)) != len(ids):
+        return None
+    n = len(ids)
+    params = {"ids": "{" + ",".join(str(c) for c in ids) + "}", "as_of": as_of, "recent": recent_from,
+              "prev": prev_from}
+    with_ids = "with ids(id, pos) as (select * from unnest(%(ids)s::uuid[]) with ordinality) "
+    out: dict[str, dict[str, np.ndarray]] = {}
+
+    def read(sql: str, names: list[str], nan_names: set[str]) -> dict[str, np.ndarray]:
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+        cols = {name: np.full(n, np.nan if name in nan_names else 0.0) for name in names}
+        present = np.zeros(n)
+        if rows:
+            table = np.array(rows, dtype=np.float64)
+            pos = table[:, 0].astype(np.int64) - 1
+            present[pos] = 1.0
+            for k, name in enumerate(names, start=1):
+                cols[name][pos] = table[:, k]
+        cols["present"] = present
+        return cols
+
+    for key, (model, at, exprs) in _COLUMN_READS.items():
+        meta = model._meta
+        select = ", ".join(expr for _, expr in exprs)
+        sql = (f'{with_ids}select ids.pos, {select} from "{meta.db_table}" f join ids on f.customer_id = ids.id '  # noqa: S608
+               f"where f.{meta.get_field(at).column} <= %(as_of)s group by ids.pos")
+        names = [name for name, _ in exprs]
+        out[key] = read(sql, names, {"first_age", "last_age"})
+    nps = NpsAnswer._meta.db_table
+    out["nps"] = read(
+        f'{with_ids}select ids.pos, (array_agg(f.score order by f.at desc, f.id desc))[1]::float8, '  # noqa: S608
+        f'extract(epoch from (%(as_of)s - min(f.at)))::float8 from "{nps}" f join ids on f.customer_id = ids.id '
+        f"where f.at <= %(as_of)s group by ids.pos", ["last", "first_age"], {"last", "first_age"})
+    customers = Customer._meta.db_table
+    out["customer"] = read(
+        f"{with_ids}select ids.pos, extract(epoch from (%(as_of)s - c.created_at))::float8, "  # noqa: S608
+        f"(c.feature_attributes::jsonb <> '[]'::jsonb)::int::float8 "
+        f'from "{customers}" c join ids on c.id = ids.id', ["created_age", "declared"], {"created_age"})
+    return out

@@ -62,14 +62,16 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     """Every feature column for ``customer_ids`` as of ``as_of`` (arrays aligned with the input order)."""
     ids = [as_uuid(c) for c in customer_ids]
     n = len(ids)
-    pos = {cid: i for i, cid in enumerate(ids)}
     recent_from = as_of - timedelta(days=WINDOW_DAYS)
     prev_from = as_of - timedelta(days=2 * WINDOW_DAYS)
+    columns = facts.fact_columns(customer_ids=ids, as_of=as_of, recent_from=recent_from, prev_from=prev_from)
+    if columns is not None:
+        return _from_columns(ids, columns)
+    pos = {cid: i for i, cid in enumerate(ids)}
 
     def zeros() -> np.ndarray:
         return np.zeros(n, dtype=np.float64)
 
-    cols: dict[str, np.ndarray] = {}
     # age of the earliest sign of the customer, in seconds before as_of (negative: after as_of)
     seen_age = np.full(n, -np.inf)
 
@@ -170,7 +172,28 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
             if usable[name]:
                 attrs.setdefault(name, [None] * n)[i] = attributes[name]
 
-    # --- assemble, exactly as scoring.ml.features.aggregate_from_events ------------------------------
+    raw = {"freq": freq, "revenue": revenue, "margin": margin, "recency": recency, "first_age": first_age,
+           "n90": n90, "rev90": rev90, "revprev": revprev, "n_ret": n_ret, "n_late": n_late, "late_sum": late_sum,
+           "categories": categories, "tickets": tickets, "tickets90": tickets90, "escalations": escalations,
+           "satisfaction": satisfaction, "sent_avg": sent_avg, "sent_trend": sent_trend, "sent_n90": sent_n90,
+           "nps_last": nps_last, "reviews": reviews, "rating": rating, "referrals": referrals}
+    cols = _assemble(raw, interaction_cols, seen_age)
+    for name, values in attrs.items():
+        cols[ATTRIBUTE_PREFIX + name] = attribute_column(values)
+    return cols
+
+
+def _assemble(raw: dict[str, np.ndarray], interaction_cols: dict[str, np.ndarray], seen_age: np.ndarray
+              ) -> dict[str, np.ndarray]:
+    """The feature columns from the per-table values, exactly as scoring.ml.features.aggregate_from_events."""
+    freq, revenue, margin, recency, first_age = (raw[k] for k in ("freq", "revenue", "margin", "recency", "first_age"))
+    n90, rev90, revprev, n_ret, n_late, late_sum = (raw[k] for k in ("n90", "rev90", "revprev", "n_ret", "n_late",
+                                                                     "late_sum"))
+    categories, tickets, tickets90, escalations, satisfaction = (
+        raw[k] for k in ("categories", "tickets", "tickets90", "escalations", "satisfaction"))
+    sent_avg, sent_trend, sent_n90, nps_last, reviews, rating, referrals = (
+        raw[k] for k in ("sent_avg", "sent_trend", "sent_n90", "nps_last", "reviews", "rating", "referrals"))
+    cols: dict[str, np.ndarray] = {}
     has = freq > 0
     known = seen_age >= 0
     seen_days = np.floor(np.where(known, seen_age, 0.0) / _DAY)
@@ -205,8 +228,62 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     # not a feature: 1.0 when the customer existed at as_of (created, or any fact, on or before it)
     cols[KNOWN_COLUMN] = known.astype(np.float64)
 
-    for name, values in attrs.items():
-        cols[ATTRIBUTE_PREFIX + name] = attribute_column(values)
+    return cols
+
+
+def _from_columns(ids: list[uuid.UUID], columns: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``fact_aggregates`` from ``profiles.facts.fact_columns`` (PostgreSQL): the same values, by column."""
+    n = len(ids)
+    o, t, it, rv, rf, nps, cu = (columns[k] for k in ("order", "ticket", "interaction", "review", "referral", "nps",
+                                                       "customer"))
+
+    def days(age: np.ndarray) -> np.ndarray:
+        return np.floor(age / _DAY)
+
+    def ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
+        out = np.full(n, empty)
+        np.divide(num, den, out=out, where=den > 0)
+        return out
+
+    has_sent_trend = (t["sent_recent_n"] > 0) & (t["sent_prev_n"] > 0)
+    raw = {
+        "freq": o["n"], "revenue": o["revenue"], "margin": o["margin"], "recency": days(o["last_age"]),
+        "first_age": days(o["first_age"]), "n90": o["n_recent"], "rev90": o["revenue_recent"],
+        "revprev": o["revenue_prev"], "n_ret": o["n_returned"], "n_late": o["n_late"], "late_sum": o["days_late"],
+        "categories": o["categories"], "tickets": t["n"], "tickets90": t["n_recent"],
+        "escalations": t["escalations"], "satisfaction": ratio(t["sat_sum"], t["sat_n"], np.nan),
+        "sent_avg": ratio(t["sent_sum"], t["sent_n"], 0.0),
+        "sent_trend": np.where(has_sent_trend, ratio(t["sent_recent_sum"], t["sent_recent_n"], 0.0)
+                               - ratio(t["sent_prev_sum"], t["sent_prev_n"], 0.0), 0.0),
+        "sent_n90": t["sent_recent_n"], "nps_last": nps["last"], "reviews": rv["n"],
+        "rating": ratio(rv["rating_sum"], rv["n"], np.nan), "referrals": rf["n"],
+    }
+    interaction_cols = {name: it[name] for name in facts.INTERACTION_FEATURES}
+    # the earliest sign of the customer: its creation or any fact (ages in seconds before as_of)
+    seen_age = np.full(n, -np.inf)
+    for age in (o["first_age"], t["first_age"], it["first_age"], rv["first_age"], rf["first_age"],
+                nps["first_age"], cu["created_age"]):
+        seen_age = np.where(np.isnan(age), seen_age, np.maximum(seen_age, age))
+    cols = _assemble(raw, interaction_cols, seen_age)
+    declared = np.flatnonzero(cu["declared"] > 0)
+    if declared.size:
+        attrs: dict[str, list[Any]] = {}
+        usable: dict[str, bool] = {}
+        where = {ids[i]: int(i) for i in declared}
+        for cid, _created, names, attributes in facts.customer_fact_rows(customer_ids=list(where)):
+            if not names or attributes is None:
+                continue
+            i = where[as_uuid(cid)]
+            for name in names:
+                name = str(name)
+                if name not in attributes:
+                    continue
+                if name not in usable:
+                    usable[name] = not is_special_category(name)
+                if usable[name]:
+                    attrs.setdefault(name, [None] * n)[i] = attributes[name]
+        for name, values in attrs.items():
+            cols[ATTRIBUTE_PREFIX + name] = attribute_column(values)
     return cols
 
 
