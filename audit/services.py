@@ -591,20 +591,39 @@ def _seal_batch(batch_size: int) -> int:
         last = ChainLink.objects.order_by("-seq").values_list("seq", "link_hash").first()
         seq, prev = last if last is not None else (0, canonical.GENESIS_HASH)
         now = timezone.now()
-        links = []
+        rows = []
         for _, record_type, row_id, entry_hash in pending:
             seq += 1
             digest = canonical.link_hash(seq, record_type, row_id, entry_hash, prev)
-            links.append(ChainLink(seq=seq, record_type=record_type, row_id=row_id, entry_hash=entry_hash,
-                                   prev_link_hash=prev, link_hash=digest, sealed_at=now))
+            rows.append((seq, record_type, row_id, entry_hash, prev, digest, now))
             prev = digest
-        ChainLink.objects.bulk_create(links, batch_size=1000)
         ids = [row[0] for row in pending]
-        for start in range(0, len(ids), 1000):
-            PendingSeal.objects.filter(id__in=ids[start : start + 1000]).delete()
+        if connection.vendor == "postgresql":
+            _seal_rows_copy(rows, ids)
+        else:
+            ChainLink.objects.bulk_create([ChainLink(seq=q, record_type=t, row_id=r, entry_hash=e, prev_link_hash=p,
+                                                     link_hash=h, sealed_at=at) for q, t, r, e, p, h, at in rows],
+                                          batch_size=1000)
+            for start in range(0, len(ids), 1000):
+                PendingSeal.objects.filter(id__in=ids[start : start + 1000]).delete()
         head.seq, head.link_hash, head.updated_at = seq, prev, now
         head.save(update_fields=["seq", "link_hash", "updated_at"])
         return len(pending)
+
+
+def _seal_rows_copy(rows: list[tuple[Any, ...]], pending_ids: list[int]) -> None:
+    """PostgreSQL: the links of one sealing batch by one ``COPY`` (no model instance per link; the same
+    rows ``bulk_create`` writes) and their queue entries deleted by one statement with the ids as one
+    array parameter."""
+    names = ("seq", "record_type", "row_id", "entry_hash", "prev_link_hash", "link_hash", "sealed_at")
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(ChainLink._meta.get_field(name).column) for name in names)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {qn(ChainLink._meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(f"DELETE FROM {qn(PendingSeal._meta.db_table)} WHERE id = ANY(%s::bigint[])",  # noqa: S608
+                       ["{" + ",".join(str(i) for i in pending_ids) + "}"])
 
 
 def chain_seal(*, batch_size: int = 5000) -> int:

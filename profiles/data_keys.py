@@ -104,7 +104,9 @@ def key_get(customer_id: UUID) -> DataKey:
 
 
 def key_get_many(customer_ids: list[UUID]) -> dict[UUID, DataKey]:
-    rows = CustomerKey.objects.filter(customer_id__in=customer_ids)
+    from config.lookups import ids_in
+
+    rows = CustomerKey.objects.filter(ids_in("customer_id", list(customer_ids)))
     return {row.customer_id: DataKey(row.customer_id, unwrap(row), row.key_version) for row in rows}
 
 

@@ -82,12 +82,17 @@ def customer_is_erased(*, customer_id: UUID) -> bool:
 
 def customers_existing(*, customer_ids: list[UUID]) -> set[UUID]:
     """Set-based ``customer_exists``: the ids among ``customer_ids`` that exist (live or alias)."""
-    return set(Customer.objects.filter(id__in=list(customer_ids)).values_list("id", flat=True))
+    from config.lookups import ids_in
+
+    return set(Customer.objects.filter(ids_in("id", list(customer_ids))).values_list("id", flat=True))
 
 
 def customers_erased(*, customer_ids: list[UUID]) -> set[UUID]:
     """Set-based ``customer_is_erased``."""
-    return set(Tombstone.objects.filter(customer_id__in=list(customer_ids)).values_list("customer_id", flat=True))
+    from config.lookups import ids_in
+
+    return set(Tombstone.objects.filter(ids_in("customer_id", list(customer_ids))).values_list("customer_id",
+                                                                                               flat=True))
 
 
 def customer_count() -> int:
@@ -551,7 +556,7 @@ def order_summaries(*, customer_ids: Iterable[UUID]) -> dict[UUID, tuple[datetim
     """Customer -> (last order time, total revenue) over their orders and invoices (returned ones excluded)."""
     from django.db.models import Max, Sum
 
-    from .aggregates import ids_in
+    from config.lookups import ids_in
 
     ids = list(customer_ids)
     if not ids:

@@ -18,7 +18,7 @@ from uuid import UUID
 import numpy as np
 from django.conf import settings
 
-from profiles.aggregates import ATTRIBUTE_PREFIX, KNOWN_COLUMN, fact_aggregates
+from scoring.features.aggregates import ATTRIBUTE_PREFIX, KNOWN_COLUMN, fact_aggregates
 from scoring.ml.explain import Contributions, format_contribution
 from scoring.ml.features import (
     CLV_FLOOR,
@@ -290,7 +290,7 @@ def score_batch(
     top_k: int = TOP_CONTRIBUTIONS, encoded: bool = False,
 ) -> ScoredBatch:
     """Features, predictions and exact explanations of all models for ``customer_ids`` (vectorized),
-    from the aggregate ``columns`` (``profiles.aggregates.fact_aggregates``, aligned with the ids).
+    from the aggregate ``columns`` (``scoring.features.aggregates.fact_aggregates``, aligned with the ids).
 
     ``encoded`` (the batch fast path): the features and explanations are built as their JSON text only,
     from whole arrays (``_encoded_batch``; the same text as ``_compact`` of the objects, which are decoded

@@ -163,9 +163,9 @@ def drift_compute(*, job: str, now: datetime | None = None) -> Any:
     import numpy as np
     from django.utils import timezone
 
-    from profiles.aggregates import fact_aggregates
     from scoring import drift, registry, training
     from scoring.engine import bundle_matrix
+    from scoring.features.aggregates import fact_aggregates
     from scoring.models import DriftReport, ModelVersion
 
     version = ModelVersion.objects.filter(kind=ModelVersion.Kind.FULL, status=ModelVersion.Status.ACTIVE).first()

@@ -676,7 +676,7 @@ def rescore_pending_chunk_ids(*, run_ids: Sequence[uuid.UUID], page: int = 50, w
 def scores_previous_many(*, customer_ids: list[uuid.UUID], purposes: list[str]
                          ) -> dict[tuple[uuid.UUID, str], tuple[str, str]]:
     """(tier, risk level) of the stored scores of these customers for these purposes (a chunk's "before")."""
-    from profiles.aggregates import ids_in
+    from config.lookups import ids_in
 
     return {
         (cid, purpose): (tier, risk) for cid, purpose, tier, risk in CustomerScore.objects.filter(
@@ -688,7 +688,7 @@ def scores_previous_many(*, customer_ids: list[uuid.UUID], purposes: list[str]
 def score_overrides_active_many(*, customer_ids: list[uuid.UUID], purposes: list[str]
                                 ) -> dict[tuple[uuid.UUID, str], ScoreOverride]:
     """The active reviewer overrides of these customers for these purposes."""
-    from profiles.aggregates import ids_in
+    from config.lookups import ids_in
 
     return {(o.customer_id, o.purpose): o for o in ScoreOverride.objects.filter(
         ids_in("customer_id", customer_ids), purpose__in=purposes, active=True)}

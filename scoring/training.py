@@ -2,10 +2,10 @@
 
 Lawful basis: training is a processing purpose of its own. Only customers for whom the processing gate
 allows ``SCORING_TRAINING_PURPOSE`` (default ``automated_scoring``) *at training time* are used, and never
-erased, restricted or objecting ones. Only pseudonymized numbers are read (``profiles.aggregates``).
+erased, restricted or objecting ones. Only pseudonymized numbers are read (``profiles.facts``, derived by ``scoring.features.aggregates``).
 
 Labels come from the history itself: features as of a cutoff and what happened in the following horizon
-(``profiles.aggregates.window_outcomes``), at the cutoffs ``scoring.ml.models.planned_cutoffs`` gives for its
+(``scoring.features.aggregates.window_outcomes``), at the cutoffs ``scoring.ml.models.planned_cutoffs`` gives for its
 temporal cross-validation (``as_of - horizon - j * step``); explicit outcomes reported through the API
 (``Outcome``) override the derived labels in the most recent labelled window. Days are counted backwards
 from ``as_of``: cutoff day ``c`` is ``as_of - (now_day - c)`` days.
@@ -30,8 +30,8 @@ from django.utils import timezone
 
 from config.errors import Unprocessable
 from consent import selectors as consent_selectors
-from profiles import aggregates
 from profiles import selectors as profiles_selectors
+from scoring.features import aggregates
 from scoring.ml import attribute_clv
 from scoring.ml.features import ATTRIBUTE_PURPOSE, build_matrix, feature_names
 from scoring.ml.models import (

@@ -217,15 +217,15 @@ def processing_gates_bulk_held(
         with connection.cursor() as cursor:
             for chunk in chunked(ids, bulk_chunk_size()):
                 cursor.execute(
-                    f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE customer_id = ANY(%s) "  # noqa: S608
+                    f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE customer_id = ANY(%s::uuid[]) "  # noqa: S608
                     "AND purpose_id = ANY(%s) FOR SHARE) AS held",
-                    [list(chunk), pids],
+                    ["{" + ",".join(str(c) for c in chunk) + "}", pids],  # one text parameter, as ids_in
                 )
     return processing_gates_bulk(customer_ids=customer_ids, purposes=purposes)
 
 
 def _gate_chunk_now(*, customer_ids: list[uuid.UUID], purpose_ids: list[int]) -> dict[int, dict[uuid.UUID, GateDecision]]:
-    from profiles.aggregates import ids_in
+    from config.lookups import ids_in
 
     now = timezone.now()
     rows = (

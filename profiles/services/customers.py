@@ -183,7 +183,7 @@ def customer_rectify(*, customer_id: UUID, fields: dict[str, str | None], actor:
 @transaction.atomic
 def customer_mark_fresh(*, customer_ids: list[UUID], as_of: datetime | None = None) -> None:
     """Clear the stale flag (after rescoring). With ``as_of``, only flags set at or before it are cleared."""
-    from profiles.aggregates import ids_in
+    from config.lookups import ids_in
 
     qs = Customer.objects.filter(ids_in("id", list(customer_ids)), stale_since__isnull=False)
     if as_of is not None:

@@ -5,7 +5,7 @@ by the columns of the CRM attributes a customer import declared as features (:cl
 The Django side produces the same columns with set-based SQL; :func:`aggregate_from_events`
 computes them from flat event arrays (tests, benchmark, CDNOW evaluation) with ``np.bincount``.
 
-Declared CRM attributes (raw columns ``attr:<name>``, as ``profiles.aggregates.fact_aggregates`` returns
+Declared CRM attributes (raw columns ``attr:<name>``, as ``scoring.features.aggregates.fact_aggregates`` returns
 them) are encoded by :func:`fit_attribute_encoding` on the training population: a numeric attribute is one
 column ``attr:<name>`` (missing values take the recorded fill, the training median); a categorical one is
 up to :data:`ATTRIBUTE_MAX_CATEGORIES` one-hot 0/1 columns ``attr:<name>=<value>`` for its most frequent
@@ -369,7 +369,7 @@ def build_matrix(
 
 # --------------------------------------------------------------------------- declared CRM attributes
 
-#: Prefix of the raw CRM attribute columns (the same as ``profiles.aggregates.ATTRIBUTE_PREFIX``).
+#: Prefix of the raw CRM attribute columns (the same as ``scoring.features.aggregates.ATTRIBUTE_PREFIX``).
 ATTRIBUTE_PREFIX = "attr:"
 ATTRIBUTE_PURPOSE = "Declared as a feature by a customer import."
 #: One-hot columns per categorical attribute at the most, and how many training customers a value needs.

@@ -25,9 +25,9 @@ from django.utils import timezone
 
 from audit import services as audit_services
 from config.errors import NotFound, ValidationFailed
+from config.lookups import ids_in
 from consent import selectors as consent_selectors
 from profiles import services as profiles_services
-from profiles.aggregates import ids_in
 from scoring import engine, registry
 from scoring import selectors as scoring_selectors
 from scoring import signals as scoring_signals
@@ -147,7 +147,7 @@ def rescore_runs_start(
     ``RESCORE_FEATURE_CACHE_CUSTOMERS``).
     """
     from profiles import selectors as profiles_selectors
-    from profiles.aggregates import fact_aggregates
+    from scoring.features.aggregates import fact_aggregates
 
     purposes = list(dict.fromkeys(check_purpose(p) for p in purposes))
     if not purposes:
@@ -389,7 +389,7 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
         as_of = group[0].as_of
         columns = _feature_cache_take(as_of, digest, allowed)
         if columns is None:
-            from profiles.aggregates import fact_aggregates
+            from scoring.features.aggregates import fact_aggregates
 
             columns = fact_aggregates(customer_ids=allowed, as_of=as_of)
         batch = engine.score_batch(allowed, columns=columns, models=models, encoded=fast)

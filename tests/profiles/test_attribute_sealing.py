@@ -104,7 +104,7 @@ def test_erasure_crypto_shreds_the_attributes():
 
 @pytest.mark.django_db
 def test_feature_code_decrypts_a_whole_chunk_with_one_customer_query(django_assert_num_queries):
-    from profiles.aggregates import customer_attribute_table, fact_aggregates
+    from scoring.features.aggregates import customer_attribute_table, fact_aggregates
 
     ids = [services.customer_ingest(source="crm", external_id=f"F-{i}", personal={}, actor=ACTOR,
                                     attributes={"plan": ["a", "b"][i % 2], "seats": i, "note": "x"},

@@ -1,4 +1,4 @@
-"""profiles.aggregates.fact_aggregates: set-based SQL features equal the pure reference implementation."""
+"""scoring.features.aggregates.fact_aggregates: set-based SQL features equal the pure reference implementation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from tests.scoring.helpers import ACTOR, _bulk_facts
 
 @pytest.mark.django_db
 def test_sql_features_equal_the_reference_aggregation_of_the_same_events():
-    from profiles.aggregates import KNOWN_COLUMN, fact_aggregates
     from profiles.services import customer_ingest
+    from scoring.features.aggregates import KNOWN_COLUMN, fact_aggregates
     from scoring.ml.features import aggregate_from_events, feature_names
     from scoring.ml.synthetic import generate_events
 
@@ -44,8 +44,8 @@ def test_sql_features_equal_the_reference_aggregation_of_the_same_events():
 def test_sql_window_outcomes_equal_the_reference_including_new_categories():
     from datetime import timedelta
 
-    from profiles.aggregates import window_outcomes as sql_window_outcomes
     from profiles.services import customer_ingest
+    from scoring.features.aggregates import window_outcomes as sql_window_outcomes
     from scoring.ml.features import window_outcomes
     from scoring.ml.synthetic import generate_events
 
@@ -67,8 +67,8 @@ def test_sql_window_outcomes_equal_the_reference_including_new_categories():
 
 @pytest.mark.django_db
 def test_aggregates_run_a_fixed_number_of_queries_whatever_the_number_of_customers(django_assert_max_num_queries):
-    from profiles.aggregates import fact_aggregates
     from profiles.services import customer_ingest
+    from scoring.features.aggregates import fact_aggregates
     from scoring.ml.synthetic import generate_events
 
     events = generate_events(60, seed=9, days=400)
@@ -85,7 +85,7 @@ def test_aggregates_run_a_fixed_number_of_queries_whatever_the_number_of_custome
 def test_facts_after_as_of_are_ignored_and_unknown_customers_get_empty_features():
     import uuid
 
-    from profiles.aggregates import KNOWN_COLUMN, fact_aggregates
+    from scoring.features.aggregates import KNOWN_COLUMN, fact_aggregates
     from tests.factories import make_customer, make_order
 
     cid = make_customer()
@@ -110,7 +110,7 @@ def test_facts_after_as_of_are_ignored_and_unknown_customers_get_empty_features(
 
 @pytest.mark.django_db
 def test_declared_crm_attributes_become_features_and_special_categories_never_do():
-    from profiles.aggregates import fact_aggregates
+    from scoring.features.aggregates import fact_aggregates
     from tests.factories import make_customer, set_attributes
 
     a = make_customer(attributes={"plan": "pro", "seats": 12, "churned": True},
@@ -123,3 +123,46 @@ def test_declared_crm_attributes_become_features_and_special_categories_never_do
     assert cols["attr:seats"][0] == 12.0 and np.isnan(cols["attr:seats"][1])
     assert "attr:churned" not in cols  # not declared as a feature
     assert not any("health" in name for name in cols)
+
+
+@pytest.mark.django_db
+def test_column_reads_give_exactly_the_row_reads_on_a_random_population(monkeypatch):
+    """PostgreSQL reads the facts as columns (``profiles.facts.fact_columns``, positions from the database);
+    the row reads (every other database) are the reference: the same values, bit for bit, on a random
+    population with facts before and after ``as_of``, unknown customers, sentiment and declared attributes."""
+    import uuid
+    from datetime import timedelta
+
+    from django.db import connection
+
+    from profiles import facts
+    from profiles.services import customer_ingest
+    from scoring.features.aggregates import fact_aggregates
+    from scoring.ml.synthetic import generate_events
+    from tests.factories import make_customer
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the column reads are PostgreSQL's")
+    events = generate_events(50, seed=21, days=500, categories=5)
+    rng = np.random.default_rng(21)
+    mood = np.round(rng.uniform(-1.0, 1.0, len(events.ticket_day)), 4)
+    events.ticket_sentiment = np.where(rng.random(len(mood)) < 0.3, np.nan, mood)
+    ids = [customer_ingest(source="crm", external_id=f"COL-{i}", personal={}, actor=ACTOR).customer_id
+           for i in range(50)]
+    now = timezone.now()
+    _bulk_facts(ids, events, now)
+    ids += [make_customer(attributes={"plan": "pro", "seats": 3}, feature_attributes=["plan", "seats"]),
+            make_customer(attributes={"plan": "basic"}, feature_attributes=["plan"]), uuid.uuid4()]
+    order = [ids[i] for i in rng.permutation(len(ids))]
+    for as_of in (now, now - timedelta(days=120, seconds=37), now - timedelta(days=400)):
+        columns = fact_aggregates(customer_ids=order, as_of=as_of)
+        with monkeypatch.context() as m:
+            m.setattr(facts, "fact_columns", lambda **kw: None)
+            rows = fact_aggregates(customer_ids=order, as_of=as_of)
+        assert sorted(columns) == sorted(rows)
+        for name in rows:
+            if rows[name].dtype == object:
+                assert columns[name].tolist() == rows[name].tolist(), name
+            else:
+                np.testing.assert_array_equal(columns[name], rows[name], err_msg=name)
+        assert rows["frequency"].sum() > 0 and np.isfinite(rows["nps_last"]).sum() > 0

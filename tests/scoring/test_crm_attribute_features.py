@@ -65,9 +65,9 @@ def plan_population(db):
     declared as features, their order histories, and consent for scoring."""
 
     def make(n: int = 300, *, seed: int = 0, declared: tuple[str, ...] = ("plan", "seats", "health_score")):
-        from profiles.aggregates import is_special_category
         from profiles.models import Customer
         from profiles.services import customer_ingest
+        from scoring.features.aggregates import is_special_category
 
         allowed = [name for name in declared if not is_special_category(name)]
         log, plan, seats = _plan_history(n, seed)
@@ -158,8 +158,8 @@ def test_special_category_attributes_are_refused_by_the_encoding():
 
 
 def test_one_hot_columns_read_as_attribute_equals_value_yes_or_no():
-    from profiles.aggregates import ATTRIBUTE_PREFIX
     from scoring import engine
+    from scoring.features.aggregates import ATTRIBUTE_PREFIX
     from scoring.ml.features import feature_spec
 
     assert ATTRIBUTE_PREFIX == "attr:"
@@ -265,8 +265,8 @@ def test_declared_attributes_are_features_of_the_full_models_and_listed_in_the_m
 
 @pytest.mark.django_db
 def test_scoring_reads_the_attribute_columns_stores_them_and_explains_them_faithfully(plan_population, small_models):
-    from profiles.aggregates import fact_aggregates
     from scoring import engine, registry, services
+    from scoring.features.aggregates import fact_aggregates
     from scoring.models import CustomerScore
 
     ids, plan, seats = plan_population()
@@ -360,9 +360,9 @@ def test_a_bundle_trained_before_attributes_were_features_still_scores(synthetic
 
 @pytest.mark.django_db
 def test_training_with_attributes_is_reproducible_with_a_fixed_seed(plan_population, small_models):
-    from profiles.aggregates import fact_aggregates
     from scoring import services
     from scoring.engine import bundle_matrix
+    from scoring.features.aggregates import fact_aggregates
     from scoring.ml.models import predict_all
 
     ids, _, _ = plan_population(200, seed=7)

@@ -127,8 +127,8 @@ def test_explicit_outcomes_change_the_next_models_labels(api, seed_population, s
     assert b["by_kind"]["churn"]["explicit"] == 25 and b["explicit"] == 25
     assert b["by_kind"]["churn"]["derived"] == a["by_kind"]["churn"]["derived"] - 25  # the same rows, relabelled
     assert a["by_kind"]["upsell"] == b["by_kind"]["upsell"]
-    from profiles.aggregates import fact_aggregates
     from scoring import registry
+    from scoring.features.aggregates import fact_aggregates
 
     bundles = [registry.load(registry.ref_of(v)) for v in (first, second)]
     X = build_matrix(fact_aggregates(customer_ids=ids, as_of=as_of), bundles[0].feature_names)

@@ -234,8 +234,8 @@ def test_explanations_encoded_from_arrays_are_the_reference_text(seed):
 
 
 def test_a_batch_encoded_from_arrays_is_the_reference_batch(active_model, seed_population):
-    from profiles.aggregates import fact_aggregates
     from scoring import engine, registry
+    from scoring.features.aggregates import fact_aggregates
 
     ids = seed_population(25, seed=5)
     columns = fact_aggregates(customer_ids=ids, as_of=FROZEN)

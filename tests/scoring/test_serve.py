@@ -223,8 +223,8 @@ def _stored_model_outputs(cid) -> dict[str, float]:
     import numpy as np
     from django.utils import timezone
 
-    from profiles.aggregates import fact_aggregates
     from scoring import engine, registry
+    from scoring.features.aggregates import fact_aggregates
 
     models = registry.active_models()
     columns = fact_aggregates(customer_ids=[cid], as_of=timezone.now())

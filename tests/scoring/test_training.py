@@ -20,8 +20,8 @@ def small_models(settings):
 
 
 def _predictions(version, ids):
-    from profiles.aggregates import fact_aggregates
     from scoring import registry
+    from scoring.features.aggregates import fact_aggregates
     from scoring.ml.features import build_matrix
     from scoring.ml.models import predict_all
 

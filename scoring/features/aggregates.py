@@ -1,4 +1,4 @@
-"""Per-customer feature columns for scoring, computed with set-based SQL (a selector module of profiles).
+"""Per-customer feature columns for scoring, derived from set-based fact reads (``profiles.facts``).
 
 ``fact_aggregates(customer_ids=..., as_of=...)`` returns one float array per feature column named in
 ``scoring.ml.features.FEATURES`` (plus the declared CRM feature attributes), aligned with
@@ -12,8 +12,8 @@ day differences are whole days (floored); returned orders count in frequency but
 margin; "first seen" is the earliest of the customer's creation and of any fact.
 
 Only pseudonymized, non-personal columns are read (amounts, dates, counts, flags, ratings, the tickets'
-sentiment scores): no personal field, no free text. CRM attributes are used only when the import declared them as features, and names
-that look like special-category data (GDPR Art. 9) are never used (Art. 22(4)).
+sentiment scores): no personal field, no free text. CRM attributes are used only when the import declared
+them as features, and names that look like special-category data (GDPR Art. 9) are never used (Art. 22(4)).
 
 CRM feature columns: a declared attribute ``x`` becomes column ``attr:x`` holding the raw values: a float
 array when every present value is numeric (booleans as 0/1, missing as NaN), else an object array of
@@ -32,49 +32,20 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Exists, F, Lookup, Max, Min, OuterRef, Q, Sum
 
-from config.envelope import DecryptionError
 from config.uuids import as_uuid
-from profiles import attribute_sealing
-from profiles.models import Customer, Interaction, NpsAnswer, Order, Referral, Review, Ticket
+from profiles import facts
+from profiles.facts import declared_feature_attributes, fact_time_range, is_special_category
+
+__all__ = [
+    "ATTRIBUTE_PREFIX", "KNOWN_COLUMN", "WINDOW_DAYS", "attribute_column", "customer_attribute_table",
+    "declared_feature_attributes", "fact_aggregates", "fact_time_range", "is_special_category", "window_outcomes",
+]
 
 WINDOW_DAYS = 90
 ATTRIBUTE_PREFIX = "attr:"
 KNOWN_COLUMN = "_known"
 _DAY = 86400.0
-_INTERACTION_FEATURES = {
-    "logins_90d": Interaction.Kind.LOGIN,
-    "email_opens_90d": Interaction.Kind.EMAIL_OPEN,
-    "email_clicks_90d": Interaction.Kind.EMAIL_CLICK,
-    "feature_uses_90d": Interaction.Kind.FEATURE_USE,
-    "cart_abandons_90d": Interaction.Kind.CART_ABANDON,
-}
-
-
-class _InArray(Lookup):
-    """``column IN (ids)`` with the ids as ONE array parameter on PostgreSQL (``= ANY(%s)``): no SQL text and
-    no per-value work proportional to the number of ids (a 5,000-id chunk is one parameter)."""
-
-    lookup_name = "in_array"
-    prepare_rhs = False
-
-    def as_sql(self, compiler: Any, connection: Any) -> Any:
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        values = list(self.rhs)
-        if connection.vendor == "postgresql":  # one text parameter, cast once by the server
-            return f"{lhs} = ANY(%s::uuid[])", [*lhs_params, "{" + ",".join(str(v) for v in values) + "}"]
-        if not values:
-            return "1 = 0", list(lhs_params)
-        field = self.lhs.output_field
-        prepared = [field.get_db_prep_value(v, connection, prepared=False) for v in values]
-        return f"{lhs} IN ({', '.join(['%s'] * len(prepared))})", [*lhs_params, *prepared]
-
-
-def ids_in(column: str, ids: Sequence[uuid.UUID]) -> Lookup:
-    """A filter expression: ``column`` is one of ``ids`` (UUIDs), e.g.
-    ``Order.objects.filter(ids_in("customer_id", ids))``. Set-based reads of a whole chunk use it."""
-    return _InArray(F(column), [as_uuid(c) for c in ids])
 
 
 def _num(value: Any) -> float:
@@ -87,26 +58,20 @@ def _days_between(later: datetime, earlier: datetime) -> float:
     return float(math.floor((later - earlier).total_seconds() / _DAY))
 
 
-def is_special_category(name: str) -> bool:
-    """True when ``name`` may not be a feature: Art. 9 data, or another protected characteristic (gender,
-    age unless ``SCORING_ALLOW_AGE_FEATURE``); see ``profiles.protected``."""
-    from .protected import is_protected_feature_name
-
-    return is_protected_feature_name(name)
-
-
 def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime) -> dict[str, np.ndarray]:
     """Every feature column for ``customer_ids`` as of ``as_of`` (arrays aligned with the input order)."""
     ids = [as_uuid(c) for c in customer_ids]
     n = len(ids)
-    pos = {cid: i for i, cid in enumerate(ids)}
     recent_from = as_of - timedelta(days=WINDOW_DAYS)
     prev_from = as_of - timedelta(days=2 * WINDOW_DAYS)
+    columns = facts.fact_columns(customer_ids=ids, as_of=as_of, recent_from=recent_from, prev_from=prev_from)
+    if columns is not None:
+        return _from_columns(ids, columns)
+    pos = {cid: i for i, cid in enumerate(ids)}
 
     def zeros() -> np.ndarray:
         return np.zeros(n, dtype=np.float64)
 
-    cols: dict[str, np.ndarray] = {}
     # age of the earliest sign of the customer, in seconds before as_of (negative: after as_of)
     seen_age = np.full(n, -np.inf)
 
@@ -115,28 +80,8 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
             seen_age[i] = max(seen_age[i], (as_of - at).total_seconds())
 
     # --- orders -------------------------------------------------------------------------------------
-    kept = Q(returned=False)
-    recent = Q(ordered_at__gt=recent_from)
-    prev = Q(ordered_at__gt=prev_from, ordered_at__lte=recent_from)
-    order_rows = (
-        Order.objects.filter(ids_in("customer_id", ids), ordered_at__lte=as_of)
-        .values("customer_id")
-        .annotate(
-            n=Count("id"),
-            revenue=Sum("amount", filter=kept),
-            margin=Sum("margin", filter=kept),
-            first=Min("ordered_at"),
-            last=Max("ordered_at"),
-            n_recent=Count("id", filter=recent),
-            revenue_recent=Sum("amount", filter=recent & kept),
-            revenue_prev=Sum("amount", filter=prev & kept),
-            n_returned=Count("id", filter=Q(returned=True)),
-            n_late=Count("id", filter=Q(days_late__gt=0)),
-            days_late=Sum("days_late", filter=Q(days_late__gt=0)),
-            categories=Count("category", distinct=True, filter=~Q(category="")),
-        )
-        .order_by()
-    )
+    order_rows = facts.order_fact_rows(customer_ids=ids, as_of=as_of, recent_from=recent_from,
+                                       prev_from=prev_from)
     freq, revenue, margin = zeros(), zeros(), zeros()
     recency, first_age = np.full(n, np.nan), np.full(n, np.nan)
     n90, rev90, revprev, n_ret, n_late, late_sum = zeros(), zeros(), zeros(), zeros(), zeros(), zeros()
@@ -158,20 +103,8 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         see(i, r["first"])
 
     # --- tickets ------------------------------------------------------------------------------------
-    ticket_rows = (
-        Ticket.objects.filter(ids_in("customer_id", ids), opened_at__lte=as_of)
-        .values("customer_id")
-        .annotate(
-            n=Count("id"),
-            n_recent=Count("id", filter=Q(opened_at__gt=recent_from)),
-            escalations=Count("id", filter=Q(escalated=True)),
-            sat_sum=Sum("satisfaction", filter=Q(satisfaction__isnull=False)),
-            sat_n=Count("id", filter=Q(satisfaction__isnull=False)),
-            first=Min("opened_at"),
-            **_sentiment_annotations(recent_from, prev_from),
-        )
-        .order_by()
-    )
+    ticket_rows = facts.ticket_fact_rows(customer_ids=ids, as_of=as_of, recent_from=recent_from,
+                                         prev_from=prev_from)
     tickets, tickets90, escalations = zeros(), zeros(), zeros()
     sent_avg, sent_trend, sent_n90 = zeros(), zeros(), zeros()
     satisfaction = np.full(n, np.nan)
@@ -186,30 +119,16 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         see(i, t["first"])
 
     # --- interactions (rows carry a count) ------------------------------------------------------------
-    recent_i = Q(at__gt=recent_from)
-    interaction_rows = (
-        Interaction.objects.filter(ids_in("customer_id", ids), at__lte=as_of)
-        .values("customer_id")
-        .annotate(
-            first=Min("at"),
-            **{name: Sum("count", filter=recent_i & Q(kind=kind)) for name, kind in _INTERACTION_FEATURES.items()},
-        )
-        .order_by()
-    )
-    interaction_cols = {name: zeros() for name in _INTERACTION_FEATURES}
+    interaction_rows = facts.interaction_fact_rows(customer_ids=ids, as_of=as_of, recent_from=recent_from)
+    interaction_cols = {name: zeros() for name in facts.INTERACTION_FEATURES}
     for it in interaction_rows:
         i = pos[as_uuid(it["customer_id"])]
-        for name in _INTERACTION_FEATURES:
+        for name in facts.INTERACTION_FEATURES:
             interaction_cols[name][i] = _num(it[name])  # type: ignore[literal-required]
         see(i, it["first"])
 
     # --- reviews, referrals ---------------------------------------------------------------------------
-    review_rows = (
-        Review.objects.filter(ids_in("customer_id", ids), at__lte=as_of)
-        .values("customer_id")
-        .annotate(n=Count("id"), rating_sum=Sum("rating"), first=Min("at"))
-        .order_by()
-    )
+    review_rows = facts.review_fact_rows(customer_ids=ids, as_of=as_of)
     reviews, rating = zeros(), np.full(n, np.nan)
     for rv in review_rows:
         i = pos[as_uuid(rv["customer_id"])]
@@ -217,12 +136,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
         rating[i] = _num(rv["rating_sum"]) / rv["n"]
         see(i, rv["first"])
 
-    referral_rows = (
-        Referral.objects.filter(ids_in("customer_id", ids), at__lte=as_of)
-        .values("customer_id")
-        .annotate(n=Count("id"), first=Min("at"))
-        .order_by()
-    )
+    referral_rows = facts.referral_fact_rows(customer_ids=ids, as_of=as_of)
     referrals = zeros()
     for rf in referral_rows:
         i = pos[as_uuid(rf["customer_id"])]
@@ -232,11 +146,7 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     # --- NPS: the latest answer per customer (ties: the later row wins) ------------------------------
     nps_last = np.full(n, np.nan)
     nps_first: dict[int, datetime] = {}
-    for cid, at, score in (
-        NpsAnswer.objects.filter(ids_in("customer_id", ids), at__lte=as_of)
-        .order_by("customer_id", "at", "id")
-        .values_list("customer_id", "at", "score")
-    ):
+    for cid, at, score in facts.nps_answer_rows(customer_ids=ids, as_of=as_of):
         i = pos[as_uuid(cid)]
         nps_last[i] = float(score)
         nps_first.setdefault(i, at)
@@ -248,14 +158,11 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     # same query, and only customers that declared feature attributes are decrypted.
     attrs: dict[str, list[Any]] = {}
     usable: dict[str, bool] = {}  # name -> may be a feature (decided once per name, not per customer)
-    for cid, created_at, declared, *sealed in Customer.objects.filter(ids_in("id", ids)).values_list(
-        "id", "created_at", "feature_attributes", *attribute_sealing.KEY_COLUMNS
-    ):
+    for cid, created_at, declared, attributes in facts.customer_fact_rows(customer_ids=ids):
         i = pos[as_uuid(cid)]
         see(i, created_at)
-        if not declared:
+        if not declared or attributes is None:
             continue
-        attributes = _attributes_or_empty(as_uuid(cid), sealed)
         for name in declared:
             name = str(name)
             if name not in attributes:
@@ -265,7 +172,28 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
             if usable[name]:
                 attrs.setdefault(name, [None] * n)[i] = attributes[name]
 
-    # --- assemble, exactly as scoring.ml.features.aggregate_from_events ------------------------------
+    raw = {"freq": freq, "revenue": revenue, "margin": margin, "recency": recency, "first_age": first_age,
+           "n90": n90, "rev90": rev90, "revprev": revprev, "n_ret": n_ret, "n_late": n_late, "late_sum": late_sum,
+           "categories": categories, "tickets": tickets, "tickets90": tickets90, "escalations": escalations,
+           "satisfaction": satisfaction, "sent_avg": sent_avg, "sent_trend": sent_trend, "sent_n90": sent_n90,
+           "nps_last": nps_last, "reviews": reviews, "rating": rating, "referrals": referrals}
+    cols = _assemble(raw, interaction_cols, seen_age)
+    for name, values in attrs.items():
+        cols[ATTRIBUTE_PREFIX + name] = attribute_column(values)
+    return cols
+
+
+def _assemble(raw: dict[str, np.ndarray], interaction_cols: dict[str, np.ndarray], seen_age: np.ndarray
+              ) -> dict[str, np.ndarray]:
+    """The feature columns from the per-table values, exactly as scoring.ml.features.aggregate_from_events."""
+    freq, revenue, margin, recency, first_age = (raw[k] for k in ("freq", "revenue", "margin", "recency", "first_age"))
+    n90, rev90, revprev, n_ret, n_late, late_sum = (raw[k] for k in ("n90", "rev90", "revprev", "n_ret", "n_late",
+                                                                     "late_sum"))
+    categories, tickets, tickets90, escalations, satisfaction = (
+        raw[k] for k in ("categories", "tickets", "tickets90", "escalations", "satisfaction"))
+    sent_avg, sent_trend, sent_n90, nps_last, reviews, rating, referrals = (
+        raw[k] for k in ("sent_avg", "sent_trend", "sent_n90", "nps_last", "reviews", "rating", "referrals"))
+    cols: dict[str, np.ndarray] = {}
     has = freq > 0
     known = seen_age >= 0
     seen_days = np.floor(np.where(known, seen_age, 0.0) / _DAY)
@@ -300,21 +228,63 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     # not a feature: 1.0 when the customer existed at as_of (created, or any fact, on or before it)
     cols[KNOWN_COLUMN] = known.astype(np.float64)
 
-    for name, values in attrs.items():
-        cols[ATTRIBUTE_PREFIX + name] = attribute_column(values)
     return cols
 
 
-def _sentiment_annotations(recent_from: datetime, prev_from: datetime) -> dict[str, Any]:
-    """Ticket sentiment sums and counts (all, last 90 days, the 90 before), in the tickets' one GROUP BY."""
-    scored = Q(sentiment_score__isnull=False)
-    recent = scored & Q(opened_at__gt=recent_from)
-    prev = scored & Q(opened_at__gt=prev_from, opened_at__lte=recent_from)
-    return {
-        "sent_sum": Sum("sentiment_score", filter=scored), "sent_n": Count("id", filter=scored),
-        "sent_recent_sum": Sum("sentiment_score", filter=recent), "sent_recent_n": Count("id", filter=recent),
-        "sent_prev_sum": Sum("sentiment_score", filter=prev), "sent_prev_n": Count("id", filter=prev),
+def _from_columns(ids: list[uuid.UUID], columns: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``fact_aggregates`` from ``profiles.facts.fact_columns`` (PostgreSQL): the same values, by column."""
+    n = len(ids)
+    o, t, it, rv, rf, nps, cu = (columns[k] for k in ("order", "ticket", "interaction", "review", "referral", "nps",
+                                                       "customer"))
+
+    def days(age: np.ndarray) -> np.ndarray:
+        return np.floor(age / _DAY)
+
+    def ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
+        out = np.full(n, empty)
+        np.divide(num, den, out=out, where=den > 0)
+        return out
+
+    has_sent_trend = (t["sent_recent_n"] > 0) & (t["sent_prev_n"] > 0)
+    raw = {
+        "freq": o["n"], "revenue": o["revenue"], "margin": o["margin"], "recency": days(o["last_age"]),
+        "first_age": days(o["first_age"]), "n90": o["n_recent"], "rev90": o["revenue_recent"],
+        "revprev": o["revenue_prev"], "n_ret": o["n_returned"], "n_late": o["n_late"], "late_sum": o["days_late"],
+        "categories": o["categories"], "tickets": t["n"], "tickets90": t["n_recent"],
+        "escalations": t["escalations"], "satisfaction": ratio(t["sat_sum"], t["sat_n"], np.nan),
+        "sent_avg": ratio(t["sent_sum"], t["sent_n"], 0.0),
+        "sent_trend": np.where(has_sent_trend, ratio(t["sent_recent_sum"], t["sent_recent_n"], 0.0)
+                               - ratio(t["sent_prev_sum"], t["sent_prev_n"], 0.0), 0.0),
+        "sent_n90": t["sent_recent_n"], "nps_last": nps["last"], "reviews": rv["n"],
+        "rating": ratio(rv["rating_sum"], rv["n"], np.nan), "referrals": rf["n"],
     }
+    interaction_cols = {name: it[name] for name in facts.INTERACTION_FEATURES}
+    # the earliest sign of the customer: its creation or any fact (ages in seconds before as_of)
+    seen_age = np.full(n, -np.inf)
+    for age in (o["first_age"], t["first_age"], it["first_age"], rv["first_age"], rf["first_age"],
+                nps["first_age"], cu["created_age"]):
+        seen_age = np.where(np.isnan(age), seen_age, np.maximum(seen_age, age))
+    cols = _assemble(raw, interaction_cols, seen_age)
+    declared = np.flatnonzero(cu["declared"] > 0)
+    if declared.size:
+        attrs: dict[str, list[Any]] = {}
+        usable: dict[str, bool] = {}
+        where = {ids[i]: int(i) for i in declared}
+        for cid, _created, names, attributes in facts.customer_fact_rows(customer_ids=list(where)):
+            if not names or attributes is None:
+                continue
+            i = where[as_uuid(cid)]
+            for name in names:
+                name = str(name)
+                if name not in attributes:
+                    continue
+                if name not in usable:
+                    usable[name] = not is_special_category(name)
+                if usable[name]:
+                    attrs.setdefault(name, [None] * n)[i] = attributes[name]
+        for name, values in attrs.items():
+            cols[ATTRIBUTE_PREFIX + name] = attribute_column(values)
+    return cols
 
 
 def _sentiment_values(t: dict[str, Any]) -> tuple[float, float, float]:
@@ -353,15 +323,6 @@ def attribute_column(values: Sequence[Any]) -> np.ndarray:
     return np.array([None if v is None or v == "" else str(v).strip() for v in values], dtype=object)
 
 
-def _attributes_or_empty(customer_id: uuid.UUID, sealed: Sequence[Any]) -> dict[str, Any]:
-    """Decrypted attributes from the ``attribute_sealing.KEY_COLUMNS`` values ({} when the key is gone: a
-    customer erased while the batch ran has no attributes any more)."""
-    try:
-        return attribute_sealing.attributes_from_values(customer_id, *sealed)
-    except DecryptionError:
-        return {}
-
-
 def customer_attribute_table(
     *, customer_ids: Sequence[uuid.UUID | str], names: Sequence[str] | None = None
 ) -> dict[str, np.ndarray]:
@@ -374,26 +335,12 @@ def customer_attribute_table(
     pos = {cid: i for i, cid in enumerate(ids)}
     wanted = None if names is None else [str(x) for x in names]
     table: dict[str, list[Any]] = {name: [None] * len(ids) for name in wanted or []}
-    for cid, declared, *sealed in Customer.objects.filter(id__in=ids).values_list(
-        "id", "feature_attributes", *attribute_sealing.KEY_COLUMNS
-    ):
+    for cid, declared, attributes in facts.customer_attribute_rows(customer_ids=ids):
         i = pos[as_uuid(cid)]
-        attributes = _attributes_or_empty(as_uuid(cid), sealed)
         for name in wanted if wanted is not None else [str(x) for x in declared or []]:
             if name in attributes:
                 table.setdefault(name, [None] * len(ids))[i] = attributes[name]
     return {name: attribute_column(values) for name, values in table.items() if not is_special_category(name)}
-
-
-def declared_feature_attributes(*, customer_ids: Sequence[uuid.UUID | str] | None = None) -> list[str]:
-    """Names declared as features by any customer import (sorted), special categories excluded."""
-    qs = Customer.objects.exclude(feature_attributes=[])
-    if customer_ids is not None:
-        qs = qs.filter(id__in=[as_uuid(c) for c in customer_ids])
-    names: set[str] = set()
-    for declared in qs.values_list("feature_attributes", flat=True).distinct():
-        names.update(str(x) for x in declared or [])
-    return sorted(n for n in names if not is_special_category(n))
 
 
 def window_outcomes(
@@ -408,55 +355,19 @@ def window_outcomes(
     pos = {cid: i for i, cid in enumerate(ids)}
     revenue, orders, referrals = np.zeros(n), np.zeros(n), np.zeros(n)
     promoter, good_review = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    for r in (
-        Order.objects.filter(customer_id__in=ids, ordered_at__gt=start, ordered_at__lte=end)
-        .values("customer_id")
-        .annotate(n=Count("id"), revenue=Sum("amount", filter=Q(returned=False)))
-        .order_by()
-    ):
+    for r in facts.window_order_rows(customer_ids=ids, start=start, end=end):
         i = pos[as_uuid(r["customer_id"])]
         orders[i] = r["n"]
         revenue[i] = _num(r["revenue"])
-    for cid, count in (
-        Referral.objects.filter(customer_id__in=ids, at__gt=start, at__lte=end)
-        .values("customer_id").annotate(n=Count("id")).order_by().values_list("customer_id", "n")
-    ):
+    for cid, count in facts.window_referral_counts(customer_ids=ids, start=start, end=end):
         referrals[pos[as_uuid(cid)]] = count
-    for cid in (
-        NpsAnswer.objects.filter(customer_id__in=ids, at__gt=start, at__lte=end, score__gte=9)
-        .values_list("customer_id", flat=True).distinct()
-    ):
+    for cid in facts.window_promoters(customer_ids=ids, start=start, end=end):
         promoter[pos[as_uuid(cid)]] = True
-    for cid in (
-        Review.objects.filter(customer_id__in=ids, at__gt=start, at__lte=end, rating__gte=4)
-        .values_list("customer_id", flat=True).distinct()
-    ):
+    for cid in facts.window_good_reviewers(customer_ids=ids, start=start, end=end):
         good_review[pos[as_uuid(cid)]] = True
     new_category = np.zeros(n, dtype=bool)
-    tried_before = Order.objects.filter(customer_id=OuterRef("customer_id"), category=OuterRef("category"),
-                                        ordered_at__lte=start)
-    for cid in (
-        Order.objects.filter(customer_id__in=ids, ordered_at__gt=start, ordered_at__lte=end, returned=False)
-        .exclude(category="").filter(~Exists(tried_before))
-        .values_list("customer_id", flat=True).distinct().order_by()
-    ):
+    for cid in facts.window_new_category_buyers(customer_ids=ids, start=start, end=end):
         new_category[pos[as_uuid(cid)]] = True
     return {"revenue": revenue, "orders": orders, "referrals": referrals, "promoter": promoter,
             "good_review": good_review, "advocacy": (referrals > 0) | promoter | good_review,
             "new_category": new_category}
-
-
-def fact_time_range(*, customer_ids: Sequence[uuid.UUID | str] | None = None) -> tuple[datetime | None, datetime | None]:
-    """Earliest and latest fact time (orders, tickets, interactions, reviews, NPS, referrals)."""
-    lows: list[datetime] = []
-    highs: list[datetime] = []
-    for model, column in ((Order, "ordered_at"), (Ticket, "opened_at"), (Interaction, "at"), (Review, "at"),
-                          (NpsAnswer, "at"), (Referral, "at")):
-        qs = model.objects.all()
-        if customer_ids is not None:
-            qs = qs.filter(customer_id__in=[as_uuid(c) for c in customer_ids])
-        agg = qs.aggregate(lo=Min(column), hi=Max(column))
-        if agg["lo"] is not None:
-            lows.append(agg["lo"])
-            highs.append(agg["hi"])
-    return (min(lows) if lows else None, max(highs) if highs else None)
