@@ -72,21 +72,11 @@ def _gate_or_refuse(*, customer_id: uuid.UUID, purpose: str, what: str, held: bo
 
 
 @dataclass
-class ScoreResult:
-    customer_id: uuid.UUID
+class ScoreResult(engine.ScoreFields):
+    """A served score (``engine.ScoreFields``, with any override applied) and its decision."""
+
     purpose: str
-    clv: float
     currency: str
-    clv_score: int
-    churn_probability: float
-    risk_level: str
-    upsell: float
-    advocacy: float
-    segment: str
-    tier: str
-    service_level: dict[str, Any]
-    recommendation: dict[str, str]
-    explanation: dict[str, Any]
     model_versions: dict[str, str]
     decision_id: int
     computed_at: datetime
