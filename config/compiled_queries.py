@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -118,23 +118,45 @@ class CompiledQuery:
             return None
         return _Compiled(sql1, params1, slots1, compiler, names)
 
-    def first(self, using: str = "default", **arguments: Any) -> dict[str, Any] | None:
+    def compiled(self, using: str = "default") -> _Compiled | None:
+        """The compiled statement on this thread (compiled on first use); None: run the queryset instead."""
         cache = self._local.__dict__
         if using not in cache:
             cache[using] = self._compile(using)
         compiled: _Compiled | None = cache[using]
+        return compiled
+
+    def statement(self, using: str = "default", **arguments: Any) -> tuple[str, list[Any]] | None:
+        """The SQL and parameters ``first`` would run for these arguments (None: not compiled), for a caller
+        that runs it as part of a larger statement and hands the row's columns to ``row_dict``."""
+        compiled = self.compiled(using)
         if compiled is None:
-            return next(iter(self.build(**arguments).using(using)[:1]), None)
+            return None
         connection = connections[using]
         params = list(compiled.params)
         for i, name in compiled.slots:
             params[i] = self._prepare(self.kinds[name], arguments[name], connection)
-        with hot_cursor(connection) as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchmany(1)
-        if not rows:
-            return None
-        row = rows[0]
+        return compiled.sql, params
+
+    def width(self, using: str = "default") -> int:
+        """How many columns a row of the compiled statement has."""
+        compiled = self.compiled(using)
+        assert compiled is not None
+        return len(compiled.names)
+
+    def row_dict(self, row: Sequence[Any], using: str = "default") -> dict[str, Any]:
+        """A row of the compiled statement (its columns, in order) as ``first`` returns it: converted, by name."""
+        compiled = self.compiled(using)
+        assert compiled is not None
         if compiled.converters:
             row = next(compiled.compiler.apply_converters([row], compiled.converters))
         return dict(zip(compiled.names, row, strict=True))
+
+    def first(self, using: str = "default", **arguments: Any) -> dict[str, Any] | None:
+        statement = self.statement(using, **arguments)
+        if statement is None:
+            return next(iter(self.build(**arguments).using(using)[:1]), None)
+        with hot_cursor(connections[using]) as cursor:
+            cursor.execute(*statement)
+            rows = cursor.fetchmany(1)
+        return self.row_dict(rows[0], using) if rows else None
