@@ -60,7 +60,51 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        return connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined,call-arg]
+        return connection._prepare_cursor(_hot_cursor_class()(connection.connection))  # type: ignore[attr-defined,call-arg]
+
+
+#: psycopg's ``%s`` -> ``$n`` conversion of the hot statements, by SQL text and encoding (a handful of entries).
+_CONVERTED: dict[tuple[str, str], Any] = {}
+_CONVERTED_MAX = 64
+_HOT_CURSOR: type | None = None
+
+
+def _hot_cursor_class() -> type:
+    """Django's ``ServerBindingCursor`` whose statements' placeholder conversion is done once per SQL text.
+
+    psycopg converts the query text on every ``execute`` (a regular-expression scan of the whole text) and
+    keeps the result only for texts up to 4,096 characters and 50 parameters (``psycopg._queries``: it
+    guards its process-wide cache against ORM bulk statements of ever-changing shape). The hot statements
+    are longer (the gate with the stored score is ~10,000 characters): converting them cost about half a
+    millisecond of CPU per score request. They are few and fixed, so this cursor keeps their conversion."""
+    global _HOT_CURSOR
+    if _HOT_CURSOR is not None:
+        return _HOT_CURSOR
+    from django.db.backends.postgresql.base import ServerBindingCursor
+    from psycopg import _queries
+
+    convert_uncached = _queries._query2pg_nocache
+
+    class HotQuery(_queries.PostgresQuery):
+        def convert(self, query: Any, vars: Any) -> None:
+            if vars is None or not isinstance(query, str):
+                return super().convert(query, vars)
+            key = (query, self._tx.encoding)
+            converted = _CONVERTED.get(key)
+            if converted is None:
+                converted = convert_uncached(query.encode(self._tx.encoding), self._tx.encoding)
+                if len(_CONVERTED) < _CONVERTED_MAX:
+                    _CONVERTED[key] = converted
+            # The same (immutable) result psycopg's own cache hands out for a short statement.
+            self.query, self._want_formats, self._order, self._parts = converted
+            self.dump(vars)
+            return None
+
+    class HotCursor(ServerBindingCursor):
+        _query_cls = HotQuery
+
+    _HOT_CURSOR = HotCursor
+    return HotCursor
 
 
 class _Compiled:

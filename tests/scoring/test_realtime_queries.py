@@ -338,3 +338,38 @@ def test_without_prepared_statements_the_hot_path_prepares_nothing(active_model,
     for _ in range(8):
         services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
     assert _prepared_statements() == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's placeholder conversion: PostgreSQL only")
+@pytest.mark.django_db
+def test_the_hot_statements_are_converted_once_and_answer_the_same(active_model, monkeypatch):
+    """psycopg converts the long hot statements (over its 4,096-character cache limit) once per text here,
+    not on every request; the answers stay those of the ordinary cursor."""
+    from psycopg import _queries
+
+    from config import compiled_queries
+    from scoring import services
+
+    cid = customer_with_history()
+    first = services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")  # computes
+    calls = []
+    original = _queries._query2pg_nocache
+
+    def counted(query: bytes, encoding: str) -> Any:
+        calls.append(len(query))
+        return original(query, encoding)
+
+    monkeypatch.setattr(_queries, "_query2pg_nocache", counted)
+    monkeypatch.setattr(compiled_queries, "_HOT_CURSOR", None)  # rebuilt with the counted converter
+    monkeypatch.setattr(compiled_queries, "_CONVERTED", {})
+    results = [services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
+               for _ in range(4)]
+    hot = [q for q, _ in compiled_queries._CONVERTED]
+    assert any("FOR SHARE" in q and "scoring_customerscore" in q and len(q) > 4096 for q in hot)
+    assert any("audit_pendingseal" in q for q in hot)
+    # Each hot text converted once (the first request here), however many requests follow.
+    assert len(calls) == len(hot)
+    for r in results:
+        assert (r.tier, r.clv, r.churn_probability, r.explanation) == (
+            first.tier, first.clv, first.churn_probability, first.explanation)
+    assert len(decisions_for(cid)) == 5
