@@ -373,3 +373,27 @@ def test_the_hot_statements_are_converted_once_and_answer_the_same(active_model,
         assert (r.tier, r.clv, r.churn_probability, r.explanation) == (
             first.tier, first.clv, first.churn_probability, first.explanation)
     assert len(decisions_for(cid)) == 5
+
+
+@pytest.mark.django_db
+def test_the_purpose_query_fast_path_answers_like_the_serializer(active_model):
+    from django.http import QueryDict
+    from rest_framework.exceptions import ValidationError as DrfValidationError
+
+    from scoring.api import serializers
+
+    def by_serializer(data: QueryDict) -> Any:
+        query = serializers.PurposeQuery(data=data)
+        return query.validated_data["purpose"] if query.is_valid() else ("error", query.errors)
+
+    def fast(data: QueryDict) -> Any:
+        try:
+            return serializers.purpose_from_query(data)
+        except DrfValidationError as exc:
+            return ("error", exc.detail)
+
+    for raw in ("purpose=automated_scoring", "purpose=marketing", "purpose=%20marketing%20", "purpose=",
+                "purpose=no_such_purpose", "purpose=" + "x" * 65, "", "other=1", "purpose=a%00b",
+                "purpose=marketing&purpose=automated_scoring", "purpose=MARKETING"):
+        data = QueryDict(raw)
+        assert fast(data) == by_serializer(data), raw
