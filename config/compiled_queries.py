@@ -55,7 +55,6 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     like any Django cursor (query logging, error translation)."""
     if connection.vendor != "postgresql" or not connection.settings_dict.get("OPTIONS", {}).get("prepare_threshold"):
         return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
 
     connection.close_if_health_check_failed()
     connection.ensure_connection()

@@ -134,10 +134,10 @@ def processing_gate_held_then(
         gate = processing_gate(customer_id=cid, purpose=purpose)
         return gate, (then.first(**then_arguments) if gate.allowed else None)
     _known_purpose_codes.add(purpose)
-    gate = _gate_now_from(row) if row["live"] else None
-    if gate is None:  # not a live customer: erased, unknown or a merge alias (processing_gate resolves it)
+    if not row["live"]:  # not a live customer: erased, unknown or a merge alias (processing_gate resolves it)
         gate = processing_gate(customer_id=cid, purpose=purpose)
         return gate, (then.first(**then_arguments) if gate.allowed else None)
+    gate = _gate_now_from(row)
     if not gate.allowed:
         return gate, None
     return gate, (then.row_dict(rows[0][width + 3:]) if ran else None)
