@@ -223,3 +223,48 @@ def test_a_withdrawal_waits_for_a_rescore_chunk_whose_gate_was_already_read(acti
     counts = services.rescore_chunk(run_id=later.id, customer_ids=ids)
     assert (counts.scored, counts.skipped) == (1, {"skipped_no_consent": 1})
     assert len(decisions_for(cid)) == 1
+
+
+def test_a_withdrawal_committed_while_the_combined_statement_waits_is_read_again_and_refuses(active_model,
+                                                                                              monkeypatch):
+    """The lock, the gate and the stored score are one statement: its snapshot predates a withdrawal it waited
+    for, so the gate's row (granted) and the locked row (withdrawn) differ; the gate is then read again by a
+    statement of its own (seen here), which refuses, and nothing is recorded."""
+    from django.db import transaction
+
+    from consent.selectors import gate as consent_gate
+    from scoring import services
+
+    cid = customer_with_history()
+    services.score_serve(customer_id=cid, purpose=SCORING, requester="api:race-test")  # a stored score
+    reread = []
+    original = consent_gate.processing_gate
+
+    def spied(**kwargs: Any) -> Any:
+        reread.append(kwargs["customer_id"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(consent_gate, "processing_gate", spied)
+    withdrawn, release = threading.Event(), threading.Event()
+
+    def withdraw_and_hold() -> Any:
+        with transaction.atomic():
+            event = _withdraw(cid)
+            withdrawn.set()
+            release.wait(60)
+        return event
+
+    withdrawal = _Thread(withdraw_and_hold)
+    withdrawal.start()
+    assert withdrawn.wait(60)
+    scorer = _Thread(lambda: services.score_serve(customer_id=cid, purpose=SCORING, requester="api:race-test"))
+    scorer.start()
+    _wait_for(lambda: scorer.pid is not None and withdrawal.pid in _blocked_by(scorer.pid),
+              "the combined statement waits for the withdrawal")
+    release.set()
+    withdrawal.join(60)
+    scorer.join(60)
+    assert withdrawal.error is None
+    assert isinstance(scorer.error, NoConsent)
+    assert reread == [cid]  # the gate read again once, after the lock
+    assert len(decisions_for(cid)) == 1  # the first serve's only
