@@ -106,12 +106,13 @@ def test_a_withdrawal_waits_for_a_decision_whose_gate_was_already_read(active_mo
     assert not processing_gate(customer_id=cid, purpose=SCORING).allowed
 
 
-def test_a_score_requested_during_an_uncommitted_withdrawal_waits_and_is_refused(active_model):
+def _score_during_an_uncommitted_withdrawal(cid: Any) -> tuple[_Thread, _Thread]:
+    """A withdrawal holds its transaction open; a score request starts, is seen waiting for it, and then the
+    withdrawal commits. Returns the (finished) withdrawal and scorer threads."""
     from django.db import transaction
 
     from scoring import services
 
-    cid = customer_with_history()
     withdrawn, release = threading.Event(), threading.Event()
 
     def withdraw_and_hold() -> Any:
@@ -132,6 +133,12 @@ def test_a_score_requested_during_an_uncommitted_withdrawal_waits_and_is_refused
     withdrawal.join(60)
     scorer.join(60)
     assert withdrawal.error is None
+    return withdrawal, scorer
+
+
+def test_a_score_requested_during_an_uncommitted_withdrawal_waits_and_is_refused(active_model):
+    cid = customer_with_history()
+    _, scorer = _score_during_an_uncommitted_withdrawal(cid)
     assert isinstance(scorer.error, NoConsent)
     assert decisions_for(cid) == []
 
@@ -230,8 +237,6 @@ def test_a_withdrawal_committed_while_the_combined_statement_waits_is_read_again
     """The lock, the gate and the stored score are one statement: its snapshot predates a withdrawal it waited
     for, so the gate's row (granted) and the locked row (withdrawn) differ; the gate is then read again by a
     statement of its own (seen here), which refuses, and nothing is recorded."""
-    from django.db import transaction
-
     from consent.selectors import gate as consent_gate
     from scoring import services
 
@@ -245,26 +250,7 @@ def test_a_withdrawal_committed_while_the_combined_statement_waits_is_read_again
         return original(**kwargs)
 
     monkeypatch.setattr(consent_gate, "processing_gate", spied)
-    withdrawn, release = threading.Event(), threading.Event()
-
-    def withdraw_and_hold() -> Any:
-        with transaction.atomic():
-            event = _withdraw(cid)
-            withdrawn.set()
-            release.wait(60)
-        return event
-
-    withdrawal = _Thread(withdraw_and_hold)
-    withdrawal.start()
-    assert withdrawn.wait(60)
-    scorer = _Thread(lambda: services.score_serve(customer_id=cid, purpose=SCORING, requester="api:race-test"))
-    scorer.start()
-    _wait_for(lambda: scorer.pid is not None and withdrawal.pid in _blocked_by(scorer.pid),
-              "the combined statement waits for the withdrawal")
-    release.set()
-    withdrawal.join(60)
-    scorer.join(60)
-    assert withdrawal.error is None
+    _, scorer = _score_during_an_uncommitted_withdrawal(cid)
     assert isinstance(scorer.error, NoConsent)
     assert reread == [cid]  # the gate read again once, after the lock
     assert len(decisions_for(cid)) == 1  # the first serve's only
