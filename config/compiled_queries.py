@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,12 +55,55 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     like any Django cursor (query logging, error translation)."""
     if connection.vendor != "postgresql" or not connection.settings_dict.get("OPTIONS", {}).get("prepare_threshold"):
         return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
 
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        return connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined,call-arg]
+        return connection._prepare_cursor(_hot_cursor_class()(connection.connection))  # type: ignore[attr-defined,call-arg]
+
+
+#: psycopg's ``%s`` -> ``$n`` conversion of the hot statements, by SQL text and encoding (a handful of entries).
+_CONVERTED: dict[tuple[str, str], Any] = {}
+_CONVERTED_MAX = 64
+_HOT_CURSOR: type | None = None
+
+
+def _hot_cursor_class() -> type:
+    """Django's ``ServerBindingCursor`` whose statements' placeholder conversion is done once per SQL text.
+
+    psycopg converts the query text on every ``execute`` (a regular-expression scan of the whole text) and
+    keeps the result only for texts up to 4,096 characters and 50 parameters (``psycopg._queries``: it
+    guards its process-wide cache against ORM bulk statements of ever-changing shape). The hot statements
+    are longer (the gate with the stored score is ~10,000 characters): converting them cost about half a
+    millisecond of CPU per score request. They are few and fixed, so this cursor keeps their conversion."""
+    global _HOT_CURSOR
+    if _HOT_CURSOR is not None:
+        return _HOT_CURSOR
+    from django.db.backends.postgresql.base import ServerBindingCursor
+    from psycopg import _queries
+
+    convert_uncached = _queries._query2pg_nocache
+
+    class HotQuery(_queries.PostgresQuery):
+        def convert(self, query: Any, vars: Any) -> None:
+            if vars is None or not isinstance(query, str):
+                return super().convert(query, vars)
+            key = (query, self._tx.encoding)
+            converted = _CONVERTED.get(key)
+            if converted is None:
+                converted = convert_uncached(query.encode(self._tx.encoding), self._tx.encoding)
+                if len(_CONVERTED) < _CONVERTED_MAX:
+                    _CONVERTED[key] = converted
+            # The same (immutable) result psycopg's own cache hands out for a short statement.
+            self.query, self._want_formats, self._order, self._parts = converted
+            self.dump(vars)
+            return None
+
+    class HotCursor(ServerBindingCursor):
+        _query_cls = HotQuery
+
+    _HOT_CURSOR = HotCursor
+    return HotCursor
 
 
 class _Compiled:
@@ -118,23 +161,45 @@ class CompiledQuery:
             return None
         return _Compiled(sql1, params1, slots1, compiler, names)
 
-    def first(self, using: str = "default", **arguments: Any) -> dict[str, Any] | None:
+    def compiled(self, using: str = "default") -> _Compiled | None:
+        """The compiled statement on this thread (compiled on first use); None: run the queryset instead."""
         cache = self._local.__dict__
         if using not in cache:
             cache[using] = self._compile(using)
         compiled: _Compiled | None = cache[using]
+        return compiled
+
+    def statement(self, using: str = "default", **arguments: Any) -> tuple[str, list[Any]] | None:
+        """The SQL and parameters ``first`` would run for these arguments (None: not compiled), for a caller
+        that runs it as part of a larger statement and hands the row's columns to ``row_dict``."""
+        compiled = self.compiled(using)
         if compiled is None:
-            return next(iter(self.build(**arguments).using(using)[:1]), None)
+            return None
         connection = connections[using]
         params = list(compiled.params)
         for i, name in compiled.slots:
             params[i] = self._prepare(self.kinds[name], arguments[name], connection)
-        with hot_cursor(connection) as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchmany(1)
-        if not rows:
-            return None
-        row = rows[0]
+        return compiled.sql, params
+
+    def width(self, using: str = "default") -> int:
+        """How many columns a row of the compiled statement has."""
+        compiled = self.compiled(using)
+        assert compiled is not None
+        return len(compiled.names)
+
+    def row_dict(self, row: Sequence[Any], using: str = "default") -> dict[str, Any]:
+        """A row of the compiled statement (its columns, in order) as ``first`` returns it: converted, by name."""
+        compiled = self.compiled(using)
+        assert compiled is not None
         if compiled.converters:
             row = next(compiled.compiler.apply_converters([row], compiled.converters))
         return dict(zip(compiled.names, row, strict=True))
+
+    def first(self, using: str = "default", **arguments: Any) -> dict[str, Any] | None:
+        statement = self.statement(using, **arguments)
+        if statement is None:
+            return next(iter(self.build(**arguments).using(using)[:1]), None)
+        with hot_cursor(connections[using]) as cursor:
+            cursor.execute(*statement)
+            rows = cursor.fetchmany(1)
+        return self.row_dict(rows[0], using) if rows else None

@@ -73,8 +73,9 @@ def recommendation_for(tier: str, churn: float, upsell: float, advocacy: float) 
 
 
 @dataclass
-class ComputedScore:
-    """One customer's freshly computed score (not yet stored)."""
+class ScoreFields:
+    """The fields of one customer's score: computed here (``ComputedScore``) and served with its decision
+    (``scoring.services.serve.ScoreResult``). A kind not served (``scoring.quality``) is None when served."""
 
     customer_id: UUID
     clv: float
@@ -88,6 +89,12 @@ class ComputedScore:
     service_level: dict[str, Any]
     recommendation: dict[str, str]
     explanation: dict[str, Any]
+
+
+@dataclass
+class ComputedScore(ScoreFields):
+    """One customer's freshly computed score (not yet stored)."""
+
     features: dict[str, Any]
     features_hash: str
     rank_value: float = 0.0

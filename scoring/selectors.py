@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from config.compiled_queries import CompiledQuery
 from config.errors import NotFound, ValidationFailed
+from consent import selectors as consent_selectors
+from consent.selectors import GateDecision
 from profiles import selectors as profiles_selectors
 from scoring import engine
 from scoring.models import CustomerScore, ModelVersion, Outcome, RescoreChunk, RescoreRun, ScoreOverride
@@ -617,10 +619,27 @@ def score_stored_get(*, customer_id: uuid.UUID, purpose: str, now: datetime | No
     """One query: the stored score with its model versions' registry fields and, through correlated index
     lookups, the active override, the customer's wrapped data key and the scores of their latest tickets
     (profiles' expressions: the current mood as of ``now``). ``None`` when no score is stored."""
-    since, now = profiles_selectors.mood_window(now or timezone.now())
-    values = STORED_SCORE_QUERY.first(customer_id=customer_id, purpose=purpose, mood_since=since, now=now)
-    if values is None:
-        return None
+    values = STORED_SCORE_QUERY.first(**_stored_score_arguments(customer_id, purpose, now or timezone.now()))
+    return None if values is None else _stored_score_of(values, customer_id, purpose)
+
+
+def score_gate_held_and_stored(*, customer_id: uuid.UUID, purpose: str, now: datetime
+                               ) -> tuple[GateDecision, StoredScore | None]:
+    """The processing gate held (``consent.selectors.processing_gate_held``: the consent state locked
+    ``FOR SHARE`` until the caller's transaction ends) and, only if it allows, ``score_stored_get``: one
+    statement on PostgreSQL (``processing_gate_held_then``). Must run inside ``transaction.atomic()``."""
+    gate, values = consent_selectors.processing_gate_held_then(
+        customer_id=customer_id, purpose=purpose, then=STORED_SCORE_QUERY,
+        then_arguments=_stored_score_arguments(customer_id, purpose, now))
+    return gate, (None if values is None else _stored_score_of(values, customer_id, purpose))
+
+
+def _stored_score_arguments(customer_id: uuid.UUID, purpose: str, now: datetime) -> dict[str, Any]:
+    since, now = profiles_selectors.mood_window(now)
+    return {"customer_id": customer_id, "purpose": purpose, "mood_since": since, "now": now}
+
+
+def _stored_score_of(values: dict[str, Any], customer_id: uuid.UUID, purpose: str) -> StoredScore:
     row = CustomerScore(**{name: values[name] for name in _SCORE_COLUMNS})
     for relation in _VERSION_RELATIONS:
         version_id = values[f"{relation}__id"]

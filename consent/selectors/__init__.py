@@ -25,6 +25,7 @@ from .gate import (
     processing_gate,
     processing_gate_bulk,
     processing_gate_held,
+    processing_gate_held_then,
     processing_gates_bulk,
     processing_gates_bulk_held,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "processing_gate",
     "processing_gate_bulk",
     "processing_gate_held",
+    "processing_gate_held_then",
     "processing_gates_bulk",
     "processing_gates_bulk_held",
     "purpose_catalogue",

@@ -84,18 +84,79 @@ def processing_gate_held(*, customer_id: uuid.UUID, purpose: str) -> GateDecisio
 
     cid = _as_uuid(customer_id)
     if connection.vendor == "postgresql":
-        table = ConsentStateCurrent._meta.db_table
-        purposes = Purpose._meta.db_table
         from config.compiled_queries import hot_cursor
 
-        # A hot statement (every served score runs it): prepared on the connection after a few runs.
+        # A hot statement (every routed ticket runs it): prepared on the connection after a few runs.
         with hot_cursor(connection) as cursor:
-            cursor.execute(
-                f"SELECT 1 FROM {table} c JOIN {purposes} p ON p.id = c.purpose_id "  # noqa: S608 - table names
-                "WHERE c.customer_id = %s AND p.code = %s FOR SHARE OF c",
-                [cid, purpose],
-            )
+            cursor.execute(_HELD_SQL, [cid, purpose])
     return processing_gate(customer_id=cid, purpose=purpose)
+
+
+#: The consent-state row of (customer, purpose code), locked FOR SHARE until the transaction ends.
+_HELD_SQL = (f"SELECT c.event_id, c.granted FROM {ConsentStateCurrent._meta.db_table} c "  # noqa: S608 - table names
+             f"JOIN {Purpose._meta.db_table} p ON p.id = c.purpose_id "
+             "WHERE c.customer_id = %s AND p.code = %s FOR SHARE OF c")
+
+
+def processing_gate_held_then(
+    *, customer_id: uuid.UUID, purpose: str, then: CompiledQuery, then_arguments: dict[str, Any],
+) -> tuple[GateDecision, dict[str, Any] | None]:
+    """``processing_gate_held``, then, only if the gate allows, the caller's read ``then.first(**then_arguments)``
+    (None: not allowed, or no row). Must run inside ``transaction.atomic()``, like ``processing_gate_held``.
+
+    On PostgreSQL the three are ONE statement (one round trip): a ``FOR SHARE`` lock of the consent-state row,
+    the gate's query, and the caller's read, which only runs when the gate's row allows. The lock is taken by
+    the statement and held until the transaction ends, exactly as the separate lock statement did; but the
+    gate's columns come from the statement's snapshot, taken when it started, while the lock may have waited
+    for a withdrawal and returns the row as that withdrawal committed it. So the locked row is compared with
+    the one the gate read: when they differ (a change committed between the snapshot and the lock), the gate
+    and the read run again as statements of their own, which see it (the lock being held by then). Anywhere
+    else (SQLite, or a query that could not be compiled), ``processing_gate_held`` and the read, one by one."""
+    from django.db import connection
+
+    cid = _as_uuid(customer_id)
+    combined = _held_then_statement(cid, purpose, then, then_arguments) if connection.vendor == "postgresql" else None
+    if combined is None:
+        gate = processing_gate_held(customer_id=cid, purpose=purpose)
+        return gate, (then.first(**then_arguments) if gate.allowed else None)
+    from config.compiled_queries import hot_cursor
+
+    with hot_cursor(connection) as cursor:
+        cursor.execute(*combined)
+        rows = cursor.fetchmany(1)
+    if not rows:
+        raise ValidationFailed("Unknown purpose.", extra={"errors": {"purpose": [{"code": "invalid_choice"}]}})
+    width = _GATE_NOW.width()
+    row = _GATE_NOW.row_dict(rows[0][:width])
+    held_event, held_granted, ran = rows[0][width:width + 3]
+    if (held_event, held_granted) != (row["c_event"], row["c_granted"]):
+        # Changed between the snapshot and the lock: read again (the lock is held now).
+        gate = processing_gate(customer_id=cid, purpose=purpose)
+        return gate, (then.first(**then_arguments) if gate.allowed else None)
+    _known_purpose_codes.add(purpose)
+    if not row["live"]:  # not a live customer: erased, unknown or a merge alias (processing_gate resolves it)
+        gate = processing_gate(customer_id=cid, purpose=purpose)
+        return gate, (then.first(**then_arguments) if gate.allowed else None)
+    gate = _gate_now_from(row)
+    if not gate.allowed:
+        return gate, None
+    return gate, (then.row_dict(rows[0][width + 3:]) if ran else None)
+
+
+def _held_then_statement(customer_id: uuid.UUID, purpose: str, then: CompiledQuery,
+                         then_arguments: dict[str, Any]) -> tuple[str, list[Any]] | None:
+    gate = _GATE_NOW.statement(customer_id=customer_id, purpose=purpose, now=timezone.now())
+    read = then.statement(**then_arguments)
+    if gate is None or read is None:
+        return None
+    (gate_sql, gate_params), (read_sql, read_params) = gate, read
+    # The read runs only where the gate's row allows (the same conditions as _gate_now_from).
+    allowed = ("g.live IS TRUE AND g.restricted IS NOT TRUE AND g.objected IS NOT TRUE AND g.c_event IS NOT NULL "
+               "AND g.c_granted IS TRUE AND g.c_superseded IS NOT TRUE")
+    sql = (f"WITH held AS MATERIALIZED ({_HELD_SQL}) "  # noqa: S608 - table names; values are bound parameters
+           f"SELECT g.*, h.event_id, h.granted, t.* FROM ({gate_sql}) g LEFT JOIN held h ON TRUE "
+           f"LEFT JOIN LATERAL (SELECT TRUE AS ran, t0.* FROM ({read_sql}) t0 WHERE {allowed}) t ON TRUE")
+    return sql, [customer_id, purpose, *gate_params, *read_params]
 
 
 def _gate_from_row(row: dict[str, Any] | None) -> GateDecision:
@@ -150,6 +211,11 @@ def _gate_now(*, customer_id: uuid.UUID, purpose: str) -> GateDecision | None:
     _known_purpose_codes.add(purpose)
     if not row["live"]:
         return None
+    return _gate_now_from(row)
+
+
+def _gate_now_from(row: dict[str, Any]) -> GateDecision:
+    """The gate of a live customer from a ``_GATE_NOW`` row."""
     if row["restricted"]:
         return GateDecision(allowed=False, code=GATE_RESTRICTED)
     if row["objected"]:

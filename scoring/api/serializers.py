@@ -31,6 +31,22 @@ class PurposeQuery(serializers.Serializer):
         return _known_purpose(value)
 
 
+def purpose_from_query(data: Any) -> str:
+    """``PurposeQuery(data=data)``'s validated ``purpose``: a plain known code (what nearly every request
+    sends) is taken as it is, without the serializer's per-field work; anything else goes through the
+    serializer, for its exact value or error (tests/scoring/test_realtime_queries.py compares the two)."""
+    value = data.get("purpose")
+    if (isinstance(value, str) and 0 < len(value) <= PURPOSE_MAX and value == value.strip()
+            and value.isprintable()):
+        from consent import selectors as consent_selectors
+
+        if consent_selectors.purpose_exists(code=value):
+            return value
+    query = PurposeQuery(data=data)
+    query.is_valid(raise_exception=True)
+    return str(query.validated_data["purpose"])
+
+
 class ScoreLookupQuery(PurposeQuery):
     """Find the customer by a blind-indexed identifier (hashed server-side, never stored or logged)."""
 

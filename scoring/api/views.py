@@ -84,9 +84,7 @@ class CustomerScoreView(APIView):
     @extend_schema(parameters=[OpenApiParameter("purpose", str, required=True)], responses={200: s.ScoreOutput},
                    tags=["scoring"], summary="Score of a customer (an automated decision, recorded)")
     def get(self, request: Request, customer_id: Any) -> Response:
-        query = s.PurposeQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        purpose = query.validated_data["purpose"]
+        purpose = s.purpose_from_query(request.query_params)
         _require_purpose(request, purpose)
         return _serve(request, customer_id, purpose)
 

@@ -52,11 +52,8 @@ def score_max_age() -> timedelta:
 # --------------------------------------------------------------------------- the gate
 
 
-def _gate_or_refuse(*, customer_id: uuid.UUID, purpose: str, what: str, held: bool = False) -> Any:
-    """The processing gate now; a refusal is logged (ids and codes only) and raised, never recorded.
-    ``held``: the consent state stays locked until the caller's transaction ends (see processing_gate_held)."""
-    gate = (consent_selectors.processing_gate_held if held else consent_selectors.processing_gate)(
-        customer_id=customer_id, purpose=purpose)
+def _allowed_or_refuse(gate: Any, *, purpose: str, what: str) -> Any:
+    """The gate when it allows; a refusal is logged (ids and codes only) and raised, never recorded."""
     if gate.allowed:
         return gate
     logger.info("scoring refused by the processing gate",
@@ -72,21 +69,11 @@ def _gate_or_refuse(*, customer_id: uuid.UUID, purpose: str, what: str, held: bo
 
 
 @dataclass
-class ScoreResult:
-    customer_id: uuid.UUID
+class ScoreResult(engine.ScoreFields):
+    """A served score (``engine.ScoreFields``, with any override applied) and its decision."""
+
     purpose: str
-    clv: float
     currency: str
-    clv_score: int
-    churn_probability: float
-    risk_level: str
-    upsell: float
-    advocacy: float
-    segment: str
-    tier: str
-    service_level: dict[str, Any]
-    recommendation: dict[str, str]
-    explanation: dict[str, Any]
     model_versions: dict[str, str]
     decision_id: int
     computed_at: datetime
@@ -217,9 +204,12 @@ def score_serve(*, customer_id: uuid.UUID, purpose: str, requester: str) -> Scor
     cid = parse_uuid(customer_id)
     purpose = check_purpose(purpose)
     with transaction.atomic():
-        gate = _gate_or_refuse(customer_id=cid, purpose=purpose, what="serve", held=True)
         now = timezone.now()
-        stored = _stored_score(customer_id=cid, purpose=purpose)
+        # One statement on PostgreSQL: the consent-state lock, the gate and (if it allows) the stored score.
+        gate, found = scoring_selectors.score_gate_held_and_stored(customer_id=cid, purpose=purpose, now=now)
+        _allowed_or_refuse(gate, purpose=purpose, what="serve")
+        stored = None if found is None else _Current(found.row, {}, False, found.override, found.wrapped_key,
+                                                     mood=found.mood)
         current = _warm(stored, now)
         if current is None:
             current = _computed(customer_id=cid, purpose=purpose, stored=stored, now=now)

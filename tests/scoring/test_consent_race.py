@@ -106,12 +106,13 @@ def test_a_withdrawal_waits_for_a_decision_whose_gate_was_already_read(active_mo
     assert not processing_gate(customer_id=cid, purpose=SCORING).allowed
 
 
-def test_a_score_requested_during_an_uncommitted_withdrawal_waits_and_is_refused(active_model):
+def _score_during_an_uncommitted_withdrawal(cid: Any) -> tuple[_Thread, _Thread]:
+    """A withdrawal holds its transaction open; a score request starts, is seen waiting for it, and then the
+    withdrawal commits. Returns the (finished) withdrawal and scorer threads."""
     from django.db import transaction
 
     from scoring import services
 
-    cid = customer_with_history()
     withdrawn, release = threading.Event(), threading.Event()
 
     def withdraw_and_hold() -> Any:
@@ -132,6 +133,12 @@ def test_a_score_requested_during_an_uncommitted_withdrawal_waits_and_is_refused
     withdrawal.join(60)
     scorer.join(60)
     assert withdrawal.error is None
+    return withdrawal, scorer
+
+
+def test_a_score_requested_during_an_uncommitted_withdrawal_waits_and_is_refused(active_model):
+    cid = customer_with_history()
+    _, scorer = _score_during_an_uncommitted_withdrawal(cid)
     assert isinstance(scorer.error, NoConsent)
     assert decisions_for(cid) == []
 
@@ -223,3 +230,27 @@ def test_a_withdrawal_waits_for_a_rescore_chunk_whose_gate_was_already_read(acti
     counts = services.rescore_chunk(run_id=later.id, customer_ids=ids)
     assert (counts.scored, counts.skipped) == (1, {"skipped_no_consent": 1})
     assert len(decisions_for(cid)) == 1
+
+
+def test_a_withdrawal_committed_while_the_combined_statement_waits_is_read_again_and_refuses(active_model,
+                                                                                              monkeypatch):
+    """The lock, the gate and the stored score are one statement: its snapshot predates a withdrawal it waited
+    for, so the gate's row (granted) and the locked row (withdrawn) differ; the gate is then read again by a
+    statement of its own (seen here), which refuses, and nothing is recorded."""
+    from consent.selectors import gate as consent_gate
+    from scoring import services
+
+    cid = customer_with_history()
+    services.score_serve(customer_id=cid, purpose=SCORING, requester="api:race-test")  # a stored score
+    reread = []
+    original = consent_gate.processing_gate
+
+    def spied(**kwargs: Any) -> Any:
+        reread.append(kwargs["customer_id"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(consent_gate, "processing_gate", spied)
+    _, scorer = _score_during_an_uncommitted_withdrawal(cid)
+    assert isinstance(scorer.error, NoConsent)
+    assert reread == [cid]  # the gate read again once, after the lock
+    assert len(decisions_for(cid)) == 1  # the first serve's only

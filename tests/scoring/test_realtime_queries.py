@@ -1,13 +1,14 @@
 """The real-time score: its exact query shape, and nothing cached that could outlive a change.
 
 A warm request (stored fresh score, purposes and data key seen before) costs: token authentication (one
-query), the consent gate (one query: purpose, customer liveness, current consent, notice supersession,
-restriction and objection), the stored score with its active override and the customer's wrapped data key
-(one query), and the decision with its sealing-outbox row (one statement on PostgreSQL; two inserts on SQLite).
-Gate and decision share one transaction, and on PostgreSQL the gate first locks the consent-state row
-FOR SHARE (one more query), so that no decision commits after a withdrawal (issue 20, fault 2). The
-customer's current mood (issue 18: the stored sentiment scores of their latest tickets) is read by the stored
-score's query too (issue 21 §3: one round trip fewer). Everything that can change is read by those queries at the moment of scoring: a change
+query, or none from the token cache), the consent gate (purpose, customer liveness, current consent, notice
+supersession, restriction and objection), the stored score with its active override, the customer's wrapped
+data key and current mood (issue 18: the stored sentiment scores of their latest tickets), and the decision
+with its sealing-outbox row (one statement on PostgreSQL; two inserts on SQLite). Gate and decision share one
+transaction, and on PostgreSQL the consent-state row is locked FOR SHARE until it commits, so that no decision
+commits after a withdrawal (issue 20, fault 2). On PostgreSQL the lock, the gate and the stored score are ONE
+statement (issue 21 §3: ``consent.selectors.processing_gate_held_then``), so a warm request is two statements
+between BEGIN and COMMIT. Everything that can change is read by those queries at the moment of scoring: a change
 committed by another connection just before a request is honoured by that request.
 """
 
@@ -27,11 +28,12 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.scoring.helpers import ACTOR, SCORING, customer_with_history, decisions_for, withdraw
 
-# A warm request is one transaction (a savepoint here, inside the test's transaction): on PostgreSQL the
-# consent-state lock, the gate, the stored score and the decision; on SQLite the decision's two inserts sit in
-# a savepoint of their own.
-SERVE_QUERIES = 6 if connection.vendor == "postgresql" else 8
-GATE_AT = 2 if connection.vendor == "postgresql" else 1  # index among the serve queries: after the lock
+# A warm request is one transaction (a savepoint here, inside the test's transaction): on PostgreSQL ONE
+# statement for the consent-state lock, the gate and the stored score (issue 21 §3), then the decision; on
+# SQLite the gate and the stored score one by one, and the decision's two inserts in a savepoint of their own.
+SERVE_QUERIES = 4 if connection.vendor == "postgresql" else 8
+GATE_AT = 1  # index among the serve queries
+STORED_AT = 1 if connection.vendor == "postgresql" else 2
 
 
 def _url(cid: Any) -> str:
@@ -53,11 +55,12 @@ def test_warm_score_serve_makes_exactly_its_queries(active_model, django_assert_
         result = services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
     statements = _statements(ctx)
     if connection.vendor == "postgresql":
-        assert statements == ["SAVEPOINT", "SELECT", "SELECT", "SELECT", "WITH", "RELEASE"]
-        assert "FOR SHARE" in ctx.captured_queries[1]["sql"]
+        assert statements == ["SAVEPOINT", "WITH", "WITH", "RELEASE"]
+        held = ctx.captured_queries[1]["sql"]
+        assert "FOR SHARE" in held and "consent_consentstatecurrent" in held and "consent_purpose" in held
     else:
         assert statements == ["SAVEPOINT", "SELECT", "SELECT", "SAVEPOINT", "INSERT", "INSERT", "RELEASE", "RELEASE"]
-    stored_read = ctx.captured_queries[GATE_AT + 1]["sql"]
+    stored_read = ctx.captured_queries[STORED_AT]["sql"]
     assert "scoring_customerscore" in stored_read and "profiles_ticket" in stored_read  # score + mood, one read
     decision = DecisionRecord.objects.get(pk=result.decision_id)
     assert decision.decision_type == "served_score"
@@ -309,12 +312,11 @@ def test_the_hot_statements_are_prepared_after_a_few_runs_and_answer_the_same(ac
     cid = customer_with_history()
     results = [services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
                for _ in range(7)]
-    prepared = _prepared_statements()  # on this connection: the four hot statements, and nothing else
-    assert len(prepared) == 4
-    assert sum("FOR SHARE" in s for s in prepared) == 1  # the consent-state lock
-    assert sum("consent_consentstatecurrent" in s and "FOR SHARE" not in s for s in prepared) == 1  # the gate
-    assert sum(s.startswith('SELECT "scoring_customerscore"') and "profiles_ticket" in s
-               for s in prepared) == 1  # the stored score with the current mood
+    prepared = _prepared_statements()  # on this connection: the two hot statements, and nothing else
+    assert len(prepared) == 2
+    # the consent-state lock, the gate and the stored score with the current mood: one statement
+    assert sum("FOR SHARE" in s and "consent_consentstatecurrent" in s and '"scoring_customerscore"' in s
+               and "profiles_ticket" in s for s in prepared) == 1
     assert sum("audit_pendingseal" in s for s in prepared) == 1  # the decision with its outbox row
     warm = results[1:]  # the first computed and stored the score; runs 2-5 read it unprepared, 6-7 prepared
     assert len({(r.tier, r.clv, r.churn_probability, str(r.explanation), str(r.model_versions)) for r in warm}) == 1
@@ -336,3 +338,62 @@ def test_without_prepared_statements_the_hot_path_prepares_nothing(active_model,
     for _ in range(8):
         services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
     assert _prepared_statements() == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's placeholder conversion: PostgreSQL only")
+@pytest.mark.django_db
+def test_the_hot_statements_are_converted_once_and_answer_the_same(active_model, monkeypatch):
+    """psycopg converts the long hot statements (over its 4,096-character cache limit) once per text here,
+    not on every request; the answers stay those of the ordinary cursor."""
+    from psycopg import _queries
+
+    from config import compiled_queries
+    from scoring import services
+
+    cid = customer_with_history()
+    first = services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")  # computes
+    calls = []
+    original = _queries._query2pg_nocache
+
+    def counted(query: bytes, encoding: str) -> Any:
+        calls.append(len(query))
+        return original(query, encoding)
+
+    monkeypatch.setattr(_queries, "_query2pg_nocache", counted)
+    monkeypatch.setattr(compiled_queries, "_HOT_CURSOR", None)  # rebuilt with the counted converter
+    monkeypatch.setattr(compiled_queries, "_CONVERTED", {})
+    results = [services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
+               for _ in range(4)]
+    hot = [q for q, _ in compiled_queries._CONVERTED]
+    assert any("FOR SHARE" in q and "scoring_customerscore" in q and len(q) > 4096 for q in hot)
+    assert any("audit_pendingseal" in q for q in hot)
+    # Each hot text converted once (the first request here), however many requests follow.
+    assert len(calls) == len(hot)
+    for r in results:
+        assert (r.tier, r.clv, r.churn_probability, r.explanation) == (
+            first.tier, first.clv, first.churn_probability, first.explanation)
+    assert len(decisions_for(cid)) == 5
+
+
+@pytest.mark.django_db
+def test_the_purpose_query_fast_path_answers_like_the_serializer(active_model):
+    from django.http import QueryDict
+    from rest_framework.exceptions import ValidationError as DrfValidationError
+
+    from scoring.api import serializers
+
+    def by_serializer(data: QueryDict) -> Any:
+        query = serializers.PurposeQuery(data=data)
+        return query.validated_data["purpose"] if query.is_valid() else ("error", query.errors)
+
+    def fast(data: QueryDict) -> Any:
+        try:
+            return serializers.purpose_from_query(data)
+        except DrfValidationError as exc:
+            return ("error", exc.detail)
+
+    for raw in ("purpose=automated_scoring", "purpose=marketing", "purpose=%20marketing%20", "purpose=",
+                "purpose=no_such_purpose", "purpose=" + "x" * 65, "", "other=1", "purpose=a%00b",
+                "purpose=marketing&purpose=automated_scoring", "purpose=MARKETING"):
+        data = QueryDict(raw)
+        assert fast(data) == by_serializer(data), raw
