@@ -3,8 +3,8 @@
 The ORM's ``bulk_create`` builds one ``INSERT ... VALUES (...), (...), ...`` whose text grows with the rows
 (and, with psycopg's client-side binding, is parsed again on every call): for imports of thousands of rows
 that costs more CPU than the encryption. :func:`rows_insert` streams the rows with ``COPY ... FROM STDIN``
-instead; :func:`rows_insert_returning` copies them into a temporary staging table first and inserts from it
-with ``RETURNING`` (ids of new facts). Other databases (SQLite in tests and development) use ``bulk_create``:
+instead; :func:`instances_insert` does it for model instances (``bulk_create``'s
+replacement), taking automatic ids from the table's sequence first. Other databases (SQLite in tests and development) use ``bulk_create``:
 the same rows, the same constraint errors (raised as ``django.db.IntegrityError`` by both).
 
 Values are given by attribute name (``customer_id``, not ``customer``) as the database stores them: a JSON
@@ -13,14 +13,13 @@ column takes its JSON text (:func:`json_text`), a binary column ``bytes``. No de
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, models
 
-__all__ = ["json_text", "rows_insert", "rows_insert_returning"]
+__all__ = ["instances_insert", "json_text", "rows_insert"]
 
 
 def json_text(value: Any) -> str:
@@ -59,39 +58,58 @@ def rows_insert(model: type[models.Model], attnames: Sequence[str], rows: Sequen
         return
     qn = connection.ops.quote_name
     columns = ", ".join(qn(f.column) for f in _columns(model, attnames))
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        with cursor.cursor.copy(f"COPY {qn(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    with (connection.cursor() as cursor, connection.wrap_database_errors,
+          cursor.cursor.copy(f"COPY {qn(model._meta.db_table)} ({columns}) FROM STDIN") as copy):
+        for row in rows:
+            copy.write_row(row)
 
 
-def rows_insert_returning(model: type[models.Model], attnames: Sequence[str], rows: Sequence[Sequence[Any]],
-                          returning: Sequence[str]) -> list[tuple[Any, ...]]:
-    """:func:`rows_insert`, answering the ``returning`` attributes of every inserted row (in no given order:
-    pick a unique key among them). PostgreSQL: ``COPY`` into a temporary staging table (emptied on commit),
-    then one ``INSERT ... SELECT ... RETURNING``."""
-    if not rows:
-        return []
+def instances_insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
+    """``bulk_create(objs)`` by ``COPY`` on PostgreSQL: every instance gets its primary key (an automatic one
+    is taken from the table's sequence first, ascending in the order of ``objs``) and is marked saved."""
+    if not objs:
+        return
     if not _use_copy():
-        instances = _instances(model, attnames, rows)
-        model._default_manager.bulk_create(instances, batch_size=500)
-        if all(obj.pk is not None for obj in instances):
-            return [tuple(getattr(obj, name) for name in returning) for obj in instances]
-        raise NotImplementedError("rows_insert_returning needs a database that returns ids from bulk inserts")
-    qn = connection.ops.quote_name
+        model._default_manager.bulk_create(list(objs), batch_size=500)
+        return
+    meta = model._meta
+    pk = meta.pk
+    if isinstance(pk, models.AutoField | models.BigAutoField | models.SmallAutoField):
+        missing = [obj for obj in objs if obj.pk is None]
+        if missing:
+            for obj, value in zip(missing, _next_ids(model, len(missing)), strict=True):
+                obj.pk = value
+    fields = list(meta.concrete_fields)
+    # Values psycopg adapts as the field stores them go as they are; others (JSON, custom fields) through
+    # the field's own conversion, as ``bulk_create`` does.
+    convert = [None if type(f) in _PLAIN_FIELDS else f for f in fields]
+    rows = []
+    for obj in objs:
+        row = [f.pre_save(obj, True) for f in fields]
+        for k, f in enumerate(convert):
+            if f is not None:
+                row[k] = f.get_db_prep_save(row[k], connection)
+        rows.append(row)
+    rows_insert(model, [f.attname for f in fields], rows)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+_PLAIN_FIELDS = frozenset({
+    models.AutoField, models.BigAutoField, models.SmallAutoField, models.BigIntegerField, models.BinaryField,
+    models.BooleanField, models.CharField, models.DateTimeField, models.DecimalField, models.FloatField,
+    models.ForeignKey, models.IntegerField, models.OneToOneField, models.PositiveBigIntegerField,
+    models.PositiveIntegerField, models.PositiveSmallIntegerField, models.SmallIntegerField, models.TextField,
+    models.UUIDField,
+})
+
+
+def _next_ids(model: type[models.Model], n: int) -> list[int]:
+    """``n`` values of the primary key's sequence (one query), ascending."""
     table = model._meta.db_table
-    columns = ", ".join(qn(f.column) for f in _columns(model, attnames))
-    back = ", ".join(qn(f.column) for f in _columns(model, returning))
-    stage = qn(f"_stage_{table}_" + hashlib.sha256("|".join(attnames).encode()).hexdigest()[:8])
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608  # nosec B608: identifiers quoted by the backend
-                       f"SELECT {columns} FROM {qn(table)} WITH NO DATA")
-        cursor.execute(f"TRUNCATE {stage}")
-        with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(f"INSERT INTO {qn(table)} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608  # nosec B608: identifiers quoted by the backend
-                       f"RETURNING {back}")
-        out = [tuple(r) for r in cursor.fetchall()]
-        cursor.execute(f"TRUNCATE {stage}")
-    return out
+    column = model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                       [connection.ops.quote_name(table), column, n])
+        return sorted(int(row[0]) for row in cursor.fetchall())
