@@ -188,7 +188,7 @@ def rest_import(args: dict[str, Any]) -> dict[str, Any]:
             counts[key] += int(summary.get(key) or 0)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     counts["total"] = len(records)
-    return {"seconds": seconds, "cpu_seconds": cpu, "counts": counts}
+    return {"seconds": seconds, "task_cpu_seconds": cpu, "counts": counts}
 
 
 def csv_rows(path: Path) -> int:
@@ -218,7 +218,7 @@ def _import(kind: str, source: str, path: Path, limit: float) -> dict[str, Any]:
     try:
         r = run_worker("import", "import_csv", {"source": source, "file": str(path), "kind": kind}, timeout=limit)
         return {"seconds": r["seconds"], "counts": r["counts"], "peak_rss_mb": r["peak_rss_mb"],
-                "cpu_seconds": r.get("cpu_seconds"), "rows": r["counts"].get("total", 0), "partial": False}
+                "cpu_seconds": r.get("task_cpu_seconds"), "rows": r["counts"].get("total", 0), "partial": False}
     except WorkerFailed:
         if time.perf_counter() - t0 < limit:
             raise
@@ -229,7 +229,7 @@ def _import(kind: str, source: str, path: Path, limit: float) -> dict[str, Any]:
 
 def _rest(kind: str, path: Path, limit: float) -> dict[str, Any]:
     r = run_worker("import", "bench.s6_import.rest_import", {"kind": kind, "file": str(path)}, timeout=limit)
-    return {"seconds": r["seconds"], "cpu_seconds": r["cpu_seconds"], "counts": r["counts"],
+    return {"seconds": r["seconds"], "cpu_seconds": r["task_cpu_seconds"], "counts": r["counts"],
             "peak_rss_mb": r.get("peak_rss_mb"), "rows": r["counts"]["total"], "partial": False}
 
 

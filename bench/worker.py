@@ -70,7 +70,7 @@ def import_csv(args: dict[str, Any]) -> dict[str, Any]:
         key, sep, value = part.partition("=")
         if sep and value.isdigit():
             counts[key] = int(value)
-    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "counts": counts}
+    return {"seconds": seconds, "task_cpu_seconds": cpu_seconds, "counts": counts}
 
 
 @task
