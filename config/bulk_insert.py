@@ -57,7 +57,7 @@ def rows_insert(model: type[models.Model], attnames: Sequence[str], rows: Sequen
         model._default_manager.bulk_create(_instances(model, attnames, rows), batch_size=500)
         return
     qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in _columns(model, attnames))
+    columns = ", ".join(qn(str(f.column)) for f in _columns(model, attnames))
     with (connection.cursor() as cursor, connection.wrap_database_errors,
           cursor.cursor.copy(f"COPY {qn(model._meta.db_table)} ({columns}) FROM STDIN") as copy):
         for row in rows:

@@ -166,10 +166,11 @@ def _flush_updates(pending: list[tuple[int, dict[str, Any], _IngestRecord, UUID]
     if not pending:
         return
     ids = [owner for _, _, _, owner in pending]
-    current: dict[UUID, dict[str, PersonalField]] = {cid: {} for cid in ids}
-    for part in _chunked(ids):
-        for row in PersonalField.objects.filter(customer_id__in=part):
-            current[row.customer_id][row.field] = row
+    current: dict[UUID, dict[str, tuple[int, bytes | memoryview, int]]] = {cid: {} for cid in ids}
+    for part in _chunked(ids):  # (id, ciphertext, key version): no model instance per stored field
+        for pk, cid, field, ciphertext, version in PersonalField.objects.filter(customer_id__in=part).values_list(
+                "id", "customer_id", "field", "ciphertext", "key_version"):
+            current[cid][field] = (pk, ciphertext, version)
     now = timezone.now()
     changed_rows: list[PersonalField] = []
     new_rows: list[PersonalField] = []
@@ -181,16 +182,17 @@ def _flush_updates(pending: list[tuple[int, dict[str, Any], _IngestRecord, UUID]
         rows = current[owner]
         for field, value in p.values.items():
             existing = rows.get(field)
-            if existing is not None and key.decrypt_field(field, existing.ciphertext, existing.key_version) == value:
+            if existing is not None and key.decrypt_field(field, existing[1], existing[2]) == value:
                 continue
             changed = True
             ciphertext = key.encrypt_field(field, value)
+            row = PersonalField(customer_id=owner, field=field, ciphertext=ciphertext, key_version=key.key_version,
+                                updated_at=now)
             if existing is None:
-                new_rows.append(PersonalField(customer_id=owner, field=field, ciphertext=ciphertext,
-                                              key_version=key.key_version, updated_at=now))
+                new_rows.append(row)
             else:
-                existing.ciphertext, existing.key_version, existing.updated_at = ciphertext, key.key_version, now
-                changed_rows.append(existing)
+                row.pk = existing[0]
+                changed_rows.append(row)
         if attributes_merge(customer, key, p.attributes):
             changed = True
         if p.feature_attributes is not None and sorted(p.feature_attributes) != sorted(customer.feature_attributes):
