@@ -41,6 +41,7 @@ from audit.models import (
     VerificationRun,
     model_version_columns,
 )
+from config.bulk_insert import instances_insert
 from config.compiled_queries import hot_cursor
 from config.errors import NotFound, ValidationFailed
 
@@ -552,11 +553,11 @@ def governance_records_bulk(*, records: list[dict[str, Any]]) -> list[Governance
         built.append(record)
     if not built:
         return []
-    GovernanceEvent.objects.bulk_create(built)
+    instances_insert(GovernanceEvent, built)  # COPY on PostgreSQL; ids set
     if any(r.pk is None for r in built):  # a backend that does not return ids from a bulk insert
         for r in built:
             r.save(force_insert=True)
-    PendingSeal.objects.bulk_create([
+    instances_insert(PendingSeal, [
         PendingSeal(record_type=GovernanceEvent.RECORD_TYPE, row_id=r.pk, entry_hash=r.content_hash,
                     created_at=r.created_at) for r in built
     ])

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import services as audit_services
+from config.bulk_insert import instances_insert
 from config.errors import ApplicationError, NotFound
 from consent import services, signals
 from consent.models import ConsentEvent, ConsentNotice, ConsentStateCurrent, Purpose
@@ -203,7 +204,7 @@ def record_many(records: list[Any], *, actor: str) -> list[Outcome]:
             first_of_key[item.dedupe_key] = event
         to_create.append((item, event))
     if to_create:
-        ConsentEvent.objects.bulk_create([event for _, event in to_create])
+        instances_insert(ConsentEvent, [event for _, event in to_create])  # COPY on PostgreSQL; ids set
         if any(event.pk is None for _, event in to_create):  # no ids returned by this backend
             raise RuntimeError("bulk insert returned no ids")
         _update_current([event for _, event in to_create])
@@ -257,6 +258,6 @@ def _update_current(events: list[ConsentEvent]) -> None:
         row.updated_at = now
         changed.append(row)
     if create:
-        ConsentStateCurrent.objects.bulk_create(create)
+        instances_insert(ConsentStateCurrent, create)
     if changed:
         ConsentStateCurrent.objects.bulk_update(changed, ["event", "granted", "notice", "occurred_at", "updated_at"])

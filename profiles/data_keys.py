@@ -89,6 +89,13 @@ def key_new(customer: Customer) -> tuple[DataKey, CustomerKey]:
     return DataKey(customer.id, dek, 1), row
 
 
+def key_new_values(customer_id: UUID) -> tuple[DataKey, str, bytes]:
+    """``key_new`` without model instances (bulk creation): the key, and its row's ``kek_id`` and ``wrapped``."""
+    dek = envelope.new_data_key()
+    wrapped = envelope.wrap_data_key(dek, customer_id=customer_id)
+    return DataKey(customer_id, dek, 1), wrapped.kek_id, wrapped.wrapped
+
+
 def key_create(customer: Customer) -> DataKey:
     key, row = key_new(customer)
     row.save(force_insert=True)

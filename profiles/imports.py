@@ -249,7 +249,7 @@ def iter_csv(stream: IO[bytes], *, mapping: Mapping | None = None, problems: lis
             return
         line = previous_end + 1
         previous_end = reader.line_num
-        if any(line <= bad <= previous_end for bad in bad_lines):
+        if bad_lines and any(line <= bad <= previous_end for bad in bad_lines):
             problems.append(ReadProblem(line=line, code="invalid_encoding"))
             continue
         if not cells or all(not c.strip() for c in cells):

@@ -18,6 +18,7 @@ report of a training run (``scoring.fairness``), never as a feature.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -84,7 +85,19 @@ def _tokens(name: str) -> list[str]:
 
 def protected_category(name: str) -> str | None:
     """The protected characteristic ``name`` looks like (``gender``, ``ethnicity``, ``religion``,
-    ``sexual_orientation``, ``health``, ``age`` or ``special_category`` for other Art. 9/10 data), or ``None``."""
+    ``sexual_orientation``, ``health``, ``age`` or ``special_category`` for other Art. 9/10 data), or ``None``.
+    Memoized: a schema name (never a value), asked for on every imported row."""
+    if not isinstance(name, str) or len(name) > 200:
+        return _protected_category(name)
+    return _protected_category_cached(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _protected_category_cached(name: str) -> str | None:
+    return _protected_category(name)
+
+
+def _protected_category(name: str) -> str | None:
     tokens = _tokens(name)
     if not tokens:
         return None

@@ -6,15 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.bulk_insert import json_text, rows_insert
 from config.errors import ApplicationError
 
 from .. import data_keys
-from ..attribute_sealing import ATTRIBUTE_FIELDS, attributes_merge, attributes_put
+from ..attribute_sealing import ATTRIBUTE_FIELDS, attributes_merge, attributes_seal
 from ..data_keys import DataKey
 from ..models import (
     BlindIndexEntry,
@@ -165,10 +166,11 @@ def _flush_updates(pending: list[tuple[int, dict[str, Any], _IngestRecord, UUID]
     if not pending:
         return
     ids = [owner for _, _, _, owner in pending]
-    current: dict[UUID, dict[str, PersonalField]] = {cid: {} for cid in ids}
-    for part in _chunked(ids):
-        for row in PersonalField.objects.filter(customer_id__in=part):
-            current[row.customer_id][row.field] = row
+    current: dict[UUID, dict[str, tuple[int, bytes | memoryview, int]]] = {cid: {} for cid in ids}
+    for part in _chunked(ids):  # (id, ciphertext, key version): no model instance per stored field
+        for pk, cid, field, ciphertext, version in PersonalField.objects.filter(customer_id__in=part).values_list(
+                "id", "customer_id", "field", "ciphertext", "key_version"):
+            current[cid][field] = (pk, ciphertext, version)
     now = timezone.now()
     changed_rows: list[PersonalField] = []
     new_rows: list[PersonalField] = []
@@ -180,16 +182,17 @@ def _flush_updates(pending: list[tuple[int, dict[str, Any], _IngestRecord, UUID]
         rows = current[owner]
         for field, value in p.values.items():
             existing = rows.get(field)
-            if existing is not None and key.decrypt_field(field, existing.ciphertext, existing.key_version) == value:
+            if existing is not None and key.decrypt_field(field, existing[1], existing[2]) == value:
                 continue
             changed = True
             ciphertext = key.encrypt_field(field, value)
+            row = PersonalField(customer_id=owner, field=field, ciphertext=ciphertext, key_version=key.key_version,
+                                updated_at=now)
             if existing is None:
-                new_rows.append(PersonalField(customer_id=owner, field=field, ciphertext=ciphertext,
-                                              key_version=key.key_version, updated_at=now))
+                new_rows.append(row)
             else:
-                existing.ciphertext, existing.key_version, existing.updated_at = ciphertext, key.key_version, now
-                changed_rows.append(existing)
+                row.pk = existing[0]
+                changed_rows.append(row)
         if attributes_merge(customer, key, p.attributes):
             changed = True
         if p.feature_attributes is not None and sorted(p.feature_attributes) != sorted(customer.feature_attributes):
@@ -244,44 +247,50 @@ def _flush_creates(pending: list[tuple[int, dict[str, Any], _IngestRecord]], act
 
 
 def _customers_create_bulk(items: list[_IngestRecord]) -> list[UUID]:
-    """``_customer_create`` for many records: the same rows, one INSERT per table."""
-    customers: list[Customer] = []
+    """``_customer_create`` for many records: the same rows, one ``COPY`` (or bulk INSERT) per table.
+
+    Each customer gets its own data key (one KEK wrap per customer); its attributes are sealed under it in
+    the customer row itself, every personal field and its source id encrypted under it. Creation times
+    strictly increase in record order (merges keep the oldest)."""
     previous: datetime | None = None
+    customer_rows: list[tuple[Any, ...]] = []
+    key_rows: list[tuple[Any, ...]] = []
+    field_rows: list[tuple[Any, ...]] = []
+    entry_rows: list[tuple[Any, ...]] = []
+    identity_rows: list[tuple[Any, ...]] = []
+    ids: list[UUID] = []
     for p in items:
         now = timezone.now()
-        if previous is not None and now <= previous:  # keep creation order (merges keep the oldest)
+        if previous is not None and now <= previous:
             now = previous + timedelta(microseconds=1)
         previous = now
-        customers.append(Customer(
-            country=p.country or "", feature_attributes=p.feature_attributes or [],
-            created_at=now, updated_at=now, stale_since=now,
-        ))
-    # Each customer's data key first: the attributes are encrypted under it in the customer row itself.
-    prepared = [data_keys.key_new(customer) for customer in customers]
-    keys = {customer.id: key for customer, (key, _) in zip(customers, prepared, strict=True)}
-    for customer, p in zip(customers, items, strict=True):
-        attributes_put(customer, keys[customer.id], p.attributes)
-    Customer.objects.bulk_create(customers)
-    CustomerKey.objects.bulk_create([row for _, row in prepared])
-    fields: list[PersonalField] = []
-    entries: list[BlindIndexEntry] = []
-    identities: list[SourceIdentity] = []
-    for customer, p in zip(customers, items, strict=True):
-        key = keys[customer.id]
-        fields.extend(
-            PersonalField(customer_id=customer.id, field=field, ciphertext=key.encrypt_field(field, value),
-                          key_version=key.key_version, updated_at=customer.created_at)
-            for field, value in p.values.items()
-        )
-        entries.extend(BlindIndexEntry(customer_id=customer.id, kind=kind, digest=digest)
-                       for kind, digest in p.record_digests.items())
-        identities.append(SourceIdentity(
-            customer_id=customer.id, source=p.source, digest=p.source_digest, key_version=key.key_version,
-            external_id_encrypted=key.encrypt_field(f"source:{p.source}", p.external_id),
-        ))
-    PersonalField.objects.bulk_create(fields)
-    BlindIndexEntry.objects.bulk_create(entries)
-    SourceIdentity.objects.bulk_create(identities)
-    ids = [c.id for c in customers]
+        customer_id = uuid4()
+        ids.append(customer_id)
+        key, kek_id, wrapped = data_keys.key_new_values(customer_id)
+        sealed, sealed_version = attributes_seal(key, p.attributes)
+        customer_rows.append((customer_id, now, now, p.country or "", sealed, sealed_version,
+                              json_text(p.feature_attributes or []), now, None))
+        key_rows.append((customer_id, kek_id, wrapped, key.key_version, now, None))
+        version = key.key_version
+        encrypt = key.encrypt_field
+        field_rows.extend((customer_id, field, encrypt(field, value), version, now)
+                          for field, value in p.values.items())
+        entry_rows.extend((kind, digest, customer_id, now) for kind, digest in p.record_digests.items())
+        identity_rows.append((customer_id, p.source, p.source_digest,
+                              encrypt(f"source:{p.source}", p.external_id), version, now, now))
+    rows_insert(Customer, _CUSTOMER_COLUMNS, customer_rows)
+    rows_insert(CustomerKey, _KEY_COLUMNS, key_rows)
+    rows_insert(PersonalField, _FIELD_COLUMNS, field_rows)
+    rows_insert(BlindIndexEntry, _ENTRY_COLUMNS, entry_rows)
+    rows_insert(SourceIdentity, _IDENTITY_COLUMNS, identity_rows)
     customer_facts_changed.send(sender=Customer, customer_ids=ids)
     return ids
+
+
+_CUSTOMER_COLUMNS = ("id", "created_at", "updated_at", "country", *ATTRIBUTE_FIELDS, "feature_attributes",
+                     "stale_since", "merged_into_id")
+_KEY_COLUMNS = ("customer_id", "kek_id", "wrapped", "key_version", "created_at", "rotated_at")
+_FIELD_COLUMNS = ("customer_id", "field", "ciphertext", "key_version", "updated_at")
+_ENTRY_COLUMNS = ("kind", "digest", "customer_id", "created_at")
+_IDENTITY_COLUMNS = ("customer_id", "source", "digest", "external_id_encrypted", "key_version", "created_at",
+                     "last_seen_at")

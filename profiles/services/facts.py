@@ -13,6 +13,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 
 from config import blind_index
 from config.blind_index import InvalidIdentifier
+from config.bulk_insert import instances_insert
 from config.envelope import DecryptionError
 from config.errors import ApplicationError
 
@@ -415,16 +416,7 @@ def _write_facts_bulk(kind: str, spec: _FactKind, prepared: list[_Prepared], tex
         touched |= {previous_customer, p.customer_id}
         outcomes.append((p, "updated", fact))
     if to_create:
-        model.objects.bulk_create(to_create, batch_size=500)
-        missing = [f for f in to_create if f.pk is None]  # backends that cannot return ids from bulk inserts
-        if missing:
-            ids: dict[tuple[str, str], int] = {}
-            for source, digests in _by_source((f.source, f.external_digest) for f in missing).items():
-                for chunk in _chunked(digests):
-                    ids.update(((source, digest), pk) for digest, pk in model.objects.filter(
-                        source=source, external_digest__in=chunk).values_list("external_digest", "pk"))
-            for f in missing:
-                f.pk = ids[(f.source, f.external_digest)]
+        instances_insert(model, to_create)  # COPY on PostgreSQL; ids set
     if to_update:
         columns = {"customer" if name == "customer_id" else name
                    for p, outcome, _ in outcomes if outcome == "updated" for name in p.values}

@@ -41,7 +41,7 @@ from .validation import (
     _clean_attributes,
     _clean_audit_attributes,
     _clean_personal,
-    _strong_digest,
+    _normalized_strong_digest,
 )
 
 
@@ -97,7 +97,7 @@ def _ingest_prepare(
     for kind in STRONG_KINDS:
         if kind in values:
             try:
-                record_digests[kind] = _strong_digest(kind, values[kind], country)
+                record_digests[kind] = _normalized_strong_digest(kind, values[kind], country)
             except InvalidIdentifier as exc:
                 raise RecordInvalid(kind, "invalid") from exc
     source_digest = blind_index.source_index(source, external_id)

@@ -98,6 +98,17 @@ def _normalize_personal(field: str, value: str, country: str | None) -> str:
     return value
 
 
+def _normalized_strong_digest(field: str, normalized: str, country: str | None) -> str:
+    """``_strong_digest`` of a value ``_clean_personal`` returned: a phone number is E.164 already (the same
+    digest without parsing it a second time)."""
+    if field == "phone" and _E164.fullmatch(normalized):
+        return blind_index.blind_index("phone", normalized)
+    return _strong_digest(field, normalized, country)
+
+
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
 def _strong_digest(field: str, value: str, country: str | None) -> str:
     if field == "email":
         return blind_index.email_index(value)
