@@ -71,9 +71,35 @@ def test_non_english_text_never_reaches_the_english_ner(monkeypatch: pytest.Monk
     # Even when the caller says the text is Polish, short English-looking text stays away from the NER.
     pz.pseudonymize("John Smith", language="pl")
     assert seen == []
-    # English text does reach it, once per text.
-    pz.pseudonymize_batch([TEXTS["en"], TEXTS["de"], TEXTS["en"]])
-    assert seen == [TEXTS["en"], TEXTS["en"]]
+    # English text with a capitalised word no rule covers does reach it, once per text.
+    place = "We moved to Kettlewick last spring and the parcel went to the old house."
+    pz.pseudonymize_batch([place, TEXTS["de"], place])
+    assert seen == [place, place]
+    # English text whose only capitalised words start a sentence and are ordinary words has nothing the NER
+    # could add (an NER hit is kept only where it holds an uncovered capitalised word): it is not sent.
+    seen.clear()
+    pz.pseudonymize_batch([TEXTS["en"], "Thanks. Please call me back on Monday."])
+    assert seen == []
+
+
+@pytest.mark.parametrize("text", [
+    "We moved to Kettlewick last spring and the parcel went to the old house.",
+    "Spoke with Leslie Campbell today; she would like a discount.",
+    "Please ask Featherstonehaugh whether the NHS letter arrived in Leeds.",
+    "Hello, my parcel has not arrived and I would like a refund for the damaged box, please.",
+    "Will you call me? I will call you on Monday.",
+    "Note: the courier left it at 12 Baker Street, London.",
+])
+def test_skipping_the_ner_changes_nothing_the_ner_would_have_added(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import profiles.pseudonymizer.engine as engine
+
+    gated = Pseudonymizer().pseudonymize(text, language="en").text
+    monkeypatch.setattr(engine, "_needs_ner", lambda *args: True)
+    always = Pseudonymizer().pseudonymize(text, language="en").text
+    # The only difference allowed: a sentence-initial ordinary word the NER mislabels ("Spoke" as a place).
+    assert gated == always.replace("<LOCATION_1> with", "Spoke with")
 
 
 def test_language_argument_and_locale_prior(pz: Pseudonymizer) -> None:
