@@ -132,6 +132,37 @@ def test_lowercase_iban_in_groups_of_four(pz: Pseudonymizer) -> None:
     assert "IBAN" not in _types(pz.pseudonymize("konto pl62 1090 1014 0000 0712 1981 2874").text)
 
 
+# A payment request written the way each language's customers write it, with a slot for the number.
+REFUND = {"en": "please refund it to {} thanks", "pl": "zwrot na konto {} proszę", "fi": "palautus tilille {} kiitos",
+          "nl": "terugstorten op {} graag", "sv": "återbetala till {} tack", "de": "bitte zurück auf {} danke"}
+
+
+@pytest.mark.parametrize(
+    ("lang", "iban"),
+    [("en", "GB82WEST12345698765432"), ("pl", "PL61109010140000071219812874"), ("fi", "FI2112345600000785"),
+     ("nl", "NL91ABNA0417164300"), ("sv", "SE4550000000058398257466"), ("de", "DE89370400440532013000")],
+)
+def test_lowercase_iban_in_groups_of_four_per_language(pz: Pseudonymizer, lang: str, iban: str) -> None:
+    grouped = " ".join(iban.lower()[k : k + 4] for k in range(0, len(iban), 4))
+    out = pz.pseudonymize(REFUND[lang].format(grouped), language=lang).text
+    assert out == REFUND[lang].format("<IBAN_1>"), out
+    near_miss = grouped[:-1] + str((int(grouped[-1]) + 1) % 10)  # last digit changed: the checksum fails
+    assert "IBAN" not in _types(pz.pseudonymize(REFUND[lang].format(near_miss), language=lang).text)
+
+
+@pytest.mark.parametrize(
+    ("lang", "phone"),
+    [("en", "+44 20 12"), ("pl", "+48 12 345"), ("fi", "+358 9 12"), ("nl", "+31 20 12"), ("sv", "+46 8 12"),
+     ("de", "+49 30 12")],
+)
+def test_a_refused_phone_is_a_known_identifier_per_language(pz: Pseudonymizer, lang: str, phone: str) -> None:
+    # Too short to be valid anywhere (so refused at ingestion), still held: written with 00 instead of +.
+    text = REFUND[lang].format(phone.replace("+", "00"))
+    assert "PHONE" not in _types(pz.pseudonymize(text, language=lang).text)
+    out = pz.pseudonymize(text, known=KnownIdentifiers(phones=(phone,)), language=lang).text
+    assert out == REFUND[lang].format("<PHONE_1>"), out
+
+
 def test_a_phone_refused_at_ingestion_is_still_a_known_identifier(pz: Pseudonymizer) -> None:
     # Not a valid number anywhere, but the customer's profile holds it: its digits are matched.
     known = KnownIdentifiers(phones=("+48 12 345",), other=("0000-111-22",))
@@ -251,6 +282,7 @@ def test_known_identifiers_any_case_any_separators(pz: Pseudonymizer) -> None:
         ("sv", "19811228-9874", "19811228-9873"),
         ("nl", "111222333", "111222334"),  # BSN
         ("de", "36574261809", "36574261808"),  # Steuer-IdNr
+        ("en", "NHS 943 476 5919", "NHS 943 476 5918"),  # NHS number
     ],
 )
 def test_national_ids_checked(pz: Pseudonymizer, lang: str, valid: str, near_miss: str) -> None:
