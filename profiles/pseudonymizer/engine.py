@@ -5,8 +5,8 @@ For each text: (1) its language is the caller's ``language=`` or is detected off
 known identifiers are matched (any language, any case, any separators, inflected, spelled out); (3) the
 shared checked-number recognizers run (:mod:`.shared`), with the customer's country as the first phone
 region; (4) the language module's rule-based recognizers run (names, streets, dates of birth, ages);
-(5) only for English text, the spaCy NER fills the remaining gaps. The English NER never sees a text of
-another language. Overlaps: known identifiers win, then the longest checked/rule match, then NER.
+(5) only for English text, the spaCy NER fills the remaining gaps, and only where a gap holds a capitalised
+word (:func:`_needs_ner`). The English NER never sees a text of another language. Overlaps: known identifiers win, then the longest checked/rule match, then NER.
 """
 
 from __future__ import annotations
