@@ -279,8 +279,9 @@ class Pseudonymizer:
 
 #: Capitalised words the English NER never turns into a PERSON or a place on their own (dates, the pronoun).
 _NEVER_ENTITY = frozenset(
-    "i i'm i'll i've i'd monday tuesday wednesday thursday friday saturday sunday january february march april "
-    "june july august september october november december".split()
+    ["i", "i'm", "i'll", "i've", "i'd", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+     "sunday", "january", "february", "march", "april", "june", "july", "august", "september", "october",
+     "november", "december"]
 )
 _CAP_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _SENTENCE_END = frozenset(".!?:;\n\r\t•*-–—\"'“”‘’([")
