@@ -6,7 +6,8 @@ known identifiers are matched (any language, any case, any separators, inflected
 shared checked-number recognizers run (:mod:`.shared`), with the customer's country as the first phone
 region; (4) the language module's rule-based recognizers run (names, streets, dates of birth, ages);
 (5) only for English text, the spaCy NER fills the remaining gaps, and only where a gap holds a capitalised
-word (:func:`_needs_ner`). The English NER never sees a text of another language. Overlaps: known identifiers win, then the longest checked/rule match, then NER.
+word (:func:`_needs_ner`). The English NER never sees a text of another language. Overlaps: known
+identifiers win, then the longest checked/rule match, then NER.
 """
 
 from __future__ import annotations
@@ -266,16 +267,6 @@ class Pseudonymizer:
                 spans.append(_Span(start, end, entity_type, _normalize(entity_type, value), _NER_SCORE, _TIER_NER))
         return _resolve(text, spans)
 
-    def _detect(
-        self,
-        text: str,
-        spec: LanguageSpec,
-        ner: Sequence[tuple[int, int, str]],
-        matcher: list[_KnownMatcher] | None,
-        regions: Sequence[str],
-    ) -> list[_Span]:
-        return self._with_ner(text, spec, self._rule_spans(text, spec, matcher, regions), ner)
-
 
 #: Capitalised words the English NER never turns into a PERSON or a place on their own (dates, the pronoun).
 _NEVER_ENTITY = frozenset(
@@ -311,10 +302,12 @@ def _needs_ner(text: str, accepted: Sequence[_Span], spec: LanguageSpec) -> bool
         low = word.lower()
         if low in _NEVER_ENTITY:
             continue
-        if not word[0].isupper() or not word[1:].islower() and len(word) > 1:
+        if not word[0].isupper() or (len(word) > 1 and not word[1:].islower()):
             return True  # "McDonald", "NHS", "iPhone": not a plain sentence-initial word
-        before = text[:s].rstrip(" ")
-        if (not before or before[-1] in _SENTENCE_END) and spec.is_common(word):
+        j = s - 1
+        while j >= 0 and text[j] == " ":
+            j -= 1
+        if (j < 0 or text[j] in _SENTENCE_END) and spec.is_common(word):
             given, surname, _flagged = spec.name_kind(word)
             if not (given or surname):
                 continue
