@@ -11,7 +11,9 @@ Every personal entity is replaced by a typed placeholder that is stable within o
   phones (phonenumbers, the customer's country first), national ids with checksums (stdnum), e-mail, IP, URL;
 * the language's own module (:mod:`.en`, :mod:`.pl`, :mod:`.fi`, :mod:`.nl`, :mod:`.sv`, :mod:`.de`):
   names (gazetteers, cues, capitalisation), streets with house numbers and postal codes, dates of birth,
-  ages; English text alone also goes through the spaCy NER.
+  ages; English text alone also goes through the spaCy NER, when it holds a capitalised word that no rule
+  or known identifier covers (an NER hit is kept only there; ordinary words that merely start a sentence,
+  weekdays and months do not count).
 
 Adding a language: one module defining ``SPEC = LanguageSpec(...)`` and one line in :mod:`.registry`.
 

@@ -5,12 +5,14 @@ For each text: (1) its language is the caller's ``language=`` or is detected off
 known identifiers are matched (any language, any case, any separators, inflected, spelled out); (3) the
 shared checked-number recognizers run (:mod:`.shared`), with the customer's country as the first phone
 region; (4) the language module's rule-based recognizers run (names, streets, dates of birth, ages);
-(5) only for English text, the spaCy NER fills the remaining gaps. The English NER never sees a text of
-another language. Overlaps: known identifiers win, then the longest checked/rule match, then NER.
+(5) only for English text, the spaCy NER fills the remaining gaps, and only where a gap holds a capitalised
+word (:func:`_needs_ner`). The English NER never sees a text of another language. Overlaps: known
+identifiers win, then the longest checked/rule match, then NER.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
@@ -172,13 +174,9 @@ class Pseudonymizer:
             lang if lang in LANGUAGES else self.detect_language(text, locale=loc)
             for text, lang, loc in zip(texts, languages, locales, strict=True)
         ]
-        english = [i for i, lang in enumerate(langs) if lang in LANGUAGES and LANGUAGES[lang].use_ner
-                   and texts[i].strip()]
-        ner_of: dict[int, list[tuple[int, int, str]]] = {}
-        if english and self.score_threshold <= _NER_SCORE:
-            ner_of = dict(zip(english, self._ner([texts[i] for i in english], batch_size, n_process), strict=True))
         matchers: dict[int, list[_KnownMatcher]] = {}  # per call only: identifiers are not kept around
-        results: list[PseudonymizedText] = []
+        specs: list[LanguageSpec] = []
+        rule_spans: list[list[_Span]] = []
         for i, text in enumerate(texts):
             k = known[i] if known is not None else None
             matcher: list[_KnownMatcher] | None = None
@@ -186,10 +184,22 @@ class Pseudonymizer:
                 matcher = matchers.get(id(k))
                 if matcher is None:
                     matcher = matchers[id(k)] = _build_known_matchers(k)
+            spec = spec_for(langs[i] if langs[i] in LANGUAGES else self.language)
+            specs.append(spec)
+            rule_spans.append(self._rule_spans(text, spec, matcher, phone_regions(locales[i], spec)))
+        # The English NER runs only on English text, and only where it could still add something: a
+        # capitalised word that no rule or known identifier covers (see _needs_ner).
+        english = [i for i, lang in enumerate(langs) if lang in LANGUAGES and LANGUAGES[lang].use_ner
+                   and texts[i].strip() and self.score_threshold <= _NER_SCORE
+                   and _needs_ner(texts[i], rule_spans[i], specs[i])]
+        ner_of: dict[int, list[tuple[int, int, str]]] = {}
+        if english:
+            ner_of = dict(zip(english, self._ner([texts[i] for i in english], batch_size, n_process), strict=True))
+        results: list[PseudonymizedText] = []
+        for i, text in enumerate(texts):
             raw_state = placeholder_states[i] if placeholder_states is not None else None
             state = _PlaceholderState(raw_state if raw_state is not None else {})
-            spec = spec_for(langs[i] if langs[i] in LANGUAGES else self.language)
-            spans = self._detect(text, spec, ner_of.get(i, []), matcher, phone_regions(locales[i], spec))
+            spans = self._with_ner(text, specs[i], rule_spans[i], ner_of.get(i, []))
             results.append(_apply(text, spans, state))
         return results
 
@@ -208,14 +218,14 @@ class Pseudonymizer:
                 for doc in nlp.pipe(texts, batch_size=max(1, batch_size), n_process=max(1, n_process))
             ]
 
-    def _detect(
+    def _rule_spans(
         self,
         text: str,
         spec: LanguageSpec,
-        ner: Sequence[tuple[int, int, str]],
         matcher: list[_KnownMatcher] | None,
         regions: Sequence[str],
     ) -> list[_Span]:
+        """Known identifiers, checked numbers and the language's rules, overlaps resolved (no NER yet)."""
         if not text.strip():
             return []
         spans: list[_Span] = []
@@ -239,7 +249,16 @@ class Pseudonymizer:
         spans += spec.find_addresses(text)
         spans += spec.find_dates_of_birth_and_ages(text)
         spans += spec.find_names(text)
-        spans = [s for s in spans if s.score >= self.score_threshold]
+        return _resolve(text, [s for s in spans if s.score >= self.score_threshold])
+
+    def _with_ner(
+        self, text: str, spec: LanguageSpec, rule_spans: list[_Span], ner: Sequence[tuple[int, int, str]]
+    ) -> list[_Span]:
+        """The rule spans plus the NER entities that fill the gaps (rule spans always win: resolving the
+        already resolved rule spans again with NER spans added keeps every rule span as it was)."""
+        if not ner:
+            return rule_spans
+        spans = list(rule_spans)
         for start, end, entity_type in ner:
             value = text[start:end]
             if end > start and _has_capitalized_word(value) and not (
@@ -247,6 +266,53 @@ class Pseudonymizer:
             ):
                 spans.append(_Span(start, end, entity_type, _normalize(entity_type, value), _NER_SCORE, _TIER_NER))
         return _resolve(text, spans)
+
+
+#: Capitalised words the English NER never turns into a PERSON or a place on their own (dates, the pronoun).
+_NEVER_ENTITY = frozenset(
+    ["i", "i'm", "i'll", "i've", "i'd", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+     "sunday", "january", "february", "march", "april", "june", "july", "august", "september", "october",
+     "november", "december"]
+)
+_CAP_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_SENTENCE_END = frozenset(".!?:;\n\r\t•*-–—\"'“”‘’([")
+
+
+def _needs_ner(text: str, accepted: Sequence[_Span], spec: LanguageSpec) -> bool:
+    """Whether the NER could still add an entity to ``accepted`` (the resolved rule spans).
+
+    An NER entity is kept only for a part that no rule span covers and that holds a capitalised word
+    (``_resolve``), so a text whose every capitalised word is covered gets nothing from it. Two kinds of
+    uncovered capitalised words are also passed over: a common word of the language that is not a
+    gazetteer name and starts a sentence ("Please", "The", "Thanks": capitalised because they start the
+    sentence, and a single common word is dropped as PERSON anyway, see ``_all_common``), and weekdays,
+    months and "I". Every other uncovered capitalised word (mid-sentence, unknown, a name, an acronym)
+    sends the text to the NER.
+    """
+    if not any(c.isupper() for c in text):
+        return False
+    covered = [(s.start, s.end) for s in accepted]
+    for m in _CAP_WORD.finditer(text):
+        word = m.group()
+        if not any(c.isupper() for c in word):
+            continue
+        s, e = m.start(), m.end()
+        if any(a <= s and e <= b for a, b in covered):
+            continue
+        low = word.lower()
+        if low in _NEVER_ENTITY:
+            continue
+        if not word[0].isupper() or (len(word) > 1 and not word[1:].islower()):
+            return True  # "McDonald", "NHS", "iPhone": not a plain sentence-initial word
+        j = s - 1
+        while j >= 0 and text[j] == " ":
+            j -= 1
+        if (j < 0 or text[j] in _SENTENCE_END) and spec.is_common(word):
+            given, surname, _flagged = spec.name_kind(word)
+            if not (given or surname):
+                continue
+        return True
+    return False
 
 
 def _has_capitalized_word(value: str) -> bool:

@@ -12,6 +12,7 @@ contrast words); :class:`LexiconAnalyzer` applies the same rules as VADER (Hutto
 - a word in capitals in a text that is not all capitals adds 0.733 to its magnitude;
 - after a contrast word ("but") words count 1.5×, before it 0.5×;
 - exclamation marks (up to 4) add 0.292 each to the sum's magnitude;
+- where the language enables it (Dutch, Swedish), a question without an exclamation mark has its sum halved;
 - compound = sum / sqrt(sum² + 15), in [-1, 1].
 
 Labels: compound ≥ ``POSITIVE_THRESHOLD`` → positive, ≤ ``NEGATIVE_THRESHOLD`` → negative, otherwise neutral.
@@ -104,6 +105,10 @@ class LanguageRules:
     #: Inflection rewrites tried before the stem, in order: (ending, replacement) — "schlechten" -> "schlecht",
     #: Finnish "tyytyväisiä" -> "tyytyväinen"; the first rewrite found in the lexicon wins.
     suffixes: tuple[tuple[str, str], ...] = ()
+    #: A text that asks (ends with "?") and holds no exclamation mark is a request ("Is the helpline open at
+    #: weekends?"): its sum is scaled by this, so one mildly scored word does not make a question positive
+    #: or negative. 1.0: off.
+    question_scale: float = 1.0
 
 
 class LexiconAnalyzer:
@@ -226,6 +231,8 @@ class LexiconAnalyzer:
         if total:
             bangs = min(text.count("!"), 4) * 0.292
             total += bangs if total > 0 else -bangs
+            if rules.question_scale != 1.0 and not bangs and text.rstrip().endswith("?"):
+                total *= rules.question_scale
         return round(normalize(total), 4)
 
     def analyze(self, text: str) -> Sentiment:

@@ -61,6 +61,9 @@ LANGUAGES = {
     "sv": ("Astrid", "+4670{d3}{d4}", "070-{d3} {d4}", "SE",
            "Hej! Jag heter {name} och kan inte logga in. Ring mig på {phone} eller mejla {email}. "
            "Vänliga hälsningar, {name}"),
+    "de": ("Hannelore", "+49151{d4}{d4b}", "0151 {d4} {d4b}", "DE",
+           "Guten Tag, mein Name ist {name}. Die Rechnung ist falsch. Erreichbar unter {phone} oder {email}. "
+           "Mit freundlichen Grüßen, {first} {last}"),
     "en": ("Oliver", "+447700{d3}{d3b}", "07700 {d3}{d3b}", "GB",
            "Hi, this is {name}. My order never arrived; please call me on {phone} or email {email}. "
            "Thanks, {last}"),
@@ -243,7 +246,7 @@ def test_canary_scanners_detect_a_planted_canary(caplog: pytest.LogCaptureFixtur
 
 
 @pytest.mark.django_db
-def test_own_identifier_recall_is_complete_in_five_languages_through_ticket_ingest() -> None:
+def test_own_identifier_recall_is_complete_in_six_languages_through_ticket_ingest() -> None:
     from profiles.services import customer_ingest, ticket_ingest
 
     canaries = _canaries("r1")
@@ -303,6 +306,8 @@ MOOD_TEXTS = {
            "positive"),
     "sv": ("Fantastisk service, mycket trevlig och hjälpsam personal, tack! Jag heter {name}, ring {phone} "
            "eller mejla {email}.", "positive"),
+    "de": ("Ich bin sehr zufrieden, der Kundendienst war freundlich und schnell, danke! Mein Name ist {name}, "
+           "Telefon {phone}, E-Mail {email}.", "positive"),
     "en": ("This is terrible, the parcel arrived broken and I am very angry. This is {name}, call {phone} or "
            "email {email}.", "negative"),
 }

@@ -132,3 +132,25 @@ def test_intensifiers_raise_and_contrast_shifts_the_weight():
 def test_analyzers_are_built_once_per_process():
     assert analyzer_get("pl") is analyzer_get("pl")
     assert analyzer_get("en") is analyzer_get("en")
+
+
+def test_dutch_and_swedish_negating_prefixes_and_no_stem_collisions():
+    nl, sv = analyzer_get("nl"), analyzer_get("sv")
+    # "on-" / "o-" negate a known word the lexicon lacks in its prefixed form
+    assert "onbereikbaar" not in nl.lexicon and nl.valence("bereikbaar") > 0 > nl.valence("onbereikbaar")
+    assert "otrevlig" not in sv.lexicon and sv.valence("trevlig") > 0 > sv.valence("otrevlig")
+    assert sentiment_analyze("Servitören var otrevlig.", language="sv").label == "negative"
+    # no Snowball stem fallback: "stuur" (I send) is not "stuurs" (surly), "behöver" (needs) not "behövande"
+    assert nl.valence("stuurs") < 0 and nl.valence("stuur") == 0.0
+    assert sv.valence("behövande") < 0 and sv.valence("behöver") == 0.0
+    assert sentiment_analyze("Ik stuur u vandaag het formulier.", language="nl").label == "neutral"
+
+
+def test_a_dutch_or_swedish_question_counts_half_unless_it_exclaims():
+    asked = sentiment_analyze("Is de helpdesk in het weekend bereikbaar?", language="nl")
+    stated = sentiment_analyze("De helpdesk is in het weekend bereikbaar.", language="nl")
+    assert asked.label == "neutral" and 0 < asked.score < stated.score
+    nl = analyzer_get("nl")
+    assert nl.compound("Waarom is de helpdesk zo onvriendelijk?!") < nl.compound("Waarom is de helpdesk zo onvriendelijk?") < 0
+    # other languages keep the plain VADER-style rules
+    assert analyzer_get("de").rules.question_scale == 1.0
