@@ -14,29 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import requires_chromium
 from tests.scoring.conftest import _registry_cache_clear, active_model, synthetic_artifact  # noqa: F401 - fixtures
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
-                                                     "(CI installs it: apt-get install chromium)"),
-]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), requires_chromium]
 
 
 @pytest.fixture
