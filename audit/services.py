@@ -41,8 +41,10 @@ from audit.models import (
     VerificationRun,
     model_version_columns,
 )
+from config.chunking import chunked
 from config.compiled_queries import hot_cursor
 from config.errors import NotFound, ValidationFailed
+from config.uuids import as_uuid
 
 logger = logging.getLogger("audit")
 
@@ -85,15 +87,13 @@ def _actor(value: Any, field: str = "actor") -> str:
     return text
 
 
-def _uuid(value: Any, field: str, *, required: bool = True) -> UUID | None:
+def _uuid_field(value: Any, field: str, *, required: bool = True) -> UUID | None:
     if value is None:
         if required:
             raise ValidationFailed(f"{field} is required.")
         return None
-    if isinstance(value, UUID):
-        return value
     try:
-        return UUID(str(value))
+        return as_uuid(value)
     except ValueError as exc:
         raise ValidationFailed(f"{field} is invalid.") from exc
 
@@ -207,7 +207,7 @@ def _decision_values(
     tier = outputs.get("tier")
     values: dict[str, Any] = {
         "created_at": created_at or timezone.now(),
-        "customer": _uuid(customer, "customer"),
+        "customer": _uuid_field(customer, "customer"),
         "purpose": _text(purpose, "purpose", max_length=64),
         "consent_event_id": consent_event_id,
         "notice_version": _text(notice_version, "notice_version", max_length=64, required=False),
@@ -344,8 +344,8 @@ def decision_records_bulk(*, records: list[dict]) -> int:
     if built and connection.vendor == "postgresql":
         written = _copy_decisions_with_seals(built)
         built = []
-    for start in range(0, len(built), BULK_BATCH):
-        rows = _insert_ignoring_conflicts(built[start : start + BULK_BATCH])
+    for batch in chunked(built, BULK_BATCH):
+        rows = _insert_ignoring_conflicts(batch)
         PendingSeal.objects.bulk_create(
             [PendingSeal(record_type=DecisionRecord.RECORD_TYPE, row_id=row_id, entry_hash=entry_hash, created_at=now)
              for row_id, entry_hash in rows]
@@ -411,8 +411,8 @@ def decision_records_bulk_encoded(*, purpose: str, requester: str, model_version
         written = _copy_decisions_with_seals(built)
     else:
         written = 0
-        for start in range(0, len(built), BULK_BATCH):
-            rows = _insert_ignoring_conflicts(built[start : start + BULK_BATCH])
+        for batch in chunked(built, BULK_BATCH):
+            rows = _insert_ignoring_conflicts(batch)
             PendingSeal.objects.bulk_create(
                 [PendingSeal(record_type=DecisionRecord.RECORD_TYPE, row_id=row_id, entry_hash=entry_hash,
                              created_at=now) for row_id, entry_hash in rows])
@@ -513,7 +513,7 @@ def access_record(
     """Record a read of personal data: who (``actor``), why (``purpose``), whose (``subject``), what."""
     record = AccessRecord(
         actor=_actor(actor), purpose=_required(purpose, "purpose", max_length=64),
-        subject=_uuid(subject, "subject", required=False), what=_required(what, "what", max_length=200),
+        subject=_uuid_field(subject, "subject", required=False), what=_required(what, "what", max_length=200),
         details=_json(details, "details", pii_free=True),
     )
     return _append(record)  # type: ignore[return-value]
@@ -525,13 +525,17 @@ def governance_record(
 ) -> GovernanceEvent:
     """Record a governance event (``consent.granted``, ``customer.erased``, ``console.login``, ...).
     ``details`` must be PII-free: ids, codes and counts."""
+    return _append(_governance_event(kind=kind, actor=actor, subject=subject, details=details))  # type: ignore[return-value]
+
+
+def _governance_event(*, kind: Any, actor: Any, subject: Any, details: Any, **fields: Any) -> GovernanceEvent:
+    """A validated, unsaved governance record: the one place its fields are checked (single and bulk)."""
     if not isinstance(kind, str) or len(kind) > 64 or not _KIND.match(kind):
         raise ValidationFailed("kind is invalid.")
-    record = GovernanceEvent(
-        kind=kind, actor=_actor(actor), subject=_uuid(subject, "subject", required=False),
-        details=_json(details, "details", pii_free=True),
+    return GovernanceEvent(
+        kind=kind, actor=_actor(actor), subject=_uuid_field(subject, "subject", required=False),
+        details=_json(details, "details", pii_free=True), **fields,
     )
-    return _append(record)  # type: ignore[return-value]
 
 
 def governance_records_bulk(*, records: list[dict[str, Any]]) -> list[GovernanceEvent]:
@@ -541,13 +545,8 @@ def governance_records_bulk(*, records: list[dict[str, Any]]) -> list[Governance
     built: list[GovernanceEvent] = []
     now = timezone.now()
     for item in records:
-        kind = item["kind"]
-        if not isinstance(kind, str) or len(kind) > 64 or not _KIND.match(kind):
-            raise ValidationFailed("kind is invalid.")
-        record = GovernanceEvent(
-            kind=kind, actor=_actor(item["actor"]), subject=_uuid(item.get("subject"), "subject", required=False),
-            details=_json(item.get("details"), "details", pii_free=True), created_at=now,
-        )
+        record = _governance_event(kind=item["kind"], actor=item["actor"], subject=item.get("subject"),
+                                   details=item.get("details"), created_at=now)
         record.content_hash = canonical.content_hash(record)
         built.append(record)
     if not built:
@@ -593,8 +592,8 @@ def _seal_batch(batch_size: int) -> int:
             prev = digest
         ChainLink.objects.bulk_create(links, batch_size=1000)
         ids = [row[0] for row in pending]
-        for start in range(0, len(ids), 1000):
-            PendingSeal.objects.filter(id__in=ids[start : start + 1000]).delete()
+        for batch in chunked(ids, 1000):
+            PendingSeal.objects.filter(id__in=batch).delete()
         head.seq, head.link_hash, head.updated_at = seq, prev, now
         head.save(update_fields=["seq", "link_hash", "updated_at"])
         return len(pending)
