@@ -187,7 +187,7 @@ def token_cache_hold(*token_hashes: str) -> None:
         raise TokenCacheUnavailable("The shared cache is unreachable: the API client was not changed.") from exc
 
 
-def _hold_on_change(sender: Any, instance: ApiClient, **kwargs: Any) -> None:
+def token_cache_hold_on_change(sender: Any, instance: ApiClient, **kwargs: Any) -> None:
     """``pre_save``/``pre_delete`` of ApiClient: hold the token hash the database has for it now (a new
     client's hash cannot be cached yet: only rows that exist are ever cached)."""
     if instance.pk is None or instance._state.adding:

@@ -58,7 +58,7 @@ BULK_BATCH = 500
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 _ACTOR = re.compile(r"^[a-z_]+(:[^\s]{1,140})?$")
-_EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -108,7 +108,7 @@ def _json_text(value: Any, field: str, *, pii_free: bool = False) -> str:
         text = canonical.canonical_text(value)
     except (TypeError, ValueError) as exc:
         raise ValidationFailed(f"{field} must be JSON (no NaN).") from exc
-    if pii_free and "@" in text and _EMAIL_LIKE.search(text):
+    if pii_free and "@" in text and EMAIL_LIKE.search(text):
         raise ValidationFailed(f"{field} must not contain personal data (ids, codes and counts only).")
     return text
 
@@ -399,7 +399,7 @@ def decision_records_bulk_encoded(*, purpose: str, requester: str, model_version
                 or not isinstance(key, str) or len(key) > 200 or not isinstance(sealed, bytes)
                 or (consent_event_id is not None and consent_event_id.__class__ is not int)):
             raise ValidationFailed("records are invalid.")
-        if "@" in outputs and _EMAIL_LIKE.search(outputs):
+        if "@" in outputs and EMAIL_LIKE.search(outputs):
             raise ValidationFailed("outputs must not contain personal data (ids, codes and counts only).")
         values = dict(shared)
         values.update(customer=customer, decision_type=decision_type, consent_event_id=consent_event_id,

@@ -36,7 +36,7 @@ from consent.models import (
     FlagKind,
     ProcessingFlag,
     ProcessingFlagCurrent,
-    _erasure_bypass,
+    erasure_bypass,
 )
 
 __all__ = [
@@ -548,7 +548,7 @@ def consent_erase_subject(*, customer_id: uuid.UUID, actor: str) -> int:
     group = [cid, *profiles_selectors.customer_aliases(customer_id=cid)]
     ConsentStateCurrent.objects.filter(customer_id__in=group).delete()
     ProcessingFlagCurrent.objects.filter(customer_id__in=group).delete()
-    with _erasure_bypass():
+    with erasure_bypass():
         consent_deleted, _ = ConsentEvent.objects.filter(customer_id__in=group).delete()
         flags_deleted, _ = ProcessingFlag.objects.filter(customer_id__in=group).delete()
     return consent_deleted + flags_deleted
