@@ -68,6 +68,12 @@ class Canary:
         return {"email_digest": email_index(self.email), "phone_digest": phone_index(self.phone),
                 "source_digest": source_index(self.source, self.external_id)}
 
+    def identifiers(self) -> dict[str, str]:
+        """What identifies the person directly (no ticket phrase, CRM attribute or source id) and their digests:
+        what a page shown before an explicit reveal must not contain."""
+        keep = ("name", "surname", "email", "phone", "phone_national", "iban")
+        return {**{k: v for k, v in self.plain().items() if k in keep}, **self.digests()}
+
     def needles(self) -> dict[str, str]:
         """Everything that must not be at rest outside its encrypted field or its index column."""
         return {**self.plain(), **self.digests()}
