@@ -69,7 +69,9 @@ def api_client_create(
         purposes=sorted(set(purposes)),
         expires_at=timezone.now() + timedelta(days=days_valid or settings.API_TOKEN_DEFAULT_DAYS),
     )
-    _governance(kind="api_client.created", actor=actor, details={"client": name, "scopes": client.scopes,
+    from audit.services import governance_record  # audit.services imports DRF, which loads this module
+
+    governance_record(kind="api_client.created", actor=actor, details={"client": name, "scopes": client.scopes,
                                                                  "purposes": client.purposes})
     return CreatedClient(client=client, token=token)
 
@@ -80,7 +82,9 @@ def api_client_revoke(*, name: str, actor: str = "system") -> ApiClient:
     if client.revoked_at is None:
         client.revoked_at = timezone.now()
         client.save(update_fields=["revoked_at"])
-        _governance(kind="api_client.revoked", actor=actor, details={"client": name})
+        from audit.services import governance_record  # audit.services imports DRF, which loads this module
+
+        governance_record(kind="api_client.revoked", actor=actor, details={"client": name})
     return client
 
 
@@ -108,14 +112,10 @@ def api_client_rotate(*, name: str, actor: str, days_valid: int | None = None,
     client.token_prefix = token[:12]
     client.expires_at = timezone.now() + timedelta(days=days)
     client.save(update_fields=["token_hash", "token_prefix", "expires_at"])
-    _governance(kind="api_client.rotated", actor=actor, details={"client": name, "days_valid": days})
+    from audit.services import governance_record  # audit.services imports DRF, which loads this module
+
+    governance_record(kind="api_client.rotated", actor=actor, details={"client": name, "days_valid": days})
     return CreatedClient(client=client, token=token)
-
-
-def _governance(*, kind: str, actor: str, details: dict[str, Any]) -> None:
-    from audit.services import governance_record
-
-    governance_record(kind=kind, actor=actor, details=details)
 
 
 class ApiClientPrincipal:
@@ -187,7 +187,7 @@ def token_cache_hold(*token_hashes: str) -> None:
         raise TokenCacheUnavailable("The shared cache is unreachable: the API client was not changed.") from exc
 
 
-def _hold_on_change(sender: Any, instance: ApiClient, **kwargs: Any) -> None:
+def token_cache_hold_on_change(sender: Any, instance: ApiClient, **kwargs: Any) -> None:
     """``pre_save``/``pre_delete`` of ApiClient: hold the token hash the database has for it now (a new
     client's hash cannot be cached yet: only rows that exist are ever cached)."""
     if instance.pk is None or instance._state.adding:

@@ -10,12 +10,12 @@ class AuditConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import pre_delete, pre_save
 
-        from audit.api_clients import _hold_on_change
+        from audit.api_clients import token_cache_hold_on_change
         from audit.models import ApiClient
 
         # The shared token cache is held before any change of a client (immediate revocation everywhere).
-        pre_save.connect(_hold_on_change, sender=ApiClient, dispatch_uid="audit.api_client_hold_save")
-        pre_delete.connect(_hold_on_change, sender=ApiClient, dispatch_uid="audit.api_client_hold_delete")
+        pre_save.connect(token_cache_hold_on_change, sender=ApiClient, dispatch_uid="audit.api_client_hold_save")
+        pre_delete.connect(token_cache_hold_on_change, sender=ApiClient, dispatch_uid="audit.api_client_hold_delete")
         if getattr(settings, "AUDIT_ALLOW_TRUNCATE", False):
             connection_created.connect(_allow_truncate, dispatch_uid="audit.allow_truncate")
 

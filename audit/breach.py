@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from audit.models import BreachIncident
-from audit.services import _EMAIL_LIKE, governance_record
+from audit.services import EMAIL_LIKE, governance_record
 from config.errors import Conflict, NotFound, ValidationFailed
 
 logger = logging.getLogger("audit")
@@ -56,7 +56,7 @@ _REFERENCE = re.compile(r"^BR-(\d{4})-(\d{4,})$")
 # --------------------------------------------------------------------------------------- validation
 
 def _no_email(text: str, field: str) -> None:
-    if "@" in text and _EMAIL_LIKE.search(text):
+    if "@" in text and EMAIL_LIKE.search(text):
         raise ValidationFailed(f"{field} must not contain personal data (an e-mail address was found).")
 
 

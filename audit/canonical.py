@@ -32,6 +32,7 @@ from typing import Any
 from django.db import models
 
 from audit.models import CanonicalJSONField, ChainedRecord
+from config.uuids import as_uuid
 
 GENESIS_HASH = "0" * 64
 BINARY_FIELDS = frozenset({"sealed_details"})
@@ -52,7 +53,7 @@ def _canonical_value(field: models.Field, value: Any) -> Any:
     if isinstance(field, models.DateTimeField):
         return iso_utc(value)
     if isinstance(field, models.UUIDField):
-        return value.hex if isinstance(value, uuid.UUID) else uuid.UUID(str(value)).hex
+        return as_uuid(value).hex
     if isinstance(field, models.BinaryField):
         return hashlib.sha256(bytes(value)).hexdigest()
     if isinstance(field, CanonicalJSONField):

@@ -31,6 +31,7 @@ from audit.models import (
     VerificationRun,
 )
 from audit.verify import VerifyResult
+from config.chunking import chunked
 from config.errors import NotFound, ValidationFailed
 
 T = TypeVar("T", bound=Model)
@@ -274,8 +275,8 @@ def decision_ids_by_key(*, keys: Sequence[str]) -> dict[str, int]:
     """Decision ids by ``decision_key`` (batch paths that wrote records in bulk), one query per 500 keys."""
     found: dict[str, int] = {}
     keys = list(dict.fromkeys(keys))
-    for start in range(0, len(keys), 500):
-        found.update(DecisionRecord.objects.filter(decision_key__in=keys[start:start + 500])
+    for batch in chunked(keys, 500):
+        found.update(DecisionRecord.objects.filter(decision_key__in=batch)
                      .values_list("decision_key", "id"))
     return found
 def tier_history(*, customers: Sequence[UUID], before: datetime) -> dict[UUID, list[tuple[datetime, str]]]:
@@ -283,8 +284,8 @@ def tier_history(*, customers: Sequence[UUID], before: datetime) -> dict[UUID, l
     tier in force at a time is the last one at or before it (KPIs: the service level when a ticket opened)."""
     out: dict[UUID, list[tuple[datetime, str]]] = {}
     ids = list(dict.fromkeys(customers))
-    for start in range(0, len(ids), 5000):
-        rows = (DecisionRecord.objects.filter(customer__in=ids[start:start + 5000], created_at__lt=before)
+    for batch in chunked(ids, 5000):
+        rows = (DecisionRecord.objects.filter(customer__in=batch, created_at__lt=before)
                 .exclude(tier="").order_by("created_at", "id").values_list("customer", "created_at", "tier"))
         for cid, at, tier in rows:
             out.setdefault(cid, []).append((at, tier))
@@ -308,8 +309,8 @@ def latest_decision_ids(*, customers: Sequence[UUID], purpose: str, types: Seque
 
     out: dict[UUID, int] = {}
     ids = list(dict.fromkeys(customers))
-    for start in range(0, len(ids), 5000):
-        rows = (DecisionRecord.objects.filter(customer__in=ids[start:start + 5000], purpose=purpose,
+    for batch in chunked(ids, 5000):
+        rows = (DecisionRecord.objects.filter(customer__in=batch, purpose=purpose,
                                               decision_type__in=list(types))
                 .values("customer").annotate(last=Max("id")).values_list("customer", "last"))
         out.update(dict(rows))

@@ -42,8 +42,10 @@ from audit.models import (
     model_version_columns,
 )
 from config.bulk_insert import instances_insert
+from config.chunking import chunked
 from config.compiled_queries import hot_cursor
 from config.errors import NotFound, ValidationFailed
+from config.uuids import as_uuid
 
 logger = logging.getLogger("audit")
 
@@ -57,7 +59,7 @@ BULK_BATCH = 500
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 _ACTOR = re.compile(r"^[a-z_]+(:[^\s]{1,140})?$")
-_EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -86,15 +88,13 @@ def _actor(value: Any, field: str = "actor") -> str:
     return text
 
 
-def _uuid(value: Any, field: str, *, required: bool = True) -> UUID | None:
+def _uuid_field(value: Any, field: str, *, required: bool = True) -> UUID | None:
     if value is None:
         if required:
             raise ValidationFailed(f"{field} is required.")
         return None
-    if isinstance(value, UUID):
-        return value
     try:
-        return UUID(str(value))
+        return as_uuid(value)
     except ValueError as exc:
         raise ValidationFailed(f"{field} is invalid.") from exc
 
@@ -109,7 +109,7 @@ def _json_text(value: Any, field: str, *, pii_free: bool = False) -> str:
         text = canonical.canonical_text(value)
     except (TypeError, ValueError) as exc:
         raise ValidationFailed(f"{field} must be JSON (no NaN).") from exc
-    if pii_free and "@" in text and _EMAIL_LIKE.search(text):
+    if pii_free and "@" in text and EMAIL_LIKE.search(text):
         raise ValidationFailed(f"{field} must not contain personal data (ids, codes and counts only).")
     return text
 
@@ -208,7 +208,7 @@ def _decision_values(
     tier = outputs.get("tier")
     values: dict[str, Any] = {
         "created_at": created_at or timezone.now(),
-        "customer": _uuid(customer, "customer"),
+        "customer": _uuid_field(customer, "customer"),
         "purpose": _text(purpose, "purpose", max_length=64),
         "consent_event_id": consent_event_id,
         "notice_version": _text(notice_version, "notice_version", max_length=64, required=False),
@@ -345,8 +345,8 @@ def decision_records_bulk(*, records: list[dict]) -> int:
     if built and connection.vendor == "postgresql":
         written = _copy_decisions_with_seals(built)
         built = []
-    for start in range(0, len(built), BULK_BATCH):
-        rows = _insert_ignoring_conflicts(built[start : start + BULK_BATCH])
+    for batch in chunked(built, BULK_BATCH):
+        rows = _insert_ignoring_conflicts(batch)
         PendingSeal.objects.bulk_create(
             [PendingSeal(record_type=DecisionRecord.RECORD_TYPE, row_id=row_id, entry_hash=entry_hash, created_at=now)
              for row_id, entry_hash in rows]
@@ -400,7 +400,7 @@ def decision_records_bulk_encoded(*, purpose: str, requester: str, model_version
                 or not isinstance(key, str) or len(key) > 200 or not isinstance(sealed, bytes)
                 or (consent_event_id is not None and consent_event_id.__class__ is not int)):
             raise ValidationFailed("records are invalid.")
-        if "@" in outputs and _EMAIL_LIKE.search(outputs):
+        if "@" in outputs and EMAIL_LIKE.search(outputs):
             raise ValidationFailed("outputs must not contain personal data (ids, codes and counts only).")
         values = dict(shared)
         values.update(customer=customer, decision_type=decision_type, consent_event_id=consent_event_id,
@@ -412,8 +412,8 @@ def decision_records_bulk_encoded(*, purpose: str, requester: str, model_version
         written = _copy_decisions_with_seals(built)
     else:
         written = 0
-        for start in range(0, len(built), BULK_BATCH):
-            rows = _insert_ignoring_conflicts(built[start : start + BULK_BATCH])
+        for batch in chunked(built, BULK_BATCH):
+            rows = _insert_ignoring_conflicts(batch)
             PendingSeal.objects.bulk_create(
                 [PendingSeal(record_type=DecisionRecord.RECORD_TYPE, row_id=row_id, entry_hash=entry_hash,
                              created_at=now) for row_id, entry_hash in rows])
@@ -514,7 +514,7 @@ def access_record(
     """Record a read of personal data: who (``actor``), why (``purpose``), whose (``subject``), what."""
     record = AccessRecord(
         actor=_actor(actor), purpose=_required(purpose, "purpose", max_length=64),
-        subject=_uuid(subject, "subject", required=False), what=_required(what, "what", max_length=200),
+        subject=_uuid_field(subject, "subject", required=False), what=_required(what, "what", max_length=200),
         details=_json(details, "details", pii_free=True),
     )
     return _append(record)  # type: ignore[return-value]
@@ -526,13 +526,17 @@ def governance_record(
 ) -> GovernanceEvent:
     """Record a governance event (``consent.granted``, ``customer.erased``, ``console.login``, ...).
     ``details`` must be PII-free: ids, codes and counts."""
+    return _append(_governance_event(kind=kind, actor=actor, subject=subject, details=details))  # type: ignore[return-value]
+
+
+def _governance_event(*, kind: Any, actor: Any, subject: Any, details: Any, **fields: Any) -> GovernanceEvent:
+    """A validated, unsaved governance record: the one place its fields are checked (single and bulk)."""
     if not isinstance(kind, str) or len(kind) > 64 or not _KIND.match(kind):
         raise ValidationFailed("kind is invalid.")
-    record = GovernanceEvent(
-        kind=kind, actor=_actor(actor), subject=_uuid(subject, "subject", required=False),
-        details=_json(details, "details", pii_free=True),
+    return GovernanceEvent(
+        kind=kind, actor=_actor(actor), subject=_uuid_field(subject, "subject", required=False),
+        details=_json(details, "details", pii_free=True), **fields,
     )
-    return _append(record)  # type: ignore[return-value]
 
 
 def governance_records_bulk(*, records: list[dict[str, Any]]) -> list[GovernanceEvent]:
@@ -542,13 +546,8 @@ def governance_records_bulk(*, records: list[dict[str, Any]]) -> list[Governance
     built: list[GovernanceEvent] = []
     now = timezone.now()
     for item in records:
-        kind = item["kind"]
-        if not isinstance(kind, str) or len(kind) > 64 or not _KIND.match(kind):
-            raise ValidationFailed("kind is invalid.")
-        record = GovernanceEvent(
-            kind=kind, actor=_actor(item["actor"]), subject=_uuid(item.get("subject"), "subject", required=False),
-            details=_json(item.get("details"), "details", pii_free=True), created_at=now,
-        )
+        record = _governance_event(kind=item["kind"], actor=item["actor"], subject=item.get("subject"),
+                                   details=item.get("details"), created_at=now)
         record.content_hash = canonical.content_hash(record)
         built.append(record)
     if not built:
@@ -605,8 +604,8 @@ def _seal_batch(batch_size: int) -> int:
             ChainLink.objects.bulk_create([ChainLink(seq=q, record_type=t, row_id=r, entry_hash=e, prev_link_hash=p,
                                                      link_hash=h, sealed_at=at) for q, t, r, e, p, h, at in rows],
                                           batch_size=1000)
-            for start in range(0, len(ids), 1000):
-                PendingSeal.objects.filter(id__in=ids[start : start + 1000]).delete()
+            for batch in chunked(ids, 1000):
+                PendingSeal.objects.filter(id__in=batch).delete()
         head.seq, head.link_hash, head.updated_at = seq, prev, now
         head.save(update_fields=["seq", "link_hash", "updated_at"])
         return len(pending)

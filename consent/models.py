@@ -5,7 +5,7 @@ Invariants:
 - ``ConsentEvent`` and ``ProcessingFlag`` are append-only. The ORM refuses ``save()`` of an existing row,
   ``delete()``, and queryset ``update()`` / ``delete()`` / ``bulk_update()``. The single exception is
   erasure (``consent.services.consent_erase_subject``), which deletes a subject's rows through the private
-  :func:`_erasure_bypass` context.
+  :func:`erasure_bypass` context.
 - ``ConsentNotice`` rows are immutable once published (their ``text_hash`` proves what the person saw).
 - ``ConsentStateCurrent`` / ``ProcessingFlagCurrent`` are denormalized "now" tables, written in the same
   transaction as each event, for the hot path (real-time and batch gating). Past instants are always
@@ -33,7 +33,7 @@ class AppendOnlyViolation(Exception):
 
 
 @contextlib.contextmanager
-def _erasure_bypass() -> Iterator[None]:
+def erasure_bypass() -> Iterator[None]:
     """Private: only ``consent.services.consent_erase_subject`` may delete append-only rows."""
     token = _ERASURE_BYPASS.set(True)
     try:

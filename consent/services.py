@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from audit import services as audit_services
 from config.blind_index import blind_index
 from config.errors import ApplicationError, NotFound, PayloadTooLarge, ValidationFailed
+from config.uuids import as_uuid
 from consent import selectors, signals
 from consent.models import (
     Channel,
@@ -35,13 +36,14 @@ from consent.models import (
     FlagKind,
     ProcessingFlag,
     ProcessingFlagCurrent,
-    _erasure_bypass,
+    erasure_bypass,
 )
 
 __all__ = [
     "BulkRecordResult",
     "consent_bulk_record",
     "consent_erase_subject",
+    "consent_governance_fields",
     "consent_grant",
     "consent_merge_carry_over",
     "consent_record_many",
@@ -121,7 +123,7 @@ def _check_customer(customer_id: Any) -> uuid.UUID:
     from profiles import selectors as profiles_selectors
 
     try:
-        cid = customer_id if isinstance(customer_id, uuid.UUID) else uuid.UUID(str(customer_id))
+        cid = as_uuid(customer_id)
     except (TypeError, ValueError, AttributeError) as exc:
         raise _invalid("customer") from exc
     resolved = profiles_selectors.customer_resolve(customer_id=cid)
@@ -253,12 +255,16 @@ def _consent_changed(*, customer_id: uuid.UUID, purpose: str | None, kind: str) 
     signals.consent_changed.send(sender=ConsentEvent, customer_id=customer_id, purpose=purpose, kind=kind)
 
 
-def _governance_consent(event: ConsentEvent, purpose: str, notice_version: str, **extra: Any) -> None:
-    audit_services.governance_record(
-        kind="consent.granted" if event.action == GRANT else "consent.withdrawn",
-        actor=event.actor,
-        subject=event.customer_id,
-        details={
+def consent_governance_fields(event: ConsentEvent, purpose: str, notice_version: str, **extra: Any
+                              ) -> dict[str, Any]:
+    """The governance record of a written consent event (``kind``, ``actor``, ``subject``, PII-free
+    ``details``), the one shape for the single path and the bulk path (``audit.services.governance_record``
+    or ``governance_records_bulk``)."""
+    return {
+        "kind": "consent.granted" if event.action == GRANT else "consent.withdrawn",
+        "actor": event.actor,
+        "subject": event.customer_id,
+        "details": {
             "event_id": event.id,
             "purpose": purpose,
             "notice_version": notice_version,
@@ -266,7 +272,11 @@ def _governance_consent(event: ConsentEvent, purpose: str, notice_version: str, 
             "channel": event.channel,
             **extra,
         },
-    )
+    }
+
+
+def _governance_consent(event: ConsentEvent, purpose: str, notice_version: str, **extra: Any) -> None:
+    audit_services.governance_record(**consent_governance_fields(event, purpose, notice_version, **extra))
 
 
 def _record(
@@ -529,7 +539,7 @@ def consent_erase_subject(*, customer_id: uuid.UUID, actor: str) -> int:
     """
     _check_actor(actor)
     try:
-        cid = customer_id if isinstance(customer_id, uuid.UUID) else uuid.UUID(str(customer_id))
+        cid = as_uuid(customer_id)
     except (TypeError, ValueError, AttributeError) as exc:
         raise _invalid("customer") from exc
     from profiles import selectors as profiles_selectors
@@ -538,7 +548,7 @@ def consent_erase_subject(*, customer_id: uuid.UUID, actor: str) -> int:
     group = [cid, *profiles_selectors.customer_aliases(customer_id=cid)]
     ConsentStateCurrent.objects.filter(customer_id__in=group).delete()
     ProcessingFlagCurrent.objects.filter(customer_id__in=group).delete()
-    with _erasure_bypass():
+    with erasure_bypass():
         consent_deleted, _ = ConsentEvent.objects.filter(customer_id__in=group).delete()
         flags_deleted, _ = ProcessingFlag.objects.filter(customer_id__in=group).delete()
     return consent_deleted + flags_deleted

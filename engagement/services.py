@@ -32,7 +32,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit import services as audit_services
+from config.chunking import chunked
 from config.errors import Conflict, NotFound, ValidationFailed
+from config.uuids import as_uuid
 from consent import selectors as consent_selectors
 from engagement.models import OPEN_STATUSES, Action, HoldoutAssignment
 from events import services as event_services
@@ -96,7 +98,7 @@ def _holdout_key() -> bytes:
 
 def holdout_bucket(customer_id: uuid.UUID, *, key: bytes | None = None) -> float:
     """The customer's keyed hash as a number in [0, 1): stable for a key, uniform across customers."""
-    digest = hmac.new(key or _holdout_key(), uuid.UUID(str(customer_id)).bytes, hashlib.sha256).digest()
+    digest = hmac.new(key or _holdout_key(), as_uuid(customer_id).bytes, hashlib.sha256).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
@@ -109,7 +111,7 @@ def holdout_assign(*, customer_id: uuid.UUID, gate: Any | None = None,
                    requester: str = "job:engagement") -> HoldoutAssignment | None:
     """The customer's holdout assignment, made once (keyed hash) and recorded as an audited decision in
     this transaction. Only for customers whose scores' purpose is consented now (else None, nothing written)."""
-    cid = uuid.UUID(str(customer_id))
+    cid = as_uuid(customer_id)
     existing = HoldoutAssignment.objects.filter(customer_id=cid).first()
     if existing is not None:
         return existing
@@ -276,7 +278,7 @@ def actions_create_for_customer(*, customer_id: uuid.UUID, candidates: Sequence[
                                 now: datetime | None = None) -> list[Action]:
     """Create the candidates that pass the checks now: the scores' purpose and the action's purpose consented
     (processing gate), not a holdout member (proactive types), none of the type already open."""
-    cid = uuid.UUID(str(customer_id))
+    cid = as_uuid(customer_id)
     if not candidates:
         return []
     now = now or timezone.now()
@@ -405,8 +407,7 @@ def actions_sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepCou
             scores[cid]["decision_id"] = found.get(cid)
     sla = _sla_candidates(scores, now)
     ids = list(scores)
-    for start in range(0, len(ids), batch):
-        chunk = ids[start:start + batch]
+    for chunk in chunked(ids, batch):
         summaries = profiles_selectors.order_summaries(customer_ids=chunk)
         with transaction.atomic():
             gates = consent_selectors.processing_gates_bulk(
@@ -562,7 +563,7 @@ def actions_cancel_for_consent(*, customer_id: uuid.UUID, purpose: str | None, k
 def actions_cancel_for_customer(*, customer_id: uuid.UUID, reason: str) -> int:
     """Erasure: cancel every open action of the customer, strip the score snapshots and reasons of all their
     actions (the rows keep type, status and outcome for the funnel counts) and delete the holdout assignment."""
-    cid = uuid.UUID(str(customer_id))
+    cid = as_uuid(customer_id)
     now = timezone.now()
     n = 0
     for action in Action.objects.select_for_update().filter(customer_id=cid, status__in=OPEN_STATUSES).order_by("id"):

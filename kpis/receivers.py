@@ -12,5 +12,5 @@ def on_rescore_run_completed(sender: Any, run_id: UUID, purpose: str, **kwargs: 
     """A rescore of the scores' purpose finished: the tiers changed, so refresh the rollup once it commits."""
     from kpis import selectors, tasks
 
-    if purpose == selectors._score_purpose():
+    if purpose == selectors.score_purpose():
         transaction.on_commit(lambda: tasks.rollup_refresh.delay("rescore"))

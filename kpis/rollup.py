@@ -110,8 +110,8 @@ def _order_cells(cursor: Any, rollup: Rollup, *, horizons: dict[int | None, int]
     months, rows, grid = rollup.months, rollup.rows, rollup.grid
     active = max(int(getattr(settings, "KPI_ACTIVE_MONTHS", 3)), 1)
     first, last = months[0], months[-1]
-    base = kpi._month_index(first) - active
-    span = kpi._month_index(last) - base + 1
+    base = kpi.month_index(first) - active
+    span = kpi.month_index(last) - base + 1
     n_rows = len(rows)
     index = {t: i for i, t in enumerate(rows)}
     # Population and predicted CLV per day, per tier (summed exactly, as the live path does).
@@ -157,7 +157,7 @@ def _order_cells(cursor: Any, rollup: Rollup, *, horizons: dict[int | None, int]
     population_t = with_total(population_n)
     for m in months:
         key = kpi.month_key(m)
-        j = kpi._month_index(m) - base
+        j = kpi.month_index(m) - base
         days = calendar.monthrange(m.year, m.month)[1]
         s = with_total(starts[:, j])
         kept = with_total(starts[:, j] - lost[:, j])
@@ -192,7 +192,7 @@ def _uplift_orders(cursor: Any, start: datetime, end: datetime) -> dict[uuid.UUI
     ``orders`` restricted to the window, summed: one entry at the window's first month index)."""
     holdout = _table("engagement", "HoldoutAssignment")
     orders = _table("profiles", "Order")
-    first_i = kpi._month_index(start)
+    first_i = kpi.month_index(start)
     upto = kpi.add_months(kpi.month_start(end - timedelta(microseconds=1)), 1)
     cursor.execute(
         f"SELECT o.customer_id, SUM(o.amount) FROM {orders} o "  # noqa: S608
@@ -215,7 +215,7 @@ def compute(*, now: datetime) -> Rollup:
     tiers, rows = kpi.population()
     rollup = Rollup(taken_at=now, months=months, rows=rows, grid=kpi.CellGrid(), customers=len(tiers))
     rollup.timings["population_s"] = time.perf_counter() - t0
-    purpose = kpi._score_purpose()
+    purpose = kpi.score_purpose()
     window_end = kpi.add_months(last, 1)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and connection.in_atomic_block:
@@ -231,7 +231,7 @@ def compute(*, now: datetime) -> Rollup:
                         tickets=_tickets(months[0], window_end, tiers))
         rollup.timings["events_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        known = kpi._tiers_sorted(set(getattr(settings, "TIER_SHARES", {}) or {}) | set(kpi.TIER_ORDER)
+        known = kpi.tiers_sorted(set(getattr(settings, "TIER_SHARES", {}) or {}) | set(kpi.TIER_ORDER)
                                   | set(rows[:-1]))
         for length in uplift_windows():
             first = kpi.add_months(last, -(length - 1))

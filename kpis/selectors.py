@@ -69,7 +69,7 @@ def month_key(d: date | datetime) -> str:
     return f"{d.year:04d}-{d.month:02d}"
 
 
-def _month_index(d: date | datetime) -> int:
+def month_index(d: date | datetime) -> int:
     return d.year * 12 + d.month - 1
 
 
@@ -142,11 +142,11 @@ METRIC_NAMES = tuple(m.name for m in METRICS)
 
 # --------------------------------------------------------------------------- the report
 
-def _score_purpose() -> str:
+def score_purpose() -> str:
     return str(getattr(settings, "ENGAGEMENT_SCORE_PURPOSE", "automated_scoring"))
 
 
-def _tiers_sorted(names: set[str]) -> list[str]:
+def tiers_sorted(names: set[str]) -> list[str]:
     return [t for t in TIER_ORDER if t in names] + sorted(names - set(TIER_ORDER))
 
 
@@ -176,7 +176,7 @@ def settings_fingerprint() -> str:
     from scoring import selectors as scoring_selectors
 
     known = sorted(set(getattr(settings, "TIER_SHARES", {}) or {}) | set(TIER_ORDER))
-    facts = {"purpose": _score_purpose(), "active": int(getattr(settings, "KPI_ACTIVE_MONTHS", 3)), "k": min_cell(),
+    facts = {"purpose": score_purpose(), "active": int(getattr(settings, "KPI_ACTIVE_MONTHS", 3)), "k": min_cell(),
              "need_n": int(getattr(settings, "KPI_UPLIFT_MIN_PER_GROUP", 30)),
              "need_days": int(getattr(settings, "KPI_UPLIFT_MIN_DAYS", 28)),
              "cost": float(getattr(settings, "KPI_COST_PER_ACTION", 5.0)),
@@ -186,15 +186,15 @@ def settings_fingerprint() -> str:
 
 def report_months(start: date, end: date) -> list[datetime]:
     first, last = month_start(start), month_start(end)
-    return [add_months(first, i) for i in range(_month_index(last) - _month_index(first) + 1)]
+    return [add_months(first, i) for i in range(month_index(last) - month_index(first) + 1)]
 
 
 def population(*, purpose: str | None = None) -> tuple[dict[uuid.UUID, str], list[str]]:
     """The customers of the report (current effective tier) and the table's rows (tiers, then the total)."""
     from scoring import selectors as scoring_selectors
 
-    tiers = scoring_selectors.tiers_current(purpose=purpose or _score_purpose())
-    return tiers, [*_tiers_sorted(set(tiers.values())), TOTAL]
+    tiers = scoring_selectors.tiers_current(purpose=purpose or score_purpose())
+    return tiers, [*tiers_sorted(set(tiers.values())), TOTAL]
 
 
 class CellGrid:
@@ -319,7 +319,7 @@ def live_cells(*, months: list[datetime], tiers: dict[uuid.UUID, str], rows: lis
     first, last = months[0], months[-1]
     window_end = add_months(last, 1)
     active = max(int(getattr(settings, "KPI_ACTIVE_MONTHS", 3)), 1)
-    purpose = _score_purpose()
+    purpose = score_purpose()
     month_keys = [month_key(m) for m in months]
     grid = CellGrid()
 
@@ -327,8 +327,8 @@ def live_cells(*, months: list[datetime], tiers: dict[uuid.UUID, str], rows: lis
     ids = list(tiers)
     position = {cid: i for i, cid in enumerate(ids)}
     tier_index = np.asarray([rows.index(tiers[cid]) for cid in ids], dtype=np.int64)
-    base = _month_index(first) - active
-    span = _month_index(last) - base + 1
+    base = month_index(first) - active
+    span = month_index(last) - base + 1
     revenue_m = np.zeros((len(ids), span))
     ordered_m = np.zeros((len(ids), span), dtype=bool)
     orders: dict[uuid.UUID, dict[int, int]] = {}
@@ -337,7 +337,7 @@ def live_cells(*, months: list[datetime], tiers: dict[uuid.UUID, str], rows: lis
         i = position.get(cid)
         if i is None:
             continue
-        j = _month_index(month) - base
+        j = month_index(month) - base
         cents = round(revenue * 100)  # amounts have two decimals: sums in cents are exact in any order
         revenue_m[i, j] += cents
         ordered_m[i, j] = True
@@ -362,7 +362,7 @@ def live_cells(*, months: list[datetime], tiers: dict[uuid.UUID, str], rows: lis
 
     population_n = by_tier(np.ones(len(ids)))
     for m, key in zip(months, month_keys, strict=True):
-        j = _month_index(m) - base
+        j = month_index(m) - base
         days = calendar.monthrange(m.year, m.month)[1]
         live_start = np.asarray(ordered_m[:, j - active:j].any(axis=1))
         live_end = np.asarray(ordered_m[:, j - active + 1:j + 1].any(axis=1))
@@ -479,7 +479,7 @@ def uplift_report(*, start: datetime, end: datetime, tiers: dict[uuid.UUID, str]
     if len(treated) < needed["treatment_customers"] or len(held) < needed["holdout_customers"] or days < need_days:
         return {"status": "insufficient_data", **base, "retention": None, "revenue_per_customer": None,
                 "roi": None, "ci_method": None}
-    first_i, last_i = _month_index(start), _month_index(end - timedelta(microseconds=1))
+    first_i, last_i = month_index(start), month_index(end - timedelta(microseconds=1))
     churned: set[uuid.UUID] = set()
     renewed: set[uuid.UUID] = set()
     for cid, kind, _at in inputs.outcomes:
@@ -549,7 +549,7 @@ def kpi_report_for(*, start: date | None, end: date | None, tier: str | None) ->
     if start > end:
         return _empty_report(start=start, end=end, tier=tier or None)
     following: dict[str, date] | None = None
-    if _month_index(end) - _month_index(start) + 1 > MAX_MONTHS:
+    if month_index(end) - month_index(start) + 1 > MAX_MONTHS:
         page_end = add_months(month_start(start), MAX_MONTHS) - timedelta(days=1)
         following = {"from": (page_end + timedelta(days=1)).date(), "to": end}
         end = page_end.date()

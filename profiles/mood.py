@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
+from config.chunking import chunked
 from config.envelope import DecryptionError
 
 from .data_keys import DataKey
@@ -36,8 +37,7 @@ class _Record(Protocol):
 def _priors(customer_ids: list[UUID], keys: dict[UUID, DataKey]) -> dict[UUID, str]:
     """Language prior per customer: preferred language (decrypted) else country; one query of each kind."""
     priors: dict[UUID, str] = {}
-    for start in range(0, len(customer_ids), _IN_CHUNK):
-        chunk = customer_ids[start : start + _IN_CHUNK]
+    for chunk in chunked(customer_ids, _IN_CHUNK):
         for cid, country in Customer.objects.filter(id__in=chunk).values_list("id", "country"):
             if country:
                 priors[cid] = country

@@ -17,6 +17,7 @@ from django.db.models import Exists, Subquery
 
 from config import blind_index, envelope
 from config.blind_index import InvalidIdentifier
+from config.chunking import chunked
 from config.compiled_queries import CompiledQuery
 from config.envelope import DecryptionError
 from config.errors import NotFound
@@ -522,8 +523,7 @@ def audit_characteristics(*, customer_ids: list[UUID], chunk_size: int = 2000) -
 
     position = {cid: i for i, cid in enumerate(customer_ids)}
     out: dict[str, list[str | None]] = {}
-    for start in range(0, len(customer_ids), chunk_size):
-        part = customer_ids[start:start + chunk_size]
+    for part in chunked(customer_ids, chunk_size):
         rows = list(PersonalField.objects.filter(customer_id__in=part, field__startswith=AUDIT_FIELD_PREFIX)
                     .values_list("customer_id", "field", "ciphertext", "key_version"))
         if not rows:

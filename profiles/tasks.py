@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from uuid import UUID
 
 from celery import shared_task
 from django.db import OperationalError
+
+from config.uuids import as_uuid
 
 logger = logging.getLogger("profiles.tasks")
 
@@ -19,7 +20,7 @@ def import_chunk(import_id: str, chunk_no: int) -> None:
     """Process one encrypted chunk of a CSV import (idempotent: a processed chunk is gone)."""
     from .imports import import_chunk_process
 
-    done = import_chunk_process(job_id=UUID(str(import_id)), chunk_no=int(chunk_no))
+    done = import_chunk_process(job_id=as_uuid(import_id), chunk_no=int(chunk_no))
     logger.info("import chunk", extra={"job": str(import_id), "chunk": int(chunk_no), "status": int(done)})
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from config.compiled_queries import CompiledQuery
 from config.errors import NotFound, ValidationFailed
+from config.uuids import as_uuid
 from consent import selectors as consent_selectors
 from consent.selectors import GateDecision
 from profiles import selectors as profiles_selectors
@@ -23,10 +24,11 @@ from scoring.models import CustomerScore, ModelVersion, Outcome, RescoreChunk, R
 from scoring.population import tier_shares
 
 
-def _uuid(value: Any) -> uuid.UUID:
+def _found_id(value: Any) -> uuid.UUID:
+    """A customer or run id from a caller: one that is no UUID names nothing, so it is not found."""
     try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
+        return as_uuid(value)
+    except ValueError:
         raise NotFound() from None
 
 
@@ -66,7 +68,7 @@ def score_current(*, customer_id: uuid.UUID, purpose: str) -> dict[str, Any] | N
 
     A read for the console and the export; serving to API clients goes through ``score_serve`` (gated).
     """
-    cid = _uuid(customer_id)
+    cid = _found_id(customer_id)
     row = (CustomerScore.objects.select_related("model_version", "churn_model_version")
            .filter(customer_id=cid, purpose=purpose).first())
     if row is None:
@@ -77,7 +79,7 @@ def score_current(*, customer_id: uuid.UUID, purpose: str) -> dict[str, Any] | N
 
 def scores_for_customer(*, customer_id: uuid.UUID) -> list[dict[str, Any]]:
     """Every stored score of a customer (all purposes), for the export and the console."""
-    cid = _uuid(customer_id)
+    cid = _found_id(customer_id)
     overrides = {o.purpose: o for o in ScoreOverride.objects.filter(customer_id=cid, active=True)}
     rows = CustomerScore.objects.select_related("model_version", "churn_model_version").filter(customer_id=cid)
     return [_score_dict(row, overrides.get(row.purpose)) for row in rows.order_by("purpose")]
@@ -86,7 +88,7 @@ def scores_for_customer(*, customer_id: uuid.UUID) -> list[dict[str, Any]]:
 def outcomes_for_customer(*, customer_id: uuid.UUID) -> list[dict[str, Any]]:
     return [
         {"kind": o.kind, "at": o.at, "source": o.source}
-        for o in Outcome.objects.filter(customer_id=_uuid(customer_id)).order_by("at", "id")
+        for o in Outcome.objects.filter(customer_id=_found_id(customer_id)).order_by("at", "id")
     ]
 
 
@@ -269,7 +271,7 @@ def _run_dict(run: RescoreRun) -> dict[str, Any]:
 
 
 def rescore_run_progress(*, run_id: uuid.UUID) -> dict[str, Any]:
-    run = RescoreRun.objects.select_related("model_version").filter(pk=_uuid(run_id)).first()
+    run = RescoreRun.objects.select_related("model_version").filter(pk=_found_id(run_id)).first()
     if run is None:
         raise NotFound("Rescore run not found.")
     return _run_dict(run)
@@ -367,7 +369,7 @@ def customer_current_mood(*, customer_id: Any, purpose: str) -> dict[str, Any] |
     from profiles import selectors as profiles_selectors
 
     try:
-        cid = _uuid(customer_id)
+        cid = _found_id(customer_id)
         gate = consent_selectors.processing_gate(customer_id=cid, purpose=purpose)
     except ApplicationError:  # not a pseudonym, unknown purpose
         return None
@@ -658,11 +660,9 @@ def score_override_active(*, customer_id: uuid.UUID, purpose: str) -> ScoreOverr
 
 
 def _run_uuid(value: Any) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
     try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
+        return as_uuid(value)
+    except ValueError:
         raise ValidationFailed("Invalid customer id.", extra={"errors": {"run": [{"code": "invalid"}]}}) from None
 
 

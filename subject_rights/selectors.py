@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.errors import NotFound
+from config.uuids import as_uuid
 
 from . import clock
 from .models import (
@@ -65,7 +66,7 @@ def request_list(*, filters: dict[str, Any] | None = None) -> QuerySet[SubjectRe
         qs = qs.filter(alert_level=alert)
     if filters.get("subject"):
         try:
-            qs = qs.filter(subject=UUID(str(filters["subject"])))
+            qs = qs.filter(subject=as_uuid(filters["subject"]))
         except ValueError:
             qs = qs.none()
     return qs.order_by("due_at", "received_at")

@@ -80,6 +80,24 @@ def _seeded_purposes(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
+def governance() -> Callable[[str], list[Any]]:
+    """``governance(kind)`` -> the governance records of that kind, oldest first (one home for every app's
+    tests)."""
+    from audit.models import GovernanceEvent
+
+    return lambda kind: list(GovernanceEvent.objects.filter(kind=kind).order_by("id"))
+
+
+@pytest.fixture
+def task_messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Every Celery task message of the test: as handed to ``apply_async``, as published to a broker and as run
+    in-process (``tests.task_messages``)."""
+    from tests.task_messages import capture_task_messages
+
+    yield from capture_task_messages(monkeypatch)
+
+
+@pytest.fixture
 def make_api_client(db: None) -> Callable[..., APIClient]:
     """``make_api_client(scopes=[...], purposes=[...])`` -> DRF test client with a bearer token."""
     from audit.api_clients import api_client_create

@@ -34,7 +34,9 @@ from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from audit import services as audit_services
+from config.chunking import chunked
 from config.errors import NotFound, ValidationFailed
+from config.uuids import as_uuid
 from consent import selectors as consent_selectors
 from events import services as events_services
 from events.models import OutboxEvent
@@ -126,7 +128,7 @@ def _notice_customers(event: OutboxEvent) -> list[uuid.UUID]:
     ids = [event.customer_id] if event.customer_id is not None else []
     for alias in (event.payload or {}).get("aliases", []) if event.type == "customer.erased" else []:
         try:
-            ids.append(uuid.UUID(str(alias)))
+            ids.append(as_uuid(alias))
         except ValueError:
             continue
     return ids
@@ -388,8 +390,8 @@ def _send_batch(claimed: list[Delivery], *, now: datetime, sender: _Sender) -> S
         groups.setdefault(tuple(sorted(values.items())), []).append(d.pk)
     with transaction.atomic():
         for key, pks in groups.items():
-            for start in range(0, len(pks), 500):
-                Delivery.objects.filter(pk__in=pks[start:start + 500]).update(**dict(key))
+            for batch in chunked(pks, 500):
+                Delivery.objects.filter(pk__in=batch).update(**dict(key))
         if recipients:
             WebhookRecipient.objects.bulk_create(list(recipients.values()), update_conflicts=True,
                                                  unique_fields=["subscription", "customer_id"],

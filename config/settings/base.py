@@ -139,7 +139,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 # AUDIT_SIGNING_KEY: base64 Ed25519 private key (32 bytes) that signs audit chain checkpoints.
 
 
-def _b64(value: str) -> bytes:
+def b64_decode_padded(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
 
@@ -147,7 +147,7 @@ def parse_kek_keys(raw: str) -> dict[str, bytes]:
     keys: dict[str, bytes] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         kid, _, material = item.partition(":")
-        key = _b64(material)
+        key = b64_decode_padded(material)
         if len(key) != 32 or not kid:
             raise ValueError("KEK_KEYS entries must be 'kid:base64(32 bytes)'")
         keys[kid] = key
@@ -161,8 +161,8 @@ _DEV_SIGN = base64.urlsafe_b64encode(b"S" * 32).decode()
 
 KEK_KEYS = parse_kek_keys(env("KEK_KEYS", default=_DEV_KEK))
 KEK_ACTIVE_ID = env("KEK_ACTIVE_ID", default=list(KEK_KEYS)[-1])
-BLIND_INDEX_KEY = _b64(env("BLIND_INDEX_KEY", default=_DEV_BLIND))
-AUDIT_SIGNING_KEY = _b64(env("AUDIT_SIGNING_KEY", default=_DEV_SIGN))
+BLIND_INDEX_KEY = b64_decode_padded(env("BLIND_INDEX_KEY", default=_DEV_BLIND))
+AUDIT_SIGNING_KEY = b64_decode_padded(env("AUDIT_SIGNING_KEY", default=_DEV_SIGN))
 AUDIT_CHECKPOINT_DIR = env("AUDIT_CHECKPOINT_DIR", default=str(VAR_DIR / "audit-checkpoints"))
 AUDIT_CHECKPOINT_EVERY_N = env.int("AUDIT_CHECKPOINT_EVERY_N", default=1000)
 AUDIT_CHECKPOINT_EVERY_MINUTES = env.int("AUDIT_CHECKPOINT_EVERY_MINUTES", default=10)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import _b64, env, parse_kek_keys
+from .base import b64_decode_padded, env, parse_kek_keys
 
 _missing = [name for name in ("SECRET_KEY", "KEK_KEYS", "BLIND_INDEX_KEY", "AUDIT_SIGNING_KEY", "DATABASE_URL")
             if not env(name, default="")]
@@ -21,8 +21,8 @@ if _missing:
 SECRET_KEY = env("SECRET_KEY")
 KEK_KEYS = parse_kek_keys(env("KEK_KEYS"))
 KEK_ACTIVE_ID = env("KEK_ACTIVE_ID", default=list(KEK_KEYS)[-1])
-BLIND_INDEX_KEY = _b64(env("BLIND_INDEX_KEY"))
-AUDIT_SIGNING_KEY = _b64(env("AUDIT_SIGNING_KEY"))
+BLIND_INDEX_KEY = b64_decode_padded(env("BLIND_INDEX_KEY"))
+AUDIT_SIGNING_KEY = b64_decode_padded(env("AUDIT_SIGNING_KEY"))
 if len(BLIND_INDEX_KEY) < 32 or len(AUDIT_SIGNING_KEY) != 32:
     raise ImproperlyConfigured("BLIND_INDEX_KEY needs >= 32 bytes and AUDIT_SIGNING_KEY exactly 32 bytes")
 if KEK_ACTIVE_ID not in KEK_KEYS:

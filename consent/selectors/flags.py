@@ -12,13 +12,13 @@ from consent.models import (
     Purpose,
 )
 
-from .semantics import _as_uuid, flags_replay
+from .semantics import customer_uuid, flags_replay
 
 
 # --- Processing flags ------------------------------------------------------------------------------------
 def processing_flags_active(*, customer_id: uuid.UUID, at: datetime | None = None) -> list[dict[str, Any]]:
     """Restrictions and objections holding now (or at ``at``): [{"kind", "purpose" (None = all)}]."""
-    cid = _as_uuid(customer_id)
+    cid = customer_uuid(customer_id)
     codes = dict(Purpose.objects.values_list("id", "code"))
     pairs: list[tuple[str, int | None]]
     if at is None:
@@ -32,7 +32,7 @@ def processing_flags_active(*, customer_id: uuid.UUID, at: datetime | None = Non
 
 
 def processing_flag_history(*, customer_id: uuid.UUID) -> list[dict[str, Any]]:
-    cid = _as_uuid(customer_id)
+    cid = customer_uuid(customer_id)
     flags = ProcessingFlag.objects.filter(customer_id=cid).select_related("purpose").order_by("at", "id")
     return [
         {

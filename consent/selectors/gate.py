@@ -24,7 +24,7 @@ from consent.models import (
     Purpose,
 )
 
-from .purposes import _known_purpose_codes, purpose_id_for
+from .purposes import known_purpose_codes, purpose_id_for
 from .semantics import (
     GATE_NO_CONSENT,
     GATE_NOT_FOUND,
@@ -32,15 +32,15 @@ from .semantics import (
     GATE_OK,
     GATE_RESTRICTED,
     GateDecision,
-    _absent_codes_bulk,
-    _as_uuid,
-    _flag_code,
-    _resolve,
-    _superseded_exists,
+    absent_codes_bulk,
     bulk_chunk_size,
+    customer_id_resolve,
+    customer_uuid,
+    flag_code_for,
     flags_replay,
+    superseded_exists,
 )
-from .state import _latest_event_row
+from .state import latest_event_row
 
 
 # --- The processing gate ---------------------------------------------------------------------------------
@@ -51,12 +51,12 @@ def processing_gate(*, customer_id: uuid.UUID, purpose: str, at: datetime | None
     supersession, restriction and objection flags); nothing is cached, so a withdrawal, flag, notice or
     erasure committed before the query is honoured. A merge alias is gated as the customer it was merged
     into, and an absent customer is told apart as erased or unknown (a few more queries, refusal path)."""
-    cid = _as_uuid(customer_id)
+    cid = customer_uuid(customer_id)
     if at is None:
         decision = _gate_now(customer_id=cid, purpose=purpose)
         if decision is not None:
             return decision
-    resolved, absent = _resolve(cid)
+    resolved, absent = customer_id_resolve(cid)
     if resolved is None:
         purpose_id_for(purpose)  # unknown purposes are still a 400, whatever the customer
         return GateDecision(allowed=False, code=absent or GATE_NOT_FOUND)
@@ -64,10 +64,10 @@ def processing_gate(*, customer_id: uuid.UUID, purpose: str, at: datetime | None
         return _gate_now(customer_id=resolved, purpose=purpose) or GateDecision(allowed=False, code=GATE_NOT_FOUND)
     pid = purpose_id_for(purpose)
     flags = ProcessingFlag.objects.filter(customer_id=resolved, at__lte=at).order_by("at", "id")
-    flag_code = _flag_code(flags_replay(flags.values_list("kind", "action", "purpose_id")), pid)
+    flag_code = flag_code_for(flags_replay(flags.values_list("kind", "action", "purpose_id")), pid)
     if flag_code is not None:
         return GateDecision(allowed=False, code=flag_code)
-    row = _latest_event_row(customer_id=resolved, purpose_id=pid, at=at)
+    row = latest_event_row(customer_id=resolved, purpose_id=pid, at=at)
     return _gate_from_row(row)
 
 
@@ -82,7 +82,7 @@ def processing_gate_held(*, customer_id: uuid.UUID, purpose: str) -> GateDecisio
     ``transaction_mode=IMMEDIATE``.)"""
     from django.db import connection
 
-    cid = _as_uuid(customer_id)
+    cid = customer_uuid(customer_id)
     if connection.vendor == "postgresql":
         from config.compiled_queries import hot_cursor
 
@@ -114,7 +114,7 @@ def processing_gate_held_then(
     else (SQLite, or a query that could not be compiled), ``processing_gate_held`` and the read, one by one."""
     from django.db import connection
 
-    cid = _as_uuid(customer_id)
+    cid = customer_uuid(customer_id)
     combined = _held_then_statement(cid, purpose, then, then_arguments) if connection.vendor == "postgresql" else None
     if combined is None:
         gate = processing_gate_held(customer_id=cid, purpose=purpose)
@@ -133,7 +133,7 @@ def processing_gate_held_then(
         # Changed between the snapshot and the lock: read again (the lock is held now).
         gate = processing_gate(customer_id=cid, purpose=purpose)
         return gate, (then.first(**then_arguments) if gate.allowed else None)
-    _known_purpose_codes.add(purpose)
+    known_purpose_codes.add(purpose)
     if not row["live"]:  # not a live customer: erased, unknown or a merge alias (processing_gate resolves it)
         gate = processing_gate(customer_id=cid, purpose=purpose)
         return gate, (then.first(**then_arguments) if gate.allowed else None)
@@ -187,7 +187,7 @@ def _gate_now_query(*, customer_id: uuid.UUID, purpose: str, now: datetime) -> A
             c_published=Subquery(current.values("notice__published_at")[:1]),
         )
         .annotate(
-            c_superseded=_superseded_exists(purpose_ref=OuterRef("pk"), published_ref=OuterRef("c_published"), at=now),
+            c_superseded=superseded_exists(purpose_ref=OuterRef("pk"), published_ref=OuterRef("c_published"), at=now),
             restricted=Exists(flags.filter(kind=FlagKind.RESTRICTION)),
             objected=Exists(flags.filter(kind=FlagKind.OBJECTION)),
             live=profiles_selectors.customer_live_expression(customer_id=customer_id),
@@ -208,7 +208,7 @@ def _gate_now(*, customer_id: uuid.UUID, purpose: str) -> GateDecision | None:
     row = _GATE_NOW.first(customer_id=customer_id, purpose=purpose, now=timezone.now())
     if row is None:
         raise ValidationFailed("Unknown purpose.", extra={"errors": {"purpose": [{"code": "invalid_choice"}]}})
-    _known_purpose_codes.add(purpose)
+    known_purpose_codes.add(purpose)
     if not row["live"]:
         return None
     return _gate_now_from(row)
@@ -240,7 +240,7 @@ def processing_gate_bulk(
     rescoring calls this at execution time, per chunk. Pass live pseudonyms (``customer_id_chunks``): a merge
     alias is answered "no_consent" here (its consent moved to the customer it was merged into)."""
     pid = purpose_id_for(purpose)
-    ids = list(dict.fromkeys(_as_uuid(c) for c in customer_ids))
+    ids = list(dict.fromkeys(customer_uuid(c) for c in customer_ids))
     result: dict[uuid.UUID, GateDecision] = {}
     for chunk in chunked(ids, bulk_chunk_size()):
         result.update(_gate_chunk(customer_ids=list(chunk), purpose_id=pid, at=at))
@@ -255,7 +255,7 @@ def processing_gates_bulk(
     one existence check, whatever the number of purposes. Same answers as ``processing_gate_bulk`` per
     purpose."""
     pids = {purpose: purpose_id_for(purpose) for purpose in dict.fromkeys(purposes)}
-    ids = list(dict.fromkeys(_as_uuid(c) for c in customer_ids))
+    ids = list(dict.fromkeys(customer_uuid(c) for c in customer_ids))
     result: dict[str, dict[uuid.UUID, GateDecision]] = {purpose: {} for purpose in pids}
     for chunk in chunked(ids, bulk_chunk_size()):
         by_pid = _gate_chunk_now(customer_ids=list(chunk), purpose_ids=list(pids.values()))
@@ -277,7 +277,7 @@ def processing_gates_bulk_held(
     from django.db import connection
 
     if connection.vendor == "postgresql":
-        ids = list(dict.fromkeys(_as_uuid(c) for c in customer_ids))
+        ids = list(dict.fromkeys(customer_uuid(c) for c in customer_ids))
         pids = [purpose_id_for(purpose) for purpose in dict.fromkeys(purposes)]
         table = ConsentStateCurrent._meta.db_table
         with connection.cursor() as cursor:
@@ -297,7 +297,7 @@ def _gate_chunk_now(*, customer_ids: list[uuid.UUID], purpose_ids: list[int]) ->
     rows = (
         ConsentStateCurrent.objects.filter(ids_in("customer_id", customer_ids), purpose_id__in=purpose_ids)
         .annotate(
-            superseded=_superseded_exists(
+            superseded=superseded_exists(
                 purpose_ref=OuterRef("purpose_id"), published_ref=OuterRef("notice__published_at"), at=now
             ),
             action=F("event__action"),
@@ -314,7 +314,7 @@ def _gate_chunk_now(*, customer_ids: list[uuid.UUID], purpose_ids: list[int]) ->
         Q(purpose_id__in=purpose_ids) | Q(purpose__isnull=True), ids_in("customer_id", customer_ids)
     ).values_list("customer_id", "kind", "purpose_id"):
         flag_active.setdefault(cid, {FlagKind.RESTRICTION: set(), FlagKind.OBJECTION: set()})[kind].add(fpid)
-    absent = _absent_codes_bulk(customer_ids)
+    absent = absent_codes_bulk(customer_ids)
     return {pid: _decisions(customer_ids, pid, absent, flag_active, consent_rows) for pid in purpose_ids}
 
 
@@ -329,7 +329,7 @@ def _decisions(
         if cid in absent:
             decisions[cid] = GateDecision(allowed=False, code=absent[cid])
             continue
-        flag_code = _flag_code(flag_active[cid], purpose_id) if cid in flag_active else None
+        flag_code = flag_code_for(flag_active[cid], purpose_id) if cid in flag_active else None
         if flag_code is not None:
             decisions[cid] = GateDecision(allowed=False, code=flag_code)
             continue
@@ -349,7 +349,7 @@ def _gate_chunk(*, customer_ids: list[uuid.UUID], purpose_id: int, at: datetime 
             rank=Window(
                 RowNumber(), partition_by=[F("customer_id")], order_by=[F("occurred_at").desc(), F("id").desc()]
             ),
-            superseded=_superseded_exists(
+            superseded=superseded_exists(
                 purpose_ref=OuterRef("purpose_id"), published_ref=OuterRef("notice__published_at"), at=at
             ),
             notice_version=F("notice__version"),
@@ -371,7 +371,7 @@ def _gate_chunk(*, customer_ids: list[uuid.UUID], purpose_id: int, at: datetime 
                             "superseded": superseded}
         for cid, event_id, action, version, superseded in rows
     }
-    return _decisions(customer_ids, purpose_id, _absent_codes_bulk(customer_ids), flag_active, consent_rows)
+    return _decisions(customer_ids, purpose_id, absent_codes_bulk(customer_ids), flag_active, consent_rows)
 
 
 def consented_customer_ids(*, purpose: str, limit: int = 10) -> list[uuid.UUID]:
@@ -385,7 +385,7 @@ def consented_customer_ids(*, purpose: str, limit: int = 10) -> list[uuid.UUID]:
     return list(
         ConsentStateCurrent.objects.filter(purpose_id=pid, granted=True)
         .annotate(
-            superseded=_superseded_exists(
+            superseded=superseded_exists(
                 purpose_ref=OuterRef("purpose_id"), published_ref=OuterRef("notice__published_at"), at=now
             ),
             flagged=Exists(flags),

@@ -15,7 +15,7 @@ from consent.models import (
 )
 
 from .purposes import purpose_list
-from .semantics import _superseded_exists
+from .semantics import superseded_exists
 
 
 # --- Overview for the DPO console -------------------------------------------------------------------------
@@ -32,7 +32,7 @@ def consent_overview(*, days: int = 90) -> dict[str, Any]:
     now = timezone.now()
     live = _live_customer_count()
     purposes = purpose_list()
-    superseded = _superseded_exists(
+    superseded = superseded_exists(
         purpose_ref=OuterRef("purpose_id"), published_ref=OuterRef("notice__published_at"), at=now
     )
     counts: dict[int, dict[str, int]] = {p.id: {"granted": 0, "withdrawn": 0, "reconsent_required": 0} for p in purposes}

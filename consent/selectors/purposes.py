@@ -42,17 +42,17 @@ def purpose_get(*, code: str) -> Purpose:
 # Purposes are reference data (seeded by data migration, never renamed): the codes known to exist are
 # remembered per process, so validating a request's purpose costs no query. A miss re-reads the table. The
 # gate's own query still joins the purpose row by code, so an entry gone stale can never open the gate.
-_known_purpose_codes: set[str] = set()
+known_purpose_codes: set[str] = set()
 
 
 def purpose_exists(*, code: Any) -> bool:
     """True for a known purpose code (a per-process cache of codes seen to exist; misses read the table)."""
     if not isinstance(code, str) or not code:
         return False
-    if code in _known_purpose_codes:
+    if code in known_purpose_codes:
         return True
     if Purpose.objects.filter(code=code).exists():
-        _known_purpose_codes.add(code)
+        known_purpose_codes.add(code)
         return True
     return False
 

@@ -77,7 +77,7 @@ class GateDecision:
 
 
 # --- Customer existence (profiles) -----------------------------------------------------------------------
-def _resolve(customer_id: uuid.UUID) -> tuple[uuid.UUID | None, str | None]:
+def customer_id_resolve(customer_id: uuid.UUID) -> tuple[uuid.UUID | None, str | None]:
     """(surviving pseudonym, None) for a live customer or a merge alias; (None, "erased" | "not_found")."""
     from profiles import selectors as profiles_selectors
 
@@ -88,7 +88,7 @@ def _resolve(customer_id: uuid.UUID) -> tuple[uuid.UUID | None, str | None]:
     return None, GATE_ERASED if erased else GATE_NOT_FOUND
 
 
-def _absent_codes_bulk(customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+def absent_codes_bulk(customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Absent customers among ``customer_ids`` -> "erased" | "not_found" (one query, two if any is absent)."""
     from profiles import selectors as profiles_selectors
 
@@ -100,7 +100,7 @@ def _absent_codes_bulk(customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str
     return {cid: (GATE_ERASED if cid in erased else GATE_NOT_FOUND) for cid in missing}
 
 
-def _as_uuid(value: Any) -> uuid.UUID:
+def customer_uuid(value: Any) -> uuid.UUID:
     try:
         return as_uuid(value)
     except ValueError as exc:
@@ -114,7 +114,7 @@ def bulk_chunk_size() -> int:
 
 
 # --- Pure state replay (the single definition of the semantics) -------------------------------------------
-def _superseded_exists(*, purpose_ref: Any, published_ref: Any, at: datetime) -> Exists:
+def superseded_exists(*, purpose_ref: Any, published_ref: Any, at: datetime) -> Exists:
     return Exists(
         ConsentNotice.objects.filter(
             purpose_id=purpose_ref, requires_reconsent=True, published_at__gt=published_ref, published_at__lte=at
@@ -135,7 +135,7 @@ def flags_replay(flags: Iterable[tuple[str, str, int | None]]) -> dict[str, set[
     return active
 
 
-def _flag_code(active: dict[str, set[int | None]], purpose_id: int) -> str | None:
+def flag_code_for(active: dict[str, set[int | None]], purpose_id: int) -> str | None:
     if None in active[FlagKind.RESTRICTION] or purpose_id in active[FlagKind.RESTRICTION]:
         return GATE_RESTRICTED
     if None in active[FlagKind.OBJECTION] or purpose_id in active[FlagKind.OBJECTION]:
@@ -143,7 +143,7 @@ def _flag_code(active: dict[str, set[int | None]], purpose_id: int) -> str | Non
     return None
 
 
-def _state_from_row(
+def state_from_row(
     *, customer_id: uuid.UUID, purpose: str, row: dict[str, Any] | None
 ) -> ConsentState:
     if row is None:

@@ -18,7 +18,7 @@ from consent.models import (
 
 from .flags import processing_flag_history, processing_flags_active
 from .purposes import purpose_id_for, purpose_list
-from .semantics import _as_uuid, _resolve, _state_from_row, _superseded_exists
+from .semantics import customer_id_resolve, customer_uuid, state_from_row, superseded_exists
 
 if TYPE_CHECKING:
     from .semantics import ConsentState
@@ -30,11 +30,11 @@ _EVENT_FIELDS = {
 }
 
 
-def _latest_event_row(*, customer_id: uuid.UUID, purpose_id: int, at: datetime) -> dict[str, Any] | None:
+def latest_event_row(*, customer_id: uuid.UUID, purpose_id: int, at: datetime) -> dict[str, Any] | None:
     row = (
         ConsentEvent.objects.filter(customer_id=customer_id, purpose_id=purpose_id, occurred_at__lte=at)
         .annotate(
-            superseded=_superseded_exists(
+            superseded=superseded_exists(
                 purpose_ref=OuterRef("purpose_id"), published_ref=OuterRef("notice__published_at"), at=at
             ),
             **_EVENT_FIELDS,
@@ -50,7 +50,7 @@ def _current_row(*, customer_id: uuid.UUID, purpose_id: int, now: datetime) -> d
     row = (
         ConsentStateCurrent.objects.filter(customer_id=customer_id, purpose_id=purpose_id)
         .annotate(
-            superseded=_superseded_exists(
+            superseded=superseded_exists(
                 purpose_ref=OuterRef("purpose_id"), published_ref=OuterRef("notice__published_at"), at=now
             ),
             action=F("event__action"),
@@ -67,16 +67,16 @@ def _current_row(*, customer_id: uuid.UUID, purpose_id: int, now: datetime) -> d
 def consent_state(*, customer_id: uuid.UUID, purpose: str, at: datetime | None = None) -> ConsentState:
     """The consent state of one customer for one purpose, now (``at=None``) or at a past instant.
     A merge alias answers for the customer it was merged into; unknown/erased customers are "never asked"."""
-    cid = _as_uuid(customer_id)
+    cid = customer_uuid(customer_id)
     pid = purpose_id_for(purpose)
-    resolved, _ = _resolve(cid)
+    resolved, _ = customer_id_resolve(cid)
     if resolved is None:
-        return _state_from_row(customer_id=cid, purpose=purpose, row=None)
+        return state_from_row(customer_id=cid, purpose=purpose, row=None)
     if at is None:
         row = _current_row(customer_id=resolved, purpose_id=pid, now=timezone.now())
     else:
-        row = _latest_event_row(customer_id=resolved, purpose_id=pid, at=at)
-    return _state_from_row(customer_id=resolved, purpose=purpose, row=row)
+        row = latest_event_row(customer_id=resolved, purpose_id=pid, at=at)
+    return state_from_row(customer_id=resolved, purpose=purpose, row=row)
 
 
 def consent_states(*, customer_id: uuid.UUID, at: datetime | None = None) -> list[ConsentState]:
@@ -86,7 +86,7 @@ def consent_states(*, customer_id: uuid.UUID, at: datetime | None = None) -> lis
 
 def consent_history(*, customer_id: uuid.UUID) -> list[dict[str, Any]]:
     """Every consent event of the customer, oldest first (PII-free)."""
-    cid = _as_uuid(customer_id)
+    cid = customer_uuid(customer_id)
     events = (
         ConsentEvent.objects.filter(customer_id=cid)
         .select_related("purpose", "notice")
@@ -120,7 +120,7 @@ def consent_event_get(*, event_id: int) -> ConsentEvent:
 
 
 def _require_customer(customer_id: Any) -> uuid.UUID:
-    resolved, _ = _resolve(_as_uuid(customer_id))
+    resolved, _ = customer_id_resolve(customer_uuid(customer_id))
     if resolved is None:
         raise NotFound("Customer not found.")
     return resolved

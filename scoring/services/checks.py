@@ -6,15 +6,14 @@ import uuid
 from typing import Any
 
 from config.errors import ValidationFailed
+from config.uuids import as_uuid
 from consent import selectors as consent_selectors
 
 
 def parse_uuid(value: Any, field_name: str = "customer") -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
     try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
+        return as_uuid(value)
+    except ValueError:
         raise ValidationFailed("Invalid customer id.", extra={"errors": {field_name: [{"code": "invalid"}]}}) from None
 
 

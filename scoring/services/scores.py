@@ -12,6 +12,7 @@ from typing import Any, cast
 from django.db import connection, transaction
 from django.db.models import Field
 
+from config.chunking import chunked
 from scoring import engine
 from scoring.models import CustomerScore, Outcome, ScoreOverride
 from scoring.population import Reference
@@ -97,8 +98,7 @@ def score_rows_upsert(rows: list[dict[str, Any]]) -> None:
                 return _json_text(value)
             return fields[attname].get_db_prep_save(value, connection)
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), 500):
-            part = rows[start:start + 500]
+        for part in chunked(rows, 500):
             params = [prepare(attname, row[attname], is_json) for row in part for attname, _, is_json in cols]
             cursor.execute(head + ", ".join([f"({placeholders})"] * len(part)) + tail, params)
 

@@ -31,6 +31,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from config.client_address import client_address
 from config.errors import ApplicationError, NotFound, ValidationFailed
+from config.uuids import as_uuid
 from subject_rights import links, selectors, services, verification
 from subject_rights.errors import TooManyRequests
 from subject_rights.export import SCHEMA_PATH
@@ -93,7 +94,7 @@ def start(request: HttpRequest) -> HttpResponse:
 def _pending_id(request: HttpRequest) -> UUID | None:
     raw = request.session.get(SESSION_PENDING)
     try:
-        return UUID(str(raw)) if raw else None
+        return as_uuid(raw) if raw else None
     except ValueError:
         return None
 

@@ -21,20 +21,28 @@ from ..models import (
     Status,
     SubjectRequest,
 )
-from .workflow import WORKABLE, _contact_open, _field_error, _lock, _scrubbed, _transition, logger
+from .workflow import (
+    WORKABLE,
+    contact_open,
+    field_error,
+    logger,
+    request_lock,
+    request_transition,
+    text_scrubbed,
+)
 
 
 @transaction.atomic
 def request_extend(*, request_id: UUID, actor: str, months: int, code: str, reason: str) -> SubjectRequest:
     """Extend the deadline by up to two further months (Art. 12(3)) - only before the first month
     ends, with a reason that is communicated to the requester."""
-    req = _lock(request_id)
+    req = request_lock(request_id)
     if code not in ExtensionCode.values:
-        raise _field_error("code", "invalid_choice")
+        raise field_error("code", "invalid_choice")
     if not reason or not reason.strip():
-        raise _field_error("reason", "required")
+        raise field_error("reason", "required")
     if not isinstance(months, int) or months < 1:
-        raise _field_error("months", "min_value")
+        raise field_error("months", "min_value")
     if req.status not in WORKABLE:
         raise InvalidTransition()
     now = timezone.now()
@@ -46,10 +54,10 @@ def request_extend(*, request_id: UUID, actor: str, months: int, code: str, reas
         raise ExtensionExhausted()
     req.extension_months += months
     req.extension_code = code
-    req.extension_reason = _scrubbed(reason, req.subject)
+    req.extension_reason = text_scrubbed(reason, req.subject)
     req.extended_at = now
-    _transition(req, Status.EXTENDED, actor=actor, code=code, extra={"months": months})
-    address = _contact_open(req)
+    request_transition(req, Status.EXTENDED, actor=actor, code=code, extra={"months": months})
+    address = contact_open(req)
     if address:
         notifications.send_extension(
             to=address, language=req.language, request_id=str(req.id), months=months, due_at=req.due_at,

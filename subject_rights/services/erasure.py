@@ -26,20 +26,28 @@ from ..models import (
     Status,
     SubjectRequest,
 )
-from .export import _exports_shred
-from .workflow import WORKABLE, _close, _contact_open, _field_error, _scrubbed, _subject_of, _transition
+from .export import exports_shred
+from .workflow import (
+    WORKABLE,
+    contact_open,
+    field_error,
+    request_close,
+    request_transition,
+    subject_of,
+    text_scrubbed,
+)
 
 
 @transaction.atomic
 def legal_hold_place(*, customer_id: UUID, reason: str, justification: str, actor: str) -> LegalHold:
     if reason not in settings.LEGAL_HOLD_REASONS:
-        raise _field_error("reason", "invalid_choice")
+        raise field_error("reason", "invalid_choice")
     if not justification or not justification.strip():
-        raise _field_error("justification", "required")
+        raise field_error("justification", "required")
     if not profile_selectors.customer_exists(customer_id=customer_id):
         raise NotFound()
     hold = LegalHold.objects.create(subject=customer_id, reason=reason,
-                                    justification=_scrubbed(justification, customer_id, max_length=2000),
+                                    justification=text_scrubbed(justification, customer_id, max_length=2000),
                                     placed_by=actor)
     audit_services.governance_record(kind="dsr.legal_hold_placed", actor=actor, subject=customer_id,
                                      details={"hold": hold.pk, "reason": reason})
@@ -65,7 +73,7 @@ def _erase_subject_data(customer_id: UUID, *, actor: str) -> None:
     from engagement import services as engagement_services
     from scoring import services as scoring_services
 
-    _exports_shred(Export.objects.filter(subject=customer_id, deleted_at__isnull=True))
+    exports_shred(Export.objects.filter(subject=customer_id, deleted_at__isnull=True))
     # GDPR Art. 19: every recipient is told, in this transaction (the pseudonyms merged into the subject too)
     aliases = profile_selectors.customer_aliases(customer_id=customer_id)
     events_services.event_record(type="customer.erased", customer_id=customer_id, purpose=None,
@@ -123,29 +131,29 @@ def _ledger_write(customer_id: UUID, *, request_id: UUID | None) -> ErasureLedge
     return entry
 
 
-def _erase(req: SubjectRequest, *, actor: str) -> None:
-    customer_id = _subject_of(req)
+def request_erase(req: SubjectRequest, *, actor: str) -> None:
+    customer_id = subject_of(req)
     holds = list(LegalHold.objects.filter(subject=customer_id, released_at__isnull=True).order_by("placed_at"))
     if holds:
         hold = holds[0]
         req.result = {**req.result, "legal_hold": hold.pk}
-        _close(req, Status.REJECTED, actor=actor, rejection_code=RejectionCode.LEGAL_HOLD,
+        request_close(req, Status.REJECTED, actor=actor, rejection_code=RejectionCode.LEGAL_HOLD,
                reason=f"{hold.reason}: {hold.justification}")
         return
-    address = _contact_open(req)  # read before the key is destroyed
+    address = contact_open(req)  # read before the key is destroyed
     if req.status != Status.IN_PROGRESS:
-        _transition(req, Status.IN_PROGRESS, actor=actor)
+        request_transition(req, Status.IN_PROGRESS, actor=actor)
     _erase_subject_data(customer_id, actor=actor)
     _ledger_write(customer_id, request_id=req.id)
     ReviewTask.objects.filter(subject=customer_id, state=ReviewTask.State.OPEN).exclude(request=req).update(
         state=ReviewTask.State.CANCELLED)
     req.refresh_from_db()
     req.result = {**req.result, "ledger": True}
-    _close(req, Status.COMPLETED, actor=actor, outcome=Outcome.ERASED, address=address)
+    request_close(req, Status.COMPLETED, actor=actor, outcome=Outcome.ERASED, address=address)
     # Other requests already being worked on are moot now; pending ones end as "no data held" once verified.
     for other in SubjectRequest.objects.select_for_update().filter(subject=customer_id,
                                                                   status__in=WORKABLE).exclude(id=req.id):
-        _close(other, Status.COMPLETED, actor=actor, outcome=Outcome.NO_DATA_HELD, code="subject_erased",
+        request_close(other, Status.COMPLETED, actor=actor, outcome=Outcome.NO_DATA_HELD, code="subject_erased",
                notify=False)
 
 

@@ -23,133 +23,133 @@ from ..models import (
     Status,
     SubjectRequest,
 )
-from .erasure import _erase
-from .export import _start_export
-from .rectification import _apply_rectification
-from .reviews import _open_review
+from .erasure import request_erase
+from .export import export_start
+from .rectification import rectification_apply
+from .reviews import review_open
 from .workflow import (
     WORKABLE,
-    _close,
-    _field_error,
-    _lock,
-    _scrubbed,
-    _subject_live,
-    _subject_of,
-    _transition,
+    field_error,
+    request_close,
+    request_lock,
+    request_transition,
+    subject_live,
+    subject_of,
+    text_scrubbed,
 )
 
 
-def _dispatch_verified(req: SubjectRequest, *, actor: str) -> None:
+def request_dispatch_verified(req: SubjectRequest, *, actor: str) -> None:
     """After verification: answer at once where no human is needed (the DPO handles erasure and any
     rectification still waiting for values; contests go to human review)."""
-    if not _subject_live(req):
-        _transition(req, Status.IN_PROGRESS, actor=actor, code="no_data_held")
-        _close(req, Status.COMPLETED, actor=actor, outcome=Outcome.NO_DATA_HELD)
+    if not subject_live(req):
+        request_transition(req, Status.IN_PROGRESS, actor=actor, code="no_data_held")
+        request_close(req, Status.COMPLETED, actor=actor, outcome=Outcome.NO_DATA_HELD)
         return
     if req.type in (RequestType.ACCESS, RequestType.PORTABILITY):
-        _start_export(req, actor=actor)
+        export_start(req, actor=actor)
     elif req.type in (RequestType.RESTRICTION, RequestType.OBJECTION):
-        _transition(req, Status.IN_PROGRESS, actor=actor)
+        request_transition(req, Status.IN_PROGRESS, actor=actor)
         _apply_processing_flag(req, actor=actor)
     elif req.type == RequestType.CONTEST:
-        _transition(req, Status.IN_PROGRESS, actor=actor, code="review_opened")
-        _open_review(req)
+        request_transition(req, Status.IN_PROGRESS, actor=actor, code="review_opened")
+        review_open(req)
     elif req.type == RequestType.RECTIFICATION and req.payload_sealed:
-        _transition(req, Status.IN_PROGRESS, actor=actor)
-        _apply_rectification(req, actor=actor)
+        request_transition(req, Status.IN_PROGRESS, actor=actor)
+        rectification_apply(req, actor=actor)
 
 
 def _apply_processing_flag(req: SubjectRequest, *, actor: str) -> None:
     purpose = req.purpose or None
     if req.type == RequestType.RESTRICTION:
-        consent_services.processing_restrict(customer_id=_subject_of(req), actor=actor, reason=f"dsr:{req.id}",
+        consent_services.processing_restrict(customer_id=subject_of(req), actor=actor, reason=f"dsr:{req.id}",
                                              purpose=purpose)
         outcome = Outcome.RESTRICTED
     else:
-        consent_services.processing_object(customer_id=_subject_of(req), actor=actor, purpose=purpose)
+        consent_services.processing_object(customer_id=subject_of(req), actor=actor, purpose=purpose)
         outcome = Outcome.OBJECTED
     req.result = {**req.result, "purpose": req.purpose or None}
-    _close(req, Status.COMPLETED, actor=actor, outcome=outcome)
+    request_close(req, Status.COMPLETED, actor=actor, outcome=outcome)
 
 
 @transaction.atomic
 def request_verify_on_behalf(*, request_id: UUID, actor: str) -> SubjectRequest:
     """The DPO confirms the requester's identity by other means."""
-    req = _lock(request_id)
+    req = request_lock(request_id)
     if req.status not in (Status.RECEIVED, Status.IDENTITY_PENDING):
         raise InvalidTransition()
     req.codes.filter(used_at__isnull=True).update(superseded=True)
-    _transition(req, Status.VERIFIED, actor=actor, code="verified_by_dpo")
-    _dispatch_verified(req, actor=actor)
+    request_transition(req, Status.VERIFIED, actor=actor, code="verified_by_dpo")
+    request_dispatch_verified(req, actor=actor)
     return req
 
 
 @transaction.atomic
 def request_start(*, request_id: UUID, actor: str) -> SubjectRequest:
-    req = _lock(request_id)
+    req = request_lock(request_id)
     if req.status == Status.IN_PROGRESS:
         return req
-    _transition(req, Status.IN_PROGRESS, actor=actor)
+    request_transition(req, Status.IN_PROGRESS, actor=actor)
     return req
 
 
 @transaction.atomic
 def request_complete(*, request_id: UUID, actor: str, outcome: str = Outcome.ANSWERED) -> SubjectRequest:
-    req = _lock(request_id)
+    req = request_lock(request_id)
     if outcome not in Outcome.values or not outcome:
-        raise _field_error("outcome", "invalid_choice")
+        raise field_error("outcome", "invalid_choice")
     if req.status not in WORKABLE:
         raise InvalidTransition()
-    _close(req, Status.COMPLETED, actor=actor, outcome=outcome)
+    request_close(req, Status.COMPLETED, actor=actor, outcome=outcome)
     return req
 
 
 @transaction.atomic
 def request_reject(*, request_id: UUID, actor: str, code: str, reason: str = "") -> SubjectRequest:
     """Refuse with a reason code (and an optional explanation communicated to the requester)."""
-    req = _lock(request_id)
+    req = request_lock(request_id)
     if code not in RejectionCode.values:
-        raise _field_error("code", "invalid_choice")
+        raise field_error("code", "invalid_choice")
     if code == RejectionCode.OTHER and not reason.strip():
-        raise _field_error("reason", "required")
-    _close(req, Status.REJECTED, actor=actor, rejection_code=code, reason=_scrubbed(reason, req.subject))
+        raise field_error("reason", "required")
+    request_close(req, Status.REJECTED, actor=actor, rejection_code=code, reason=text_scrubbed(reason, req.subject))
     return req
 
 
 @transaction.atomic
 def request_execute(*, request_id: UUID, actor: str) -> SubjectRequest:
     """Carry out a verified request (the console's "execute" action)."""
-    req = _lock(request_id)
+    req = request_lock(request_id)
     if req.status not in WORKABLE:
         raise InvalidTransition()
-    if not _subject_live(req):
-        _close(req, Status.COMPLETED, actor=actor, outcome=Outcome.NO_DATA_HELD)
+    if not subject_live(req):
+        request_close(req, Status.COMPLETED, actor=actor, outcome=Outcome.NO_DATA_HELD)
         return req
     if req.type == RequestType.ERASURE:
-        _erase(req, actor=actor)
+        request_erase(req, actor=actor)
     elif req.type in (RequestType.ACCESS, RequestType.PORTABILITY):
-        _start_export(req, actor=actor)
+        export_start(req, actor=actor)
     elif req.type in (RequestType.RESTRICTION, RequestType.OBJECTION):
         if req.status != Status.IN_PROGRESS:
-            _transition(req, Status.IN_PROGRESS, actor=actor)
+            request_transition(req, Status.IN_PROGRESS, actor=actor)
         _apply_processing_flag(req, actor=actor)
     elif req.type == RequestType.RECTIFICATION:
         if not req.payload_sealed:
-            raise _field_error("fields", "required")
+            raise field_error("fields", "required")
         if req.status != Status.IN_PROGRESS:
-            _transition(req, Status.IN_PROGRESS, actor=actor)
-        _apply_rectification(req, actor=actor)
+            request_transition(req, Status.IN_PROGRESS, actor=actor)
+        rectification_apply(req, actor=actor)
     elif req.type == RequestType.CONTEST:
         if req.status != Status.IN_PROGRESS:
-            _transition(req, Status.IN_PROGRESS, actor=actor, code="review_opened")
-        _open_review(req)
+            request_transition(req, Status.IN_PROGRESS, actor=actor, code="review_opened")
+        review_open(req)
     return req
 
 
 @transaction.atomic
 def request_lift(*, request_id: UUID, actor: str) -> SubjectRequest:
     """Lift the restriction or objection a completed request set (audited by the consent app)."""
-    req = _lock(request_id)
+    req = request_lock(request_id)
     if req.outcome not in (Outcome.RESTRICTED, Outcome.OBJECTED) or req.result.get("lifted_at"):
         raise InvalidTransition()
     if req.subject is None or not profile_selectors.customer_exists(customer_id=req.subject):

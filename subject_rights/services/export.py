@@ -27,14 +27,23 @@ from ..models import (
     Status,
     SubjectRequest,
 )
-from .workflow import WORKABLE, _blob, _close, _lock, _subject_live, _subject_of, _transition, logger
+from .workflow import (
+    WORKABLE,
+    logger,
+    request_close,
+    request_lock,
+    request_transition,
+    sealed_bytes,
+    subject_live,
+    subject_of,
+)
 
 
-def _start_export(req: SubjectRequest, *, actor: str) -> None:
+def export_start(req: SubjectRequest, *, actor: str) -> None:
     from subject_rights.tasks import build_export
 
     if req.status != Status.IN_PROGRESS:
-        _transition(req, Status.IN_PROGRESS, actor=actor, code="export_queued")
+        request_transition(req, Status.IN_PROGRESS, actor=actor, code="export_queued")
     build_export.delay_on_commit(str(req.id))
 
 
@@ -52,19 +61,19 @@ def export_build(*, request_id: UUID, actor: str = "job:build_export") -> Export
     under a fresh per-export key, and complete the request. Idempotent; a no-op for closed requests."""
     from ..export import export_document, export_validate
 
-    req = _lock(request_id)
+    req = request_lock(request_id)
     if req.type not in (RequestType.ACCESS, RequestType.PORTABILITY) or req.status not in WORKABLE:
         return None
     live = Export.objects.filter(request=req, deleted_at__isnull=True).first()
     if live is not None:
         return live
-    if not _subject_live(req):
-        _close(req, Status.COMPLETED, actor=actor, outcome=Outcome.NO_DATA_HELD)
+    if not subject_live(req):
+        request_close(req, Status.COMPLETED, actor=actor, outcome=Outcome.NO_DATA_HELD)
         return None
     if req.status != Status.IN_PROGRESS:
-        _transition(req, Status.IN_PROGRESS, actor=actor)
+        request_transition(req, Status.IN_PROGRESS, actor=actor)
     now = timezone.now()
-    subject = _subject_of(req)
+    subject = subject_of(req)
     export = Export(id=uuid4(), request=req, subject=subject, created_at=now,
                     expires_at=now + timedelta(seconds=settings.EXPORT_LINK_TTL_SECONDS))
     document = export_document(customer_id=subject, request_id=req.id, request_type=req.type, generated_at=now)
@@ -91,7 +100,7 @@ def export_build(*, request_id: UUID, actor: str = "job:build_export") -> Export
         audit_services.access_record(actor=actor, purpose="dsr.access", subject=req.subject, what="export.build",
                                      details={"request": str(req.id), "export": str(export.id)})
         req.result = {**req.result, "export": str(export.id)}
-        _close(req, Status.COMPLETED, actor=actor, outcome=Outcome.EXPORTED)
+        request_close(req, Status.COMPLETED, actor=actor, outcome=Outcome.EXPORTED)
     except Exception:
         path.unlink(missing_ok=True)  # the key was never committed: the file is unreadable anyway
         raise
@@ -112,7 +121,7 @@ def export_download(*, export_id: UUID, actor: str) -> tuple[bytes, Export]:
     export = _export_live(export_id)
     try:
         blob = _export_path(export).read_bytes()
-        dek = envelope.unwrap_data_key(WrappedKey(export.kek_id, _blob(export.wrapped_key)),
+        dek = envelope.unwrap_data_key(WrappedKey(export.kek_id, sealed_bytes(export.wrapped_key)),
                                        customer_id=f"export:{export.id}")
         plaintext = envelope.decrypt(dek, blob, _export_aad(export.id))
     except (OSError, DecryptionError) as exc:
@@ -124,7 +133,7 @@ def export_download(*, export_id: UUID, actor: str) -> tuple[bytes, Export]:
     return plaintext, export
 
 
-def _exports_shred(queryset: Any) -> int:
+def exports_shred(queryset: Any) -> int:
     count = 0
     for export in queryset.select_for_update():
         _export_path(export).unlink(missing_ok=True)
@@ -139,7 +148,7 @@ def _exports_shred(queryset: Any) -> int:
 def exports_delete_expired(*, now: datetime | None = None) -> int:
     """Delete expired export files and shred their keys; remove orphaned partial files."""
     now = now or timezone.now()
-    count = _exports_shred(Export.objects.filter(deleted_at__isnull=True, expires_at__lte=now))
+    count = exports_shred(Export.objects.filter(deleted_at__isnull=True, expires_at__lte=now))
     directory = Path(settings.EXPORT_DIR)
     if directory.is_dir():
         known = {e.file_name for e in Export.objects.filter(deleted_at__isnull=True)}

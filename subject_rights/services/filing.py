@@ -32,27 +32,27 @@ from ..models import (
     SubjectRequest,
     VerificationCode,
 )
-from .execution import _dispatch_verified
+from .execution import request_dispatch_verified
 from .workflow import (
     MAX_STATEMENT_LENGTH,
     PAYLOAD_LABEL,
     SELF,
     STATEMENT_LABEL,
-    _check_fields,
-    _check_purpose,
-    _check_type,
-    _contact_open,
-    _contact_seal,
-    _decision_belongs,
-    _field_error,
-    _governance,
-    _hmac_hex,
-    _idempotency_hash,
-    _lock,
-    _profile_email,
-    _resolve_subject,
-    _transition,
+    check_fields,
+    check_purpose,
+    check_type,
+    contact_open,
+    contact_seal,
+    decision_belongs,
+    field_error,
+    hmac_hex,
+    idempotency_key_hash,
     logger,
+    profile_email,
+    request_lock,
+    request_status_governance,
+    request_transition,
+    subject_resolve,
 )
 
 
@@ -81,7 +81,7 @@ def _create(*, idempotency_hash: str | None, fingerprint: str, **fields: Any) ->
             raise
         return _replayed(existing, fingerprint)
     StatusChange.objects.create(request=req, from_status="", to_status=Status.RECEIVED, actor=req.requester, at=now)
-    _governance(req=req, actor=req.requester, from_status="", to_status=Status.RECEIVED)
+    request_status_governance(req=req, actor=req.requester, from_status="", to_status=Status.RECEIVED)
     return Submission(request=req, created=True)
 
 
@@ -114,35 +114,35 @@ def request_submit(
     The subject is resolved through the blind index; when nobody matches, the request is answered as
     "no data held". The same idempotency key from the same requester returns the same request.
     """
-    _check_type(type)
+    check_type(type)
     if channel not in (Channel.API, Channel.DPO):
-        raise _field_error("channel", "invalid_choice")
-    purpose_code = _check_purpose(purpose)
-    subject, identifier = _resolve_subject(customer_id=customer_id, email=email, source=source,
+        raise field_error("channel", "invalid_choice")
+    purpose_code = check_purpose(purpose)
+    subject, identifier = subject_resolve(customer_id=customer_id, email=email, source=source,
                                            external_id=external_id)
     if type == RequestType.CONTEST:
         if decision_id is None:
-            raise _field_error("decision_id", "required")
-        _decision_belongs(decision_id, subject)
+            raise field_error("decision_id", "required")
+        decision_belongs(decision_id, subject)
     elif decision_id is not None:
-        raise _field_error("decision_id", "invalid")
+        raise field_error("decision_id", "invalid")
     if type == RequestType.RECTIFICATION:
-        fields = _check_fields(fields)
+        fields = check_fields(fields)
     elif fields:
-        raise _field_error("fields", "invalid")
+        raise field_error("fields", "invalid")
     address = None
     if contact_email:
         try:
             email_index(contact_email)
         except InvalidIdentifier as exc:
-            raise _field_error("contact_email") from exc
+            raise field_error("contact_email") from exc
         address = contact_email.strip()
-    fingerprint = _hmac_hex(
+    fingerprint = hmac_hex(
         "submit", type, channel, identifier, purpose_code, str(decision_id or ""),
         json.dumps(fields or {}, sort_keys=True),
     )
     submission = _create(
-        idempotency_hash=_idempotency_hash(requester, idempotency_key), fingerprint=fingerprint,
+        idempotency_hash=idempotency_key_hash(requester, idempotency_key), fingerprint=fingerprint,
         type=type, channel=channel, requester=requester, subject=subject, purpose=purpose_code,
         decision_id=decision_id, language=(language or "")[:8],
     )
@@ -150,13 +150,13 @@ def request_submit(
         return submission
     req = submission.request
     if address:
-        _contact_seal(req, address)
+        contact_seal(req, address)
     if fields and subject is not None and profile_selectors.customer_exists(customer_id=subject):
         req.payload_sealed = profile_services.customer_seal(
             customer_id=subject, label=f"{PAYLOAD_LABEL}|{req.id}", payload={"fields": fields})
     req.save()
-    _transition(req, Status.VERIFIED, actor=requester, code=f"vouched_by_{channel}")
-    _dispatch_verified(req, actor=requester)
+    request_transition(req, Status.VERIFIED, actor=requester, code=f"vouched_by_{channel}")
+    request_dispatch_verified(req, actor=requester)
     return submission
 
 
@@ -168,15 +168,15 @@ def request_submit_self_service(
     """File a request from the customer pages. Whatever the e-mail, the same happens: a request is
     created, the clock is paused, and a one-time code is sent to the address. Whether the address
     belongs to a customer is never revealed; if it does not, the request ends as "no data held"."""
-    _check_type(type)
+    check_type(type)
     if type == RequestType.CONTEST:
-        raise _field_error("type", "invalid_choice")
+        raise field_error("type", "invalid_choice")
     try:
         digest = email_index(email)
     except InvalidIdentifier as exc:
-        raise _field_error("email") from exc
-    key_hash = _idempotency_hash(SELF, idempotency_key)
-    fingerprint = _hmac_hex("self", type, digest)
+        raise field_error("email") from exc
+    key_hash = idempotency_key_hash(SELF, idempotency_key)
+    fingerprint = hmac_hex("self", type, digest)
     if key_hash:
         existing = SubjectRequest.objects.filter(idempotency_key=key_hash).first()
         if existing is not None:
@@ -192,9 +192,9 @@ def request_submit_self_service(
     if not submission.created:
         return req
     address = email.strip()
-    _contact_seal(req, address)
+    contact_seal(req, address)
     req.save()
-    _transition(req, Status.IDENTITY_PENDING, actor=SELF, code="code_sent")
+    request_transition(req, Status.IDENTITY_PENDING, actor=SELF, code="code_sent")
     _issue_code(req, address)
     return req
 
@@ -214,12 +214,12 @@ def _issue_code(req: SubjectRequest, address: str) -> None:
 @transaction.atomic
 def verification_resend(*, request_id: UUID, client_address: str) -> None:
     """Send a fresh code (throttled). Silently does nothing when the request no longer waits for one."""
-    req = _lock(request_id)
+    req = request_lock(request_id)
     if req.status != Status.IDENTITY_PENDING:
         return
     if verification.limit_exceeded(email_digest=req.email_digest, client_address=client_address):
         raise TooManyRequests()
-    address = _contact_open(req)
+    address = contact_open(req)
     if address:
         _issue_code(req, address)
 
@@ -235,7 +235,7 @@ class VerifyResult:
 @transaction.atomic
 def request_verify_code(*, request_id: UUID, code: str) -> str:
     """Check a one-time code. Returns a ``VerifyResult`` value; failed attempts are counted (and kept)."""
-    req = _lock(request_id)
+    req = request_lock(request_id)
     if req.status != Status.IDENTITY_PENDING:
         return VerifyResult.OK if req.verified_at else VerifyResult.NOT_PENDING
     current = req.codes.filter(used_at__isnull=True, superseded=False).order_by("-created_at", "-id").first()
@@ -254,8 +254,8 @@ def request_verify_code(*, request_id: UUID, code: str) -> str:
         return VerifyResult.LOCKED if current.attempts >= settings.DSR_OTP_MAX_ATTEMPTS else VerifyResult.WRONG
     current.used_at = timezone.now()
     current.save(update_fields=["used_at"])
-    _transition(req, Status.VERIFIED, actor=SELF, code="otp")
-    _dispatch_verified(req, actor=SELF)
+    request_transition(req, Status.VERIFIED, actor=SELF, code="otp")
+    request_dispatch_verified(req, actor=SELF)
     return VerifyResult.OK
 
 
@@ -266,33 +266,33 @@ def request_contest_submit(*, from_request_id: UUID, decision_id: int, requester
     contest request, verified through the existing one, opening a human review. The customer's own
     ``statement`` is sealed under their data key for the reviewer (read on the review page, with an access
     record) and shredded when the request closes."""
-    origin = _lock(from_request_id)
+    origin = request_lock(from_request_id)
     if origin.verified_at is None or origin.subject is None:
         raise NotFound()
-    _decision_belongs(decision_id, origin.subject)
+    decision_belongs(decision_id, origin.subject)
     open_review = ReviewTask.objects.filter(subject=origin.subject, decision_id=decision_id,
                                             state=ReviewTask.State.OPEN).select_related("request").first()
     if open_review is not None:
         return open_review.request
     submission = _create(
-        idempotency_hash=None, fingerprint=_hmac_hex("contest", str(origin.id), str(decision_id)),
+        idempotency_hash=None, fingerprint=hmac_hex("contest", str(origin.id), str(decision_id)),
         type=RequestType.CONTEST, channel=origin.channel, requester=requester, subject=origin.subject,
         decision_id=decision_id, language=origin.language,
     )
     req = submission.request
     # Where to tell the outcome: the origin's address while it is open; once that request closed (its
     # contact shredded), the e-mail address on the customer's profile, which the requester proved theirs.
-    address = _contact_open(origin) or _profile_email(origin.subject)
+    address = contact_open(origin) or profile_email(origin.subject)
     if address:
-        _contact_seal(req, address)
+        contact_seal(req, address)
     text = (statement or "").strip()
     if len(text) > MAX_STATEMENT_LENGTH:
-        raise _field_error("statement", "max_length")
+        raise field_error("statement", "max_length")
     if text:
         req.payload_sealed = profile_services.customer_seal(
             customer_id=origin.subject, label=f"{STATEMENT_LABEL}|{req.id}", payload={"statement": text})
     if address or text:
         req.save()
-    _transition(req, Status.VERIFIED, actor=requester, code="verified_via_request")
-    _dispatch_verified(req, actor=requester)
+    request_transition(req, Status.VERIFIED, actor=requester, code="verified_via_request")
+    request_dispatch_verified(req, actor=requester)
     return req

@@ -24,14 +24,14 @@ from ..models import (
 from .workflow import (
     PAYLOAD_LABEL,
     WORKABLE,
-    _attr,
-    _blob,
-    _check_fields,
-    _close,
-    _lock,
-    _subject_live,
-    _subject_of,
-    _transition,
+    attr_or_key,
+    check_fields,
+    request_close,
+    request_lock,
+    request_transition,
+    sealed_bytes,
+    subject_live,
+    subject_of,
 )
 
 
@@ -39,7 +39,7 @@ def _latest_decision_ids(customer_id: UUID) -> dict[str, int]:
     """The latest decision record per purpose (PII-free ids)."""
     latest: dict[str, int] = {}
     for decision in audit_selectors.decisions_for_subject(customer=customer_id):  # oldest first
-        latest[_attr(decision, "purpose")] = _attr(decision, "id")
+        latest[attr_or_key(decision, "purpose")] = attr_or_key(decision, "id")
     return latest
 
 
@@ -58,10 +58,10 @@ def _rescore(customer_id: UUID, *, actor: str) -> dict[str, str]:
     return outcomes
 
 
-def _apply_rectification(req: SubjectRequest, *, actor: str) -> None:
-    subject = _subject_of(req)
+def rectification_apply(req: SubjectRequest, *, actor: str) -> None:
+    subject = subject_of(req)
     payload = profile_selectors.customer_unseal(customer_id=subject, label=f"{PAYLOAD_LABEL}|{req.id}",
-                                                blob=_blob(req.payload_sealed))
+                                                blob=sealed_bytes(req.payload_sealed))
     before = _latest_decision_ids(subject)
     changed = profile_services.customer_rectify(customer_id=subject, fields=payload["fields"], actor=actor)
     if changed:  # GDPR Art. 19: recipients are told (field NAMES only, never values), in this transaction
@@ -72,23 +72,23 @@ def _apply_rectification(req: SubjectRequest, *, actor: str) -> None:
     req.result = {**req.result, "changed_fields": changed, "rescored": rescored,
                   "decisions_before": sorted(before.values()),
                   "decisions_after": sorted(v for k, v in after.items() if before.get(k) != v)}
-    _close(req, Status.COMPLETED, actor=actor, outcome=Outcome.RECTIFIED)
+    request_close(req, Status.COMPLETED, actor=actor, outcome=Outcome.RECTIFIED)
 
 
 @transaction.atomic
 def request_rectification_provide(*, request_id: UUID, fields: dict[str, str | None], actor: str) -> SubjectRequest:
     """The verified requester (or the DPO) supplies the corrected values; they are applied at once,
     the customer is rescored, and the before/after decision records are kept on the request."""
-    req = _lock(request_id)
+    req = request_lock(request_id)
     if req.type != RequestType.RECTIFICATION or req.status not in WORKABLE:
         raise InvalidTransition()
-    fields = _check_fields(fields)
-    if not _subject_live(req):
-        _close(req, Status.COMPLETED, actor=actor, outcome=Outcome.NO_DATA_HELD)
+    fields = check_fields(fields)
+    if not subject_live(req):
+        request_close(req, Status.COMPLETED, actor=actor, outcome=Outcome.NO_DATA_HELD)
         return req
     req.payload_sealed = profile_services.customer_seal(
-        customer_id=_subject_of(req), label=f"{PAYLOAD_LABEL}|{req.id}", payload={"fields": fields})
+        customer_id=subject_of(req), label=f"{PAYLOAD_LABEL}|{req.id}", payload={"fields": fields})
     if req.status != Status.IN_PROGRESS:
-        _transition(req, Status.IN_PROGRESS, actor=actor)
-    _apply_rectification(req, actor=actor)
+        request_transition(req, Status.IN_PROGRESS, actor=actor)
+    rectification_apply(req, actor=actor)
     return req

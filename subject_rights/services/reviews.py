@@ -26,26 +26,26 @@ from ..models import (
 )
 from .workflow import (
     STATEMENT_LABEL,
-    _attr,
-    _blob,
-    _close,
-    _decision_belongs,
-    _field_error,
-    _scrubbed,
-    _subject_of,
-    _transition,
+    attr_or_key,
+    decision_belongs,
+    field_error,
+    request_close,
+    request_transition,
+    sealed_bytes,
+    subject_of,
+    text_scrubbed,
 )
 
 
-def _open_review(req: SubjectRequest) -> ReviewTask:
+def review_open(req: SubjectRequest) -> ReviewTask:
     existing = ReviewTask.objects.filter(request=req).first()
     if existing is not None:
         return existing
     if req.decision_id is None:
-        raise _field_error("decision_id", "required")
-    decision = _decision_belongs(req.decision_id, req.subject)
-    return ReviewTask.objects.create(request=req, subject=_subject_of(req), decision_id=req.decision_id,
-                                     purpose=_attr(decision, "purpose") or "")
+        raise field_error("decision_id", "required")
+    decision = decision_belongs(req.decision_id, req.subject)
+    return ReviewTask.objects.create(request=req, subject=subject_of(req), decision_id=req.decision_id,
+                                     purpose=attr_or_key(decision, "purpose") or "")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def review_view(*, review_id: int, actor: str) -> ReviewView:
     if review is None:
         raise NotFound()
     decision = audit_selectors.decision_get(decision_id=review.decision_id)
-    sealed = _attr(decision, "sealed_details")
+    sealed = attr_or_key(decision, "sealed_details")
     details = None
     if sealed:
         try:
@@ -77,7 +77,7 @@ def review_view(*, review_id: int, actor: str) -> ReviewView:
         try:
             statement = str(profile_selectors.customer_unseal(
                 customer_id=review.subject, label=f"{STATEMENT_LABEL}|{req.id}",
-                blob=_blob(req.payload_sealed)).get("statement") or "")
+                blob=sealed_bytes(req.payload_sealed)).get("statement") or "")
         except (DecryptionError, NotFound):
             statement = ""
     audit_services.access_record(actor=actor, purpose="dsr.contest_review", subject=review.subject,
@@ -101,11 +101,11 @@ def review_decide(*, review_id: int, reviewer: str, outcome: str, rationale: str
     if review.state != ReviewTask.State.OPEN:
         raise InvalidTransition()
     if not rationale or not rationale.strip():
-        raise _field_error("rationale", "required")
-    rationale = _scrubbed(rationale, review.subject)
+        raise field_error("rationale", "required")
+    rationale = text_scrubbed(rationale, review.subject)
     if outcome == ReviewTask.Result.OVERRIDDEN:
         if not tier:
-            raise _field_error("tier", "required")
+            raise field_error("tier", "required")
         scoring_services.score_override_apply(
             customer_id=review.subject, purpose=review.purpose, decision_id=review.decision_id, tier=tier,
             service_level=service_level or None, rationale=rationale, reviewer=reviewer,
@@ -118,9 +118,9 @@ def review_decide(*, review_id: int, reviewer: str, outcome: str, rationale: str
                                               reviewer=reviewer)
         req_outcome = Outcome.REVIEW_CONFIRMED
     else:
-        raise _field_error("outcome", "invalid_choice")
+        raise field_error("outcome", "invalid_choice")
     latest = audit_selectors.review_latest(decision_id=review.decision_id)
-    review.audit_review_id = _attr(latest, "pk")
+    review.audit_review_id = attr_or_key(latest, "pk")
     review.state = ReviewTask.State.DECIDED
     review.outcome = outcome
     review.reviewer = reviewer
@@ -131,6 +131,6 @@ def review_decide(*, review_id: int, reviewer: str, outcome: str, rationale: str
     if req.is_open:
         req.result = {**req.result, "review": review.pk, "review_outcome": outcome}
         if req.status == Status.VERIFIED:
-            _transition(req, Status.IN_PROGRESS, actor=reviewer)
-        _close(req, Status.COMPLETED, actor=reviewer, outcome=req_outcome, message=rationale)
+            request_transition(req, Status.IN_PROGRESS, actor=reviewer)
+        request_close(req, Status.COMPLETED, actor=reviewer, outcome=req_outcome, message=rationale)
     return review

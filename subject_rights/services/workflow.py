@@ -76,33 +76,33 @@ MAX_REASON_LENGTH = 2000
 MAX_FIELDS = 20
 
 
-def _lock(request_id: UUID | str) -> SubjectRequest:
+def request_lock(request_id: UUID | str) -> SubjectRequest:
     try:
         return SubjectRequest.objects.select_for_update().get(id=request_id)
     except (SubjectRequest.DoesNotExist, ValueError, TypeError) as exc:
         raise NotFound() from exc
 
 
-def _subject_of(req: SubjectRequest) -> UUID:
+def subject_of(req: SubjectRequest) -> UUID:
     """The request's pseudonym (callers have checked that a customer matched)."""
     if req.subject is None:
         raise NotFound()
     return req.subject
 
 
-def _scrubbed(text: str, subject: UUID | None, *, max_length: int = MAX_REASON_LENGTH) -> str:
+def text_scrubbed(text: str, subject: UUID | None, *, max_length: int = MAX_REASON_LENGTH) -> str:
     """Free text typed by the DPO (reasons, rationales, justifications) is pseudonymized like any customer
     text before it is stored: it is about a person and may name them."""
     return profile_services.free_text_scrub(text=text.strip(), customer_id=subject)[:max_length]
 
 
-def _blob(value: bytes | memoryview | None) -> bytes:
+def sealed_bytes(value: bytes | memoryview | None) -> bytes:
     if value is None:
         raise NotFound()
     return bytes(value)
 
 
-def _governance(*, req: SubjectRequest, actor: str, from_status: str, to_status: str, code: str = "",
+def request_status_governance(*, req: SubjectRequest, actor: str, from_status: str, to_status: str, code: str = "",
                 extra: dict[str, Any] | None = None) -> None:
     details: dict[str, Any] = {
         "request": str(req.id), "type": req.type, "channel": req.channel,
@@ -121,7 +121,7 @@ def _recompute_due(req: SubjectRequest, now: datetime) -> None:
     req.due_at = state.due_at
 
 
-def _transition(req: SubjectRequest, to_status: str, *, actor: str, code: str = "",
+def request_transition(req: SubjectRequest, to_status: str, *, actor: str, code: str = "",
                 extra: dict[str, Any] | None = None) -> None:
     """Move ``req`` (locked) to ``to_status``: checks the workflow, runs the clock, records the change."""
     from_status = req.status
@@ -141,18 +141,18 @@ def _transition(req: SubjectRequest, to_status: str, *, actor: str, code: str = 
     req.save()
     StatusChange.objects.create(request=req, from_status=from_status, to_status=to_status, actor=actor,
                                 code=code[:32], at=now)
-    _governance(req=req, actor=actor, from_status=from_status, to_status=to_status, code=code, extra=extra)
+    request_status_governance(req=req, actor=actor, from_status=from_status, to_status=to_status, code=code, extra=extra)
     logger.info("subject request status changed", extra={"event": "dsr.status_changed", "request_id": str(req.id),
                                                           "status": to_status, "code": code})
 
 
-def _close(req: SubjectRequest, to_status: str, *, actor: str, outcome: str = "", rejection_code: str = "",
+def request_close(req: SubjectRequest, to_status: str, *, actor: str, outcome: str = "", rejection_code: str = "",
            reason: str = "", code: str = "", address: str | None = None, notify: bool = True,
            message: str = "") -> None:
     """Complete or reject: record the outcome, shred contact details and pending payloads, tell the requester
     (``message``: the reviewer's explanation of a contest's outcome, already scrubbed of others' data)."""
     if address is None and notify:
-        address = _contact_open(req)
+        address = contact_open(req)
     req.outcome = outcome
     req.rejection_code = rejection_code
     req.rejection_reason = reason[:MAX_REASON_LENGTH]
@@ -161,7 +161,7 @@ def _close(req: SubjectRequest, to_status: str, *, actor: str, outcome: str = ""
     req.email_digest = ""
     req.payload_sealed = None
     _contact_shred(req)
-    _transition(req, to_status, actor=actor, code=code or outcome or rejection_code,
+    request_transition(req, to_status, actor=actor, code=code or outcome or rejection_code,
                 extra={"outcome": outcome} if outcome else None)
     if notify and address:
         notifications.send_status(
@@ -178,7 +178,7 @@ def _request_key_aad(req: SubjectRequest) -> bytes:
     return f"dsr-contact|{req.id}".encode()
 
 
-def _contact_seal(req: SubjectRequest, address: str) -> None:
+def contact_seal(req: SubjectRequest, address: str) -> None:
     if req.subject is not None and profile_selectors.customer_exists(customer_id=req.subject):
         req.contact_mode = "customer"
         req.contact_sealed = profile_services.customer_seal(
@@ -192,7 +192,7 @@ def _contact_seal(req: SubjectRequest, address: str) -> None:
     req.contact_sealed = envelope.encrypt_text(dek, address, _request_key_aad(req))
 
 
-def _contact_open(req: SubjectRequest) -> str | None:
+def contact_open(req: SubjectRequest) -> str | None:
     """The requester's e-mail, or None (no contact, or already shredded/erased)."""
     if not req.contact_sealed:
         return None
@@ -217,11 +217,11 @@ def _contact_shred(req: SubjectRequest) -> None:
     req.contact_mode = ""
 
 
-def _hmac_hex(*parts: str) -> str:
+def hmac_hex(*parts: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), "\x00".join(parts).encode(), hashlib.sha256).hexdigest()
 
 
-def _idempotency_hash(requester: str, key: str | None) -> str | None:
+def idempotency_key_hash(requester: str, key: str | None) -> str | None:
     if key is None:
         return None
     key = key.strip()
@@ -230,45 +230,45 @@ def _idempotency_hash(requester: str, key: str | None) -> str | None:
     return hashlib.sha256(f"{requester}\x00{key}".encode()).hexdigest()
 
 
-def _field_error(field: str, code: str = "invalid") -> ValidationFailed:
+def field_error(field: str, code: str = "invalid") -> ValidationFailed:
     from config.errors import field_message
 
     return ValidationFailed(extra={"errors": {field: [{"code": code, "message": field_message(code)}]}})
 
 
-def _check_type(request_type: str) -> str:
+def check_type(request_type: str) -> str:
     if request_type not in RequestType.values:
-        raise _field_error("type", "invalid_choice")
+        raise field_error("type", "invalid_choice")
     return request_type
 
 
-def _check_purpose(purpose: str | None) -> str:
+def check_purpose(purpose: str | None) -> str:
     if not purpose:
         return ""
     try:
         consent_selectors.purpose_get(code=purpose)
     except NotFound as exc:
-        raise _field_error("purpose", "invalid_choice") from exc
+        raise field_error("purpose", "invalid_choice") from exc
     return purpose
 
 
-def _check_fields(fields: dict[str, str | None] | None) -> dict[str, str | None]:
+def check_fields(fields: dict[str, str | None] | None) -> dict[str, str | None]:
     if not isinstance(fields, dict) or not fields or len(fields) > MAX_FIELDS:
-        raise _field_error("fields", "invalid")
+        raise field_error("fields", "invalid")
     for name, value in fields.items():
         if not isinstance(name, str) or not name or len(name) > 63 or not (value is None or isinstance(value, str)):
-            raise _field_error("fields", "invalid")
+            raise field_error("fields", "invalid")
         if isinstance(value, str) and len(value) > 500:
-            raise _field_error("fields", "max_length")
+            raise field_error("fields", "max_length")
     return fields
 
 
-def _resolve_subject(*, customer_id: UUID | None, email: str | None, source: str | None,
+def subject_resolve(*, customer_id: UUID | None, email: str | None, source: str | None,
                      external_id: str | None) -> tuple[UUID | None, str]:
     """The pseudonym (or None) and a keyed digest of the identifier used (for the fingerprint)."""
     given = [customer_id is not None, bool(email), bool(source or external_id)]
     if sum(given) != 1:
-        raise _field_error("customer", "required")
+        raise field_error("customer", "required")
     if customer_id is not None:
         resolved = profile_selectors.customer_resolve(customer_id=customer_id)
         return resolved, f"id:{customer_id}"
@@ -276,25 +276,25 @@ def _resolve_subject(*, customer_id: UUID | None, email: str | None, source: str
         try:
             digest = email_index(email)
         except InvalidIdentifier as exc:
-            raise _field_error("email") from exc
+            raise field_error("email") from exc
         return profile_selectors.customer_find(email=email), f"email:{digest}"
     if not source or not external_id:
-        raise _field_error("external_id" if source else "source", "required")
+        raise field_error("external_id" if source else "source", "required")
     try:
         digest = source_index(source, external_id)
     except InvalidIdentifier as exc:
-        raise _field_error("external_id") from exc
+        raise field_error("external_id") from exc
     return profile_selectors.customer_find(source=source, external_id=external_id), f"source:{digest}"
 
 
-def _profile_email(subject: UUID) -> str | None:
+def profile_email(subject: UUID) -> str | None:
     try:
         return profile_selectors.customer_personal_data(customer_id=subject).get("email") or None
     except (NotFound, DecryptionError):
         return None
 
 
-def _decision_belongs(decision_id: int, subject: UUID | None) -> Any:
+def decision_belongs(decision_id: int, subject: UUID | None) -> Any:
     """The decision, when it is about this subject. Otherwise 404 ``decision_not_found``, whether it is
     someone else's, missing, or the subject is unknown: the answer never tells which."""
     missing = NotFound("No such decision about this customer.", code="decision_not_found")
@@ -304,16 +304,16 @@ def _decision_belongs(decision_id: int, subject: UUID | None) -> Any:
         decision = audit_selectors.decision_get(decision_id=decision_id)
     except NotFound as exc:
         raise missing from exc
-    if str(_attr(decision, "customer")) != str(subject):
+    if str(attr_or_key(decision, "customer")) != str(subject):
         raise missing
     return decision
 
 
-def _attr(obj: Any, name: str, default: Any = None) -> Any:
+def attr_or_key(obj: Any, name: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
         return obj.get(name, default)
     return getattr(obj, name, default)
 
 
-def _subject_live(req: SubjectRequest) -> bool:
+def subject_live(req: SubjectRequest) -> bool:
     return req.subject is not None and profile_selectors.customer_exists(customer_id=req.subject)

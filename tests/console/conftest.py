@@ -12,7 +12,6 @@ from tests.subject_rights.conftest import (  # noqa: F401 - fixtures
     _import_heavy_modules_before_freezing_time,
     _ledger_dir,
     customer_factory,
-    governance,
     grant,
     purposes,
 )

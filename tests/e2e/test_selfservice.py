@@ -19,35 +19,10 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import requires_chromium
 from tests.scoring.conftest import synthetic_artifact  # noqa: F401 - the session's small trained model
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
-                                                     "(CI installs it: apt-get install chromium)"),
-]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture
-def browser() -> Any:
-    """Headless Chromium. Playwright's sync API switches the context the test body runs in, so Django
-    opens another database connection there: close connections on both sides, or one outlives the test
-    and blocks dropping the PostgreSQL test database."""
-    from django.db import connections
-    from playwright.sync_api import sync_playwright
-
-    connections.close_all()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-    connections.close_all()
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), requires_chromium]
 
 
 @pytest.fixture

@@ -100,35 +100,114 @@ def test_no_app_imports_an_app_above_it_or_beside_it() -> None:
     assert violations == []
 
 
-def test_no_private_name_is_imported_from_outside_its_package() -> None:
-    """``from x.y import _name`` (or ``import x.y`` then ``y._name``) only inside the package that owns
-    ``x.y``: a private helper shared by several modules of one package is fine, one reached from elsewhere
-    needs a public home."""
-    violations = []
+#: Private names still imported from another module, in modules other lanes own while issue 22 lands
+#: (pseudonymizer and sentiment: the language lane; profiles/services and consent/bulk.py: the ingest lane;
+#: scoring/ml/features.py: the rescore lane). Each entry is (importing module, imported module); the list only
+#: shrinks: an entry that no longer matches any import fails the test below.
+PRIVATE_IMPORT_ALLOWED: frozenset[tuple[str, str]] = frozenset({
+    ("profiles.pseudonymizer", "profiles.pseudonymizer.known"),
+    ("profiles.pseudonymizer", "profiles.pseudonymizer.text"),
+    ("profiles.pseudonymizer.base", "profiles.pseudonymizer.spans"),
+    ("profiles.pseudonymizer.base", "profiles.pseudonymizer.text"),
+    ("profiles.pseudonymizer.engine", "profiles.pseudonymizer.known"),
+    ("profiles.pseudonymizer.engine", "profiles.pseudonymizer.spans"),
+    ("profiles.pseudonymizer.engine", "profiles.pseudonymizer.text"),
+    ("profiles.pseudonymizer.known", "profiles.pseudonymizer.spans"),
+    ("profiles.pseudonymizer.known", "profiles.pseudonymizer.text"),
+    ("profiles.pseudonymizer.shared", "profiles.pseudonymizer.spans"),
+    ("profiles.pseudonymizer.shared", "profiles.pseudonymizer.text"),
+    ("profiles.pseudonymizer.spans", "profiles.pseudonymizer.text"),
+    ("profiles.sentiment.en", "profiles.sentiment.base"),
+    ("profiles.services.api_ingest", "profiles.services.governance"),
+    ("profiles.services.crypto", "profiles.services.governance"),
+    ("profiles.services.customer_batch", "profiles.services.chunking"),
+    ("profiles.services.customer_batch", "profiles.services.customers"),
+    ("profiles.services.customer_batch", "profiles.services.identity"),
+    ("profiles.services.customers", "profiles.services.crypto"),
+    ("profiles.services.customers", "profiles.services.governance"),
+    ("profiles.services.customers", "profiles.services.identity"),
+    ("profiles.services.customers", "profiles.services.validation"),
+    ("profiles.services.erasure", "profiles.services.governance"),
+    ("profiles.services.erasure", "profiles.services.identity"),
+    ("profiles.services.facts", "profiles.services.chunking"),
+    ("profiles.services.facts", "profiles.services.customers"),
+    ("profiles.services.facts", "profiles.services.free_text"),
+    ("profiles.services.facts", "profiles.services.identity"),
+    ("profiles.services.facts", "profiles.services.validation"),
+    ("profiles.services.free_text", "profiles.services.chunking"),
+    ("profiles.services.free_text", "profiles.services.facts"),
+    ("profiles.services.identity", "profiles.services.chunking"),
+    ("profiles.services.identity", "profiles.services.crypto"),
+    ("profiles.services.identity", "profiles.services.free_text"),
+    ("profiles.services.identity", "profiles.services.governance"),
+    ("profiles.services.identity", "profiles.services.validation"),
+    ("profiles.services.retention", "profiles.services.customers"),
+    ("consent.bulk", "consent.services"),
+    ("consent.importer", "consent.bulk"),  # consent.bulk._resolve_customers needs a public name (ingest lane)
+    ("scoring.ml.attribute_clv", "scoring.ml.features"),  # features._BY_NAME needs a public name (rescore lane)
+})
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _private_imports() -> list[tuple[str, str, str]]:
+    """(importing module, imported module, "path:line name") for every private (single-underscore) name that
+    a module takes from another module of ours: ``from x.y import _name``, or ``import x.y`` / ``from x
+    import y`` and then ``y._name``."""
+    found = []
     for module, path in MODULES:
         tree = ast.parse(path.read_text(), str(path))
         aliases: dict[str, str] = {}  # local name -> module of ours it is bound to
         asnames = {(node.lineno, alias.name): alias.asname or alias.name for node in ast.walk(tree)
                    if isinstance(node, ast.ImportFrom) for alias in node.names}
         for line, target, names in _imports(module, path):
+            if not names and target in KNOWN:  # import x.y [as z]
+                aliases[target.rpartition(".")[2]] = target
             if target not in KNOWN and not any(f"{target}.{n}" in KNOWN for n in names):
                 continue
             for name in names:
                 if f"{target}.{name}" in KNOWN:  # a submodule imported by name
                     aliases[asnames.get((line, name), name)] = f"{target}.{name}"
                     continue
-                owner = _package_of(target, ROOT / (target.replace(".", "/") + "/__init__.py")) \
-                    if (ROOT / target.replace(".", "/") / "__init__.py").exists() else target.rpartition(".")[0]
-                if name.startswith("_") and not name.startswith("__") and not (
-                    module == owner or module.startswith(owner + ".")
-                ):
-                    violations.append(f"{path.relative_to(ROOT)}:{line} imports {name} from {target}")
+                if name.startswith("_") and not name.startswith("__") and target != module:
+                    found.append((module, target, f"{_shown(path)}:{line} {name}"))
         for node in ast.walk(tree):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                    and node.value.id in aliases and node.attr.startswith("_") and not node.attr.startswith("__")):
-                target = aliases[node.value.id]
-                owner = target if (ROOT / target.replace(".", "/") / "__init__.py").exists() \
-                    else target.rpartition(".")[0]
-                if not (module == owner or module.startswith(owner + ".")):
-                    violations.append(f"{path.relative_to(ROOT)}:{node.lineno} uses {target}.{node.attr}")
+                    and node.value.id in aliases and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and aliases[node.value.id] != module):
+                found.append((module, aliases[node.value.id], f"{_shown(path)}:{node.lineno} {node.attr}"))
+    return found
+
+
+def test_no_module_imports_a_private_name_from_another_module() -> None:
+    """A private (underscore) name is used only in the module that defines it: a helper that another module
+    needs, even one of the same package, gets a public name in the module where it lives (the package's
+    ``__init__`` re-exports only what callers outside use)."""
+    violations = sorted(where for importer, imported, where in _private_imports()
+                        if (importer, imported) not in PRIVATE_IMPORT_ALLOWED)
     assert violations == []
+
+
+def test_the_private_import_allow_list_only_names_imports_that_still_exist() -> None:
+    used = {(importer, imported) for importer, imported, _ in _private_imports()}
+    assert sorted(PRIVATE_IMPORT_ALLOWED - used) == []
+
+
+def test_the_private_import_check_sees_both_forms(tmp_path: Path) -> None:
+    """Control: the scanner is not blind (a planted ``from m import _x`` and ``m._y`` are both found)."""
+    import tests.foundation.test_layering as layering
+
+    module = tmp_path / "_planted_private_import_check.py"  # read as if it were a module of the audit app
+    module.write_text("from audit.services import _actor\nfrom audit import canonical\n\n"
+                      "def f():\n    return _actor, canonical._canonical_value\n")
+    planted = ("audit._planted_private_import_check", module)
+    original = layering.MODULES
+    layering.MODULES = [*original, planted]
+    try:
+        found = {(imported, where.rsplit(" ", 1)[1]) for importer, imported, where in layering._private_imports()
+                 if importer == planted[0]}
+    finally:
+        layering.MODULES = original
+    assert found == {("audit.services", "_actor"), ("audit.canonical", "_canonical_value")}

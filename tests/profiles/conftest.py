@@ -12,17 +12,6 @@ _counter = itertools.count(1)
 
 
 @pytest.fixture
-def governance() -> Callable[..., list[Any]]:
-    """``governance(kind)`` -> the governance events of that kind, oldest first."""
-    from audit.models import GovernanceEvent
-
-    def events(kind: str) -> list[Any]:
-        return list(GovernanceEvent.objects.filter(kind=kind).order_by("id"))
-
-    return events
-
-
-@pytest.fixture
 def facts_changed() -> Iterator[list[list[Any]]]:
     """Records every ``customer_facts_changed`` signal (list of customer id lists)."""
     from profiles.signals import customer_facts_changed

@@ -10,41 +10,18 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from celery.app.task import Task
-from celery.signals import before_task_publish
 from django.conf import settings
 
 from profiles import selectors
 from profiles.imports import run_import
-from tests.privacy_scan import scan_database as _scan_database
+from tests.privacy_scan import Canary, index_hits, keyed_needles, scan_database, scan_text
+from tests.task_messages import TaskMessages
 
 PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")
-
-
-@dataclass(frozen=True)
-class Canary:
-    locale: str
-    first: str
-    last: str
-    email: str
-    phone_e164: str
-    phone_written: str  # as the customer writes it in the ticket
-    external_id: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.first} {self.last}"
-
-    def needles(self) -> list[str]:
-        digits = self.phone_e164.lstrip("+")
-        national = re.sub(r"\D", "", self.phone_written)
-        return [self.email, self.email.upper(), self.name, self.last, digits, national]
 
 
 # (locale, first name, phone as E.164 prefix+digits, how it is written in the ticket, ticket template)
@@ -79,8 +56,8 @@ def _canaries(prefix: str) -> list[Canary]:
         digits["d3"] = "9" + digits["d3"][1:]  # avoid leading zeros after the area code
         last = "Kanar" + "".join(secrets.choice("bcdfghjklmnpqrstvwxz") for _ in range(5))
         out.append(Canary(
-            locale=locale, first=first, last=last, email=f"canary.{prefix}.{tag}@example.org",
-            phone_e164=e164.format(**digits), phone_written=written.format(**digits),
+            locale=locale, name=f"{first} {last}", email=f"canary.{prefix}.{tag}@example.org",
+            phone=e164.format(**digits), phone_written=written.format(**digits),
             external_id=f"{prefix.upper()}-{locale}-{tag}",
         ))
     return out
@@ -91,45 +68,14 @@ def _ticket_text(c: Canary) -> str:
     return template.format(name=c.name, first=c.first, last=c.last, email=c.email, phone=c.phone_written)
 
 
-class Published:
-    """Everything handed to Celery: ``apply_async`` arguments (also in eager mode) and, with a broker, the
-    published message body and headers."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def text(self) -> str:
-        return "\n".join(self.items)
-
-
-@pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[Published]:
-    captured = Published()
-    original = Task.apply_async
-
-    def apply_async(self: Task, args: Any = None, kwargs: Any = None, *a: Any, **kw: Any) -> Any:
-        captured.items.append(json.dumps({"task": self.name, "args": args, "kwargs": kwargs}, default=str))
-        return original(self, args, kwargs, *a, **kw)
-
-    def on_publish(sender: Any = None, body: Any = None, headers: Any = None, **_: Any) -> None:
-        captured.items.append(json.dumps({"task": sender, "body": body, "headers": headers}, default=str))
-
-    monkeypatch.setattr(Task, "apply_async", apply_async)
-    before_task_publish.connect(on_publish, dispatch_uid="tests.profiles.canary")
-    yield captured
-    before_task_publish.disconnect(dispatch_uid="tests.profiles.canary")
-
-
-def _scan_logs(records: list[logging.LogRecord], needles: list[str]) -> list[str]:
-    lowered = [n.lower() for n in needles]
+def _scan_logs(records: list[logging.LogRecord], needles: dict[Any, str]) -> list[str]:
     hits = []
     for record in records:
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001
             message = str(record.msg)
-        blob = (message + " " + json.dumps({k: str(v) for k, v in record.__dict__.items()})).lower()
-        if any(n in blob for n in lowered):
+        if scan_text(message + " " + json.dumps({k: str(v) for k, v in record.__dict__.items()}), needles):
             hits.append(f"{record.name}:{record.msg}")
     return hits
 
@@ -175,7 +121,7 @@ def _misfile_into_plaintext_fields(api: Any, canaries: list[Canary]) -> None:
     c = canaries[0]
     misfiled = [
         {"source": "crm", "external_id": c.external_id, "attributes": {"backup_contact": c.email}},
-        {"source": "crm", "external_id": c.external_id, "attributes": {"hotline": f"call {c.phone_e164}"}},
+        {"source": "crm", "external_id": c.external_id, "attributes": {"hotline": f"call {c.phone}"}},
         {"source": "crm", "external_id": c.external_id, "attributes": {"email": c.email}},
     ]
     body = api.post("/api/v1/ingest/customers/", {"records": misfiled}, format="json").json()
@@ -205,13 +151,13 @@ def _assert_tickets_pseudonymized(canaries: list[Canary]) -> None:
         for identifier in (c.first, c.last, c.email, c.phone_written):
             occurrences += 1
             caught += identifier.lower() not in stored.lower()
-        assert not any(n.lower() in stored.lower() for n in c.needles()), c.locale
+        assert scan_text(stored, c.needles()) == set(), c.locale
     assert caught / occurrences == 1.0
 
 
 @pytest.mark.django_db
 def test_canaries_never_reach_plaintext_columns_logs_or_task_messages(
-    api: Any, caplog: pytest.LogCaptureFixture, published: Published, django_capture_on_commit_callbacks: Any
+    api: Any, caplog: pytest.LogCaptureFixture, task_messages: TaskMessages, django_capture_on_commit_callbacks: Any
 ) -> None:
     canaries = _canaries("c1")
     caplog.set_level(logging.DEBUG)
@@ -221,11 +167,11 @@ def test_canaries_never_reach_plaintext_columns_logs_or_task_messages(
             found = api.post("/api/v1/customers/lookup", {"email": c.email}, format="json")
             assert found.status_code == 200
 
-    needles = [n for c in canaries for n in c.needles()]
-    assert _scan_database(needles) == []
+    needles = keyed_needles(canaries)  # the plain values and their blind-index digests
+    assert scan_database(needles) == index_hits(canaries)  # the digests only in the index, and the scan sees them
     assert _scan_logs(caplog.records, needles) == []
-    assert not any(n.lower() in published.text().lower() for n in needles)
-    assert published.items, "ingestion queued no task at all: the message scan would prove nothing"
+    assert scan_text(task_messages.blob(), needles) == set()
+    assert len(task_messages), "ingestion queued no task at all: the message scan would prove nothing"
     _assert_tickets_pseudonymized(canaries)
 
 
@@ -237,12 +183,20 @@ def test_canary_scanners_detect_a_planted_canary(caplog: pytest.LogCaptureFixtur
 
     [c] = _canaries("k1")[:1]
     cid = make_customer()
-    Customer.objects.filter(id=cid).update(feature_attributes=[c.email])  # names only in clear: a planted leak
+    planted_digest = c.digests()["phone_digest"]
+    # names only in clear, and a blind-index digest outside the index: planted leaks
+    Customer.objects.filter(id=cid).update(feature_attributes=[c.email, planted_digest])
     Ticket.objects.create(customer_id=cid, source="support", external_digest="x", opened_at="2025-01-01T00:00:00Z",
                           text_pseudonymized=f"hello {c.name}")
-    logging.getLogger("tests.control").warning("leak %s", c.phone_e164)
-    assert sorted(_scan_database(c.needles())) == ["profiles_customer.feature_attributes", "profiles_ticket.text_pseudonymized"]
-    assert len(_scan_logs(caplog.records, c.needles())) == 1
+    logging.getLogger("tests.control").warning("leak %s", c.phone)
+    logging.getLogger("tests.control").warning("looked up %s", c.digests()["email_digest"])
+    assert {(h.table, h.column, h.needle) for h in scan_database(c.needles())} == {
+        ("profiles_customer", "feature_attributes", "email"),
+        ("profiles_customer", "feature_attributes", "phone_digest"),
+        ("profiles_ticket", "text_pseudonymized", "name"),
+        ("profiles_ticket", "text_pseudonymized", "surname"),
+    }
+    assert len(_scan_logs(caplog.records, c.needles())) == 2
 
 
 @pytest.mark.django_db
@@ -253,7 +207,7 @@ def test_own_identifier_recall_is_complete_in_six_languages_through_ticket_inges
     for c in canaries:
         cid = customer_ingest(source="crm", external_id=c.external_id, actor="job:test",
                               country=LANGUAGES[c.locale][3],
-                              personal={"name": c.name, "email": c.email, "phone": c.phone_e164}).customer_id
+                              personal={"name": c.name, "email": c.email, "phone": c.phone}).customer_id
         ticket_ingest(source="support", external_id=f"T-{c.external_id}", customer_id=cid,
                       opened_at="2025-06-01T10:00:00Z", text=_ticket_text(c), actor="job:test")
     _assert_tickets_pseudonymized(canaries)
@@ -262,7 +216,7 @@ def test_own_identifier_recall_is_complete_in_six_languages_through_ticket_inges
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_canaries_absent_with_a_real_worker_and_broker(
-    api: Any, celery_worker: Any, caplog: pytest.LogCaptureFixture, published: Published
+    api: Any, celery_worker: Any, caplog: pytest.LogCaptureFixture, task_messages: TaskMessages
 ) -> None:
     """With CELERY_BROKER_URL + PostgreSQL the CSV chunks go through Redis to a worker process: the published
     messages are captured here (ids only), the worker processes the encrypted chunks."""
@@ -278,15 +232,16 @@ def test_canaries_absent_with_a_real_worker_and_broker(
     job.refresh_from_db()
     assert (job.created, job.rejected, job.chunks_done) == (len(canaries), 0, 3)
     assert ImportChunk.objects.count() == 0
-    import_messages = [m for m in published.items if "profiles.tasks.import_chunk" in m]
+    import_messages = task_messages.of("profiles.tasks.import_chunk")
     assert len(import_messages) >= 3
-    assert sum('"body"' in m for m in import_messages) >= 3  # published through the broker, bodies captured
-    needles = [n for c in canaries for n in c.needles()]
-    assert not any(n.lower() in published.text().lower() for n in needles)
+    # published through the broker, bodies captured
+    assert len(task_messages.of("profiles.tasks.import_chunk", via="publish")) >= 3
+    needles = keyed_needles(canaries)  # the plain values and their blind-index digests
+    assert scan_text(task_messages.blob(), needles) == set()
     worker_log = (Path(settings.VAR_DIR_TEST) / "worker.log").read_text(errors="replace")
     assert "import_chunk" in worker_log, "the worker's own log shows no import chunk: it proves nothing"
-    assert [n for n in needles if n.lower() in worker_log.lower()] == []
-    assert _scan_database(needles) == []
+    assert scan_text(worker_log, needles) == set()
+    assert scan_database(needles) == index_hits(canaries)
     assert _scan_logs(caplog.records, needles) == []
     for c in canaries:
         assert selectors.customer_personal_data(
@@ -319,7 +274,7 @@ def _mood_text(c: Canary) -> str:
 
 @pytest.mark.django_db
 def test_ticket_sentiment_is_stored_without_the_original_text_anywhere(
-    api: Any, caplog: pytest.LogCaptureFixture, published: Published, django_capture_on_commit_callbacks: Any
+    api: Any, caplog: pytest.LogCaptureFixture, task_messages: TaskMessages, django_capture_on_commit_callbacks: Any
 ) -> None:
     import csv
 
@@ -352,8 +307,7 @@ def test_ticket_sentiment_is_stored_without_the_original_text_anywhere(
         ticket = Ticket.objects.get(customer_id=cid)
         assert (ticket.language, ticket.sentiment_label) == (c.locale, MOOD_TEXTS[c.locale][1]), c.locale
         assert ticket.sentiment_score is not None and -1.0 <= ticket.sentiment_score <= 1.0
-    originals = [_mood_text(c) for c in canaries]
-    needles = [n for c in canaries for n in c.needles()] + originals
-    assert _scan_database(needles) == []
+    needles = {**keyed_needles(canaries), **{(c.external_id, "original_text"): _mood_text(c) for c in canaries}}
+    assert scan_database(needles) == index_hits(canaries)
     assert _scan_logs(caplog.records, needles) == []
-    assert not any(n.lower() in published.text().lower() for n in needles)
+    assert scan_text(task_messages.blob(), needles) == set()

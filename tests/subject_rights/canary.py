@@ -1,30 +1,13 @@
 """Canary customers: unique fake name, e-mail, phone, IBAN, ticket phrase and CRM attribute, created through the
 real services (encrypted fields, blind indexes, pseudonymized ticket text with the original kept encrypted),
-with consent and one served (recorded) automated decision."""
+with consent and one served (recorded) automated decision. The dataclass and the scanners live in
+``tests.privacy_scan``."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Canary:
-    customer_id: uuid.UUID
-    name: str
-    email: str
-    phone: str  # E.164
-    iban: str
-    phrase: str
-    external_id: str
-    attribute: str = ""  # a plain CRM attribute value (lifecycle_stage), encrypted under the customer's key
-
-    @property
-    def needles(self) -> dict[str, str]:
-        return {"name": self.name, "surname": self.name.split()[-1], "email": self.email,
-                "phone": self.phone, "phone_national": self.phone[3:], "iban": self.iban, "phrase": self.phrase,
-                "external_id": self.external_id, **({"attribute": self.attribute} if self.attribute else {})}
-
+from tests.privacy_scan import Canary
 
 _DIGITS_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
 
@@ -55,7 +38,8 @@ def make_canary(tag: str, i: int, *, serve: bool = True) -> Canary:
         from scoring.services import score_serve
 
         score_serve(customer_id=cid, purpose="automated_scoring", requester="api:support-desk")
-    return Canary(cid, canary_name, email, phone, iban, phrase, external_id, attribute)
+    return Canary(customer_id=cid, name=canary_name, email=email, phone=phone, iban=iban, phrase=phrase,
+                  external_id=external_id, attribute=attribute)
 
 
 def new_tag() -> str:

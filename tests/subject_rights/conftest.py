@@ -54,14 +54,6 @@ def grant(purposes: None) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def governance() -> Callable[..., list[Any]]:
-    """``governance(kind)`` -> that kind's governance events, oldest first."""
-    from audit.models import GovernanceEvent
-
-    return lambda kind: list(GovernanceEvent.objects.filter(kind=kind).order_by("id"))
-
-
-@pytest.fixture
 def dsr_status_events() -> Callable[[Any], list[tuple[str | None, str]]]:
     """``dsr_status_events(request_id)`` -> [(from, to), ...] from the audit governance records."""
     from audit.models import GovernanceEvent
@@ -71,24 +63,3 @@ def dsr_status_events() -> Callable[[Any], list[tuple[str | None, str]]]:
         return [(r.details.get("from"), r.details["to"]) for r in rows if r.details.get("request") == str(request_id)]
 
     return events
-
-
-@pytest.fixture
-def celery_messages_args() -> Any:
-    """(task name, args) of every task published to a broker or run in-process during the test."""
-    from celery.signals import before_task_publish, task_prerun
-
-    seen: list[tuple[str, list[Any]]] = []
-
-    def on_publish(body: Any = None, headers: Any = None, **_: Any) -> None:
-        args = body[0] if isinstance(body, tuple | list) and body else []
-        seen.append((str((headers or {}).get("task", "")), list(args)))
-
-    def on_prerun(task: Any = None, args: Any = None, **_: Any) -> None:
-        seen.append((str(getattr(task, "name", "")), list(args or [])))
-
-    before_task_publish.connect(on_publish, weak=False)
-    task_prerun.connect(on_prerun, weak=False)
-    yield seen
-    before_task_publish.disconnect(on_publish)
-    task_prerun.disconnect(on_prerun)

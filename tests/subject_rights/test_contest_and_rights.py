@@ -256,7 +256,7 @@ def test_a_contest_carries_the_customers_statement_to_the_reviewer_and_emails_th
     settings: Any,
 ) -> None:
     from audit.models import AccessRecord, DecisionRecord
-    from tests.privacy_scan import scan_database
+    from tests.privacy_scan import BLIND_INDEX_HOMES, scan_database
 
     canary = canaries[0]
     statement = f"I moved house in May, {new_tag()} - the late payments were the bank's error."
@@ -275,7 +275,9 @@ def test_a_contest_carries_the_customers_statement_to_the_reviewer_and_emails_th
         response = client.post(f"/me/status/{token}/contest/", {"decision_id": decision.pk, "statement": statement})
     assert response.status_code == 302
     review = ReviewTask.objects.get(decision_id=decision.pk)
-    assert scan_database([statement.split(",")[1].split(" - ")[0].strip()]) == []  # sealed, never in clear
+    # sealed, never in clear; the canary's blind-index digests only in the index columns
+    needles = {"statement": statement.split(",")[1].split(" - ")[0].strip(), **canary.digests()}
+    assert scan_database(needles, allowed=BLIND_INDEX_HOMES) == set()
 
     page = dpo_client.get(f"/console/reviews/{review.pk}/").content.decode()
     assert 'data-testid="customer-statement"' in page and "the late payments were the bank&#x27;s error" in page

@@ -16,22 +16,21 @@ import os
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from celery.signals import before_task_publish, task_prerun
 from django.core import serializers
 from django.core.management import call_command
 from django.db import connection
 
-from config.blind_index import email_index, phone_index, source_index
 from config.envelope import DecryptionError
 from config.errors import NotFound
 from config.logging import JsonFormatter
 from subject_rights.models import ErasureLedgerEntry, Export, LegalHold, SubjectRequest
-from tests.subject_rights.canary import Canary, make_canary, new_tag
+from tests.privacy_scan import Canary, as_bytes, keyed_needles, scan_database, scan_text
+from tests.subject_rights.canary import make_canary, new_tag
+from tests.task_messages import TaskMessages
 
 URL = "/api/v1/subject-requests"
 MAX_SCANNED_FILE = 50 * 1024 * 1024
@@ -40,47 +39,22 @@ MAX_SCANNED_FILE = 50 * 1024 * 1024
 # --------------------------------------------------------------------------------------- scanners
 
 
-def _as_bytes(value: Any) -> bytes:
-    if value is None:
-        return b""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str).encode()
-    return str(value).encode()
-
-
-def _needles(canary: Canary) -> dict[str, bytes]:
-    """Plain values and their blind-index digests (the digest would re-identify through the index key)."""
-    found = {k: v.lower().encode() for k, v in canary.needles.items()}
-    found["email_digest"] = email_index(canary.email).encode()
-    found["phone_digest"] = phone_index(canary.phone).encode()
-    found["source_digest"] = source_index("crm", canary.external_id).encode()
+def _by_customer(canaries: list[Canary], keys: set[tuple[str, str]]) -> dict[Any, set[str]]:
+    """Needle keys (external id, name) of ``keyed_needles`` grouped as customer id -> needle names."""
+    customer_of = {c.external_id: c.customer_id for c in canaries}
+    found: dict[Any, set[str]] = defaultdict(set)
+    for external_id, name in keys:
+        found[customer_of[external_id]].add(name)
     return found
 
 
-def _hits(blob: bytes, needles: dict[str, bytes]) -> set[str]:
-    lowered = blob.lower()
-    return {name for name, needle in needles.items() if needle in lowered}
-
-
 def _scan_database(canaries: list[Canary]) -> dict[Any, set[tuple[str, str, str]]]:
-    """Every table, every column (text, JSON and bytes, raw): which canary values appear where."""
-    needles = {c.customer_id: _needles(c) for c in canaries}
+    """Every table, every column (text, JSON and bytes, raw): which canary values and digests appear where."""
+    customer_of = {c.external_id: c.customer_id for c in canaries}
     found: dict[Any, set[tuple[str, str, str]]] = defaultdict(set)
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names(cursor):
-            cursor.execute(f"SELECT * FROM {quote(table)}")  # noqa: S608 - names from introspection
-            columns = [d[0] for d in cursor.description]
-            for row in cursor.fetchall():
-                for column, value in zip(columns, row, strict=True):
-                    blob = _as_bytes(value)
-                    if not blob:
-                        continue
-                    for cid, canary_needles in needles.items():
-                        for name in _hits(blob, canary_needles):
-                            found[cid].add((table, column, name))
+    for hit in scan_database(keyed_needles(canaries)):
+        external_id, name = hit.needle
+        found[customer_of[external_id]].add((hit.table, hit.column, name))
     return found
 
 
@@ -98,12 +72,12 @@ def _scan_decrypted(canaries: list[Canary]) -> dict[Any, set[str]]:
             }
         except (NotFound, DecryptionError):
             continue
-        found[canary.customer_id] = _hits(_as_bytes(data), _needles(canary))
+        found[canary.customer_id] = scan_text(data, canary.needles())
     return found
 
 
 def _scan_files(paths: list[Path], canaries: list[Canary]) -> dict[Any, set[tuple[str, str]]]:
-    needles = {c.customer_id: _needles(c) for c in canaries}
+    needles = keyed_needles(canaries)
     found: dict[Any, set[tuple[str, str]]] = defaultdict(set)
     for path in paths:
         try:
@@ -112,9 +86,8 @@ def _scan_files(paths: list[Path], canaries: list[Canary]) -> dict[Any, set[tupl
             blob = path.read_bytes()
         except OSError:
             continue
-        for cid, canary_needles in needles.items():
-            for name in _hits(blob, canary_needles):
-                found[cid].add((str(path), name))
+        for cid, names in _by_customer(canaries, scan_text(blob, needles)).items():
+            found[cid].update((str(path), name) for name in names)
     return found
 
 
@@ -129,25 +102,6 @@ def _files_changed_since(root: Path, since: float) -> list[Path]:
             except OSError:
                 continue
     return changed
-
-
-@pytest.fixture
-def celery_messages() -> Iterator[list[bytes]]:
-    """Every task message published (headers + body) or executed in-process (args + kwargs)."""
-    captured: list[bytes] = []
-
-    def on_publish(body: Any = None, headers: Any = None, **_: Any) -> None:
-        captured.append(_as_bytes({"headers": headers, "body": body}))
-
-    def on_prerun(args: Any = None, kwargs: Any = None, task: Any = None, **_: Any) -> None:
-        captured.append(_as_bytes({"task": getattr(task, "name", ""), "args": list(args or []),
-                                   "kwargs": dict(kwargs or {})}))
-
-    before_task_publish.connect(on_publish, weak=False)
-    task_prerun.connect(on_prerun, weak=False)
-    yield captured
-    before_task_publish.disconnect(on_publish)
-    task_prerun.disconnect(on_prerun)
 
 
 # ------------------------------------------------------------------------------------------ tests
@@ -166,7 +120,7 @@ def _erase_via_request(api: Any, canary: Canary, capture: Any) -> SubjectRequest
 
 @pytest.mark.django_db
 def test_erasure_leaves_no_trace_of_25_erased_canaries_and_keeps_the_other_25(
-    api: Any, active_model: Any, purposes: None, caplog: Any, celery_messages: list[bytes],
+    api: Any, active_model: Any, purposes: None, caplog: Any, task_messages: TaskMessages,
     django_capture_on_commit_callbacks: Any, settings: Any, mailoutbox: Any,
 ) -> None:
     from audit.models import DecisionRecord
@@ -200,6 +154,12 @@ def test_erasure_leaves_no_trace_of_25_erased_canaries_and_keeps_the_other_25(
     assert leaks == {}
     for canary in kept:  # the raw scan can see: the stored ticket text keeps the phrase
         assert ("profiles_ticket", "text_pseudonymized", "phrase") in db_hits[canary.customer_id]
+        # the blind-index digests of the living: in their index entries and nowhere else
+        assert {hit for hit in db_hits[canary.customer_id] if hit[2].endswith("_digest")} == {
+            ("profiles_blindindexentry", "digest", "email_digest"),
+            ("profiles_blindindexentry", "digest", "phone_digest"),
+            ("profiles_sourceidentity", "digest", "source_digest"),
+        }
 
     # 2. Decrypted through the services: nothing for the erased, every field for the others.
     decrypted = _scan_decrypted(canaries)
@@ -212,17 +172,16 @@ def test_erasure_leaves_no_trace_of_25_erased_canaries_and_keeps_the_other_25(
     # 3. Log records captured during the test (message, arguments, extra fields, JSON output).
     formatter = JsonFormatter()
     log_blob = b"\n".join(
-        _as_bytes(record.getMessage()) + _as_bytes(repr(record.__dict__)) + _as_bytes(formatter.format(record))
+        as_bytes(record.getMessage()) + as_bytes(repr(record.__dict__)) + as_bytes(formatter.format(record))
         for record in caplog.records
     )
     assert caplog.records
-    erased_needles = {c.customer_id: _needles(c) for c in erased}
-    assert {str(cid): _hits(log_blob, n) for cid, n in erased_needles.items() if _hits(log_blob, n)} == {}
+    erased_needles = keyed_needles(erased)  # plain values and blind-index digests
+    assert _by_customer(erased, scan_text(log_blob, erased_needles)) == {}
 
     # 4. Celery messages.
-    assert celery_messages  # exports and audit sealing ran as tasks
-    celery_blob = b"\n".join(celery_messages)
-    assert {str(cid): _hits(celery_blob, n) for cid, n in erased_needles.items() if _hits(celery_blob, n)} == {}
+    assert len(task_messages)  # exports and audit sealing ran as tasks
+    assert _by_customer(erased, scan_text(task_messages.blob(), erased_needles)) == {}
 
     # 5. Export files and temp files (including the erasure ledger and, on SQLite, the database file).
     files = _files_changed_since(Path(settings.EXPORT_DIR), 0) + _files_changed_since(

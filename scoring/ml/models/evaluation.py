@@ -42,7 +42,7 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
     return float(np.abs(dy).sum() / len(y))
 
 
-def _auc(y: np.ndarray, p: np.ndarray) -> float:
+def auc_score(y: np.ndarray, p: np.ndarray) -> float:
     y = np.asarray(y)
     if len(np.unique(y)) < 2:
         return float("nan")
@@ -88,13 +88,13 @@ def is_better(new_metrics: Mapping[str, float], active_metrics: Mapping[str, flo
     return not worse_metrics(new_metrics, active_metrics)
 
 
-def _subsample(n: int, max_rows: int, seed: int) -> np.ndarray:
+def subsample(n: int, max_rows: int, seed: int) -> np.ndarray:
     if n <= max_rows:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False))
 
 
-def _baseline_metrics(
+def baseline_metrics(
     key: str, X: np.ndarray, y: np.ndarray, y_train: np.ndarray, names: Sequence[str]
 ) -> dict[str, float]:
     """The naive baselines of a classifier on its validation rows: the prior rate of the training labels
@@ -107,11 +107,11 @@ def _baseline_metrics(
     out = {"prior_brier": float(brier_score_loss(y, np.full(len(y), prior), labels=[0, 1])),
            "baseline_auc": 0.5 if len(np.unique(y)) == 2 else float("nan")}
     if key == "churn":
-        out["baseline_auc"] = _auc(y, np.asarray(X, dtype=np.float64)[:, list(names).index("recency_days")])
+        out["baseline_auc"] = auc_score(y, np.asarray(X, dtype=np.float64)[:, list(names).index("recency_days")])
     return out
 
 
-def _nanmean(values: Sequence[float]) -> float:
+def nanmean(values: Sequence[float]) -> float:
     vals = [v for v in values if np.isfinite(v)]
     return float(np.mean(vals)) if vals else float("nan")
 
@@ -177,7 +177,7 @@ def _temporal_folds(candidates: list[int], horizon: int, cfg: ModelConfig) -> li
     return folds
 
 
-def _plan(
+def evaluation_plan(
     data: TrainingData, horizon: int, cfg: ModelConfig, seed: int
 ) -> tuple[list[_Fold], list[int], str]:
     earliest = data.start() + cfg.min_history_days
@@ -200,7 +200,7 @@ def _plan(
 
 
 def planned_cutoffs(*, now_day: int, first_day: int, horizon: int, cfg: ModelConfig) -> list[int]:
-    """The cutoffs the training plan (``_plan``, used by :func:`train_all`) reads for a history from day
+    """The cutoffs the training plan (``evaluation_plan``, used by :func:`train_all`) reads for a history from day
     ``first_day`` to day ``now_day``, most recent first: the first ``max(n_folds, final_cutoffs)`` candidates
     (validation and final cutoffs) and every temporal fold's training cutoffs.
 
@@ -220,7 +220,7 @@ def planned_cutoffs(*, now_day: int, first_day: int, horizon: int, cfg: ModelCon
     return sorted(needed, reverse=True)
 
 
-def _stack(
+def folds_stack(
     snaps: list[Snapshot],
     labels: list[dict[str, tuple[np.ndarray, np.ndarray]]],
     key: str | None,

@@ -21,19 +21,19 @@ from ..quality import assess as assess_quality
 from .bundle import TrainedBundle
 from .data import CLV_CANDIDATES, ModelConfig
 from .evaluation import (
-    _baseline_metrics,
-    _nanmean,
-    _plan,
-    _stack,
-    _subsample,
+    baseline_metrics,
     classifier_labels,
+    evaluation_plan,
+    folds_stack,
     mae,
+    nanmean,
     rmse,
+    subsample,
     top_share,
 )
 from .segments import SEGMENT_COLUMNS, fit_segments
-from .trees import _classifier_metrics, _fit_regressor, fit_classifier
-from .value import ValueModel, _fit_prospect
+from .trees import classifier_metrics, fit_classifier, fit_regressor
+from .value import ValueModel, fit_prospect
 
 if TYPE_CHECKING:
     from .data import Outcomes, Snapshot, TrainingData
@@ -53,7 +53,7 @@ def train_all(
     cfg = config or ModelConfig()
     names = data.feature_names()
     h = int(horizon_days)
-    folds, final_cutoffs, cv_kind = _plan(data, h, cfg, seed)
+    folds, final_cutoffs, cv_kind = evaluation_plan(data, h, cfg, seed)
     override_cutoff = final_cutoffs[0]
 
     def snap_labels(c: int) -> tuple[Snapshot, dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -68,13 +68,13 @@ def train_all(
         pairs = [snap_labels(c) for c in fold.train]
         vsnap, vlab = snap_labels(fold.val)
         train_rows = [None if fold.split is None else ~fold.split for _ in pairs]
-        Xtr, ytr = _stack([p[0] for p in pairs], [p[1] for p in pairs], None, train_rows)
-        keep = _subsample(len(Xtr), cfg.max_train_rows, seed)
+        Xtr, ytr = folds_stack([p[0] for p in pairs], [p[1] for p in pairs], None, train_rows)
+        keep = subsample(len(Xtr), cfg.max_train_rows, seed)
         vmask = vsnap.mask() if fold.split is None else vsnap.mask() & fold.split
         Xva, yva = vsnap.X[vmask], vsnap.future_revenue[vmask]
         preds: dict[str, np.ndarray] = {}
         for kind in ("random_forest", "gradient_boosting"):
-            preds[kind] = _fit_regressor(kind, Xtr[keep], ytr[keep], cfg, seed).predict(Xva)
+            preds[kind] = fit_regressor(kind, Xtr[keep], ytr[keep], cfg, seed).predict(Xva)
         btyd = fit_btyd_value(vsnap.X[vsnap.mask()], names, h, seed=seed)  # unsupervised, data up to v only
         preds["btyd"] = btyd.predict(Xva)
         best_ml = min(("random_forest", "gradient_boosting"), key=lambda k: rmse(yva, preds[k]))
@@ -86,13 +86,13 @@ def train_all(
         # naive baseline of the CLV ranking on the same validation rows: historical spend
         clv_baselines.append(top_share(yva, Xva[:, names.index("monetary_total")]))
         for key in clf_scores:
-            Xc, yc = _stack([p[0] for p in pairs], [p[1] for p in pairs], key, train_rows)
-            keep_c = _subsample(len(Xc), cfg.max_train_rows, seed)
+            Xc, yc = folds_stack([p[0] for p in pairs], [p[1] for p in pairs], key, train_rows)
+            keep_c = subsample(len(Xc), cfg.max_train_rows, seed)
             model = fit_classifier(key, Xc[keep_c], yc[keep_c], names, cfg, seed)
             m, y = vlab[key]
             m = m if fold.split is None else m & fold.split
-            scores = _classifier_metrics(model, vsnap.X[m], y[m])
-            scores.update(_baseline_metrics(key, vsnap.X[m], y[m], yc[keep_c], names))
+            scores = classifier_metrics(model, vsnap.X[m], y[m])
+            scores.update(baseline_metrics(key, vsnap.X[m], y[m], yc[keep_c], names))
             clf_scores[key].append(scores)
         fold_cards.append(
             {
@@ -121,7 +121,7 @@ def train_all(
         "upsell_auc": mean(clf_scores["upsell"], "auc"),
         "advocacy_auc": mean(clf_scores["advocacy"], "auc"),
         # naive baselines on the same validation windows (scoring.ml.quality compares them)
-        "clv_baseline_top_decile_share": _nanmean(clv_baselines),
+        "clv_baseline_top_decile_share": nanmean(clv_baselines),
         "churn_baseline_auc": mean(clf_scores["churn"], "baseline_auc"),
         "churn_prior_brier": mean(clf_scores["churn"], "prior_brier"),
         "upsell_brier": mean(clf_scores["upsell"], "brier"),
@@ -135,8 +135,8 @@ def train_all(
     # ---- final fit on the most recent labelled cutoffs (served models)
     pairs = [snap_labels(c) for c in final_cutoffs]
     current = data.current()
-    Xtr, ytr = _stack([p[0] for p in pairs], [p[1] for p in pairs], None, [None] * len(pairs))
-    keep = _subsample(len(Xtr), cfg.max_train_rows, seed)
+    Xtr, ytr = folds_stack([p[0] for p in pairs], [p[1] for p in pairs], None, [None] * len(pairs))
+    keep = subsample(len(Xtr), cfg.max_train_rows, seed)
     btyd_final = fit_btyd_value(current, names, h, seed=seed) if served in ("btyd", "blend") else None
     estimator = None
     weight = 1.0 if served == "btyd" else (cfg.blend_weight if served == "blend" else 0.0)
@@ -146,13 +146,13 @@ def train_all(
             if served != "blend"
             else min(("random_forest", "gradient_boosting"), key=lambda k: clv_rmse[k])
         )
-        estimator = _fit_regressor(ml_kind, Xtr[keep], ytr[keep], cfg, seed)
+        estimator = fit_regressor(ml_kind, Xtr[keep], ytr[keep], cfg, seed)
     clv = ValueModel(served, h, names, estimator, btyd_final, weight,
-                     _fit_prospect([p[0] for p in pairs], names, cfg, seed))
+                     fit_prospect([p[0] for p in pairs], names, cfg, seed))
     classifiers = {}
     for key in ("churn", "upsell", "advocacy"):
-        Xc, yc = _stack([p[0] for p in pairs], [p[1] for p in pairs], key, [None] * len(pairs))
-        keep_c = _subsample(len(Xc), cfg.max_train_rows, seed)
+        Xc, yc = folds_stack([p[0] for p in pairs], [p[1] for p in pairs], key, [None] * len(pairs))
+        keep_c = subsample(len(Xc), cfg.max_train_rows, seed)
         classifiers[key] = fit_classifier(key, Xc[keep_c], yc[keep_c], names, cfg, seed)
         classifiers[key].metrics = {k: mean(clf_scores[key], k) for k in ("auc", "brier", "ece")}
     segments = fit_segments(current, names, cfg.n_segments, seed)

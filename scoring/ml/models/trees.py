@@ -20,7 +20,7 @@ from ..features import (
     validate_extra_features,
 )
 from .data import ModelConfig
-from .evaluation import _auc, _baseline_metrics, expected_calibration_error
+from .evaluation import auc_score, baseline_metrics, expected_calibration_error
 
 
 @dataclass
@@ -130,7 +130,7 @@ class ClassifierModel:
 _TRAINING_JOBS = -1
 
 
-def _fit_regressor(kind: str, X: np.ndarray, y: np.ndarray, cfg: ModelConfig, seed: int) -> Any:
+def fit_regressor(kind: str, X: np.ndarray, y: np.ndarray, cfg: ModelConfig, seed: int) -> Any:
     if kind == "random_forest":
         est: Any = RandomForestRegressor(
             n_estimators=cfg.rf_trees,
@@ -188,13 +188,13 @@ def fit_classifier(
     return ClassifierModel(name, tuple(names), cal, 0.0, encoder)
 
 
-def _classifier_metrics(model: ClassifierModel, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def classifier_metrics(model: ClassifierModel, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     p = model.predict_proba(X)
     y = np.asarray(y).astype(int)
     if len(y) == 0:
         return {"auc": float("nan"), "brier": float("nan"), "ece": float("nan")}
     return {
-        "auc": _auc(y, p),
+        "auc": auc_score(y, p),
         "brier": float(brier_score_loss(y, p, labels=[0, 1])),
         "ece": expected_calibration_error(y, p),
     }
@@ -233,9 +233,9 @@ def train_churn_from_table(
             idx = np.nonzero(y_arr == cls)[0]
             val[rng.permutation(idx)[: max(1, int(round(0.25 * len(idx))))]] = True
         held = fit_classifier("churn", Z[~val], y_arr[~val], names, cfg, seed)
-        metrics = {f"churn_{k}": v for k, v in _classifier_metrics(held, Z[val], y_arr[val]).items()}
+        metrics = {f"churn_{k}": v for k, v in classifier_metrics(held, Z[val], y_arr[val]).items()}
         # naive baseline on the same holdout: the prior rate (no order history, so no recency rank)
-        base = _baseline_metrics("prior", Z[val], y_arr[val], y_arr[~val], names)
+        base = baseline_metrics("prior", Z[val], y_arr[val], y_arr[~val], names)
         metrics["churn_baseline_auc"] = base["baseline_auc"]
         metrics["churn_prior_brier"] = base["prior_brier"]
     model = fit_classifier("churn", Z, y_arr, names, cfg, seed, encoder=enc)

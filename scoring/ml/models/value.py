@@ -12,8 +12,8 @@ import numpy as np
 
 from ..btyd import BTYDValue
 from ..explain import Contributions, btyd_contributions, tree_contributions
-from .evaluation import _subsample
-from .trees import _fit_regressor
+from .evaluation import subsample
+from .trees import fit_regressor
 
 if TYPE_CHECKING:
     from .data import ModelConfig, Snapshot
@@ -85,7 +85,7 @@ class ValueModel:
 MIN_PROSPECT_ROWS = 30
 
 
-def _fit_prospect(snaps: Sequence[Snapshot], names: Sequence[str], cfg: ModelConfig, seed: int) -> Any | None:
+def fit_prospect(snaps: Sequence[Snapshot], names: Sequence[str], cfg: ModelConfig, seed: int) -> Any | None:
     """The CLV regressor of customers without a purchase (see ``ValueModel.prospect``): fitted on the rows of the
     final cutoffs whose customers existed but had not bought yet, when there are enough of them and some went
     on to spend; else None."""
@@ -98,5 +98,5 @@ def _fit_prospect(snaps: Sequence[Snapshot], names: Sequence[str], cfg: ModelCon
     X, y = np.vstack(Xs), np.concatenate(ys)
     if len(y) < MIN_PROSPECT_ROWS or not np.any(y > 0):
         return None
-    keep = _subsample(len(X), cfg.max_train_rows, seed)
-    return _fit_regressor("gradient_boosting", X[keep], y[keep], cfg, seed)
+    keep = subsample(len(X), cfg.max_train_rows, seed)
+    return fit_regressor("gradient_boosting", X[keep], y[keep], cfg, seed)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from scoring.ml.models import ModelConfig, Snapshot, TrainingData, planned_cutoffs
-from scoring.ml.models.evaluation import _plan
+from scoring.ml.models.evaluation import evaluation_plan
 from scoring.ml.synthetic import generate_events
 
 N = 6
@@ -40,8 +40,8 @@ def test_snapshots_at_the_planned_cutoffs_give_the_same_plan_as_the_flat_history
         if now_day - horizon < min_history_days:
             continue  # the flat-history plan refuses such a short history (planned_cutoffs falls back)
         cutoffs = planned_cutoffs(now_day=now_day, first_day=0, horizon=horizon, cfg=cfg)
-        from_history = _plan(TrainingData(events=log, as_of=now_day, first_day=0), horizon, cfg, 0)
-        from_snapshots = _plan(
+        from_history = evaluation_plan(TrainingData(events=log, as_of=now_day, first_day=0), horizon, cfg, 0)
+        from_snapshots = evaluation_plan(
             TrainingData(snapshots=_snapshots(cutoffs), as_of=now_day, first_day=0), horizon, cfg, 0
         )
         assert _as_tuples(from_snapshots) == _as_tuples(from_history)

@@ -82,7 +82,7 @@ def test_all_served_clv_kinds_explain_exactly(small_bundle, current_X) -> None:
 
     from scoring.ml.btyd import fit_btyd_value
     from scoring.ml.models import ValueModel
-    from scoring.ml.models.trees import _fit_regressor
+    from scoring.ml.models.trees import fit_regressor
 
     names = feature_names()
     btyd = fit_btyd_value(current_X, names, HORIZON)
@@ -91,7 +91,7 @@ def test_all_served_clv_kinds_explain_exactly(small_bundle, current_X) -> None:
         est = (
             None
             if kind == "btyd"
-            else _fit_regressor(
+            else fit_regressor(
                 "gradient_boosting" if kind == "gradient_boosting" else "random_forest",
                 current_X,
                 y,
