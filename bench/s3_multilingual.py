@@ -13,7 +13,7 @@ from . import corpus_multilingual as cm
 
 GOALS = {"PERSON": 0.85, "PHONE_NUMBER": 0.95, "CREDIT_CARD": 0.99, "STREET_ADDRESS": 0.80, "NATIONAL_ID": 0.99,
          "EMAIL_ADDRESS": 1.0, "IBAN_CODE": 1.0, "IP_ADDRESS": 1.0}
-_WORD = re.compile(r"[^\W\d_]+")
+WORD = re.compile(r"[^\W\d_]+")
 
 
 def _covered(spans: Sequence[tuple[int, int, str]]) -> set[int]:
@@ -31,7 +31,7 @@ def evaluate(samples: Sequence[cm.Sample], preds: Sequence[Sequence[tuple[int, i
                                             "author_leaks": {}, "clean_words": 0, "clean_redacted": 0})
         covered = _covered(spans)
         if sample.kind == "clean":
-            for m in _WORD.finditer(sample.text):
+            for m in WORD.finditer(sample.text):
                 lang["clean_words"] += 1
                 lang["clean_redacted"] += int(any(p in covered for p in range(m.start(), m.end())))
             continue

@@ -64,32 +64,32 @@ def _prevalidate(record: Any, purposes: dict[str, int]) -> _Item | ApplicationEr
     """The checks of ``_bulk_one`` and ``_record`` that need no database, in their order."""
     try:
         if not isinstance(record, dict):
-            raise services._invalid("record")
+            raise services.invalid_field("record")
         if set(record) - services.BULK_FIELDS:
-            raise services._invalid("record", "unknown_field")
+            raise services.invalid_field("record", "unknown_field")
         for field in ("customer", "purpose", "action", "source", "channel"):
             if record.get(field) in (None, ""):
-                raise services._invalid(field, "required")
+                raise services.invalid_field(field, "required")
         action = record["action"]
         if action not in (GRANT, WITHDRAW):
-            raise services._invalid("action", "invalid_choice")
+            raise services.invalid_field("action", "invalid_choice")
         purpose = record["purpose"]
         pid = purposes.get(purpose) if isinstance(purpose, str) else None
         if pid is None:
             from consent import selectors
 
             pid = selectors.purpose_id_for(purpose)  # raises the reference error (unknown purpose)
-        source = services._check_code(record["source"], "source")
-        channel = services._check_channel(record["channel"])
+        source = services.check_code(record["source"], "source")
+        channel = services.check_channel(record["channel"])
         evidence = services.sanitize_evidence(record.get("evidence"))
         at = record.get("occurred_at") or None
         explicit = at is not None
-        occurred_at = services._check_at(at) if explicit else timezone.now()
+        occurred_at = services.check_at(at) if explicit else timezone.now()
         raw = record["customer"]
         try:
             cid = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
         except (TypeError, ValueError, AttributeError) as exc:
-            raise services._invalid("customer") from exc
+            raise services.invalid_field("customer") from exc
     except ApplicationError as exc:
         return exc
     return _Item(index=0, action=action, purpose=purpose, purpose_id=pid, source=source, channel=channel,
@@ -97,7 +97,7 @@ def _prevalidate(record: Any, purposes: dict[str, int]) -> _Item | ApplicationEr
                  notice_version=record.get("notice_version"))
 
 
-def _resolve_customers(ids: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID | None]:
+def resolve_customers(ids: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID | None]:
     """``profiles.selectors.customer_resolve`` for many ids: the surviving pseudonym, or None if unknown."""
     from profiles.models import Customer
 
@@ -134,16 +134,16 @@ def _notice_for(item: _Item, notices: dict[int, list[ConsentNotice]]) -> Consent
     if version in (None, ""):
         published = [n for n in options if n.published_at <= item.occurred_at]
         if not published:
-            raise services._invalid("notice_version", "no_notice")
+            raise services.invalid_field("notice_version", "no_notice")
         return published[-1]
-    if not isinstance(version, str) or not services._VERSION.match(version):
-        raise services._invalid("notice_version")
+    if not isinstance(version, str) or not services.VERSION.match(version):
+        raise services.invalid_field("notice_version")
     found = [n for n in options if n.version == version]
     if not found:
-        raise services._invalid("notice_version", "unknown_version")
+        raise services.invalid_field("notice_version", "unknown_version")
     notice = found[0]  # (purpose, version) is unique
     if notice.published_at > item.occurred_at:
-        raise services._invalid("notice_version", "not_yet_published")
+        raise services.invalid_field("notice_version", "not_yet_published")
     return notice
 
 
@@ -162,7 +162,7 @@ def record_many(records: list[Any], *, actor: str) -> list[Outcome]:
             continue
         checked.index = index
         items.append(checked)
-    resolved = _resolve_customers({i.customer for i in items})
+    resolved = resolve_customers({i.customer for i in items})
     notices: dict[int, list[ConsentNotice]] = {}
     for notice in ConsentNotice.objects.filter(purpose_id__in={i.purpose_id for i in items}).order_by(
             "published_at", "id"):
@@ -178,7 +178,7 @@ def record_many(records: list[Any], *, actor: str) -> list[Outcome]:
             outcomes[item.index] = Outcome("rejected", error=exc)
             continue
         if item.explicit_time:
-            item.dedupe_key = services._dedupe_key(
+            item.dedupe_key = services.event_dedupe_key(
                 customer_id=item.resolved, purpose=item.purpose, action=item.action, at=item.occurred_at,
                 source=item.source, channel=item.channel, notice_version=item.notice.version)
         ready.append(item)
@@ -217,7 +217,7 @@ def record_many(records: list[Any], *, actor: str) -> list[Outcome]:
         ])
         for item, event in to_create:
             outcomes[item.index] = Outcome("created", event_id=event.id)
-            services._consent_changed(customer_id=event.customer_id, purpose=item.purpose,
+            services.send_consent_changed(customer_id=event.customer_id, purpose=item.purpose,
                                       kind=signals.GRANTED if event.action == GRANT else signals.WITHDRAWN)
     for item, key in repeats:
         outcomes[item.index] = Outcome("unchanged", event_id=first_of_key[key].id)

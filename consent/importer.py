@@ -99,7 +99,7 @@ class ConsentCsvImporter(RowImporter):
         """``profiles.selectors.customer_find`` for many ``(kind, source, value)`` references at once."""
         from config import blind_index
         from config.blind_index import InvalidIdentifier
-        from consent.bulk import _resolve_customers
+        from consent.bulk import resolve_customers
         from profiles.models import BlindIndexEntry, SourceIdentity
 
         digests: dict[tuple[str, str, str], tuple[str, str]] = {}
@@ -124,7 +124,7 @@ class ConsentCsvImporter(RowImporter):
                 rows = SourceIdentity.objects.filter(source=group, digest__in=values).values_list("digest", "customer_id")
             for digest, cid in rows:
                 found.setdefault((group, digest), cid)
-        resolved = _resolve_customers(set(found.values()))
+        resolved = resolve_customers(set(found.values()))
         return {ref: resolved.get(found[d]) if d in found else None for ref, d in
                 ((ref, digests.get(ref)) for ref in set(refs))}
 

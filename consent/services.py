@@ -60,7 +60,7 @@ __all__ = [
 _CODE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 _SAFE_REF = re.compile(r"^[A-Za-z0-9_.:/#-]{1,128}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_VERSION = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+VERSION = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _ACTOR = re.compile(r"^[a-z_]{1,16}(:\S{1,100})?$")
 
 GRANT = ConsentEvent.Action.GRANT
@@ -76,7 +76,7 @@ def bulk_max_records() -> int:
     return int(getattr(settings, "CONSENT_BULK_MAX_RECORDS", 1000))
 
 
-def _invalid(field: str, code: str = "invalid") -> ValidationFailed:
+def invalid_field(field: str, code: str = "invalid") -> ValidationFailed:
     return ValidationFailed(
         "The request is invalid.", extra={"errors": {field: [{"code": code, "message": "Invalid value."}]}}
     )
@@ -100,21 +100,21 @@ def notice_text_hash(text: str) -> str:
 # --- Validation ------------------------------------------------------------------------------------------
 
 
-def _check_code(value: Any, field: str) -> str:
+def check_code(value: Any, field: str) -> str:
     if not isinstance(value, str) or not _CODE.match(value):
-        raise _invalid(field)
+        raise invalid_field(field)
     return value
 
 
 def _check_actor(actor: Any) -> str:
     if not isinstance(actor, str) or not _ACTOR.match(actor):
-        raise _invalid("actor")
+        raise invalid_field("actor")
     return actor
 
 
-def _check_channel(channel: Any) -> str:
+def check_channel(channel: Any) -> str:
     if channel not in Channel.values:
-        raise _invalid("channel", "invalid_choice")
+        raise invalid_field("channel", "invalid_choice")
     return str(channel)
 
 
@@ -125,24 +125,24 @@ def _check_customer(customer_id: Any) -> uuid.UUID:
     try:
         cid = as_uuid(customer_id)
     except (TypeError, ValueError, AttributeError) as exc:
-        raise _invalid("customer") from exc
+        raise invalid_field("customer") from exc
     resolved = profiles_selectors.customer_resolve(customer_id=cid)
     if resolved is None:
         raise NotFound("Customer not found.")
     return resolved
 
 
-def _check_at(at: Any, field: str = "occurred_at") -> datetime:
+def check_at(at: Any, field: str = "occurred_at") -> datetime:
     if isinstance(at, str):
         parsed = parse_datetime(at.strip())
         if parsed is None:
-            raise _invalid(field, "datetime")
+            raise invalid_field(field, "datetime")
         at = parsed
     if not isinstance(at, datetime) or timezone.is_naive(at):
-        raise _invalid(field, "datetime")
+        raise invalid_field(field, "datetime")
     at = at.astimezone(UTC)
     if at > timezone.now():
-        raise _invalid(field, "in_future")
+        raise invalid_field(field, "in_future")
     return at
 
 
@@ -151,44 +151,44 @@ def sanitize_evidence(evidence: Any) -> dict[str, Any]:
     if evidence in (None, ""):
         return {}
     if not isinstance(evidence, dict):
-        raise _invalid("evidence")
+        raise invalid_field("evidence")
     clean: dict[str, Any] = {}
     for key, value in evidence.items():
         if value is None:
             continue
         if key in EVIDENCE_REFERENCE_KEYS:
             if not isinstance(value, str) or not _SAFE_REF.match(value):
-                raise _invalid("evidence")
+                raise invalid_field("evidence")
             clean[key] = value
         elif key == "checkbox_text_hash":
             if not isinstance(value, str) or not _HEX64.match(value.lower()):
-                raise _invalid("evidence")
+                raise invalid_field("evidence")
             clean[key] = value.lower()
         elif key == "checkbox_text":
             if not isinstance(value, str) or len(value) > 10_000:
-                raise _invalid("evidence")
+                raise invalid_field("evidence")
             clean["checkbox_text_hash"] = notice_text_hash(value)
         elif key in ("ip", "ip_address"):
             try:
                 address = ipaddress.ip_address(str(value).strip())
             except ValueError as exc:
-                raise _invalid("evidence") from exc
+                raise invalid_field("evidence") from exc
             clean["ip_hmac"] = blind_index("ip", address.compressed)
         elif key == "user_agent":
             if not isinstance(value, str) or len(value) > 2_000:
-                raise _invalid("evidence")
+                raise invalid_field("evidence")
             clean["user_agent_hmac"] = blind_index("user_agent", value.strip())
         elif key in ("double_opt_in", "checkbox_unticked_by_default"):
             if not isinstance(value, bool):
-                raise _invalid("evidence")
+                raise invalid_field("evidence")
             clean[key] = value
         elif key == "import_line":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise _invalid("evidence")
+                raise invalid_field("evidence")
             clean[key] = value
         else:
             # Unknown keys are refused (their names are never echoed: they could hold anything).
-            raise _invalid("evidence")
+            raise invalid_field("evidence")
     return clean
 
 
@@ -200,22 +200,22 @@ def _resolve_notice(*, purpose_id: int, purpose: str, notice_version: Any, at: d
             .first()
         )
         if notice is None:
-            raise _invalid("notice_version", "no_notice")
+            raise invalid_field("notice_version", "no_notice")
         return notice
-    if not isinstance(notice_version, str) or not _VERSION.match(notice_version):
-        raise _invalid("notice_version")
+    if not isinstance(notice_version, str) or not VERSION.match(notice_version):
+        raise invalid_field("notice_version")
     notice = ConsentNotice.objects.filter(purpose_id=purpose_id, version=notice_version).first()
     if notice is None:
-        raise _invalid("notice_version", "unknown_version")
+        raise invalid_field("notice_version", "unknown_version")
     if notice.published_at > at:
-        raise _invalid("notice_version", "not_yet_published")
+        raise invalid_field("notice_version", "not_yet_published")
     return notice
 
 
 # --- Recording events --------------------------------------------------------------------------------------
 
 
-def _dedupe_key(*, customer_id: uuid.UUID, purpose: str, action: str, at: datetime, source: str, channel: str,
+def event_dedupe_key(*, customer_id: uuid.UUID, purpose: str, action: str, at: datetime, source: str, channel: str,
                 notice_version: str) -> str:
     fact = "|".join([str(customer_id), purpose, action, at.isoformat(), source, channel, notice_version])
     return blind_index("consent_event", fact)
@@ -250,7 +250,7 @@ def _update_current(event: ConsentEvent) -> None:
     current.save(update_fields=["event", "granted", "notice", "occurred_at", "updated_at"])
 
 
-def _consent_changed(*, customer_id: uuid.UUID, purpose: str | None, kind: str) -> None:
+def send_consent_changed(*, customer_id: uuid.UUID, purpose: str | None, kind: str) -> None:
     """Tell the apps above (scoring) in this transaction; a receiver's failure rolls the change back."""
     signals.consent_changed.send(sender=ConsentEvent, customer_id=customer_id, purpose=purpose, kind=kind)
 
@@ -288,16 +288,16 @@ def _record(
     duplicated: the existing event is returned with ``created=False``."""
     actor = _check_actor(actor)
     pid = selectors.purpose_id_for(purpose)
-    source = _check_code(source, "source")
-    channel = _check_channel(channel)
+    source = check_code(source, "source")
+    channel = check_channel(channel)
     clean_evidence = sanitize_evidence(evidence)
     explicit_time = at is not None
-    occurred_at = _check_at(at) if explicit_time else timezone.now()
+    occurred_at = check_at(at) if explicit_time else timezone.now()
     cid = _check_customer(customer_id)
     notice = _resolve_notice(purpose_id=pid, purpose=purpose, notice_version=notice_version, at=occurred_at)
     dedupe_key = None
     if explicit_time:
-        dedupe_key = _dedupe_key(customer_id=cid, purpose=purpose, action=action, at=occurred_at, source=source,
+        dedupe_key = event_dedupe_key(customer_id=cid, purpose=purpose, action=action, at=occurred_at, source=source,
                                  channel=channel, notice_version=notice.version)
         existing = ConsentEvent.objects.filter(dedupe_key=dedupe_key).first()
         if existing is not None:
@@ -315,7 +315,7 @@ def _record(
         return existing, False
     _update_current(event)
     _governance_consent(event, purpose, notice.version)
-    _consent_changed(customer_id=cid, purpose=purpose,
+    send_consent_changed(customer_id=cid, purpose=purpose,
                      kind=signals.GRANTED if action == GRANT else signals.WITHDRAWN)
     return event, True
 
@@ -362,15 +362,15 @@ BULK_FIELDS = frozenset(
 
 def _bulk_one(record: Any, *, actor: str) -> tuple[ConsentEvent, bool]:
     if not isinstance(record, dict):
-        raise _invalid("record")
+        raise invalid_field("record")
     if set(record) - BULK_FIELDS:
-        raise _invalid("record", "unknown_field")
+        raise invalid_field("record", "unknown_field")
     for field in ("customer", "purpose", "action", "source", "channel"):
         if record.get(field) in (None, ""):
-            raise _invalid(field, "required")
+            raise invalid_field(field, "required")
     action = record["action"]
     if action not in (GRANT, WITHDRAW):
-        raise _invalid("action", "invalid_choice")
+        raise invalid_field("action", "invalid_choice")
     return _record(
         action=action, customer_id=record["customer"], purpose=record["purpose"], source=record["source"],
         channel=record["channel"], evidence=record.get("evidence"), notice_version=record.get("notice_version"),
@@ -397,7 +397,7 @@ def consent_bulk_record(*, records: list[Any], actor: str, source_label: str = "
     """
     actor = _check_actor(actor)
     if not isinstance(records, list):
-        raise _invalid("records", "not_a_list")
+        raise invalid_field("records", "not_a_list")
     if len(records) > bulk_max_records():
         raise PayloadTooLarge("Too many records in one request.", extra={"max_records": bulk_max_records()})
     results = _record_chunks(records, actor=actor)
@@ -463,7 +463,7 @@ def consent_record_many(*, records: list[Any], actor: str) -> list[BulkRecordRes
 def _flag(*, kind: str, action: str, customer_id: Any, actor: Any, purpose: str | None, reason: Any,
           governance_kind: str) -> ProcessingFlag:
     actor = _check_actor(actor)
-    reason = _check_code(reason, "reason")
+    reason = check_code(reason, "reason")
     pid = selectors.purpose_id_for(purpose) if purpose is not None else None
     cid = _check_customer(customer_id)
     flag = ProcessingFlag.objects.create(
@@ -486,7 +486,7 @@ def _flag(*, kind: str, action: str, customer_id: Any, actor: Any, purpose: str 
         change = signals.LIFTED
     else:
         change = signals.RESTRICTED if kind == FlagKind.RESTRICTION else signals.OBJECTED
-    _consent_changed(customer_id=cid, purpose=purpose, kind=change)
+    send_consent_changed(customer_id=cid, purpose=purpose, kind=change)
     return flag
 
 
@@ -541,7 +541,7 @@ def consent_erase_subject(*, customer_id: uuid.UUID, actor: str) -> int:
     try:
         cid = as_uuid(customer_id)
     except (TypeError, ValueError, AttributeError) as exc:
-        raise _invalid("customer") from exc
+        raise invalid_field("customer") from exc
     from profiles import selectors as profiles_selectors
 
     # The subject and the pseudonyms merged into it (profiles erases them together).
@@ -577,7 +577,7 @@ def consent_merge_carry_over(*, survivor_id: uuid.UUID, loser_ids: list[uuid.UUI
             )
             _update_current(carried)
             _governance_consent(carried, event.purpose.code, event.notice.version, carried_over_from=event.id)
-            _consent_changed(customer_id=survivor_id, purpose=event.purpose.code,
+            send_consent_changed(customer_id=survivor_id, purpose=event.purpose.code,
                              kind=signals.GRANTED if event.action == GRANT else signals.WITHDRAWN)
             copied += 1
         for flag in ProcessingFlagCurrent.objects.filter(customer_id=loser_id).select_related("purpose"):
@@ -609,16 +609,16 @@ def notice_publish(
     actor = _check_actor(actor)
     pid = selectors.purpose_id_for(purpose)
     if not isinstance(text, str) or not text.strip() or len(text) > 50_000:
-        raise _invalid("text")
+        raise invalid_field("text")
     existing = ConsentNotice.objects.select_for_update().filter(purpose_id=pid)
     if version is None:
         version = f"v{existing.count() + 1}"
         while existing.filter(version=version).exists():
             version = f"{version}.1"
-    elif not isinstance(version, str) or not _VERSION.match(version):
-        raise _invalid("version")
+    elif not isinstance(version, str) or not VERSION.match(version):
+        raise invalid_field("version")
     elif existing.filter(version=version).exists():
-        raise _invalid("version", "unique")
+        raise invalid_field("version", "unique")
     notice = ConsentNotice.objects.create(
         purpose_id=pid, version=version, text=text, text_hash=notice_text_hash(text),
         requires_reconsent=bool(requires_reconsent), published_at=timezone.now(),

@@ -27,17 +27,17 @@ from __future__ import annotations
 from .base import LanguageSpec
 from .engine import Pseudonymizer, get_pseudonymizer, phone_regions
 from .known import (
-    _GIVEN_NAME_PARTICLES,
-    _NAME_PARTICLES,
+    GIVEN_NAME_PARTICLES,
+    NAME_PARTICLES,
     KnownIdentifiers,
-    _address_subparts,
-    _build_known_matcher,
-    _match_known,
+    address_subparts,
+    build_known_matcher,
+    match_known,
 )
 from .registry import LANGUAGES
 from .shared import CARD_HINT, IBAN_HINT, PHONE_REGIONS, harden_presidio_logging
 from .spans import PseudonymizedText
-from .text import _FOLD_TABLE, _NON_DIGIT, _NON_WORD, _fold, _fold_with_offsets, _normalize, _text_key
+from .text import FOLD_TABLE, NON_DIGIT, NON_WORD, fold_text, fold_with_offsets, normalize, text_key
 
 __all__ = [
     "CARD_HINT",
@@ -52,6 +52,6 @@ __all__ = [
     "harden_presidio_logging",
     "phone_regions",
 ]
-_REEXPORTED_PRIVATE = (_GIVEN_NAME_PARTICLES, _NAME_PARTICLES, _address_subparts, _build_known_matcher,
-                       _match_known, _FOLD_TABLE, _NON_DIGIT, _NON_WORD, _fold, _fold_with_offsets, _normalize,
-                       _text_key)
+_REEXPORTED_PRIVATE = (GIVEN_NAME_PARTICLES, NAME_PARTICLES, address_subparts, build_known_matcher,
+                       match_known, FOLD_TABLE, NON_DIGIT, NON_WORD, fold_text, fold_with_offsets, normalize,
+                       text_key)

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from .spans import _TIER_PATTERN, _Span
-from .text import _normalize
+from .spans import TIER_PATTERN, Span
+from .text import normalize
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -192,11 +192,11 @@ class LanguageSpec:
 
     # -- recognizers -------------------------------------------------------------------------------------
 
-    def find_names(self, text: str) -> list[_Span]:
+    def find_names(self, text: str) -> list[Span]:
         tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
         if not tokens:
             return []
-        out: list[_Span] = []
+        out: list[Span] = []
         i = 0
         n = len(tokens)
         while i < n:
@@ -246,8 +246,8 @@ class LanguageSpec:
                     title = self._title_re.search(text, max(0, start - 16), start) if self._title_re else None
                     if title is not None:
                         start = title.start()  # "Mr", "Pani", "Herr": a title says who, it goes too
-                out.append(_Span(start, end, "PERSON", _normalize("PERSON", text[start:end]), _NAME_SCORE,
-                                 _TIER_PATTERN))
+                out.append(Span(start, end, "PERSON", normalize("PERSON", text[start:end]), _NAME_SCORE,
+                                 TIER_PATTERN))
             i = j
         return out
 
@@ -303,7 +303,7 @@ class LanguageSpec:
             return 2
         return 1 if self._weak_re is not None and self._weak_re.search(before) else 0
 
-    def find_addresses(self, text: str) -> list[_Span]:
+    def find_addresses(self, text: str) -> list[Span]:
         if self._street_re is None or not any(c.isdigit() for c in text):
             return []
         out = []
@@ -311,15 +311,15 @@ class LanguageSpec:
             value = m.group().rstrip(" ,")
             if value:
                 end = m.start() + len(value)
-                out.append(_Span(m.start(), end, "ADDRESS", _normalize("ADDRESS", value), 0.85, _TIER_PATTERN))
+                out.append(Span(m.start(), end, "ADDRESS", normalize("ADDRESS", value), 0.85, TIER_PATTERN))
                 # The town right after the address ("…, Leeds", "… w miejscowości Ełk", "… in Utrecht").
                 town = _TOWN_AFTER.match(text, end)
                 if town and not all(self.is_common(w) for w in town.group(1).split()):
                     s, e = town.span(1)
-                    out.append(_Span(s, e, "LOCATION", _normalize("LOCATION", town.group(1)), 0.8, _TIER_PATTERN))
+                    out.append(Span(s, e, "LOCATION", normalize("LOCATION", town.group(1)), 0.8, TIER_PATTERN))
         return out
 
-    def find_dates_of_birth_and_ages(self, text: str) -> list[_Span]:
+    def find_dates_of_birth_and_ages(self, text: str) -> list[Span]:
         if not any(c.isdigit() for c in text):
             return []
         out = []
@@ -327,11 +327,11 @@ class LanguageSpec:
             for m in self._dob_re.finditer(text):
                 g = 1 if m.group(1) else 2
                 s, e = m.span(g)
-                out.append(_Span(s, e, "DATE_OF_BIRTH", _normalize("DATE_OF_BIRTH", m.group(g)), 0.9, _TIER_PATTERN))
+                out.append(Span(s, e, "DATE_OF_BIRTH", normalize("DATE_OF_BIRTH", m.group(g)), 0.9, TIER_PATTERN))
         for regex in self._age_res:
             for m in regex.finditer(text):
                 s, e = m.span(1)
-                out.append(_Span(s, e, "AGE", m.group(1), 0.85, _TIER_PATTERN))
+                out.append(Span(s, e, "AGE", m.group(1), 0.85, TIER_PATTERN))
         return out
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..language import UNDETERMINED, language_detect, language_of_locale
 from .base import LanguageSpec
-from .known import KnownIdentifiers, _build_known_matchers, _KnownMatcher, _match_known
+from .known import KnownIdentifiers, KnownMatcher, build_known_matchers, match_known
 from .registry import FALLBACK, LANGUAGES, spec_for
 from .shared import (
     find_cards,
@@ -33,8 +33,8 @@ from .shared import (
     find_urls,
     harden_presidio_logging,
 )
-from .spans import _TIER_KNOWN, _TIER_NER, PseudonymizedText, _apply, _PlaceholderState, _resolve, _Span
-from .text import _normalize
+from .spans import TIER_KNOWN, TIER_NER, PlaceholderState, PseudonymizedText, Span, apply_spans, resolve_spans
+from .text import normalize
 
 _NER_LABELS: dict[str, str] = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
                                "FAC": "LOCATION"}
@@ -174,16 +174,16 @@ class Pseudonymizer:
             lang if lang in LANGUAGES else self.detect_language(text, locale=loc)
             for text, lang, loc in zip(texts, languages, locales, strict=True)
         ]
-        matchers: dict[int, list[_KnownMatcher]] = {}  # per call only: identifiers are not kept around
+        matchers: dict[int, list[KnownMatcher]] = {}  # per call only: identifiers are not kept around
         specs: list[LanguageSpec] = []
-        rule_spans: list[list[_Span]] = []
+        rule_spans: list[list[Span]] = []
         for i, text in enumerate(texts):
             k = known[i] if known is not None else None
-            matcher: list[_KnownMatcher] | None = None
+            matcher: list[KnownMatcher] | None = None
             if k is not None and not k.is_empty():
                 matcher = matchers.get(id(k))
                 if matcher is None:
-                    matcher = matchers[id(k)] = _build_known_matchers(k)
+                    matcher = matchers[id(k)] = build_known_matchers(k)
             spec = spec_for(langs[i] if langs[i] in LANGUAGES else self.language)
             specs.append(spec)
             rule_spans.append(self._rule_spans(text, spec, matcher, phone_regions(locales[i], spec)))
@@ -198,9 +198,9 @@ class Pseudonymizer:
         results: list[PseudonymizedText] = []
         for i, text in enumerate(texts):
             raw_state = placeholder_states[i] if placeholder_states is not None else None
-            state = _PlaceholderState(raw_state if raw_state is not None else {})
+            state = PlaceholderState(raw_state if raw_state is not None else {})
             spans = self._with_ner(text, specs[i], rule_spans[i], ner_of.get(i, []))
-            results.append(_apply(text, spans, state))
+            results.append(apply_spans(text, spans, state))
         return results
 
     # -- detection ---------------------------------------------------------------------------------------
@@ -222,20 +222,20 @@ class Pseudonymizer:
         self,
         text: str,
         spec: LanguageSpec,
-        matcher: list[_KnownMatcher] | None,
+        matcher: list[KnownMatcher] | None,
         regions: Sequence[str],
-    ) -> list[_Span]:
+    ) -> list[Span]:
         """Known identifiers, checked numbers and the language's rules, overlaps resolved (no NER yet)."""
         if not text.strip():
             return []
-        spans: list[_Span] = []
+        spans: list[Span] = []
         for m in matcher or ():
-            spans.extend(s for s in _match_known(text, m) if not _common_word_in_lower_case(text, s, spec))
+            spans.extend(s for s in match_known(text, m) if not _common_word_in_lower_case(text, s, spec))
         digits = sum(map(str.isdigit, text))
         spans += find_emails(text)
         # Spelled-out e-mails compete with the known names they contain ("jan dot kowalski at ..."): the longer
         # e-mail wins, so they are resolved in the known tier.
-        spans += [replace(s, tier=_TIER_KNOWN) for s in find_spelled_emails(text)]
+        spans += [replace(s, tier=TIER_KNOWN) for s in find_spelled_emails(text)]
         spans += find_urls(text)
         if digits >= 3:
             spans += find_ips(text)
@@ -249,11 +249,11 @@ class Pseudonymizer:
         spans += spec.find_addresses(text)
         spans += spec.find_dates_of_birth_and_ages(text)
         spans += spec.find_names(text)
-        return _resolve(text, [s for s in spans if s.score >= self.score_threshold])
+        return resolve_spans(text, [s for s in spans if s.score >= self.score_threshold])
 
     def _with_ner(
-        self, text: str, spec: LanguageSpec, rule_spans: list[_Span], ner: Sequence[tuple[int, int, str]]
-    ) -> list[_Span]:
+        self, text: str, spec: LanguageSpec, rule_spans: list[Span], ner: Sequence[tuple[int, int, str]]
+    ) -> list[Span]:
         """The rule spans plus the NER entities that fill the gaps (rule spans always win: resolving the
         already resolved rule spans again with NER spans added keeps every rule span as it was)."""
         if not ner:
@@ -264,8 +264,8 @@ class Pseudonymizer:
             if end > start and _has_capitalized_word(value) and not (
                 entity_type == "PERSON" and _all_common(value, spec)
             ):
-                spans.append(_Span(start, end, entity_type, _normalize(entity_type, value), _NER_SCORE, _TIER_NER))
-        return _resolve(text, spans)
+                spans.append(Span(start, end, entity_type, normalize(entity_type, value), _NER_SCORE, TIER_NER))
+        return resolve_spans(text, spans)
 
 
 #: Capitalised words the English NER never turns into a PERSON or a place on their own (dates, the pronoun).
@@ -278,11 +278,11 @@ _CAP_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _SENTENCE_END = frozenset(".!?:;\n\r\t•*-–—\"'“”‘’([")
 
 
-def _needs_ner(text: str, accepted: Sequence[_Span], spec: LanguageSpec) -> bool:
+def _needs_ner(text: str, accepted: Sequence[Span], spec: LanguageSpec) -> bool:
     """Whether the NER could still add an entity to ``accepted`` (the resolved rule spans).
 
     An NER entity is kept only for a part that no rule span covers and that holds a capitalised word
-    (``_resolve``), so a text whose every capitalised word is covered gets nothing from it. Two kinds of
+    (``resolve_spans``), so a text whose every capitalised word is covered gets nothing from it. Two kinds of
     uncovered capitalised words are also passed over: a common word of the language that is not a
     gazetteer name and starts a sentence ("Please", "The", "Thanks": capitalised because they start the
     sentence, and a single common word is dropped as PERSON anyway, see ``_all_common``), and weekdays,
@@ -336,7 +336,7 @@ def _all_common(value: str, spec: LanguageSpec) -> bool:
     return True
 
 
-def _common_word_in_lower_case(text: str, span: _Span, spec: LanguageSpec) -> bool:
+def _common_word_in_lower_case(text: str, span: Span, spec: LanguageSpec) -> bool:
     """A known name part that is also an ordinary word of the text's language ("Will" in "I will call")
     counts only when written capitalised."""
     if span.placeholder_type != "PERSON":

@@ -11,8 +11,8 @@ from typing import TypeVar
 
 import phonenumbers
 
-from .spans import _TIER_KNOWN, _Span
-from .text import _NON_DIGIT, _NON_WORD, _PHONE_EXTENSION, _fold, _fold_with_offsets, _normalize, _text_key
+from .spans import TIER_KNOWN, Span
+from .text import NON_DIGIT, NON_WORD, PHONE_EXTENSION, fold_text, fold_with_offsets, normalize, text_key
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class KnownIdentifiers:
 
 
 # Name particles that must not be matched on their own ("van" is just "of" in Dutch).
-_NAME_PARTICLES = frozenset(
+NAME_PARTICLES = frozenset(
     {
         "mr",
         "mrs",
@@ -70,7 +70,7 @@ _NAME_PARTICLES = frozenset(
         "e",
     }
 )
-_GIVEN_NAME_PARTICLES = frozenset({"del", "al", "el", "di"})
+GIVEN_NAME_PARTICLES = frozenset({"del", "al", "el", "di"})
 # The customer's identifiers are matched without compiling anything per customer: a per-customer regex
 # (one alternation per kind) cost ~1 ms to compile and every text of a batch usually has a different
 # author, so compiling dominated the run time while a cache of compiled patterns would have kept raw PII
@@ -148,7 +148,7 @@ class _FoldedText:
     __slots__ = ("_chains", "_runs", "folded", "offsets")
 
     def __init__(self, text: str) -> None:
-        self.folded, self.offsets = _fold_with_offsets(text)
+        self.folded, self.offsets = fold_with_offsets(text)
         self._chains: list[tuple[str, list[int]]] | None = None
         self._runs: tuple[str, list[int], list[int], list[int], dict[int, int]] | None = None
 
@@ -207,7 +207,7 @@ class _TokenRule:
 
 
 @dataclass(frozen=True)
-class _KnownMatcher:
+class KnownMatcher:
     """A customer's identifiers, pre-folded; plain strings only (no compiled per-customer pattern)."""
 
     name_key: str = ""
@@ -218,7 +218,7 @@ class _KnownMatcher:
     tokens: tuple[_TokenRule, ...] = ()
 
     def __repr__(self) -> str:  # never print PII
-        return "_KnownMatcher(...)"
+        return "KnownMatcher(...)"
 
 
 _GRADATION = re.compile(r"(kk|pp|tt)(?=[^kpt]*$)")
@@ -240,20 +240,20 @@ def _ordered(alternatives: dict[str, _Alt]) -> tuple[_Alt, ...]:
 def _build_name_matcher(
     names: Sequence[str],
 ) -> tuple[str, tuple[_NameAlternative, ...], tuple[_InflectedAlternative, ...]]:
-    folded = [" ".join(_name_tokens(_fold(n))) for n in names]
-    folded = [f for f in folded if len(_NON_WORD.sub("", f)) >= 2]
+    folded = [" ".join(_name_tokens(fold_text(n))) for n in names]
+    folded = [f for f in folded if len(NON_WORD.sub("", f)) >= 2]
     if not folded:
         return "", (), ()
     # All known names belong to the customer: one placeholder, keyed like an NER-detected full name.
     canonical = max(folded, key=lambda f: (len(f.split()), len(f)))
-    key = _text_key(canonical)
+    key = text_key(canonical)
     exact: dict[str, _NameAlternative] = {}  # regex source -> alternative
     inflected: dict[str, _InflectedAlternative] = {}
     for name in folded:
         tokens = name.split()
         escaped = [re.escape(t) for t in tokens]
         # "Del", "Al", "El", "Di" leading a name are given names, not particles: never leave them in clear.
-        particles = _NAME_PARTICLES - {tokens[0]} if tokens[0] in _GIVEN_NAME_PARTICLES else _NAME_PARTICLES
+        particles = NAME_PARTICLES - {tokens[0]} if tokens[0] in GIVEN_NAME_PARTICLES else NAME_PARTICLES
         if len(tokens) > 1:
             exact[_SEP_REVERSED.join(reversed(escaped))] = _NameAlternative(tuple(reversed(tokens)), True)
         # Every contiguous run of tokens ("van den Velde", "Anna Maria"), but not bare particles.
@@ -283,7 +283,7 @@ def _graded_forms(names: Sequence[str]) -> tuple[_NameAlternative, ...]:
     regex oracle describes)."""
     forms: dict[str, _NameAlternative] = {}
     for name in names:
-        for token in _name_tokens(_fold(name)):
+        for token in _name_tokens(fold_text(name)):
             if len(token) < 4 or not token.isalpha() or token[-1] not in "aeiouy":
                 continue
             body = token[:-1]
@@ -306,16 +306,16 @@ def _any_separator_rules(values: Sequence[str]) -> tuple[_TokenRule, ...]:
     return tuple(rules)
 
 
-def _build_known_matchers(known: KnownIdentifiers) -> list[_KnownMatcher]:
+def build_known_matchers(known: KnownIdentifiers) -> list[KnownMatcher]:
     """The oracle-described matcher plus the extra forms: Finnish graded names and identifiers with any
     separators (same placeholder keys)."""
-    main = _build_known_matcher(known)
+    main = build_known_matcher(known)
     graded = _graded_forms(known.names) if main.name_key else ()
     endings = _whole_word_endings(known.names) if main.name_key else ()
     anysep = _any_separator_rules(known.other)
     if not graded and not anysep and not endings:
         return [main]
-    return [main, _KnownMatcher(name_key=main.name_key, names=graded, inflected=endings, tokens=anysep)]
+    return [main, KnownMatcher(name_key=main.name_key, names=graded, inflected=endings, tokens=anysep)]
 
 
 def _whole_word_endings(names: Sequence[str]) -> tuple[_InflectedAlternative, ...]:
@@ -323,9 +323,9 @@ def _whole_word_endings(names: Sequence[str]) -> tuple[_InflectedAlternative, ..
     which the vowel-dropping stem above allows only up to 3 letters for short names. Capitalised only."""
     out: dict[str, _InflectedAlternative] = {}
     for name in names:
-        for token in _name_tokens(_fold(name)):
+        for token in _name_tokens(fold_text(name)):
             for part in token.split("-"):
-                if len(part) >= 4 and part.isalpha() and part not in _NAME_PARTICLES:
+                if len(part) >= 4 and part.isalpha() and part not in NAME_PARTICLES:
                     out[re.escape(part) + _LETTERS + "{1,4}"] = _InflectedAlternative(part, 4)
     return _ordered(out)
 
@@ -333,10 +333,10 @@ def _whole_word_endings(names: Sequence[str]) -> tuple[_InflectedAlternative, ..
 def _build_email_matchers(emails: Sequence[str]) -> list[tuple[str, str]]:
     out = []
     for email in emails:
-        folded = _fold(email).strip()
+        folded = fold_text(email).strip()
         if "@" not in folded or len(folded) < 3:
             continue
-        out.append((folded, _normalize("EMAIL", folded)))
+        out.append((folded, normalize("EMAIL", folded)))
     return out
 
 
@@ -344,8 +344,8 @@ def _build_email_matchers(emails: Sequence[str]) -> list[tuple[str, str]]:
 
 def _phone_bodies(phone: str) -> set[str]:
     """Digit sequences that identify the number whatever the prefix: national significant number(s)."""
-    stripped = _PHONE_EXTENSION.sub("", phone).strip().lstrip("(").strip()
-    digits = _NON_DIGIT.sub("", stripped)
+    stripped = PHONE_EXTENSION.sub("", phone).strip().lstrip("(").strip()
+    digits = NON_DIGIT.sub("", stripped)
     bodies = {digits.lstrip("0")}
     if stripped.startswith(("+", "00")):
         try:
@@ -361,11 +361,11 @@ def _build_phone_matchers(phones: Sequence[str]) -> list[tuple[tuple[str, ...], 
     for phone in phones:
         bodies = _phone_bodies(phone)
         if bodies:
-            out.append((tuple(sorted(bodies, key=lambda b: (-len(b), b))), _normalize("PHONE", phone)))
+            out.append((tuple(sorted(bodies, key=lambda b: (-len(b), b))), normalize("PHONE", phone)))
     return out
 
 
-def _address_subparts(part: str) -> list[str]:
+def address_subparts(part: str) -> list[str]:
     """Split "1015 CX Amsterdam", "London SW1A 1AA", "Keizersgracht 12" into code/number and the rest."""
     tokens = re.findall(r"[^\W_]+", part)
 
@@ -400,10 +400,10 @@ def _build_token_matchers(values: Sequence[str], placeholder_type: str, *, split
         if split_parts:
             for part in re.split(r"[,;\n]+", value):
                 candidates.append(part)
-                candidates.extend(_address_subparts(part))
+                candidates.extend(address_subparts(part))
     seen: set[str] = set()
     for candidate in candidates:
-        folded = _fold(candidate)
+        folded = fold_text(candidate)
         tokens = _ALNUM_RUN.findall(folded)
         joined = "".join(tokens)
         if len(joined) < 3 or (split_parts and len(joined) < 4 and candidate not in values):
@@ -412,14 +412,14 @@ def _build_token_matchers(values: Sequence[str], placeholder_type: str, *, split
             continue
         seen.add(joined)
         boundaries = frozenset(itertools.accumulate(len(t) for t in tokens[:-1]))
-        key = _NON_WORD.sub(" ", folded).strip()  # == _normalize(placeholder_type, candidate) for both types
+        key = NON_WORD.sub(" ", folded).strip()  # == normalize(placeholder_type, candidate) for both types
         rules.append(_TokenRule(joined, boundaries, tokens[0], tokens[-1], placeholder_type, key))
     return rules
 
 
-def _build_known_matcher(known: KnownIdentifiers) -> _KnownMatcher:
+def build_known_matcher(known: KnownIdentifiers) -> KnownMatcher:
     name_key, names, inflected = _build_name_matcher(known.names)
-    return _KnownMatcher(
+    return KnownMatcher(
         name_key=name_key,
         names=names,
         inflected=inflected,
@@ -484,7 +484,7 @@ def _scan(s: str, firsts: Iterable[str], try_at: Callable[[int], int | None]) ->
     return out
 
 
-def _match_names(s: str, m: _KnownMatcher) -> list[tuple[int, int, bool]]:
+def _match_names(s: str, m: KnownMatcher) -> list[tuple[int, int, bool]]:
     def exact_at(p: int) -> int | None:
         for alt in m.names:
             end = _match_name_tokens(s, p, alt.tokens, alt.comma)
@@ -593,7 +593,7 @@ def _match_token_rule(ft: _FoldedText, rule: _TokenRule) -> list[tuple[int, int]
 
 
 
-def _match_known(text: str, matcher: _KnownMatcher) -> list[_Span]:
+def match_known(text: str, matcher: KnownMatcher) -> list[Span]:
     ft = _FoldedText(text)
     folded, offsets = ft.folded, ft.offsets
     found: list[tuple[int, int, str, str, bool]] = []
@@ -612,6 +612,6 @@ def _match_known(text: str, matcher: _KnownMatcher) -> list[_Span]:
             end += 1  # keep decomposed diacritics with their letter
         if capitalized_only and not text[start].isupper():
             continue
-        spans.append(_Span(start, end, placeholder_type, key, 1.0, _TIER_KNOWN))
+        spans.append(Span(start, end, placeholder_type, key, 1.0, TIER_KNOWN))
     return spans
 

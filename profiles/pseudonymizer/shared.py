@@ -37,8 +37,8 @@ from stdnum.pl import pesel as pl_pesel
 from stdnum.se import personnummer as se_pnr
 from stdnum.us import ssn as us_ssn
 
-from .spans import _TIER_PATTERN, _Span
-from .text import _normalize
+from .spans import TIER_PATTERN, Span
+from .text import normalize
 
 __all__ = [
     "CARD_HINT",
@@ -75,7 +75,7 @@ _SCORE_PHONE = 0.6
 _IBAN_CANDIDATE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ \-.]?[A-Za-z0-9]){10,32}")
 
 
-def find_ibans(text: str) -> list[_Span]:
+def find_ibans(text: str) -> list[Span]:
     """IBANs in any case and with any single separators, checked (longest valid prefix of a candidate)."""
     out = []
     for m in _IBAN_CANDIDATE.finditer(text):
@@ -85,7 +85,7 @@ def find_ibans(text: str) -> list[_Span]:
         for n in range(min(len(compact), 34), 14, -1):
             if std_iban.is_valid(compact[:n]):
                 end = m.start() + positions[n - 1] + 1
-                out.append(_Span(m.start(), end, "IBAN", compact[:n].lower(), _SCORE_CHECKED, _TIER_PATTERN))
+                out.append(Span(m.start(), end, "IBAN", compact[:n].lower(), _SCORE_CHECKED, TIER_PATTERN))
                 break
     return out
 
@@ -93,14 +93,14 @@ def find_ibans(text: str) -> list[_Span]:
 _CARD_CANDIDATE = re.compile(r"(?<![\d\w])\d(?:[ \-]?\d){11,18}(?![\d\w])")
 
 
-def find_cards(text: str) -> list[_Span]:
+def find_cards(text: str) -> list[Span]:
     """Payment cards: 12-19 digits (single spaces or dashes between), Luhn-valid, issuer digit 2-6 (or the
     JCB 1800 / 2131 and the old Maestro 0604 ranges)."""
     out = []
     for m in _CARD_CANDIDATE.finditer(text):
         digits = re.sub(r"\D", "", m.group())
         if (digits[0] in "23456" or digits.startswith(("1800", "2131", "0604"))) and luhn.is_valid(digits):
-            out.append(_Span(m.start(), m.end(), "CREDIT_CARD", digits, _SCORE_CHECKED, _TIER_PATTERN))
+            out.append(Span(m.start(), m.end(), "CREDIT_CARD", digits, _SCORE_CHECKED, TIER_PATTERN))
     return out
 
 
@@ -113,9 +113,9 @@ _PHONE_CANDIDATE = re.compile(
 )
 
 
-def find_phones(text: str, regions: Sequence[str], covered: Sequence[tuple[int, int]] = ()) -> list[_Span]:
+def find_phones(text: str, regions: Sequence[str], covered: Sequence[tuple[int, int]] = ()) -> list[Span]:
     """Phone numbers valid per ``phonenumbers``; the first region that parses a whole candidate wins."""
-    out: list[_Span] = []
+    out: list[Span] = []
     leniency = phonenumbers.Leniency.VALID
     for cand in _PHONE_CANDIDATE.finditer(text):
         snippet = cand.group()
@@ -138,7 +138,7 @@ def find_phones(text: str, regions: Sequence[str], covered: Sequence[tuple[int, 
             continue
         for start, end in found:
             value = text[start:end]
-            out.append(_Span(start, end, "PHONE", _normalize("PHONE", value), _SCORE_PHONE, _TIER_PATTERN))
+            out.append(Span(start, end, "PHONE", normalize("PHONE", value), _SCORE_PHONE, TIER_PATTERN))
     return out
 
 
@@ -200,7 +200,7 @@ NATIONAL_IDS: tuple[NationalId, ...] = (
 _KEYWORD_WINDOW = 40
 
 
-def find_national_ids(text: str, language: str, digits: int) -> list[_Span]:
+def find_national_ids(text: str, language: str, digits: int) -> list[Span]:
     """National identifiers whose checksum passes (see :data:`NATIONAL_IDS` for the keyword rule)."""
     if digits < 6:
         return []
@@ -218,8 +218,8 @@ def find_national_ids(text: str, language: str, digits: int) -> list[_Span]:
                 window = lowered[max(0, m.start() - _KEYWORD_WINDOW) : m.start()]
                 if not any(k in window for k in nid.keywords):
                     continue
-            out.append(_Span(m.start(), m.end(), "NATIONAL_ID", _normalize("NATIONAL_ID", value), 0.97,
-                             _TIER_PATTERN))
+            out.append(Span(m.start(), m.end(), "NATIONAL_ID", normalize("NATIONAL_ID", value), 0.97,
+                             TIER_PATTERN))
     return out
 
 
@@ -232,10 +232,10 @@ _EMAIL = re.compile(
 )
 
 
-def find_emails(text: str) -> list[_Span]:
+def find_emails(text: str) -> list[Span]:
     if "@" not in text:
         return []
-    return [_Span(m.start(), m.end(), "EMAIL", _normalize("EMAIL", m.group()), 1.0, _TIER_PATTERN)
+    return [Span(m.start(), m.end(), "EMAIL", normalize("EMAIL", m.group()), 1.0, TIER_PATTERN)
             for m in _EMAIL.finditer(text)]
 
 
@@ -255,7 +255,7 @@ _SPELLED_EMAIL = re.compile(
 _SPELLED_HINT = re.compile(rf"(?:\s|[\[(<{{])(?:{_AT_WORDS})(?:\s|[\])>}}])", re.IGNORECASE)
 
 
-def find_spelled_emails(text: str) -> list[_Span]:
+def find_spelled_emails(text: str) -> list[Span]:
     """E-mail addresses written out: "jan dot kowalski at example dot com", "ala (at) firma.pl"."""
     if _SPELLED_HINT.search(text) is None:
         return []
@@ -265,7 +265,7 @@ def find_spelled_emails(text: str) -> list[_Span]:
         # "at" must join two parts, and the domain must be spelled out or dotted: "meet at home dot" is rare.
         key = _spelled_key(value)
         if key.count("@") == 1 and "." in key.split("@")[1]:
-            out.append(_Span(m.start(), m.end(), "EMAIL", key, 1.0, _TIER_PATTERN))
+            out.append(Span(m.start(), m.end(), "EMAIL", key, 1.0, TIER_PATTERN))
     return out
 
 
@@ -277,14 +277,14 @@ def _spelled_key(value: str) -> str:
     """The address a spelled-out e-mail stands for (lower case): the same placeholder as the written one."""
     v = _AT_RE.sub("@", value)
     v = _DOT_RE.sub(".", v)
-    return _normalize("EMAIL", re.sub(r"\s+", "", v))
+    return normalize("EMAIL", re.sub(r"\s+", "", v))
 
 
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 
 
-def find_ips(text: str) -> list[_Span]:
+def find_ips(text: str) -> list[Span]:
     out = []
     if "." in text:
         for m in _IPV4.finditer(text):
@@ -292,14 +292,14 @@ def find_ips(text: str) -> list[_Span]:
                 ipaddress.IPv4Address(m.group())
             except ValueError:
                 continue
-            out.append(_Span(m.start(), m.end(), "IP", m.group(), 0.95, _TIER_PATTERN))
+            out.append(Span(m.start(), m.end(), "IP", m.group(), 0.95, TIER_PATTERN))
     if "::" in text or text.count(":") >= 3:
         for m in _IPV6.finditer(text):
             try:
                 ipaddress.IPv6Address(m.group())
             except ValueError:
                 continue
-            out.append(_Span(m.start(), m.end(), "IP", m.group().lower(), 0.95, _TIER_PATTERN))
+            out.append(Span(m.start(), m.end(), "IP", m.group().lower(), 0.95, TIER_PATTERN))
     return out
 
 
@@ -324,7 +324,7 @@ def _url() -> object:
     return _url_recognizer
 
 
-def find_urls(text: str) -> list[_Span]:
+def find_urls(text: str) -> list[Span]:
     if _URL_HINT.search(text) is None:
         return []
     out = []
@@ -333,7 +333,7 @@ def find_urls(text: str) -> list[_Span]:
         start, end = r.start, r.end
         end = start + len(text[start:end].rstrip(_URL_TRAILING))  # "see x.com/a." keeps the dot
         if r.score >= 0.5 and end > start:
-            out.append(_Span(start, end, "URL", _normalize("URL", text[start:end]), r.score, _TIER_PATTERN))
+            out.append(Span(start, end, "URL", normalize("URL", text[start:end]), r.score, TIER_PATTERN))
     return out
 
 

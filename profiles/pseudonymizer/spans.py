@@ -9,10 +9,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .text import _normalize
+from .text import normalize
 
 # Tiers for overlap resolution (lower wins first).
-_TIER_KNOWN, _TIER_PATTERN, _TIER_NER = 0, 1, 2
+TIER_KNOWN, TIER_PATTERN, TIER_NER = 0, 1, 2
 
 _STATE_VERSION = "1"
 _STATE_SALT = "_salt"
@@ -31,7 +31,7 @@ class PseudonymizedText:
 
 
 @dataclass(frozen=True)
-class _Span:
+class Span:
     start: int
     end: int
     placeholder_type: str
@@ -44,11 +44,11 @@ class _Span:
         return self.end - self.start
 
 
-def _overlaps(span: _Span, accepted: Sequence[_Span]) -> bool:
+def _overlaps(span: Span, accepted: Sequence[Span]) -> bool:
     return any(span.start < a.end and a.start < span.end for a in accepted)
 
 
-def _uncovered(start: int, end: int, accepted: Sequence[_Span]) -> list[tuple[int, int]]:
+def _uncovered(start: int, end: int, accepted: Sequence[Span]) -> list[tuple[int, int]]:
     segments = [(start, end)]
     for a in accepted:
         nxt = []
@@ -69,16 +69,16 @@ def _has_capitalized_word(value: str) -> bool:
     return any(w[:1].isupper() for w in value.split())
 
 
-def _resolve(text: str, spans: list[_Span]) -> list[_Span]:
+def resolve_spans(text: str, spans: list[Span]) -> list[Span]:
     """Known ids win, then pattern hits (longer, then higher score); NER fills the remaining gaps."""
-    accepted: list[_Span] = []
+    accepted: list[Span] = []
     for span in sorted(
-        (s for s in spans if s.tier != _TIER_NER), key=lambda s: (s.tier, -s.length, -s.score, s.start)
+        (s for s in spans if s.tier != TIER_NER), key=lambda s: (s.tier, -s.length, -s.score, s.start)
     ):
         if not _overlaps(span, accepted):
             accepted.append(span)
     for span in sorted(
-        (s for s in spans if s.tier == _TIER_NER), key=lambda s: (-s.length, -s.score, s.start)
+        (s for s in spans if s.tier == TIER_NER), key=lambda s: (-s.length, -s.score, s.start)
     ):
         if not _overlaps(span, accepted):
             accepted.append(span)
@@ -91,13 +91,13 @@ def _resolve(text: str, spans: list[_Span]) -> list[_Span]:
             s, e = s + lead, e - trail
             if e - s >= 2 and sum(c.isalnum() for c in text[s:e]) >= 2 and _has_capitalized_word(text[s:e]):
                 accepted.append(
-                    _Span(
+                    Span(
                         s,
                         e,
                         span.placeholder_type,
-                        _normalize(span.placeholder_type, text[s:e]),
+                        normalize(span.placeholder_type, text[s:e]),
                         span.score,
-                        _TIER_NER,
+                        TIER_NER,
                     )
                 )
     return sorted(accepted, key=lambda s: s.start)
@@ -108,7 +108,7 @@ def _resolve(text: str, spans: list[_Span]) -> list[_Span]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-class _PlaceholderState:
+class PlaceholderState:
     """View over the caller's ``dict[str, str]``: HMAC(salt, type|value) -> placeholder, plus counters."""
 
     def __init__(self, data: dict[str, str]) -> None:
@@ -134,7 +134,7 @@ class _PlaceholderState:
         return placeholder, digest
 
 
-def _apply(text: str, spans: list[_Span], state: _PlaceholderState) -> PseudonymizedText:
+def apply_spans(text: str, spans: list[Span], state: PlaceholderState) -> PseudonymizedText:
     if not spans:
         return PseudonymizedText(text=text, entities=(), mapping_hash="")
     assigned = [(span, *state.placeholder_for(span.placeholder_type, span.key)) for span in spans]

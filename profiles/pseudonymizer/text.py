@@ -51,19 +51,19 @@ class _FoldTable(dict[int, str]):
         return folded
 
 
-_FOLD_TABLE = _FoldTable()
+FOLD_TABLE = _FoldTable()
 _FOLD_IRREGULAR: set[str] = set()  # characters that fold to "" or to several characters
 
 
-def _fold(text: str) -> str:
-    return text.lower() if text.isascii() else text.translate(_FOLD_TABLE)
+def fold_text(text: str) -> str:
+    return text.lower() if text.isascii() else text.translate(FOLD_TABLE)
 
 
-def _fold_with_offsets(text: str) -> tuple[str, list[int]]:
+def fold_with_offsets(text: str) -> tuple[str, list[int]]:
     """Folded text and, for each folded char, the index of the original char it came from."""
     if text.isascii():
         return text.lower(), list(range(len(text)))
-    folded = text.translate(_FOLD_TABLE)
+    folded = text.translate(FOLD_TABLE)
     if len(folded) == len(text) and _FOLD_IRREGULAR.isdisjoint(text):
         return folded, list(range(len(text)))
     parts: list[str] = []
@@ -75,40 +75,40 @@ def _fold_with_offsets(text: str) -> tuple[str, list[int]]:
     return "".join(parts), offsets
 
 
-_NON_WORD = re.compile(r"[\W_]+")
+NON_WORD = re.compile(r"[\W_]+")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
-_NON_DIGIT = re.compile(r"\D+")
-_PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
+NON_DIGIT = re.compile(r"\D+")
+PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
 
 
 def _phone_key(value: str) -> str:
     """Last 9 digits (extension ignored): equal for "+48 601 234 567", "601-234-567" and "0601234567"."""
-    digits = _NON_DIGIT.sub("", _PHONE_EXTENSION.sub("", value))
-    return digits[-9:] if len(digits) >= 5 else _fold(value).strip()
+    digits = NON_DIGIT.sub("", PHONE_EXTENSION.sub("", value))
+    return digits[-9:] if len(digits) >= 5 else fold_text(value).strip()
 
 
 def _url_key(value: str) -> str:
-    v = _fold(value).strip().strip("\"'")
+    v = fold_text(value).strip().strip("\"'")
     v = re.sub(r"^[a-z][a-z0-9+.\-]*://", "", v)
     v = v.removeprefix("www.")
     return v.rstrip("/")
 
 
-def _text_key(value: str) -> str:
-    return _NON_WORD.sub(" ", _fold(value)).strip()
+def text_key(value: str) -> str:
+    return NON_WORD.sub(" ", fold_text(value)).strip()
 
 
-def _normalize(placeholder_type: str, value: str) -> str:
+def normalize(placeholder_type: str, value: str) -> str:
     """Normalized form of a detected value, used (hashed) as the placeholder-state key."""
     if placeholder_type == "EMAIL":
-        return _fold(value).strip()
+        return fold_text(value).strip()
     if placeholder_type == "PHONE":
         return _phone_key(value)
     if placeholder_type in ("IBAN", "CREDIT_CARD", "NATIONAL_ID"):
-        return _NON_ALNUM.sub("", _fold(value))
+        return _NON_ALNUM.sub("", fold_text(value))
     if placeholder_type == "IP":
-        return _fold(value).strip()
+        return fold_text(value).strip()
     if placeholder_type == "URL":
         return _url_key(value)
-    return _text_key(value)
+    return text_key(value)
 

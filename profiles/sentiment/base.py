@@ -50,7 +50,7 @@ MAX_CHARS = 5000
 #: Shorter stems are not looked up (they collide across unrelated words).
 MIN_STEM = 5
 
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
+WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ class LexiconAnalyzer:
 
     # -- scoring ------------------------------------------------------------------------------------------
     def tokens(self, text: str) -> list[str]:
-        return _WORD.findall(text[:MAX_CHARS])
+        return WORD.findall(text[:MAX_CHARS])
 
     def compound(self, text: str) -> float:
         words = self.tokens(text)

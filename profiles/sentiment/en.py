@@ -34,6 +34,6 @@ class VaderAnalyzer:
         return Sentiment(label_for(score), score)
 
     def plain_polarity(self, text: str) -> int:
-        from .base import _WORD
+        from .base import WORD
 
-        return sum((v > 0) - (v < 0) for v in (self.lexicon.get(w.lower(), 0.0) for w in _WORD.findall(text)))
+        return sum((v > 0) - (v < 0) for v in (self.lexicon.get(w.lower(), 0.0) for w in WORD.findall(text)))

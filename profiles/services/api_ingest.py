@@ -14,7 +14,7 @@ from config.errors import ApplicationError
 from ..errors import IdentifierInUse, MergeConflict, RecordInvalid
 from .customer_batch import customer_ingest_batch
 from .facts import FACT_KINDS, facts_ingest_batch
-from .governance import _governance
+from .governance import record_governance
 
 INGEST_KINDS = ("customers", *FACT_KINDS)
 
@@ -62,6 +62,6 @@ def ingest_batch(*, kind: str, records: Sequence[tuple[int, dict[str, Any]]], ac
     for r in results:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
     counts["rejected"] += prior_rejections
-    _governance(kind="import.completed", actor=actor,
+    record_governance(kind="import.completed", actor=actor,
                 details={"channel": channel, "kind": kind, "total": len(records) + prior_rejections, **counts})
     return results

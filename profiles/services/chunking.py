@@ -10,5 +10,5 @@ from config.chunking import chunked
 _IN_CHUNK = 500  # ids per ``__in`` query (SQLite's bound-parameter limit, PostgreSQL plan size)
 
 
-def _chunked(items: Iterable[Any], size: int | None = None) -> Iterator[list[Any]]:
+def in_chunks(items: Iterable[Any], size: int | None = None) -> Iterator[list[Any]]:
     return chunked(items, _IN_CHUNK if size is None else size)

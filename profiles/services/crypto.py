@@ -22,17 +22,17 @@ from ..models import (
     CustomerKey,
     PersonalField,
 )
-from .governance import _governance
+from .governance import record_governance
 
 
-def _load_fields(customer_id: UUID, key: DataKey) -> dict[str, str]:
+def load_fields(customer_id: UUID, key: DataKey) -> dict[str, str]:
     return {
         row.field: key.decrypt_field(row.field, row.ciphertext, row.key_version)
         for row in PersonalField.objects.filter(customer_id=customer_id)
     }
 
 
-def _write_field(customer_id: UUID, key: DataKey, field: str, value: str) -> None:
+def write_field(customer_id: UUID, key: DataKey, field: str, value: str) -> None:
     PersonalField.objects.update_or_create(
         customer_id=customer_id,
         field=field,
@@ -158,6 +158,6 @@ def keys_rotate(*, actor: str, batch_size: int = 500, dry_run: bool = False,
     imports = _rotate_import_keys(active)
     remaining = CustomerKey.objects.exclude(kek_id=active).count()
     with transaction.atomic():
-        _governance(kind="keys.rotated", actor=actor,
+        record_governance(kind="keys.rotated", actor=actor,
                     details={"kek_id": active, "rotated": rotated, "remaining": remaining, "imports": imports})
     return RotationResult(rotated=rotated, remaining=remaining, kek_id=active, dry_run=False)

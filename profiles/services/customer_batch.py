@@ -25,13 +25,13 @@ from ..models import (
     SourceIdentity,
 )
 from ..signals import customer_facts_changed
-from .chunking import _chunked
-from .customers import _mark_stale, customer_ingest
-from .identity import _ingest_prepare
+from .chunking import in_chunks
+from .customers import customer_ingest, mark_stale
+from .identity import ingest_prepare
 from .validation import STRONG_KINDS
 
 if TYPE_CHECKING:
-    from .identity import _IngestRecord
+    from .identity import IngestRecord
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,12 @@ def customer_ingest_batch(
 
 def _ingest_chunk(source: str | None, records: Sequence[dict[str, Any]], offset: int, actor: str,
                   results: list[CustomerBatchResult | None]) -> None:
-    prepared: list[tuple[int, dict[str, Any], _IngestRecord]] = []
+    prepared: list[tuple[int, dict[str, Any], IngestRecord]] = []
     for i, record in enumerate(records):
         index = offset + i
         args = {"source": source, **record} if source is not None else dict(record)
         try:
-            prepared.append((index, args, _ingest_prepare(**args)))
+            prepared.append((index, args, ingest_prepare(**args)))
         except ApplicationError as exc:
             results[index] = CustomerBatchResult(index=index, outcome="rejected", error=exc)
     known = _known_identifier_keys([p for _, _, p in prepared])  # identifier -> customer id, in the database
@@ -85,8 +85,8 @@ def _ingest_chunk(source: str | None, records: Sequence[dict[str, Any]], offset:
     taken: set[tuple[str, ...]] = set(known)  # known, or written by an earlier record of this chunk
     touched: set[tuple[str, ...]] = set()  # written (or to be written) by an earlier record of this chunk
     touched_customers: set[UUID] = set()
-    creates: list[tuple[int, dict[str, Any], _IngestRecord]] = []
-    updates: list[tuple[int, dict[str, Any], _IngestRecord, UUID]] = []
+    creates: list[tuple[int, dict[str, Any], IngestRecord]] = []
+    updates: list[tuple[int, dict[str, Any], IngestRecord, UUID]] = []
     stale = False  # a record went through customer_ingest since the lookup (a merge moves identifiers)
     for position, (index, args, p) in enumerate(prepared):
         keys = _identifier_keys(p)
@@ -121,12 +121,12 @@ def _ingest_chunk(source: str | None, records: Sequence[dict[str, Any]], offset:
     _flush_updates(updates, owners, actor, results)
 
 
-def _identifier_keys(p: _IngestRecord) -> list[tuple[str, ...]]:
+def _identifier_keys(p: IngestRecord) -> list[tuple[str, ...]]:
     """The record's identifiers; the source identity first."""
     return [("source", p.source, p.source_digest), *((kind, digest) for kind, digest in p.record_digests.items())]
 
 
-def _known_identifier_keys(items: list[_IngestRecord]) -> dict[tuple[str, ...], UUID]:
+def _known_identifier_keys(items: list[IngestRecord]) -> dict[tuple[str, ...], UUID]:
     """The identifiers of ``items`` already in the database and their customers: one query per identifier
     kind (and source)."""
     known: dict[tuple[str, ...], UUID] = {}
@@ -134,12 +134,12 @@ def _known_identifier_keys(items: list[_IngestRecord]) -> dict[tuple[str, ...], 
     for p in items:
         by_source.setdefault(p.source, set()).add(p.source_digest)
     for src, source_digests in by_source.items():
-        for part in _chunked(sorted(source_digests)):
+        for part in in_chunks(sorted(source_digests)):
             rows = SourceIdentity.objects.filter(source=src, digest__in=part).values_list("digest", "customer_id")
             known.update((("source", src, digest), cid) for digest, cid in rows)
     for kind in STRONG_KINDS:
         digests = sorted({p.record_digests[kind] for p in items if kind in p.record_digests})
-        for part in _chunked(digests):
+        for part in in_chunks(digests):
             entries = BlindIndexEntry.objects.filter(kind=kind, digest__in=part).values_list("digest", "customer_id")
             known.update(((kind, digest), cid) for digest, cid in entries)
     return known
@@ -150,7 +150,7 @@ def _lock_owners(known: dict[tuple[str, ...], UUID]) -> dict[UUID, tuple[Custome
     their data keys. Aliases and customers without a key are left out (their records take the per-record path)."""
     ids = sorted({cid for key, cid in known.items() if key[0] == "source"}, key=str)
     owners: dict[UUID, tuple[Customer, DataKey]] = {}
-    for part in _chunked(ids):
+    for part in in_chunks(ids):
         customers = list(Customer.objects.select_for_update().filter(id__in=part, merged_into__isnull=True)
                          .order_by("created_at", "id"))
         keys = data_keys.key_get_many([c.id for c in customers])
@@ -158,16 +158,16 @@ def _lock_owners(known: dict[tuple[str, ...], UUID]) -> dict[UUID, tuple[Custome
     return owners
 
 
-def _flush_updates(pending: list[tuple[int, dict[str, Any], _IngestRecord, UUID]],
+def _flush_updates(pending: list[tuple[int, dict[str, Any], IngestRecord, UUID]],
                    owners: dict[UUID, tuple[Customer, DataKey]], actor: str,
                    results: list[CustomerBatchResult | None]) -> None:
-    """``_apply_record`` for records matching exactly their own customer on every identifier they carry
+    """``apply_record`` for records matching exactly their own customer on every identifier they carry
     (no identifier to move, nothing to merge): changed fields re-encrypted, attributes merged, in bulk."""
     if not pending:
         return
     ids = [owner for _, _, _, owner in pending]
     current: dict[UUID, dict[str, tuple[int, bytes | memoryview, int]]] = {cid: {} for cid in ids}
-    for part in _chunked(ids):  # (id, ciphertext, key version): no model instance per stored field
+    for part in in_chunks(ids):  # (id, ciphertext, key version): no model instance per stored field
         for pk, cid, field, ciphertext, version in PersonalField.objects.filter(customer_id__in=part).values_list(
                 "id", "customer_id", "field", "ciphertext", "key_version"):
             current[cid][field] = (pk, ciphertext, version)
@@ -211,7 +211,7 @@ def _flush_updates(pending: list[tuple[int, dict[str, Any], _IngestRecord, UUID]
             PersonalField.objects.bulk_create(new_rows)
             Customer.objects.bulk_update(changed_customers, [*ATTRIBUTE_FIELDS, "feature_attributes", "country",
                                                              "updated_at"])
-            _mark_stale([c.id for c in changed_customers])
+            mark_stale([c.id for c in changed_customers])
     except IntegrityError:  # a concurrent writer: decide these records one by one
         for _, _, _, owner in pending:
             owners[owner][0].refresh_from_db()
@@ -231,7 +231,7 @@ def _ingest_fallback(index: int, args: dict[str, Any], actor: str) -> CustomerBa
     return CustomerBatchResult(index=index, outcome=res.outcome, customer_id=res.customer_id)
 
 
-def _flush_creates(pending: list[tuple[int, dict[str, Any], _IngestRecord]], actor: str,
+def _flush_creates(pending: list[tuple[int, dict[str, Any], IngestRecord]], actor: str,
                    results: list[CustomerBatchResult | None]) -> None:
     if not pending:
         return
@@ -246,7 +246,7 @@ def _flush_creates(pending: list[tuple[int, dict[str, Any], _IngestRecord]], act
         results[index] = CustomerBatchResult(index=index, outcome="created", customer_id=customer_id)
 
 
-def _customers_create_bulk(items: list[_IngestRecord]) -> list[UUID]:
+def _customers_create_bulk(items: list[IngestRecord]) -> list[UUID]:
     """``_customer_create`` for many records: the same rows, one ``COPY`` (or bulk INSERT) per table.
 
     Each customer gets its own data key (one KEK wrap per customer); its attributes are sealed under it in

@@ -23,17 +23,17 @@ from ..models import (
     SourceIdentity,
 )
 from ..signals import customer_facts_changed
-from .crypto import _load_fields, _write_field
-from .governance import _governance
+from .crypto import load_fields, write_field
+from .governance import record_governance
 from .identity import (
-    _apply_record,
-    _check_compatible,
-    _ingest_prepare,
-    _merge_into,
-    _resolve_alias,
-    _set_strong_index,
+    apply_record,
+    check_compatible,
+    ingest_prepare,
+    merge_into,
+    resolve_alias,
+    set_strong_index,
 )
-from .validation import _FIELD_NAME, STRONG_KINDS, _clean_personal, _strong_digest
+from .validation import FIELD_NAME, STRONG_KINDS, clean_personal, strong_digest
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class IngestResult:
     outcome: str  # "created" | "updated" | "merged" | "unchanged"
 
 
-def _mark_stale(customer_ids: Iterable[UUID]) -> None:
+def mark_stale(customer_ids: Iterable[UUID]) -> None:
     ids = sorted(set(customer_ids), key=str)
     if not ids:
         return
@@ -72,7 +72,7 @@ def customer_ingest(
     (protected characteristics kept only for the fairness report) are stored encrypted as ``audit_<name>``
     personal fields; a protected characteristic declared as a feature is refused (``profiles.protected``).
     """
-    p = _ingest_prepare(source=source, external_id=external_id, personal=personal, attributes=attributes,
+    p = ingest_prepare(source=source, external_id=external_id, personal=personal, attributes=attributes,
                         feature_attributes=feature_attributes, country=country, audit_attributes=audit_attributes)
     external_id, country, values = p.external_id, p.country, p.values
     attributes, feature_attributes = p.attributes, p.feature_attributes
@@ -83,7 +83,7 @@ def customer_ingest(
     ).first()
     matched_on: dict[UUID, list[str]] = {}
     if owner_id is not None:
-        owner_id = _resolve_alias(owner_id)
+        owner_id = resolve_alias(owner_id)
         matched_on.setdefault(owner_id, []).append("source")
     for kind, digest in record_digests.items():
         cid = BlindIndexEntry.objects.filter(kind=kind, digest=digest).values_list("customer_id", flat=True).first()
@@ -100,15 +100,15 @@ def customer_ingest(
     candidates = list(
         Customer.objects.select_for_update().filter(id__in=list(matched_on)).order_by("created_at", "id")
     )
-    _check_compatible(candidates, owner_id=owner_id, record_digests=record_digests)
+    check_compatible(candidates, owner_id=owner_id, record_digests=record_digests)
     survivor = candidates[0]
     losers = candidates[1:]
     key = data_keys.key_get(survivor.id)
     for loser in losers:
-        _merge_into(loser=loser, survivor=survivor, survivor_key=key, record_digests=record_digests,
+        merge_into(loser=loser, survivor=survivor, survivor_key=key, record_digests=record_digests,
                     matched_on=matched_on.get(loser.id, []), source=source, actor=actor)
 
-    changed = _apply_record(
+    changed = apply_record(
         customer=survivor, key=key, source=source, external_id=external_id, source_digest=source_digest,
         values=values, record_digests=record_digests, attributes=attributes,
         feature_attributes=feature_attributes, country=country,
@@ -117,7 +117,7 @@ def customer_ingest(
     if outcome != "unchanged":
         survivor.updated_at = timezone.now()
         survivor.save(update_fields=["updated_at"])
-        _mark_stale([survivor.id])
+        mark_stale([survivor.id])
     return IngestResult(customer_id=survivor.id, outcome=outcome)
 
 
@@ -131,7 +131,7 @@ def _customer_create(
     customer.save(force_insert=True)
     key_row.save(force_insert=True)
     for field, value in values.items():
-        _write_field(customer.id, key, field, value)
+        write_field(customer.id, key, field, value)
     for kind, digest in record_digests.items():
         BlindIndexEntry.objects.create(customer=customer, kind=kind, digest=digest)
     SourceIdentity.objects.create(
@@ -145,17 +145,17 @@ def _customer_create(
 @transaction.atomic
 def customer_rectify(*, customer_id: UUID, fields: dict[str, str | None], actor: str) -> list[str]:
     """Correct personal fields (``None`` or "" deletes a field). Returns the names of changed fields."""
-    customer_id = _resolve_alias(customer_id)
+    customer_id = resolve_alias(customer_id)
     customer = Customer.objects.select_for_update().filter(id=customer_id).first()
     if customer is None:
         raise NotFound()
     if not isinstance(fields, dict):
         raise RecordInvalid("fields", "invalid")
     key = data_keys.key_get(customer.id)
-    current = _load_fields(customer.id, key)
+    current = load_fields(customer.id, key)
     changed: list[str] = []
     for field, raw in fields.items():
-        if not isinstance(field, str) or not _FIELD_NAME.match(field):
+        if not isinstance(field, str) or not FIELD_NAME.match(field):
             raise RecordInvalid("fields", "invalid_field_name")
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if field in current:
@@ -164,19 +164,19 @@ def customer_rectify(*, customer_id: UUID, fields: dict[str, str | None], actor:
                     BlindIndexEntry.objects.filter(customer=customer, kind=field).delete()
                 changed.append(field)
             continue
-        value = _clean_personal({field: raw}, customer.country)[field]
+        value = clean_personal({field: raw}, customer.country)[field]
         if current.get(field) == value:
             continue
         if field in STRONG_KINDS:
-            _set_strong_index(customer.id, field, _strong_digest(field, value, customer.country))
-        _write_field(customer.id, key, field, value)
+            set_strong_index(customer.id, field, strong_digest(field, value, customer.country))
+        write_field(customer.id, key, field, value)
         changed.append(field)
     if changed:
         changed.sort()
         customer.updated_at = timezone.now()
         customer.save(update_fields=["updated_at"])
-        _governance(kind="customer.rectified", actor=actor, subject=customer.id, details={"fields": changed})
-        _mark_stale([customer.id])
+        record_governance(kind="customer.rectified", actor=actor, subject=customer.id, details={"fields": changed})
+        mark_stale([customer.id])
     return changed
 
 

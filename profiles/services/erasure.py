@@ -27,8 +27,8 @@ from ..models import (
     Ticket,
     Tombstone,
 )
-from .governance import _governance
-from .identity import _resolve_alias
+from .governance import record_governance
+from .identity import resolve_alias
 
 
 @transaction.atomic
@@ -39,7 +39,7 @@ def customer_erase(*, customer_id: UUID, actor: str, reason: str = "erasure_requ
         id=customer_id
     ).exists():
         return
-    root_id = _resolve_alias(customer_id)
+    root_id = resolve_alias(customer_id)
     root = Customer.objects.select_for_update().filter(id=root_id).first()
     if root is None:
         raise NotFound()
@@ -63,7 +63,7 @@ def customer_erase(*, customer_id: UUID, actor: str, reason: str = "erasure_requ
     for cid in group:
         Tombstone.objects.update_or_create(customer_id=cid, defaults={"erased_at": now, "reason": reason[:32]})
         data_keys.cache_clear(cid)
-    _governance(
+    record_governance(
         kind="customer.erased", actor=actor, subject=root.id,
         details={"reason": reason[:32], "aliases": [str(c) for c in group[1:]]},
     )

@@ -32,21 +32,21 @@ from ..models import (
     SourceIdentity,
     Ticket,
 )
-from .chunking import _chunked
-from .customers import _mark_stale
-from .free_text import _original_text_field, _pseudonymize, _save_placeholder_states, _TextContext
-from .identity import _resolve_aliases
+from .chunking import in_chunks
+from .customers import mark_stale
+from .free_text import TextContext, original_text_field, pseudonymize, save_placeholder_states
+from .identity import resolve_aliases
 from .validation import (
-    _bounded_amount,
-    _check_external_id,
-    _check_source,
-    _parse_bool,
-    _parse_choice,
-    _parse_datetime,
-    _parse_decimal,
-    _parse_free_text,
-    _parse_int,
-    _parse_label,
+    bounded_amount,
+    check_external_id,
+    check_source,
+    parse_bool,
+    parse_choice,
+    parse_datetime,
+    parse_decimal,
+    parse_free_text,
+    parse_int,
+    parse_label,
 )
 
 
@@ -71,14 +71,14 @@ class _FactKind:
 
 def _parse_order(r: dict[str, Any]) -> dict[str, Any]:
     return {
-        "kind": _parse_choice(r.get("kind"), "kind", Order.Kind.values, default="order"),
-        "ordered_at": _parse_datetime(r.get("ordered_at"), "ordered_at"),
-        "amount": _bounded_amount(_parse_decimal(r.get("amount"), "amount"), "amount"),
-        "margin": _bounded_amount(_parse_decimal(r.get("margin"), "margin", required=False), "margin"),
+        "kind": parse_choice(r.get("kind"), "kind", Order.Kind.values, default="order"),
+        "ordered_at": parse_datetime(r.get("ordered_at"), "ordered_at"),
+        "amount": bounded_amount(parse_decimal(r.get("amount"), "amount"), "amount"),
+        "margin": bounded_amount(parse_decimal(r.get("margin"), "margin", required=False), "margin"),
         "currency": _parse_currency(r.get("currency")),
-        "returned": _parse_bool(r.get("returned"), "returned"),
-        "days_late": _parse_int(r.get("days_late"), "days_late", required=False, minimum=0, maximum=3650),
-        "category": _parse_label(r.get("category"), "category"),
+        "returned": parse_bool(r.get("returned"), "returned"),
+        "days_late": parse_int(r.get("days_late"), "days_late", required=False, minimum=0, maximum=3650),
+        "category": parse_label(r.get("category"), "category"),
     }
 
 
@@ -92,54 +92,54 @@ def _parse_currency(value: Any) -> str:
 
 def _parse_interaction(r: dict[str, Any]) -> dict[str, Any]:
     return {
-        "kind": _parse_choice(r.get("kind"), "kind", Interaction.Kind.values),
-        "at": _parse_datetime(r.get("at"), "at"),
-        "count": _parse_int(r.get("count"), "count", required=False, minimum=1, maximum=1_000_000) or 1,
+        "kind": parse_choice(r.get("kind"), "kind", Interaction.Kind.values),
+        "at": parse_datetime(r.get("at"), "at"),
+        "count": parse_int(r.get("count"), "count", required=False, minimum=1, maximum=1_000_000) or 1,
     }
 
 
 def _parse_ticket(r: dict[str, Any]) -> dict[str, Any]:
-    opened = _parse_datetime(r.get("opened_at"), "opened_at")
-    closed = _parse_datetime(r.get("closed_at"), "closed_at", required=False)
+    opened = parse_datetime(r.get("opened_at"), "opened_at")
+    closed = parse_datetime(r.get("closed_at"), "closed_at", required=False)
     if closed is not None and opened is not None and closed < opened:
         raise RecordInvalid("closed_at", "before_opened")
-    first_response = _parse_datetime(r.get("first_response_at"), "first_response_at", required=False)
+    first_response = parse_datetime(r.get("first_response_at"), "first_response_at", required=False)
     if first_response is not None and opened is not None and first_response < opened:
         raise RecordInvalid("first_response_at", "before_opened")
     return {
         "opened_at": opened,
         "closed_at": closed,
         "first_response_at": first_response,
-        "channel": _parse_choice(r.get("channel"), "channel", Ticket.Channel.values, default="other"),
-        "escalated": _parse_bool(r.get("escalated"), "escalated"),
-        "satisfaction": _parse_int(r.get("satisfaction"), "satisfaction", required=False, minimum=1, maximum=5),
-        "category": _parse_label(r.get("category"), "category"),
+        "channel": parse_choice(r.get("channel"), "channel", Ticket.Channel.values, default="other"),
+        "escalated": parse_bool(r.get("escalated"), "escalated"),
+        "satisfaction": parse_int(r.get("satisfaction"), "satisfaction", required=False, minimum=1, maximum=5),
+        "category": parse_label(r.get("category"), "category"),
     }
 
 
 def _parse_note(r: dict[str, Any]) -> dict[str, Any]:
     return {
-        "kind": _parse_choice(r.get("kind"), "kind", Note.Kind.values, default="note"),
-        "at": _parse_datetime(r.get("at"), "at"),
+        "kind": parse_choice(r.get("kind"), "kind", Note.Kind.values, default="note"),
+        "at": parse_datetime(r.get("at"), "at"),
     }
 
 
 def _parse_review(r: dict[str, Any]) -> dict[str, Any]:
     return {
-        "at": _parse_datetime(r.get("at"), "at"),
-        "rating": _parse_int(r.get("rating"), "rating", minimum=1, maximum=5),
+        "at": parse_datetime(r.get("at"), "at"),
+        "rating": parse_int(r.get("rating"), "rating", minimum=1, maximum=5),
     }
 
 
 def _parse_nps(r: dict[str, Any]) -> dict[str, Any]:
     return {
-        "at": _parse_datetime(r.get("at"), "at"),
-        "score": _parse_int(r.get("score"), "score", minimum=0, maximum=10),
+        "at": parse_datetime(r.get("at"), "at"),
+        "score": parse_int(r.get("score"), "score", minimum=0, maximum=10),
     }
 
 
 def _parse_referral(r: dict[str, Any]) -> dict[str, Any]:
-    return {"at": _parse_datetime(r.get("at"), "at"), "converted": _parse_bool(r.get("converted"), "converted")}
+    return {"at": parse_datetime(r.get("at"), "at"), "converted": parse_bool(r.get("converted"), "converted")}
 
 
 FACT_KINDS: dict[str, _FactKind] = {
@@ -178,8 +178,8 @@ def _parse_customer_ref(record: dict[str, Any], source: str) -> _Ref:
             raise RecordInvalid("customer_id", "invalid") from exc
         return _Ref("id", cid, "customer_id")
     if record.get("customer_external_id"):
-        customer_source = _check_source(record.get("customer_source") or source, "customer_source")
-        ext = _check_external_id(record["customer_external_id"], "customer_external_id")
+        customer_source = check_source(record.get("customer_source") or source, "customer_source")
+        ext = check_external_id(record["customer_external_id"], "customer_external_id")
         return _Ref("source", (customer_source, blind_index.source_index(customer_source, ext)),
                     "customer_external_id")
     if record.get("customer_email"):
@@ -199,19 +199,19 @@ def _resolve_refs(refs: Iterable[_Ref]) -> dict[_Ref, UUID]:
     pairs = {r.value for r in refs if r.kind == "source"}
     emails = {r.value for r in refs if r.kind == "email"}
     parents: dict[UUID, UUID | None] = {}
-    for chunk in _chunked(ids):
+    for chunk in in_chunks(ids):
         parents.update(Customer.objects.filter(id__in=chunk).values_list("id", "merged_into_id"))
     owners: dict[tuple[str, str], UUID] = {}
     for src, digests in _by_source(pairs).items():
-        for chunk in _chunked(digests):
+        for chunk in in_chunks(digests):
             owners.update(((src, digest), cid) for digest, cid in SourceIdentity.objects.filter(
                 source=src, digest__in=chunk).values_list("digest", "customer_id"))
     by_email: dict[str, UUID] = {}
-    for chunk in _chunked(emails):
+    for chunk in in_chunks(emails):
         by_email.update(BlindIndexEntry.objects.filter(kind="email", digest__in=chunk).values_list(
             "digest", "customer_id"))
     existing_ids = ids & parents.keys()
-    roots = _resolve_aliases(existing_ids | set(owners.values()), parents)
+    roots = resolve_aliases(existing_ids | set(owners.values()), parents)
     resolved: dict[_Ref, UUID] = {}
     for ref in refs:
         if ref.kind == "id" and ref.value in existing_ids:
@@ -224,7 +224,7 @@ def _resolve_refs(refs: Iterable[_Ref]) -> dict[_Ref, UUID]:
 
 
 @dataclass
-class _Prepared:
+class Prepared:
     index: int
     customer_id: UUID
     source: str
@@ -241,7 +241,7 @@ def _fact_digest(kind: str, source: str, external_id: str | None, customer_id: U
 
 
 def _prepare_facts(kind: str, spec: _FactKind, records: Sequence[Any]
-                   ) -> tuple[list[_Prepared], dict[int, FactResult]]:
+                   ) -> tuple[list[Prepared], dict[int, FactResult]]:
     """Validate every record in Python, then resolve all customer references with a few queries.
 
     The field and code reported for a bad record are those the checks give in this order: record shape,
@@ -253,7 +253,7 @@ def _prepare_facts(kind: str, spec: _FactKind, records: Sequence[Any]
         try:
             if not isinstance(record, dict):
                 raise RecordInvalid("record", "invalid")
-            source = _check_source(record.get("source") or "", "source")
+            source = check_source(record.get("source") or "", "source")
             ref = _parse_customer_ref(record, source)
         except RecordInvalid as exc:
             rejected[index] = FactResult(index=index, outcome="rejected", field=exc.field, code=exc.field_code)
@@ -264,9 +264,9 @@ def _prepare_facts(kind: str, spec: _FactKind, records: Sequence[Any]
         external_id: str | None = None
         try:
             values = spec.parse(record)
-            text = _parse_free_text(record.get(spec.text_input), spec.text_input) if spec.text_input else None
+            text = parse_free_text(record.get(spec.text_input), spec.text_input) if spec.text_input else None
             if record.get("external_id") not in (None, ""):
-                external_id = _check_external_id(record.get("external_id"))
+                external_id = check_external_id(record.get("external_id"))
             elif spec.external_id_required:
                 raise RecordInvalid("external_id", "required")
         except RecordInvalid as exc:
@@ -274,7 +274,7 @@ def _prepare_facts(kind: str, spec: _FactKind, records: Sequence[Any]
         parsed.append((index, source, ref, deferred, values, text, external_id))
 
     customers = _resolve_refs(ref for _, _, ref, _, _, _, _ in parsed)
-    prepared: list[_Prepared] = []
+    prepared: list[Prepared] = []
     for index, source, ref, deferred, values, text, external_id in parsed:
         customer_id = customers.get(ref)
         if customer_id is None:
@@ -283,7 +283,7 @@ def _prepare_facts(kind: str, spec: _FactKind, records: Sequence[Any]
             rejected[index] = FactResult(index=index, outcome="rejected", field=deferred.field,
                                          code=deferred.field_code)
         else:
-            prepared.append(_Prepared(index=index, customer_id=customer_id, source=source,
+            prepared.append(Prepared(index=index, customer_id=customer_id, source=source,
                                       digest=_fact_digest(kind, source, external_id, customer_id, values),
                                       values=values, text=text))
     return prepared, rejected
@@ -293,7 +293,7 @@ def _values_equal(fact: Any, values: dict[str, Any]) -> bool:
     return all(getattr(fact, name) == value for name, value in values.items())
 
 
-def _fact_values(spec: _FactKind, p: _Prepared, pseudonymized: str | None) -> tuple[dict[str, Any], bool]:
+def _fact_values(spec: _FactKind, p: Prepared, pseudonymized: str | None) -> tuple[dict[str, Any], bool]:
     """The model values of a record and whether its original text is to be kept (encrypted)."""
     values = dict(p.values)
     values["customer_id"] = p.customer_id
@@ -304,10 +304,10 @@ def _fact_values(spec: _FactKind, p: _Prepared, pseudonymized: str | None) -> tu
     return values, keep_original
 
 
-def _upsert_in_memory(spec: _FactKind, fact: Any, p: _Prepared, values: dict[str, Any], keep_original: bool,
+def _upsert_in_memory(spec: _FactKind, fact: Any, p: Prepared, values: dict[str, Any], keep_original: bool,
                       key: DataKey | None) -> tuple[bool, UUID]:
     """Apply a record to a fact instance (stored or planned). Returns (changed, customer before)."""
-    field = _original_text_field(spec.model, p.digest)
+    field = original_text_field(spec.model, p.digest)
     same_original = True
     if spec.text_field is not None:
         old = fact.text_original_encrypted
@@ -336,16 +336,16 @@ def _upsert_in_memory(spec: _FactKind, fact: Any, p: _Prepared, values: dict[str
     return True, previous_customer
 
 
-def _new_fact(spec: _FactKind, p: _Prepared, values: dict[str, Any], keep_original: bool, key: DataKey | None
+def _new_fact(spec: _FactKind, p: Prepared, values: dict[str, Any], keep_original: bool, key: DataKey | None
               ) -> Any:
     values = dict(values)
     if spec.text_field is not None and keep_original and key is not None:
-        values["text_original_encrypted"] = key.encrypt_field(_original_text_field(spec.model, p.digest), p.text or "")
+        values["text_original_encrypted"] = key.encrypt_field(original_text_field(spec.model, p.digest), p.text or "")
         values["key_version"] = key.key_version
     return spec.model(source=p.source, external_digest=p.digest, **values)
 
 
-def _write_fact(kind: str, spec: _FactKind, p: _Prepared, pseudonymized: str | None, key: DataKey | None
+def _write_fact(kind: str, spec: _FactKind, p: Prepared, pseudonymized: str | None, key: DataKey | None
                 ) -> tuple[str, int, set[UUID]]:
     """Per-record path: upsert one fact. Returns (outcome, fact id, customers whose facts changed)."""
     model = spec.model
@@ -362,7 +362,7 @@ def _write_fact(kind: str, spec: _FactKind, p: _Prepared, pseudonymized: str | N
     return "created", fact.pk, {p.customer_id}
 
 
-def _write_facts_per_record(kind: str, spec: _FactKind, prepared: list[_Prepared], texts: dict[int, str],
+def _write_facts_per_record(kind: str, spec: _FactKind, prepared: list[Prepared], texts: dict[int, str],
                             keys: dict[UUID, DataKey]) -> tuple[dict[int, FactResult], set[UUID]]:
     results: dict[int, FactResult] = {}
     touched: set[UUID] = set()
@@ -379,20 +379,20 @@ def _write_facts_per_record(kind: str, spec: _FactKind, prepared: list[_Prepared
     return results, touched
 
 
-def _write_facts_bulk(kind: str, spec: _FactKind, prepared: list[_Prepared], texts: dict[int, str],
+def _write_facts_bulk(kind: str, spec: _FactKind, prepared: list[Prepared], texts: dict[int, str],
                       keys: dict[UUID, DataKey]) -> tuple[dict[int, FactResult], set[UUID]]:
     """Set-based upsert with the same outcomes as the per-record path applied in record order (a key seen
     twice in one batch: the later record updates, or leaves unchanged, what the earlier one planned)."""
     model = spec.model
     existing: dict[tuple[str, str], Any] = {}
     for source, digests in _by_source((p.source, p.digest) for p in prepared).items():
-        for chunk in _chunked(digests):  # (source, external_digest) is the unique index
+        for chunk in in_chunks(digests):  # (source, external_digest) is the unique index
             for fact in model.objects.select_for_update().filter(source=source, external_digest__in=chunk):
                 existing[(source, fact.external_digest)] = fact
     planned: dict[tuple[str, str], Any] = {}
     to_create: list[Any] = []
     to_update: dict[tuple[str, str], Any] = {}
-    outcomes: list[tuple[_Prepared, str, Any]] = []
+    outcomes: list[tuple[Prepared, str, Any]] = []
     touched: set[UUID] = set()
     for p in prepared:
         values, keep_original = _fact_values(spec, p, texts.get(p.index))
@@ -452,7 +452,7 @@ def facts_ingest_batch(*, kind: str, records: Sequence[dict[str, Any]], actor: s
     prepared, results = _prepare_facts(kind, spec, records)
     customer_ids = sorted({p.customer_id for p in prepared}, key=str)
     # Lock the customers (placeholder state, staleness) in a stable order.
-    for chunk in _chunked(customer_ids):
+    for chunk in in_chunks(customer_ids):
         list(Customer.objects.select_for_update().filter(id__in=chunk).order_by("id").values_list("id"))
     keys = data_keys.key_get_many(customer_ids) if spec.text_field and customer_ids else {}
     if kind == "tickets":  # language and mood of the original text, in memory, before pseudonymization
@@ -460,16 +460,16 @@ def facts_ingest_batch(*, kind: str, records: Sequence[dict[str, Any]], actor: s
 
         tickets_mood_apply(prepared, keys)
     store_language = any(f.name == "language" for f in spec.model._meta.concrete_fields)
-    ctx = (_pseudonymize(prepared, keys, store_language=store_language) if spec.text_field
-           else _TextContext({}, {}, {}, set()))
+    ctx = (pseudonymize(prepared, keys, store_language=store_language) if spec.text_field
+           else TextContext({}, {}, {}, set()))
     try:
         with transaction.atomic():
             written, touched = _write_facts_bulk(kind, spec, prepared, ctx.texts, keys)
     except DatabaseError:
         written, touched = _write_facts_per_record(kind, spec, prepared, ctx.texts, keys)
     results.update(written)
-    _save_placeholder_states(ctx, keys)
-    _mark_stale(touched)
+    save_placeholder_states(ctx, keys)
+    mark_stale(touched)
     return [results[i] for i in range(len(records))]
 
 

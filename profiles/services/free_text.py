@@ -18,18 +18,18 @@ from ..models import (
     PlaceholderState,
     SourceIdentity,
 )
-from .chunking import _chunked
+from .chunking import in_chunks
 
 if TYPE_CHECKING:
-    from .facts import _Prepared
+    from .facts import Prepared
 
 
-def _original_text_field(model: Any, external_digest: str) -> str:
+def original_text_field(model: Any, external_digest: str) -> str:
     return f"text:{model.__name__.lower()}:{external_digest}"
 
 
 @dataclass
-class _TextContext:
+class TextContext:
     """What pseudonymizing a batch produced: texts by record index, placeholder states (as updated and as
     loaded, JSON) and which customers already had a stored state."""
 
@@ -46,7 +46,7 @@ def _known_identifiers(ids: Sequence[UUID], keys: dict[UUID, DataKey]) -> dict[U
 
     fields: dict[UUID, dict[str, str]] = {cid: {} for cid in ids}
     external_ids: dict[UUID, list[str]] = {cid: [] for cid in ids}
-    for chunk in _chunked(list(ids)):
+    for chunk in in_chunks(list(ids)):
         for field_row in PersonalField.objects.filter(customer_id__in=chunk).order_by("customer_id", "id"):
             fields[field_row.customer_id][field_row.field] = keys[field_row.customer_id].decrypt_field(
                 field_row.field, field_row.ciphertext, field_row.key_version)
@@ -73,19 +73,19 @@ def free_text_scrub(*, text: str, customer_id: UUID | None = None) -> str:
     return get_pseudonymizer().pseudonymize(text, known=known).text
 
 
-def _pseudonymize(items: list[_Prepared], keys: dict[UUID, DataKey], *, store_language: bool = False
-                 ) -> _TextContext:
+def pseudonymize(items: list[Prepared], keys: dict[UUID, DataKey], *, store_language: bool = False
+                 ) -> TextContext:
     """One Presidio batch call for all texts; states, fields and source ids read with one query each."""
     from ..language import SUPPORTED_LANGUAGES
     from ..pseudonymizer import get_pseudonymizer
 
     with_text = [p for p in items if p.text]
     if not with_text:
-        return _TextContext({}, {}, {}, set())
+        return TextContext({}, {}, {}, set())
     ids = sorted({p.customer_id for p in with_text}, key=str)
     states: dict[UUID, dict[str, str]] = {cid: {} for cid in ids}
     stored: set[UUID] = set()
-    for chunk in _chunked(ids):
+    for chunk in in_chunks(ids):
         for row in PlaceholderState.objects.filter(customer_id__in=chunk):
             states[row.customer_id] = json.loads(
                 keys[row.customer_id].decrypt_field("placeholder_state", row.ciphertext, row.key_version))
@@ -113,10 +113,10 @@ def _pseudonymize(items: list[_Prepared], keys: dict[UUID, DataKey], *, store_la
         for p, lang in zip(with_text, languages, strict=True):
             p.values["language"] = lang
     texts = {p.index: r.text for p, r in zip(with_text, results, strict=True)}
-    return _TextContext(texts, states, before, stored)
+    return TextContext(texts, states, before, stored)
 
 
-def _save_placeholder_states(ctx: _TextContext, keys: dict[UUID, DataKey]) -> None:
+def save_placeholder_states(ctx: TextContext, keys: dict[UUID, DataKey]) -> None:
     """Store the states that changed: one bulk UPDATE for existing rows, one bulk INSERT for new ones."""
     now = timezone.now()
     changed = [

@@ -29,23 +29,23 @@ from ..models import (
     Ticket,
 )
 from ..signals import customers_merged
-from .chunking import _chunked
-from .crypto import _load_fields, _write_field
-from .free_text import _original_text_field
-from .governance import _governance
+from .chunking import in_chunks
+from .crypto import load_fields, write_field
+from .free_text import original_text_field
+from .governance import record_governance
 from .validation import (
     STRONG_KINDS,
-    _check_country,
-    _check_external_id,
-    _check_source,
-    _clean_attributes,
-    _clean_audit_attributes,
-    _clean_personal,
-    _normalized_strong_digest,
+    check_country,
+    check_external_id,
+    check_source,
+    clean_attributes,
+    clean_audit_attributes,
+    clean_personal,
+    normalized_strong_digest,
 )
 
 
-def _set_strong_index(customer_id: UUID, kind: str, digest: str) -> None:
+def set_strong_index(customer_id: UUID, kind: str, digest: str) -> None:
     """Bind ``digest`` as the customer's one current identifier of ``kind``."""
     owner = BlindIndexEntry.objects.filter(kind=kind, digest=digest).values_list("customer_id", flat=True).first()
     if owner is not None and owner != customer_id:
@@ -56,7 +56,7 @@ def _set_strong_index(customer_id: UUID, kind: str, digest: str) -> None:
     BlindIndexEntry.objects.create(customer_id=customer_id, kind=kind, digest=digest)
 
 
-def _resolve_alias(customer_id: UUID) -> UUID:
+def resolve_alias(customer_id: UUID) -> UUID:
     current = customer_id
     for _ in range(16):
         target = Customer.objects.filter(id=current).values_list("merged_into_id", flat=True).first()
@@ -67,7 +67,7 @@ def _resolve_alias(customer_id: UUID) -> UUID:
 
 
 @dataclass(frozen=True)
-class _IngestRecord:
+class IngestRecord:
     """One validated ``customer_ingest`` record (normalized values, blind-index digests)."""
 
     source: str
@@ -80,28 +80,28 @@ class _IngestRecord:
     source_digest: str
 
 
-def _ingest_prepare(
+def ingest_prepare(
     *, source: str, external_id: str, personal: dict[str, str | None], attributes: dict | None = None,
     feature_attributes: list[str] | None = None, country: str | None = None,
     audit_attributes: dict[str, Any] | None = None,
-) -> _IngestRecord:
+) -> IngestRecord:
     """Validate and normalize one record (no database access); ``RecordInvalid`` names the first bad field."""
-    _check_source(source)
-    external_id = _check_external_id(external_id)
-    country = _check_country(country)
-    values = _clean_personal(personal, country)
-    attributes, feature_attributes = _clean_attributes(attributes, feature_attributes)
-    values.update(_clean_audit_attributes(audit_attributes, attributes))
+    check_source(source)
+    external_id = check_external_id(external_id)
+    country = check_country(country)
+    values = clean_personal(personal, country)
+    attributes, feature_attributes = clean_attributes(attributes, feature_attributes)
+    values.update(clean_audit_attributes(audit_attributes, attributes))
 
     record_digests: dict[str, str] = {}
     for kind in STRONG_KINDS:
         if kind in values:
             try:
-                record_digests[kind] = _normalized_strong_digest(kind, values[kind], country)
+                record_digests[kind] = normalized_strong_digest(kind, values[kind], country)
             except InvalidIdentifier as exc:
                 raise RecordInvalid(kind, "invalid") from exc
     source_digest = blind_index.source_index(source, external_id)
-    return _IngestRecord(source=source, external_id=external_id, country=country, values=values,
+    return IngestRecord(source=source, external_id=external_id, country=country, values=values,
                          attributes=attributes, feature_attributes=feature_attributes,
                          record_digests=record_digests, source_digest=source_digest)
 
@@ -110,7 +110,7 @@ def _current_digests(customer_id: UUID) -> dict[str, str]:
     return dict(BlindIndexEntry.objects.filter(customer_id=customer_id).values_list("kind", "digest"))
 
 
-def _check_compatible(candidates: list[Customer], *, owner_id: UUID | None, record_digests: dict[str, str]) -> None:
+def check_compatible(candidates: list[Customer], *, owner_id: UUID | None, record_digests: dict[str, str]) -> None:
     """Refuse when the strong identifiers of the matched customers and the record disagree.
 
     When the record matches only its own source record (``owner_id``), it may change that customer's
@@ -132,17 +132,17 @@ def _check_compatible(candidates: list[Customer], *, owner_id: UUID | None, reco
             raise MergeConflict(f"conflicting_{kind}")
 
 
-def _merge_into(
+def merge_into(
     *, loser: Customer, survivor: Customer, survivor_key: DataKey, record_digests: dict[str, str],
     matched_on: list[str], source: str, actor: str,
 ) -> None:
     """Join ``loser`` into ``survivor``: re-encrypt what the survivor lacks, re-point identities and facts."""
     loser_key = data_keys.key_get(loser.id)
     survivor_fields = set(PersonalField.objects.filter(customer=survivor).values_list("field", flat=True))
-    for field, value in _load_fields(loser.id, loser_key).items():
+    for field, value in load_fields(loser.id, loser_key).items():
         if field in survivor_fields or field in record_digests:
             continue
-        _write_field(survivor.id, survivor_key, field, value)
+        write_field(survivor.id, survivor_key, field, value)
     PersonalField.objects.filter(customer=loser).delete()
 
     survivor_kinds = set(BlindIndexEntry.objects.filter(customer=survivor).values_list("kind", flat=True))
@@ -169,7 +169,7 @@ def _merge_into(
         for fact in model.objects.filter(customer=loser):
             fact.customer = survivor
             if fact.text_original_encrypted is not None:
-                field = _original_text_field(model, fact.external_digest)
+                field = original_text_field(model, fact.external_digest)
                 original = loser_key.decrypt_field(field, fact.text_original_encrypted, fact.key_version)
                 fact.text_original_encrypted = survivor_key.encrypt_field(field, original)
                 fact.key_version = survivor_key.key_version
@@ -195,7 +195,7 @@ def _merge_into(
     MergeRecord.objects.create(
         survivor_id=survivor.id, loser_id=loser.id, matched_on=sorted(matched_on), source=source, actor=actor
     )
-    _governance(
+    record_governance(
         kind="customer.merged", actor=actor, subject=survivor.id,
         details={"survivor": str(survivor.id), "alias": str(loser.id), "matched_on": sorted(matched_on),
                  "source": source},
@@ -203,20 +203,20 @@ def _merge_into(
     customers_merged.send(sender=Customer, survivor_id=survivor.id, loser_ids=[loser.id])
 
 
-def _apply_record(
+def apply_record(
     *, customer: Customer, key: DataKey, source: str, external_id: str, source_digest: str, values: dict[str, str],
     record_digests: dict[str, str], attributes: dict, feature_attributes: list[str] | None, country: str | None,
 ) -> bool:
     changed = False
-    current = _load_fields(customer.id, key)
+    current = load_fields(customer.id, key)
     for field, value in values.items():
         if current.get(field) != value:
-            _write_field(customer.id, key, field, value)
+            write_field(customer.id, key, field, value)
             changed = True
     digests = _current_digests(customer.id)
     for kind, digest in record_digests.items():
         if digests.get(kind) != digest:
-            _set_strong_index(customer.id, kind, digest)
+            set_strong_index(customer.id, kind, digest)
             changed = True
     if not SourceIdentity.objects.filter(source=source, digest=source_digest).exists():
         SourceIdentity.objects.create(
@@ -239,15 +239,15 @@ def _apply_record(
     return changed
 
 
-def _resolve_aliases(customer_ids: Iterable[UUID], parents: dict[UUID, UUID | None] | None = None
+def resolve_aliases(customer_ids: Iterable[UUID], parents: dict[UUID, UUID | None] | None = None
                      ) -> dict[UUID, UUID]:
-    """``{id: surviving customer id}`` (``_resolve_alias`` for many ids). ``parents`` may hold already
+    """``{id: surviving customer id}`` (``resolve_alias`` for many ids). ``parents`` may hold already
     fetched ``id -> merged_into_id`` pairs."""
     ids = set(customer_ids)
     parents = dict(parents or {})
     todo = ids - parents.keys()
     for _ in range(16):
-        for chunk in _chunked(todo):
+        for chunk in in_chunks(todo):
             parents.update(Customer.objects.filter(id__in=chunk).values_list("id", "merged_into_id"))
             parents.update(dict.fromkeys(set(chunk) - parents.keys()))  # unknown ids end the chain
         todo = {t for t in parents.values() if t is not None and t not in parents}

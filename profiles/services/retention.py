@@ -20,7 +20,7 @@ from ..models import (
     Review,
     Ticket,
 )
-from .customers import _mark_stale
+from .customers import mark_stale
 
 DEFAULT_RETENTION_DAYS = {"orders": 3650, "interactions": 730, "tickets": 1095, "reviews": 1825}
 
@@ -53,7 +53,7 @@ def _purge_batch(model: Any, column: str, cutoff: datetime, batch_size: int) -> 
         return 0
     customers = set(model.objects.filter(pk__in=ids).values_list("customer_id", flat=True))
     deleted, _ = model.objects.filter(pk__in=ids).delete()
-    _mark_stale(customers)
+    mark_stale(customers)
     return deleted
 
 

@@ -31,19 +31,19 @@ MAX_VALUE_LENGTH = 500
 MAX_EXTERNAL_ID_LENGTH = 200
 
 
-_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 STRONG_KINDS = ("email", "phone")
 
 
-def _check_source(source: str, field: str = "source") -> str:
+def check_source(source: str, field: str = "source") -> str:
     if source not in SOURCES:
         raise RecordInvalid(field, "invalid_choice")
     return source
 
 
-def _check_external_id(value: Any, field: str = "external_id") -> str:
+def check_external_id(value: Any, field: str = "external_id") -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise RecordInvalid(field, "required")
     if not isinstance(value, str | int):
@@ -58,13 +58,13 @@ def _region(country: str | None) -> str:
     return (country or settings.DEFAULT_PHONE_REGION).upper()
 
 
-def _clean_personal(personal: dict[str, Any], country: str | None) -> dict[str, str]:
+def clean_personal(personal: dict[str, Any], country: str | None) -> dict[str, str]:
     """Validated, normalized personal values; empty values are dropped (they do not clear a field)."""
     if not isinstance(personal, dict):
         raise RecordInvalid("personal", "invalid")
     cleaned: dict[str, str] = {}
     for field, raw in personal.items():
-        if not isinstance(field, str) or not _FIELD_NAME.match(field):
+        if not isinstance(field, str) or not FIELD_NAME.match(field):
             raise RecordInvalid("personal", "invalid_field_name")
         if raw is None:
             continue
@@ -98,29 +98,29 @@ def _normalize_personal(field: str, value: str, country: str | None) -> str:
     return value
 
 
-def _normalized_strong_digest(field: str, normalized: str, country: str | None) -> str:
-    """``_strong_digest`` of a value ``_clean_personal`` returned: a phone number is E.164 already (the same
+def normalized_strong_digest(field: str, normalized: str, country: str | None) -> str:
+    """``strong_digest`` of a value ``clean_personal`` returned: a phone number is E.164 already (the same
     digest without parsing it a second time)."""
     if field == "phone" and _E164.fullmatch(normalized):
         return blind_index.blind_index("phone", normalized)
-    return _strong_digest(field, normalized, country)
+    return strong_digest(field, normalized, country)
 
 
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
-def _strong_digest(field: str, value: str, country: str | None) -> str:
+def strong_digest(field: str, value: str, country: str | None) -> str:
     if field == "email":
         return blind_index.email_index(value)
     return blind_index.phone_index(value, _region(country))
 
 
-def _clean_attributes(attributes: dict | None, feature_attributes: list[str] | None) -> tuple[dict, list[str] | None]:
+def clean_attributes(attributes: dict | None, feature_attributes: list[str] | None) -> tuple[dict, list[str] | None]:
     attributes = attributes or {}
     if not isinstance(attributes, dict) or len(attributes) > 100:
         raise RecordInvalid("attributes", "invalid")
     for key, value in attributes.items():
-        if not isinstance(key, str) or not _FIELD_NAME.match(key):
+        if not isinstance(key, str) or not FIELD_NAME.match(key):
             raise RecordInvalid("attributes", "invalid_field_name")
         if not (value is None or isinstance(value, str | int | float | bool)):
             raise RecordInvalid("attributes", "invalid")
@@ -145,12 +145,12 @@ def _clean_attributes(attributes: dict | None, feature_attributes: list[str] | N
         # such names (defence in depth). It may be declared audit-only instead (``audit_attributes``).
         code = feature_refusal(name)
         if code is not None:
-            raise RecordInvalid(f"feature_attributes.{name}" if _FIELD_NAME.match(name) else "feature_attributes",
+            raise RecordInvalid(f"feature_attributes.{name}" if FIELD_NAME.match(name) else "feature_attributes",
                                 code)
     return attributes, feature_attributes
 
 
-def _clean_audit_attributes(audit_attributes: dict | None, attributes: dict) -> dict[str, str]:
+def clean_audit_attributes(audit_attributes: dict | None, attributes: dict) -> dict[str, str]:
     """Audit-only characteristics (e.g. gender for the fairness report) -> encrypted personal-field values
     (``audit_<name>``). Never a feature; a name may not also be sent as a plain (unencrypted) attribute."""
     if not audit_attributes:
@@ -159,7 +159,7 @@ def _clean_audit_attributes(audit_attributes: dict | None, attributes: dict) -> 
         raise RecordInvalid("audit_attributes", "invalid")
     out: dict[str, str] = {}
     for name, raw in audit_attributes.items():
-        if not isinstance(name, str) or not _FIELD_NAME.match(name) or len(name) > 56:
+        if not isinstance(name, str) or not FIELD_NAME.match(name) or len(name) > 56:
             raise RecordInvalid("audit_attributes", "invalid_field_name")
         if name in attributes:
             raise RecordInvalid(f"attributes.{name}", "audit_only")
@@ -174,7 +174,7 @@ def _clean_audit_attributes(audit_attributes: dict | None, attributes: dict) -> 
     return out
 
 
-def _check_country(country: str | None) -> str | None:
+def check_country(country: str | None) -> str | None:
     if country is None or country == "":
         return None
     if not isinstance(country, str) or not re.fullmatch(r"[A-Za-z]{2}", country.strip()):
@@ -182,7 +182,7 @@ def _check_country(country: str | None) -> str | None:
     return country.strip().upper()
 
 
-def _parse_datetime(value: Any, field: str, *, required: bool = True) -> datetime | None:
+def parse_datetime(value: Any, field: str, *, required: bool = True) -> datetime | None:
     if value is None or value == "":
         if required:
             raise RecordInvalid(field, "required")
@@ -211,7 +211,7 @@ def _earliest_fact_date() -> date:
     return date.fromisoformat(str(getattr(settings, "FACT_EARLIEST_DATE", "1970-01-01")))
 
 
-def _bounded_amount(value: Decimal | None, field: str) -> Decimal | None:
+def bounded_amount(value: Decimal | None, field: str) -> Decimal | None:
     """Plausibility bounds of money amounts on facts (FACT_AMOUNT_MIN / FACT_AMOUNT_MAX)."""
     if value is None:
         return None
@@ -222,7 +222,7 @@ def _bounded_amount(value: Decimal | None, field: str) -> Decimal | None:
     return value
 
 
-def _parse_decimal(value: Any, field: str, *, required: bool = True, minimum: Decimal | None = None
+def parse_decimal(value: Any, field: str, *, required: bool = True, minimum: Decimal | None = None
                    ) -> Decimal | None:
     if value is None or value == "":
         if required:
@@ -241,7 +241,7 @@ def _parse_decimal(value: Any, field: str, *, required: bool = True, minimum: De
     return parsed.quantize(Decimal("0.01"))
 
 
-def _parse_int(value: Any, field: str, *, required: bool = True, minimum: int | None = None,
+def parse_int(value: Any, field: str, *, required: bool = True, minimum: int | None = None,
                maximum: int | None = None) -> int | None:
     if value is None or value == "":
         if required:
@@ -266,7 +266,7 @@ _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
 
 
-def _parse_bool(value: Any, field: str) -> bool:
+def parse_bool(value: Any, field: str) -> bool:
     if value is None:
         return False
     if isinstance(value, bool):
@@ -279,7 +279,7 @@ def _parse_bool(value: Any, field: str) -> bool:
     raise RecordInvalid(field, "invalid")
 
 
-def _parse_choice(value: Any, field: str, choices: Iterable[str], *, default: str | None = None) -> str:
+def parse_choice(value: Any, field: str, choices: Iterable[str], *, default: str | None = None) -> str:
     if value is None or value == "":
         if default is None:
             raise RecordInvalid(field, "required")
@@ -290,7 +290,7 @@ def _parse_choice(value: Any, field: str, choices: Iterable[str], *, default: st
     return text
 
 
-def _parse_label(value: Any, field: str, *, max_length: int = 64) -> str:
+def parse_label(value: Any, field: str, *, max_length: int = 64) -> str:
     """A short non-personal label (a product or ticket category), stored unencrypted: a direct identifier
     in it is refused (``personal_data``), never stored."""
     if value is None:
@@ -308,7 +308,7 @@ def _parse_label(value: Any, field: str, *, max_length: int = 64) -> str:
 MAX_FREE_TEXT = 20_000
 
 
-def _parse_free_text(value: Any, field: str) -> str:
+def parse_free_text(value: Any, field: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .explain import Contributions
-from .features import _BY_NAME, ATTRIBUTE_PURPOSE, FeatureSpec
+from .features import ATTRIBUTE_PURPOSE, BY_NAME, FeatureSpec
 
 MONTHLY_NAMES = frozenset({
     "monthlycharges", "monthlycharge", "monthlyfee", "monthlyfees", "monthlyrevenue", "monthlyspend",
@@ -35,7 +35,7 @@ TENURE_NAMES = frozenset({"tenure", "tenuremonths", "tenureinmonths", "monthsact
 DAYS_PER_MONTH = 365.25 / 12
 CHURN_TERM = "churn_probability"
 
-_BY_NAME.setdefault(CHURN_TERM, FeatureSpec(
+BY_NAME.setdefault(CHURN_TERM, FeatureSpec(
     CHURN_TERM, "model", "ratio", "expected churn within the horizon (half the months lost)", ATTRIBUTE_PURPOSE))
 
 

@@ -289,7 +289,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
     ),
 )
 
-_BY_NAME = {spec.name: spec for spec in FEATURES}
+BY_NAME = {spec.name: spec for spec in FEATURES}
 
 #: Not a model input: the explanation term that lifts a CLV the model put below zero to the 0 that is served
 #: (its value is the model's own output), so a served CLV's explanation still adds up exactly.
@@ -300,7 +300,7 @@ CLV_FLOOR = FeatureSpec(
     "value below zero, served as 0 (model's value)",
     "A customer's expected revenue cannot be negative; the explanation shows the lift to zero.",
 )
-_BY_NAME[CLV_FLOOR.name] = CLV_FLOOR
+BY_NAME[CLV_FLOOR.name] = CLV_FLOOR
 
 
 def validate_extra_features(names: Iterable[str]) -> None:
@@ -319,7 +319,7 @@ def feature_names() -> tuple[str, ...]:
 def feature_spec(name: str) -> FeatureSpec:
     """Spec for ``name``; CRM attribute columns (``attr:<name>``, one-hot ``attr:<name>=<value>``, or a bare
     attribute name) get a generic spec labelled by the attribute (``plan = gold``, rendered yes / no)."""
-    spec = _BY_NAME.get(name)
+    spec = BY_NAME.get(name)
     if spec is not None:
         return spec
     attribute = name.removeprefix(ATTRIBUTE_PREFIX)

@@ -100,52 +100,9 @@ def test_no_app_imports_an_app_above_it_or_beside_it() -> None:
     assert violations == []
 
 
-#: Private names still imported from another module, in modules other lanes own while issue 22 lands
-#: (pseudonymizer and sentiment: the language lane; profiles/services and consent/bulk.py: the ingest lane;
-#: scoring/ml/features.py: the rescore lane). Each entry is (importing module, imported module); the list only
-#: shrinks: an entry that no longer matches any import fails the test below.
-PRIVATE_IMPORT_ALLOWED: frozenset[tuple[str, str]] = frozenset({
-    ("profiles.pseudonymizer", "profiles.pseudonymizer.known"),
-    ("profiles.pseudonymizer", "profiles.pseudonymizer.text"),
-    ("profiles.pseudonymizer.base", "profiles.pseudonymizer.spans"),
-    ("profiles.pseudonymizer.base", "profiles.pseudonymizer.text"),
-    ("profiles.pseudonymizer.engine", "profiles.pseudonymizer.known"),
-    ("profiles.pseudonymizer.engine", "profiles.pseudonymizer.spans"),
-    ("profiles.pseudonymizer.engine", "profiles.pseudonymizer.text"),
-    ("profiles.pseudonymizer.known", "profiles.pseudonymizer.spans"),
-    ("profiles.pseudonymizer.known", "profiles.pseudonymizer.text"),
-    ("profiles.pseudonymizer.shared", "profiles.pseudonymizer.spans"),
-    ("profiles.pseudonymizer.shared", "profiles.pseudonymizer.text"),
-    ("profiles.pseudonymizer.spans", "profiles.pseudonymizer.text"),
-    ("profiles.sentiment.en", "profiles.sentiment.base"),
-    ("profiles.services.api_ingest", "profiles.services.governance"),
-    ("profiles.services.crypto", "profiles.services.governance"),
-    ("profiles.services.customer_batch", "profiles.services.chunking"),
-    ("profiles.services.customer_batch", "profiles.services.customers"),
-    ("profiles.services.customer_batch", "profiles.services.identity"),
-    ("profiles.services.customers", "profiles.services.crypto"),
-    ("profiles.services.customers", "profiles.services.governance"),
-    ("profiles.services.customers", "profiles.services.identity"),
-    ("profiles.services.customers", "profiles.services.validation"),
-    ("profiles.services.erasure", "profiles.services.governance"),
-    ("profiles.services.erasure", "profiles.services.identity"),
-    ("profiles.services.facts", "profiles.services.chunking"),
-    ("profiles.services.facts", "profiles.services.customers"),
-    ("profiles.services.facts", "profiles.services.free_text"),
-    ("profiles.services.facts", "profiles.services.identity"),
-    ("profiles.services.facts", "profiles.services.validation"),
-    ("profiles.services.free_text", "profiles.services.chunking"),
-    ("profiles.services.free_text", "profiles.services.facts"),
-    ("profiles.services.identity", "profiles.services.chunking"),
-    ("profiles.services.identity", "profiles.services.crypto"),
-    ("profiles.services.identity", "profiles.services.free_text"),
-    ("profiles.services.identity", "profiles.services.governance"),
-    ("profiles.services.identity", "profiles.services.validation"),
-    ("profiles.services.retention", "profiles.services.customers"),
-    ("consent.bulk", "consent.services"),
-    ("consent.importer", "consent.bulk"),  # consent.bulk._resolve_customers needs a public name (ingest lane)
-    ("scoring.ml.attribute_clv", "scoring.ml.features"),  # features._BY_NAME needs a public name (rescore lane)
-})
+#: Private names imported from another module, allowed by exception: none. Each entry would be (importing
+#: module, imported module); an entry that no longer matches any import fails the test below.
+PRIVATE_IMPORT_ALLOWED: frozenset[tuple[str, str]] = frozenset()
 
 
 def _shown(path: Path) -> str:

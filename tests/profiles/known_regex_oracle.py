@@ -14,16 +14,16 @@ from dataclasses import dataclass
 import phonenumbers
 
 from profiles.pseudonymizer import (
-    _GIVEN_NAME_PARTICLES,
-    _NAME_PARTICLES,
-    _NON_DIGIT,
-    _NON_WORD,
+    GIVEN_NAME_PARTICLES,
+    NAME_PARTICLES,
+    NON_DIGIT,
+    NON_WORD,
     KnownIdentifiers,
-    _address_subparts,
-    _fold,
-    _fold_with_offsets,
-    _normalize,
-    _text_key,
+    address_subparts,
+    fold_text,
+    fold_with_offsets,
+    normalize,
+    text_key,
 )
 
 _NAME_LEFT = r"(?<![\w@])(?<!\w\.)"
@@ -53,20 +53,20 @@ def _name_tokens(folded_name: str) -> list[str]:
 
 
 def _build_name_rules(names: Sequence[str]) -> list[_KnownRule]:
-    folded = [" ".join(_name_tokens(_fold(n))) for n in names]
-    folded = [f for f in folded if len(_NON_WORD.sub("", f)) >= 2]
+    folded = [" ".join(_name_tokens(fold_text(n))) for n in names]
+    folded = [f for f in folded if len(NON_WORD.sub("", f)) >= 2]
     if not folded:
         return []
     # All known names belong to the customer: one placeholder, keyed like an NER-detected full name.
     canonical = max(folded, key=lambda f: (len(f.split()), len(f)))
-    key = _text_key(canonical)
+    key = text_key(canonical)
     exact: set[str] = set()
     inflected: set[str] = set()
     for name in folded:
         tokens = name.split()
         escaped = [re.escape(t) for t in tokens]
         # "Del", "Al", "El", "Di" leading a name are given names, not particles: never leave them in clear.
-        particles = _NAME_PARTICLES - {tokens[0]} if tokens[0] in _GIVEN_NAME_PARTICLES else _NAME_PARTICLES
+        particles = NAME_PARTICLES - {tokens[0]} if tokens[0] in GIVEN_NAME_PARTICLES else NAME_PARTICLES
         if len(tokens) > 1:
             exact.add(r"[\s,\-]+".join(reversed(escaped)))
         # Every contiguous run of tokens ("van den Velde", "Anna Maria"), but not bare particles.
@@ -100,22 +100,22 @@ def _build_name_rules(names: Sequence[str]) -> list[_KnownRule]:
 def _build_email_rules(emails: Sequence[str]) -> list[_KnownRule]:
     rules = []
     for email in emails:
-        folded = _fold(email).strip()
+        folded = fold_text(email).strip()
         if "@" not in folded or len(folded) < 3:
             continue
         regex = re.compile(r"(?<![\w.+\-@])" + re.escape(folded) + r"(?![\w\-@]|\.\w)")
-        rules.append(_KnownRule(regex, "EMAIL", _normalize("EMAIL", folded)))
+        rules.append(_KnownRule(regex, "EMAIL", normalize("EMAIL", folded)))
     return rules
 
 
-_PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
+PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
 _PHONE_EXTENSION_TEXT = r"(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?"
 
 
 def _phone_bodies(phone: str) -> set[str]:
     """Digit sequences that identify the number whatever the prefix: national significant number(s)."""
-    stripped = _PHONE_EXTENSION.sub("", phone).strip().lstrip("(").strip()
-    digits = _NON_DIGIT.sub("", stripped)
+    stripped = PHONE_EXTENSION.sub("", phone).strip().lstrip("(").strip()
+    digits = NON_DIGIT.sub("", stripped)
     bodies = {digits.lstrip("0")}
     if stripped.startswith(("+", "00")):
         try:
@@ -134,7 +134,7 @@ def _build_phone_rules(phones: Sequence[str]) -> list[_KnownRule]:
             continue
         body = _alternation(_PHONE_SEP.join(re.escape(d) for d in b) for b in bodies)
         regex = re.compile(r"(?<![\d+])" + _PHONE_PREFIX + body + r"(?!\d)" + _PHONE_EXTENSION_TEXT)
-        rules.append(_KnownRule(regex, "PHONE", _normalize("PHONE", phone)))
+        rules.append(_KnownRule(regex, "PHONE", normalize("PHONE", phone)))
     return rules
 
 
@@ -149,10 +149,10 @@ def _build_token_rules(
         if split_parts:
             for part in re.split(r"[,;\n]+", value):
                 candidates.append(part)
-                candidates.extend(_address_subparts(part))
+                candidates.extend(address_subparts(part))
     seen: set[str] = set()
     for candidate in candidates:
-        tokens = re.findall(r"[^\W_]+", _fold(candidate))
+        tokens = re.findall(r"[^\W_]+", fold_text(candidate))
         joined = "".join(tokens)
         if len(joined) < 3 or (split_parts and len(joined) < 4 and candidate not in values):
             continue
@@ -161,7 +161,7 @@ def _build_token_rules(
         seen.add(joined)
         body = r"[\W_]{0,4}".join(re.escape(t) for t in tokens)
         regex = re.compile(r"(?<![^\W_])" + body + r"(?![^\W_])")
-        rules.append(_KnownRule(regex, placeholder_type, _normalize(placeholder_type, candidate)))
+        rules.append(_KnownRule(regex, placeholder_type, normalize(placeholder_type, candidate)))
     return rules
 
 
@@ -176,15 +176,15 @@ def _build_known_rules(known: KnownIdentifiers) -> list[_KnownRule]:
 
 
 @dataclass(frozen=True)
-class _Span:
+class Span:
     start: int
     end: int
     placeholder_type: str
     key: str
 
 
-def _match_known(text: str, rules: list[_KnownRule]) -> list[_Span]:
-    folded, offsets = _fold_with_offsets(text)
+def match_known(text: str, rules: list[_KnownRule]) -> list[Span]:
+    folded, offsets = fold_with_offsets(text)
     spans = []
     for rule in rules:
         for m in rule.regex.finditer(folded):
@@ -195,11 +195,11 @@ def _match_known(text: str, rules: list[_KnownRule]) -> list[_Span]:
                 end += 1  # keep decomposed diacritics with their letter
             if rule.capitalized_only and not text[start].isupper():
                 continue
-            spans.append(_Span(start, end, rule.placeholder_type, rule.key))
+            spans.append(Span(start, end, rule.placeholder_type, rule.key))
     return spans
 
 
 
 def known_spans(text: str, known: KnownIdentifiers) -> list[tuple[int, int, str, str]]:
     """(start, end, placeholder type, key) of every known-identifier match, in rule order."""
-    return [(s.start, s.end, s.placeholder_type, s.key) for s in _match_known(text, _build_known_rules(known))]
+    return [(s.start, s.end, s.placeholder_type, s.key) for s in match_known(text, _build_known_rules(known))]

@@ -1,4 +1,4 @@
-"""The compile-free known-identifier matcher (profiles.pseudonymizer._KnownMatcher).
+"""The compile-free known-identifier matcher (profiles.pseudonymizer.KnownMatcher).
 
 It replaced one compiled regex per customer and kind; ``known_regex_oracle`` keeps those regexes, and the
 matcher must find exactly the same spans (start, end, type, key) for every author and text. Also: one
@@ -33,8 +33,8 @@ def pz() -> Pseudonymizer:
 
 
 def matcher_spans(text: str, known: KnownIdentifiers) -> list[tuple[int, int, str, str]]:
-    matcher = pzmod._build_known_matcher(known)
-    return [(s.start, s.end, s.placeholder_type, s.key) for s in pzmod._match_known(text, matcher)]
+    matcher = pzmod.build_known_matcher(known)
+    return [(s.start, s.end, s.placeholder_type, s.key) for s in pzmod.match_known(text, matcher)]
 
 
 def _strip_accents(value: str) -> str:
@@ -222,10 +222,10 @@ def test_one_authors_identifiers_never_act_on_another_authors_text() -> None:
         a_words = {
             w
             for v in _known(a).names + _known(a).addresses + _known(a).other
-            for w in re.findall(r"\w+", pzmod._fold(v))
+            for w in re.findall(r"\w+", pzmod.fold_text(v))
         }
         for start, end, _ptype, _key in spans:
-            found = pzmod._fold(text_b[start:end])
+            found = pzmod.fold_text(text_b[start:end])
             assert set(re.findall(r"\w+", found)) <= a_words or re.sub(r"\D", "", found) in re.sub(
                 r"\D", "", _known(a).phones[0]
             ), f"author {i}"
@@ -277,7 +277,7 @@ def test_no_identifier_carries_over_from_one_call_to_the_next(pz: Pseudonymizer)
 def test_no_identifier_is_kept_by_the_module(pz: Pseudonymizer) -> None:
     marker_name, marker_id = "Zyxwvutsrq Qwertzuiopa", "QQ-918273-ZZ"
     known = KnownIdentifiers(names=(marker_name,), other=(marker_id,), emails=("zyx.qwe@example.org",))
-    matcher = pzmod._build_known_matcher(known)
+    matcher = pzmod.build_known_matcher(known)
     assert "Zyx" not in repr(matcher) and "918273" not in repr(matcher)
     out = pz.pseudonymize(f"{marker_name} wrote about {marker_id} from zyx.qwe@example.org", known=known)
     assert out.text == "<PERSON_1> wrote about <IDENTIFIER_1> from <EMAIL_1>"
@@ -285,8 +285,8 @@ def test_no_identifier_is_kept_by_the_module(pz: Pseudonymizer) -> None:
     gc.collect()
     needles = ("zyxwvutsrq", "qwertzuiopa", "918273", "zyx.qwe")
     # Module-level state (fold table, caches, singletons) holds characters and patterns only.
-    assert all(isinstance(k, int) for k in pzmod._FOLD_TABLE)
-    assert all(len(v) <= 3 for v in pzmod._FOLD_TABLE.values())
+    assert all(isinstance(k, int) for k in pzmod.FOLD_TABLE)
+    assert all(len(v) <= 3 for v in pzmod.FOLD_TABLE.values())
     for name, value in vars(pzmod).items():
         if isinstance(value, dict | set | frozenset | list | tuple):
             dumped = repr(value).casefold()
