@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -156,21 +156,10 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     # --- customers: creation time and declared CRM feature attributes --------------------------------
     # The attributes are encrypted per customer (profiles.attribute_sealing): the key columns come with the
     # same query, and only customers that declared feature attributes are decrypted.
-    attrs: dict[str, list[Any]] = {}
-    usable: dict[str, bool] = {}  # name -> may be a feature (decided once per name, not per customer)
-    for cid, created_at, declared, attributes in facts.customer_fact_rows(customer_ids=ids):
-        i = pos[as_uuid(cid)]
-        see(i, created_at)
-        if not declared or attributes is None:
-            continue
-        for name in declared:
-            name = str(name)
-            if name not in attributes:
-                continue
-            if name not in usable:
-                usable[name] = not is_special_category(name)
-            if usable[name]:
-                attrs.setdefault(name, [None] * n)[i] = attributes[name]
+    customer_rows = list(facts.customer_fact_rows(customer_ids=ids))
+    for cid, created_at, _declared, _attributes in customer_rows:
+        see(pos[as_uuid(cid)], created_at)
+    attrs = _feature_attributes(customer_rows, pos, n)
 
     raw = {"freq": freq, "revenue": revenue, "margin": margin, "recency": recency, "first_age": first_age,
            "n90": n90, "rev90": rev90, "revprev": revprev, "n_ret": n_ret, "n_late": n_late, "late_sum": late_sum,
@@ -181,6 +170,28 @@ def fact_aggregates(*, customer_ids: Sequence[uuid.UUID | str], as_of: datetime)
     for name, values in attrs.items():
         cols[ATTRIBUTE_PREFIX + name] = attribute_column(values)
     return cols
+
+
+def _feature_attributes(rows: Iterable[tuple[Any, Any, Any, Any]], position: Mapping[uuid.UUID, int], n: int
+                        ) -> dict[str, list[Any]]:
+    """The declared CRM feature attributes of ``customer_fact_rows``, by name: a column of ``n`` values at each
+    customer's position (None where a customer has none). A special-category name is never a feature (decided
+    once per name, not per customer)."""
+    attrs: dict[str, list[Any]] = {}
+    usable: dict[str, bool] = {}
+    for cid, _created, declared, attributes in rows:
+        if not declared or attributes is None:
+            continue
+        i = position[as_uuid(cid)]
+        for name in declared:
+            name = str(name)
+            if name not in attributes:
+                continue
+            if name not in usable:
+                usable[name] = not is_special_category(name)
+            if usable[name]:
+                attrs.setdefault(name, [None] * n)[i] = attributes[name]
+    return attrs
 
 
 def _assemble(raw: dict[str, np.ndarray], interaction_cols: dict[str, np.ndarray], seen_age: np.ndarray
@@ -267,21 +278,8 @@ def _from_columns(ids: list[uuid.UUID], columns: dict[str, dict[str, np.ndarray]
     cols = _assemble(raw, interaction_cols, seen_age)
     declared = np.flatnonzero(cu["declared"] > 0)
     if declared.size:
-        attrs: dict[str, list[Any]] = {}
-        usable: dict[str, bool] = {}
         where = {ids[i]: int(i) for i in declared}
-        for cid, _created, names, attributes in facts.customer_fact_rows(customer_ids=list(where)):
-            if not names or attributes is None:
-                continue
-            i = where[as_uuid(cid)]
-            for name in names:
-                name = str(name)
-                if name not in attributes:
-                    continue
-                if name not in usable:
-                    usable[name] = not is_special_category(name)
-                if usable[name]:
-                    attrs.setdefault(name, [None] * n)[i] = attributes[name]
+        attrs = _feature_attributes(facts.customer_fact_rows(customer_ids=list(where)), where, n)
         for name, values in attrs.items():
             cols[ATTRIBUTE_PREFIX + name] = attribute_column(values)
     return cols
