@@ -6,7 +6,8 @@ and downloaded) and erased (the DPO executes the request in the console). After 
 canaries are searched for, plainly and base64-encoded, in the raw PostgreSQL files (``base/``, ``pg_wal/``), the
 PostgreSQL server log, the Redis dump and append-only file, the application logs and the export directory. Only
 ciphertext under the shredded key may remain. A second customer, not erased, is the positive control: the same
-search finds their clear ticket category in ``base/`` and ``pg_wal/``, and their canaries through the API.
+search finds their clear ticket category in ``base/``, a second clear label of theirs written after the checkpoint
+in ``pg_wal/``, and their canaries through the API.
 
 A ``pg_dump`` taken before the erasure is restored into a new database: the customer is back there (the positive
 control of the restore); ``manage.py replay_erasures`` (the erasure ledger lives outside the database) erases
@@ -139,6 +140,7 @@ class Erased:
     erased_id: str
     control_id: str
     backup: Path
+    wal_label: str  # the kept customer's clear label written after the checkpoint (the WAL's positive control)
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +172,16 @@ def erased(stack: Stack, api: Api, sql: Db) -> Erased:
     wait_for(lambda: sql.value("SELECT count(*) FROM audit_pendingseal") == 0, 120, "the audit chain to be sealed")
     stack.pg.psql(stack.db, "CHECKPOINT")
     assert stack.redis.cli("SAVE").strip() == "OK"
-    return Erased(a, b, a_id, b_id, backup)
+    # The WAL's positive control: a clear label of the kept customer written after the checkpoint, so that the WAL
+    # the search reads surely holds it (the CHECKPOINT may remove or recycle the segments before it, and with
+    # them the kept customer's first label: seen in CI, where the scan of pg_wal/ then found neither customer).
+    wal_label = f"kanarwal{secrets.token_hex(4)}"
+    ticket = {"source": "support", "external_id": f"T2-{b.external_id}", "customer_external_id": b.external_id,
+              "customer_source": "crm", "opened_at": "2026-06-02T10:00:00Z", "channel": "email",
+              "text": "Where is my parcel?", "category": wal_label}
+    r = api.post("/api/v1/ingest/tickets/", {"records": [ticket]})
+    assert r.status_code == 200 and r.json()["summary"]["created"] == 1, r.text
+    return Erased(a, b, a_id, b_id, backup, wal_label)
 
 
 def test_erasure_leaves_no_canary_on_disk_in_logs_or_redis(stack: Stack, api: Api, sql: Db, erased: Erased) -> None:
@@ -178,10 +189,10 @@ def test_erasure_leaves_no_canary_on_disk_in_logs_or_redis(stack: Stack, api: Ap
     data = stack.pg.data
     places = [data / "base", data / "pg_wal", stack.pg.log, stack.redis.dir, stack.root / "logs",
               stack.root / "manage.log", stack.root / "var" / "exports"]
-    # positive control: the search finds the non-erased customer's clear label in the table files and the WAL
+    # positive control: the search finds the non-erased customer's clear labels in the table files and the WAL
     control_hits = _search({"category": b.category}, [data / "base"])
     assert control_hits, "the positive control was not found in base/"
-    assert _search({"category": b.category}, [data / "pg_wal"]), "the positive control was not found in pg_wal/"
+    assert _search({"category": erased.wal_label}, [data / "pg_wal"]), "the positive control was not found in pg_wal/"
     assert api.post("/api/v1/customers/lookup", {"email": b.email}).json()["customer"] == erased.control_id
     assert api.score(erased.control_id).status_code == 200
     # the erased customer: no canary anywhere
