@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.blind_index import InvalidIdentifier, email_index
@@ -62,9 +62,21 @@ class Submission:
     created: bool
 
 
+def _key_lock(idempotency_hash: str) -> None:
+    """On PostgreSQL, serialise the submissions that carry one idempotency key (a transaction-scoped advisory
+    lock keyed by the key's HMAC): a concurrent duplicate waits for the first one's commit and then finds
+    it, instead of failing its insert on the unique index (which PostgreSQL logs as an ERROR per loser).
+    SQLite serialises writers already; the ``IntegrityError`` fallback below stays for any other race."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [int(idempotency_hash[:15], 16)])
+
+
 def _create(*, idempotency_hash: str | None, fingerprint: str, **fields: Any) -> Submission:
-    """Insert the request; a concurrent insert with the same key loses and returns the winner."""
+    """Insert the request; a concurrent insert with the same key waits for (or loses to) the first and
+    returns it."""
     if idempotency_hash:
+        _key_lock(idempotency_hash)
         existing = SubjectRequest.objects.filter(idempotency_key=idempotency_hash).first()
         if existing is not None:
             return _replayed(existing, fingerprint)
