@@ -61,10 +61,15 @@ def _warm() -> None:
     from .pseudonymizer import get_pseudonymizer
     from .sentiment import sentiment_analyze
 
+    from .pseudonymizer.known import KnownIdentifiers
+
     language_detect("Thank you for the quick answer about my order.")
-    for lang in SUPPORTED_LANGUAGES:
-        sentiment_analyze("ok", language=lang)
-    get_pseudonymizer().pseudonymize_batch(["John Smith wrote to us from London."], language="en")
+    sample = ("John Smith wrote from 12 Station Road, London, on 3 March: call +44 7700 900123 or "
+              "john.smith@example.com, born 1980-02-03, IBAN GB33BUKB20201555555555.")
+    known = KnownIdentifiers(names=("John Smith",), emails=("john.smith@example.com",))
+    for lang in SUPPORTED_LANGUAGES:  # every language's recognizers and sentiment lexicon, and the NER
+        sentiment_analyze(sample, language=lang)
+        get_pseudonymizer().pseudonymize_batch([sample], known=[known], language=lang, locale="GB")
 
 
 def _pool_get(n: int) -> ProcessPoolExecutor:
