@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +59,8 @@ def _warm() -> None:
     """Load the text models in this process before forking, so that the workers share them."""
     from .language import SUPPORTED_LANGUAGES, language_detect
     from .pseudonymizer import get_pseudonymizer
-    from .sentiment import sentiment_analyze
-
     from .pseudonymizer.known import KnownIdentifiers
+    from .sentiment import sentiment_analyze
 
     language_detect("Thank you for the quick answer about my order.")
     sample = ("John Smith wrote from 12 Station Road, London, on 3 March: call +44 7700 900123 or "

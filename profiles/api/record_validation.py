@@ -67,7 +67,7 @@ def records_validate(serializer_class: type[serializers.Serializer], records: Se
                      ) -> tuple[list[tuple[int, dict]], dict[int, Rejection]]:
     """Same result as :func:`records_validate_reference`, with one bound serializer for all records."""
     bound = serializer_class()
-    fields = [(f, f.field_name, f.source_attrs, getattr(bound, "validate_" + f.field_name, None))
+    fields = [(f, str(f.field_name), f.source_attrs, getattr(bound, f"validate_{f.field_name}", None))
               for f in bound._writable_fields]
     service = serializer_class.service_record  # type: ignore[attr-defined]
     valid: list[tuple[int, dict]] = []

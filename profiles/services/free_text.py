@@ -123,7 +123,7 @@ def pseudonymize(items: list[Prepared], keys: dict[UUID, DataKey], *, store_lang
     return TextContext(texts, states, before, stored)
 
 
-PseudonymizePart = tuple[list[str], list[UUID], dict[UUID, Any], dict[UUID, dict[str, str]], list[str],
+PseudonymizePart = tuple[list[str], list[UUID], dict[UUID, Any], dict[UUID, dict[str, str]], list[Any],
                          list[str | None]]
 
 

@@ -102,7 +102,7 @@ def test_corpus_meets_every_error_code() -> None:
         rng = random.Random(f"record-validation-{kind}")
         _, rejected = records_validate(RECORD_SERIALIZERS[kind], _corpus(kind, rng, 1500))
         codes |= {code for pairs in rejected.values() for _, code in pairs}
-    assert EXPECTED_CODES <= codes, EXPECTED_CODES - codes
+    assert codes >= EXPECTED_CODES, EXPECTED_CODES - codes
 
 
 def test_customer_reference_required_and_nested_errors() -> None:
