@@ -25,6 +25,7 @@ process (which may not have children) the work runs serially.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import threading
@@ -78,9 +79,21 @@ def _pool_get(n: int) -> ProcessPoolExecutor:
             if _pool is not None:
                 _pool.shutdown(wait=True)
             _warm()
-            _pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+            # The heap that exists now (Django, the apps, the models) is moved out of the collector's reach
+            # before forking: a worker's collections would otherwise traverse, and so copy, all of it.
+            gc.collect()
+            gc.freeze()
+            try:
+                _pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+                list(_pool.map(_started, range(n)))  # the workers fork now, with the frozen heap
+            finally:
+                gc.unfreeze()
             _pool_size = n
         return _pool
+
+
+def _started(_: int) -> None:
+    return None
 
 
 def _pool_drop() -> None:
