@@ -224,7 +224,8 @@ def _import(kind: str, source: str, path: Path, limit: float, env_extra: dict[st
         r = run_worker("import", "import_csv", {"source": source, "file": str(path), "kind": kind}, timeout=limit,
                        env_extra=env_extra)
         return {"seconds": r["seconds"], "counts": r["counts"], "peak_rss_mb": r["peak_rss_mb"],
-                "cpu_seconds": r.get("task_cpu_seconds"), "rows": r["counts"].get("total", 0), "partial": False}
+                "cpu_seconds": r.get("task_cpu_seconds"), "pool_cpu_seconds": r.get("pool_cpu_seconds"),
+                "rows": r["counts"].get("total", 0), "partial": False}
     except WorkerFailed:
         if time.perf_counter() - t0 < limit:
             raise
@@ -236,7 +237,8 @@ def _import(kind: str, source: str, path: Path, limit: float, env_extra: dict[st
 def _rest(kind: str, path: Path, limit: float, env_extra: dict[str, str] | None = None) -> dict[str, Any]:
     r = run_worker("import", "bench.s6_import.rest_import", {"kind": kind, "file": str(path)}, timeout=limit,
                    env_extra=env_extra)
-    return {"seconds": r["seconds"], "cpu_seconds": r["task_cpu_seconds"], "counts": r["counts"],
+    return {"seconds": r["seconds"], "cpu_seconds": r["task_cpu_seconds"], "pool_cpu_seconds": r.get("pool_cpu_seconds"),
+            "counts": r["counts"],
             "peak_rss_mb": r.get("peak_rss_mb"), "rows": r["counts"]["total"], "partial": False}
 
 
