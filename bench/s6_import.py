@@ -109,7 +109,7 @@ TICKET_COLUMNS = ["external_id", "customer_external_id", "customer_source", "ope
                   "category", "text"]
 
 
-def write_tickets_csv(path: Path, n: int, *, customers: int, seed: int = 6) -> int:
+def write_tickets_csv(path: Path, n: int, *, customers: int, seed: int = 6, prefix: str = "TCK") -> int:
     """``n`` support tickets of the customers, their free text from the pseudonymization corpus (section 3:
     English and Polish, Dutch, Finnish, Swedish tickets with names, e-mails, phones, addresses), cycled."""
     from .corpus import generate
@@ -123,7 +123,7 @@ def write_tickets_csv(path: Path, n: int, *, customers: int, seed: int = 6) -> i
         w.writerow(TICKET_COLUMNS)
         for i in range(n):
             opened = start + dt.timedelta(minutes=rng.randrange(0, 700 * 24 * 60))
-            w.writerow([f"TCK{i:09d}", f"CRM{rng.randrange(customers):08d}", "crm", opened.isoformat(),
+            w.writerow([f"{prefix}{i:09d}", f"CRM{rng.randrange(customers):08d}", "crm", opened.isoformat(),
                         (opened + dt.timedelta(hours=rng.randrange(1, 96))).isoformat(),
                         rng.choice(("email", "phone", "chat")), rng.choice(("billing", "delivery", "product")),
                         texts[i % len(texts)]])
@@ -188,8 +188,11 @@ def rest_import(args: dict[str, Any]) -> dict[str, Any]:
         for key in counts:
             counts[key] += int(summary.get(key) or 0)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    from .worker import text_pool_cpu_seconds
+
+    pool_cpu = text_pool_cpu_seconds()
     counts["total"] = len(records)
-    return {"seconds": seconds, "task_cpu_seconds": cpu, "counts": counts}
+    return {"seconds": seconds, "task_cpu_seconds": cpu + pool_cpu, "pool_cpu_seconds": pool_cpu, "counts": counts}
 
 
 def csv_rows(path: Path) -> int:
@@ -211,15 +214,18 @@ def task_progress(args: dict[str, Any]) -> dict[str, Any]:
             "elapsed_seconds": (timezone.now() - job.created_at).total_seconds()}
 
 
-def _import(kind: str, source: str, path: Path, limit: float) -> dict[str, Any]:
+def _import(kind: str, source: str, path: Path, limit: float, env_extra: dict[str, str] | None = None
+            ) -> dict[str, Any]:
     """One import; on reaching ``limit`` the rows committed so far give the rate (``partial``)."""
     import time
 
     t0 = time.perf_counter()
     try:
-        r = run_worker("import", "import_csv", {"source": source, "file": str(path), "kind": kind}, timeout=limit)
+        r = run_worker("import", "import_csv", {"source": source, "file": str(path), "kind": kind}, timeout=limit,
+                       env_extra=env_extra)
         return {"seconds": r["seconds"], "counts": r["counts"], "peak_rss_mb": r["peak_rss_mb"],
-                "cpu_seconds": r.get("task_cpu_seconds"), "rows": r["counts"].get("total", 0), "partial": False}
+                "cpu_seconds": r.get("task_cpu_seconds"), "pool_cpu_seconds": r.get("pool_cpu_seconds"),
+                "rows": r["counts"].get("total", 0), "partial": False}
     except WorkerFailed:
         if time.perf_counter() - t0 < limit:
             raise
@@ -228,9 +234,11 @@ def _import(kind: str, source: str, path: Path, limit: float) -> dict[str, Any]:
             "peak_rss_mb": None, "rows": p["rows_done"], "partial": True}
 
 
-def _rest(kind: str, path: Path, limit: float) -> dict[str, Any]:
-    r = run_worker("import", "bench.s6_import.rest_import", {"kind": kind, "file": str(path)}, timeout=limit)
-    return {"seconds": r["seconds"], "cpu_seconds": r["task_cpu_seconds"], "counts": r["counts"],
+def _rest(kind: str, path: Path, limit: float, env_extra: dict[str, str] | None = None) -> dict[str, Any]:
+    r = run_worker("import", "bench.s6_import.rest_import", {"kind": kind, "file": str(path)}, timeout=limit,
+                   env_extra=env_extra)
+    return {"seconds": r["seconds"], "cpu_seconds": r["task_cpu_seconds"], "pool_cpu_seconds": r.get("pool_cpu_seconds"),
+            "counts": r["counts"],
             "peak_rss_mb": r.get("peak_rss_mb"), "rows": r["counts"]["total"], "partial": False}
 
 
@@ -250,15 +258,23 @@ def run(ctx: SectionContext) -> SectionResult:
     # runs, or with --scale C,O,K,T and --option rest=1.
     ticket_rows = ctx.scale[3] if ctx.scale and len(ctx.scale) > 3 else (0 if ctx.quick else min(rows, 2_000))
     ticket_csv = folder / f"tickets-{ticket_rows}.csv"
+    # Free-text worker processes (TEXT_WORKERS) of the ticket imports: the first count is "tickets", each
+    # further one imports the same texts under other ticket ids ("tickets, N text workers").
+    text_workers = [int(n) for n in str(ctx.options.get("text_workers", "1" if ctx.quick else "1,2")).split(",")]
     if ticket_rows:
         write_tickets_csv(ticket_csv, ticket_rows, customers=rows)
+        for n in text_workers[1:]:
+            write_tickets_csv(folder / f"tickets-{ticket_rows}-w{n}.csv", ticket_rows, customers=rows,
+                              prefix=f"TW{n}")
     rest = str(ctx.options.get("rest", "0" if ctx.quick else "1")) != "0"
     res.params.update({"customer_rows": rows, "order_rows": order_rows, "consent_rows": consent_rows,
                        "ticket_rows": ticket_rows, "repeats": repeats, "database": dbutil.engine(),
                        "mode": "CSV: import_csv --inline; REST: the bulk endpoints in-process (django.test.Client), "
                                "1,000 records per request"})
-    kinds = ("customers", "orders", "customers re-import", "consent events", "tickets",
-             "REST customers", "REST orders", "REST consent events", "REST tickets")
+    more = tuple(f"tickets, {n} text workers" for n in text_workers[1:])
+    kinds = ("customers", "orders", "customers re-import", "consent events", "tickets", *more,
+             "REST customers", "REST orders", "REST consent events", "REST tickets",
+             *(f"REST {k}" for k in more))
     timings: dict[str, list[float]] = {k: [] for k in kinds}
     cpu: dict[str, list[float]] = {k: [] for k in kinds}
     rows_done: dict[str, list[int]] = {k: [] for k in kinds}
@@ -293,7 +309,12 @@ def run(ctx: SectionContext) -> SectionResult:
             if not c["partial"] and str(ctx.options.get("consents", "1")) != "0":
                 note("consent events", detail, _import("consents", "consent", consent_csv, limit))
             if not c["partial"] and ticket_rows:
-                note("tickets", detail, _import("tickets", "support", ticket_csv, limit))
+                note("tickets", detail, _import("tickets", "support", ticket_csv, limit,
+                                                {"TEXT_WORKERS": str(text_workers[0])}))
+                for n in text_workers[1:]:
+                    note(f"tickets, {n} text workers", detail,
+                         _import("tickets", "support", folder / f"tickets-{ticket_rows}-w{n}.csv", limit,
+                                 {"TEXT_WORKERS": str(n)}))
             if not c["partial"] and str(ctx.options.get("reimport", "1")) != "0":
                 # the same file again: every row matches its own customer (idempotent, all "unchanged")
                 note("customers re-import", detail, _import("customers", "crm", cust_csv, limit))
@@ -303,7 +324,12 @@ def run(ctx: SectionContext) -> SectionResult:
                 note("REST orders", detail, _rest("orders", order_csv, limit))
                 note("REST consent events", detail, _rest("consents", consent_csv, limit))
                 if ticket_rows:
-                    note("REST tickets", detail, _rest("tickets", ticket_csv, limit))
+                    note("REST tickets", detail, _rest("tickets", ticket_csv, limit,
+                                                       {"TEXT_WORKERS": str(text_workers[0])}))
+                    for n in text_workers[1:]:
+                        note(f"REST tickets, {n} text workers", detail,
+                             _rest("tickets", folder / f"tickets-{ticket_rows}-w{n}.csv", limit,
+                                   {"TEXT_WORKERS": str(n)}))
             details.append(detail)
             ctx.save()
         if not s.ok:
@@ -347,7 +373,8 @@ def run(ctx: SectionContext) -> SectionResult:
                          summarize(timings[kind])["median"], per_cpu, last.get("created"), last.get("rejected")])
         res.target(f"{kind} rows/s", rate["median"], ">=", GOAL_ROWS_PER_S, "rows/s")
     res.notes.append("rows/s is wall time on the shared machine (the database server's work included); rows per "
-                     "CPU-second counts the importing Django process only (the database server's CPU is not in it)")
+                     "CPU-second counts the importing Django process and its free-text worker processes "
+                     "(TEXT_WORKERS), not the database server")
     res.notes.append("customers/s includes identity resolution, a DEK per customer, AES-GCM of every personal field "
                      "and blind-index HMACs; consent events/s includes each row's customer lookup by blind index "
                      "and the governance record of every event; tickets/s includes language detection, mood and the "

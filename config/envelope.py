@@ -35,15 +35,31 @@ def new_data_key() -> bytes:
 
 
 def encrypt(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    return encrypt_with(AESGCM(key), plaintext, aad)
+
+
+def encrypt_with(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    """``encrypt`` with an ``AESGCM`` object made once for many values of one key."""
     nonce = os.urandom(NONCE_BYTES)
-    return VERSION + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+    return VERSION + nonce + aead.encrypt(nonce, plaintext, aad)
 
 
 def decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
     try:
-        if not blob or blob[:1] != VERSION or len(blob) < 1 + NONCE_BYTES + 16 or len(key) != KEY_BYTES:
+        if len(key) != KEY_BYTES:
             raise DecryptionError()
-        return AESGCM(key).decrypt(blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], aad)
+        aead = AESGCM(key)
+    except (ValueError, TypeError) as exc:
+        raise DecryptionError() from exc
+    return decrypt_with(aead, blob, aad)
+
+
+def decrypt_with(aead: AESGCM, blob: bytes, aad: bytes) -> bytes:
+    """``decrypt`` with an ``AESGCM`` object made once for many values of one (32-byte) key."""
+    try:
+        if not blob or blob[:1] != VERSION or len(blob) < 1 + NONCE_BYTES + 16:
+            raise DecryptionError()
+        return aead.decrypt(blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], aad)
     except (InvalidTag, ValueError, TypeError) as exc:
         raise DecryptionError() from exc
 

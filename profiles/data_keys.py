@@ -12,6 +12,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from uuid import UUID
 
 from config import envelope
@@ -33,16 +34,27 @@ class DataKey:
     def __repr__(self) -> str:  # never print key material
         return f"DataKey({self.customer_id}, v{self.key_version})"
 
+    # The AES-GCM object and the AAD's customer part are made once per key, not once per field (imports
+    # encrypt or decrypt every field of thousands of customers); the bytes produced are the same.
+    @cached_property
+    def _aead(self) -> envelope.AESGCM:
+        return envelope.AESGCM(self.dek)
+
+    @cached_property
+    def _aad_prefix(self) -> str:
+        return f"field|{self.customer_id}|"
+
     def field_aad(self, field: str, key_version: int | None = None) -> bytes:
-        return envelope.field_aad(
-            customer_id=self.customer_id, field=field, key_version=self.key_version if key_version is None else key_version
-        )
+        """``envelope.field_aad`` of this key's customer."""
+        return f"{self._aad_prefix}{field}|{self.key_version if key_version is None else key_version}".encode()
 
     def encrypt_field(self, field: str, value: str) -> bytes:
-        return envelope.encrypt_text(self.dek, value, self.field_aad(field))
+        return envelope.encrypt_with(self._aead, value.encode("utf-8"), self.field_aad(field))
 
     def decrypt_field(self, field: str, blob: bytes | memoryview, key_version: int) -> str:
-        return envelope.decrypt_text(self.dek, bytes(blob), self.field_aad(field, key_version))
+        if len(self.dek) != envelope.KEY_BYTES:
+            raise DecryptionError()
+        return envelope.decrypt_with(self._aead, bytes(blob), self.field_aad(field, key_version)).decode("utf-8")
 
 
 def _cache_key(row: CustomerKey) -> tuple[str, str, int, str]:

@@ -20,6 +20,7 @@ from uuid import UUID
 from config.chunking import chunked
 from config.envelope import DecryptionError
 
+from . import text_pool
 from .data_keys import DataKey
 from .models import Customer, PersonalField
 
@@ -56,9 +57,6 @@ def _priors(customer_ids: list[UUID], keys: dict[UUID, DataKey]) -> dict[UUID, s
 
 def tickets_mood_apply(records: Sequence[_Record], keys: dict[UUID, DataKey]) -> None:
     """Set ``language``, ``sentiment_label`` and ``sentiment_score`` in each record's values, in place."""
-    from .language import language_detect, language_of_locale
-    from .sentiment import sentiment_analyze
-
     with_text = [r for r in records if r.text and r.text.strip()]
     for r in records:
         if not (r.text and r.text.strip()):
@@ -66,15 +64,29 @@ def tickets_mood_apply(records: Sequence[_Record], keys: dict[UUID, DataKey]) ->
     if not with_text:
         return
     priors = _priors(sorted({r.customer_id for r in with_text}, key=str), keys)
-    for r in with_text:
-        text = r.text or ""
+    items = [(r.text or "", r.values.get("language") or None, priors.get(r.customer_id)) for r in with_text]
+    # Pure per text: on the text pool (TEXT_WORKERS) in contiguous parts, the same result as in this process.
+    parts = text_pool.split_contiguous(items, text_pool.text_workers())
+    moods = [m for part in text_pool.parts_run(moods_of_texts, parts) for m in part]
+    for r, (language, label, score) in zip(with_text, moods, strict=True):
+        r.values["language"] = language
+        r.values["sentiment_label"] = label
+        r.values["sentiment_score"] = score
+
+
+def moods_of_texts(items: Sequence[tuple[str, str | None, str | None]]) -> list[tuple[str, str, float | None]]:
+    """``(language, sentiment label, score)`` of each ``(text, known language, customer's locale prior)``."""
+    from .language import language_detect, language_of_locale
+    from .sentiment import sentiment_analyze
+
+    out: list[tuple[str, str, float | None]] = []
+    for text, known, prior in items:
         try:
-            language = r.values.get("language") or language_detect(
-                text, prior=language_of_locale(priors.get(r.customer_id)))
+            language = known or language_detect(text, prior=language_of_locale(prior))
             mood = sentiment_analyze(text, language=language)
         except Exception as exc:  # noqa: BLE001 - a scoring failure must not lose the ticket
             logger.warning("ticket sentiment failed", extra={"error": type(exc).__name__})
-            language, mood = r.values.get("language") or "und", None
-        r.values["language"] = language
-        r.values["sentiment_label"] = mood.label if mood is not None else "unknown"
-        r.values["sentiment_score"] = mood.score if mood is not None else None
+            out.append((known or "und", "unknown", None))
+            continue
+        out.append((language, mood.label, mood.score))
+    return out

@@ -242,6 +242,8 @@ SCORING_DRIFT_TOP_FEATURES = env.int("SCORING_DRIFT_TOP_FEATURES", default=5)
 SCORING_DRIFT_SAMPLE = env.int("SCORING_DRIFT_SAMPLE", default=20_000)
 SCORING_RETRAIN_MIN_NEW_OUTCOMES = env.int("SCORING_RETRAIN_MIN_NEW_OUTCOMES", default=100)
 IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=2000)
+# Worker processes for the free text of an import chunk (language, mood, pseudonymization); 1 = in-process.
+TEXT_WORKERS = env.int("TEXT_WORKERS", default=1)
 RETENTION_DAYS = env.json(
     "RETENTION_DAYS", default={"orders": 3650, "interactions": 730, "tickets": 1095, "reviews": 1825}
 )

@@ -57,7 +57,12 @@ class CustomerRecordSerializer(serializers.Serializer):
     )
 
     def to_service(self) -> dict:
-        data = dict(self.validated_data)
+        return self.service_record(self.validated_data)
+
+    @staticmethod
+    def service_record(validated: dict) -> dict:
+        """The service's record from validated data (also used by ``record_validation.records_validate``)."""
+        data = dict(validated)
         personal = {f: data.pop(f, None) for f in ("name", "email", "phone", "address", "company", "job_title",
                                                    "preferred_language")}
         dob = data.pop("date_of_birth", None)
@@ -76,7 +81,12 @@ class _FactRecord(_CustomerRef):
     external_id = serializers.CharField(max_length=200)
 
     def to_service(self) -> dict:
-        return {k: v for k, v in self.validated_data.items() if v is not None}
+        return self.service_record(self.validated_data)
+
+    @staticmethod
+    def service_record(validated: dict) -> dict:
+        """The service's record from validated data (also used by ``record_validation.records_validate``)."""
+        return {k: v for k, v in validated.items() if v is not None}
 
 
 class OrderRecordSerializer(_FactRecord):

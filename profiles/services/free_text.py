@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.utils import timezone
 
-from .. import data_keys
+from .. import data_keys, text_pool
 from ..data_keys import DataKey
 from ..models import (
     Customer,
@@ -102,18 +102,42 @@ def pseudonymize(items: list[Prepared], keys: dict[UUID, DataKey], *, store_lang
     languages = [p.values.get("language") if p.values.get("language") in SUPPORTED_LANGUAGES
                  else pseudonymizer.detect_language(p.text or "", locale=loc)
                  for p, loc in zip(with_text, locales, strict=True)]
-    results = pseudonymizer.pseudonymize_batch(
-        [p.text or "" for p in with_text],
-        known=[known[p.customer_id] for p in with_text],
-        placeholder_states=[states[p.customer_id] for p in with_text],
-        language=languages,
-        locale=locales,
-    )
+    customers = [p.customer_id for p in with_text]
+    positions = text_pool.split_by_key(customers, [len(p.text or "") for p in with_text], text_pool.text_workers())
+    # One part per worker of the text pool (TEXT_WORKERS), every text of a customer in the same part and in
+    # record order (placeholders are numbered per customer): the same texts and states as one serial call.
+    parts = [([with_text[i].text or "" for i in part], [customers[i] for i in part],
+              {customers[i]: known[customers[i]] for i in part}, {customers[i]: states[customers[i]] for i in part},
+              [languages[i] for i in part], [locales[i] for i in part]) for part in positions]
+    pseudonymized: dict[int, str] = {}
+    for part, (out, part_states) in zip(positions, text_pool.parts_run(pseudonymize_part, parts), strict=True):
+        pseudonymized.update(zip(part, out, strict=True))
+        for cid, state in part_states.items():  # a worker's copy: carried back into this call's states
+            if state is not states[cid]:
+                states[cid].clear()
+                states[cid].update(state)
     if store_language:
         for p, lang in zip(with_text, languages, strict=True):
             p.values["language"] = lang
-    texts = {p.index: r.text for p, r in zip(with_text, results, strict=True)}
+    texts = {p.index: pseudonymized[i] for i, p in enumerate(with_text)}
     return TextContext(texts, states, before, stored)
+
+
+PseudonymizePart = tuple[list[str], list[UUID], dict[UUID, Any], dict[UUID, dict[str, str]], list[Any],
+                         list[str | None]]
+
+
+def pseudonymize_part(part: PseudonymizePart) -> tuple[list[str], dict[UUID, dict[str, str]]]:
+    """Pseudonymize one part's texts with one batch call (in this process or a worker of the text pool):
+    ``(texts, customer of each text, known identifiers and placeholder state by customer, languages,
+    locales)`` -> the pseudonymized texts and the customers' updated states."""
+    from ..pseudonymizer import get_pseudonymizer
+
+    texts, customers, known, states, languages, locales = part
+    results = get_pseudonymizer().pseudonymize_batch(
+        texts, known=[known[c] for c in customers], placeholder_states=[states[c] for c in customers],
+        language=languages, locale=locales)
+    return [r.text for r in results], states
 
 
 def save_placeholder_states(ctx: TextContext, keys: dict[UUID, DataKey]) -> None:

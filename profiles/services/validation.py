@@ -103,6 +103,8 @@ def normalized_strong_digest(field: str, normalized: str, country: str | None) -
     digest without parsing it a second time)."""
     if field == "phone" and _E164.fullmatch(normalized):
         return blind_index.blind_index("phone", normalized)
+    if field == "email" and normalized.isascii():  # normalize_email of its own ASCII output is that output
+        return blind_index.blind_index("email", normalized)
     return strong_digest(field, normalized, country)
 
 
