@@ -456,6 +456,8 @@ def _copy_decisions_with_seals(rows: list[Any], *, lists: bool = False) -> int:
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
                        f"SELECT {columns} FROM {qn(table)} WITH NO DATA")
         cursor.execute(f"TRUNCATE {stage}")
+        # the staging copy of the sealed details (ciphertext: incompressible) is not compressed
+        cursor.execute(f"ALTER TABLE {stage} ALTER COLUMN {qn('sealed_details')} SET STORAGE EXTERNAL")
         attnames = [f.attname for f in _INSERT_FIELDS]
         # psycopg adapts UUID, datetime, bytes and str natively; JSON fields already hold canonical text.
         # Binary COPY: the sealed details (~5 KB each) go as raw bytes, not as hex text to escape and parse.

@@ -132,6 +132,10 @@ def _copy_upsert_score_rows(rows: list[Any], cols: list[tuple[str, str, bool]], 
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
                        f"SELECT {columns} FROM {qn(table)} WITH NO DATA")
         cursor.execute(f"TRUNCATE {stage}")
+        # the staging copy of the large JSON text is kept uncompressed (it is read once, then compressed
+        # into the table)
+        cursor.execute(f"ALTER TABLE {stage} ALTER COLUMN {qn('explanation')} SET STORAGE EXTERNAL, "
+                       f"ALTER COLUMN {qn('features')} SET STORAGE EXTERNAL")
         with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
             if lists:
                 for values in rows:
