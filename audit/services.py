@@ -20,7 +20,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Field
 from django.utils import timezone
 
@@ -382,8 +382,18 @@ def decision_records_bulk_encoded(*, purpose: str, requester: str, model_version
         consent_event_id=None, notice_version=None, model_versions=model_versions, features_hash="0" * 64,
         outputs={}, sealed_details=None, decision_key=None, created_at=now,
     )
+    # The values every record of the chunk shares are encoded once into the content hash function and
+    # into a row template; per record only its own values are placed (same bytes as decision_records_bulk).
+    encode = canonical.row_encoder_partial(
+        DecisionRecord, {name: shared[name] for name, _ in canonical.row_columns(DecisionRecord)
+                         if name not in _ENCODED_VARIABLES}, _ENCODED_VARIABLES)
+    attnames = [f.attname for f in _INSERT_FIELDS]
+    template = [shared.get(name) for name in attnames]
+    at = {name: attnames.index(name) for name in (*_ENCODED_VARIABLES, "content_hash")}
+    i_customer, i_event, i_notice, i_type, i_features, i_outputs, i_tier, i_sealed, i_key, i_hash = (
+        at[name] for name in (*_ENCODED_VARIABLES, "content_hash"))
     notices: dict[Any, str | None] = {}
-    built: list[dict[str, Any]] = []
+    built: list[list[Any]] = []
     seen: set[str] = set()
     for customer, decision_type, consent_event_id, notice_version, features_hash, outputs, tier, sealed, key \
             in records:
@@ -402,17 +412,19 @@ def decision_records_bulk_encoded(*, purpose: str, requester: str, model_version
             raise ValidationFailed("records are invalid.")
         if "@" in outputs and EMAIL_LIKE.search(outputs):
             raise ValidationFailed("outputs must not contain personal data (ids, codes and counts only).")
-        values = dict(shared)
-        values.update(customer=customer, decision_type=decision_type, consent_event_id=consent_event_id,
-                      notice_version=notice, features_hash=features_hash, outputs=outputs, tier=str(tier)[:32],
-                      sealed_details=sealed, decision_key=key)
-        values["content_hash"] = canonical.content_hash_of_values(DecisionRecord, values)
-        built.append(values)
+        tier = str(tier)[:32]
+        row = template.copy()
+        row[i_customer], row[i_event], row[i_notice], row[i_type], row[i_features] = (
+            customer, consent_event_id, notice, decision_type, features_hash)
+        row[i_outputs], row[i_tier], row[i_sealed], row[i_key] = outputs, tier, sealed, key
+        row[i_hash] = encode(customer, consent_event_id, notice, decision_type, features_hash, outputs, tier,
+                             sealed, key)
+        built.append(row)
     if connection.vendor == "postgresql":
-        written = _copy_decisions_with_seals(built)
+        written = _copy_decisions_with_seals(built, lists=True)
     else:
         written = 0
-        for batch in chunked(built, BULK_BATCH):
+        for batch in chunked([dict(zip(attnames, row, strict=True)) for row in built], BULK_BATCH):
             rows = _insert_ignoring_conflicts(batch)
             PendingSeal.objects.bulk_create(
                 [PendingSeal(record_type=DecisionRecord.RECORD_TYPE, row_id=row_id, entry_hash=entry_hash,
@@ -423,10 +435,16 @@ def decision_records_bulk_encoded(*, purpose: str, requester: str, model_version
     return written
 
 
-def _copy_decisions_with_seals(rows: list[dict[str, Any]]) -> int:
+#: The per-record values of ``decision_records_bulk_encoded`` (the rest is shared by the chunk).
+_ENCODED_VARIABLES = ("customer", "consent_event_id", "notice_version", "decision_type", "features_hash",
+                      "outputs", "tier", "sealed_details", "decision_key")
+
+
+def _copy_decisions_with_seals(rows: list[Any], *, lists: bool = False) -> int:
     """PostgreSQL: ``COPY`` the validated rows into a temporary staging table, then one statement inserts
     them ``ON CONFLICT DO NOTHING`` (idempotency by ``decision_key``) and writes a ``PendingSeal`` outbox
-    row for each record actually inserted (a data-modifying CTE: both or neither). Returns how many."""
+    row for each record actually inserted (a data-modifying CTE: both or neither). Returns how many.
+    ``rows``: dicts by attribute name, or with ``lists`` value lists in ``_INSERT_FIELDS`` order."""
     qn = connection.ops.quote_name
     table = DecisionRecord._meta.db_table
     columns = ", ".join(qn(str(f.column)) for f in _INSERT_FIELDS)
@@ -438,11 +456,19 @@ def _copy_decisions_with_seals(rows: list[dict[str, Any]]) -> int:
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
                        f"SELECT {columns} FROM {qn(table)} WITH NO DATA")
         cursor.execute(f"TRUNCATE {stage}")
+        # the staging copy of the sealed details (ciphertext: incompressible) is not compressed
+        cursor.execute(f"ALTER TABLE {stage} ALTER COLUMN {qn('sealed_details')} SET STORAGE EXTERNAL")
         attnames = [f.attname for f in _INSERT_FIELDS]
         # psycopg adapts UUID, datetime, bytes and str natively; JSON fields already hold canonical text.
-        with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-            for values in rows:
-                copy.write_row([values[name] for name in attnames])
+        # Binary COPY: the sealed details (~5 KB each) go as raw bytes, not as hex text to escape and parse.
+        with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_copy_types())
+            if lists:
+                for values in rows:
+                    copy.write_row(values)
+            else:
+                for values in rows:
+                    copy.write_row([values[name] for name in attnames])
         cursor.execute(
             f"WITH inserted AS (INSERT INTO {qn(table)} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608  # nosec B608: identifiers quoted by the backend, values are bound parameters
             f"ON CONFLICT DO NOTHING RETURNING {qn('id')}, {qn('content_hash')}, {qn('created_at')}) "
@@ -453,6 +479,30 @@ def _copy_decisions_with_seals(rows: list[dict[str, Any]]) -> int:
         written = int(cursor.rowcount)
         cursor.execute(f"TRUNCATE {stage}")
     return written
+
+
+def _copy_types() -> list[str]:
+    """The binary COPY type of each of ``_INSERT_FIELDS`` (PostgreSQL names; character columns as text:
+    the binary form of varchar and text is the same)."""
+    out = []
+    for f in _INSERT_FIELDS:
+        if isinstance(f, models.DateTimeField):
+            out.append("timestamptz")
+        elif isinstance(f, models.UUIDField):
+            out.append("uuid")
+        elif isinstance(f, models.BigIntegerField):
+            out.append("int8")
+        elif isinstance(f, models.SmallIntegerField | models.PositiveSmallIntegerField):
+            out.append("int2")
+        elif isinstance(f, models.IntegerField):
+            out.append("int4")
+        elif isinstance(f, models.BinaryField):
+            out.append("bytea")
+        elif isinstance(f, models.CharField | models.TextField):
+            out.append("text")
+        else:
+            raise TypeError(f"no binary COPY type for {f!r}")
+    return out
 
 
 def _insert_ignoring_conflicts(rows: list[dict[str, Any]]) -> list[tuple[int, str]]:

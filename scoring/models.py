@@ -12,7 +12,9 @@ Privacy notes
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -71,6 +73,31 @@ class ModelArtifact(models.Model):
         return f"artifact:{self.model_version_id}"
 
 
+class JSONTextField(models.TextField):
+    """A JSON value stored as its text (``text``, not ``jsonb``), decoded when read.
+
+    For the large JSON values nothing queries inside (a score's explanation and features, ~5 KB per row):
+    PostgreSQL stores the text as given instead of parsing it into ``jsonb`` on every write (the nightly
+    rescore writes two rows per customer). Reads get the decoded value, as from a ``JSONField``; writers
+    that hold the JSON text already pass it as is (``scoring.services.scores``)."""
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
+        return None if value is None else json.loads(value)
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value)
+        return value
+
+    def get_prep_value(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value)
+
+    def value_to_string(self, obj: Any) -> str:
+        return json.dumps(self.value_from_object(obj))
+
+
 class CustomerScore(models.Model):
     """The current score of one customer for one purpose (clear JSON; deleted on erasure)."""
 
@@ -92,8 +119,8 @@ class CustomerScore(models.Model):
     service_level = models.JSONField(default=dict)
     recommendation = models.JSONField(default=dict)
     # {"clv": {"unit", "baseline", "output", "contributions": [{feature, value, contribution}...]}, ...}
-    explanation = models.JSONField(default=dict)
-    features = models.JSONField(default=dict)
+    explanation = JSONTextField(default=dict)
+    features = JSONTextField(default=dict)
     features_hash = models.CharField(max_length=64)
     thresholds_ref = models.CharField(max_length=80, blank=True, default="")  # "run:<id>" or "model:<ver>"
     as_of = models.DateTimeField()

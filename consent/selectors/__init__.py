@@ -28,7 +28,9 @@ from .gate import (
     processing_gate_held_then,
     processing_gates_bulk,
     processing_gates_bulk_held,
+    processing_gates_lock,
 )
+from .gate_columns import GateColumns, processing_gates_columns, processing_gates_columns_held
 from .overview import consent_overview
 from .purposes import (
     notice_current,
@@ -76,6 +78,7 @@ __all__ = [
     "GATE_OBJECTED",
     "GATE_OK",
     "GATE_RESTRICTED",
+    "GateColumns",
     "GateDecision",
     "RECEIPT_FORMAT",
     "STATUS_GRANTED",
@@ -105,6 +108,9 @@ __all__ = [
     "processing_gate_held_then",
     "processing_gates_bulk",
     "processing_gates_bulk_held",
+    "processing_gates_columns",
+    "processing_gates_columns_held",
+    "processing_gates_lock",
     "purpose_catalogue",
     "purpose_codes",
     "purpose_exists",

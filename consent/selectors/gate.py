@@ -274,6 +274,14 @@ def processing_gates_bulk_held(
     SHARE`` until that transaction ends, one statement per id chunk (set-based, as ``processing_gate_held``
     does for one customer): a withdrawal either committed before this read (and the gate sees it) or waits
     until the chunk has committed."""
+    processing_gates_lock(customer_ids=customer_ids, purposes=purposes)
+    return processing_gates_bulk(customer_ids=customer_ids, purposes=purposes)
+
+
+def processing_gates_lock(*, customer_ids: Sequence[uuid.UUID], purposes: Sequence[str]) -> None:
+    """PostgreSQL: lock the consent-state rows of these customers for these purposes ``FOR SHARE`` until the
+    caller's transaction ends, one statement per id chunk (the held gates read after it). Elsewhere nothing
+    (SQLite serializes writing transactions)."""
     from django.db import connection
 
     if connection.vendor == "postgresql":
@@ -287,7 +295,6 @@ def processing_gates_bulk_held(
                     "AND purpose_id = ANY(%s) FOR SHARE) AS held",
                     ["{" + ",".join(str(c) for c in chunk) + "}", pids],  # one text parameter, as ids_in
                 )
-    return processing_gates_bulk(customer_ids=customer_ids, purposes=purposes)
 
 
 def _gate_chunk_now(*, customer_ids: list[uuid.UUID], purpose_ids: list[int]) -> dict[int, dict[uuid.UUID, GateDecision]]:

@@ -193,11 +193,8 @@ def rescore_runs_start(
             total += len(ids)
             chunks_total += 1
             if full:
-                gates_by = consent_selectors.processing_gates_bulk(customer_ids=ids, purposes=purposes)
-                allowed = {
-                    purpose: np.fromiter((gates_by[purpose][c].allowed for c in ids), dtype=bool, count=len(ids))
-                    for purpose in purposes
-                }
+                gates_by = consent_selectors.processing_gates_columns(customer_ids=ids, purposes=purposes)
+                allowed = {purpose: gates_by[purpose].allowed for purpose in purposes}
                 union = np.logical_or.reduce([allowed[p] for p in purposes])
                 if union.any():
                     uids = [c for c, ok in zip(ids, union.tolist(), strict=True) if ok]
@@ -339,6 +336,8 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
     redelivery. Runs whose chunk is already done are left alone (their stored counts are returned).
     """
     ids = [parse_uuid(c) for c in customer_ids]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailed("The customers of a chunk must be distinct.")
     keys = list(dict.fromkeys(parse_uuid(r, "run") for r in run_ids))
     runs = {r.pk: r for r in RescoreRun.objects.select_related("model_version").filter(pk__in=keys)}
     if len(runs) != len(keys):
@@ -358,20 +357,22 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
     if not pending:
         return result
     counts = {run.pk: ChunkCounts(total=len(ids)) for run in pending}
-    gates: dict[uuid.UUID, dict[uuid.UUID, Any]] = {}
-    # held: the consent-state rows stay locked FOR SHARE until this chunk commits (as the real-time path)
-    gates_by = consent_selectors.processing_gates_bulk_held(customer_ids=ids,
-                                                            purposes=[run.purpose for run in pending])
+    gates: dict[uuid.UUID, consent_selectors.GateColumns] = {}
+    # held: the consent-state rows stay locked FOR SHARE until this chunk commits (as the real-time path);
+    # by column: position i answers for ids[i]
+    gates_by = consent_selectors.processing_gates_columns_held(customer_ids=ids,
+                                                               purposes=[run.purpose for run in pending])
     for run in pending:
         run_gates = gates_by[run.purpose]
         gates[run.pk] = run_gates
-        refused = [cid for cid in ids if not run_gates[cid].allowed]
+        refused = np.flatnonzero(~run_gates.allowed).tolist()
         skipped = counts[run.pk].skipped
-        for refused_id in refused:
-            code = SKIP_FIELDS.get(run_gates[refused_id].code, "skipped_no_consent")
+        for refused_code in run_gates.codes[refused].tolist():
+            code = SKIP_FIELDS.get(refused_code, "skipped_no_consent")
             skipped[code] = skipped.get(code, 0) + 1
         if refused:
-            CustomerScore.objects.filter(ids_in("customer_id", refused), purpose=run.purpose).delete()
+            CustomerScore.objects.filter(ids_in("customer_id", [ids[i] for i in refused]),
+                                         purpose=run.purpose).delete()
     # Runs planned together share their model and as-of time: one group, scored once.
     groups: dict[tuple[Any, ...], list[RescoreRun]] = {}
     for run in pending:
@@ -382,9 +383,12 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
     score_rows: list[dict[str, Any]] = []
     event_candidates: list[tuple[uuid.UUID, str, str, tuple[str, str] | None, dict[str, Any], dict[str, Any]]] = []
     for group in groups.values():
-        allowed = [cid for cid in ids if any(gates[run.pk][cid].allowed for run in group)]
-        if not allowed:
+        union = np.flatnonzero(np.logical_or.reduce([gates[run.pk].allowed for run in group]))
+        if not union.size:
             continue
+        allowed = [ids[i] for i in union.tolist()]
+        # the gates of the group's runs by position in ``allowed``
+        group_gates = {run.pk: gates[run.pk].take(union) for run in group}
         models = _run_models(group[0])
         as_of = group[0].as_of
         columns = _feature_cache_take(as_of, digest, allowed)
@@ -407,13 +411,13 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
         currency = engine.currency()
         if fast:
             event_candidates.extend(rescore_fast.group_write(
-                group=group, allowed=allowed, batch=batch, sealed=sealed, gates=gates, previous=previous,
+                group=group, allowed=allowed, batch=batch, sealed=sealed, gates=group_gates, previous=previous,
                 overrides=overrides, versions=versions, model_fields=model_fields, now=now, currency=currency,
                 counts=counts, reference_of=_run_reference))
             continue
         for run in group:
-            run_gates = gates[run.pk]
-            rows = [i for i, cid in enumerate(allowed) if run_gates[cid].allowed]
+            run_gates = group_gates[run.pk]
+            rows = np.flatnonzero(run_gates.allowed).tolist()
             kept = [i for i in rows if allowed[i] in sealed]
             if len(kept) < len(rows):  # erased meanwhile: no decision, no score
                 skipped = counts[run.pk].skipped
@@ -426,11 +430,11 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
                 before = previous.get((cid, purpose))
                 changed = before is not None and before[0] != c.tier
                 counts[run.pk].tier_changes += int(changed)
-                gate = run_gates[cid]
                 row = {"customer_id": cid, "purpose": purpose, **model_fields,
                        **computed_fields(c, thresholds_ref=thresholds_ref, as_of=run.as_of, run_id=run.id, now=now,
                                           currency=currency)}
                 i = positions[cid]
+                gate = run_gates.decision(i)
                 row["features"] = EncodedJson(batch.features_json[i])
                 row["explanation"] = EncodedJson(batch.explanation_json[i])
                 score_rows.append(row)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from audit import services as audit_services
+from consent.selectors import GateColumns
 from scoring import engine
 from scoring.models import RescoreRun, ScoreOverride
 from scoring.population import Reference
@@ -78,7 +79,7 @@ class _Parts:
 
 def group_write(
     *, group: list[RescoreRun], allowed: list[uuid.UUID], batch: engine.ScoredBatch, sealed: dict[uuid.UUID, bytes],
-    gates: dict[uuid.UUID, dict[uuid.UUID, Any]], previous: dict[tuple[uuid.UUID, str], tuple[str, str]],
+    gates: dict[uuid.UUID, GateColumns], previous: dict[tuple[uuid.UUID, str], tuple[str, str]],
     overrides: dict[tuple[uuid.UUID, str], ScoreOverride], versions: dict[str, str], model_fields: dict[str, Any],
     now: datetime, currency: str, counts: dict[uuid.UUID, Any], reference_of: Callable[[RescoreRun], Reference],
 ) -> list[tuple[uuid.UUID, str, str, tuple[str, str] | None, dict[str, Any], dict[str, Any]]]:
@@ -93,7 +94,8 @@ def group_write(
     model_version_id, churn_model_version_id = model_fields["model_version_id"], model_fields["churn_model_version_id"]
     for run in group:
         run_gates = gates[run.pk]
-        rows = [i for i, cid in enumerate(allowed) if run_gates[cid].allowed]
+        rows = np.flatnonzero(run_gates.allowed).tolist()
+        event_ids, notice_versions = run_gates.consent_event_id, run_gates.notice_version
         kept = [i for i in rows if allowed[i] in sealed]
         if len(kept) < len(rows):  # erased meanwhile: no decision, no score
             skipped = counts[run.pk].skipped
@@ -145,9 +147,8 @@ def group_write(
                 effective = effective_outputs(values, override)
                 outputs = _canonical(effective)
                 effective_tier = effective["tier"]
-            gate = run_gates[cid]
-            records.append((cid, "tier_change" if changed else "batch_rescore", gate.consent_event_id,
-                            gate.notice_version, batch.features_hash[i], outputs, effective_tier, sealed[cid], key))
+            records.append((cid, "tier_change" if changed else "batch_rescore", event_ids[i],
+                            notice_versions[i], batch.features_hash[i], outputs, effective_tier, sealed[cid], key))
             score_rows.append([
                 cid, purpose, model_version_id, churn_model_version_id, clv, currency, int(clv_scores[j]), ch, risk,
                 u, a, segment, tier, EncodedJson(level_json), EncodedJson(action_json),

@@ -55,6 +55,9 @@ def row_fields(c: engine.ComputedScore, *, models: LoadedModels, reference: Refe
 
 
 _SCORE_JSON = frozenset({"service_level", "recommendation", "explanation", "features"})
+#: The JSON columns stored as ``jsonb`` (cast on insert); explanation and features are JSON text
+#: (``models.JSONTextField``), written as given.
+_SCORE_JSONB = frozenset({"service_level", "recommendation"})
 
 
 def score_columns() -> list[tuple[str, str, bool]]:
@@ -82,7 +85,8 @@ def score_rows_upsert(rows: list[dict[str, Any]]) -> None:
     if postgres and len(rows) >= 50:  # batch: COPY; a single score (real time): one INSERT
         _copy_upsert_score_rows(rows, cols)
         return
-    placeholders = ", ".join("%s::jsonb" if (postgres and is_json) else "%s" for _, _, is_json in cols)
+    placeholders = ", ".join("%s::jsonb" if (postgres and attname in _SCORE_JSONB) else "%s"
+                             for attname, _, _ in cols)
     updates = ", ".join(f"{qn(col)} = EXCLUDED.{qn(col)}" for attname, col, _ in cols
                         if attname not in ("customer_id", "purpose"))
     head = f"INSERT INTO {table} ({', '.join(qn(col) for _, col, _ in cols)}) VALUES "  # noqa: S608
@@ -128,6 +132,10 @@ def _copy_upsert_score_rows(rows: list[Any], cols: list[tuple[str, str, bool]], 
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
                        f"SELECT {columns} FROM {qn(table)} WITH NO DATA")
         cursor.execute(f"TRUNCATE {stage}")
+        # the staging copy of the large JSON text is kept uncompressed (it is read once, then compressed
+        # into the table)
+        cursor.execute(f"ALTER TABLE {stage} ALTER COLUMN {qn('explanation')} SET STORAGE EXTERNAL, "
+                       f"ALTER COLUMN {qn('features')} SET STORAGE EXTERNAL")
         with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
             if lists:
                 for values in rows:

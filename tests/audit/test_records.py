@@ -56,6 +56,32 @@ def test_content_hash_fast_encoder_matches_the_canonical_json_specification():
         assert fresh.content_hash == canonical.content_hash(fresh)
 
 
+def test_a_partial_encoder_gives_the_full_encoders_hash_for_every_split_of_the_fields():
+    import random
+
+    rng = random.Random(7)
+    columns = canonical.row_columns(DecisionRecord)
+    names = [name for name, _ in columns]
+    for outputs, notice, event, sealed in (({"tier": "VIP", "ünï": "välue \u2603"}, "v3", 41, b"\x00\xff"),
+                                           ({}, None, None, None)):
+        record = DecisionRecord(**{k: v for k, v in decision_kwargs(
+            outputs=outputs, notice_version=notice, consent_event_id=event, sealed_details=sealed,
+            decision_key=f"run:{rng.random()}").items() if k != "model_versions"},
+            model_versions={"clv": "2025.01.1"}, created_at=services.timezone.now())
+        record.outputs = canonical.canonical_text(record.outputs)
+        record.model_versions = canonical.canonical_text(record.model_versions)
+        values = {name: getattr(record, name) for name in names}
+        full = canonical.row_encoder(DecisionRecord)([values[name] for name in names])
+        for _ in range(6):
+            variables = [name for name in names if rng.random() < 0.5]
+            rng.shuffle(variables)
+            encode = canonical.row_encoder_partial(
+                DecisionRecord, {name: values[name] for name in names if name not in variables}, variables)
+            assert encode(*(values[name] for name in variables)) == full
+    with pytest.raises(ValueError):
+        canonical.row_encoder_partial(DecisionRecord, {}, ["customer"])
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL content hash is PostgreSQL's")
 def test_postgres_computes_the_same_content_hash_as_python_for_awkward_text():
     awkward = 'quote " backslash \\ slash / tab \t newline \n ctrl \x01 del \x7f é ☃ 𝄞 <>&'
