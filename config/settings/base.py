@@ -99,12 +99,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         from config.file_modes import ensure_private_file
 
         ensure_private_file(DATABASES["default"]["NAME"])
-elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql") and env.bool(
-        "DB_PREPARED_STATEMENTS", default=True):
-    # The real-time path's statements (config.compiled_queries.hot_cursor) are prepared on a connection after
-    # 5 runs there; every other query uses client-side binding and is never prepared. Behind PgBouncer in
-    # transaction mode this needs PgBouncer >= 1.21 with max_prepared_statements > 0, or DB_PREPARED_STATEMENTS=false.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        # The real-time path's statements (config.compiled_queries.hot_cursor) are prepared on a connection after
+        # 5 runs there; every other query uses client-side binding and is never prepared. Behind PgBouncer in
+        # transaction mode this needs PgBouncer >= 1.21 with max_prepared_statements > 0, or
+        # DB_PREPARED_STATEMENTS=false.
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
+    if not env.bool("DB_JIT", default=False):
+        # PostgreSQL's JIT compiles a statement whose estimated cost passes jit_above_cost; the batch reads by
+        # chunk (a few thousand customers joined to orders, tickets, ...) pass it once the tables hold ~1M
+        # customers, and each then spent ~0.3 s compiling (inlining + optimisation) to run for ~0.2 s. None of
+        # the service's statements is a long analytical query that JIT would pay for.
+        _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+        _pg_options["options"] = (_pg_options.get("options", "") + " -c jit=off").strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {
