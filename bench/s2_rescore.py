@@ -235,7 +235,8 @@ def _rescore(ctx: SectionContext, res: SectionResult, entry: dict[str, Any], nam
             runs.append({"seconds": r["seconds"], "wall_seconds": r["wall_seconds"], "peak_rss_mb": r["peak_rss_mb"],
                          "peak_tree_rss_mb": r.get("peak_tree_rss_mb"), "cpu_seconds": r.get("cpu_seconds"),
                          "postgres_cpu_seconds": postgres.cpu_seconds("postgres", since_first=False),
-                         **_planning(r.get("stdout", "")), "stdout": r.get("stdout", "")[-600:]})
+                         **_planning(r.get("stdout", "")), "chunks_done_after_s": _chunk_timeline(copy),
+                         "stdout": r.get("stdout", "")[-600:]})
             if attempt == 0:
                 try:
                     verify = run_worker(copy, "command", {"argv": ["audit_verify", "--json"]}, timeout=limit)
@@ -306,7 +307,7 @@ def _rescore_celery(ctx: SectionContext, res: SectionResult, entry: dict[str, An
                          "postgres_cpu_seconds": sampler.cpu_seconds("postgres", since_first=False),
                          "peak_tree_rss_mb": sampler.peak_mb(), "peak_workers_rss_mb": sampler.peak_mb("workers"),
                          "peak_rss_mb": r["peak_rss_mb"], **_planning(r.get("stdout", "")),
-                         "stdout": r.get("stdout", "")[-600:]})
+                         "chunks_done_after_s": _chunk_timeline(copy), "stdout": r.get("stdout", "")[-600:]})
             if attempt == 0:
                 try:
                     verify = run_worker(copy, "command", {"argv": ["audit_verify", "--json"]}, timeout=limit)
@@ -340,6 +341,20 @@ def _planning(stdout: str) -> dict[str, float]:
 
     m = re.search(r"Planned \d+ customers in \d+ chunks: ([\d.]+) s \(([\d.]+) s CPU\)", stdout)
     return {"planning_seconds": float(m.group(1)), "planning_cpu_seconds": float(m.group(2))} if m else {}
+
+
+def _chunk_timeline(copy: str) -> list[float]:
+    """Seconds from the runs' start (planning included) to each chunk written, in order (PostgreSQL only):
+    where a run's wall time went (the serial plan, then the chunks as the workers finished them)."""
+    if dbutil.engine() != "postgresql":
+        return []
+    try:
+        rows = dbutil.pg_admin(
+            "SELECT DISTINCT extract(epoch FROM c.finished_at - r.started_at)::float8 FROM scoring_rescorechunk c "
+            "JOIN scoring_rescorerun r ON r.id = c.run_id WHERE c.done ORDER BY 1", dbname=dbutil.db_name(copy))
+    except Exception:  # noqa: BLE001 - a diagnostic only
+        return []
+    return [round(float(r[0]), 2) for r in rows]
 
 
 def _samples(raw: Any) -> int:
