@@ -525,10 +525,10 @@ def rescore_runs_watchdog(*, now: datetime | None = None) -> dict[str, list[str]
         together.setdefault(plan, []).append(run)
     for group in together.values():
         with transaction.atomic():
-            queued = rescore_runs_dispatch(run_ids=[run.pk for run in group])
-        for run in group:
+            queued = rescore_runs_dispatch(run_ids=[stale.pk for stale in group])
+        for stale in group:
             logger.warning("stale rescore run resumed", extra={"event": "scoring.watchdog.resumed",
-                                                              "run_id": str(run.pk), "count": queued})
-            resumed.append(str(run.pk))
+                                                              "run_id": str(stale.pk), "count": queued})
+            resumed.append(str(stale.pk))
     return {"resumed": resumed, "failed": failed}
 
