@@ -19,6 +19,7 @@ instead, without consent gating, tiers, explanations or audit.
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -198,9 +199,13 @@ def _rescore(ctx: SectionContext, res: SectionResult, entry: dict[str, Any], nam
                 spy["raw"] = profile_path(f"s2-rescore-{n}-w{workers}.raw")
                 spy["proc"] = pyspy_start(pid, limit, spy["raw"], subprocesses=True, rate=20)
 
+        from .fleet import Sampler
+
+        postgres = Sampler({}, database=dbutil.db_name(copy))
         try:
             t0 = time.perf_counter()
             try:
+                postgres.start()
                 r = run_worker(copy, "command", {"argv": argv}, timeout=limit, on_start=attach, tree_rss=True,
                                env_extra=NO_SWEEP)
             except WorkerFailed:
@@ -215,6 +220,7 @@ def _rescore(ctx: SectionContext, res: SectionResult, entry: dict[str, Any], nam
                 ctx.save()
                 return
             finally:
+                postgres.stop()
                 if spy.get("proc") is not None:
                     spy["proc"].wait(timeout=120)
                     from .profiling import summarize_collapsed
@@ -228,6 +234,8 @@ def _rescore(ctx: SectionContext, res: SectionResult, entry: dict[str, Any], nam
                     spy["raw"].unlink(missing_ok=True)
             runs.append({"seconds": r["seconds"], "wall_seconds": r["wall_seconds"], "peak_rss_mb": r["peak_rss_mb"],
                          "peak_tree_rss_mb": r.get("peak_tree_rss_mb"), "cpu_seconds": r.get("cpu_seconds"),
+                         "postgres_cpu_seconds": postgres.cpu_seconds("postgres", since_first=False),
+                         **_planning(r.get("stdout", "")), "chunks_done_after_s": _chunk_timeline(copy),
                          "stdout": r.get("stdout", "")[-600:]})
             if attempt == 0:
                 try:
@@ -248,6 +256,105 @@ def _rescore(ctx: SectionContext, res: SectionResult, entry: dict[str, Any], nam
         by["peak_tree_rss_mb"] = max(x["peak_tree_rss_mb"] or 0 for x in runs)
         by["customers_per_s"] = n / by["rescore_seconds"]["median"]
         by["python_cpu_ms_per_customer"] = 1000.0 * min(x["cpu_seconds"] or 0 for x in runs) / n
+        by["postgres_cpu_ms_per_customer"] = 1000.0 * min(x["postgres_cpu_seconds"] for x in runs) / n
+
+
+def _rescore_celery(ctx: SectionContext, res: SectionResult, entry: dict[str, Any], name: str, n: int,
+                    workers: int, repeats: int) -> None:
+    """``rescore --all --async`` with ``workers`` real Celery worker processes (``celery -A config worker -c 1``,
+    :class:`bench.fleet.Fleet`) on a fresh copy of the loaded database: the command plans the runs (pass 1,
+    in its own process), queues one task per chunk and polls the run rows until every run is completed; the
+    workers take the chunks (and the audit chain's sealing, queued on commit, as in production). Measured:
+    the command's wall time (the workers were started and answered a ping before), the CPU of the command
+    process and of every worker process (``/proc``), the CPU of the database's PostgreSQL backends, the peak
+    summed RSS of all those Python processes, the time until the workers are idle afterwards (the last seals);
+    then ``audit_verify`` and the workers stopped (warm shutdown). Results under ``celery_by_workers``."""
+    from . import fleet
+
+    by = entry.setdefault("celery_by_workers", {}).setdefault(str(workers), {})
+    broker = str(ctx.options.get("celery_broker_url") or os.environ.get("CELERY_BROKER_URL") or "")
+    cache = str(ctx.options.get("celery_cache_url") or os.environ.get("CACHE_URL") or broker)
+    if not broker or not fleet.redis_reachable(broker):
+        res.notes.append(f"celery executor skipped ({workers} worker(s)): no reachable Redis broker "
+                         "(CELERY_BROKER_URL or --option celery_broker_url=redis://...)")
+        return
+    runs: list[dict[str, Any]] = []
+    limit = float(ctx.options.get("rescore_timeout_1m", 1500) if n >= 1_000_000
+                  else ctx.options.get("rescore_timeout", 4 * 3600))
+    argv = ["rescore", "--all", "--no-progress", "--async"]
+    for attempt in range(repeats):
+        copy = f"{name}_c{workers}"
+        dbutil.clone(name, copy)
+        workers_fleet = fleet.Fleet(copy, workers, broker=broker, cache=cache, log_dir=dbutil.work_dir("logs"),
+                                    env_extra=NO_SWEEP)
+        try:
+            start_seconds = workers_fleet.start()
+            command_pid: list[int] = []
+            sampler = fleet.Sampler({"command": lambda pids=command_pid: pids, "workers": workers_fleet.pids},
+                                    database=dbutil.db_name(copy)).start()
+            try:
+                r = run_worker(copy, "command", {"argv": argv}, timeout=limit, on_start=command_pid.append,
+                               env_extra={**NO_SWEEP, **{k: v for k, v in workers_fleet.env.items()
+                                                         if k.startswith("BENCH_CELERY") or k == "BENCH_CACHE_URL"}})
+                drain = workers_fleet.wait_idle()
+            finally:
+                sampler.stop()
+            worker_cpu = sampler.cpu_seconds("workers")
+            command_cpu = float(r.get("cpu_seconds") or 0.0)
+            runs.append({"seconds": r["seconds"], "wall_seconds": r["wall_seconds"], "drain_seconds": round(drain, 2),
+                         "workers_start_seconds": round(start_seconds, 2), "command_cpu_seconds": command_cpu,
+                         "workers_cpu_seconds": worker_cpu, "cpu_seconds": round(command_cpu + worker_cpu, 2),
+                         "postgres_cpu_seconds": sampler.cpu_seconds("postgres", since_first=False),
+                         "peak_tree_rss_mb": sampler.peak_mb(), "peak_workers_rss_mb": sampler.peak_mb("workers"),
+                         "peak_rss_mb": r["peak_rss_mb"], **_planning(r.get("stdout", "")),
+                         "chunks_done_after_s": _chunk_timeline(copy), "stdout": r.get("stdout", "")[-600:]})
+            if attempt == 0:
+                try:
+                    verify = run_worker(copy, "command", {"argv": ["audit_verify", "--json"]}, timeout=limit)
+                except WorkerFailed as exc:
+                    by["audit_verify"] = {"result": "BROKEN", "error": str(exc)[-500:]}
+                else:
+                    report = json.loads(verify.get("stdout", "{}").strip().splitlines()[-1])
+                    by["audit_verify"] = {"result": "intact" if report.get("ok") else "BROKEN",
+                                          "checked": report.get("checked"), "seconds": verify["seconds"]}
+        except (WorkerFailed, RuntimeError) as exc:
+            by["error"] = str(exc)[-800:]
+            res.notes.append(f"{n:,} customers, celery executor, {workers} worker(s): {str(exc)[:300]}")
+            raise
+        finally:
+            by["worker_exit_codes"] = workers_fleet.stop()
+            dbutil.drop(copy)
+        by["rescore_runs"] = runs
+        ctx.save()
+    if runs:
+        by["rescore_seconds"] = summarize(x["seconds"] for x in runs)
+        by["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
+        by["peak_tree_rss_mb"] = max(x["peak_tree_rss_mb"] for x in runs)
+        by["customers_per_s"] = n / by["rescore_seconds"]["median"]
+        by["python_cpu_ms_per_customer"] = 1000.0 * min(x["cpu_seconds"] for x in runs) / n
+        by["postgres_cpu_ms_per_customer"] = 1000.0 * min(x["postgres_cpu_seconds"] for x in runs) / n
+
+
+def _planning(stdout: str) -> dict[str, float]:
+    """The command's "Planned N customers in C chunks: W s (P s CPU)" line: pass 1, the serial part."""
+    import re
+
+    m = re.search(r"Planned \d+ customers in \d+ chunks: ([\d.]+) s \(([\d.]+) s CPU\)", stdout)
+    return {"planning_seconds": float(m.group(1)), "planning_cpu_seconds": float(m.group(2))} if m else {}
+
+
+def _chunk_timeline(copy: str) -> list[float]:
+    """Seconds from the runs' start (planning included) to each chunk written, in order (PostgreSQL only):
+    where a run's wall time went (the serial plan, then the chunks as the workers finished them)."""
+    if dbutil.engine() != "postgresql":
+        return []
+    try:
+        rows = dbutil.pg_admin(
+            "SELECT DISTINCT extract(epoch FROM c.finished_at - r.started_at)::float8 FROM scoring_rescorechunk c "
+            "JOIN scoring_rescorerun r ON r.id = c.run_id WHERE c.done ORDER BY 1", dbname=dbutil.db_name(copy))
+    except Exception:  # noqa: BLE001 - a diagnostic only
+        return []
+    return [round(float(r[0]), 2) for r in rows]
 
 
 def _samples(raw: Any) -> int:
@@ -267,15 +374,25 @@ def run(ctx: SectionContext) -> SectionResult:
     # quick: the two-process path only (it forks, so it is the one worth exercising in CI); each worker
     # count costs two fresh processes (rescore, audit_verify) with their start-up
     worker_counts = [int(w) for w in str(ctx.options.get("workers", "2" if ctx.quick else "1,2")).split(",")]
+    # fork: ``rescore --workers W`` (W forked scoring processes); celery: ``rescore --async`` with W real
+    # Celery workers (``--option executor=fork,celery`` measures both, side by side)
+    executors = [e.strip() for e in str(ctx.options.get("executor", "fork")).split(",") if e.strip()]
+    unknown = sorted(set(executors) - {"fork", "celery"})
+    if unknown:
+        raise ValueError(f"unknown executor(s) {unknown}: fork, celery")
     res.params.update({"scales": scales, "orders_per_customer": "~10 (1 + negative binomial, mean 9)",
                        "database": dbutil.engine(), "purposes": "SCORING_BATCH_PURPOSES (both batch purposes)",
                        "command": "manage.py rescore --all --no-progress --workers W (each on a fresh copy of "
                                   "the loaded database; the engagement sweep a completed run queues is not "
                                   "measured), then manage.py audit_verify",
-                       "workers": worker_counts})
+                       "workers": worker_counts, "executors": executors})
+    if "celery" in executors:
+        res.params["command_celery"] = ("manage.py rescore --all --no-progress --async, W Celery worker processes "
+                                        "(celery -A config worker -c 1, Redis broker) started and pinged before; "
+                                        "timed until every run is completed, then audit_verify")
     res.headers = ["customers", "workers", "orders", "load s", "train s", "rescore s (median)", "IQR s",
                    "customers/s", "vs 180 s at 1M", "Python CPU ms/customer", "peak MB (all processes)",
-                   "audit_verify", "lifetimes total s"]
+                   "audit_verify", "lifetimes total s", "executor", "PostgreSQL CPU ms/customer"]
     curve: dict[int, dict[str, Any]] = {}
     incremental = bool(ctx.options.get("incremental", True))
     res.params["incremental"] = incremental
@@ -302,9 +419,13 @@ def run(ctx: SectionContext) -> SectionResult:
         repeats = int(ctx.options.get("rescore_repeats", 1 if ctx.quick else ctx.repeats)) if n <= 100_000 \
             else big_repeats
         for workers in worker_counts:
-            with step(res, f"{n} customers: rescore, {workers} worker(s)"):
-                _rescore(ctx, res, entry, name, n, workers, repeats, profile=bool(ctx.options.get("profile"))
-                         and n == max(scales) and workers == worker_counts[0])
+            if "fork" in executors:
+                with step(res, f"{n} customers: rescore, {workers} worker(s)"):
+                    _rescore(ctx, res, entry, name, n, workers, repeats, profile=bool(ctx.options.get("profile"))
+                             and n == max(scales) and workers == worker_counts[0])
+            if "celery" in executors:
+                with step(res, f"{n} customers: rescore, {workers} Celery worker(s)"):
+                    _rescore_celery(ctx, res, entry, name, n, workers, repeats)
         if not ctx.options.get("lifetimes", not ctx.quick):  # the comparison is the full run's
             res.notes.append("lifetimes not run (quick, or --option lifetimes=false)")
         else:
@@ -320,7 +441,9 @@ def run(ctx: SectionContext) -> SectionResult:
     for n, e in curve.items():
         lt = e.get("lifetimes") or {}
         train = e.get("train") or {}
-        for workers, w in sorted((e.get("by_workers") or {}).items(), key=lambda kv: int(kv[0])):
+        executor_rows = [("fork", kv) for kv in (e.get("by_workers") or {}).items()]
+        executor_rows += [("celery", kv) for kv in (e.get("celery_by_workers") or {}).items()]
+        for executor, (workers, w) in sorted(executor_rows, key=lambda x: (int(x[1][0]), x[0] != "fork")):
             med = (w.get("rescore_seconds") or {}).get("median")
             projected = med * 1_000_000 / n if med else None
             res.rows.append([n, int(workers), (e.get("totals") or {}).get("orders"), (e.get("load") or {}).get("seconds"),
@@ -329,7 +452,7 @@ def run(ctx: SectionContext) -> SectionResult:
                              (f"{projected:,.0f} s" + ("" if n == 1_000_000 else " (linear from here)"))
                              if projected else None, w.get("python_cpu_ms_per_customer"),
                              w.get("peak_tree_rss_mb"), (w.get("audit_verify") or {}).get("result"),
-                             lt.get("total_seconds")])
+                             lt.get("total_seconds"), executor, w.get("postgres_cpu_ms_per_customer")])
     for workers in worker_counts:
         key = str(workers)
         measured = sorted(n for n, e in curve.items() if ((e.get("by_workers") or {}).get(key) or {}).get(
@@ -364,4 +487,41 @@ def run(ctx: SectionContext) -> SectionResult:
             top = measured[-1]
             res.target(f"peak memory at {top:,} customers, {workers} worker(s), all processes",
                        curve[top]["by_workers"][key]["peak_tree_rss_mb"], "<=", TARGET_PEAK_MB, "MB")
+    _celery_targets(res, curve, worker_counts)
     return res
+
+
+def _celery_targets(res: SectionResult, curve: dict[int, dict[str, Any]], worker_counts: list[int]) -> None:
+    """The Celery executor's figures beside the goals (keys apart from the fork executor's): the largest
+    scale's time extrapolated linearly to 1M (or measured there), peak memory, and the scale-out ratio of
+    the largest worker count against one worker (wall time; and the CPU it cost, all processes)."""
+    for workers in worker_counts:
+        key = str(workers)
+        measured = sorted(n for n, e in curve.items()
+                          if ((e.get("celery_by_workers") or {}).get(key) or {}).get("rescore_seconds"))
+        if not measured:
+            continue
+        top = measured[-1]
+        w = curve[top]["celery_by_workers"][key]
+        seconds = float(w["rescore_seconds"]["median"])
+        if top == 1_000_000:
+            res.target(f"1M customers rescored, {workers} Celery worker(s) (s)", seconds, "<=", TARGET_SECONDS_1M, "s")
+        else:
+            estimate = seconds * 1_000_000 / top
+            res.metrics[f"estimated_1m_seconds_linear_celery_w{workers}"] = estimate
+            res.target(f"1M customers, {workers} Celery worker(s) (LINEAR EXTRAPOLATION from {top:,})", estimate,
+                       "<=", TARGET_SECONDS_1M, "s")
+        res.target(f"peak memory at {top:,} customers, {workers} Celery worker(s), all processes",
+                   w["peak_tree_rss_mb"], "<=", TARGET_PEAK_MB, "MB")
+    if len(worker_counts) >= 2:
+        lo, hi = str(min(worker_counts)), str(max(worker_counts))
+        for n, e in sorted(curve.items()):
+            by = e.get("celery_by_workers") or {}
+            a, b = by.get(lo) or {}, by.get(hi) or {}
+            if a.get("rescore_seconds") and b.get("rescore_seconds"):
+                speedup = a["rescore_seconds"]["median"] / b["rescore_seconds"]["median"]
+                cpu = b["python_cpu_ms_per_customer"] / a["python_cpu_ms_per_customer"]
+                res.metrics[f"celery_speedup_{n}_w{hi}_vs_w{lo}"] = speedup
+                res.metrics[f"celery_cpu_ratio_{n}_w{hi}_vs_w{lo}"] = cpu
+                res.notes.append(f"{n:,} customers, Celery: {hi} workers vs {lo}: {speedup:.2f}x faster (wall), "
+                                 f"{cpu:.2f}x the Python CPU per customer")

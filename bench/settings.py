@@ -36,6 +36,9 @@ VAR_DIR = _BENCH_VAR
 # broker (section 1: the server queues audit sealing to a real Celery worker, as in production).
 CELERY_BROKER_URL = env("BENCH_CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# A section's own queue name (bench.fleet: its workers never see a message an earlier run left on the broker).
+if env("BENCH_CELERY_QUEUE", default=""):
+    CELERY_TASK_DEFAULT_QUEUE = env("BENCH_CELERY_QUEUE")
 CACHES = (
     {"default": env.cache("BENCH_CACHE_URL")} if env("BENCH_CACHE_URL", default="")
     else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "bench"}}

@@ -509,8 +509,11 @@ def rescore_runs_watchdog(*, now: datetime | None = None) -> dict[str, list[str]
     give_up_before = now - timedelta(hours=float(getattr(settings, "RESCORE_WATCHDOG_GIVE_UP_HOURS", 24)))
     resumed: list[str] = []
     failed: list[str] = []
+    # Runs planned together (one plan: same as-of time, models, requester; the same chunks) are resumed
+    # together, as they were dispatched: one task per chunk scores all their purposes (features once).
+    together: dict[tuple[Any, ...], list[RescoreRun]] = {}
     runs = RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING).annotate(
-        last_progress=Max("chunks__finished_at"))
+        last_progress=Max("chunks__finished_at")).order_by("as_of", "purpose")
     for run in runs:
         last = max(filter(None, [run.last_progress, run.started_at]))
         if last >= stale_before:
@@ -521,10 +524,15 @@ def rescore_runs_watchdog(*, now: datetime | None = None) -> dict[str, list[str]
             logger.error("stale rescore run given up", extra={"event": "scoring.watchdog.failed", "run_id": str(run.pk)})
             failed.append(str(run.pk))
             continue
+        plan = (run.as_of, run.model_version_id, (run.thresholds or {}).get("churn_model_version_id"), run.requester,
+                run.full, run.chunks_total)
+        together.setdefault(plan, []).append(run)
+    for group in together.values():
         with transaction.atomic():
-            queued = rescore_run_dispatch(run_id=run.pk)
-        logger.warning("stale rescore run resumed", extra={"event": "scoring.watchdog.resumed", "run_id": str(run.pk),
-                                                          "count": queued})
-        resumed.append(str(run.pk))
+            queued = rescore_runs_dispatch(run_ids=[stale.pk for stale in group])
+        for stale in group:
+            logger.warning("stale rescore run resumed", extra={"event": "scoring.watchdog.resumed",
+                                                              "run_id": str(stale.pk), "count": queued})
+            resumed.append(str(stale.pk))
     return {"resumed": resumed, "failed": failed}
 

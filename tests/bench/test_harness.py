@@ -253,3 +253,40 @@ def test_sentiment_sets_are_balanced_and_large_enough_and_macro_f1_is_right() ->
     assert s8.macro_f1(gold, gold) == 1.0
     assert s8.macro_f1(gold, s8.majority(gold)) == pytest.approx((0 + 0 + 2 * 2 / (2 * 2 + 2)) / 3)
     assert s8.macro_f1(gold, ["negative", "positive", "positive", "negative"]) == 0.0
+
+
+def test_rescore_section_reads_the_planning_line_and_reports_the_celery_scale_out() -> None:
+    from bench.common import SectionResult
+    from bench.s2_rescore import _celery_targets, _planning
+
+    out = "Planned 20000 customers in 4 chunks: 12.08 s (2.62 s CPU)\nRun x (automated_scoring): completed"
+    assert _planning(out) == {"planning_seconds": 12.08, "planning_cpu_seconds": 2.62}
+    assert _planning("Run x: completed") == {}
+    res = SectionResult(2, "rescore")
+    curve = {20_000: {"celery_by_workers": {
+        "1": {"rescore_seconds": {"median": 100.0}, "python_cpu_ms_per_customer": 2.0, "peak_tree_rss_mb": 1000.0},
+        "2": {"rescore_seconds": {"median": 50.0}, "python_cpu_ms_per_customer": 2.5, "peak_tree_rss_mb": 1700.0},
+    }}}
+    _celery_targets(res, curve, [1, 2])
+    assert res.metrics["celery_speedup_20000_w2_vs_w1"] == 2.0
+    assert res.metrics["celery_cpu_ratio_20000_w2_vs_w1"] == 1.25
+    assert res.metrics["estimated_1m_seconds_linear_celery_w2"] == 2500.0
+    assert [t.name for t in res.targets] == [
+        "1M customers, 1 Celery worker(s) (LINEAR EXTRAPOLATION from 20,000)",
+        "peak memory at 20,000 customers, 1 Celery worker(s), all processes",
+        "1M customers, 2 Celery worker(s) (LINEAR EXTRAPOLATION from 20,000)",
+        "peak memory at 20,000 customers, 2 Celery worker(s), all processes",
+    ]
+
+
+def test_fleet_sampler_follows_a_process_tree() -> None:
+    import os
+
+    from bench.fleet import Sampler, tree_pids
+
+    assert tree_pids(os.getpid())[0] == os.getpid()
+    sampler = Sampler({"self": lambda: [os.getpid()]})
+    sampler.sample()
+    sampler.sample()
+    assert sampler.peak_mb("self") > 0 and sampler.peak_mb() == sampler.peak_mb("self")
+    assert sampler.cpu_seconds("self") >= 0.0 and sampler.cpu_seconds("missing") == 0

@@ -3,7 +3,8 @@
 With ``KILLTEST_PAUSE_MARKER`` set, the first chunk it processes pauses *inside* the chunk transaction, after
 the decision records and scores are written and before the commit, and creates the marker file (holding the
 worker's pid only) so the test knows when to ``kill -9`` it. A short broker visibility timeout lets the
-next worker restore the unacknowledged message quickly.
+next worker restore the unacknowledged message quickly. With ``KILLTEST_CLAIMS_DIR`` set, every chunk it
+takes is recorded in ``<dir>/<pid>.jsonl`` (its customers, its runs, the runs it wrote).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ app.conf.broker_transport_options = {
     "unacked_restore_throttle": 1,
 }
 app.conf.task_always_eager = False
+app.conf.task_default_queue = os.environ["KILLTEST_QUEUE"]  # what it queues itself (sealing) stays with it
 
 marker = os.environ.get("KILLTEST_PAUSE_MARKER")
 if marker:
@@ -42,6 +44,24 @@ if marker:
         return real_mark_fresh(**kwargs)
 
     profiles_services.customer_mark_fresh = pause_mid_chunk
+
+claims = os.environ.get("KILLTEST_CLAIMS_DIR")
+if claims:  # which chunks this worker took, and whether it wrote them (test_worker_scaleout.py)
+    import json
+
+    from scoring import services as scoring_services
+
+    real_rescore_chunks = scoring_services.rescore_chunks
+
+    def recording_rescore_chunks(**kwargs):  # type: ignore[no-untyped-def]
+        counts = real_rescore_chunks(**kwargs)
+        line = {"pid": os.getpid(), "customers": sorted(str(c) for c in kwargs["customer_ids"]),
+                "runs": sorted(str(r) for r in counts), "wrote": [str(r) for r, c in counts.items() if not c.already_done]}
+        with open(Path(claims) / f"{os.getpid()}.jsonl", "a") as fh:
+            fh.write(json.dumps(line) + "\n")
+        return counts
+
+    scoring_services.rescore_chunks = recording_rescore_chunks
 
 app.worker_main([
     "worker", "--pool=solo", "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle",

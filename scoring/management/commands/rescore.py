@@ -47,9 +47,13 @@ class Command(BaseCommand):
                 return
             purposes = opts["purpose"] or services.batch_purposes()
             bar = tqdm(desc=f"planning {', '.join(purposes)}", unit="customer", disable=_bar_disabled(opts))
+            wall, cpu = time.perf_counter(), time.process_time()
             runs = services.rescore_runs_start(purposes=purposes, requester="cli", chunk_size=opts["chunk_size"],
                                                progress=bar.update, keep_features=not opts["run_async"])
             bar.close()
+            if runs:  # the serial part of the run (pass 1, in this process), whatever executes the chunks
+                self.stdout.write(f"Planned {runs[0].total} customers in {runs[0].chunks_total} chunks: "
+                                  f"{time.perf_counter() - wall:.2f} s ({time.process_time() - cpu:.2f} s CPU)")
             self._execute([run.id for run in runs], opts)
         except ApplicationError as exc:
             raise CommandError(f"{exc.code}: {exc.detail}") from None
@@ -67,10 +71,13 @@ class Command(BaseCommand):
 
             with transaction.atomic():
                 services.rescore_runs_dispatch(run_ids=run_ids)
-            while any(p["status"] != "completed" for p in progress):
-                time.sleep(1.0)
+            while any(p["status"] not in ("completed", "failed") for p in progress):
+                time.sleep(0.25)  # the bench times the run by this loop: a short poll
                 progress = [selectors.rescore_run_progress(run_id=run_id) for run_id in run_ids]
                 bar.update(sum(p["done"] for p in progress) - bar.n)
+            if any(p["status"] == "failed" for p in progress):
+                bar.close()
+                raise CommandError(f"rescore run failed; resume with --resume {','.join(str(r) for r in run_ids)}")
         elif _workers(opts) > 1:
             progress = self._score_in_processes(run_ids, _workers(opts), bar)
         else:
