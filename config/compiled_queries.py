@@ -176,9 +176,11 @@ class CompiledQuery:
         if compiled is None:
             return None
         connection = connections[using]
+        # Each argument is prepared once, however many slots it fills (the gate's customer id fills many).
+        prepared = {name: self._prepare(kind, arguments[name], connection) for name, kind in self.kinds.items()}
         params = list(compiled.params)
         for i, name in compiled.slots:
-            params[i] = self._prepare(self.kinds[name], arguments[name], connection)
+            params[i] = prepared[name]
         return compiled.sql, params
 
     def width(self, using: str = "default") -> int:
