@@ -26,6 +26,7 @@ from typing import Any
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
+from django.utils.connection import ConnectionProxy
 from django.db.models import QuerySet
 
 _UUID = models.UUIDField()
@@ -53,6 +54,9 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     statement after it has run that many times on the connection (psycopg keeps the names per connection
     and forgets them on ROLLBACK, DISCARD or a new connection); anywhere else the ordinary cursor. Wrapped
     like any Django cursor (query logging, error translation)."""
+    # ``django.db.connection`` is a proxy that looks the thread's connection up on every attribute access.
+    if type(connection) is ConnectionProxy:
+        connection = connection._connections[connection._alias]  # type: ignore[attr-defined]
     if connection.vendor != "postgresql" or not connection.settings_dict.get("OPTIONS", {}).get("prepare_threshold"):
         return connection.cursor()
 
