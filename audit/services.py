@@ -302,7 +302,7 @@ def decision_record_id(
     """``decision_record(...).pk``, for a caller that needs only the new record's id (the real-time score and
     routing): the same validation, row, content hash and outbox row, in the caller's transaction; on
     PostgreSQL without building the ``DecisionRecord`` instance (nor parsing back its JSON fields)."""
-    kwargs = {"customer": customer, "purpose": purpose, "decision_type": decision_type, "requester": requester,
+    kwargs: dict[str, Any] = {"customer": customer, "purpose": purpose, "decision_type": decision_type, "requester": requester,
               "consent_event_id": consent_event_id, "notice_version": notice_version,
               "model_versions": model_versions, "features_hash": features_hash, "outputs": outputs,
               "sealed_details": sealed_details}

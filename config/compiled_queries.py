@@ -26,8 +26,8 @@ from typing import Any
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
-from django.utils.connection import ConnectionProxy
 from django.db.models import QuerySet
+from django.utils.connection import ConnectionProxy
 
 _UUID = models.UUIDField()
 _DATETIME = models.DateTimeField()

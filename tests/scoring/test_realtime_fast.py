@@ -145,7 +145,8 @@ def _serve_reference(**kwargs: Any) -> Any:
     def instance(model: type, values: dict[str, Any]) -> Any:
         return model(**values)
 
-    from scoring.services.serve import score_serve  # the function itself (the test patches the package's name)
+    # The function itself: the test patches the package's name.
+    from scoring.services.serve import score_serve
 
     with mock.patch.object(audit_services, "decision_record_id", record_id), \
             mock.patch.object(selectors, "_instance", instance):
