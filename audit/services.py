@@ -277,15 +277,38 @@ def _append_decision(values: dict[str, Any]) -> DecisionRecord:
     if connection.vendor != "postgresql":
         with transaction.atomic():
             return _append(record)  # type: ignore[return-value]
-    if connection.in_atomic_block:
-        with transaction.atomic(savepoint=False):  # a failure marks the caller's transaction for rollback
-            record.pk = _decision_insert(values)
-    else:  # autocommit: the statement is its own transaction (no BEGIN/COMMIT round trips)
-        record.pk = _decision_insert(values)
+    record.pk = _append_decision_postgresql(values)
     record._state.adding = False
     record._state.db = connection.alias
-    _request_seal()
     return record
+
+
+def _append_decision_postgresql(values: dict[str, Any]) -> int:
+    """PostgreSQL: insert one validated decision with its outbox row (one statement), queue sealing; its id."""
+    if connection.in_atomic_block:
+        with transaction.atomic(savepoint=False):  # a failure marks the caller's transaction for rollback
+            pk = _decision_insert(values)
+    else:  # autocommit: the statement is its own transaction (no BEGIN/COMMIT round trips)
+        pk = _decision_insert(values)
+    _request_seal()
+    return pk
+
+
+def decision_record_id(
+    *, customer: UUID, purpose: str, decision_type: str, requester: str, consent_event_id: int | None,
+    notice_version: str | None, model_versions: dict[str, str], features_hash: str, outputs: dict,
+    sealed_details: bytes | None,
+) -> int:
+    """``decision_record(...).pk``, for a caller that needs only the new record's id (the real-time score and
+    routing): the same validation, row, content hash and outbox row, in the caller's transaction; on
+    PostgreSQL without building the ``DecisionRecord`` instance (nor parsing back its JSON fields)."""
+    kwargs: dict[str, Any] = {"customer": customer, "purpose": purpose, "decision_type": decision_type, "requester": requester,
+              "consent_event_id": consent_event_id, "notice_version": notice_version,
+              "model_versions": model_versions, "features_hash": features_hash, "outputs": outputs,
+              "sealed_details": sealed_details}
+    if connection.vendor != "postgresql":
+        return int(decision_record(**kwargs).pk)
+    return _append_decision_postgresql(_decision_values(**kwargs))
 
 
 def decision_record(

@@ -157,7 +157,9 @@ class Server:
             # The audit sealer (and any other task) runs where production runs it: a Celery worker.
             self.celery = subprocess.Popen(CELERY_WORKER_ARGV, cwd=REPO, env=env, stdout=self._log, stderr=self._log)
 
-    def wait_ready(self, timeout: float = 240) -> None:
+    def wait_ready(self, timeout: float = 900) -> None:
+        # Four workers importing the project and loading the models took 175 s on the 2-core machine at load
+        # average ~12 (2026-12-07): 240 s was not always enough there.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

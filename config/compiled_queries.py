@@ -27,6 +27,7 @@ from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.db.models import QuerySet
+from django.utils.connection import ConnectionProxy
 
 _UUID = models.UUIDField()
 _DATETIME = models.DateTimeField()
@@ -53,6 +54,9 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     statement after it has run that many times on the connection (psycopg keeps the names per connection
     and forgets them on ROLLBACK, DISCARD or a new connection); anywhere else the ordinary cursor. Wrapped
     like any Django cursor (query logging, error translation)."""
+    # ``django.db.connection`` is a proxy that looks the thread's connection up on every attribute access.
+    if type(connection) is ConnectionProxy:
+        connection = connection._connections[connection._alias]  # type: ignore[attr-defined]
     if connection.vendor != "postgresql" or not connection.settings_dict.get("OPTIONS", {}).get("prepare_threshold"):
         return connection.cursor()
 
@@ -176,9 +180,11 @@ class CompiledQuery:
         if compiled is None:
             return None
         connection = connections[using]
+        # Each argument is prepared once, however many slots it fills (the gate's customer id fills many).
+        prepared = {name: self._prepare(kind, arguments[name], connection) for name, kind in self.kinds.items()}
         params = list(compiled.params)
         for i, name in compiled.slots:
-            params[i] = self._prepare(self.kinds[name], arguments[name], connection)
+            params[i] = prepared[name]
         return compiled.sql, params
 
     def width(self, using: str = "default") -> int:

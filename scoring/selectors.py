@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Q, Subquery
+from django.db.models import Count, F, Model, Q, Subquery
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from config.compiled_queries import CompiledQuery
@@ -641,17 +642,39 @@ def _stored_score_arguments(customer_id: uuid.UUID, purpose: str, now: datetime)
     return {"customer_id": customer_id, "purpose": purpose, "mood_since": since, "now": now}
 
 
+_DEFAULTED: dict[tuple[type, frozenset[str]], list[tuple[str, Any]]] = {}
+
+
+def _instance(model: type[Model], values: dict[str, Any]) -> Any:
+    """``model(**values)`` (``values`` by attribute name), without ``Model.__init__``'s generic walk over
+    every field and its ``pre_init``/``post_init`` signals (neither model has receivers): the given values and
+    each other field's default are set directly, on a fresh ``ModelState`` as ``__init__`` leaves it. A test
+    compares the two instances field by field (tests/scoring/test_realtime_fast.py)."""
+    key = (model, frozenset(values))
+    defaulted = _DEFAULTED.get(key)
+    if defaulted is None:
+        defaulted = _DEFAULTED[key] = [(f.attname, f) for f in model._meta.concrete_fields
+                                       if f.attname not in values]
+    obj = model.__new__(model)
+    attributes = obj.__dict__
+    attributes["_state"] = ModelState()
+    attributes.update(values)
+    for attname, f in defaulted:
+        attributes[attname] = f.get_default()
+    return obj
+
+
 def _stored_score_of(values: dict[str, Any], customer_id: uuid.UUID, purpose: str) -> StoredScore:
-    row = CustomerScore(**{name: values[name] for name in _SCORE_COLUMNS})
+    row = _instance(CustomerScore, {name: values[name] for name in _SCORE_COLUMNS})
     for relation in _VERSION_RELATIONS:
         version_id = values[f"{relation}__id"]
-        setattr(row, relation, None if version_id is None else ModelVersion(
-            **{name: values[f"{relation}__{name}"] for name in _VERSION_FIELDS}))
+        setattr(row, relation, None if version_id is None else _instance(
+            ModelVersion, {name: values[f"{relation}__{name}"] for name in _VERSION_FIELDS}))
     wrapped_key = {name: values[name] for name in profiles_selectors.KEY_EXPRESSION_NAMES}
     found = None
     if values["override_id"] is not None:
-        found = ScoreOverride(customer_id=customer_id, purpose=purpose, active=True,
-                              **{name: values[f"override_{name}"] for name in _OVERRIDE_FIELDS})
+        found = _instance(ScoreOverride, {"customer_id": customer_id, "purpose": purpose, "active": True,
+                                          **{name: values[f"override_{name}"] for name in _OVERRIDE_FIELDS}})
     return StoredScore(row, found, wrapped_key, profiles_selectors.customer_mood_from_values(values))
 
 

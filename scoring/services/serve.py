@@ -223,14 +223,14 @@ def _serve_decision(cid: uuid.UUID, purpose: str, requester: str, gate: Any, cur
     unavailable = quality.unavailable_kinds(row.model_version_id, row.churn_model_version_id)
     for kind in unavailable:
         outputs.update(dict.fromkeys(engine.UNAVAILABLE_FIELDS[kind]))
-    decision = audit_services.decision_record(
+    decision_id = audit_services.decision_record_id(
         customer=cid, purpose=purpose, decision_type="served_score", requester=requester,
         consent_event_id=gate.consent_event_id, notice_version=gate.notice_version,
         model_versions=current.versions, features_hash=row.features_hash, outputs=outputs,
         sealed_details=_seal(cid, row, current.wrapped_key),
     )
     if current.computed_now:
-        score_events_record(score_events(customer_id=cid, purpose=purpose, decision_id=decision.pk,
+        score_events_record(score_events(customer_id=cid, purpose=purpose, decision_id=decision_id,
                                            previous=current.previous, row=score_values(row),
                                            explanation=row.explanation))
     return ScoreResult(
@@ -238,7 +238,7 @@ def _serve_decision(cid: uuid.UUID, purpose: str, requester: str, gate: Any, cur
         churn_probability=outputs["churn_probability"], risk_level=row.risk_level, upsell=outputs["upsell"],
         advocacy=outputs["advocacy"], segment=row.segment, tier=outputs["tier"],
         service_level=outputs["service_level"], recommendation=outputs["recommendation"],
-        explanation=row.explanation, model_versions=current.versions, decision_id=decision.pk,
+        explanation=row.explanation, model_versions=current.versions, decision_id=decision_id,
         computed_at=row.computed_at, override=outputs.get("override"),
         automated_tier=outputs.get("automated_tier"), horizon_days=registry.horizon_days(row.model_version_id),
         current_mood=current.mood or profiles_selectors.customer_current_mood(customer_id=cid),
@@ -297,20 +297,20 @@ def route_ticket(*, customer_id: uuid.UUID, category: str, purpose: str, request
     }
     if "override" in outputs:
         decision_outputs["override"] = outputs["override"]
-    decision = audit_services.decision_record(
+    decision_id = audit_services.decision_record_id(
         customer=cid, purpose=purpose, decision_type="routing", requester=requester,
         consent_event_id=gate.consent_event_id, notice_version=gate.notice_version,
         model_versions=current.versions, features_hash=row.features_hash, outputs=decision_outputs,
         sealed_details=_seal(cid, row, current.wrapped_key),
     )
     if current.computed_now:
-        score_events_record(score_events(customer_id=cid, purpose=purpose, decision_id=decision.pk,
+        score_events_record(score_events(customer_id=cid, purpose=purpose, decision_id=decision_id,
                                            previous=current.previous, row=score_values(row),
                                            explanation=row.explanation))
     return RouteResult(
         customer_id=cid, purpose=purpose, ticket_category=category, queue=str(routed["queue"]),
         sla_hours=int(str(routed["sla_hours"])), escalation_level=int(str(routed["escalation_level"])),
-        handler=str(routed["handler"]), tier=outputs["tier"], risk_level=row.risk_level, decision_id=decision.pk,
+        handler=str(routed["handler"]), tier=outputs["tier"], risk_level=row.risk_level, decision_id=decision_id,
         model_versions=current.versions,
     )
 

@@ -52,8 +52,10 @@ def test_failing_decision_record_rolls_back_the_served_score(active_model):  # n
     from scoring.models import CustomerScore
 
     cid = customer_with_history()
-    with mock.patch.object(services, "decision_record", side_effect=DatabaseError("audit write failed")), \
-            pytest.raises(DatabaseError):
+    failing = DatabaseError("audit write failed")
+    # Both entry points of a single decision (the real-time path records through decision_record_id).
+    with mock.patch.object(services, "decision_record", side_effect=failing), \
+            mock.patch.object(services, "decision_record_id", side_effect=failing), pytest.raises(DatabaseError):
         scoring_services.score_serve(customer_id=cid, purpose=SCORING, requester="api:support-desk")
     assert CustomerScore.objects.filter(customer_id=cid).count() == 0
     assert DecisionRecord.objects.count() == 0
