@@ -102,8 +102,16 @@ def _assert_scored_once(runs, ids, victim):
         assert run.chunks_done == run.chunks_total == RescoreChunk.objects.filter(run=run, done=True).count()
         assert (run.done, run.scored) == (len(ids), len(expected))
         assert run.skipped_no_consent == (1 if run.purpose == SCORING else 0)
-    result = chain_verify_run(actor="cli")
-    assert result.ok and result.unsealed == 0, result
+    # the workers go on after the last chunk (the completed run queues the engagement sweep, whose records
+    # commit on their own): seal and verify until nothing waits, every time with an intact chain
+    results: list = []
+
+    def sealed_and_intact() -> bool:
+        results.append(chain_verify_run(actor="cli"))
+        assert results[-1].ok, results[-1]
+        return results[-1].unsealed == 0
+
+    assert _wait(sealed_and_intact, timeout=60), results[-1]
 
 
 def test_two_workers_share_the_chunks_and_every_customer_is_scored_once(two_workers, synthetic_artifact,
@@ -129,8 +137,11 @@ def test_two_workers_share_the_chunks_and_every_customer_is_scored_once(two_work
         two_workers["logs"][0].read_text()[-3000:] + two_workers["logs"][1].read_text()[-3000:]
 
     claims = _claims(claims_dir)
-    assert len(claims) == 16  # every message taken once by some worker
-    chunks = {tuple(c["customers"]) for c in claims}
+    # every message taken by some worker; the broker delivers at least once (Redis may hand a message over
+    # again, e.g. after a visibility timeout under load), so a chunk can be claimed more than twice
+    taken = Counter(tuple(c["customers"]) for c in claims)
+    assert len(claims) >= 16 and all(n >= 2 for n in taken.values()), taken
+    chunks = set(taken)
     assert len(chunks) == 8 and set().union(*chunks) == {str(c) for c in ids}
     written = Counter(tuple(c["customers"]) for c in claims if c["wrote"])
     assert written == Counter(dict.fromkeys(chunks, 1)), "a chunk written twice, or not at all"
@@ -168,5 +179,7 @@ def test_a_run_whose_chunk_messages_were_lost_is_resumed_by_the_watchdog_on_any_
     assert _wait(lambda: _all_done(run_ids, 5, claims_dir), timeout=240), \
         two_workers["logs"][0].read_text()[-3000:] + two_workers["logs"][1].read_text()[-3000:]
     claims = _claims(claims_dir)
-    assert len(claims) == 5 and all(sorted(c["wrote"]) == sorted(str(r) for r in run_ids) for c in claims)
+    written = [c for c in claims if c["wrote"]]  # at-least-once delivery: a redelivered chunk writes nothing
+    assert len(written) == len({tuple(c["customers"]) for c in written}) == 5
+    assert all(sorted(c["wrote"]) == sorted(str(r) for r in run_ids) for c in written)
     _assert_scored_once(runs, ids, victim)
