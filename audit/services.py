@@ -48,6 +48,7 @@ from config.bulk_insert import instances_insert
 from config.chunking import chunked
 from config.compiled_queries import hot_cursor
 from config.errors import NotFound, ValidationFailed
+from config.instances import instance_new
 from config.uuids import as_uuid
 
 logger = logging.getLogger("audit")
@@ -609,8 +610,8 @@ def _governance_event(*, kind: Any, actor: Any, subject: Any, details: Any, **fi
     """A validated, unsaved governance record: the one place its fields are checked (single and bulk)."""
     if not isinstance(kind, str) or len(kind) > 64 or not _KIND.match(kind):
         raise ValidationFailed("kind is invalid.")
-    return GovernanceEvent(
-        kind=kind, actor=_actor(actor), subject=_uuid_field(subject, "subject", required=False),
+    return instance_new(
+        GovernanceEvent, kind=kind, actor=_actor(actor), subject=_uuid_field(subject, "subject", required=False),
         details=_json(details, "details", pii_free=True), **fields,
     )
 
@@ -633,8 +634,8 @@ def governance_records_bulk(*, records: list[dict[str, Any]]) -> list[Governance
         for r in built:
             r.save(force_insert=True)
     instances_insert(PendingSeal, [
-        PendingSeal(record_type=GovernanceEvent.RECORD_TYPE, row_id=r.pk, entry_hash=r.content_hash,
-                    created_at=r.created_at) for r in built
+        instance_new(PendingSeal, record_type=GovernanceEvent.RECORD_TYPE, row_id=r.pk, entry_hash=r.content_hash,
+                     created_at=r.created_at) for r in built
     ])
     _request_seal()
     return built

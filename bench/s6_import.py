@@ -346,9 +346,12 @@ def run(ctx: SectionContext) -> SectionResult:
             dbutil.provision("import")
             n_prof = min(rows, 5000)
             prof_c, prof_o = folder / f"customers-{n_prof}.csv", folder / f"orders-{n_prof}.csv"
+            prof_k = folder / f"consents-{n_prof}.csv"
             write_customers_csv(prof_c, n_prof)
             write_orders_csv(prof_o, n_prof, customers=n_prof)
-            for kind, src, path in (("customers", "crm", prof_c), ("orders", "erp", prof_o)):
+            write_consents_csv(prof_k, n_prof, customers=n_prof)
+            for kind, src, path in (("customers", "crm", prof_c), ("orders", "erp", prof_o),
+                                    ("consents", "consent", prof_k)):
                 out = profile_path(f"s6-import-{kind}.txt")
                 run_worker("import", "import_csv", {"source": src, "file": str(path), "kind": kind}, timeout=limit,
                            env_extra={"BENCH_PROFILE": str(out)})

@@ -28,6 +28,8 @@ from django.utils import timezone
 from audit import services as audit_services
 from config.bulk_insert import instances_insert
 from config.errors import ApplicationError, NotFound
+from config.instances import instance_new
+from config.lookups import ids_in, texts_in
 from consent import services, signals
 from consent.models import ConsentEvent, ConsentNotice, ConsentStateCurrent, Purpose
 
@@ -106,7 +108,7 @@ def resolve_customers(ids: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID | None]:
     for _ in range(17):
         if not frontier:
             break
-        rows = dict(Customer.objects.filter(id__in=list(frontier)).values_list("id", "merged_into_id"))
+        rows = dict(Customer.objects.filter(ids_in("id", list(frontier))).values_list("id", "merged_into_id"))
         parent.update(rows)
         frontier = {p for p in rows.values() if p is not None and p not in parent}
     out: dict[uuid.UUID, uuid.UUID | None] = {}
@@ -183,7 +185,8 @@ def record_many(records: list[Any], *, actor: str) -> list[Outcome]:
                 source=item.source, channel=item.channel, notice_version=item.notice.version)
         ready.append(item)
     keys = [i.dedupe_key for i in ready if i.dedupe_key]
-    existing = dict(ConsentEvent.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", "id")) if keys else {}
+    existing = (dict(ConsentEvent.objects.filter(texts_in("dedupe_key", keys)).values_list("dedupe_key", "id"))
+                if keys else {})
     to_create: list[tuple[_Item, ConsentEvent]] = []
     first_of_key: dict[str, ConsentEvent] = {}
     repeats: list[tuple[_Item, str]] = []
@@ -196,8 +199,8 @@ def record_many(records: list[Any], *, actor: str) -> list[Outcome]:
                 repeats.append((item, item.dedupe_key))
                 continue
         assert item.notice is not None and item.resolved is not None
-        event = ConsentEvent(customer_id=item.resolved, purpose_id=item.purpose_id, action=item.action,
-                             notice=item.notice, source=item.source, channel=item.channel,
+        event = instance_new(ConsentEvent, customer_id=item.resolved, purpose_id=item.purpose_id,
+                             action=item.action, notice=item.notice, source=item.source, channel=item.channel,
                              occurred_at=item.occurred_at, evidence=item.evidence, actor=actor,
                              dedupe_key=item.dedupe_key)
         if item.dedupe_key is not None:
@@ -236,7 +239,7 @@ def _update_current(events: list[ConsentEvent]) -> None:
     rows = {
         (row.customer_id, row.purpose_id): row
         for row in ConsentStateCurrent.objects.select_for_update().filter(
-            customer_id__in={k[0] for k in latest}, purpose_id__in={k[1] for k in latest})
+            ids_in("customer_id", list({k[0] for k in latest})), purpose_id__in={k[1] for k in latest})
         if (row.customer_id, row.purpose_id) in latest
     }
     now = timezone.now()
@@ -245,9 +248,9 @@ def _update_current(events: list[ConsentEvent]) -> None:
     for key, event in latest.items():
         row = rows.get(key)
         if row is None:
-            create.append(ConsentStateCurrent(customer_id=event.customer_id, purpose_id=event.purpose_id,
-                                              event=event, granted=event.action == GRANT, notice_id=event.notice_id,
-                                              occurred_at=event.occurred_at))
+            create.append(instance_new(ConsentStateCurrent, customer_id=event.customer_id,
+                                       purpose_id=event.purpose_id, event=event, granted=event.action == GRANT,
+                                       notice_id=event.notice_id, occurred_at=event.occurred_at))
             continue
         if (event.occurred_at, event.id) < (row.occurred_at, row.event_id):
             continue  # back-dated: history changes, "now" does not

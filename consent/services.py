@@ -112,8 +112,11 @@ def _check_actor(actor: Any) -> str:
     return actor
 
 
+_CHANNELS = frozenset(Channel.values)
+
+
 def check_channel(channel: Any) -> str:
-    if channel not in Channel.values:
+    if not isinstance(channel, str) or channel not in _CHANNELS:
         raise invalid_field("channel", "invalid_choice")
     return str(channel)
 

@@ -287,7 +287,7 @@ def parse_choice(value: Any, field: str, choices: Iterable[str], *, default: str
             raise RecordInvalid(field, "required")
         return default
     text = str(value).strip().lower()
-    if text not in set(choices):
+    if text not in (choices if isinstance(choices, frozenset | set) else set(choices)):
         raise RecordInvalid(field, "invalid_choice")
     return text
 
