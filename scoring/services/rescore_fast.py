@@ -133,6 +133,12 @@ def group_write(
         records: list[audit_services.EncodedDecision] = []
         tier_changes = 0
         key_head, key_tail = f"{run_id}:", f":{purpose}"
+        # the canonical outputs of a decision without an override (sorted keys; currency shared)
+        outputs_template = (
+            '{"advocacy":%r,"churn_probability":%r,"clv":%r,"clv_score":%d,"currency":'
+            + currency_json.replace("%", "%%")
+            + ',"recommendation":%s,"risk_level":%s,"segment":%s,"service_level":%s,"tier":%s,"upsell":%r}'
+        )
         template = score_copy_template({
             "purpose": purpose, "model_version_id": model_version_id,
             "churn_model_version_id": churn_model_version_id, "currency": currency, "thresholds_ref": thresholds_ref,
@@ -152,14 +158,10 @@ def group_write(
             key = key_head + id_texts[i] + key_tail
             override = overrides.get((cid, purpose))
             if override is None:
-                outputs = (
-                    '{"advocacy":' + repr(round(a, 4)) + ',"churn_probability":' + repr(round(ch, 4))
-                    + ',"clv":' + repr(round(clv, 2)) + ',"clv_score":' + str(int(clv_scores[j]))
-                    + ',"currency":' + currency_json + ',"recommendation":' + action_canonical
-                    + ',"risk_level":' + (_RISK_JSON.get(risk) or parts.string(risk))
-                    + ',"segment":' + parts.string(segment) + ',"service_level":' + level_canonical
-                    + ',"tier":' + parts.string(tier) + ',"upsell":' + repr(round(u, 4)) + "}"
-                )
+                outputs = outputs_template % (
+                    round(a, 4), round(ch, 4), round(clv, 2), clv_scores[j], action_canonical,
+                    _RISK_JSON.get(risk) or parts.string(risk), parts.string(segment), level_canonical,
+                    parts.string(tier), round(u, 4))
                 effective_tier = tier
             else:
                 values = {"clv": clv, "currency": currency, "clv_score": int(clv_scores[j]), "churn_probability": ch,
