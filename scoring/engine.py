@@ -463,11 +463,16 @@ def _literal(text: str) -> str:
 
 
 def _float_arg(values: np.ndarray, *, cleaned: bool) -> _Template:
-    """The placeholder and argument column of a 1-D float array's JSON texts (see above)."""
+    """The placeholder of a 1-D float array's JSON texts and its argument column (see above); a column of
+    one value (the same bits in every row, e.g. a model's baseline) is its text in the template, no column."""
     a = np.asarray(values, dtype=np.float64)
+    if len(a) > 1:
+        bits = a.view(np.int64)
+        if (bits == bits[0]).all():
+            return _literal(_json_floats(a[:1], cleaned=cleaned)[0]), []
     if np.isfinite(a).all():
-        return "%r", a.tolist()
-    return "%s", _json_floats(a, cleaned=cleaned).tolist()
+        return "%r", [a.tolist()]
+    return "%s", [_json_floats(a, cleaned=cleaned).tolist()]
 
 
 def _value_arg(values: np.ndarray) -> _Template:
@@ -475,7 +480,7 @@ def _value_arg(values: np.ndarray) -> _Template:
     a = np.asarray(values)
     if a.dtype.kind == "f":
         return _float_arg(a, cleaned=True)
-    return "%s", _json_values(a).tolist()
+    return "%s", [_json_values(a).tolist()]
 
 
 def _apply(template: _Template, n: int) -> list[str]:
@@ -497,7 +502,7 @@ def _explanation_template(contrib: Contributions, top_k: int, *, floor_at_zero: 
     raw = np.asarray(contrib.output, dtype=np.float64)
     spec, columns = _float_arg(contrib.baseline, cleaned=False)
     text = '{"baseline":' + spec + ',"contributions":['
-    args = [columns]
+    args = columns
     floored = np.flatnonzero(raw < 0).tolist() if floor_at_zero else []
     if floored:  # the lift as the first term (``_floor_at_zero``)
         lift = [""] * n
@@ -509,21 +514,21 @@ def _explanation_template(contrib: Contributions, top_k: int, *, floor_at_zero: 
         args.append(lift)
     triples = []
     for j in range(k):
-        shown_spec, shown_column = _value_arg(shown[:, j])
-        value_spec, value_column = _float_arg(vals[:, j], cleaned=False)
+        shown_spec, shown_columns = _value_arg(shown[:, j])
+        value_spec, value_columns = _float_arg(vals[:, j], cleaned=False)
         triples.append("[%s," + shown_spec + "," + value_spec + "]")
-        args += [names[idx[:, j]].tolist(), shown_column, value_column]
+        args += [names[idx[:, j]].tolist(), *shown_columns, *value_columns]
     output = raw.copy()
     output[floored] = 0.0  # served as 0: repr ``0.0``
     spec, columns = _float_arg(output, cleaned=False)
     text += ",".join(triples) + '],"output":' + spec
-    args.append(columns)
+    args += columns
     if k == width:
         text += ',"remainder":0.0'
     else:
         spec, columns = _float_arg(contrib.values.sum(axis=1) - vals.sum(axis=1), cleaned=False)
         text += ',"remainder":' + spec
-        args.append(columns)
+        args += columns
     return text + _literal(',"unit":' + json.dumps(contrib.unit) + "}"), args
 
 
@@ -566,9 +571,9 @@ def _encoded_batch(ids: list[UUID], *, contribs: dict[str, Contributions], serve
     explanation_json = _apply((text + "}", args), n)
     text, args = "{", []
     for j, name in enumerate(sorted(feature_columns)):
-        spec, column = _value_arg(np.asarray(feature_columns[name]))
+        spec, columns = _value_arg(np.asarray(feature_columns[name]))
         text += _literal(("," if j else "") + json.dumps(name) + ":") + spec
-        args.append(column)
+        args += columns
     features_json = _apply((text + "}", args), n)
     models_json = _compact(versions)
     outputs = {key: np.asarray(contribs[key].output, dtype=np.float64) / (1.0 if key == "clv" else 100.0)

@@ -43,9 +43,9 @@ def test_float_arguments_give_the_text_of_json_floats(seed, cleaned):
     mixed = finite.copy()
     mixed[rng.choice(len(mixed), 9, replace=False)] = NON_FINITE * 3
     for values in (finite, mixed, np.asarray(NON_FINITE), np.zeros(0)):
-        spec, column = engine._float_arg(values, cleaned=cleaned)
-        assert spec == ("%r" if np.isfinite(values).all() else "%s")
-        got = engine._apply(("[%d," + spec + "]", [list(range(len(values))), column]), len(values))
+        spec, columns = engine._float_arg(values, cleaned=cleaned)
+        assert spec == ("%r" if np.isfinite(values).all() else "%s") and len(columns) == 1
+        got = engine._apply(("[%d," + spec + "]", [list(range(len(values))), *columns]), len(values))
         expected = [f"[{i}," + text + "]" for i, text in enumerate(engine._json_floats(values, cleaned=cleaned))]
         assert got == expected
         if not cleaned and np.isfinite(values).all():  # and json.dumps itself agrees
@@ -59,9 +59,24 @@ def test_value_arguments_give_the_text_of_json_values():
                           'a "quote" \\ back'], dtype=object)
     for values in (objects, np.arange(-5, 5), np.asarray([True, False]),
                    np.asarray(SPECIAL + NON_FINITE), np.asarray([0.1, 1.5, -0.0, 3e38], dtype=np.float32)):
-        spec, column = engine._value_arg(values)
-        got = engine._apply(("{" + spec + "}", [column]), len(values))
+        spec, columns = engine._value_arg(values)
+        got = engine._apply(("{" + spec + "}", columns), len(values))
         assert got == ["{" + text + "}" for text in engine._json_values(values)]
+
+
+@pytest.mark.parametrize("value", [*SPECIAL, *NON_FINITE, 12.5])
+@pytest.mark.parametrize("cleaned", [True, False])
+def test_a_column_of_one_value_is_template_text(value, cleaned):
+    from scoring import engine
+
+    values = np.full(7, value)
+    spec, columns = engine._float_arg(values, cleaned=cleaned)
+    assert columns == []
+    assert engine._apply(("[" + spec + "]", columns), 7) == ["[" + t + "]" for t in engine._json_floats(
+        values, cleaned=cleaned)]
+    mixed = np.asarray([0.0, -0.0, 0.0])  # equal but not the same text: not one value
+    spec, columns = engine._float_arg(mixed, cleaned=cleaned)
+    assert engine._apply(("[" + spec + "]", columns), 3) == ["[0.0]", "[-0.0]", "[0.0]"]
 
 
 def test_a_template_without_arguments_gives_its_text_for_every_row():
