@@ -156,7 +156,7 @@ def group_write(
             changed = before is not None and before[0] != tier
             tier_changes += changed
             key = key_head + id_texts[i] + key_tail
-            override = overrides.get((cid, purpose))
+            override = overrides.get((cid, purpose)) if overrides else None
             if override is None:
                 outputs = outputs_template % (
                     round(a, 4), round(ch, 4), round(clv, 2), clv_scores[j], action_canonical,
