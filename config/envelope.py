@@ -101,3 +101,19 @@ def wrap_data_key(dek: bytes, *, customer_id: object, kek_id: str | None = None)
 
 def unwrap_data_key(wrapped: WrappedKey, *, customer_id: object) -> bytes:
     return decrypt(_kek(wrapped.kek_id), bytes(wrapped.wrapped), f"dek|{customer_id}|{wrapped.kek_id}".encode())
+
+
+def unwrap_data_keys(items: list[tuple[object, str, bytes]]) -> list[bytes]:
+    """``unwrap_data_key`` of many ``(customer_id, kek_id, wrapped)`` (a batch's key rows): the same keys and
+    the same ``DecryptionError``, with one ``AESGCM`` per KEK instead of one per key."""
+    aeads: dict[str, AESGCM] = {}
+    out = []
+    for customer_id, kek_id, wrapped in items:
+        aead = aeads.get(kek_id)
+        if aead is None:
+            kek = _kek(kek_id)
+            if len(kek) != KEY_BYTES:
+                raise DecryptionError()
+            aead = aeads[kek_id] = AESGCM(kek)
+        out.append(decrypt_with(aead, wrapped, f"dek|{customer_id}|{kek_id}".encode()))
+    return out

@@ -420,12 +420,15 @@ def finish_scores(batch: ScoredBatch, *, reference: Reference, rows: Sequence[in
 
 # --------------------------------------------------------------------------- encoded (the batch fast path)
 #
-# The JSON text of the features and explanations built from whole arrays: object arrays of JSON pieces
-# joined by numpy's element-wise ``+`` (str concatenation in C loops), so that no dict or list is built per
-# customer. The text is byte for byte what ``_compact`` gives for the objects the reference path builds
-# (``json.dumps(..., sort_keys=True, separators=(",", ":"), default=str)``): floats as ``float.__repr__``
-# (``NaN``/``Infinity`` where not cleaned), cleaned values (``_clean``) as ``json.dumps`` encodes them.
-# tests/scoring/test_rescore_fast.py compares both on random batches.
+# The JSON text of the features and explanations built from whole arrays, without a dict or list per
+# customer: each text is one ``%``-format template per chunk (the keys, units and punctuation, which every
+# row shares) applied to each row's values, so that the formatting runs in C. A float column whose values
+# are all finite goes in as floats under ``%r`` (``float.__repr__``, as ``json.dumps`` writes them); any
+# other column goes in as its JSON text under ``%s``. The text is byte for byte what ``_compact`` gives for
+# the objects the reference path builds (``json.dumps(..., sort_keys=True, separators=(",", ":"),
+# default=str)``): non-finite floats ``NaN``/``Infinity`` where not cleaned, ``null`` where cleaned
+# (``_clean``), other values as ``json.dumps`` encodes them cleaned. tests/scoring/test_rescore_fast.py
+# compares both on random batches.
 
 
 def _json_floats(values: np.ndarray, *, cleaned: bool) -> np.ndarray:
@@ -450,37 +453,90 @@ def _json_values(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _join_rows(pieces: np.ndarray) -> np.ndarray:
-    """``",".join`` of each row of a 2-D object array of str (an object array of rows)."""
-    out = np.empty(len(pieces), dtype=object)
-    out[:] = [",".join(row) for row in pieces.tolist()] if len(pieces) else []
-    return out
+#: a template and the argument columns it takes (one list per placeholder, one value per row)
+_Template = tuple[str, list[list[Any]]]
 
 
-def _explanation_json(contrib: Contributions, top_k: int, *, floor_at_zero: bool) -> np.ndarray:
-    """The JSON text of each row's explanation of one model (``_explanation_rows``, with
-    ``_floor_at_zero`` for the CLV)."""
+def _literal(text: str) -> str:
+    """``text`` as a literal part of a ``%``-format template."""
+    return text.replace("%", "%%")
+
+
+def _float_arg(values: np.ndarray, *, cleaned: bool) -> _Template:
+    """The placeholder of a 1-D float array's JSON texts and its argument column (see above); a column of
+    one value (the same bits in every row, e.g. a model's baseline) is its text in the template, no column."""
+    a = np.asarray(values, dtype=np.float64)
+    if len(a) > 1:
+        bits = a.view(np.int64)
+        if (bits == bits[0]).all():
+            return _literal(_json_floats(a[:1], cleaned=cleaned)[0]), []
+    if np.isfinite(a).all():
+        return "%r", [a.tolist()]
+    return "%s", [_json_floats(a, cleaned=cleaned).tolist()]
+
+
+def _value_arg(values: np.ndarray) -> _Template:
+    """``_float_arg`` for a column of shown values (``_json_values``: cleaned, any type)."""
+    a = np.asarray(values)
+    if a.dtype.kind == "f":
+        return _float_arg(a, cleaned=True)
+    return "%s", [_json_values(a).tolist()]
+
+
+def _apply(template: _Template, n: int) -> list[str]:
+    """The template applied to each of ``n`` rows."""
+    text, columns = template
+    if not columns:
+        return [text % ()] * n
+    return list(map(text.__mod__, zip(*columns, strict=True)))
+
+
+def _explanation_template(contrib: Contributions, top_k: int, *, floor_at_zero: bool) -> _Template:
+    """The template of one model's explanation (``_explanation_rows``, with ``_floor_at_zero`` for the CLV)."""
     n = len(contrib.output)
     width = contrib.values.shape[1]
     k = min(top_k, width)
     idx, vals = contrib.top(k)
     names = np.asarray([json.dumps(name) for name in contrib.feature_names] or [""], dtype=object)
-    shown = _json_values(np.take_along_axis(np.asarray(contrib.X), idx, axis=1))
-    triples = "[" + names[idx] + "," + shown + "," + _json_floats(vals, cleaned=False) + "]"
-    contributions = _join_rows(triples)
-    output = _json_floats(np.asarray(contrib.output, dtype=np.float64), cleaned=False)
-    if floor_at_zero:
-        raw = np.asarray(contrib.output, dtype=np.float64)
-        for i in np.flatnonzero(raw < 0).tolist():
+    shown = np.take_along_axis(np.asarray(contrib.X), idx, axis=1)
+    raw = np.asarray(contrib.output, dtype=np.float64)
+    spec, columns = _float_arg(contrib.baseline, cleaned=False)
+    text = '{"baseline":' + spec + ',"contributions":['
+    args = columns
+    floored = np.flatnonzero(raw < 0).tolist() if floor_at_zero else []
+    if floored:  # the lift as the first term (``_floor_at_zero``)
+        lift = [""] * n
+        head = "[" + json.dumps(CLV_FLOOR.name) + ","
+        for i in floored:
             value = float(raw[i])
-            lift = "[" + json.dumps(CLV_FLOOR.name) + "," + json.dumps(value) + "," + json.dumps(-value) + "]"
-            contributions[i] = lift + ("," + contributions[i] if contributions[i] else "")
-            output[i] = "0.0"
-    remainder = (np.full(n, "0.0", dtype=object) if k == width
-                 else _json_floats(contrib.values.sum(axis=1) - vals.sum(axis=1), cleaned=False))
-    return ('{"baseline":' + _json_floats(np.asarray(contrib.baseline, dtype=np.float64), cleaned=False)
-            + ',"contributions":[' + contributions + '],"output":' + output + ',"remainder":' + remainder
-            + ',"unit":' + json.dumps(contrib.unit) + "}")
+            lift[i] = head + json.dumps(value) + "," + json.dumps(-value) + "]" + ("," if k else "")
+        text += "%s"
+        args.append(lift)
+    triples = []
+    for j in range(k):
+        shown_spec, shown_columns = _value_arg(shown[:, j])
+        value_spec, value_columns = _float_arg(vals[:, j], cleaned=False)
+        triples.append("[%s," + shown_spec + "," + value_spec + "]")
+        args += [names[idx[:, j]].tolist(), *shown_columns, *value_columns]
+    output = raw.copy()
+    output[floored] = 0.0  # served as 0: repr ``0.0``
+    spec, columns = _float_arg(output, cleaned=False)
+    text += ",".join(triples) + '],"output":' + spec
+    args += columns
+    if k == width:
+        text += ',"remainder":0.0'
+    else:
+        spec, columns = _float_arg(contrib.values.sum(axis=1) - vals.sum(axis=1), cleaned=False)
+        text += ',"remainder":' + spec
+        args += columns
+    return text + _literal(',"unit":' + json.dumps(contrib.unit) + "}"), args
+
+
+def _explanation_json(contrib: Contributions, top_k: int, *, floor_at_zero: bool) -> np.ndarray:
+    """The JSON text of each row's explanation of one model (an object array)."""
+    out = np.empty(len(contrib.output), dtype=object)
+    out[:] = _apply(_explanation_template(contrib, top_k, floor_at_zero=floor_at_zero), len(out))
+    return out
 
 
 class _Decoded(Sequence[Any]):
@@ -503,23 +559,22 @@ def _encoded_batch(ids: list[UUID], *, contribs: dict[str, Contributions], serve
                    versions: dict[str, str], top_k: int) -> ScoredBatch:
     """``score_batch``'s result with the features and explanations built as JSON text (see above)."""
     n = len(ids)
-    null = np.full(n, "null", dtype=object)
-    parts = {key: _explanation_json(contribs[key], top_k, floor_at_zero=key == "clv") if served[key] else null
-             for key in MODEL_KEYS}
-    explanation = "{"
+    text, args = "{", []
     for j, key in enumerate(sorted(MODEL_KEYS)):
-        explanation = explanation + (("," if j else "") + json.dumps(key) + ":") + parts[key]
-    explanation = explanation + "}"
-    features: Any = "{"
+        text += _literal(("," if j else "") + json.dumps(key) + ":")
+        if served[key]:
+            part, columns = _explanation_template(contribs[key], top_k, floor_at_zero=key == "clv")
+            text += part
+            args += columns
+        else:
+            text += "null"
+    explanation_json = _apply((text + "}", args), n)
+    text, args = "{", []
     for j, name in enumerate(sorted(feature_columns)):
-        features = features + (("," if j else "") + json.dumps(name) + ":") + _json_values(
-            np.asarray(feature_columns[name]))
-    features = features + "}"
-    if isinstance(features, str):  # no feature columns
-        features = np.full(n, "{}", dtype=object)
-    features_json: list[str] = features.tolist()
-    explanation_json: list[str] = (explanation.tolist() if not isinstance(explanation, str)
-                                   else [explanation] * n)
+        spec, columns = _value_arg(np.asarray(feature_columns[name]))
+        text += _literal(("," if j else "") + json.dumps(name) + ":") + spec
+        args += columns
+    features_json = _apply((text + "}", args), n)
     models_json = _compact(versions)
     outputs = {key: np.asarray(contribs[key].output, dtype=np.float64) / (1.0 if key == "clv" else 100.0)
                if served[key] else np.zeros(n) for key in MODEL_KEYS}

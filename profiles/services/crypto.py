@@ -79,16 +79,21 @@ def customer_seal_many(*, items: list[tuple[UUID, str, dict | bytes]]) -> dict[U
     makes it (sorted keys, compact). Customers without a data key (erased meanwhile) are left out of the
     result. No database write.
     """
-    keys = data_keys.key_get_many(list({UUID(str(customer_id)) for customer_id, _, _ in items}))
+    uuids = [_as_uuid(customer_id) for customer_id, _, _ in items]
+    keys = data_keys.key_get_many(list(dict.fromkeys(uuids)))
     sealed: dict[UUID, bytes] = {}
-    for customer_id, label, payload in items:
-        key = keys.get(UUID(str(customer_id)))
+    for (customer_id, label, payload), cid in zip(items, uuids, strict=True):
+        key = keys.get(cid)
         if key is None:
             continue
         plaintext = payload if isinstance(payload, bytes) else json.dumps(
             payload, sort_keys=True, separators=(",", ":"), default=str).encode()
         sealed[customer_id] = envelope.encrypt(key.dek, plaintext, _seal_aad(customer_id, label, key.key_version))
     return sealed
+
+
+def _as_uuid(value: Any) -> UUID:
+    return value if type(value) is UUID else UUID(str(value))
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,12 @@ from scoring.models import RescoreRun, ScoreOverride
 from scoring.population import Reference
 from scoring.services.scores import (
     EncodedJson,
+    copy_text,
     effective_outputs,
     score_columns,
+    score_copy_template,
     score_event_types,
+    score_lines_copy,
     score_rows_copy,
     score_rows_upsert,
 )
@@ -54,6 +57,7 @@ class _Parts:
         self.levels: dict[str, tuple[dict[str, Any], str, str]] = {}
         self.actions: dict[tuple[Any, ...], tuple[dict[str, str], str, str]] = {}
         self.strings: dict[str, str] = {}
+        self.copied: dict[str, str] = {}
 
     def level(self, tier: str) -> tuple[dict[str, Any], str, str]:
         found = self.levels.get(tier)
@@ -76,6 +80,13 @@ class _Parts:
             found = self.strings[value] = _canonical(value)
         return found
 
+    def copy(self, value: str) -> str:
+        """``copy_text`` of a value many rows share (a tier, a service level's JSON, ...)."""
+        found = self.copied.get(value)
+        if found is None:
+            found = self.copied[value] = copy_text(value)
+        return found
+
 
 def group_write(
     *, group: list[RescoreRun], allowed: list[uuid.UUID], batch: engine.ScoredBatch, sealed: dict[uuid.UUID, bytes],
@@ -90,7 +101,11 @@ def group_write(
     thresholds = engine.risk_thresholds()
     events: list[tuple[uuid.UUID, str, str, tuple[str, str] | None, dict[str, Any], dict[str, Any]]] = []
     score_rows: list[list[Any]] = []
+    score_lines: list[str] = []  # PostgreSQL: the rows as COPY text (scores.score_copy_template)
     features_json, explanation_json = batch.features_json, batch.explanation_json
+    id_texts = list(map(str, allowed))  # each customer's id as text once per chunk (keys and score rows)
+    explanation_copy: list[str | None] = [None] * len(allowed)
+    features_copy: list[str | None] = [None] * len(allowed)
     model_version_id, churn_model_version_id = model_fields["model_version_id"], model_fields["churn_model_version_id"]
     for run in group:
         run_gates = gates[run.pk]
@@ -117,6 +132,18 @@ def group_write(
                                                                       batch.advocacy[sel]))
         records: list[audit_services.EncodedDecision] = []
         tier_changes = 0
+        key_head, key_tail = f"{run_id}:", f":{purpose}"
+        # the canonical outputs of a decision without an override (sorted keys; currency shared)
+        outputs_template = (
+            '{"advocacy":%r,"churn_probability":%r,"clv":%r,"clv_score":%d,"currency":'
+            + currency_json.replace("%", "%%")
+            + ',"recommendation":%s,"risk_level":%s,"segment":%s,"service_level":%s,"tier":%s,"upsell":%r}'
+        )
+        template = score_copy_template({
+            "purpose": purpose, "model_version_id": model_version_id,
+            "churn_model_version_id": churn_model_version_id, "currency": currency, "thresholds_ref": thresholds_ref,
+            "as_of": as_of, "computed_at": now, "run_id": run_id, "decision_id": None, "stale": False,
+        })
         for j, i in enumerate(kept):
             cid = allowed[i]
             tier, risk = tiers[j], risks[j]
@@ -128,17 +155,13 @@ def group_write(
             before = previous.get((cid, purpose))
             changed = before is not None and before[0] != tier
             tier_changes += changed
-            key = f"{run_id}:{cid}:{purpose}"
-            override = overrides.get((cid, purpose))
+            key = key_head + id_texts[i] + key_tail
+            override = overrides.get((cid, purpose)) if overrides else None
             if override is None:
-                outputs = (
-                    '{"advocacy":' + repr(round(a, 4)) + ',"churn_probability":' + repr(round(ch, 4))
-                    + ',"clv":' + repr(round(clv, 2)) + ',"clv_score":' + str(int(clv_scores[j]))
-                    + ',"currency":' + currency_json + ',"recommendation":' + action_canonical
-                    + ',"risk_level":' + (_RISK_JSON.get(risk) or parts.string(risk))
-                    + ',"segment":' + parts.string(segment) + ',"service_level":' + level_canonical
-                    + ',"tier":' + parts.string(tier) + ',"upsell":' + repr(round(u, 4)) + "}"
-                )
+                outputs = outputs_template % (
+                    round(a, 4), round(ch, 4), round(clv, 2), clv_scores[j], action_canonical,
+                    _RISK_JSON.get(risk) or parts.string(risk), parts.string(segment), level_canonical,
+                    parts.string(tier), round(u, 4))
                 effective_tier = tier
             else:
                 values = {"clv": clv, "currency": currency, "clv_score": int(clv_scores[j]), "churn_probability": ch,
@@ -149,12 +172,22 @@ def group_write(
                 effective_tier = effective["tier"]
             records.append((cid, "tier_change" if changed else "batch_rescore", event_ids[i],
                             notice_versions[i], batch.features_hash[i], outputs, effective_tier, sealed[cid], key))
-            score_rows.append([
-                cid, purpose, model_version_id, churn_model_version_id, clv, currency, int(clv_scores[j]), ch, risk,
-                u, a, segment, tier, EncodedJson(level_json), EncodedJson(action_json),
-                EncodedJson(explanation_json[i]), EncodedJson(features_json[i]), batch.features_hash[i],
-                thresholds_ref, as_of, now, run_id, None, False,
-            ])
+            if template is not None:
+                explanation_text, features_text = explanation_copy[i], features_copy[i]
+                if explanation_text is None or features_text is None:
+                    explanation_text = explanation_copy[i] = copy_text(explanation_json[i])
+                    features_text = features_copy[i] = copy_text(features_json[i])
+                score_lines.append(template % (
+                    id_texts[i], clv, int(clv_scores[j]), ch, parts.copy(risk), u, a, parts.copy(segment),
+                    parts.copy(tier), parts.copy(level_json), parts.copy(action_json), explanation_text,
+                    features_text, batch.features_hash[i]))
+            else:
+                score_rows.append([
+                    cid, purpose, model_version_id, churn_model_version_id, clv, currency, int(clv_scores[j]), ch,
+                    risk, u, a, segment, tier, EncodedJson(level_json), EncodedJson(action_json),
+                    EncodedJson(explanation_json[i]), EncodedJson(features_json[i]), batch.features_hash[i],
+                    thresholds_ref, as_of, now, run_id, None, False,
+                ])
             if before is not None and score_event_types(before, tier, risk):
                 events.append((cid, purpose, key, before,
                                {"tier": tier, "risk_level": risk, "clv": clv, "churn_probability": ch, "upsell": u,
@@ -166,6 +199,7 @@ def group_write(
         audit_services.decision_records_bulk_encoded(purpose=purpose, requester=run.requester,
                                                      model_versions=versions, records=records)
         counts[run.pk].tier_changes += tier_changes
+    score_lines_copy(score_lines)
     if score_rows and not score_rows_copy(score_rows):
         names = [attname for attname, _, _ in score_columns()]
         score_rows_upsert([dict(zip(names, row, strict=True)) for row in score_rows])

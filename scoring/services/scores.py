@@ -122,6 +122,23 @@ def _copy_upsert_score_rows(rows: list[Any], cols: list[tuple[str, str, bool]], 
     UPDATE`` (no SQL text proportional to the number of rows). ``rows``: dicts by attribute name, or with
     ``lists`` value lists in ``cols`` order."""
     json_at = [k for k, (_, _, is_json) in enumerate(cols) if is_json]
+
+    def write(copy: Any) -> None:
+        if lists:
+            for values in rows:
+                for k in json_at:
+                    values[k] = _json_text(values[k])
+                copy.write_row(values)
+        else:
+            for row in rows:
+                copy.write_row([_json_text(row[attname]) if is_json else row[attname]
+                                for attname, _, is_json in cols])
+
+    _staged_upsert(cols, write)
+
+
+def _staged_upsert(cols: list[tuple[str, str, bool]], write: Any) -> None:
+    """The staging table of ``_copy_upsert_score_rows``: ``write(copy)`` fills it, then the upsert."""
     qn = connection.ops.quote_name
     table = CustomerScore._meta.db_table
     columns = ", ".join(qn(col) for _, col, _ in cols)
@@ -137,18 +154,77 @@ def _copy_upsert_score_rows(rows: list[Any], cols: list[tuple[str, str, bool]], 
         cursor.execute(f"ALTER TABLE {stage} ALTER COLUMN {qn('explanation')} SET STORAGE EXTERNAL, "
                        f"ALTER COLUMN {qn('features')} SET STORAGE EXTERNAL")
         with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-            if lists:
-                for values in rows:
-                    for k in json_at:
-                        values[k] = _json_text(values[k])
-                    copy.write_row(values)
-            else:
-                for row in rows:
-                    copy.write_row([_json_text(row[attname]) if is_json else row[attname]
-                                    for attname, _, is_json in cols])
+            write(copy)
         cursor.execute(f"INSERT INTO {qn(table)} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
                        f"ON CONFLICT ({qn('customer_id')}, {qn('purpose')}) DO UPDATE SET {updates}")
         cursor.execute(f"TRUNCATE {stage}")
+
+
+# --------------------------------------------------------------------------- score rows as COPY text
+#
+# The batch fast path on PostgreSQL formats the ``COPY`` text of its score rows itself rather than handing
+# psycopg a row of 24 values to dump one by one: the values the rows of a run share (purpose, model
+# versions, currency, thresholds, times, run) are dumped once by psycopg's own text dumpers into a line
+# template, and each row places its own values (``SCORE_COPY_VARYING``) with ``%``: floats by ``%r``
+# (``float.__repr__``: the shortest text that reads back as the same double, as psycopg writes them), the
+# integer by ``%d``, text as ``copy_text`` of it. The stored rows are the ones ``score_rows_copy`` writes
+# (tests/scoring/test_rescore_fast.py compares them with the reference path's).
+
+#: The columns each row gives to a ``score_copy_template`` line, in this order, with their placeholders.
+SCORE_COPY_VARYING = (
+    ("customer_id", "%s"), ("clv", "%r"), ("clv_score", "%d"), ("churn_probability", "%r"), ("risk_level", "%s"),
+    ("upsell", "%r"), ("advocacy", "%r"), ("segment", "%s"), ("tier", "%s"), ("service_level", "%s"),
+    ("recommendation", "%s"), ("explanation", "%s"), ("features", "%s"), ("features_hash", "%s"),
+)
+_COPY_ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+
+
+def copy_text(value: str) -> str:
+    """``value`` escaped for a text ``COPY`` line (backslash, newline, carriage return, tab)."""
+    for char, escaped in _COPY_ESCAPES:
+        if char in value:
+            value = value.replace(char, escaped)
+    return value
+
+
+def score_copy_template(shared: dict[str, Any]) -> str | None:
+    """The ``%``-template of one score row's ``COPY`` text line (with its newline) for the rows that share
+    ``shared`` (every column of ``score_columns()`` not in ``SCORE_COPY_VARYING``, by attribute name; JSON
+    values as ``EncodedJson``); each row fills it with a tuple of its ``SCORE_COPY_VARYING`` values (floats,
+    an int, ``copy_text`` of the rest). ``None`` where the rows are not copied (not PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return None
+    from psycopg.adapt import PyFormat, Transformer
+
+    varying = dict(SCORE_COPY_VARYING)
+    connection.ensure_connection()
+    transformer = Transformer(connection.connection)
+    pieces = []
+    for attname, _, is_json in score_columns():
+        if attname in varying:
+            pieces.append(varying[attname])
+            continue
+        value = shared[attname]
+        if is_json:
+            value = _json_text(value)
+        if value is None:
+            pieces.append("\\N")
+            continue
+        dumped = bytes(transformer.get_dumper(value, PyFormat.TEXT).dump(value)).decode(connection.connection.info.encoding)
+        pieces.append(copy_text(dumped).replace("%", "%%"))
+    return "\t".join(pieces) + "\n"
+
+
+def score_lines_copy(lines: list[str]) -> None:
+    """``score_rows_copy`` of rows given as ``score_copy_template`` lines (PostgreSQL)."""
+    if not lines:
+        return
+
+    def write(copy: Any) -> None:
+        for start in range(0, len(lines), 500):
+            copy.write("".join(lines[start:start + 500]))
+
+    _staged_upsert(score_columns(), write)
 
 
 def scores_upsert(rows: list[CustomerScore]) -> None:
