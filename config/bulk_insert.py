@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 __all__ = ["instances_insert", "json_text", "rows_insert"]
 
@@ -82,18 +82,19 @@ def instances_insert(model: type[models.Model], objs: Sequence[models.Model]) ->
     fields = list(meta.concrete_fields)
     # Values psycopg adapts as the field stores them go as they are; others (JSON, custom fields) through
     # the field's own conversion, as ``bulk_create`` does.
-    convert = [None if type(f) in _PLAIN_FIELDS else f for f in fields]
+    convert = [(k, f) for k, f in enumerate(fields) if type(f) not in _PLAIN_FIELDS]
+    db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: each access through the proxy is a context lookup
     rows = []
     for obj in objs:
         row = [f.pre_save(obj, True) for f in fields]
-        for k, f in enumerate(convert):
-            if f is not None:
-                row[k] = f.get_db_prep_save(row[k], connection)
+        for k, f in convert:
+            row[k] = f.get_db_prep_save(row[k], db)
         rows.append(row)
     rows_insert(model, [f.attname for f in fields], rows)
+    alias = db.alias
     for obj in objs:
         obj._state.adding = False
-        obj._state.db = connection.alias
+        obj._state.db = alias
 
 
 _PLAIN_FIELDS = frozenset({
