@@ -70,7 +70,7 @@ class Command(BaseCommand):
         plan = _Plan(self, run_ids, planning, clock, progress)
         scoring = tqdm(total=sum(p["total"] for p in progress), initial=sum(p["done"] for p in progress),
                        desc=f"scoring {', '.join(p['purpose'] for p in progress)}", unit="customer-purpose",
-                       disable=_bar_disabled(opts), delay=0.1)
+                       disable=_bar_disabled(opts))
         if opts["run_async"]:
             from django.db import transaction
 
