@@ -245,3 +245,27 @@ def test_rescore_resume_finishes_a_run_stuck_in_planning(active_model, seed_popu
     run.refresh_from_db()
     assert (run.status, run.chunks_planned, run.chunks_done, run.scored, run.thresholds["n"]) == (
         "completed", 3, 3, 10, 10)
+
+
+def test_rescore_async_plans_and_scores_through_the_tasks(active_model, seed_population, capsys,
+                                                          django_capture_on_commit_callbacks):
+    """``rescore --all --async`` with the in-process task runner (eager, the embedded default): the planning
+    tasks, then pass 2 queued by the one that planned the last chunk."""
+    from unittest import mock
+
+    from django.core.management import call_command
+
+    from scoring import tasks
+    from scoring.models import RescoreRun
+
+    seed_population(9, purposes=(SCORING, SERVICE))
+    with mock.patch.object(tasks.rescore_plan_chunk, "delay_on_commit", wraps=tasks.rescore_plan_chunk.delay
+                           ) as planning, \
+            mock.patch.object(tasks.rescore_chunks, "delay_on_commit", wraps=tasks.rescore_chunks.delay) as scoring, \
+            django_capture_on_commit_callbacks(execute=True):
+        call_command("rescore", "--all", "--async", "--chunk-size", "4", "--no-progress")
+    assert (planning.call_count, scoring.call_count) == (3, 3)
+    out = capsys.readouterr().out
+    assert "Planned 9 customers in 3 chunks:" in out and out.count("completed, scored 9") == 2
+    assert {(r.status, r.chunks_planned, r.chunks_done, r.scored) for r in RescoreRun.objects.all()} == {
+        ("completed", 3, 3, 9)}
