@@ -121,7 +121,7 @@ class Command(BaseCommand):
             proc.start()
         progress = _progress(run_ids)
         while any(proc.is_alive() for proc in procs):
-            time.sleep(0.1 if not plan.done else 0.5)
+            time.sleep(0.25 if not plan.done else 0.5)
             progress = _progress(run_ids)
             plan.check(progress)
             bar.update(sum(p["done"] for p in progress) - bar.n)
@@ -208,7 +208,7 @@ def _plan_and_score_slot(run_ids: list[str], worker: int, workers: int) -> None:
     try:
         services.rescore_runs_plan(run_ids=keys, keep_features=True, worker=worker, workers=workers)
         while not all(p["chunks_planned"] >= p["chunks_total"] for p in _progress(keys)):
-            time.sleep(0.05)
+            time.sleep(0.25)  # a short poll, not a busy one: the other processes are planning
         for ids in services.rescore_pending_chunk_ids(run_ids=keys, worker=worker, workers=workers):
             services.rescore_chunks(run_ids=keys, customer_ids=ids)
     finally:
