@@ -269,3 +269,34 @@ def test_rescore_async_plans_and_scores_through_the_tasks(active_model, seed_pop
     assert "Planned 9 customers in 3 chunks:" in out and out.count("completed, scored 9") == 2
     assert {(r.status, r.chunks_planned, r.chunks_done, r.scored) for r in RescoreRun.objects.all()} == {
         ("completed", 3, 3, 9)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rescore_in_two_processes_plans_and_scores_each_share(synthetic_artifact, seed_population, capsys):
+    """``rescore --all --workers 2`` (PostgreSQL: forked processes see only committed rows): each process
+    plans its share of the chunks, one of them computes the references, then each scores its share."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from audit.models import DecisionRecord
+    from scoring import registry
+    from scoring.models import RescoreRun
+    from tests.scoring.helpers import register_model
+
+    if connection.vendor != "postgresql":
+        pytest.skip("forked scoring processes: PostgreSQL")
+    registry.cache_clear()
+    register_model(synthetic_artifact)
+    ids = seed_population(14, purposes=(SCORING, SERVICE))
+    withdraw(ids[3], SERVICE)
+    call_command("rescore", "--all", "--workers", "2", "--chunk-size", "3", "--no-progress")
+    out = capsys.readouterr().out
+    assert "Planned 14 customers in 5 chunks:" in out
+    runs = {r.purpose: r for r in RescoreRun.objects.all()}
+    assert {(r.status, r.chunks_planned, r.chunks_done) for r in runs.values()} == {("completed", 5, 5)}
+    assert (runs[SCORING].scored, runs[SERVICE].scored, runs[SERVICE].skipped_no_consent) == (14, 13, 1)
+    assert runs[SCORING].thresholds["n"] == 14 and runs[SERVICE].thresholds["n"] == 13
+    for run in runs.values():  # one decision per scored customer, each once (the sweep after a run adds its own)
+        keys = list(DecisionRecord.objects.filter(decision_key__startswith=f"{run.id}:").values_list(
+            "decision_key", flat=True))
+        assert len(keys) == len(set(keys)) == run.scored
