@@ -336,7 +336,8 @@ def _rescore_celery(ctx: SectionContext, res: SectionResult, entry: dict[str, An
 
 
 def _planning(stdout: str) -> dict[str, float]:
-    """The command's "Planned N customers in C chunks: W s (P s CPU)" line: pass 1, the serial part."""
+    """The command's "Planned N customers in C chunks: W s (P s CPU)" line: pass 1 (W: from the command's start
+    to the last chunk planned, by whichever processes; P: the command process's CPU only)."""
     import re
 
     m = re.search(r"Planned \d+ customers in \d+ chunks: ([\d.]+) s \(([\d.]+) s CPU\)", stdout)

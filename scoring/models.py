@@ -217,7 +217,8 @@ class RescoreRun(models.Model):
     thresholds = models.JSONField(default=dict)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
-    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)  # set once every chunk row of the plan exists
+    chunks_planned = models.PositiveIntegerField(default=0)  # pass 1 (``preparing``): chunks ranked so far
     chunks_done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
@@ -236,12 +237,21 @@ class RescoreRun(models.Model):
 
 
 class RescoreChunk(models.Model):
-    """One chunk of a run: the customer pseudonyms it covers and, once done, its counts (idempotency)."""
+    """One chunk of a run: the customer pseudonyms it covers and, once done, its counts (idempotency).
+
+    Pass 1 (planning, any worker) ranks the chunk's customers that the run's purpose allows and keeps their
+    ``(rank, tie-break key)`` pairs in ``plan`` until the last chunk of the run is planned and the run's
+    reference (``scoring.population``) is computed from all of them; then ``plan`` is cleared. The pairs hold
+    no pseudonym (the key is a short hash, as in the reference's cut-offs)."""
 
     run = models.ForeignKey(RescoreRun, on_delete=models.CASCADE, related_name="chunks")
     chunk_no = models.PositiveIntegerField()
     digest = models.CharField(max_length=64)  # sha256 of the sorted customer ids
     customer_ids = models.JSONField(default=list)
+    planned = models.BooleanField(default=False)
+    planned_at = models.DateTimeField(null=True, blank=True)
+    # float64 ranks then 16-byte ASCII tie-break keys (``rescore_plan.plan_encode``); NULL once reduced
+    plan = models.BinaryField(null=True, blank=True)
     done = models.BooleanField(default=False)
     counts = models.JSONField(default=dict)
     finished_at = models.DateTimeField(null=True, blank=True)

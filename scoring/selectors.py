@@ -264,7 +264,8 @@ def _run_dict(run: RescoreRun) -> dict[str, Any]:
         "id": str(run.id), "purpose": run.purpose, "status": run.status, "full": run.full,
         "requester": run.requester, "started_at": run.started_at, "finished_at": run.finished_at,
         "model_version": run.model_version.version if run.model_version is not None else None,
-        "chunks_total": run.chunks_total, "chunks_done": run.chunks_done, "total": run.total, "done": run.done,
+        "chunks_total": run.chunks_total, "chunks_planned": run.chunks_planned, "chunks_done": run.chunks_done,
+        "total": run.total, "done": run.done,
         "scored": run.scored, "tier_changes": run.tier_changes, "skipped": skipped,
         "skipped_total": sum(skipped.values()),
         "percent": round(100.0 * run.done / run.total, 1) if run.total else 100.0,
@@ -698,10 +699,21 @@ def rescore_pending_chunk_ids(*, run_ids: Sequence[uuid.UUID], page: int = 50, w
     """Customer ids of each chunk not yet done in any of ``run_ids`` (chunk order), read ``page`` chunks
     at a time (the whole plan is never in memory). With ``workers > 1``, only the chunks whose number is
     ``worker`` modulo ``workers`` (so parallel workers share the plan without overlap)."""
+    return _chunk_ids(run_ids=run_ids, flag="done", page=page, worker=worker, workers=workers)
+
+
+def rescore_unplanned_chunk_ids(*, run_ids: Sequence[uuid.UUID], page: int = 50, worker: int = 0, workers: int = 1
+                                ) -> Iterator[list[str]]:
+    """As ``rescore_pending_chunk_ids``, for the chunks not yet planned (pass 1) in any of ``run_ids``."""
+    return _chunk_ids(run_ids=run_ids, flag="planned", page=page, worker=worker, workers=workers)
+
+
+def _chunk_ids(*, run_ids: Sequence[uuid.UUID], flag: str, page: int, worker: int, workers: int
+               ) -> Iterator[list[str]]:
     keys = [_run_uuid(r) for r in run_ids]
     last = -1
     while True:
-        qs = RescoreChunk.objects.filter(run_id__in=keys, done=False, chunk_no__gt=last)
+        qs = RescoreChunk.objects.filter(run_id__in=keys, chunk_no__gt=last, **{flag: False})
         if workers > 1:
             qs = qs.annotate(_slot=F("chunk_no") % workers).filter(_slot=worker)
         rows = list(qs.order_by("chunk_no").values_list("chunk_no", "customer_ids")[: page * len(keys)])

@@ -40,6 +40,19 @@ def rescore_chunks(run_ids: list[str], customer_ids: list[str]) -> dict:
 
 
 @shared_task(
+    name="scoring.tasks.rescore_plan_chunk", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+    **db_retry_policy(), soft_time_limit=1500, time_limit=1800,
+)
+def rescore_plan_chunk(run_ids: list[str], customer_ids: list[str]) -> bool:
+    """Pass 1 of one chunk of runs created together (gate, features, rank; stored on the chunk rows); the
+    task that plans the runs' last chunk computes their references and queues pass 2. The chunk's features
+    stay in this worker for its pass 2, should this worker get it."""
+    return services.rescore_chunk_plan(run_ids=[UUID(r) for r in run_ids],
+                                       customer_ids=[UUID(c) for c in customer_ids], keep_features=True,
+                                       dispatch=True)
+
+
+@shared_task(
     bind=True, name="scoring.tasks.rescore_customer", acks_late=True, ignore_result=True,
     **db_retry_policy(), soft_time_limit=120, time_limit=180,
 )
@@ -55,13 +68,14 @@ def rescore_customer(self: Task, customer_id: str, purpose: str) -> str:
 @shared_task(name="scoring.tasks.rescore_all_nightly", acks_late=True, ignore_result=True,
              soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
 def rescore_all_nightly() -> list[str]:
-    """Plan the runs of all batch purposes together (pass 1) and fan their chunks out to the workers."""
+    """Create the runs of all batch purposes together and fan their planning out to the workers (pass 1);
+    the task that plans the last chunk fans pass 2 out."""
     try:
-        runs = services.rescore_runs_start(purposes=services.batch_purposes(), requester="job:nightly_rescore")
+        runs = services.rescore_runs_create(purposes=services.batch_purposes(), requester="job:nightly_rescore")
     except ModelUnavailable:
         logger.warning("nightly rescore skipped: no model", extra={"event": "scoring.nightly.no_model"})
         return []
-    services.rescore_runs_dispatch(run_ids=[run.id for run in runs])
+    services.rescore_runs_plan_dispatch(run_ids=[run.id for run in runs])
     return [str(run.id) for run in runs]
 
 

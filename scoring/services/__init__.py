@@ -39,7 +39,6 @@ from scoring.services.overrides import (
     score_override_clear,
 )
 from scoring.services.rescore import (
-    RESCORE_PLAN_FLUSH_CHUNKS,
     SKIP_FIELDS,
     ChunkCounts,
     batch_purposes,
@@ -47,10 +46,17 @@ from scoring.services.rescore import (
     rescore_chunks,
     rescore_feature_cache_clear,
     rescore_run_dispatch,
-    rescore_run_start,
     rescore_runs_dispatch,
-    rescore_runs_start,
     rescore_runs_watchdog,
+)
+from scoring.services.rescore_plan import (
+    RESCORE_PLAN_FLUSH_CHUNKS,
+    rescore_chunk_plan,
+    rescore_run_start,
+    rescore_runs_create,
+    rescore_runs_plan,
+    rescore_runs_plan_dispatch,
+    rescore_runs_start,
 )
 from scoring.services.scores import (
     REASONS_PER_EVENT,
@@ -77,8 +83,9 @@ __all__ = [
     "SERVICE_LEVEL_KEYS", "SKIP_FIELDS", "TICKET_CATEGORY_MAX", "ChunkCounts", "ModelRef", "ModelUnavailable",
     "RouteResult", "ScoreResult", "batch_purposes", "effective_outputs", "model_activate", "model_rollback",
     "model_train", "model_train_from_attributes", "model_version_store", "outcome_record", "rescore_chunk",
-    "rescore_chunks", "rescore_feature_cache_clear", "rescore_pending_chunk_ids", "rescore_pending_chunks",
-    "rescore_run_dispatch", "rescore_run_start", "rescore_runs_dispatch", "rescore_runs_start",
+    "rescore_chunk_plan", "rescore_chunks", "rescore_feature_cache_clear", "rescore_pending_chunk_ids", "rescore_pending_chunks",
+    "rescore_run_dispatch", "rescore_run_start", "rescore_runs_create", "rescore_runs_dispatch", "rescore_runs_plan",
+    "rescore_runs_plan_dispatch", "rescore_runs_start",
     "rescore_runs_watchdog", "route_ticket", "score_event_types", "score_max_age", "score_override_apply",
     "score_override_clear", "score_refresh", "score_serve", "scores_erase_customer", "scores_invalidate",
     "scores_mark_stale",

@@ -1,4 +1,5 @@
-"""Batch rescoring: the nightly run planned in chunks, each chunk scored in one transaction by any worker.
+"""Batch rescoring, pass 2: each chunk scored in one transaction by any worker (pass 1, the planning, is in
+``scoring.services.rescore_plan``).
 
 One run per purpose (``RescoreRun``), but the runs of the batch purposes are planned together and their
 chunks (the same customers) scored together: the gate is checked per purpose when the chunk executes, while
@@ -12,7 +13,7 @@ import hashlib
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,10 +33,10 @@ from scoring import engine, registry
 from scoring import selectors as scoring_selectors
 from scoring import signals as scoring_signals
 from scoring.models import CustomerScore, ModelVersion, RescoreChunk, RescoreRun
-from scoring.population import Reference, reference_from_keys, tiebreak
+from scoring.population import Reference
 from scoring.registry import LoadedModels
 from scoring.services import rescore_fast
-from scoring.services.checks import check_purpose, parse_uuid
+from scoring.services.checks import parse_uuid
 from scoring.services.scores import (
     EncodedJson,
     computed_fields,
@@ -83,13 +84,13 @@ def _chunks(values: list[Any], size: int) -> list[list[Any]]:
     return [values[i:i + size] for i in range(0, len(values), size)]
 
 
-# Aggregate columns computed by the planning pass, kept (bounded) for the scoring pass of the same process
-# (``manage.py rescore`` scores in the process that planned). Keyed by the run's as-of time and the chunk
-# digest; taken (removed) when the chunk is scored. Only customers some purpose's gate allowed at planning
-# are in it, and the gate is checked again when the chunk is scored.
+# Aggregate columns computed by the planning pass (``rescore_plan``), kept (bounded) for the scoring pass of
+# the same process (``manage.py rescore`` scores the chunks its processes planned; a Celery worker keeps
+# those it planned, in case it gets their pass 2). Keyed by the run's as-of time and the chunk digest; taken
+# (removed) when the chunk is scored. Only customers some purpose's gate allowed at planning are in it, and
+# the gate is checked again when the chunk is scored.
 _FEATURE_CACHE: OrderedDict[tuple[str, str], tuple[dict[uuid.UUID, int], dict[str, np.ndarray]]] = OrderedDict()
 _FEATURE_CACHE_ROWS = [0]
-RESCORE_PLAN_FLUSH_CHUNKS = 100  # chunk rows committed per planning transaction
 
 
 def _feature_cache_put(as_of: datetime, digest: str, ids: list[uuid.UUID], columns: dict[str, np.ndarray]) -> None:
@@ -127,122 +128,6 @@ def _mark_failed(runs: list[RescoreRun]) -> None:
             status=RescoreRun.Status.FAILED, finished_at=timezone.now())
     except Exception:  # noqa: BLE001 - the original error is what matters
         logger.warning("could not mark the runs failed", extra={"event": "scoring.run.mark_failed_failed"})
-
-
-def rescore_runs_start(
-    *, purposes: Sequence[str], requester: str, customer_ids: Sequence[uuid.UUID] | None = None,
-    chunk_size: int | None = None, progress: Callable[[int], None] | None = None, keep_features: bool = False,
-) -> list[RescoreRun]:
-    """Plan one rescoring run per purpose over the same chunks of customers (pass 1).
-
-    A *full* run (``customer_ids=None``) covers every live customer, streamed in chunks (keyset): per
-    chunk the gate of every purpose, then the CLV of the customers some purpose allows now is predicted
-    once (features by set-based SQL, no explanations, no writes) and each run gets the tier cut-offs of
-    its own allowed population. Pass 2 (``rescore_chunks``) re-checks the gate and writes. A subset run
-    uses the latest full run's reference (or the model's training population).
-
-    Short transactions: the runs are visible (status ``preparing``) from the start and the chunk rows are
-    committed as planning goes. ``progress(n)`` gets the number of customers planned after each chunk.
-    With ``keep_features`` the aggregate columns are kept in this process for pass 2 (bounded by
-    ``RESCORE_FEATURE_CACHE_CUSTOMERS``).
-    """
-    from profiles import selectors as profiles_selectors
-    from scoring.features.aggregates import fact_aggregates
-
-    purposes = list(dict.fromkeys(check_purpose(p) for p in purposes))
-    if not purposes:
-        raise ValidationFailed("At least one purpose is required.")
-    size = int(chunk_size or settings.RESCORE_CHUNK_SIZE)
-    if size <= 0:
-        raise ValidationFailed("chunk_size must be positive.")
-    models = registry.active_models()
-    now = timezone.now()
-    full = customer_ids is None
-    churn_id = models.churn_ref.id if models.churn_ref is not None else None
-    with transaction.atomic():
-        runs = [
-            RescoreRun.objects.create(
-                purpose=purpose, requester=requester, full=full, model_version_id=models.full.id, as_of=now,
-                started_at=now, thresholds={"churn_model_version_id": churn_id},
-            )
-            for purpose in purposes
-        ]
-    try:
-        if full:
-            chunk_iter: Any = profiles_selectors.customer_id_chunks(chunk_size=size)
-        else:
-            chunk_iter = _chunks(list(dict.fromkeys(parse_uuid(c) for c in customer_ids or ())), size)
-        values: dict[str, list[np.ndarray]] = {p: [] for p in purposes}
-        keys: dict[str, list[np.ndarray]] = {p: [] for p in purposes}
-        planned: list[RescoreChunk] = []
-        total = 0
-        chunks_total = 0
-
-        def flush() -> None:
-            with transaction.atomic():
-                RescoreChunk.objects.bulk_create(planned, batch_size=500)
-                RescoreRun.objects.filter(pk__in=[r.pk for r in runs]).update(total=total)
-            planned.clear()
-
-        for chunk_no, raw in enumerate(chunk_iter):
-            ids = [parse_uuid(c) for c in raw]
-            digest = _digest(ids)
-            str_ids = [str(c) for c in ids]
-            planned.extend(RescoreChunk(run=run, chunk_no=chunk_no, digest=digest, customer_ids=str_ids)
-                           for run in runs)
-            total += len(ids)
-            chunks_total += 1
-            if full:
-                gates_by = consent_selectors.processing_gates_columns(customer_ids=ids, purposes=purposes)
-                allowed = {purpose: gates_by[purpose].allowed for purpose in purposes}
-                union = np.logical_or.reduce([allowed[p] for p in purposes])
-                if union.any():
-                    uids = [c for c, ok in zip(ids, union.tolist(), strict=True) if ok]
-                    columns = fact_aggregates(customer_ids=uids, as_of=now)
-                    rank = engine.rank_values(models, columns)
-                    tb = np.asarray([tiebreak(c) for c in uids])
-                    for purpose in purposes:
-                        mask = allowed[purpose][union]
-                        values[purpose].append(rank[mask])
-                        keys[purpose].append(tb[mask])
-                    if keep_features:
-                        _feature_cache_put(now, digest, uids, columns)
-            if len(planned) >= RESCORE_PLAN_FLUSH_CHUNKS * len(runs):
-                flush()
-            if progress is not None:
-                progress(len(ids))
-        flush()
-        with transaction.atomic():
-            for run in runs:
-                if full:
-                    v = np.concatenate(values[run.purpose]) if values[run.purpose] else np.zeros(0)
-                    k = np.concatenate(keys[run.purpose]) if keys[run.purpose] else np.zeros(0, dtype="<U16")
-                    reference = reference_from_keys(v, k, source=f"run:{run.id}")
-                else:
-                    reference = registry.reference_for(models, run.purpose)
-                run.thresholds = {**run.thresholds, **reference.to_json()}
-                run.total = total
-                run.chunks_total = chunks_total
-                run.status = RescoreRun.Status.RUNNING if chunks_total else RescoreRun.Status.COMPLETED
-                if run.status == RescoreRun.Status.COMPLETED:
-                    run.finished_at = timezone.now()
-                run.save(update_fields=["thresholds", "total", "chunks_total", "status", "finished_at"])
-    except BaseException:
-        _mark_failed(runs)
-        raise
-    for run in runs:
-        logger.info("rescore run planned", extra={"event": "scoring.run.planned", "run_id": str(run.id),
-                                                  "purpose": run.purpose, "total": total, "count": chunks_total})
-    return runs
-
-
-def rescore_run_start(
-    *, purpose: str, requester: str, customer_ids: Sequence[uuid.UUID] | None = None,
-    chunk_size: int | None = None, progress: Callable[[int], None] | None = None,
-) -> RescoreRun:
-    """Plan a rescoring run for one purpose (see ``rescore_runs_start``)."""
-    return rescore_runs_start(purposes=[purpose], requester=requester, customer_ids=customer_ids,
-                              chunk_size=chunk_size, progress=progress)[0]
 
 
 def rescore_run_dispatch(*, run_id: uuid.UUID) -> int:
@@ -501,38 +386,48 @@ def rescore_runs_watchdog(*, now: datetime | None = None) -> dict[str, list[str]
 
     A ``running`` run whose last progress (its latest finished chunk, else its start) is older than
     ``RESCORE_WATCHDOG_STALE_MINUTES`` gets its pending chunks queued again (chunks are idempotent: a chunk
-    that is in fact still running, or redelivered later by the broker, writes nothing twice). A run started
-    more than ``RESCORE_WATCHDOG_GIVE_UP_HOURS`` ago is marked ``failed`` instead, for ``rescore --resume``
-    by an operator. Run by beat (``scoring.tasks.rescore_watchdog``)."""
+    that is in fact still running, or redelivered later by the broker, writes nothing twice). A ``preparing``
+    run (pass 1) whose last planned chunk is as old gets its chunks not yet planned queued again (planning
+    is idempotent too; the last one queues pass 2); one whose chunk rows were never all created (the
+    creating process died: ``chunks_total`` still 0) cannot be resumed and is marked ``failed``. A run
+    started more than ``RESCORE_WATCHDOG_GIVE_UP_HOURS`` ago is marked ``failed`` instead, for ``rescore
+    --resume`` by an operator. Run by beat (``scoring.tasks.rescore_watchdog``)."""
+    from scoring.services.rescore_plan import rescore_runs_plan_dispatch
+
     now = now or timezone.now()
     stale_before = now - timedelta(minutes=int(getattr(settings, "RESCORE_WATCHDOG_STALE_MINUTES", 15)))
     give_up_before = now - timedelta(hours=float(getattr(settings, "RESCORE_WATCHDOG_GIVE_UP_HOURS", 24)))
     resumed: list[str] = []
     failed: list[str] = []
     # Runs planned together (one plan: same as-of time, models, requester; the same chunks) are resumed
-    # together, as they were dispatched: one task per chunk scores all their purposes (features once).
+    # together, as they were dispatched: one task per chunk plans or scores all their purposes (features once).
     together: dict[tuple[Any, ...], list[RescoreRun]] = {}
-    runs = RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING).annotate(
-        last_progress=Max("chunks__finished_at")).order_by("as_of", "purpose")
+    runs = RescoreRun.objects.filter(status__in=[RescoreRun.Status.PREPARING, RescoreRun.Status.RUNNING]).annotate(
+        last_done=Max("chunks__finished_at"), last_planned=Max("chunks__planned_at")).order_by("as_of", "purpose")
     for run in runs:
-        last = max(filter(None, [run.last_progress, run.started_at]))
+        preparing = run.status == RescoreRun.Status.PREPARING
+        last = max(filter(None, [run.last_planned if preparing else run.last_done, run.started_at]))
         if last >= stale_before:
             continue
-        if run.started_at < give_up_before:
-            RescoreRun.objects.filter(pk=run.pk, status=RescoreRun.Status.RUNNING).update(
+        if run.started_at < give_up_before or (preparing and not run.chunks_total):
+            RescoreRun.objects.filter(pk=run.pk, status=run.status).update(
                 status=RescoreRun.Status.FAILED, finished_at=now)
             logger.error("stale rescore run given up", extra={"event": "scoring.watchdog.failed", "run_id": str(run.pk)})
             failed.append(str(run.pk))
             continue
-        plan = (run.as_of, run.model_version_id, (run.thresholds or {}).get("churn_model_version_id"), run.requester,
-                run.full, run.chunks_total)
+        plan = (run.status, run.as_of, run.model_version_id, (run.thresholds or {}).get("churn_model_version_id"),
+                run.requester, run.full, run.chunks_total)
         together.setdefault(plan, []).append(run)
-    for group in together.values():
+    for plan, group in together.items():
+        run_ids = [stale.pk for stale in group]
         with transaction.atomic():
-            queued = rescore_runs_dispatch(run_ids=[stale.pk for stale in group])
+            if plan[0] == RescoreRun.Status.PREPARING:
+                queued = rescore_runs_plan_dispatch(run_ids=run_ids)
+            else:
+                queued = rescore_runs_dispatch(run_ids=run_ids)
         for stale in group:
             logger.warning("stale rescore run resumed", extra={"event": "scoring.watchdog.resumed",
-                                                              "run_id": str(stale.pk), "count": queued})
+                                                              "run_id": str(stale.pk), "count": queued,
+                                                              "status": stale.status})
             resumed.append(str(stale.pk))
     return {"resumed": resumed, "failed": failed}
-

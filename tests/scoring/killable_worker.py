@@ -4,7 +4,8 @@ With ``KILLTEST_PAUSE_MARKER`` set, the first chunk it processes pauses *inside*
 the decision records and scores are written and before the commit, and creates the marker file (holding the
 worker's pid only) so the test knows when to ``kill -9`` it. A short broker visibility timeout lets the
 next worker restore the unacknowledged message quickly. With ``KILLTEST_CLAIMS_DIR`` set, every chunk it
-takes is recorded in ``<dir>/<pid>.jsonl`` (its customers, its runs, the runs it wrote).
+takes is recorded in ``<dir>/<pid>.jsonl`` (its customers, its runs, the runs it wrote), and every chunk it
+plans in ``<dir>/<pid>.plan`` (its customers, whether it planned it).
 """
 
 from __future__ import annotations
@@ -62,6 +63,17 @@ if claims:  # which chunks this worker took, and whether it wrote them (test_wor
         return counts
 
     scoring_services.rescore_chunks = recording_rescore_chunks
+
+    real_rescore_chunk_plan = scoring_services.rescore_chunk_plan
+
+    def recording_rescore_chunk_plan(**kwargs):  # type: ignore[no-untyped-def]
+        planned = real_rescore_chunk_plan(**kwargs)
+        line = {"pid": os.getpid(), "customers": sorted(str(c) for c in kwargs["customer_ids"]), "planned": planned}
+        with open(Path(claims) / f"{os.getpid()}.plan", "a") as fh:  # pass 1, apart from the chunks' claims
+            fh.write(json.dumps(line) + "\n")
+        return planned
+
+    scoring_services.rescore_chunk_plan = recording_rescore_chunk_plan
 
 app.worker_main([
     "worker", "--pool=solo", "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle",

@@ -181,11 +181,16 @@ def test_planning_commits_its_chunks_as_it_goes_and_a_failed_plan_is_marked_fail
         if len(calls) == 2:
             raise RuntimeError("planner stopped")
 
-    with mock.patch("scoring.services.rescore.RESCORE_PLAN_FLUSH_CHUNKS", 1), pytest.raises(RuntimeError):
+    with mock.patch("scoring.services.rescore_plan.RESCORE_PLAN_FLUSH_CHUNKS", 1), pytest.raises(RuntimeError):
         services.rescore_runs_start(purposes=[SCORING], requester="job:test", chunk_size=2, progress=progress)
     run = RescoreRun.objects.get()
     assert run.status == RescoreRun.Status.FAILED
-    assert RescoreChunk.objects.filter(run=run).count() == 2  # the chunks planned before the failure
+    assert (run.chunks_total, run.chunks_planned) == (3, 2)
+    assert RescoreChunk.objects.filter(run=run).count() == 3  # every chunk row, created before planning
+    # the chunks planned before the failure, committed (with their pairs, kept until the plan completes)
+    assert list(RescoreChunk.objects.filter(run=run).order_by("chunk_no").values_list("planned", flat=True)) == [
+        True, True, False]
+    assert all(c.plan is not None for c in RescoreChunk.objects.filter(run=run, planned=True))
 
 
 def test_reference_from_keys_matches_the_ranking_by_clv_then_tiebreak():

@@ -1,9 +1,11 @@
 """``manage.py rescore --all [--purpose P] [--chunk-size N] [--async]`` (or ``--resume RUN_ID``).
 
-Plans one run per purpose, together (pass 1: population reference for the tiers of each purpose), then
-scores their chunks, all purposes of a chunk at once, with a progress bar:
-in this process by default, or on the Celery workers with ``--async`` (the bar follows their progress).
-Runs are resumable: ``--resume RUN_ID`` scores the chunks not done yet.
+Creates one run per purpose, together, over the same chunks; plans the chunks (pass 1: consent gate and CLV
+rank per chunk, then the population reference for the tiers of each purpose) and scores them (pass 2), all
+purposes of a chunk at once, with progress bars. Both passes run where the chunks are scored: in this
+process, in ``--workers`` forked processes (each plans, then scores, its share of the chunks), or on the
+Celery workers with ``--async`` (the bars follow their progress). Runs are resumable: ``--resume RUN_ID``
+plans the chunks not planned yet, then scores the chunks not done yet.
 """
 
 from __future__ import annotations
@@ -42,83 +44,135 @@ class Command(BaseCommand):
         if not opts["all"] and not opts["resume"]:
             raise CommandError("Give --all (or --resume RUN_ID).")
         try:
+            clock = (time.perf_counter(), time.process_time())
             if opts["resume"]:
-                self._execute([UUID(r) for r in opts["resume"].split(",")], opts)
-                return
-            purposes = opts["purpose"] or services.batch_purposes()
-            bar = tqdm(desc=f"planning {', '.join(purposes)}", unit="customer", disable=_bar_disabled(opts))
-            wall, cpu = time.perf_counter(), time.process_time()
-            runs = services.rescore_runs_start(purposes=purposes, requester="cli", chunk_size=opts["chunk_size"],
-                                               progress=bar.update, keep_features=not opts["run_async"])
-            bar.close()
-            if runs:  # the serial part of the run (pass 1, in this process), whatever executes the chunks
-                self.stdout.write(f"Planned {runs[0].total} customers in {runs[0].chunks_total} chunks: "
-                                  f"{time.perf_counter() - wall:.2f} s ({time.process_time() - cpu:.2f} s CPU)")
-            self._execute([run.id for run in runs], opts)
+                run_ids = [UUID(r) for r in opts["resume"].split(",")]
+            else:
+                runs = services.rescore_runs_create(purposes=opts["purpose"] or services.batch_purposes(),
+                                                    requester="cli", chunk_size=opts["chunk_size"])
+                run_ids = [run.id for run in runs]
+            self._execute(run_ids, opts, clock)
         except ApplicationError as exc:
             raise CommandError(f"{exc.code}: {exc.detail}") from None
         finally:
             services.rescore_feature_cache_clear()
 
-    def _execute(self, run_ids: list[UUID], opts: dict[str, Any]) -> None:
-        """Score the pending chunks of runs planned together (all their purposes per chunk)."""
-        progress = [selectors.rescore_run_progress(run_id=run_id) for run_id in run_ids]
-        bar = tqdm(total=sum(p["total"] for p in progress), initial=sum(p["done"] for p in progress),
-                   desc=f"scoring {', '.join(p['purpose'] for p in progress)}", unit="customer-purpose",
-                   disable=_bar_disabled(opts))
+    def _execute(self, run_ids: list[UUID], opts: dict[str, Any], clock: tuple[float, float]) -> None:
+        """Plan the chunks not planned yet, then score the pending chunks, of runs created together (all
+        their purposes per chunk)."""
+        progress = _progress(run_ids)
+        if any(not p["chunks_total"] and p["status"] in ("preparing", "failed") for p in progress):
+            raise CommandError("the run's chunks were never all created (its planning stopped): start a new run")
+        planning = tqdm(total=progress[0]["chunks_total"] if progress else 0,
+                        initial=progress[0]["chunks_planned"] if progress else 0,
+                        desc=f"planning {', '.join(p['purpose'] for p in progress)}", unit="chunk",
+                        disable=_bar_disabled(opts))
+        plan = _Plan(self, run_ids, planning, clock, progress)
+        scoring = tqdm(total=sum(p["total"] for p in progress), initial=sum(p["done"] for p in progress),
+                       desc=f"scoring {', '.join(p['purpose'] for p in progress)}", unit="customer-purpose",
+                       disable=_bar_disabled(opts))
         if opts["run_async"]:
             from django.db import transaction
 
             with transaction.atomic():
-                services.rescore_runs_dispatch(run_ids=run_ids)
-            while any(p["status"] not in ("completed", "failed") for p in progress):
+                if plan.done:
+                    services.rescore_runs_dispatch(run_ids=run_ids)
+                else:  # the task that plans the last chunk queues pass 2
+                    services.rescore_runs_plan_dispatch(run_ids=run_ids)
+            while not plan.check(progress) or any(p["status"] not in ("completed", "failed") for p in progress):
                 time.sleep(0.25)  # the bench times the run by this loop: a short poll
-                progress = [selectors.rescore_run_progress(run_id=run_id) for run_id in run_ids]
-                bar.update(sum(p["done"] for p in progress) - bar.n)
+                progress = _progress(run_ids)
+                if plan.failed(progress):
+                    break
+                scoring.update(sum(p["done"] for p in progress) - scoring.n)
             if any(p["status"] == "failed" for p in progress):
-                bar.close()
+                scoring.close()
                 raise CommandError(f"rescore run failed; resume with --resume {','.join(str(r) for r in run_ids)}")
         elif _workers(opts) > 1:
-            progress = self._score_in_processes(run_ids, _workers(opts), bar)
+            progress = self._in_processes(run_ids, _workers(opts), plan, scoring)
         else:
+            services.rescore_runs_plan(run_ids=run_ids, progress=lambda _n: planning.update(1), keep_features=True)
+            plan.check(_progress(run_ids))
             for ids in services.rescore_pending_chunk_ids(run_ids=run_ids):
                 counts = services.rescore_chunks(run_ids=run_ids, customer_ids=ids)
-                bar.update(sum(c.total for c in counts.values() if not c.already_done))
-            progress = [selectors.rescore_run_progress(run_id=run_id) for run_id in run_ids]
-        bar.close()
+                scoring.update(sum(c.total for c in counts.values() if not c.already_done))
+            progress = _progress(run_ids)
+        scoring.close()
         for p in progress:
             self.stdout.write(self.style.SUCCESS(
                 f"Run {p['id']} ({p['purpose']}): {p['status']}, scored {p['scored']}, "
                 f"skipped {p['skipped']}, tier changes {p['tier_changes']}"))
 
-    def _score_in_processes(self, run_ids: list[UUID], workers: int, bar: Any) -> list[dict[str, Any]]:
-        """Score the pending chunks in ``workers`` forked processes (chunk number modulo ``workers``), each
-        with its own database connection; the plan (and the planning pass's feature cache) is inherited.
-        A failed worker leaves its chunks pending: the runs stay resumable (``--resume``)."""
+    def _in_processes(self, run_ids: list[UUID], workers: int, plan: _Plan, bar: Any) -> list[dict[str, Any]]:
+        """Plan, then score, the chunks in ``workers`` forked processes (chunk number modulo ``workers``),
+        each with its own database connection: each plans its share, waits for the plan to be complete
+        (the process that plans the last chunk computes the references), then scores its share, with the
+        features it computed while planning. A failed process leaves its chunks unplanned or pending:
+        the others stop, and the runs stay resumable (``--resume``)."""
         import multiprocessing
 
         from django.db import connections
 
         connections.close_all()  # the children open their own connections
         context = multiprocessing.get_context("fork")
-        procs = [context.Process(target=_score_slot, args=([str(r) for r in run_ids], k, workers), daemon=True)
-                 for k in range(workers)]
+        procs = [context.Process(target=_plan_and_score_slot, args=([str(r) for r in run_ids], k, workers),
+                                 daemon=True) for k in range(workers)]
         for proc in procs:
             proc.start()
-        progress = [selectors.rescore_run_progress(run_id=run_id) for run_id in run_ids]
+        progress = _progress(run_ids)
         while any(proc.is_alive() for proc in procs):
-            time.sleep(0.5)
-            progress = [selectors.rescore_run_progress(run_id=run_id) for run_id in run_ids]
+            time.sleep(0.25 if not plan.done else 0.5)
+            progress = _progress(run_ids)
+            plan.check(progress)
             bar.update(sum(p["done"] for p in progress) - bar.n)
+            if not plan.done and any(proc.exitcode not in (None, 0) for proc in procs):
+                for proc in procs:  # the plan cannot complete: the others would wait for it
+                    proc.terminate()
         for proc in procs:
             proc.join()
-        progress = [selectors.rescore_run_progress(run_id=run_id) for run_id in run_ids]
+        progress = _progress(run_ids)
         bar.update(sum(p["done"] for p in progress) - bar.n)
         failed = [proc.exitcode for proc in procs if proc.exitcode != 0]
         if failed:
-            raise CommandError(f"{len(failed)} scoring worker(s) failed; resume with --resume "
+            raise CommandError(f"{len(failed)} rescore worker(s) failed; resume with --resume "
                                f"{','.join(str(r) for r in run_ids)}")
         return progress
+
+
+class _Plan:
+    """Pass 1 as the command follows it: its bar, and the line ``Planned N customers in C chunks: W s (P s
+    CPU)`` once every chunk is planned (W from the command's start; P the CPU of this process only: the
+    planning itself may run in other processes)."""
+
+    def __init__(self, command: Command, run_ids: list[UUID], bar: Any, clock: tuple[float, float],
+                 progress: list[dict[str, Any]]) -> None:
+        self.command, self.run_ids, self.bar, self.clock = command, run_ids, bar, clock
+        self.initially_failed = {p["id"] for p in progress if p["status"] == "failed"}
+        self.done = False
+        self.check(progress)
+
+    def check(self, progress: list[dict[str, Any]]) -> bool:
+        if self.done:
+            return True
+        if progress:
+            self.bar.update(min(p["chunks_planned"] for p in progress) - self.bar.n)
+        if all(p["chunks_planned"] >= p["chunks_total"] for p in progress):
+            self.done = True
+            self.bar.close()
+            if progress:
+                wall, cpu = self.clock
+                self.command.stdout.write(
+                    f"Planned {progress[0]['total']} customers in {progress[0]['chunks_total']} chunks: "
+                    f"{time.perf_counter() - wall:.2f} s ({time.process_time() - cpu:.2f} s CPU)")
+        return self.done
+
+    def failed(self, progress: list[dict[str, Any]]) -> bool:
+        """A run marked failed while it was being planned or scored here (e.g. by the watchdog)."""
+        return any(p["status"] == "failed" and p["id"] not in self.initially_failed for p in progress)
+
+
+def _progress(run_ids: list[UUID]) -> list[dict[str, Any]]:
+    return [selectors.rescore_run_progress(run_id=run_id) for run_id in run_ids]
 
 
 def _workers(opts: dict[str, Any]) -> int:
@@ -144,13 +198,17 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _score_slot(run_ids: list[str], worker: int, workers: int) -> None:
-    """One scoring process: the pending chunks with ``chunk_no % workers == worker``."""
+def _plan_and_score_slot(run_ids: list[str], worker: int, workers: int) -> None:
+    """One process: plans the chunks with ``chunk_no % workers == worker`` not planned yet, waits until
+    every chunk of the runs is planned, then scores the same share of the pending chunks."""
     from django.db import connections
 
     _die_with_parent()
     keys = [UUID(r) for r in run_ids]
     try:
+        services.rescore_runs_plan(run_ids=keys, keep_features=True, worker=worker, workers=workers)
+        while not all(p["chunks_planned"] >= p["chunks_total"] for p in _progress(keys)):
+            time.sleep(0.25)  # a short poll, not a busy one: the other processes are planning
         for ids in services.rescore_pending_chunk_ids(run_ids=keys, worker=worker, workers=workers):
             services.rescore_chunks(run_ids=keys, customer_ids=ids)
     finally:
