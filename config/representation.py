@@ -21,6 +21,15 @@ from rest_framework import serializers
 
 _LEAF, _NESTED, _LIST = 0, 1, 2
 
+#: Leaf fields whose own ``to_representation`` is nothing but a builtin's call (DRF's ``return str(value)``,
+#: ``int(value)``, ``float(value)``): the plan calls the builtin itself, one Python frame fewer per value
+#: (the score answer has ~150 such values). Only for a field class that does not override the method.
+_BUILTIN_STEPS: dict[Any, Callable[[Any], Any]] = {
+    serializers.CharField.to_representation: str,
+    serializers.IntegerField.to_representation: int,
+    serializers.FloatField.to_representation: float,
+}
+
 Plan = list[tuple[str, str, int, Any]]
 
 
@@ -40,7 +49,8 @@ def _plan(serializer: serializers.Serializer) -> Plan:
         elif isinstance(field, serializers.Serializer):
             plan.append((field.field_name, field.source_attrs[0], _NESTED, _plan(field)))
         else:
-            plan.append((field.field_name, field.source_attrs[0], _LEAF, field.to_representation))
+            step = _BUILTIN_STEPS.get(type(field).to_representation, field.to_representation)
+            plan.append((field.field_name, field.source_attrs[0], _LEAF, step))
     return plan
 
 

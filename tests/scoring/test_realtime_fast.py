@@ -182,3 +182,47 @@ def test_served_answer_and_decision_equal_the_reference_path_on_a_random_sample(
         assert answers[0] == answers[1]
         assert rows[0] == rows[1]  # every column: outputs, inputs hash, sealed details, consent, content hash
         assert rows[0]["content_hash"] == DecisionRecord.objects.filter(customer=cid).order_by("-id")[0].content_hash
+
+
+def test_representation_calls_the_builtin_only_where_the_field_does_exactly_that():
+    """``config.representation`` hands ``str``/``int``/``float`` values to the builtin itself where the field's
+    ``to_representation`` is DRF's own ``return str(value)`` (``int``, ``float``); a subclass that overrides it
+    keeps its own. The representation equals the serializer's on values of every kind those fields accept."""
+    from decimal import Decimal
+
+    from rest_framework import serializers
+
+    from config.representation import Representation
+
+    class Shouting(serializers.CharField):
+        def to_representation(self, value: Any) -> str:
+            return str(value).upper()
+
+    class Item(serializers.Serializer):
+        text = serializers.CharField()
+        email = serializers.EmailField()  # a CharField that does not override to_representation
+        loud = Shouting()
+        count = serializers.IntegerField()
+        share = serializers.FloatField()
+
+    class Payload(serializers.Serializer):
+        head = Item()
+        items = Item(many=True)
+
+    represent = Representation(Payload)
+    assert represent.plan is not None
+    steps = {name: step for name, _, _, step in represent.plan[0][3]}
+    assert (steps["text"], steps["email"], steps["count"], steps["share"]) == (str, str, int, float)
+    assert steps["loud"] not in (str, int, float)
+
+    values = [
+        {"text": "a", "email": "x@example.org", "loud": "quiet", "count": 3, "share": 0.25},
+        {"text": 7, "email": uuid.UUID(int=5), "loud": 1.5, "count": "12", "share": Decimal("0.1")},
+        {"text": True, "email": "", "loud": "", "count": 2.9, "share": 3},
+        {"text": None, "email": "y", "loud": None, "count": None, "share": None},
+    ]
+    for head in values:
+        payload = {"head": head, "items": values}
+        assert represent(payload) == Payload(payload).data
+        assert [type(v) for v in represent(payload)["head"].values()] == [
+            type(v) for v in Payload(payload).data["head"].values()]
