@@ -239,16 +239,20 @@ def _finish(run: Any, status: str, t0: float, **fields: Any) -> Any:
 
 
 def _rescore_all() -> dict[str, Any]:
-    """A full rescore of every batch purpose with the active models (chunks dispatched: run in-process in
-    embedded mode, fanned out to the workers in production)."""
+    """A full rescore of every batch purpose with the active models: the runs and their chunks created here,
+    both passes dispatched as chunk tasks (run in-process in embedded mode, fanned out to the workers in
+    production: the planning chunks first, the task that plans the last one queues the scoring chunks)."""
+    from django.db import transaction
+
     from scoring import services
     from scoring.registry import ModelUnavailable
 
     try:
-        runs = services.rescore_runs_start(purposes=services.batch_purposes(), requester="job:scheduled_rescore")
+        runs = services.rescore_runs_create(purposes=services.batch_purposes(), requester="job:scheduled_rescore")
     except ModelUnavailable:
         return {"rescore": "model_unavailable"}
-    services.rescore_runs_dispatch(run_ids=[run.id for run in runs])
+    with transaction.atomic():  # queued on commit
+        services.rescore_runs_plan_dispatch(run_ids=[run.id for run in runs])
     return {"rescore_runs": [str(run.id) for run in runs]}
 
 

@@ -244,18 +244,33 @@ def test_the_in_process_scheduler_runs_a_job_when_its_driven_clock_reaches_the_f
     assert scheduler.jobs[1].next_at == datetime(2026, 12, 20, 3, 0, tzinfo=UTC)
 
 
-def test_the_in_process_scheduler_runs_the_real_daily_rescore(active_model, settings):
-    from scoring.models import RescoreRun, ScheduleRun
+def test_the_in_process_scheduler_runs_the_real_daily_rescore(active_model, seed_population, settings,
+                                                              django_capture_on_commit_callbacks):
+    from scoring.models import CustomerScore, RescoreRun, ScheduleRun
     from scoring.schedule import InProcessScheduler, default_jobs
 
+    settings.RESCORE_CHUNK_SIZE = 3  # several planning and scoring chunks
+    both = seed_population(5, purposes=("automated_scoring", "service_prioritization"))
+    scoring_only = seed_population(3, purposes=("automated_scoring",))
     settings.SCORING_RESCORE_SCHEDULE = "30 4 * * *"
     start = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
     scheduler = InProcessScheduler(default_jobs(), clock=lambda: start)
-    assert scheduler.tick(datetime(2026, 12, 8, 4, 30, tzinfo=UTC)) == ["scoring-daily-rescore"]
+    with django_capture_on_commit_callbacks(execute=True):  # the chunk tasks, queued on commit, run here
+        assert scheduler.tick(datetime(2026, 12, 8, 4, 30, tzinfo=UTC)) == ["scoring-daily-rescore"]
     run = ScheduleRun.objects.get()
     assert (run.job, run.trigger, run.status) == ("rescore", "schedule", "completed")
     assert run.drift_report is None  # the test bundle's card has no training distribution
-    assert RescoreRun.objects.filter(requester="job:scheduled_rescore").count() == 2  # both batch purposes
+    runs = RescoreRun.objects.filter(requester="job:scheduled_rescore")
+    assert runs.count() == 2  # both batch purposes
+    # planned in chunk tasks, then scored in chunk tasks (in-process in embedded mode): both passes complete
+    for rescore in runs:
+        assert rescore.status == RescoreRun.Status.COMPLETED
+        assert rescore.chunks_planned == rescore.chunks_total == rescore.chunks_done
+        assert rescore.done == rescore.total == 8 and rescore.chunks_total == 3
+    assert set(CustomerScore.objects.filter(purpose="automated_scoring").values_list("customer_id", flat=True)) \
+        == set(both) | set(scoring_only)
+    assert set(CustomerScore.objects.filter(purpose="service_prioritization").values_list("customer_id", flat=True)) \
+        == set(both)
 
 
 def test_the_in_process_scheduler_starts_only_for_runserver_when_enabled(settings, monkeypatch):
