@@ -76,11 +76,11 @@ class ChunkCounts:
                 "skipped": dict(self.skipped)}
 
 
-def _digest(customer_ids: Sequence[Any]) -> str:
+def chunk_digest(customer_ids: Sequence[Any]) -> str:
     return hashlib.sha256(",".join(sorted(str(c) for c in customer_ids)).encode()).hexdigest()
 
 
-def _chunks(values: list[Any], size: int) -> list[list[Any]]:
+def split_chunks(values: list[Any], size: int) -> list[list[Any]]:
     return [values[i:i + size] for i in range(0, len(values), size)]
 
 
@@ -93,7 +93,7 @@ _FEATURE_CACHE: OrderedDict[tuple[str, str], tuple[dict[uuid.UUID, int], dict[st
 _FEATURE_CACHE_ROWS = [0]
 
 
-def _feature_cache_put(as_of: datetime, digest: str, ids: list[uuid.UUID], columns: dict[str, np.ndarray]) -> None:
+def feature_cache_put(as_of: datetime, digest: str, ids: list[uuid.UUID], columns: dict[str, np.ndarray]) -> None:
     limit = int(getattr(settings, "RESCORE_FEATURE_CACHE_CUSTOMERS", 2_000_000))
     if len(ids) > limit:
         return
@@ -122,7 +122,7 @@ def rescore_feature_cache_clear() -> None:
     _FEATURE_CACHE_ROWS[0] = 0
 
 
-def _mark_failed(runs: list[RescoreRun]) -> None:
+def runs_mark_failed(runs: list[RescoreRun]) -> None:
     try:
         RescoreRun.objects.filter(pk__in=[r.pk for r in runs]).update(
             status=RescoreRun.Status.FAILED, finished_at=timezone.now())
@@ -189,7 +189,7 @@ def _run_reference(run: RescoreRun) -> Reference:
     return reference
 
 
-def _run_models(run: RescoreRun) -> LoadedModels:
+def run_models(run: RescoreRun) -> LoadedModels:
     if run.model_version is None:
         raise registry.ModelUnavailable()
     churn_id = (run.thresholds or {}).get("churn_model_version_id")
@@ -227,7 +227,7 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
     runs = {r.pk: r for r in RescoreRun.objects.select_related("model_version").filter(pk__in=keys)}
     if len(runs) != len(keys):
         raise NotFound("Rescore run not found.")
-    digest = _digest(ids)
+    digest = chunk_digest(ids)
     chunks = {c.run_id: c for c in RescoreChunk.objects.select_for_update().filter(run_id__in=keys, digest=digest)
               .order_by("run_id")}
     if len(chunks) != len(keys):
@@ -274,7 +274,7 @@ def rescore_chunks(*, run_ids: Sequence[uuid.UUID | str], customer_ids: Sequence
         allowed = [ids[i] for i in union.tolist()]
         # the gates of the group's runs by position in ``allowed``
         group_gates = {run.pk: gates[run.pk].take(union) for run in group}
-        models = _run_models(group[0])
+        models = run_models(group[0])
         as_of = group[0].as_of
         columns = _feature_cache_take(as_of, digest, allowed)
         if columns is None:

@@ -37,12 +37,12 @@ from scoring.models import RescoreChunk, RescoreRun
 from scoring.population import reference_from_keys, tiebreak
 from scoring.services.checks import check_purpose, parse_uuid
 from scoring.services.rescore import (
-    _chunks,
-    _digest,
-    _feature_cache_put,
-    _mark_failed,
-    _run_models,
+    chunk_digest,
+    feature_cache_put,
     rescore_runs_dispatch,
+    run_models,
+    runs_mark_failed,
+    split_chunks,
 )
 
 logger = logging.getLogger("scoring")
@@ -101,7 +101,7 @@ def rescore_runs_create(
         if full:
             chunk_iter: Any = profiles_selectors.customer_id_chunks(chunk_size=size)
         else:
-            chunk_iter = _chunks(list(dict.fromkeys(parse_uuid(c) for c in customer_ids or ())), size)
+            chunk_iter = split_chunks(list(dict.fromkeys(parse_uuid(c) for c in customer_ids or ())), size)
         rows: list[RescoreChunk] = []
         total = 0
         chunks_total = 0
@@ -114,7 +114,7 @@ def rescore_runs_create(
 
         for chunk_no, raw in enumerate(chunk_iter):
             ids = [parse_uuid(c) for c in raw]
-            digest = _digest(ids)
+            digest = chunk_digest(ids)
             str_ids = [str(c) for c in ids]
             rows.extend(RescoreChunk(run=run, chunk_no=chunk_no, digest=digest, customer_ids=str_ids,
                                      planned=not full, planned_at=None if full else now) for run in runs)
@@ -139,7 +139,7 @@ def rescore_runs_create(
                     fields += ["thresholds", "chunks_planned", "status", "finished_at"]
                 run.save(update_fields=fields)
     except BaseException:
-        _mark_failed(runs)
+        runs_mark_failed(runs)
         raise
     for run in runs:
         logger.info("rescore run created", extra={"event": "scoring.run.created", "run_id": str(run.id),
@@ -156,14 +156,14 @@ def rescore_chunk_plan(
     Idempotent: the chunk rows are locked, and a chunk already planned for every run is left alone
     (returns False). The gate read here only chooses the population of the reference; pass 2 checks
     it again, held, when the chunk is written. With ``keep_features`` the chunk's aggregate columns are
-    kept in this process for its pass 2, should this process score it (``_feature_cache_put``). With
+    kept in this process for its pass 2, should this process score it (``feature_cache_put``). With
     ``dispatch``, the transaction that completes the plan queues pass 2 on commit."""
     from scoring.features.aggregates import fact_aggregates
 
     ids = [parse_uuid(c) for c in customer_ids]
     given = list(dict.fromkeys(parse_uuid(r, "run") for r in run_ids))  # pass 2 is queued in this order
     keys = sorted(given)  # rows are locked in key order
-    digest = _digest(ids)
+    digest = chunk_digest(ids)
     with transaction.atomic():
         runs = {r.pk: r for r in RescoreRun.objects.select_related("model_version").filter(pk__in=keys)}
         if len(runs) != len(keys):
@@ -185,10 +185,10 @@ def rescore_chunk_plan(
         if union.any():
             uids = [c for c, ok in zip(ids, union.tolist(), strict=True) if ok]
             columns = fact_aggregates(customer_ids=uids, as_of=as_of)
-            ranks = np.asarray(engine.rank_values(_run_models(pending[0]), columns), dtype=np.float64)
+            ranks = np.asarray(engine.rank_values(run_models(pending[0]), columns), dtype=np.float64)
             tiebreaks = np.asarray([tiebreak(c) for c in uids])
             if keep_features:
-                _feature_cache_put(as_of, digest, uids, columns)
+                feature_cache_put(as_of, digest, uids, columns)
         now = timezone.now()
         for run in pending:
             chunk = chunks[run.pk]
@@ -272,7 +272,7 @@ def rescore_runs_start(
     try:
         rescore_runs_plan(run_ids=[run.pk for run in runs], progress=progress, keep_features=keep_features)
     except BaseException:
-        _mark_failed(runs)
+        runs_mark_failed(runs)
         raise
     for run in runs:
         run.refresh_from_db()
